@@ -1,0 +1,441 @@
+import { once } from "node:events";
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  Client,
+  Metadata,
+  status,
+  type CallOptions as GrpcCallOptions,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type ClientDuplexStream,
+  type ClientReadableStream,
+  type MethodDefinition,
+  type ServerDuplexStream,
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceDefinition,
+  type ServiceError,
+  type StatusObject,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+} from "@grpc/grpc-js";
+import { RpcError } from "./rpc-error.js";
+
+/** What a server handler knows about the call it serves. */
+export interface CallContext {
+  /** Aborted when the client cancels or its deadline passes: stop work then. */
+  readonly signal: AbortSignal;
+  /** The client's deadline in ms since the epoch, or `Infinity` when it set none. */
+  readonly deadline: number;
+  /** The request metadata (headers). */
+  readonly metadata: Metadata;
+  /** The client's address. */
+  readonly peer: string;
+}
+
+/** Handler of a unary RPC: one request in, one response out. */
+export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  context: CallContext,
+) => MessageInitShape<O> | Promise<MessageInitShape<O>>;
+/** Handler of a client-streaming RPC: many requests in, one response out. */
+export type ClientStreamingHandler<I extends DescMessage, O extends DescMessage> = (
+  requests: AsyncIterable<MessageShape<I>>,
+  context: CallContext,
+) => Promise<MessageInitShape<O>>;
+/** Handler of a server-streaming RPC: one request in, many responses out. */
+export type ServerStreamingHandler<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  context: CallContext,
+) => AsyncIterable<MessageInitShape<O>>;
+/** Handler of a bidi-streaming RPC: many requests in, many responses out. */
+export type BidiStreamingHandler<I extends DescMessage, O extends DescMessage> = (
+  requests: AsyncIterable<MessageShape<I>>,
+  context: CallContext,
+) => AsyncIterable<MessageInitShape<O>>;
+
+type HandlerFor<M> = M extends { methodKind: infer K; input: infer I extends DescMessage; output: infer O extends DescMessage }
+  ? K extends "unary"
+    ? UnaryHandler<I, O>
+    : K extends "client_streaming"
+      ? ClientStreamingHandler<I, O>
+      : K extends "server_streaming"
+        ? ServerStreamingHandler<I, O>
+        : BidiStreamingHandler<I, O>
+  : never;
+
+/** One handler per RPC of `S`, typed from the descriptor: a missing or mistyped handler does not compile. */
+export type ServiceImpl<S extends DescService> = { [K in keyof S["method"]]: HandlerFor<S["method"][K]> };
+
+/** Per-call options of a client method. */
+export interface CallOptions {
+  /** Absolute deadline (Date or ms since the epoch). */
+  deadline?: Date | number;
+  /** Deadline relative to now, in ms; used when `deadline` is not given. */
+  timeoutMs?: number;
+  /** Cancels the call when aborted. */
+  signal?: AbortSignal;
+  /** Request metadata (headers). */
+  metadata?: Metadata;
+}
+
+/** Client method of a unary RPC. */
+export type UnaryMethod<I extends DescMessage, O extends DescMessage> = (
+  request: MessageInitShape<I>,
+  options?: CallOptions,
+) => Promise<MessageShape<O>>;
+/** Client method of a client-streaming RPC. */
+export type ClientStreamingMethod<I extends DescMessage, O extends DescMessage> = (
+  requests: AsyncIterable<MessageInitShape<I>> | Iterable<MessageInitShape<I>>,
+  options?: CallOptions,
+) => Promise<MessageShape<O>>;
+/** Client method of a server-streaming RPC. */
+export type ServerStreamingMethod<I extends DescMessage, O extends DescMessage> = (
+  request: MessageInitShape<I>,
+  options?: CallOptions,
+) => AsyncIterable<MessageShape<O>>;
+/** Client method of a bidi-streaming RPC. */
+export type BidiStreamingMethod<I extends DescMessage, O extends DescMessage> = (
+  requests: AsyncIterable<MessageInitShape<I>> | Iterable<MessageInitShape<I>>,
+  options?: CallOptions,
+) => AsyncIterable<MessageShape<O>>;
+
+type ClientMethodFor<M> = M extends { methodKind: infer K; input: infer I extends DescMessage; output: infer O extends DescMessage }
+  ? K extends "unary"
+    ? UnaryMethod<I, O>
+    : K extends "client_streaming"
+      ? ClientStreamingMethod<I, O>
+      : K extends "server_streaming"
+        ? ServerStreamingMethod<I, O>
+        : BidiStreamingMethod<I, O>
+  : never;
+
+/** A typed client of `S`: one async method per RPC, plus `close()`. */
+export type ServiceClient<S extends DescService> = { [K in keyof S["method"]]: ClientMethodFor<S["method"][K]> } & {
+  /** Closes the channel; calls in flight are cancelled. */
+  close(): void;
+  /** The underlying grpc-js client (channel state, waitForReady). */
+  readonly grpcClient: Client;
+};
+
+/** Maps anything a handler throws to the status the client sees. */
+export type ErrorMapper = (error: unknown) => StatusObject | ServiceError | { code: status; details: string };
+
+/** Options of {@link addService}. */
+export interface ServerAdapterOptions {
+  /** Maps non-{@link RpcError} errors to a status; the default sends INTERNAL. */
+  mapError?: ErrorMapper;
+}
+
+function path(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+function serializer<D extends DescMessage>(schema: D): (message: MessageShape<D>) => Buffer {
+  return (message) => {
+    const bytes = toBinary(schema, message);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+function passThrough(bytes: Buffer): Buffer {
+  return bytes;
+}
+
+function decodeRequest<D extends DescMessage>(schema: D, bytes: Uint8Array): MessageShape<D> {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new RpcError(status.INVALID_ARGUMENT, `malformed ${schema.typeName}: ${reason}`, { cause: err });
+  }
+}
+
+/**
+ * The grpc-js service definition of `service` for a server. Requests are left
+ * as raw bytes: {@link addService} decodes them inside the handler wrapper so
+ * that malformed bytes give INVALID_ARGUMENT rather than grpc-js's INTERNAL.
+ */
+export function serverDefinition(service: DescService): ServiceDefinition {
+  const definition: Record<string, MethodDefinition<Buffer, unknown>> = {};
+  for (const method of service.methods) {
+    definition[method.localName] = {
+      path: path(method),
+      originalName: method.name,
+      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      requestSerialize: passThrough,
+      requestDeserialize: passThrough,
+      responseSerialize: serializer(method.output) as (value: unknown) => Buffer,
+      responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
+    };
+  }
+  return definition;
+}
+
+type AnyServerCall = ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown> | ServerWritableStream<unknown, unknown>;
+
+class ServerCallContext implements CallContext {
+  #call: AnyServerCall;
+  #controller: AbortController | undefined;
+
+  constructor(call: AnyServerCall) {
+    this.#call = call;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      const controller = new AbortController();
+      this.#controller = controller;
+      const reason = () => new RpcError(status.CANCELLED, "the call was cancelled or its deadline passed");
+      if (this.#call.cancelled) controller.abort(reason());
+      else (this.#call as ServerUnaryCall<unknown, unknown>).once("cancelled", () => controller.abort(reason()));
+    }
+    return this.#controller.signal;
+  }
+
+  get deadline(): number {
+    const deadline = this.#call.getDeadline();
+    return deadline instanceof Date ? deadline.getTime() : deadline;
+  }
+
+  get metadata(): Metadata {
+    return this.#call.metadata;
+  }
+
+  get peer(): string {
+    return this.#call.getPeer();
+  }
+}
+
+function toStatus(error: unknown, mapError: ErrorMapper | undefined): Partial<StatusObject> {
+  if (error instanceof RpcError) return { code: error.code, details: error.details, metadata: error.metadata ?? new Metadata() };
+  if (mapError) {
+    const mapped = mapError(error);
+    return { code: mapped.code, details: mapped.details, metadata: ("metadata" in mapped && mapped.metadata) || new Metadata() };
+  }
+  return { code: status.INTERNAL, details: "internal error", metadata: new Metadata() };
+}
+
+async function* decodeStream<D extends DescMessage>(schema: D, stream: AsyncIterable<Buffer>): AsyncIterable<MessageShape<D>> {
+  for await (const chunk of stream) yield decodeRequest(schema, chunk);
+}
+
+async function writeAll(
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  schema: DescMessage,
+  responses: AsyncIterable<MessageInitShape<DescMessage>>,
+): Promise<void> {
+  for await (const response of responses) {
+    if (call.cancelled) return;
+    if (!call.write(create(schema, response))) {
+      await Promise.race([once(call, "drain"), once(call, "cancelled")]);
+    }
+  }
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | undefined)?.then === "function";
+}
+
+function wrapHandler(method: DescMethod, handler: unknown, mapError: ErrorMapper | undefined): unknown {
+  const { input, output } = method;
+  switch (method.methodKind) {
+    case "unary": {
+      const fn = handler as UnaryHandler<DescMessage, DescMessage>;
+      return (call: ServerUnaryCall<Buffer, unknown>, callback: sendUnaryData<unknown>) => {
+        const fail = (err: unknown) => callback(toStatus(err, mapError) as ServiceError);
+        try {
+          const result = fn(decodeRequest(input, call.request), new ServerCallContext(call));
+          if (isPromise(result)) result.then((res) => callback(null, create(output, res)), fail);
+          else callback(null, create(output, result));
+        } catch (err) {
+          fail(err);
+        }
+      };
+    }
+    case "client_streaming": {
+      const fn = handler as ClientStreamingHandler<DescMessage, DescMessage>;
+      return (call: ServerReadableStream<Buffer, unknown>, callback: sendUnaryData<unknown>) => {
+        fn(decodeStream(input, call), new ServerCallContext(call)).then(
+          (res) => callback(null, create(output, res)),
+          (err: unknown) => callback(toStatus(err, mapError) as ServiceError),
+        );
+      };
+    }
+    case "server_streaming": {
+      const fn = handler as ServerStreamingHandler<DescMessage, DescMessage>;
+      return (call: ServerWritableStream<Buffer, unknown>) => {
+        const run = async () => writeAll(call, output, fn(decodeRequest(input, call.request), new ServerCallContext(call)));
+        run().then(
+          () => call.end(),
+          (err: unknown) => call.emit("error", toStatus(err, mapError)),
+        );
+      };
+    }
+    case "bidi_streaming": {
+      const fn = handler as BidiStreamingHandler<DescMessage, DescMessage>;
+      return (call: ServerDuplexStream<Buffer, unknown>) => {
+        writeAll(call, output, fn(decodeStream(input, call), new ServerCallContext(call))).then(
+          () => call.end(),
+          (err: unknown) => call.emit("error", toStatus(err, mapError)),
+        );
+      };
+    }
+  }
+}
+
+/** Registers `impl` for `service` on a grpc-js server. */
+export function addService<S extends DescService>(
+  server: { addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation): void },
+  service: S,
+  impl: ServiceImpl<S>,
+  options: ServerAdapterOptions = {},
+): void {
+  const implementation: UntypedServiceImplementation = {};
+  const handlers = impl as Record<string, unknown>;
+  for (const method of service.methods) {
+    const handler = handlers[method.localName];
+    if (typeof handler !== "function") throw new TypeError(`no handler for ${method.parent.typeName}.${method.name}`);
+    implementation[method.localName] = wrapHandler(method, handler.bind(impl), options.mapError) as UntypedServiceImplementation[string];
+  }
+  server.addService(serverDefinition(service), implementation);
+}
+
+function grpcCallOptions(options: CallOptions | undefined, defaultTimeoutMs: number | undefined): GrpcCallOptions {
+  if (options?.deadline !== undefined) return { deadline: options.deadline };
+  const timeout = options?.timeoutMs ?? defaultTimeoutMs;
+  return timeout === undefined ? {} : { deadline: Date.now() + timeout };
+}
+
+function toRpcError(err: ServiceError): RpcError {
+  return new RpcError(err.code, err.details, { cause: err, metadata: err.metadata });
+}
+
+function linkSignal(call: { cancel(): void }, signal: AbortSignal | undefined): () => void {
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    call.cancel();
+    return () => {};
+  }
+  const onAbort = () => call.cancel();
+  signal.addEventListener("abort", onAbort, { once: true });
+  return () => signal.removeEventListener("abort", onAbort);
+}
+
+async function pump<T>(
+  stream: { write(message: T): boolean; end(): void; once(event: string, cb: () => void): unknown },
+  requests: AsyncIterable<T> | Iterable<T>,
+  isDone: () => boolean,
+): Promise<void> {
+  for await (const request of requests) {
+    if (isDone()) return;
+    if (!stream.write(request)) await new Promise<void>((resolve) => stream.once("drain", resolve));
+  }
+  if (!isDone()) stream.end();
+}
+
+async function* readAll<O>(stream: ClientReadableStream<O> | ClientDuplexStream<unknown, O>, onDone: () => void): AsyncIterable<O> {
+  try {
+    for await (const message of stream) yield message as O;
+  } catch (err) {
+    throw toRpcError(err as ServiceError);
+  } finally {
+    onDone();
+    stream.cancel();
+  }
+}
+
+/** Options of {@link createClient}. */
+export interface ClientAdapterOptions {
+  /** grpc-js channel options (keepalive, message sizes, service config). */
+  channelOptions?: ChannelOptions;
+  /** Deadline applied to calls that set none, in ms. */
+  defaultTimeoutMs?: number;
+}
+
+/** A typed client of `service` at `address` (e.g. `"127.0.0.1:50051"`). */
+export function createClient<S extends DescService>(
+  service: S,
+  address: string,
+  credentials: ChannelCredentials,
+  options: ClientAdapterOptions = {},
+): ServiceClient<S> {
+  const client = new Client(address, credentials, options.channelOptions);
+  const timeout = options.defaultTimeoutMs;
+  const methods: Record<string, unknown> = {
+    close: () => client.close(),
+    grpcClient: client,
+  };
+  for (const method of service.methods) {
+    const methodPath = path(method);
+    const toBytes = serializer(method.input);
+    const serialize = (init: MessageInitShape<DescMessage>) => toBytes(create(method.input, init));
+    const deserialize = (bytes: Buffer) => fromBinary(method.output, bytes);
+    const metadataOf = (opts: CallOptions | undefined) => opts?.metadata ?? new Metadata();
+    switch (method.methodKind) {
+      case "unary":
+        methods[method.localName] = (request: MessageInitShape<DescMessage>, opts?: CallOptions) =>
+          new Promise((resolve, reject) => {
+            let unlink = () => {};
+            const call = client.makeUnaryRequest(methodPath, serialize, deserialize, request, metadataOf(opts), grpcCallOptions(opts, timeout), (err, res) => {
+              unlink();
+              if (err) reject(toRpcError(err));
+              else resolve(res);
+            });
+            unlink = linkSignal(call, opts?.signal);
+          });
+        break;
+      case "server_streaming":
+        methods[method.localName] = (request: MessageInitShape<DescMessage>, opts?: CallOptions) => {
+          const call = client.makeServerStreamRequest(methodPath, serialize, deserialize, request, metadataOf(opts), grpcCallOptions(opts, timeout));
+          return readAll(call, linkSignal(call, opts?.signal));
+        };
+        break;
+      case "client_streaming":
+        methods[method.localName] = (requests: AsyncIterable<MessageInitShape<DescMessage>>, opts?: CallOptions) =>
+          new Promise((resolve, reject) => {
+            let done = false;
+            let unlink = () => {};
+            const call = client.makeClientStreamRequest(methodPath, serialize, deserialize, metadataOf(opts), grpcCallOptions(opts, timeout), (err, res) => {
+              done = true;
+              unlink();
+              if (err) reject(toRpcError(err));
+              else resolve(res);
+            });
+            unlink = linkSignal(call, opts?.signal);
+            pump(call, requests, () => done).catch((err: unknown) => {
+              done = true;
+              call.cancel();
+              reject(err);
+            });
+          });
+        break;
+      case "bidi_streaming":
+        methods[method.localName] = (requests: AsyncIterable<MessageInitShape<DescMessage>>, opts?: CallOptions) => {
+          const call = client.makeBidiStreamRequest(methodPath, serialize, deserialize, metadataOf(opts), grpcCallOptions(opts, timeout));
+          let done = false;
+          const unlink = linkSignal(call, opts?.signal);
+          let pumpError: unknown;
+          pump(call, requests, () => done).catch((err: unknown) => {
+            pumpError = err;
+            call.cancel();
+          });
+          return (async function* () {
+            try {
+              yield* readAll(call, unlink);
+            } catch (err) {
+              throw pumpError ?? err;
+            } finally {
+              done = true;
+            }
+            if (pumpError !== undefined) throw pumpError;
+          })();
+        };
+        break;
+    }
+  }
+  return methods as ServiceClient<S>;
+}
