@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import type { Readable } from "node:stream";
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
@@ -219,8 +220,13 @@ function toStatus(error: unknown, mapError: ErrorMapper | undefined): Partial<St
   return { code: status.INTERNAL, details: "internal error", metadata: new Metadata() };
 }
 
-async function* decodeStream<D extends DescMessage>(schema: D, stream: AsyncIterable<Buffer>): AsyncIterable<MessageShape<D>> {
-  for await (const chunk of stream) yield decodeRequest(schema, chunk);
+/**
+ * Decodes the request stream. The iterator must not destroy the call when
+ * reading ends: on a bidi call that would also close the response side
+ * before the handler has written its last messages and the status.
+ */
+async function* decodeStream<D extends DescMessage>(schema: D, stream: Readable): AsyncIterable<MessageShape<D>> {
+  for await (const chunk of stream.iterator({ destroyOnReturn: false })) yield decodeRequest(schema, chunk as Buffer);
 }
 
 async function writeAll(

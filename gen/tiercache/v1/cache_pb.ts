@@ -32,7 +32,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tiercache/v1/cache.proto.
  */
 export const file_tiercache_v1_cache: GenFile = /*@__PURE__*/
-  fileDesc("Chh0aWVyY2FjaGUvdjEvY2FjaGUucHJvdG8SDHRpZXJjYWNoZS52MSJNCgVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEhIKBnR0bF9tcxgEIAEoA0ICMAIifgoKRm91bmRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEhwKEHR0bF9yZW1haW5pbmdfbXMYBCABKANCAjACEiAKBHRpZXIYBSABKA4yEi50aWVyY2FjaGUudjEuVGllciIsCgpHZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkigQEKC0dldFJlc3BvbnNlEg0KBWZvdW5kGAEgASgIEg0KBXZhbHVlGAIgASgMEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRIcChB0dGxfcmVtYWluaW5nX21zGAQgASgDQgIwAhIgCgR0aWVyGAUgASgOMhIudGllcmNhY2hlLnYxLlRpZXIiZQoKU2V0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSCwoDa2V5GAIgASgJEg0KBXZhbHVlGAMgASgMEhQKDGNvbnRlbnRfdHlwZRgEIAEoCRISCgZ0dGxfbXMYBSABKANCAjACIhMKC1NldFJlc3BvbnNlSgQIARAQIi8KDURlbGV0ZVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCSIhCg5EZWxldGVSZXNwb25zZRIPCgdkZWxldGVkGAEgASgIIiwKCkhhc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCSIcCgtIYXNSZXNwb25zZRINCgVmb3VuZBgBIAEoCCJCCgxUb3VjaFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCRISCgZ0dGxfbXMYAyABKANCAjACIh4KDVRvdWNoUmVzcG9uc2USDQoFZm91bmQYASABKAgiMQoOR2V0TWFueVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGtleXMYAiADKAkiPAoPR2V0TWFueVJlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC50aWVyY2FjaGUudjEuRm91bmRFbnRyeSJJCg5TZXRNYW55UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSJAoHZW50cmllcxgCIAMoCzITLnRpZXJjYWNoZS52MS5FbnRyeSIhCg9TZXRNYW55UmVzcG9uc2USDgoGc3RvcmVkGAEgASgNIjQKEURlbGV0ZU1hbnlSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRrZXlzGAIgAygJIiUKEkRlbGV0ZU1hbnlSZXNwb25zZRIPCgdkZWxldGVkGAEgASgNIiEKDENsZWFyUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkiDwoNQ2xlYXJSZXNwb25zZSIhCgxTdGF0c1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIkEKDVN0YXRzUmVzcG9uc2USMAoKbmFtZXNwYWNlcxgBIAMoCzIcLnRpZXJjYWNoZS52MS5OYW1lc3BhY2VTdGF0cyKWAQoOTmFtZXNwYWNlU3RhdHMSEQoJbmFtZXNwYWNlGAEgASgJEiYKBXRpZXJzGAIgAygLMhcudGllcmNhY2hlLnYxLlRpZXJTdGF0cxIUCghieXRlc19pbhgDIAEoBEICMAISGAoMYnl0ZXNfc3RvcmVkGAQgASgEQgIwAhIZChFjb21wcmVzc2lvbl9yYXRpbxgFIAEoASKGAgoJVGllclN0YXRzEiAKBHRpZXIYASABKA4yEi50aWVyY2FjaGUudjEuVGllchIQCgRoaXRzGAIgASgEQgIwAhISCgZtaXNzZXMYAyABKARCAjACEhAKCGhpdF9yYXRlGAQgASgBEhAKBHNldHMYBSABKARCAjACEhMKB2RlbGV0ZXMYBiABKARCAjACEhMKB2VudHJpZXMYByABKARCAjACEhEKBWJ5dGVzGAggASgEQgIwAhIaCg5ldmljdGlvbnNfc2l6ZRgJIAEoBEICMAISGwoPZXZpY3Rpb25zX2NvdW50GAogASgEQgIwAhIXCgtleHBpcmF0aW9ucxgLIAEoBEICMAIiMwoQU3RyZWFtR2V0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEa2V5cxgCIAMoCSJPChFTdHJlYW1HZXRSZXNwb25zZRIpCgdlbnRyaWVzGAEgAygLMhgudGllcmNhY2hlLnYxLkZvdW5kRW50cnkSDwoHbWlzc2luZxgCIAMoCSJLChBTdHJlYW1TZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIkCgdlbnRyaWVzGAIgAygLMhMudGllcmNhY2hlLnYxLkVudHJ5IicKEVN0cmVhbVNldFJlc3BvbnNlEhIKBnN0b3JlZBgBIAEoBEICMAIqTQoEVGllchIUChBUSUVSX1VOU1BFQ0lGSUVEEAASDwoLVElFUl9NRU1PUlkQARIOCgpUSUVSX0xPQ0FMEAISDgoKVElFUl9SRURJUxADMtAGCgxDYWNoZVNlcnZpY2USOgoDR2V0EhgudGllcmNhY2hlLnYxLkdldFJlcXVlc3QaGS50aWVyY2FjaGUudjEuR2V0UmVzcG9uc2USOgoDU2V0EhgudGllcmNhY2hlLnYxLlNldFJlcXVlc3QaGS50aWVyY2FjaGUudjEuU2V0UmVzcG9uc2USQwoGRGVsZXRlEhsudGllcmNhY2hlLnYxLkRlbGV0ZVJlcXVlc3QaHC50aWVyY2FjaGUudjEuRGVsZXRlUmVzcG9uc2USOgoDSGFzEhgudGllcmNhY2hlLnYxLkhhc1JlcXVlc3QaGS50aWVyY2FjaGUudjEuSGFzUmVzcG9uc2USQAoFVG91Y2gSGi50aWVyY2FjaGUudjEuVG91Y2hSZXF1ZXN0GhsudGllcmNhY2hlLnYxLlRvdWNoUmVzcG9uc2USRgoHR2V0TWFueRIcLnRpZXJjYWNoZS52MS5HZXRNYW55UmVxdWVzdBodLnRpZXJjYWNoZS52MS5HZXRNYW55UmVzcG9uc2USRgoHU2V0TWFueRIcLnRpZXJjYWNoZS52MS5TZXRNYW55UmVxdWVzdBodLnRpZXJjYWNoZS52MS5TZXRNYW55UmVzcG9uc2USTwoKRGVsZXRlTWFueRIfLnRpZXJjYWNoZS52MS5EZWxldGVNYW55UmVxdWVzdBogLnRpZXJjYWNoZS52MS5EZWxldGVNYW55UmVzcG9uc2USQAoFQ2xlYXISGi50aWVyY2FjaGUudjEuQ2xlYXJSZXF1ZXN0GhsudGllcmNhY2hlLnYxLkNsZWFyUmVzcG9uc2USQAoFU3RhdHMSGi50aWVyY2FjaGUudjEuU3RhdHNSZXF1ZXN0GhsudGllcmNhY2hlLnYxLlN0YXRzUmVzcG9uc2USUAoJU3RyZWFtR2V0Eh4udGllcmNhY2hlLnYxLlN0cmVhbUdldFJlcXVlc3QaHy50aWVyY2FjaGUudjEuU3RyZWFtR2V0UmVzcG9uc2UoATABEk4KCVN0cmVhbVNldBIeLnRpZXJjYWNoZS52MS5TdHJlYW1TZXRSZXF1ZXN0Gh8udGllcmNhY2hlLnYxLlN0cmVhbVNldFJlc3BvbnNlKAFiBnByb3RvMw");
+  fileDesc("Chh0aWVyY2FjaGUvdjEvY2FjaGUucHJvdG8SDHRpZXJjYWNoZS52MSJJCgVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEg4KBnR0bF9tcxgEIAEoAyJ6CgpGb3VuZEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSGAoQdHRsX3JlbWFpbmluZ19tcxgEIAEoAxIgCgR0aWVyGAUgASgOMhIudGllcmNhY2hlLnYxLlRpZXIiLAoKR2V0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSCwoDa2V5GAIgASgJIn0KC0dldFJlc3BvbnNlEg0KBWZvdW5kGAEgASgIEg0KBXZhbHVlGAIgASgMEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRIYChB0dGxfcmVtYWluaW5nX21zGAQgASgDEiAKBHRpZXIYBSABKA4yEi50aWVyY2FjaGUudjEuVGllciJhCgpTZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSDQoFdmFsdWUYAyABKAwSFAoMY29udGVudF90eXBlGAQgASgJEg4KBnR0bF9tcxgFIAEoAyITCgtTZXRSZXNwb25zZUoECAEQECIvCg1EZWxldGVSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiIQoORGVsZXRlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCIsCgpIYXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiHAoLSGFzUmVzcG9uc2USDQoFZm91bmQYASABKAgiPgoMVG91Y2hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSDgoGdHRsX21zGAMgASgDIh4KDVRvdWNoUmVzcG9uc2USDQoFZm91bmQYASABKAgiMQoOR2V0TWFueVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGtleXMYAiADKAkiPAoPR2V0TWFueVJlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC50aWVyY2FjaGUudjEuRm91bmRFbnRyeSJJCg5TZXRNYW55UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSJAoHZW50cmllcxgCIAMoCzITLnRpZXJjYWNoZS52MS5FbnRyeSIhCg9TZXRNYW55UmVzcG9uc2USDgoGc3RvcmVkGAEgASgNIjQKEURlbGV0ZU1hbnlSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRrZXlzGAIgAygJIiUKEkRlbGV0ZU1hbnlSZXNwb25zZRIPCgdkZWxldGVkGAEgASgNIiEKDENsZWFyUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkiDwoNQ2xlYXJSZXNwb25zZSIhCgxTdGF0c1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIkEKDVN0YXRzUmVzcG9uc2USMAoKbmFtZXNwYWNlcxgBIAMoCzIcLnRpZXJjYWNoZS52MS5OYW1lc3BhY2VTdGF0cyKOAQoOTmFtZXNwYWNlU3RhdHMSEQoJbmFtZXNwYWNlGAEgASgJEiYKBXRpZXJzGAIgAygLMhcudGllcmNhY2hlLnYxLlRpZXJTdGF0cxIQCghieXRlc19pbhgDIAEoBBIUCgxieXRlc19zdG9yZWQYBCABKAQSGQoRY29tcHJlc3Npb25fcmF0aW8YBSABKAEi4gEKCVRpZXJTdGF0cxIgCgR0aWVyGAEgASgOMhIudGllcmNhY2hlLnYxLlRpZXISDAoEaGl0cxgCIAEoBBIOCgZtaXNzZXMYAyABKAQSEAoIaGl0X3JhdGUYBCABKAESDAoEc2V0cxgFIAEoBBIPCgdkZWxldGVzGAYgASgEEg8KB2VudHJpZXMYByABKAQSDQoFYnl0ZXMYCCABKAQSFgoOZXZpY3Rpb25zX3NpemUYCSABKAQSFwoPZXZpY3Rpb25zX2NvdW50GAogASgEEhMKC2V4cGlyYXRpb25zGAsgASgEIjMKEFN0cmVhbUdldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGtleXMYAiADKAkiTwoRU3RyZWFtR2V0UmVzcG9uc2USKQoHZW50cmllcxgBIAMoCzIYLnRpZXJjYWNoZS52MS5Gb3VuZEVudHJ5Eg8KB21pc3NpbmcYAiADKAkiSwoQU3RyZWFtU2V0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSJAoHZW50cmllcxgCIAMoCzITLnRpZXJjYWNoZS52MS5FbnRyeSIjChFTdHJlYW1TZXRSZXNwb25zZRIOCgZzdG9yZWQYASABKAQqTQoEVGllchIUChBUSUVSX1VOU1BFQ0lGSUVEEAASDwoLVElFUl9NRU1PUlkQARIOCgpUSUVSX0xPQ0FMEAISDgoKVElFUl9SRURJUxADMtAGCgxDYWNoZVNlcnZpY2USOgoDR2V0EhgudGllcmNhY2hlLnYxLkdldFJlcXVlc3QaGS50aWVyY2FjaGUudjEuR2V0UmVzcG9uc2USOgoDU2V0EhgudGllcmNhY2hlLnYxLlNldFJlcXVlc3QaGS50aWVyY2FjaGUudjEuU2V0UmVzcG9uc2USQwoGRGVsZXRlEhsudGllcmNhY2hlLnYxLkRlbGV0ZVJlcXVlc3QaHC50aWVyY2FjaGUudjEuRGVsZXRlUmVzcG9uc2USOgoDSGFzEhgudGllcmNhY2hlLnYxLkhhc1JlcXVlc3QaGS50aWVyY2FjaGUudjEuSGFzUmVzcG9uc2USQAoFVG91Y2gSGi50aWVyY2FjaGUudjEuVG91Y2hSZXF1ZXN0GhsudGllcmNhY2hlLnYxLlRvdWNoUmVzcG9uc2USRgoHR2V0TWFueRIcLnRpZXJjYWNoZS52MS5HZXRNYW55UmVxdWVzdBodLnRpZXJjYWNoZS52MS5HZXRNYW55UmVzcG9uc2USRgoHU2V0TWFueRIcLnRpZXJjYWNoZS52MS5TZXRNYW55UmVxdWVzdBodLnRpZXJjYWNoZS52MS5TZXRNYW55UmVzcG9uc2USTwoKRGVsZXRlTWFueRIfLnRpZXJjYWNoZS52MS5EZWxldGVNYW55UmVxdWVzdBogLnRpZXJjYWNoZS52MS5EZWxldGVNYW55UmVzcG9uc2USQAoFQ2xlYXISGi50aWVyY2FjaGUudjEuQ2xlYXJSZXF1ZXN0GhsudGllcmNhY2hlLnYxLkNsZWFyUmVzcG9uc2USQAoFU3RhdHMSGi50aWVyY2FjaGUudjEuU3RhdHNSZXF1ZXN0GhsudGllcmNhY2hlLnYxLlN0YXRzUmVzcG9uc2USUAoJU3RyZWFtR2V0Eh4udGllcmNhY2hlLnYxLlN0cmVhbUdldFJlcXVlc3QaHy50aWVyY2FjaGUudjEuU3RyZWFtR2V0UmVzcG9uc2UoATABEk4KCVN0cmVhbVNldBIeLnRpZXJjYWNoZS52MS5TdHJlYW1TZXRSZXF1ZXN0Gh8udGllcmNhY2hlLnYxLlN0cmVhbVNldFJlc3BvbnNlKAFiBnByb3RvMw");
 
 /**
  * Entry is one value to store.
@@ -64,7 +64,7 @@ export type Entry = Message<"tiercache.v1.Entry"> & {
   /**
    * Time to live in milliseconds; 0 means the namespace default.
    *
-   * @generated from field: int64 ttl_ms = 4 [jstype = JS_NUMBER];
+   * @generated from field: int64 ttl_ms = 4;
    */
   ttlMs: bigint;
 };
@@ -106,7 +106,7 @@ export type FoundEntry = Message<"tiercache.v1.FoundEntry"> & {
   /**
    * Milliseconds until it expires; 0 means it does not expire.
    *
-   * @generated from field: int64 ttl_remaining_ms = 4 [jstype = JS_NUMBER];
+   * @generated from field: int64 ttl_remaining_ms = 4;
    */
   ttlRemainingMs: bigint;
 
@@ -183,7 +183,7 @@ export type GetResponse = Message<"tiercache.v1.GetResponse"> & {
   /**
    * Milliseconds until it expires; 0 means it does not expire.
    *
-   * @generated from field: int64 ttl_remaining_ms = 4 [jstype = JS_NUMBER];
+   * @generated from field: int64 ttl_remaining_ms = 4;
    */
   ttlRemainingMs: bigint;
 
@@ -239,7 +239,7 @@ export type SetRequest = Message<"tiercache.v1.SetRequest"> & {
   /**
    * Time to live in milliseconds; 0 means the namespace default.
    *
-   * @generated from field: int64 ttl_ms = 5 [jstype = JS_NUMBER];
+   * @generated from field: int64 ttl_ms = 5;
    */
   ttlMs: bigint;
 };
@@ -388,7 +388,7 @@ export type TouchRequest = Message<"tiercache.v1.TouchRequest"> & {
    * The new time to live in milliseconds, counted from now; 0 means the
    * namespace default (no expiry when there is none).
    *
-   * @generated from field: int64 ttl_ms = 3 [jstype = JS_NUMBER];
+   * @generated from field: int64 ttl_ms = 3;
    */
   ttlMs: bigint;
 };
@@ -669,7 +669,7 @@ export type NamespaceStats = Message<"tiercache.v1.NamespaceStats"> & {
   /**
    * Value bytes written by Set, SetMany and StreamSet, before compression.
    *
-   * @generated from field: uint64 bytes_in = 3 [jstype = JS_NUMBER];
+   * @generated from field: uint64 bytes_in = 3;
    */
   bytesIn: bigint;
 
@@ -677,7 +677,7 @@ export type NamespaceStats = Message<"tiercache.v1.NamespaceStats"> & {
    * Stored envelope bytes for those writes (header and compression
    * included).
    *
-   * @generated from field: uint64 bytes_stored = 4 [jstype = JS_NUMBER];
+   * @generated from field: uint64 bytes_stored = 4;
    */
   bytesStored: bigint;
 
@@ -713,14 +713,14 @@ export type TierStats = Message<"tiercache.v1.TierStats"> & {
   /**
    * Reads this tier answered with a value.
    *
-   * @generated from field: uint64 hits = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint64 hits = 2;
    */
   hits: bigint;
 
   /**
    * Reads this tier could not answer.
    *
-   * @generated from field: uint64 misses = 3 [jstype = JS_NUMBER];
+   * @generated from field: uint64 misses = 3;
    */
   misses: bigint;
 
@@ -734,49 +734,49 @@ export type TierStats = Message<"tiercache.v1.TierStats"> & {
   /**
    * Values written to this tier.
    *
-   * @generated from field: uint64 sets = 5 [jstype = JS_NUMBER];
+   * @generated from field: uint64 sets = 5;
    */
   sets: bigint;
 
   /**
    * Keys removed from this tier by Delete, DeleteMany or Clear.
    *
-   * @generated from field: uint64 deletes = 6 [jstype = JS_NUMBER];
+   * @generated from field: uint64 deletes = 6;
    */
   deletes: bigint;
 
   /**
    * Entries held now (the memory tier only; 0 for durable tiers).
    *
-   * @generated from field: uint64 entries = 7 [jstype = JS_NUMBER];
+   * @generated from field: uint64 entries = 7;
    */
   entries: bigint;
 
   /**
    * Bytes held now, per-entry overhead included (the memory tier only).
    *
-   * @generated from field: uint64 bytes = 8 [jstype = JS_NUMBER];
+   * @generated from field: uint64 bytes = 8;
    */
   bytes: bigint;
 
   /**
    * Entries evicted because the byte bound was reached.
    *
-   * @generated from field: uint64 evictions_size = 9 [jstype = JS_NUMBER];
+   * @generated from field: uint64 evictions_size = 9;
    */
   evictionsSize: bigint;
 
   /**
    * Entries evicted because the entry-count bound was reached.
    *
-   * @generated from field: uint64 evictions_count = 10 [jstype = JS_NUMBER];
+   * @generated from field: uint64 evictions_count = 10;
    */
   evictionsCount: bigint;
 
   /**
    * Entries dropped because their TTL had passed.
    *
-   * @generated from field: uint64 expirations = 11 [jstype = JS_NUMBER];
+   * @generated from field: uint64 expirations = 11;
    */
   expirations: bigint;
 };
@@ -881,7 +881,7 @@ export type StreamSetResponse = Message<"tiercache.v1.StreamSetResponse"> & {
   /**
    * How many entries were stored.
    *
-   * @generated from field: uint64 stored = 1 [jstype = JS_NUMBER];
+   * @generated from field: uint64 stored = 1;
    */
   stored: bigint;
 };

@@ -1,0 +1,25 @@
+/**
+ * tiercache/client: the typed TypeScript client of the tiercache service.
+ * @module
+ */
+export {
+  CacheClient,
+  type CacheClientOptions,
+  type CallOptions,
+  type SetOptions,
+  type StreamOptions,
+  type CacheEntry,
+  type EntriesInput,
+  type NamespaceStats,
+  type TierStats,
+  type TierName,
+} from "./cache-client.js";
+export {
+  jsonSerializer,
+  CONTENT_TYPE_JSON,
+  CONTENT_TYPE_TAGGED_JSON,
+  CONTENT_TYPE_BINARY,
+  CONTENT_TYPE_TEXT,
+  type Serializer,
+} from "./serializer.js";
+export { RpcError, Status, statusName } from "../core/rpc-error.js";

@@ -1,0 +1,303 @@
+import { systemClock, type Clock } from "../../core/clock.js";
+import { ValueCodec } from "../../core/codec.js";
+import { ValueTooLargeError } from "../../core/errors.js";
+import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
+import type { DurableTier, DurableWrite, TierName } from "./durable-tier.js";
+import { DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
+import { SingleFlight } from "./single-flight.js";
+import { checkBatch, checkKey, checkNamespace, checkTtl } from "./validation.js";
+
+/** Settings that apply to each namespace. */
+export interface NamespaceSettings {
+  /** TTL applied when a write gives 0, in ms; 0 = no expiry. */
+  defaultTtlMs: number;
+  /** Memory tier bound: entries. */
+  memoryMaxEntries: number;
+  /** Memory tier bound: bytes (envelopes plus per-entry overhead). */
+  memoryMaxBytes: number;
+  /** Memory tier eviction policy. */
+  policy: EvictionPolicyName;
+}
+
+/** Resolved options of a {@link CacheEngine}. */
+export interface CacheEngineOptions {
+  /** Settings per namespace; called once per namespace, on first use. */
+  settingsFor: (namespace: string) => NamespaceSettings;
+  /** The tier below memory, if any. */
+  durable: DurableTier | undefined;
+  codec: ValueCodec;
+  maxKeyBytes: number;
+  maxBatch: number;
+  /** Most namespaces held at once; a new one past it is refused. */
+  maxNamespaces: number;
+  clock?: Clock;
+}
+
+/** A value the engine found. */
+export interface FoundValue {
+  key: string;
+  value: Uint8Array;
+  contentType: string;
+  /** ms until expiry; 0 = never. */
+  ttlRemainingMs: number;
+  tier: TierName;
+}
+
+/** A value to write. */
+export interface ValueToSet {
+  key: string;
+  value: Uint8Array;
+  contentType: string;
+  /** ms; 0 = the namespace default. */
+  ttlMs: number;
+}
+
+class NamespaceState {
+  readonly memory: MemoryTier<Uint8Array>;
+  readonly durable = new DurableCounters();
+  readonly written = { bytesIn: 0, bytesStored: 0 };
+  constructor(
+    readonly name: string,
+    readonly settings: NamespaceSettings,
+    clock: Clock,
+  ) {
+    this.memory = new MemoryTier<Uint8Array>({
+      maxEntries: settings.memoryMaxEntries,
+      maxBytes: settings.memoryMaxBytes,
+      policy: settings.policy,
+      clock,
+    });
+  }
+}
+
+/**
+ * The cache engine: namespaces, each a chain of a bounded memory tier over an
+ * optional durable tier. Reads fall through and promote what they find with
+ * its remaining TTL; writes reach every tier and resolve only when all
+ * accepted. Concurrent misses of one key share one durable read.
+ */
+export class CacheEngine {
+  readonly #options: CacheEngineOptions;
+  readonly #clock: Clock;
+  readonly #namespaces = new Map<string, NamespaceState>();
+  readonly #loads = new SingleFlight<Uint8Array | undefined>();
+
+  constructor(options: CacheEngineOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** The durable tier's name, or undefined when the engine is memory only. */
+  get durableTier(): TierName | undefined {
+    return this.#options.durable?.name;
+  }
+
+  #namespace(name: string): NamespaceState {
+    const ns = checkNamespace(name);
+    let state = this.#namespaces.get(ns);
+    if (!state) {
+      if (this.#namespaces.size >= this.#options.maxNamespaces) {
+        throw new ValueTooLargeError(`namespace ${JSON.stringify(ns)} would exceed max-namespaces (${this.#options.maxNamespaces})`);
+      }
+      state = new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock);
+      this.#namespaces.set(ns, state);
+    }
+    return state;
+  }
+
+  #found(key: string, envelope: Uint8Array, tier: TierName): FoundValue {
+    const decoded = this.#options.codec.decode(envelope);
+    const ttlRemainingMs = decoded.expiresAt === 0 ? 0 : Math.max(1, decoded.expiresAt - this.#clock());
+    return { key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs, tier };
+  }
+
+  #expiresAt(state: NamespaceState, ttlMs: number): number {
+    checkTtl(ttlMs);
+    const ttl = ttlMs === 0 ? state.settings.defaultTtlMs : ttlMs;
+    return ttl === 0 ? 0 : this.#clock() + ttl;
+  }
+
+  #isLive(envelope: Uint8Array): boolean {
+    const expiresAt = ValueCodec.expiresAt(envelope);
+    return expiresAt === 0 || expiresAt > this.#clock();
+  }
+
+  #loadKey(state: NamespaceState, key: string): string {
+    return `${state.name}\u0000${key}`;
+  }
+
+  /**
+   * Reads `key` through the durable tier (joining a read already in flight)
+   * and promotes a hit, unless a write to the key came meanwhile.
+   */
+  #readThrough(state: NamespaceState, key: string, fetch: () => Promise<Uint8Array | undefined>): Promise<Uint8Array | undefined> {
+    return this.#loads.run(this.#loadKey(state, key), async (isCurrent) => {
+      const envelope = await fetch();
+      if (envelope === undefined || !this.#isLive(envelope)) {
+        state.durable.misses++;
+        return undefined;
+      }
+      state.durable.hits++;
+      if (isCurrent()) state.memory.set(key, envelope, ValueCodec.expiresAt(envelope));
+      return envelope;
+    });
+  }
+
+  /** Reads one key; undefined on a miss. */
+  async get(namespace: string, key: string): Promise<FoundValue | undefined> {
+    const state = this.#namespace(namespace);
+    checkKey(key, this.#options.maxKeyBytes);
+    const cached = state.memory.get(key);
+    if (cached !== undefined) return this.#found(key, cached, "memory");
+    const durable = this.#options.durable;
+    if (!durable) return undefined;
+    const envelope = await this.#readThrough(state, key, () => durable.get(state.name, key));
+    return envelope === undefined ? undefined : this.#found(key, envelope, durable.name);
+  }
+
+  /** Reads several keys of one namespace; the result holds the keys found, in the order asked. */
+  async getMany(namespace: string, keys: readonly string[]): Promise<FoundValue[]> {
+    const state = this.#namespace(namespace);
+    checkBatch(keys.length, this.#options.maxBatch);
+    for (const key of keys) checkKey(key, this.#options.maxKeyBytes);
+    const unique = keys.length === 1 ? keys : [...new Set(keys)];
+    const found: (FoundValue | undefined)[] = unique.map((key) => {
+      const cached = state.memory.get(key);
+      return cached === undefined ? undefined : this.#found(key, cached, "memory");
+    });
+    const durable = this.#options.durable;
+    const missing = durable ? unique.filter((_, i) => found[i] === undefined) : [];
+    if (durable && missing.length > 0) {
+      const toFetch = missing.filter((key) => !this.#loads.has(this.#loadKey(state, key)));
+      const batch = toFetch.length > 0 ? durable.getMany(state.name, toFetch) : Promise.resolve([]);
+      const position = new Map(toFetch.map((key, i) => [key, i]));
+      const envelopes = await Promise.all(
+        missing.map((key) => this.#readThrough(state, key, async () => (await batch)[position.get(key)!])),
+      );
+      let m = 0;
+      unique.forEach((key, i) => {
+        if (found[i] !== undefined) return;
+        const envelope = envelopes[m++];
+        if (envelope !== undefined) found[i] = this.#found(key, envelope, durable.name);
+      });
+    }
+    return found.filter((value): value is FoundValue => value !== undefined);
+  }
+
+  #encode(state: NamespaceState, entry: ValueToSet): DurableWrite {
+    checkKey(entry.key, this.#options.maxKeyBytes);
+    const expiresAt = this.#expiresAt(state, entry.ttlMs);
+    const envelope = this.#options.codec.encode(entry.value, entry.contentType, expiresAt);
+    return { key: entry.key, envelope, expiresAt };
+  }
+
+  #store(state: NamespaceState, writes: readonly DurableWrite[], values: readonly ValueToSet[]): void {
+    writes.forEach((write, i) => {
+      this.#loads.forget(this.#loadKey(state, write.key));
+      state.memory.set(write.key, write.envelope, write.expiresAt);
+      state.written.bytesIn += values[i]!.value.byteLength;
+      state.written.bytesStored += write.envelope.byteLength;
+    });
+  }
+
+  /** Writes one value to every tier. */
+  async set(namespace: string, entry: ValueToSet): Promise<void> {
+    await this.setMany(namespace, [entry]);
+  }
+
+  /** Writes several values of one namespace to every tier; a key given twice keeps the last value. */
+  async setMany(namespace: string, entries: readonly ValueToSet[]): Promise<number> {
+    const state = this.#namespace(namespace);
+    checkBatch(entries.length, this.#options.maxBatch);
+    const writes = entries.map((entry) => this.#encode(state, entry));
+    for (const write of writes) this.#loads.forget(this.#loadKey(state, write.key));
+    const durable = this.#options.durable;
+    if (durable) {
+      if (writes.length === 1) await durable.set(state.name, writes[0]!);
+      else await durable.setMany(state.name, writes);
+      state.durable.sets += writes.length;
+    }
+    this.#store(state, writes, entries);
+    return writes.length;
+  }
+
+  /** Removes one key from every tier; true when some tier held it. */
+  async delete(namespace: string, key: string): Promise<boolean> {
+    return (await this.deleteMany(namespace, [key])) > 0;
+  }
+
+  /** Removes keys from every tier; how many some tier held. */
+  async deleteMany(namespace: string, keys: readonly string[]): Promise<number> {
+    const state = this.#namespace(namespace);
+    checkBatch(keys.length, this.#options.maxBatch);
+    for (const key of keys) checkKey(key, this.#options.maxKeyBytes);
+    const unique = keys.length === 1 ? keys : [...new Set(keys)];
+    for (const key of unique) this.#loads.forget(this.#loadKey(state, key));
+    const durable = this.#options.durable;
+    let removed = 0;
+    if (durable) {
+      removed = unique.length === 1 ? Number(await durable.delete(state.name, unique[0]!)) : await durable.deleteMany(state.name, unique);
+      state.durable.deletes += removed;
+    }
+    let removedFromMemory = 0;
+    for (const key of unique) {
+      if (state.memory.has(key)) removedFromMemory++;
+      state.memory.delete(key);
+    }
+    return Math.max(removed, removedFromMemory);
+  }
+
+  /** True when the key holds an unexpired value in some tier. */
+  async has(namespace: string, key: string): Promise<boolean> {
+    const state = this.#namespace(namespace);
+    checkKey(key, this.#options.maxKeyBytes);
+    if (state.memory.has(key)) return true;
+    const durable = this.#options.durable;
+    return durable ? durable.has(state.name, key) : false;
+  }
+
+  /** Gives an existing key a new TTL in every tier; false when absent. */
+  async touch(namespace: string, key: string, ttlMs: number): Promise<boolean> {
+    const state = this.#namespace(namespace);
+    checkKey(key, this.#options.maxKeyBytes);
+    const expiresAt = this.#expiresAt(state, ttlMs);
+    this.#loads.forget(this.#loadKey(state, key));
+    const durable = this.#options.durable;
+    if (durable) {
+      const found = await durable.touch(state.name, key, expiresAt);
+      if (!found) {
+        state.memory.delete(key);
+        return false;
+      }
+      const cached = state.memory.peek(key);
+      if (cached !== undefined) state.memory.set(key, ValueCodec.withExpiresAt(cached, expiresAt), expiresAt);
+      return true;
+    }
+    const cached = state.memory.peek(key);
+    if (cached === undefined) return false;
+    state.memory.set(key, ValueCodec.withExpiresAt(cached, expiresAt), expiresAt);
+    return true;
+  }
+
+  /** Empties one namespace in every tier. */
+  async clear(namespace: string): Promise<void> {
+    const state = this.#namespace(namespace);
+    const durable = this.#options.durable;
+    if (durable) await durable.clear(state.name);
+    state.memory.clear();
+  }
+
+  /** Counters of one namespace, or of every namespace used so far. */
+  stats(namespace?: string): NamespaceStatsSnapshot[] {
+    const durable = this.#options.durable;
+    const states = namespace ? [this.#namespace(namespace)] : [...this.#namespaces.values()];
+    return states.map((state) =>
+      snapshotNamespace(state.name, state.memory, durable && { name: durable.name, counters: state.durable }, state.written),
+    );
+  }
+
+  /** Closes the durable tier. */
+  async close(): Promise<void> {
+    await this.#options.durable?.close();
+  }
+}

@@ -1,0 +1,38 @@
+/** One write to a durable tier: an encoded value envelope and its expiry. */
+export interface DurableWrite {
+  readonly key: string;
+  /** The value envelope (see core/codec.ts), stored and returned as is. */
+  readonly envelope: Uint8Array;
+  /** Absolute expiry in ms since the epoch; 0 = never. */
+  readonly expiresAt: number;
+}
+
+/** The name a tier reports in responses and statistics. */
+export type TierName = "memory" | "local" | "redis";
+
+/**
+ * A durable tier below the memory tier: the embedded local store or Redis.
+ *
+ * It stores opaque envelopes per namespace and key, never returns an expired
+ * one, and resolves a write only once the write is stored. Failures reject
+ * with a `TierUnavailableError` when the tier cannot be reached.
+ */
+export interface DurableTier {
+  readonly name: Exclude<TierName, "memory">;
+  get(namespace: string, key: string): Promise<Uint8Array | undefined>;
+  /** One result per key, in order. */
+  getMany(namespace: string, keys: readonly string[]): Promise<(Uint8Array | undefined)[]>;
+  set(namespace: string, write: DurableWrite): Promise<void>;
+  /** All or nothing. */
+  setMany(namespace: string, writes: readonly DurableWrite[]): Promise<void>;
+  /** True when the key held an unexpired value. */
+  delete(namespace: string, key: string): Promise<boolean>;
+  /** How many of the keys held an unexpired value. */
+  deleteMany(namespace: string, keys: readonly string[]): Promise<number>;
+  has(namespace: string, key: string): Promise<boolean>;
+  /** Sets a new expiry on an unexpired key; false when absent. */
+  touch(namespace: string, key: string, expiresAt: number): Promise<boolean>;
+  /** Removes every key of the namespace and nothing else. */
+  clear(namespace: string): Promise<void>;
+  close(): Promise<void>;
+}

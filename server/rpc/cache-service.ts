@@ -1,0 +1,105 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "../../core/grpc-adapter.js";
+import {
+  CacheService,
+  Tier,
+  type Entry,
+  type FoundEntrySchema,
+  type StatsResponseSchema,
+} from "../../gen/tiercache/v1/cache_pb.js";
+import type { CacheEngine, FoundValue, ValueToSet } from "../engine/cache-engine.js";
+import type { TierName } from "../engine/durable-tier.js";
+import type { NamespaceStatsSnapshot } from "../engine/namespace-stats.js";
+
+const TIERS: Record<TierName, Tier> = { memory: Tier.MEMORY, local: Tier.LOCAL, redis: Tier.REDIS };
+
+function toFoundEntry(found: FoundValue): MessageInitShape<typeof FoundEntrySchema> {
+  return { key: found.key, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier] };
+}
+
+/** int64 on the wire; out-of-range values become numbers the engine's range check refuses. */
+function ttlOf(ttlMs: bigint): number {
+  return Number(ttlMs);
+}
+
+function toValue(entry: Entry): ValueToSet {
+  return { key: entry.key, value: entry.value, contentType: entry.contentType, ttlMs: ttlOf(entry.ttlMs) };
+}
+
+const big = (n: number) => BigInt(n);
+
+function toStats(snapshots: NamespaceStatsSnapshot[]): MessageInitShape<typeof StatsResponseSchema> {
+  return {
+    namespaces: snapshots.map((ns) => ({
+      namespace: ns.namespace,
+      compressionRatio: ns.compressionRatio,
+      bytesIn: big(ns.bytesIn),
+      bytesStored: big(ns.bytesStored),
+      tiers: ns.tiers.map((t) => ({
+        tier: TIERS[t.tier],
+        hits: big(t.hits),
+        misses: big(t.misses),
+        hitRate: t.hitRate,
+        sets: big(t.sets),
+        deletes: big(t.deletes),
+        entries: big(t.entries),
+        bytes: big(t.bytes),
+        evictionsSize: big(t.evictionsSize),
+        evictionsCount: big(t.evictionsCount),
+        expirations: big(t.expirations),
+      })),
+    })),
+  };
+}
+
+/** The CacheService handlers: decode nothing, validate nothing, just map RPCs onto the engine. */
+export function cacheServiceHandlers(engine: CacheEngine): ServiceImpl<typeof CacheService> {
+  return {
+    async get(req) {
+      const found = await engine.get(req.namespace, req.key);
+      if (!found) return {};
+      return { found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier] };
+    },
+    async set(req) {
+      await engine.set(req.namespace, { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs) });
+      return {};
+    },
+    async delete(req) {
+      return { deleted: await engine.delete(req.namespace, req.key) };
+    },
+    async has(req) {
+      return { found: await engine.has(req.namespace, req.key) };
+    },
+    async touch(req) {
+      return { found: await engine.touch(req.namespace, req.key, ttlOf(req.ttlMs)) };
+    },
+    async getMany(req) {
+      return { entries: (await engine.getMany(req.namespace, req.keys)).map(toFoundEntry) };
+    },
+    async setMany(req) {
+      return { stored: await engine.setMany(req.namespace, req.entries.map(toValue)) };
+    },
+    async deleteMany(req) {
+      return { deleted: await engine.deleteMany(req.namespace, req.keys) };
+    },
+    async clear(req) {
+      await engine.clear(req.namespace);
+      return {};
+    },
+    async stats(req) {
+      return toStats(engine.stats(req.namespace || undefined));
+    },
+    async *streamGet(requests) {
+      for await (const req of requests) {
+        const found = await engine.getMany(req.namespace, req.keys);
+        const hit = new Set(found.map((f) => f.key));
+        yield { entries: found.map(toFoundEntry), missing: req.keys.filter((key) => !hit.has(key)) };
+      }
+    },
+    async streamSet(requests) {
+      let stored = 0;
+      for await (const req of requests) stored += await engine.setMany(req.namespace, req.entries.map(toValue));
+      return { stored: BigInt(stored) };
+    },
+  };
+}
