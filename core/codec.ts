@@ -1,0 +1,406 @@
+import binding from "zstd-napi/binding.js";
+import type { DCtx } from "zstd-napi/binding.js";
+import { CorruptValueError, InvalidArgumentError, ValueTooLargeError } from "./errors.js";
+
+/**
+ * The stored value envelope. Every tier stores a value as one byte string:
+ *
+ * ```
+ * offset 0   u8   format version = 1
+ * offset 1   u8   flags: bit0 = payload is zstd-compressed; other bits must be 0
+ * offset 2   f64  expiresAt, big-endian, ms since epoch, 0 = never (integers only)
+ * offset 10  u32  original (uncompressed) payload length, big-endian
+ * offset 14  u8   content-type length N (0..255)
+ * offset 15  N bytes content type (UTF-8)
+ * offset 15+N     payload
+ * ```
+ */
+
+/** The envelope format version this codec writes and reads. */
+export const ENVELOPE_VERSION = 1;
+/** Flags bit: the payload is one or more zstd frames. */
+export const FLAG_COMPRESSED = 0x01;
+/** Size of the fixed part of the envelope, before the content type. */
+export const ENVELOPE_HEADER_BYTES = 15;
+/** Offset of the big-endian f64 `expiresAt`. */
+export const EXPIRES_AT_OFFSET = 2;
+/** Offset of the big-endian u32 original payload length. */
+export const ORIGINAL_LENGTH_OFFSET = 10;
+/** Offset of the u8 content-type length. */
+export const CONTENT_TYPE_LENGTH_OFFSET = 14;
+/** Longest content type, in UTF-8 bytes. */
+export const MAX_CONTENT_TYPE_BYTES = 255;
+/** Largest `maxValueBytes` the u32 length field can describe. */
+export const MAX_VALUE_BYTES_LIMIT = 0xffff_ffff;
+
+/** Options of a {@link ValueCodec}. */
+export interface CodecOptions {
+  /** Payloads at or above this many bytes are zstd-compressed (`Infinity` disables compression). @default 1024 */
+  compressionThreshold?: number;
+  /** zstd level. @default 1 */
+  compressionLevel?: number;
+  /** Max payload (uncompressed) bytes accepted by encode and produced by decode. @default 1 MiB */
+  maxValueBytes?: number;
+}
+
+/** {@link CodecOptions} with defaults applied and values checked. */
+export interface ResolvedCodecOptions {
+  readonly compressionThreshold: number;
+  readonly compressionLevel: number;
+  readonly maxValueBytes: number;
+}
+
+/** A decoded envelope. */
+export interface DecodedValue {
+  /**
+   * The payload. For an uncompressed envelope this is a view into the
+   * envelope's memory (no copy): treat it as read-only.
+   */
+  value: Uint8Array;
+  contentType: string;
+  /** ms since epoch, 0 = never. */
+  expiresAt: number;
+  /** Whether the payload was stored zstd-compressed. */
+  compressed: boolean;
+}
+
+/** Counters of a {@link ValueCodec} since creation. */
+export interface CodecStats {
+  /** Payload bytes given to `encode`, before compression. */
+  bytesIn: number;
+  /** Payload bytes written into envelopes, after compression. */
+  bytesStored: number;
+  /** Number of envelopes stored compressed. */
+  compressed: number;
+}
+
+/** Applies defaults to `options` and rejects nonsense with an {@link InvalidArgumentError}. */
+export function resolveCodecOptions(options: CodecOptions = {}): ResolvedCodecOptions {
+  const { compressionThreshold = 1024, compressionLevel = 1, maxValueBytes = 1024 * 1024 } = options;
+  if (!(compressionThreshold >= 0) || (!Number.isInteger(compressionThreshold) && compressionThreshold !== Infinity)) {
+    throw new InvalidArgumentError(`compressionThreshold must be a non-negative integer or Infinity, got ${compressionThreshold}`);
+  }
+  const minLevel = binding.minCLevel();
+  const maxLevel = binding.maxCLevel();
+  if (!Number.isInteger(compressionLevel) || compressionLevel < minLevel || compressionLevel > maxLevel) {
+    throw new InvalidArgumentError(`compressionLevel must be an integer in ${minLevel}..${maxLevel}, got ${compressionLevel}`);
+  }
+  if (!Number.isInteger(maxValueBytes) || maxValueBytes < 0 || maxValueBytes > MAX_VALUE_BYTES_LIMIT) {
+    throw new InvalidArgumentError(`maxValueBytes must be an integer in 0..${MAX_VALUE_BYTES_LIMIT}, got ${maxValueBytes}`);
+  }
+  return Object.freeze({ compressionThreshold, compressionLevel, maxValueBytes });
+}
+
+const EMPTY = Buffer.alloc(0);
+const utf8Fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }); // keep a BOM: bytes <-> string must round-trip
+/** Output chunk of the bounded streaming probe (see `#measure`). */
+const PROBE_CHUNK_BYTES = 128 * 1024;
+
+/**
+ * Encodes values into envelopes and back, compressing large payloads with zstd.
+ *
+ * One instance owns one zstd compression and one decompression context and
+ * reuses them; it is not meant to be shared across worker threads.
+ */
+export class ValueCodec {
+  /** The resolved options. */
+  readonly options: ResolvedCodecOptions;
+  readonly #cctx = new binding.CCtx();
+  readonly #dctx = new binding.DCtx();
+  /** Streaming context for classifying failed decompressions, created on first need. */
+  #probe: DCtx | undefined;
+  /** Compression output, reused; grows up to compressBound(maxValueBytes). */
+  #scratch: Buffer = EMPTY;
+  /** One-entry cache of the last content type seen, as string and as UTF-8 (almost every call repeats it). */
+  #lastType = "";
+  #lastTypeBytes: Uint8Array = EMPTY;
+  #bytesIn = 0;
+  #bytesStored = 0;
+  #compressedCount = 0;
+
+  constructor(options?: CodecOptions) {
+    this.options = resolveCodecOptions(options);
+    this.#cctx.setParameter(binding.CParameter.compressionLevel, this.options.compressionLevel);
+  }
+
+  /** Counters since creation (a snapshot). */
+  get stats(): Readonly<CodecStats> {
+    return { bytesIn: this.#bytesIn, bytesStored: this.#bytesStored, compressed: this.#compressedCount };
+  }
+
+  /**
+   * Builds the envelope. Compresses when `value.byteLength >= compressionThreshold`
+   * and the compressed payload is smaller; otherwise stores it raw.
+   *
+   * @throws ValueTooLargeError if `value` exceeds `maxValueBytes`.
+   * @throws InvalidArgumentError if `contentType` exceeds 255 UTF-8 bytes or
+   *   `expiresAt` is not a non-negative safe integer.
+   */
+  encode(value: Uint8Array, contentType: string, expiresAt: number): Uint8Array {
+    const length = value.byteLength;
+    const { maxValueBytes, compressionThreshold } = this.options;
+    if (length > maxValueBytes) {
+      throw new ValueTooLargeError(`value of ${length} bytes exceeds max-value-bytes (${maxValueBytes})`);
+    }
+    checkExpiresAt(expiresAt);
+    const typeBytes = this.#encodeContentType(contentType);
+    const payloadOffset = ENVELOPE_HEADER_BYTES + typeBytes.byteLength;
+
+    if (length >= compressionThreshold) {
+      const bound = binding.compressBound(length);
+      if (this.#scratch.byteLength < bound) this.#scratch = Buffer.allocUnsafeSlow(bound);
+      const compressedLength = this.#cctx.compress2(this.#scratch, value);
+      if (compressedLength < length) {
+        const envelope = Buffer.allocUnsafe(payloadOffset + compressedLength);
+        writeHeader(envelope, FLAG_COMPRESSED, expiresAt, length, typeBytes);
+        this.#scratch.copy(envelope, payloadOffset, 0, compressedLength);
+        this.#count(length, compressedLength, 1);
+        return envelope;
+      }
+    }
+
+    const envelope = Buffer.allocUnsafe(payloadOffset + length);
+    writeHeader(envelope, 0, expiresAt, length, typeBytes);
+    envelope.set(value, payloadOffset);
+    this.#count(length, length, 0);
+    return envelope;
+  }
+
+  /**
+   * Parses an envelope and, if flagged, decompresses its payload.
+   *
+   * @throws CorruptValueError for a malformed or truncated envelope, an unknown
+   *   version or flags, or a payload that does not match its declared length.
+   * @throws ValueTooLargeError if the declared or actual payload size exceeds
+   *   `maxValueBytes`. Decompression never produces more than the declared
+   *   length, so a zstd bomb is refused without being expanded.
+   */
+  decode(envelope: Uint8Array): DecodedValue {
+    checkHeader(envelope);
+    const flags = envelope[1]!;
+    if ((flags & ~FLAG_COMPRESSED) !== 0) {
+      throw new CorruptValueError(`envelope has unknown flags 0x${flags.toString(16).padStart(2, "0")}`);
+    }
+    const expiresAt = readExpiresAt(envelope);
+    const declared = readUint32BE(envelope, ORIGINAL_LENGTH_OFFSET);
+    const payloadOffset = ENVELOPE_HEADER_BYTES + envelope[CONTENT_TYPE_LENGTH_OFFSET]!;
+    if (payloadOffset > envelope.byteLength) {
+      throw new CorruptValueError(`envelope of ${envelope.byteLength} bytes is truncated inside its content type`);
+    }
+    const contentType = this.#decodeContentType(envelope, payloadOffset);
+    const { maxValueBytes } = this.options;
+    if (declared > maxValueBytes) {
+      throw new ValueTooLargeError(`stored value of ${declared} bytes exceeds max-value-bytes (${maxValueBytes})`);
+    }
+    const payload = envelope.subarray(payloadOffset);
+    if ((flags & FLAG_COMPRESSED) === 0) {
+      if (payload.byteLength !== declared) {
+        throw new CorruptValueError(`envelope payload is ${payload.byteLength} bytes but declares ${declared}`);
+      }
+      return { value: payload, contentType, expiresAt, compressed: false };
+    }
+    return { value: this.#decompress(payload, declared), contentType, expiresAt, compressed: true };
+  }
+
+  /**
+   * Reads only `expiresAt` (no decompression).
+   *
+   * @throws CorruptValueError if the header is truncated, of an unknown version, or holds an invalid expiry.
+   */
+  static expiresAt(envelope: Uint8Array): number {
+    checkHeader(envelope);
+    return readExpiresAt(envelope);
+  }
+
+  /**
+   * Returns a copy of the envelope with a new `expiresAt` (for Touch).
+   *
+   * @throws CorruptValueError if the header is truncated or of an unknown version.
+   * @throws InvalidArgumentError if `expiresAt` is not a non-negative safe integer.
+   */
+  static withExpiresAt(envelope: Uint8Array, expiresAt: number): Uint8Array {
+    checkHeader(envelope);
+    checkExpiresAt(expiresAt);
+    const copy = Buffer.allocUnsafe(envelope.byteLength);
+    copy.set(envelope);
+    copy.writeDoubleBE(expiresAt, EXPIRES_AT_OFFSET);
+    return copy;
+  }
+
+  #count(bytesIn: number, bytesStored: number, compressed: number): void {
+    this.#bytesIn += bytesIn;
+    this.#bytesStored += bytesStored;
+    this.#compressedCount += compressed;
+  }
+
+  /** The UTF-8 bytes of a content type, checked against the 255-byte limit. */
+  #encodeContentType(contentType: string): Uint8Array {
+    if (contentType === this.#lastType) return this.#lastTypeBytes;
+    const bytes = Buffer.from(contentType, "utf8");
+    if (bytes.byteLength > MAX_CONTENT_TYPE_BYTES) {
+      throw new InvalidArgumentError(`content type is ${bytes.byteLength} UTF-8 bytes, over the limit of ${MAX_CONTENT_TYPE_BYTES}`);
+    }
+    if (bytes.toString("utf8") !== contentType) {
+      throw new InvalidArgumentError("content type is not well-formed Unicode (lone surrogate)");
+    }
+    this.#lastType = contentType;
+    this.#lastTypeBytes = bytes;
+    return bytes;
+  }
+
+  #decodeContentType(envelope: Uint8Array, end: number): string {
+    const start = ENVELOPE_HEADER_BYTES;
+    if (sameBytes(envelope, start, end, this.#lastTypeBytes)) return this.#lastType;
+    const bytes = envelope.subarray(start, end);
+    let type: string;
+    try {
+      type = utf8Fatal.decode(bytes);
+    } catch (err) {
+      throw new CorruptValueError("envelope content type is not valid UTF-8", { cause: err });
+    }
+    this.#lastTypeBytes = new Uint8Array(bytes); // a copy: the envelope may be reused
+    this.#lastType = type;
+    return type;
+  }
+
+  /**
+   * Decompresses into a buffer of exactly the declared length (already checked
+   * against maxValueBytes). zstd fails with "destination too small" rather than
+   * write past it, so output is bounded whatever the frame header claims.
+   */
+  #decompress(payload: Uint8Array, declared: number): Uint8Array {
+    if (payload.byteLength === 0) throw new CorruptValueError("compressed envelope has an empty payload");
+    const out = Buffer.allocUnsafe(declared);
+    let produced: number;
+    try {
+      produced = this.#dctx.decompress(out, payload);
+    } catch (err) {
+      throw this.#explainFailure(payload, declared, err);
+    }
+    if (produced !== declared) {
+      throw new CorruptValueError(`compressed payload expands to ${produced} bytes but the envelope declares ${declared}`);
+    }
+    return out;
+  }
+
+  /** Chooses the error for a payload that failed to decompress into `declared` bytes. */
+  #explainFailure(payload: Uint8Array, declared: number, cause: unknown): Error {
+    const { maxValueBytes } = this.options;
+    const actual = this.#measure(payload);
+    if (actual !== undefined && actual > maxValueBytes) {
+      return new ValueTooLargeError(`compressed value expands beyond max-value-bytes (${maxValueBytes})`, { cause });
+    }
+    if (actual !== undefined && actual > declared) {
+      return new CorruptValueError(`compressed payload expands beyond the declared ${declared} bytes`, { cause });
+    }
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    return new CorruptValueError(`compressed payload does not decompress to the declared ${declared} bytes: ${reason}`, { cause });
+  }
+
+  /**
+   * The decompressed size of `payload`, or more than maxValueBytes if it is at
+   * least that big, or undefined if the payload is invalid. Uses the frame
+   * header when it states a size over the limit; otherwise decompresses
+   * through a fixed chunk, stopping as soon as maxValueBytes is passed.
+   */
+  #measure(payload: Uint8Array): number | undefined {
+    const limit = this.options.maxValueBytes;
+    let headerSize: number | null;
+    try {
+      headerSize = binding.getFrameContentSize(payload);
+    } catch {
+      return undefined;
+    }
+    if (headerSize !== null && headerSize > limit) return headerSize;
+
+    const probe = (this.#probe ??= this.#createProbe());
+    probe.reset(binding.ResetDirective.sessionOnly);
+    const chunk = Buffer.allocUnsafe(Math.min(PROBE_CHUNK_BYTES, limit + 1));
+    let input = payload;
+    let total = 0;
+    try {
+      for (;;) {
+        const [remaining, produced, consumed] = probe.decompressStream(chunk, input);
+        total += produced;
+        input = input.subarray(consumed);
+        if (total > limit) return total;
+        if (remaining === 0 && input.byteLength === 0) return total;
+        if (produced === 0 && consumed === 0) return undefined; // truncated frame
+      }
+    } catch {
+      return undefined;
+    } finally {
+      probe.reset(binding.ResetDirective.sessionOnly);
+    }
+  }
+
+  #createProbe(): DCtx {
+    const probe = new binding.DCtx();
+    // Refuse frames whose window is larger than any legitimate value needs,
+    // so the streaming context cannot be made to allocate a huge window.
+    const windowLog = Math.ceil(Math.log2(Math.max(this.options.maxValueBytes, 1))) + 1;
+    probe.setParameter(binding.DParameter.windowLogMax, Math.min(31, Math.max(10, windowLog)));
+    return probe;
+  }
+}
+
+/** Whether `bytes[start..end)` equals `expected` (a plain loop beats a native call for short runs). */
+function sameBytes(bytes: Uint8Array, start: number, end: number, expected: Uint8Array): boolean {
+  const length = expected.length;
+  if (end - start !== length) return false;
+  for (let i = 0; i < length; i++) if (bytes[start + i] !== expected[i]) return false;
+  return true;
+}
+
+/** Rejects a non-integer, negative or unsafe `expiresAt`. */
+function checkExpiresAt(expiresAt: number): void {
+  if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) {
+    throw new InvalidArgumentError(`expiresAt must be a non-negative integer of ms since epoch (0 = never), got ${expiresAt}`);
+  }
+}
+
+/** Checks the fixed header is present and of our version. */
+function checkHeader(envelope: Uint8Array): void {
+  if (envelope.length < ENVELOPE_HEADER_BYTES) {
+    throw new CorruptValueError(`envelope of ${envelope.length} bytes is shorter than its ${ENVELOPE_HEADER_BYTES}-byte header`);
+  }
+  const version = envelope[0]!;
+  if (version !== ENVELOPE_VERSION) throw new CorruptValueError(`unknown envelope version ${version}`);
+}
+
+// Big-endian f64 without a DataView per call (as Node's Buffer#readDoubleBE does).
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function readFloat64BE(bytes: Uint8Array, offset: number): number {
+  for (let i = 0; i < 8; i++) f64Bytes[littleEndian ? 7 - i : i] = bytes[offset + i]!;
+  return f64[0]!;
+}
+
+function readUint32BE(bytes: Uint8Array, offset: number): number {
+  return bytes[offset]! * 0x100_0000 + ((bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!);
+}
+
+function readExpiresAt(envelope: Uint8Array): number {
+  const expiresAt = readFloat64BE(envelope, EXPIRES_AT_OFFSET);
+  if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) {
+    throw new CorruptValueError(`envelope has an invalid expiresAt (${expiresAt})`);
+  }
+  return expiresAt;
+}
+
+function writeHeader(
+  envelope: Buffer,
+  flags: number,
+  expiresAt: number,
+  originalLength: number,
+  typeBytes: Uint8Array,
+): void {
+  envelope[0] = ENVELOPE_VERSION;
+  envelope[1] = flags;
+  envelope.writeDoubleBE(expiresAt, EXPIRES_AT_OFFSET);
+  envelope.writeUInt32BE(originalLength, ORIGINAL_LENGTH_OFFSET);
+  envelope[CONTENT_TYPE_LENGTH_OFFSET] = typeBytes.byteLength;
+  envelope.set(typeBytes, ENVELOPE_HEADER_BYTES);
+}
