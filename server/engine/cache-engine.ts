@@ -2,7 +2,7 @@ import { systemClock, type Clock } from "../../core/clock.js";
 import { ValueCodec } from "../../core/codec.js";
 import { ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
-import type { DurableTier, DurableWrite, TierName } from "./durable-tier.js";
+import type { CallScope, DurableTier, DurableWrite, TierName } from "./durable-tier.js";
 import { DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
 import { SingleFlight } from "./single-flight.js";
 import { checkBatch, checkKey, checkNamespace, checkTtl } from "./validation.js";
@@ -50,6 +50,27 @@ export interface ValueToSet {
   contentType: string;
   /** ms; 0 = the namespace default. */
   ttlMs: number;
+}
+
+/** Rejects when the scope's signal aborts first; a shared load itself keeps running for its other callers. */
+function withinScope<T>(promise: Promise<T>, scope: CallScope | undefined): Promise<T> {
+  const signal = scope?.signal;
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 class NamespaceState {
@@ -144,19 +165,19 @@ export class CacheEngine {
   }
 
   /** Reads one key; undefined on a miss. */
-  async get(namespace: string, key: string): Promise<FoundValue | undefined> {
+  async get(namespace: string, key: string, scope?: CallScope): Promise<FoundValue | undefined> {
     const state = this.#namespace(namespace);
     checkKey(key, this.#options.maxKeyBytes);
     const cached = state.memory.get(key);
     if (cached !== undefined) return this.#found(key, cached, "memory");
     const durable = this.#options.durable;
     if (!durable) return undefined;
-    const envelope = await this.#readThrough(state, key, () => durable.get(state.name, key));
+    const envelope = await withinScope(this.#readThrough(state, key, () => durable.get(state.name, key)), scope);
     return envelope === undefined ? undefined : this.#found(key, envelope, durable.name);
   }
 
   /** Reads several keys of one namespace; the result holds the keys found, in the order asked. */
-  async getMany(namespace: string, keys: readonly string[]): Promise<FoundValue[]> {
+  async getMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<FoundValue[]> {
     const state = this.#namespace(namespace);
     checkBatch(keys.length, this.#options.maxBatch);
     for (const key of keys) checkKey(key, this.#options.maxKeyBytes);
@@ -171,8 +192,9 @@ export class CacheEngine {
       const toFetch = missing.filter((key) => !this.#loads.has(this.#loadKey(state, key)));
       const batch = toFetch.length > 0 ? durable.getMany(state.name, toFetch) : Promise.resolve([]);
       const position = new Map(toFetch.map((key, i) => [key, i]));
-      const envelopes = await Promise.all(
-        missing.map((key) => this.#readThrough(state, key, async () => (await batch)[position.get(key)!])),
+      const envelopes = await withinScope(
+        Promise.all(missing.map((key) => this.#readThrough(state, key, async () => (await batch)[position.get(key)!]))),
+        scope,
       );
       let m = 0;
       unique.forEach((key, i) => {
@@ -201,20 +223,20 @@ export class CacheEngine {
   }
 
   /** Writes one value to every tier. */
-  async set(namespace: string, entry: ValueToSet): Promise<void> {
-    await this.setMany(namespace, [entry]);
+  async set(namespace: string, entry: ValueToSet, scope?: CallScope): Promise<void> {
+    await this.setMany(namespace, [entry], scope);
   }
 
   /** Writes several values of one namespace to every tier; a key given twice keeps the last value. */
-  async setMany(namespace: string, entries: readonly ValueToSet[]): Promise<number> {
+  async setMany(namespace: string, entries: readonly ValueToSet[], scope?: CallScope): Promise<number> {
     const state = this.#namespace(namespace);
     checkBatch(entries.length, this.#options.maxBatch);
     const writes = entries.map((entry) => this.#encode(state, entry));
     for (const write of writes) this.#loads.forget(this.#loadKey(state, write.key));
     const durable = this.#options.durable;
     if (durable) {
-      if (writes.length === 1) await durable.set(state.name, writes[0]!);
-      else await durable.setMany(state.name, writes);
+      if (writes.length === 1) await durable.set(state.name, writes[0]!, scope);
+      else await durable.setMany(state.name, writes, scope);
       state.durable.sets += writes.length;
     }
     this.#store(state, writes, entries);
@@ -222,12 +244,12 @@ export class CacheEngine {
   }
 
   /** Removes one key from every tier; true when some tier held it. */
-  async delete(namespace: string, key: string): Promise<boolean> {
-    return (await this.deleteMany(namespace, [key])) > 0;
+  async delete(namespace: string, key: string, scope?: CallScope): Promise<boolean> {
+    return (await this.deleteMany(namespace, [key], scope)) > 0;
   }
 
   /** Removes keys from every tier; how many some tier held. */
-  async deleteMany(namespace: string, keys: readonly string[]): Promise<number> {
+  async deleteMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<number> {
     const state = this.#namespace(namespace);
     checkBatch(keys.length, this.#options.maxBatch);
     for (const key of keys) checkKey(key, this.#options.maxKeyBytes);
@@ -236,7 +258,7 @@ export class CacheEngine {
     const durable = this.#options.durable;
     let removed = 0;
     if (durable) {
-      removed = unique.length === 1 ? Number(await durable.delete(state.name, unique[0]!)) : await durable.deleteMany(state.name, unique);
+      removed = unique.length === 1 ? Number(await durable.delete(state.name, unique[0]!, scope)) : await durable.deleteMany(state.name, unique, scope);
       state.durable.deletes += removed;
     }
     let removedFromMemory = 0;
@@ -248,23 +270,23 @@ export class CacheEngine {
   }
 
   /** True when the key holds an unexpired value in some tier. */
-  async has(namespace: string, key: string): Promise<boolean> {
+  async has(namespace: string, key: string, scope?: CallScope): Promise<boolean> {
     const state = this.#namespace(namespace);
     checkKey(key, this.#options.maxKeyBytes);
     if (state.memory.has(key)) return true;
     const durable = this.#options.durable;
-    return durable ? durable.has(state.name, key) : false;
+    return durable ? durable.has(state.name, key, scope) : false;
   }
 
   /** Gives an existing key a new TTL in every tier; false when absent. */
-  async touch(namespace: string, key: string, ttlMs: number): Promise<boolean> {
+  async touch(namespace: string, key: string, ttlMs: number, scope?: CallScope): Promise<boolean> {
     const state = this.#namespace(namespace);
     checkKey(key, this.#options.maxKeyBytes);
     const expiresAt = this.#expiresAt(state, ttlMs);
     this.#loads.forget(this.#loadKey(state, key));
     const durable = this.#options.durable;
     if (durable) {
-      const found = await durable.touch(state.name, key, expiresAt);
+      const found = await durable.touch(state.name, key, expiresAt, scope);
       if (!found) {
         state.memory.delete(key);
         return false;
@@ -280,10 +302,10 @@ export class CacheEngine {
   }
 
   /** Empties one namespace in every tier. */
-  async clear(namespace: string): Promise<void> {
+  async clear(namespace: string, scope?: CallScope): Promise<void> {
     const state = this.#namespace(namespace);
     const durable = this.#options.durable;
-    if (durable) await durable.clear(state.name);
+    if (durable) await durable.clear(state.name, scope);
     state.memory.clear();
   }
 

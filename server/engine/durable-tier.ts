@@ -7,6 +7,16 @@ export interface DurableWrite {
   readonly expiresAt: number;
 }
 
+/**
+ * The scope of the RPC a tier call serves: a remote tier stops waiting (and
+ * does not retry) once the signal aborts or the deadline passes.
+ */
+export interface CallScope {
+  readonly signal?: AbortSignal;
+  /** ms since the epoch; Infinity = none. */
+  readonly deadline?: number;
+}
+
 /** The name a tier reports in responses and statistics. */
 export type TierName = "memory" | "local" | "redis";
 
@@ -19,20 +29,20 @@ export type TierName = "memory" | "local" | "redis";
  */
 export interface DurableTier {
   readonly name: Exclude<TierName, "memory">;
-  get(namespace: string, key: string): Promise<Uint8Array | undefined>;
+  get(namespace: string, key: string, scope?: CallScope): Promise<Uint8Array | undefined>;
   /** One result per key, in order. */
-  getMany(namespace: string, keys: readonly string[]): Promise<(Uint8Array | undefined)[]>;
-  set(namespace: string, write: DurableWrite): Promise<void>;
+  getMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<(Uint8Array | undefined)[]>;
+  set(namespace: string, write: DurableWrite, scope?: CallScope): Promise<void>;
   /** All or nothing. */
-  setMany(namespace: string, writes: readonly DurableWrite[]): Promise<void>;
+  setMany(namespace: string, writes: readonly DurableWrite[], scope?: CallScope): Promise<void>;
   /** True when the key held an unexpired value. */
-  delete(namespace: string, key: string): Promise<boolean>;
+  delete(namespace: string, key: string, scope?: CallScope): Promise<boolean>;
   /** How many of the keys held an unexpired value. */
-  deleteMany(namespace: string, keys: readonly string[]): Promise<number>;
-  has(namespace: string, key: string): Promise<boolean>;
+  deleteMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<number>;
+  has(namespace: string, key: string, scope?: CallScope): Promise<boolean>;
   /** Sets a new expiry on an unexpired key; false when absent. */
-  touch(namespace: string, key: string, expiresAt: number): Promise<boolean>;
+  touch(namespace: string, key: string, expiresAt: number, scope?: CallScope): Promise<boolean>;
   /** Removes every key of the namespace and nothing else. */
-  clear(namespace: string): Promise<void>;
+  clear(namespace: string, scope?: CallScope): Promise<void>;
   close(): Promise<void>;
 }

@@ -55,50 +55,50 @@ function toStats(snapshots: NamespaceStatsSnapshot[]): MessageInitShape<typeof S
 /** The CacheService handlers: decode nothing, validate nothing, just map RPCs onto the engine. */
 export function cacheServiceHandlers(engine: CacheEngine): ServiceImpl<typeof CacheService> {
   return {
-    async get(req) {
-      const found = await engine.get(req.namespace, req.key);
+    async get(req, ctx) {
+      const found = await engine.get(req.namespace, req.key, ctx);
       if (!found) return {};
       return { found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier] };
     },
-    async set(req) {
-      await engine.set(req.namespace, { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs) });
+    async set(req, ctx) {
+      await engine.set(req.namespace, { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs) }, ctx);
       return {};
     },
-    async delete(req) {
-      return { deleted: await engine.delete(req.namespace, req.key) };
+    async delete(req, ctx) {
+      return { deleted: await engine.delete(req.namespace, req.key, ctx) };
     },
-    async has(req) {
-      return { found: await engine.has(req.namespace, req.key) };
+    async has(req, ctx) {
+      return { found: await engine.has(req.namespace, req.key, ctx) };
     },
-    async touch(req) {
-      return { found: await engine.touch(req.namespace, req.key, ttlOf(req.ttlMs)) };
+    async touch(req, ctx) {
+      return { found: await engine.touch(req.namespace, req.key, ttlOf(req.ttlMs), ctx) };
     },
-    async getMany(req) {
-      return { entries: (await engine.getMany(req.namespace, req.keys)).map(toFoundEntry) };
+    async getMany(req, ctx) {
+      return { entries: (await engine.getMany(req.namespace, req.keys, ctx)).map(toFoundEntry) };
     },
-    async setMany(req) {
-      return { stored: await engine.setMany(req.namespace, req.entries.map(toValue)) };
+    async setMany(req, ctx) {
+      return { stored: await engine.setMany(req.namespace, req.entries.map(toValue), ctx) };
     },
-    async deleteMany(req) {
-      return { deleted: await engine.deleteMany(req.namespace, req.keys) };
+    async deleteMany(req, ctx) {
+      return { deleted: await engine.deleteMany(req.namespace, req.keys, ctx) };
     },
-    async clear(req) {
-      await engine.clear(req.namespace);
+    async clear(req, ctx) {
+      await engine.clear(req.namespace, ctx);
       return {};
     },
     async stats(req) {
       return toStats(engine.stats(req.namespace || undefined));
     },
-    async *streamGet(requests) {
+    async *streamGet(requests, ctx) {
       for await (const req of requests) {
-        const found = await engine.getMany(req.namespace, req.keys);
+        const found = await engine.getMany(req.namespace, req.keys, ctx);
         const hit = new Set(found.map((f) => f.key));
         yield { entries: found.map(toFoundEntry), missing: req.keys.filter((key) => !hit.has(key)) };
       }
     },
-    async streamSet(requests) {
+    async streamSet(requests, ctx) {
       let stored = 0;
-      for await (const req of requests) stored += await engine.setMany(req.namespace, req.entries.map(toValue));
+      for await (const req of requests) stored += await engine.setMany(req.namespace, req.entries.map(toValue), ctx);
       return { stored: BigInt(stored) };
     },
   };

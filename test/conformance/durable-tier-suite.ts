@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { ValueCodec } from "../../core/codec.js";
+import type { DurableTier, DurableWrite } from "../../server/engine/durable-tier.js";
+import { fakeClock, type FakeClock } from "../helpers/fake-clock.js";
+
+/** What a tier under test needs: the tier, built on the given clock, and how to dispose of it. */
+export interface TierUnderTest {
+  tier: DurableTier;
+  dispose(): Promise<void>;
+}
+
+const codec = new ValueCodec();
+const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(codec.decode(b).value));
+
+/**
+ * The behaviour every durable tier shares (STYLE.md item 7): run it against
+ * the local store, Redis standalone and Redis Cluster alike.
+ */
+export function describeDurableTier(name: string, open: (clock: FakeClock) => Promise<TierUnderTest>): void {
+  describe(`durable tier conformance: ${name}`, () => {
+    const clock = fakeClock(Date.now());
+    let t: TierUnderTest;
+    let ns = "";
+    let n = 0;
+    const write = (key: string, value: string, ttlMs = 0): DurableWrite => {
+      const expiresAt = ttlMs === 0 ? 0 : clock.now() + ttlMs;
+      return { key, envelope: codec.encode(new TextEncoder().encode(value), "text/plain", expiresAt), expiresAt };
+    };
+
+    beforeAll(async () => {
+      t = await open(clock);
+    });
+    afterAll(async () => {
+      await t?.dispose();
+    });
+    beforeEach(() => {
+      ns = `conf${++n}-${Date.now()}`;
+    });
+
+    it("stores, reads, overwrites and deletes", async () => {
+      const { tier } = t;
+      expect(await tier.get(ns, "k")).toBeUndefined();
+      await tier.set(ns, write("k", "v1"));
+      expect(text(await tier.get(ns, "k"))).toBe("v1");
+      await tier.set(ns, write("k", "v2"));
+      expect(text(await tier.get(ns, "k"))).toBe("v2");
+      expect(await tier.has(ns, "k")).toBe(true);
+      expect(await tier.delete(ns, "k")).toBe(true);
+      expect(await tier.delete(ns, "k")).toBe(false);
+      expect(await tier.get(ns, "k")).toBeUndefined();
+      expect(await tier.has(ns, "k")).toBe(false);
+    });
+
+    it("returns envelopes byte for byte", async () => {
+      const big = write("big", "x".repeat(200_000));
+      await t.tier.set(ns, big);
+      expect(Buffer.compare(Buffer.from((await t.tier.get(ns, "big"))!), Buffer.from(big.envelope))).toBe(0);
+    });
+
+    it("handles batches in order, with misses in place", async () => {
+      const { tier } = t;
+      await tier.setMany(ns, [write("a", "1"), write("b", "2"), write("c", "3")]);
+      expect((await tier.getMany(ns, ["c", "zz", "a"])).map(text)).toEqual(["3", undefined, "1"]);
+      expect(await tier.deleteMany(ns, ["a", "b", "zz"])).toBe(2);
+      expect((await tier.getMany(ns, ["a", "b", "c"])).map(text)).toEqual([undefined, undefined, "3"]);
+    });
+
+    it("accepts any UTF-8 key, including separators and control characters", async () => {
+      const keys = ["with:colon", "with space", "{braces}", "emoji-🎉", "tab\tnewline\n", "\u0000nul", "ns-like:conf1:k"];
+      await t.tier.setMany(ns, keys.map((k) => write(k, `v-${k}`)));
+      expect((await t.tier.getMany(ns, keys)).map(text)).toEqual(keys.map((k) => `v-${k}`));
+    });
+
+    it("never returns an expired value, and touch moves the expiry", async () => {
+      const { tier } = t;
+      await tier.setMany(ns, [write("short", "s", 1_000), write("long", "l", 60_000), write("never", "n")]);
+      clock.advance(999);
+      expect(text(await tier.get(ns, "short"))).toBe("s");
+      clock.advance(1);
+      expect(await tier.get(ns, "short")).toBeUndefined();
+      expect(await tier.has(ns, "short")).toBe(false);
+      expect((await tier.getMany(ns, ["short", "long", "never"])).map(text)).toEqual([undefined, "l", "n"]);
+      expect(await tier.touch(ns, "short", clock.now() + 5_000)).toBe(false);
+      expect(await tier.touch(ns, "long", clock.now() + 5_000)).toBe(true);
+      expect(ValueCodec.expiresAt((await tier.get(ns, "long"))!)).toBe(clock.now() + 5_000);
+      clock.advance(5_000);
+      expect(await tier.get(ns, "long")).toBeUndefined();
+      expect(text(await tier.get(ns, "never"))).toBe("n");
+    });
+
+    it("an overwrite replaces the TTL", async () => {
+      await t.tier.set(ns, write("k", "ttl", 1_000));
+      await t.tier.set(ns, write("k", "no-ttl"));
+      clock.advance(2_000);
+      expect(text(await t.tier.get(ns, "k"))).toBe("no-ttl");
+    });
+
+    it("isolates namespaces, and clear empties only its own", async () => {
+      const { tier } = t;
+      const others = [`${ns}x`, `${ns}.b`, `${ns}-`, `x${ns}`];
+      await tier.setMany(ns, [write("k", "mine"), write("j", "mine too")]);
+      for (const other of others) await tier.set(other, write("k", other));
+      expect(text(await tier.get(ns, "k"))).toBe("mine");
+      await tier.clear(ns);
+      expect(await tier.getMany(ns, ["k", "j"])).toEqual([undefined, undefined]);
+      for (const other of others) expect(text(await tier.get(other, "k"))).toBe(other);
+      for (const other of others) await tier.clear(other);
+    });
+
+    it("clears a namespace larger than one internal batch", async () => {
+      const writes = Array.from({ length: 2_500 }, (_, i) => write(`k${i}`, `${i}`));
+      for (let i = 0; i < writes.length; i += 500) await t.tier.setMany(ns, writes.slice(i, i + 500));
+      await t.tier.clear(ns);
+      expect((await t.tier.getMany(ns, ["k0", "k1234", "k2499"])).every((v) => v === undefined)).toBe(true);
+    });
+  });
+}
