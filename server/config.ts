@@ -1,6 +1,8 @@
 import { resolve } from "node:path";
 import type { EvictionPolicyName } from "../core/memory-tier.js";
 import type { LogLevel } from "./logger.js";
+import { bytes, duration, fraction, integer, oneOf, orOff, text, type Parser } from "./config-values.js";
+import { parseNamespaceSettings, type NamespaceOverrides } from "./namespace-config.js";
 
 /** Where values are kept below the memory tier. */
 export type StorageKind = "local" | "memory";
@@ -17,6 +19,10 @@ export interface ServerConfig {
   dataDir: string;
   /** TTL applied when a write gives none, in ms; 0 = no expiry. @default 0 */
   defaultTtlMs: number;
+  /** Fraction (0..1) by which TTLs are randomly shortened so keys set together do not expire together. @default 0 */
+  ttlJitter: number;
+  /** Settings of particular namespaces, overriding the server-wide ones. @default none */
+  namespaces: NamespaceOverrides;
   /** Memory tier bound per namespace: entries. @default 100000 */
   memoryMaxEntries: number;
   /** Memory tier bound per namespace: bytes. @default 268435456 (256 MiB) */
@@ -27,6 +33,10 @@ export interface ServerConfig {
   maxKeyBytes: number;
   /** Largest value, in bytes. @default 1048576 (1 MiB) */
   maxValueBytes: number;
+  /** Values of at least this many bytes are stored zstd-compressed; "off" never compresses. @default 1024 */
+  compressionThreshold: number | "off";
+  /** zstd compression level (1 fastest .. 19 smallest). @default 1 */
+  compressionLevel: number;
   /** Most items in one batch or stream message. @default 1000 */
   maxBatch: number;
   /** Largest gRPC message, in bytes. @default 16777216 (16 MiB) */
@@ -37,6 +47,10 @@ export interface ServerConfig {
   shutdownGraceMs: number;
   /** Log level. @default "info" */
   logLevel: LogLevel;
+  /** Port of the Prometheus /metrics HTTP endpoint; "off" serves none. @default "off" */
+  metricsPort: number | "off";
+  /** Address of the /metrics endpoint. @default "127.0.0.1" */
+  metricsHost: string;
 }
 
 /** A configuration value that cannot be used; `option` names the flag. */
@@ -50,8 +64,6 @@ export class ConfigError extends Error {
   }
 }
 
-type Parser<T> = (raw: string) => T | undefined;
-
 interface OptionSpec<K extends keyof ServerConfig> {
   key: K;
   flag: string;
@@ -62,34 +74,7 @@ interface OptionSpec<K extends keyof ServerConfig> {
   description: string;
 }
 
-const UNITS: Record<string, number> = {
-  "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, k: 1024, m: 1024 ** 2, g: 1024 ** 3,
-};
-const DURATIONS: Record<string, number> = { "": 1, ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
-
-function withUnit(raw: string, units: Record<string, number>, min: number): number | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(raw);
-  if (!match) return undefined;
-  const factor = units[match[2]!.toLowerCase()];
-  if (factor === undefined) return undefined;
-  const value = Math.round(Number(match[1]) * factor);
-  return Number.isSafeInteger(value) && value >= min ? value : undefined;
-}
-
-const integer =
-  (min: number, max: number): Parser<number> =>
-  (raw) => {
-    if (!/^\s*\d+\s*$/.test(raw)) return undefined;
-    const value = Number(raw);
-    return value >= min && value <= max ? value : undefined;
-  };
-const bytes = (min: number): Parser<number> => (raw) => withUnit(raw, UNITS, min);
-const duration = (min: number): Parser<number> => (raw) => withUnit(raw, DURATIONS, min);
-const oneOf =
-  <T extends string>(...values: T[]): Parser<T> =>
-  (raw) =>
-    values.find((value) => value === raw.trim());
-const text: Parser<string> = (raw) => (raw.trim() === "" ? undefined : raw.trim());
+const namespaceOverrides: Parser<NamespaceOverrides> = parseNamespaceSettings;
 
 function option<K extends keyof ServerConfig>(spec: OptionSpec<K>): OptionSpec<K> {
   return spec;
@@ -102,16 +87,22 @@ export const OPTIONS = [
   option({ key: "storage", flag: "--storage", env: "TIERCACHE_STORAGE", parse: oneOf<StorageKind>("local", "memory"), expected: '"local" or "memory"', default: "local", description: "durable tier: embedded store in --data-dir, or none" }),
   option({ key: "dataDir", flag: "--data-dir", env: "TIERCACHE_DATA_DIR", parse: (raw) => (raw.trim() === "" ? undefined : resolve(raw.trim())), expected: "a directory path", default: () => resolve("tiercache-data"), description: "directory of the embedded store" }),
   option({ key: "defaultTtlMs", flag: "--default-ttl", env: "TIERCACHE_DEFAULT_TTL", parse: duration(0), expected: "a duration such as 0, 500ms, 30s, 5m, 1h, 7d", default: 0, description: "TTL of writes that give none (0 = no expiry)" }),
+  option({ key: "ttlJitter", flag: "--ttl-jitter", env: "TIERCACHE_TTL_JITTER", parse: fraction(0, 1), expected: "a number from 0 to 1", default: 0, description: "shorten each TTL by a random fraction up to this" }),
+  option({ key: "namespaces", flag: "--namespaces", env: "TIERCACHE_NAMESPACES", parse: namespaceOverrides, expected: 'per-namespace settings as JSON or @file.json, e.g. {"sessions":{"defaultTtl":"30m","policy":"lfu"}}', default: () => new Map(), description: "settings of particular namespaces (JSON or @file)" }),
   option({ key: "memoryMaxEntries", flag: "--memory-max-entries", env: "TIERCACHE_MEMORY_MAX_ENTRIES", parse: integer(1, 1e9), expected: "an integer from 1 to 1000000000", default: 100_000, description: "memory tier bound per namespace: entries" }),
   option({ key: "memoryMaxBytes", flag: "--memory-max-bytes", env: "TIERCACHE_MEMORY_MAX_BYTES", parse: bytes(1024), expected: "a size of at least 1 KiB such as 64MiB or 1GiB", default: 256 * 1024 ** 2, description: "memory tier bound per namespace: bytes" }),
   option({ key: "memoryPolicy", flag: "--memory-policy", env: "TIERCACHE_MEMORY_POLICY", parse: oneOf<EvictionPolicyName>("lru", "fifo", "lfu", "tinylfu"), expected: "lru, fifo, lfu or tinylfu", default: "lru", description: "memory tier eviction policy" }),
   option({ key: "maxKeyBytes", flag: "--max-key-bytes", env: "TIERCACHE_MAX_KEY_BYTES", parse: integer(1, 65536), expected: "an integer from 1 to 65536", default: 1024, description: "longest key in UTF-8 bytes" }),
   option({ key: "maxValueBytes", flag: "--max-value-bytes", env: "TIERCACHE_MAX_VALUE_BYTES", parse: bytes(1), expected: "a size such as 1MiB", default: 1024 ** 2, description: "largest value" }),
+  option({ key: "compressionThreshold", flag: "--compression-threshold", env: "TIERCACHE_COMPRESSION_THRESHOLD", parse: orOff(bytes(1)), expected: 'a size such as 1KiB, or "off"', default: 1024, description: "zstd-compress values of at least this size" }),
+  option({ key: "compressionLevel", flag: "--compression-level", env: "TIERCACHE_COMPRESSION_LEVEL", parse: integer(1, 19), expected: "an integer from 1 to 19", default: 1, description: "zstd level" }),
   option({ key: "maxBatch", flag: "--max-batch", env: "TIERCACHE_MAX_BATCH", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most items per batch or stream message" }),
   option({ key: "maxMessageBytes", flag: "--max-message-bytes", env: "TIERCACHE_MAX_MESSAGE_BYTES", parse: bytes(1024), expected: "a size such as 16MiB", default: 16 * 1024 ** 2, description: "largest gRPC message" }),
   option({ key: "maxNamespaces", flag: "--max-namespaces", env: "TIERCACHE_MAX_NAMESPACES", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most namespaces in use at once" }),
   option({ key: "shutdownGraceMs", flag: "--shutdown-grace", env: "TIERCACHE_SHUTDOWN_GRACE", parse: duration(0), expected: "a duration such as 10s", default: 10_000, description: "how long SIGTERM waits for in-flight calls" }),
   option({ key: "logLevel", flag: "--log-level", env: "TIERCACHE_LOG_LEVEL", parse: oneOf<LogLevel>("debug", "info", "warn", "error"), expected: "debug, info, warn or error", default: "info", description: "log level" }),
+  option({ key: "metricsPort", flag: "--metrics-port", env: "TIERCACHE_METRICS_PORT", parse: orOff(integer(0, 65535)), expected: 'a port from 0 to 65535, or "off"', default: "off", description: "serve Prometheus /metrics on this port" }),
+  option({ key: "metricsHost", flag: "--metrics-host", env: "TIERCACHE_METRICS_HOST", parse: text, expected: "a host name or IP address", default: "127.0.0.1", description: "address of the /metrics endpoint" }),
 ] as const;
 
 type AnySpec = OptionSpec<keyof ServerConfig>;
@@ -149,7 +140,12 @@ export function resolveConfig(argv: readonly string[], env: Readonly<Record<stri
       config[spec.key] = typeof spec.default === "function" ? spec.default() : spec.default;
       continue;
     }
-    const value = spec.parse(raw);
+    let value: ServerConfig[keyof ServerConfig] | undefined;
+    try {
+      value = spec.parse(raw);
+    } catch (err) {
+      throw new ConfigError(spec.flag, `invalid ${source}: ${(err as Error).message}`);
+    }
     if (value === undefined) {
       throw new ConfigError(spec.flag, `invalid ${source} ${JSON.stringify(raw)}: expected ${spec.expected}`);
     }
@@ -177,7 +173,8 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
 /** Help text listing every option. */
 export function helpText(): string {
   const rows = (OPTIONS as readonly AnySpec[]).map((spec) => {
-    const def = typeof spec.default === "function" ? spec.default() : spec.default;
+    const value = typeof spec.default === "function" ? spec.default() : spec.default;
+    const def = value instanceof Map ? "none" : value;
     return `  ${`${spec.flag} <value>`.padEnd(30)} ${spec.description} [${spec.env}, default ${JSON.stringify(def)}]`;
   });
   return ["Usage: tiercache serve [options]", "", "Options (flags override TIERCACHE_* environment variables):", ...rows, "  --help                         show this help"].join("\n");

@@ -8,6 +8,7 @@ import type { ServerConfig } from "./config.js";
 import { CacheEngine } from "./engine/cache-engine.js";
 import type { DurableTier } from "./engine/durable-tier.js";
 import { jsonLogger, type Logger } from "./logger.js";
+import { startMetricsServer } from "./metrics.js";
 import { reflectionFor } from "./reflection.js";
 import { cacheServiceHandlers } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
@@ -18,6 +19,8 @@ export interface RunningServer {
   /** `host:port` it listens on. */
   readonly address: string;
   readonly port: number;
+  /** Port of the Prometheus /metrics endpoint, when it is on. */
+  readonly metricsPort: number | undefined;
   readonly engine: CacheEngine;
   /**
    * Stops taking calls (health turns NOT_SERVING), waits up to
@@ -48,15 +51,21 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const durable = deps.durable ?? openDurable(config, deps.clock);
   const engine = new CacheEngine({
     durable,
-    codec: new ValueCodec({ maxValueBytes: config.maxValueBytes }),
+    codec: new ValueCodec({
+      maxValueBytes: config.maxValueBytes,
+      compressionThreshold: config.compressionThreshold === "off" ? Infinity : config.compressionThreshold,
+      compressionLevel: config.compressionLevel,
+    }),
     maxKeyBytes: config.maxKeyBytes,
     maxBatch: config.maxBatch,
     maxNamespaces: config.maxNamespaces,
-    settingsFor: () => ({
+    settingsFor: (namespace) => ({
       defaultTtlMs: config.defaultTtlMs,
+      ttlJitter: config.ttlJitter,
       memoryMaxEntries: config.memoryMaxEntries,
       memoryMaxBytes: config.memoryMaxBytes,
       policy: config.memoryPolicy,
+      ...config.namespaces.get(namespace),
     }),
     ...(deps.clock && { clock: deps.clock }),
   });
@@ -80,7 +89,22 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     throw err;
   }
   const address = `${config.host}:${port}`;
-  logger.info("tiercache listening", { address, storage: durable?.name ?? "memory", dataDir: durable ? config.dataDir : undefined });
+  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+  if (config.metricsPort !== "off") {
+    try {
+      metrics = await startMetricsServer(engine, config.metricsHost, config.metricsPort, logger);
+    } catch (err) {
+      server.forceShutdown();
+      await engine.close();
+      throw new Error(`cannot serve metrics on ${config.metricsHost}:${config.metricsPort}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  logger.info("tiercache listening", {
+    address,
+    storage: durable?.name ?? "memory",
+    dataDir: durable?.name === "local" ? config.dataDir : undefined,
+    metrics: metrics ? `http://${config.metricsHost}:${metrics.port}/metrics` : undefined,
+  });
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
@@ -99,9 +123,10 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
           resolve();
         });
       });
+      await new Promise<void>((resolve) => (metrics ? metrics.server.close(() => resolve()) : resolve()));
       await engine.close();
       logger.info("stopped");
     })());
 
-  return { address, port, engine, shutdown };
+  return { address, port, metricsPort: metrics?.port, engine, shutdown };
 }

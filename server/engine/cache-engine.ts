@@ -11,6 +11,8 @@ import { checkBatch, checkKey, checkNamespace, checkTtl } from "./validation.js"
 export interface NamespaceSettings {
   /** TTL applied when a write gives 0, in ms; 0 = no expiry. */
   defaultTtlMs: number;
+  /** Each TTL is shortened by a random fraction up to this (0..1), never lengthened. */
+  ttlJitter: number;
   /** Memory tier bound: entries. */
   memoryMaxEntries: number;
   /** Memory tier bound: bytes (envelopes plus per-entry overhead). */
@@ -31,6 +33,8 @@ export interface CacheEngineOptions {
   /** Most namespaces held at once; a new one past it is refused. */
   maxNamespaces: number;
   clock?: Clock;
+  /** Random numbers in [0, 1) for TTL jitter. @default Math.random */
+  random?: () => number;
 }
 
 /** A value the engine found. */
@@ -100,12 +104,14 @@ class NamespaceState {
 export class CacheEngine {
   readonly #options: CacheEngineOptions;
   readonly #clock: Clock;
+  readonly #random: () => number;
   readonly #namespaces = new Map<string, NamespaceState>();
   readonly #loads = new SingleFlight<Uint8Array | undefined>();
 
   constructor(options: CacheEngineOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
   }
 
   /** The durable tier's name, or undefined when the engine is memory only. */
@@ -135,7 +141,10 @@ export class CacheEngine {
   #expiresAt(state: NamespaceState, ttlMs: number): number {
     checkTtl(ttlMs);
     const ttl = ttlMs === 0 ? state.settings.defaultTtlMs : ttlMs;
-    return ttl === 0 ? 0 : this.#clock() + ttl;
+    if (ttl === 0) return 0;
+    const jitter = state.settings.ttlJitter;
+    const shortened = jitter === 0 ? ttl : Math.max(1, ttl - Math.floor(this.#random() * jitter * ttl));
+    return this.#clock() + shortened;
   }
 
   #isLive(envelope: Uint8Array): boolean {

@@ -16,7 +16,7 @@ function engineWith(clock: FakeClock, durable: FakeDurableTier, settings: Partia
     maxBatch: 100,
     maxNamespaces: 10,
     clock: clock.now,
-    settingsFor: () => ({ defaultTtlMs: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru", ...settings }),
+    settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru", ...settings }),
   });
 }
 

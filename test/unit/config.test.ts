@@ -44,3 +44,30 @@ describe("resolveConfig", () => {
     expect(() => resolveConfig([], { TIERCACHE_PORT: "http" })).toThrow(/invalid TIERCACHE_PORT "http"/);
   });
 });
+
+describe("--namespaces", () => {
+  it("parses per-namespace settings from JSON or a file", async () => {
+    const { writeFileSync, mkdtempSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const file = join(mkdtempSync(join(tmpdir(), "tc-")), "ns.json");
+    writeFileSync(file, JSON.stringify({ sessions: { defaultTtl: "30m", policy: "lfu", maxBytes: "8MiB", ttlJitter: 0.1, maxEntries: 50 } }));
+    for (const raw of [`@${file}`, JSON.stringify({ sessions: { defaultTtl: "30m", policy: "lfu", maxBytes: "8MiB", ttlJitter: 0.1, maxEntries: 50 } })]) {
+      const { namespaces } = resolveConfig(["--namespaces", raw], {});
+      expect(namespaces.get("sessions")).toEqual({ defaultTtlMs: 1_800_000, policy: "lfu", memoryMaxBytes: 8 * 1024 * 1024, ttlJitter: 0.1, memoryMaxEntries: 50 });
+    }
+  });
+
+  it.each([
+    ["{not json", /not valid JSON/],
+    ['{"a":{"colour":"red"}}', /namespace "a": unknown field "colour"/],
+    ['{"bad name":{}}', /invalid namespace "bad name"/],
+    ['{"a":{"policy":"random"}}', /namespace "a": policy "random" is not lru, fifo, lfu or tinylfu/],
+    ['{"a":{"ttlJitter":2}}', /ttlJitter 2 is not a number from 0 to 1/],
+    ["[]", /expected a JSON object/],
+  ])("refuses %s with a message naming the problem", (raw, message) => {
+    expect(() => resolveConfig(["--namespaces", raw], {})).toThrow(ConfigError);
+    expect(() => resolveConfig(["--namespaces", raw], {})).toThrow(message);
+    expect(() => resolveConfig([], { TIERCACHE_NAMESPACES: raw })).toThrow(/invalid TIERCACHE_NAMESPACES: /);
+  });
+});
