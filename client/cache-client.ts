@@ -1,4 +1,5 @@
-import { credentials as grpcCredentials, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import { credentials as grpcCredentials, Metadata, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { createClient, type CallOptions as RpcCallOptions, type ServiceClient } from "../core/grpc-adapter.js";
 import { CacheService, Tier, type FoundEntry } from "../gen/tiercache/v1/cache_pb.js";
 import { jsonSerializer, type Serializer } from "./serializer.js";
@@ -15,10 +16,36 @@ export interface CacheClientOptions {
   timeoutMs?: number;
   /** Items per message in streaming bulk calls. @default 500 */
   streamBatchSize?: number;
-  /** Channel credentials. @default insecure (plaintext) */
+  /** TLS to the server: CA to trust, and a client certificate for mutual TLS. Paths or PEM contents. */
+  tls?: TlsOptions;
+  /** Channel credentials; overrides `tls`. @default insecure (plaintext) unless `tls` is given */
   credentials?: ChannelCredentials;
+  /** Access token, sent as `authorization: Bearer <token>` on every call. */
+  token?: string;
   /** grpc-js channel options. */
   channelOptions?: ChannelOptions;
+}
+
+/** TLS settings of a client. Each field is a file path or the PEM text itself. */
+export interface TlsOptions {
+  /** CA certificate(s) that signed the server's certificate. @default the system's roots */
+  ca?: string | Buffer;
+  /** Client certificate, for mutual TLS. */
+  cert?: string | Buffer;
+  /** Client private key, for mutual TLS. */
+  key?: string | Buffer;
+}
+
+function pem(source: string | Buffer | undefined): Buffer | null {
+  if (source === undefined) return null;
+  if (Buffer.isBuffer(source)) return source;
+  return source.includes("-----BEGIN") ? Buffer.from(source) : readFileSync(source);
+}
+
+function channelCredentials(options: CacheClientOptions): ChannelCredentials {
+  if (options.credentials) return options.credentials;
+  if (options.tls) return grpcCredentials.createSsl(pem(options.tls.ca), pem(options.tls.key), pem(options.tls.cert));
+  return grpcCredentials.createInsecure();
 }
 
 /** Options every call takes. */
@@ -124,12 +151,14 @@ export class CacheClient implements AsyncDisposable {
   readonly #namespace: string;
   readonly #serializer: Serializer;
   readonly #streamBatchSize: number;
+  readonly #token: string | undefined;
 
   constructor(options: CacheClientOptions) {
     this.#namespace = options.namespace ?? "default";
     this.#serializer = options.serializer ?? jsonSerializer;
     this.#streamBatchSize = options.streamBatchSize ?? 500;
-    this.#rpc = createClient(CacheService, options.address, options.credentials ?? grpcCredentials.createInsecure(), {
+    this.#token = options.token;
+    this.#rpc = createClient(CacheService, options.address, channelCredentials(options), {
       defaultTimeoutMs: options.timeoutMs ?? 5000,
       ...(options.channelOptions && { channelOptions: options.channelOptions }),
     });
@@ -141,6 +170,11 @@ export class CacheClient implements AsyncDisposable {
 
   #call(options: CallOptions | undefined): RpcCallOptions {
     const call: RpcCallOptions = {};
+    if (this.#token !== undefined) {
+      const metadata = new Metadata();
+      metadata.set("authorization", `Bearer ${this.#token}`);
+      call.metadata = metadata;
+    }
     if (options?.timeoutMs !== undefined) call.timeoutMs = options.timeoutMs;
     if (options?.signal !== undefined) call.signal = options.signal;
     return call;

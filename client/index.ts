@@ -5,6 +5,7 @@
 export {
   CacheClient,
   type CacheClientOptions,
+  type TlsOptions,
   type CallOptions,
   type SetOptions,
   type StreamOptions,
