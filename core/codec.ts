@@ -7,12 +7,15 @@ import { CorruptValueError, InvalidArgumentError, ValueTooLargeError } from "./e
  *
  * ```
  * offset 0   u8   format version = 1
- * offset 1   u8   flags: bit0 = payload is zstd-compressed; other bits must be 0
+ * offset 1   u8   flags: bit0 = payload is zstd-compressed; bit1 = a freshUntil
+ *                  field follows the content type; other bits must be 0
  * offset 2   f64  expiresAt, big-endian, ms since epoch, 0 = never (integers only)
  * offset 10  u32  original (uncompressed) payload length, big-endian
  * offset 14  u8   content-type length N (0..255)
  * offset 15  N bytes content type (UTF-8)
- * offset 15+N     payload
+ * [offset 15+N  f64 freshUntil, big-endian, ms since epoch, only when bit1 is set:
+ *               after it the value is stale (served only within grace)]
+ * then            payload
  * ```
  */
 
@@ -20,6 +23,10 @@ import { CorruptValueError, InvalidArgumentError, ValueTooLargeError } from "./e
 export const ENVELOPE_VERSION = 1;
 /** Flags bit: the payload is one or more zstd frames. */
 export const FLAG_COMPRESSED = 0x01;
+/** Flags bit: an f64 `freshUntil` follows the content type (the value has a grace period). */
+export const FLAG_FRESH_UNTIL = 0x02;
+const KNOWN_FLAGS = FLAG_COMPRESSED | FLAG_FRESH_UNTIL;
+const FRESH_UNTIL_BYTES = 8;
 /** Size of the fixed part of the envelope, before the content type. */
 export const ENVELOPE_HEADER_BYTES = 15;
 /** Offset of the big-endian f64 `expiresAt`. */
@@ -62,6 +69,8 @@ export interface DecodedValue {
   expiresAt: number;
   /** Whether the payload was stored zstd-compressed. */
   compressed: boolean;
+  /** ms since epoch after which the value is stale (within grace until expiresAt); 0 = no grace. */
+  freshUntil: number;
 }
 
 /** Counters of a {@link ValueCodec} since creation. */
@@ -136,15 +145,17 @@ export class ValueCodec {
    * @throws InvalidArgumentError if `contentType` exceeds 255 UTF-8 bytes or
    *   `expiresAt` is not a non-negative safe integer.
    */
-  encode(value: Uint8Array, contentType: string, expiresAt: number): Uint8Array {
+  encode(value: Uint8Array, contentType: string, expiresAt: number, freshUntil = 0): Uint8Array {
     const length = value.byteLength;
     const { maxValueBytes, compressionThreshold } = this.options;
     if (length > maxValueBytes) {
       throw new ValueTooLargeError(`value of ${length} bytes exceeds max-value-bytes (${maxValueBytes})`);
     }
     checkExpiresAt(expiresAt);
+    if (freshUntil !== 0) checkExpiresAt(freshUntil);
     const typeBytes = this.#encodeContentType(contentType);
-    const payloadOffset = ENVELOPE_HEADER_BYTES + typeBytes.byteLength;
+    const graceFlag = freshUntil === 0 ? 0 : FLAG_FRESH_UNTIL;
+    const payloadOffset = ENVELOPE_HEADER_BYTES + typeBytes.byteLength + (graceFlag === 0 ? 0 : FRESH_UNTIL_BYTES);
 
     if (length >= compressionThreshold) {
       const bound = binding.compressBound(length);
@@ -152,7 +163,7 @@ export class ValueCodec {
       const compressedLength = this.#cctx.compress2(this.#scratch, value);
       if (compressedLength < length) {
         const envelope = Buffer.allocUnsafe(payloadOffset + compressedLength);
-        writeHeader(envelope, FLAG_COMPRESSED, expiresAt, length, typeBytes);
+        writeHeader(envelope, FLAG_COMPRESSED | graceFlag, expiresAt, length, typeBytes, freshUntil);
         this.#scratch.copy(envelope, payloadOffset, 0, compressedLength);
         this.#count(length, compressedLength, 1);
         return envelope;
@@ -160,7 +171,7 @@ export class ValueCodec {
     }
 
     const envelope = Buffer.allocUnsafe(payloadOffset + length);
-    writeHeader(envelope, 0, expiresAt, length, typeBytes);
+    writeHeader(envelope, graceFlag, expiresAt, length, typeBytes, freshUntil);
     envelope.set(value, payloadOffset);
     this.#count(length, length, 0);
     return envelope;
@@ -178,16 +189,24 @@ export class ValueCodec {
   decode(envelope: Uint8Array): DecodedValue {
     checkHeader(envelope);
     const flags = envelope[1]!;
-    if ((flags & ~FLAG_COMPRESSED) !== 0) {
+    if ((flags & ~KNOWN_FLAGS) !== 0) {
       throw new CorruptValueError(`envelope has unknown flags 0x${flags.toString(16).padStart(2, "0")}`);
     }
     const expiresAt = readExpiresAt(envelope);
     const declared = readUint32BE(envelope, ORIGINAL_LENGTH_OFFSET);
-    const payloadOffset = ENVELOPE_HEADER_BYTES + envelope[CONTENT_TYPE_LENGTH_OFFSET]!;
-    if (payloadOffset > envelope.byteLength) {
+    const typeEnd = ENVELOPE_HEADER_BYTES + envelope[CONTENT_TYPE_LENGTH_OFFSET]!;
+    if (typeEnd > envelope.byteLength) {
       throw new CorruptValueError(`envelope of ${envelope.byteLength} bytes is truncated inside its content type`);
     }
-    const contentType = this.#decodeContentType(envelope, payloadOffset);
+    const contentType = this.#decodeContentType(envelope, typeEnd);
+    let payloadOffset = typeEnd;
+    let freshUntil = 0;
+    if ((flags & FLAG_FRESH_UNTIL) !== 0) {
+      payloadOffset += FRESH_UNTIL_BYTES;
+      if (payloadOffset > envelope.byteLength) throw new CorruptValueError("envelope is truncated inside its freshUntil");
+      freshUntil = readFloat64BE(envelope, typeEnd);
+      if (!Number.isSafeInteger(freshUntil) || freshUntil < 0) throw new CorruptValueError(`envelope has an invalid freshUntil (${freshUntil})`);
+    }
     const { maxValueBytes } = this.options;
     if (declared > maxValueBytes) {
       throw new ValueTooLargeError(`stored value of ${declared} bytes exceeds max-value-bytes (${maxValueBytes})`);
@@ -197,9 +216,9 @@ export class ValueCodec {
       if (payload.byteLength !== declared) {
         throw new CorruptValueError(`envelope payload is ${payload.byteLength} bytes but declares ${declared}`);
       }
-      return { value: payload, contentType, expiresAt, compressed: false };
+      return { value: payload, contentType, expiresAt, compressed: false, freshUntil };
     }
-    return { value: this.#decompress(payload, declared), contentType, expiresAt, compressed: true };
+    return { value: this.#decompress(payload, declared), contentType, expiresAt, compressed: true, freshUntil };
   }
 
   /**
@@ -213,7 +232,9 @@ export class ValueCodec {
   }
 
   /**
-   * Returns a copy of the envelope with a new `expiresAt` (for Touch).
+   * Returns a copy of the envelope with a new `expiresAt` (for Touch). A
+   * grace period does not survive a touch: `freshUntil`, when present,
+   * becomes the new `expiresAt`.
    *
    * @throws CorruptValueError if the header is truncated or of an unknown version.
    * @throws InvalidArgumentError if `expiresAt` is not a non-negative safe integer.
@@ -224,6 +245,11 @@ export class ValueCodec {
     const copy = Buffer.allocUnsafe(envelope.byteLength);
     copy.set(envelope);
     copy.writeDoubleBE(expiresAt, EXPIRES_AT_OFFSET);
+    if ((copy[1]! & FLAG_FRESH_UNTIL) !== 0) {
+      const at = ENVELOPE_HEADER_BYTES + copy[CONTENT_TYPE_LENGTH_OFFSET]!;
+      if (at + FRESH_UNTIL_BYTES > copy.byteLength) throw new CorruptValueError("envelope is truncated inside its freshUntil");
+      copy.writeDoubleBE(expiresAt, at);
+    }
     return copy;
   }
 
@@ -396,6 +422,7 @@ function writeHeader(
   expiresAt: number,
   originalLength: number,
   typeBytes: Uint8Array,
+  freshUntil: number,
 ): void {
   envelope[0] = ENVELOPE_VERSION;
   envelope[1] = flags;
@@ -403,4 +430,5 @@ function writeHeader(
   envelope.writeUInt32BE(originalLength, ORIGINAL_LENGTH_OFFSET);
   envelope[CONTENT_TYPE_LENGTH_OFFSET] = typeBytes.byteLength;
   envelope.set(typeBytes, ENVELOPE_HEADER_BYTES);
+  if ((flags & FLAG_FRESH_UNTIL) !== 0) envelope.writeDoubleBE(freshUntil, ENVELOPE_HEADER_BYTES + typeBytes.byteLength);
 }

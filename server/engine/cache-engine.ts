@@ -1,9 +1,11 @@
 import { systemClock, type Clock } from "../../core/clock.js";
 import { ValueCodec } from "../../core/codec.js";
-import { ValueTooLargeError } from "../../core/errors.js";
+import { InvalidArgumentError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import type { CallScope, DurableTier, DurableWrite, TierName } from "./durable-tier.js";
 import { DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
+import { InvalidationBus, type Change } from "./invalidation-bus.js";
+import { LeaseTable } from "./lease-table.js";
 import { SingleFlight } from "./single-flight.js";
 import { checkBatch, checkKey, checkNamespace, checkTtl } from "./validation.js";
 
@@ -35,6 +37,8 @@ export interface CacheEngineOptions {
   clock?: Clock;
   /** Random numbers in [0, 1) for TTL jitter. @default Math.random */
   random?: () => number;
+  /** Called after every change this engine made (to share it with other instances). */
+  onChange?: (change: Change) => void;
 }
 
 /** A value the engine found. */
@@ -42,9 +46,18 @@ export interface FoundValue {
   key: string;
   value: Uint8Array;
   contentType: string;
-  /** ms until expiry; 0 = never. */
+  /** ms until expiry (the end of grace when stale); 0 = never. */
   ttlRemainingMs: number;
   tier: TierName;
+  /** Past its TTL, within its grace period. */
+  stale: boolean;
+}
+
+/** What GetOrLease found: a value, a lease, both (stale value), or neither. */
+export interface LeaseResult {
+  found: FoundValue | undefined;
+  /** Set when the caller holds the lease and should compute the value. */
+  leaseToken: string | undefined;
 }
 
 /** A value to write. */
@@ -54,6 +67,10 @@ export interface ValueToSet {
   contentType: string;
   /** ms; 0 = the namespace default. */
   ttlMs: number;
+  /** ms kept after the TTL, served as stale; 0 = none. */
+  graceMs?: number;
+  /** The lease (from getOrLease) this write fulfils. */
+  leaseToken?: string;
 }
 
 /** Rejects when the scope's signal aborts first; a shared load itself keeps running for its other callers. */
@@ -107,11 +124,42 @@ export class CacheEngine {
   readonly #random: () => number;
   readonly #namespaces = new Map<string, NamespaceState>();
   readonly #loads = new SingleFlight<Uint8Array | undefined>();
+  readonly #leases: LeaseTable;
+  /** Numbers and delivers the changes of each namespace to watchers. */
+  readonly bus = new InvalidationBus();
 
   constructor(options: CacheEngineOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
+    this.#leases = new LeaseTable(this.#clock);
+  }
+
+  #changed(change: Change): void {
+    this.bus.publish(change);
+    this.#options.onChange?.(change);
+  }
+
+  /**
+   * Applies a change made by another server instance: drops the memory
+   * tier's copies and tells this instance's watchers.
+   */
+  applyRemoteChange(change: Change): void {
+    const state = this.#namespaces.get(change.namespace);
+    if (state) {
+      if (change.kind === "clear") state.memory.clear();
+      for (const key of change.keys) {
+        this.#loads.forget(this.#loadKey(state, key));
+        state.memory.delete(key);
+      }
+    }
+    this.bus.publish(change);
+  }
+
+  /** Drops every memory-tier copy and resets every watcher (changes from other instances may have been missed). */
+  forgetRemoteState(): void {
+    for (const state of this.#namespaces.values()) state.memory.clear();
+    this.bus.resetAll();
   }
 
   /** The durable tier's name, or undefined when the engine is memory only. */
@@ -134,17 +182,26 @@ export class CacheEngine {
 
   #found(key: string, envelope: Uint8Array, tier: TierName): FoundValue {
     const decoded = this.#options.codec.decode(envelope);
-    const ttlRemainingMs = decoded.expiresAt === 0 ? 0 : Math.max(1, decoded.expiresAt - this.#clock());
-    return { key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs, tier };
+    const now = this.#clock();
+    const ttlRemainingMs = decoded.expiresAt === 0 ? 0 : Math.max(1, decoded.expiresAt - now);
+    const stale = decoded.freshUntil !== 0 && decoded.freshUntil <= now;
+    return { key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs, tier, stale };
+  }
+
+  /** Absolute expiry of a write, and the end of its fresh period when it has grace (0 = none). */
+  #expiry(state: NamespaceState, ttlMs: number, graceMs = 0): { expiresAt: number; freshUntil: number } {
+    checkTtl(ttlMs);
+    checkTtl(graceMs);
+    const ttl = ttlMs === 0 ? state.settings.defaultTtlMs : ttlMs;
+    if (ttl === 0) return { expiresAt: 0, freshUntil: 0 };
+    const jitter = state.settings.ttlJitter;
+    const shortened = jitter === 0 ? ttl : Math.max(1, ttl - Math.floor(this.#random() * jitter * ttl));
+    const freshUntil = this.#clock() + shortened;
+    return graceMs === 0 ? { expiresAt: freshUntil, freshUntil: 0 } : { expiresAt: freshUntil + graceMs, freshUntil };
   }
 
   #expiresAt(state: NamespaceState, ttlMs: number): number {
-    checkTtl(ttlMs);
-    const ttl = ttlMs === 0 ? state.settings.defaultTtlMs : ttlMs;
-    if (ttl === 0) return 0;
-    const jitter = state.settings.ttlJitter;
-    const shortened = jitter === 0 ? ttl : Math.max(1, ttl - Math.floor(this.#random() * jitter * ttl));
-    return this.#clock() + shortened;
+    return this.#expiry(state, ttlMs).expiresAt;
   }
 
   #isLive(envelope: Uint8Array): boolean {
@@ -217,8 +274,8 @@ export class CacheEngine {
 
   #encode(state: NamespaceState, entry: ValueToSet): DurableWrite {
     checkKey(entry.key, this.#options.maxKeyBytes);
-    const expiresAt = this.#expiresAt(state, entry.ttlMs);
-    const envelope = this.#options.codec.encode(entry.value, entry.contentType, expiresAt);
+    const { expiresAt, freshUntil } = this.#expiry(state, entry.ttlMs, entry.graceMs);
+    const envelope = this.#options.codec.encode(entry.value, entry.contentType, expiresAt, freshUntil);
     return { key: entry.key, envelope, expiresAt };
   }
 
@@ -249,6 +306,11 @@ export class CacheEngine {
       state.durable.sets += writes.length;
     }
     this.#store(state, writes, entries);
+    for (const entry of entries) {
+      if (entry.leaseToken) this.#leases.release(state.name, entry.key, entry.leaseToken);
+      this.#leases.notifyWritten(state.name, entry.key);
+    }
+    this.#changed({ kind: "set", namespace: state.name, keys: writes.map((w) => w.key) });
     return writes.length;
   }
 
@@ -275,6 +337,7 @@ export class CacheEngine {
       if (state.memory.has(key)) removedFromMemory++;
       state.memory.delete(key);
     }
+    this.#changed({ kind: "delete", namespace: state.name, keys: unique });
     return Math.max(removed, removedFromMemory);
   }
 
@@ -302,11 +365,13 @@ export class CacheEngine {
       }
       const cached = state.memory.peek(key);
       if (cached !== undefined) state.memory.set(key, ValueCodec.withExpiresAt(cached, expiresAt), expiresAt);
+      this.#changed({ kind: "touch", namespace: state.name, keys: [key] });
       return true;
     }
     const cached = state.memory.peek(key);
     if (cached === undefined) return false;
     state.memory.set(key, ValueCodec.withExpiresAt(cached, expiresAt), expiresAt);
+    this.#changed({ kind: "touch", namespace: state.name, keys: [key] });
     return true;
   }
 
@@ -316,6 +381,34 @@ export class CacheEngine {
     const durable = this.#options.durable;
     if (durable) await durable.clear(state.name, scope);
     state.memory.clear();
+    this.#changed({ kind: "clear", namespace: state.name, keys: [] });
+  }
+
+  /**
+   * Reads a key for a caller that will compute it on a miss: a fresh value;
+   * or a stale one, with the lease when nobody holds it; or, on a miss, the
+   * lease, after waiting up to `waitMs` for another holder's value.
+   */
+  async getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, scope?: CallScope): Promise<LeaseResult> {
+    if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > 600_000) throw new InvalidArgumentError(`lease_ms ${leaseMs} is out of range: use 1 to 600000`);
+    if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 60_000) throw new InvalidArgumentError(`wait_ms ${waitMs} is out of range: use 0 to 60000`);
+    const state = this.#namespace(namespace);
+    let found = await this.get(state.name, key, scope);
+    if (found && !found.stale) return { found, leaseToken: undefined };
+    let leaseToken = this.#leases.tryAcquire(state.name, key, leaseMs);
+    if (found || leaseToken) return { found, leaseToken };
+    await this.#leases.waitFor(state.name, key, waitMs, scope?.signal);
+    found = await this.get(state.name, key, scope);
+    if (found && !found.stale) return { found, leaseToken: undefined };
+    leaseToken = this.#leases.tryAcquire(state.name, key, leaseMs);
+    return { found, leaseToken };
+  }
+
+  /** Gives a lease back without a value; true when `token` held it. */
+  releaseLease(namespace: string, key: string, token: string): boolean {
+    const state = this.#namespace(namespace);
+    checkKey(key, this.#options.maxKeyBytes);
+    return this.#leases.release(state.name, key, token);
   }
 
   /** Counters of one namespace, or of every namespace used so far. */

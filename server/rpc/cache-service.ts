@@ -10,11 +10,12 @@ import {
 import type { CacheEngine, FoundValue, ValueToSet } from "../engine/cache-engine.js";
 import type { TierName } from "../engine/durable-tier.js";
 import type { NamespaceStatsSnapshot } from "../engine/namespace-stats.js";
+import { watchStream, type WatchOptions } from "./watch-stream.js";
 
 const TIERS: Record<TierName, Tier> = { memory: Tier.MEMORY, local: Tier.LOCAL, redis: Tier.REDIS };
 
 function toFoundEntry(found: FoundValue): MessageInitShape<typeof FoundEntrySchema> {
-  return { key: found.key, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier] };
+  return { key: found.key, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale };
 }
 
 /** int64 on the wire; out-of-range values become numbers the engine's range check refuses. */
@@ -23,7 +24,7 @@ function ttlOf(ttlMs: bigint): number {
 }
 
 function toValue(entry: Entry): ValueToSet {
-  return { key: entry.key, value: entry.value, contentType: entry.contentType, ttlMs: ttlOf(entry.ttlMs) };
+  return { key: entry.key, value: entry.value, contentType: entry.contentType, ttlMs: ttlOf(entry.ttlMs), graceMs: ttlOf(entry.graceMs) };
 }
 
 const big = (n: number) => BigInt(n);
@@ -53,15 +54,17 @@ function toStats(snapshots: NamespaceStatsSnapshot[]): MessageInitShape<typeof S
 }
 
 /** The CacheService handlers: decode nothing, validate nothing, just map RPCs onto the engine. */
-export function cacheServiceHandlers(engine: CacheEngine): ServiceImpl<typeof CacheService> {
+export function cacheServiceHandlers(engine: CacheEngine, watchOptions: WatchOptions = {}): ServiceImpl<typeof CacheService> {
   return {
     async get(req, ctx) {
       const found = await engine.get(req.namespace, req.key, ctx);
       if (!found) return {};
-      return { found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier] };
+      return { found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale };
     },
     async set(req, ctx) {
-      await engine.set(req.namespace, { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs) }, ctx);
+      const entry: ValueToSet = { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs), graceMs: ttlOf(req.graceMs) };
+      if (req.leaseToken !== "") entry.leaseToken = req.leaseToken;
+      await engine.set(req.namespace, entry, ctx);
       return {};
     },
     async delete(req, ctx) {
@@ -95,6 +98,26 @@ export function cacheServiceHandlers(engine: CacheEngine): ServiceImpl<typeof Ca
         const hit = new Set(found.map((f) => f.key));
         yield { entries: found.map(toFoundEntry), missing: req.keys.filter((key) => !hit.has(key)) };
       }
+    },
+    watch(req, ctx) {
+      return watchStream(engine.bus, req, ctx, watchOptions);
+    },
+    async getOrLease(req, ctx) {
+      const { found, leaseToken } = await engine.getOrLease(req.namespace, req.key, req.leaseMs, req.waitMs, ctx);
+      return {
+        ...(found && {
+          found: true,
+          value: found.value,
+          contentType: found.contentType,
+          ttlRemainingMs: BigInt(found.ttlRemainingMs),
+          tier: TIERS[found.tier],
+          stale: found.stale,
+        }),
+        ...(leaseToken && { leaseToken }),
+      };
+    },
+    releaseLease(req) {
+      return { released: engine.releaseLease(req.namespace, req.key, req.leaseToken) };
     },
     async streamSet(requests, ctx) {
       let stored = 0;

@@ -98,7 +98,7 @@ describe("ValueCodec round trips", () => {
   it("reads an envelope written by another implementation, compressed or not", () => {
     const codec = new ValueCodec();
     const raw = codec.decode(envelope({ declared: 3, contentType: "é/x", payload: Buffer.from("abc"), expiresAt: 7 }));
-    expect(raw).toStrictEqual({ value: Buffer.from("abc"), contentType: "é/x", expiresAt: 7, compressed: false });
+    expect(raw).toStrictEqual({ value: Buffer.from("abc"), contentType: "é/x", expiresAt: 7, compressed: false, freshUntil: 0 });
     const data = text(3000);
     const compressed = codec.decode(envelope({ flags: 1, declared: data.length, payload: zstd(data) }));
     expect(compressed.compressed).toBe(true);
@@ -109,7 +109,7 @@ describe("ValueCodec round trips", () => {
   it("handles empty values and content types", () => {
     const codec = new ValueCodec({ compressionThreshold: 0 });
     const decoded = codec.decode(codec.encode(new Uint8Array(0), "", 0));
-    expect(decoded).toStrictEqual({ value: Buffer.alloc(0), contentType: "", expiresAt: 0, compressed: false });
+    expect(decoded).toStrictEqual({ value: Buffer.alloc(0), contentType: "", expiresAt: 0, compressed: false, freshUntil: 0 });
   });
 
   it("reads an envelope inside a larger buffer (non-zero byteOffset)", () => {
@@ -377,5 +377,30 @@ describe("expiresAt and withExpiresAt", () => {
       expect(Buffer.from(touched).subarray(10)).toStrictEqual(snapshot.subarray(10));
       expect(ValueCodec.expiresAt(ValueCodec.withExpiresAt(touched, 0))).toBe(0);
     }
+  });
+});
+
+describe("ValueCodec grace (freshUntil)", () => {
+  it("stores freshUntil only when given, and round-trips it compressed or not", () => {
+    const codec = new ValueCodec({ compressionThreshold: 64 });
+    const small = codec.encode(Buffer.from("v"), "text/plain", 2_000, 1_000);
+    expect(codec.decode(small)).toMatchObject({ expiresAt: 2_000, freshUntil: 1_000, compressed: false });
+    expect(small[1]).toBe(0x02);
+    const big = codec.encode(Buffer.alloc(10_000, 97), "text/plain", 2_000, 1_000);
+    expect(codec.decode(big)).toMatchObject({ expiresAt: 2_000, freshUntil: 1_000, compressed: true });
+    expect(codec.decode(big).value).toEqual(Buffer.alloc(10_000, 97));
+    expect(codec.encode(Buffer.from("v"), "t", 5).byteLength).toBe(small.byteLength - 8 - ("text/plain".length - 1));
+  });
+
+  it("drops grace on touch: freshUntil becomes the new expiry", () => {
+    const codec = new ValueCodec();
+    const touched = ValueCodec.withExpiresAt(codec.encode(Buffer.from("v"), "t", 2_000, 1_000), 9_000);
+    expect(codec.decode(touched)).toMatchObject({ expiresAt: 9_000, freshUntil: 9_000 });
+  });
+
+  it("refuses an envelope truncated inside freshUntil", () => {
+    const codec = new ValueCodec();
+    const env = codec.encode(Buffer.alloc(0), "t", 2_000, 1_000);
+    expect(() => codec.decode(env.subarray(0, env.byteLength - 3))).toThrow(/truncated inside its freshUntil/);
   });
 });

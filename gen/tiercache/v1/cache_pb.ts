@@ -32,7 +32,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tiercache/v1/cache.proto.
  */
 export const file_tiercache_v1_cache: GenFile = /*@__PURE__*/
-  fileDesc("Chh0aWVyY2FjaGUvdjEvY2FjaGUucHJvdG8SDHRpZXJjYWNoZS52MSJJCgVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEg4KBnR0bF9tcxgEIAEoAyJ6CgpGb3VuZEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSGAoQdHRsX3JlbWFpbmluZ19tcxgEIAEoAxIgCgR0aWVyGAUgASgOMhIudGllcmNhY2hlLnYxLlRpZXIiLAoKR2V0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSCwoDa2V5GAIgASgJIn0KC0dldFJlc3BvbnNlEg0KBWZvdW5kGAEgASgIEg0KBXZhbHVlGAIgASgMEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRIYChB0dGxfcmVtYWluaW5nX21zGAQgASgDEiAKBHRpZXIYBSABKA4yEi50aWVyY2FjaGUudjEuVGllciJhCgpTZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSDQoFdmFsdWUYAyABKAwSFAoMY29udGVudF90eXBlGAQgASgJEg4KBnR0bF9tcxgFIAEoAyITCgtTZXRSZXNwb25zZUoECAEQECIvCg1EZWxldGVSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiIQoORGVsZXRlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCIsCgpIYXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiHAoLSGFzUmVzcG9uc2USDQoFZm91bmQYASABKAgiPgoMVG91Y2hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSDgoGdHRsX21zGAMgASgDIh4KDVRvdWNoUmVzcG9uc2USDQoFZm91bmQYASABKAgiMQoOR2V0TWFueVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGtleXMYAiADKAkiPAoPR2V0TWFueVJlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC50aWVyY2FjaGUudjEuRm91bmRFbnRyeSJJCg5TZXRNYW55UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSJAoHZW50cmllcxgCIAMoCzITLnRpZXJjYWNoZS52MS5FbnRyeSIhCg9TZXRNYW55UmVzcG9uc2USDgoGc3RvcmVkGAEgASgNIjQKEURlbGV0ZU1hbnlSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRrZXlzGAIgAygJIiUKEkRlbGV0ZU1hbnlSZXNwb25zZRIPCgdkZWxldGVkGAEgASgNIiEKDENsZWFyUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkiDwoNQ2xlYXJSZXNwb25zZSIhCgxTdGF0c1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIkEKDVN0YXRzUmVzcG9uc2USMAoKbmFtZXNwYWNlcxgBIAMoCzIcLnRpZXJjYWNoZS52MS5OYW1lc3BhY2VTdGF0cyKOAQoOTmFtZXNwYWNlU3RhdHMSEQoJbmFtZXNwYWNlGAEgASgJEiYKBXRpZXJzGAIgAygLMhcudGllcmNhY2hlLnYxLlRpZXJTdGF0cxIQCghieXRlc19pbhgDIAEoBBIUCgxieXRlc19zdG9yZWQYBCABKAQSGQoRY29tcHJlc3Npb25fcmF0aW8YBSABKAEi4gEKCVRpZXJTdGF0cxIgCgR0aWVyGAEgASgOMhIudGllcmNhY2hlLnYxLlRpZXISDAoEaGl0cxgCIAEoBBIOCgZtaXNzZXMYAyABKAQSEAoIaGl0X3JhdGUYBCABKAESDAoEc2V0cxgFIAEoBBIPCgdkZWxldGVzGAYgASgEEg8KB2VudHJpZXMYByABKAQSDQoFYnl0ZXMYCCABKAQSFgoOZXZpY3Rpb25zX3NpemUYCSABKAQSFwoPZXZpY3Rpb25zX2NvdW50GAogASgEEhMKC2V4cGlyYXRpb25zGAsgASgEIjMKEFN0cmVhbUdldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGtleXMYAiADKAkiTwoRU3RyZWFtR2V0UmVzcG9uc2USKQoHZW50cmllcxgBIAMoCzIYLnRpZXJjYWNoZS52MS5Gb3VuZEVudHJ5Eg8KB21pc3NpbmcYAiADKAkiSwoQU3RyZWFtU2V0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSJAoHZW50cmllcxgCIAMoCzITLnRpZXJjYWNoZS52MS5FbnRyeSIjChFTdHJlYW1TZXRSZXNwb25zZRIOCgZzdG9yZWQYASABKAQqTQoEVGllchIUChBUSUVSX1VOU1BFQ0lGSUVEEAASDwoLVElFUl9NRU1PUlkQARIOCgpUSUVSX0xPQ0FMEAISDgoKVElFUl9SRURJUxADMtAGCgxDYWNoZVNlcnZpY2USOgoDR2V0EhgudGllcmNhY2hlLnYxLkdldFJlcXVlc3QaGS50aWVyY2FjaGUudjEuR2V0UmVzcG9uc2USOgoDU2V0EhgudGllcmNhY2hlLnYxLlNldFJlcXVlc3QaGS50aWVyY2FjaGUudjEuU2V0UmVzcG9uc2USQwoGRGVsZXRlEhsudGllcmNhY2hlLnYxLkRlbGV0ZVJlcXVlc3QaHC50aWVyY2FjaGUudjEuRGVsZXRlUmVzcG9uc2USOgoDSGFzEhgudGllcmNhY2hlLnYxLkhhc1JlcXVlc3QaGS50aWVyY2FjaGUudjEuSGFzUmVzcG9uc2USQAoFVG91Y2gSGi50aWVyY2FjaGUudjEuVG91Y2hSZXF1ZXN0GhsudGllcmNhY2hlLnYxLlRvdWNoUmVzcG9uc2USRgoHR2V0TWFueRIcLnRpZXJjYWNoZS52MS5HZXRNYW55UmVxdWVzdBodLnRpZXJjYWNoZS52MS5HZXRNYW55UmVzcG9uc2USRgoHU2V0TWFueRIcLnRpZXJjYWNoZS52MS5TZXRNYW55UmVxdWVzdBodLnRpZXJjYWNoZS52MS5TZXRNYW55UmVzcG9uc2USTwoKRGVsZXRlTWFueRIfLnRpZXJjYWNoZS52MS5EZWxldGVNYW55UmVxdWVzdBogLnRpZXJjYWNoZS52MS5EZWxldGVNYW55UmVzcG9uc2USQAoFQ2xlYXISGi50aWVyY2FjaGUudjEuQ2xlYXJSZXF1ZXN0GhsudGllcmNhY2hlLnYxLkNsZWFyUmVzcG9uc2USQAoFU3RhdHMSGi50aWVyY2FjaGUudjEuU3RhdHNSZXF1ZXN0GhsudGllcmNhY2hlLnYxLlN0YXRzUmVzcG9uc2USUAoJU3RyZWFtR2V0Eh4udGllcmNhY2hlLnYxLlN0cmVhbUdldFJlcXVlc3QaHy50aWVyY2FjaGUudjEuU3RyZWFtR2V0UmVzcG9uc2UoATABEk4KCVN0cmVhbVNldBIeLnRpZXJjYWNoZS52MS5TdHJlYW1TZXRSZXF1ZXN0Gh8udGllcmNhY2hlLnYxLlN0cmVhbVNldFJlc3BvbnNlKAFiBnByb3RvMw");
+  fileDesc("Chh0aWVyY2FjaGUvdjEvY2FjaGUucHJvdG8SDHRpZXJjYWNoZS52MSJbCgVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEg4KBnR0bF9tcxgEIAEoAxIQCghncmFjZV9tcxgFIAEoAyKJAQoKRm91bmRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEhgKEHR0bF9yZW1haW5pbmdfbXMYBCABKAMSIAoEdGllchgFIAEoDjISLnRpZXJjYWNoZS52MS5UaWVyEg0KBXN0YWxlGAYgASgIIiwKCkdldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCSKMAQoLR2V0UmVzcG9uc2USDQoFZm91bmQYASABKAgSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEhgKEHR0bF9yZW1haW5pbmdfbXMYBCABKAMSIAoEdGllchgFIAEoDjISLnRpZXJjYWNoZS52MS5UaWVyEg0KBXN0YWxlGAYgASgIIogBCgpTZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSDQoFdmFsdWUYAyABKAwSFAoMY29udGVudF90eXBlGAQgASgJEg4KBnR0bF9tcxgFIAEoAxIQCghncmFjZV9tcxgGIAEoAxITCgtsZWFzZV90b2tlbhgHIAEoCSITCgtTZXRSZXNwb25zZUoECAEQECIvCg1EZWxldGVSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiIQoORGVsZXRlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCIsCgpIYXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiHAoLSGFzUmVzcG9uc2USDQoFZm91bmQYASABKAgiPgoMVG91Y2hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSDgoGdHRsX21zGAMgASgDIh4KDVRvdWNoUmVzcG9uc2USDQoFZm91bmQYASABKAgiMQoOR2V0TWFueVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGtleXMYAiADKAkiPAoPR2V0TWFueVJlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC50aWVyY2FjaGUudjEuRm91bmRFbnRyeSJJCg5TZXRNYW55UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSJAoHZW50cmllcxgCIAMoCzITLnRpZXJjYWNoZS52MS5FbnRyeSIhCg9TZXRNYW55UmVzcG9uc2USDgoGc3RvcmVkGAEgASgNIjQKEURlbGV0ZU1hbnlSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRrZXlzGAIgAygJIiUKEkRlbGV0ZU1hbnlSZXNwb25zZRIPCgdkZWxldGVkGAEgASgNIiEKDENsZWFyUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkiDwoNQ2xlYXJSZXNwb25zZSIhCgxTdGF0c1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIkEKDVN0YXRzUmVzcG9uc2USMAoKbmFtZXNwYWNlcxgBIAMoCzIcLnRpZXJjYWNoZS52MS5OYW1lc3BhY2VTdGF0cyKOAQoOTmFtZXNwYWNlU3RhdHMSEQoJbmFtZXNwYWNlGAEgASgJEiYKBXRpZXJzGAIgAygLMhcudGllcmNhY2hlLnYxLlRpZXJTdGF0cxIQCghieXRlc19pbhgDIAEoBBIUCgxieXRlc19zdG9yZWQYBCABKAQSGQoRY29tcHJlc3Npb25fcmF0aW8YBSABKAEi4gEKCVRpZXJTdGF0cxIgCgR0aWVyGAEgASgOMhIudGllcmNhY2hlLnYxLlRpZXISDAoEaGl0cxgCIAEoBBIOCgZtaXNzZXMYAyABKAQSEAoIaGl0X3JhdGUYBCABKAESDAoEc2V0cxgFIAEoBBIPCgdkZWxldGVzGAYgASgEEg8KB2VudHJpZXMYByABKAQSDQoFYnl0ZXMYCCABKAQSFgoOZXZpY3Rpb25zX3NpemUYCSABKAQSFwoPZXZpY3Rpb25zX2NvdW50GAogASgEEhMKC2V4cGlyYXRpb25zGAsgASgEIjMKEFN0cmVhbUdldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGtleXMYAiADKAkiTwoRU3RyZWFtR2V0UmVzcG9uc2USKQoHZW50cmllcxgBIAMoCzIYLnRpZXJjYWNoZS52MS5Gb3VuZEVudHJ5Eg8KB21pc3NpbmcYAiADKAkiSwoQU3RyZWFtU2V0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSJAoHZW50cmllcxgCIAMoCzITLnRpZXJjYWNoZS52MS5FbnRyeSIjChFTdHJlYW1TZXRSZXNwb25zZRIOCgZzdG9yZWQYASABKAQiOgoMV2F0Y2hSZXF1ZXN0EioKB2N1cnNvcnMYASADKAsyGS50aWVyY2FjaGUudjEuV2F0Y2hDdXJzb3IiRgoLV2F0Y2hDdXJzb3ISEQoJbmFtZXNwYWNlGAEgASgJEhEKCXN0cmVhbV9pZBgCIAEoCRIRCglhZnRlcl9zZXEYAyABKAQikgEKDVdhdGNoUmVzcG9uc2USKgoEa2luZBgBIAEoDjIcLnRpZXJjYWNoZS52MS5XYXRjaEV2ZW50S2luZBIRCgluYW1lc3BhY2UYAiABKAkSDAoEa2V5cxgDIAMoCRILCgNzZXEYBCABKAQSEQoJc3RyZWFtX2lkGAUgASgJEhQKDGhlYXJ0YmVhdF9tcxgGIAEoDSJWChFHZXRPckxlYXNlUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSCwoDa2V5GAIgASgJEhAKCGxlYXNlX21zGAMgASgNEg8KB3dhaXRfbXMYBCABKA0iqAEKEkdldE9yTGVhc2VSZXNwb25zZRINCgVmb3VuZBgBIAEoCBINCgV2YWx1ZRgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSGAoQdHRsX3JlbWFpbmluZ19tcxgEIAEoAxIgCgR0aWVyGAUgASgOMhIudGllcmNhY2hlLnYxLlRpZXISDQoFc3RhbGUYBiABKAgSEwoLbGVhc2VfdG9rZW4YByABKAkiSgoTUmVsZWFzZUxlYXNlUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSCwoDa2V5GAIgASgJEhMKC2xlYXNlX3Rva2VuGAMgASgJIigKFFJlbGVhc2VMZWFzZVJlc3BvbnNlEhAKCHJlbGVhc2VkGAEgASgIKk0KBFRpZXISFAoQVElFUl9VTlNQRUNJRklFRBAAEg8KC1RJRVJfTUVNT1JZEAESDgoKVElFUl9MT0NBTBACEg4KClRJRVJfUkVESVMQAyr5AQoOV2F0Y2hFdmVudEtpbmQSIAocV0FUQ0hfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhgKFFdBVENIX0VWRU5UX0tJTkRfU0VUEAESGwoXV0FUQ0hfRVZFTlRfS0lORF9ERUxFVEUQAhIaChZXQVRDSF9FVkVOVF9LSU5EX1RPVUNIEAMSGgoWV0FUQ0hfRVZFTlRfS0lORF9DTEVBUhAEEhoKFldBVENIX0VWRU5UX0tJTkRfUkVTRVQQBRIaChZXQVRDSF9FVkVOVF9LSU5EX1JFQURZEAYSHgoaV0FUQ0hfRVZFTlRfS0lORF9IRUFSVEJFQVQQBzK8CAoMQ2FjaGVTZXJ2aWNlEjoKA0dldBIYLnRpZXJjYWNoZS52MS5HZXRSZXF1ZXN0GhkudGllcmNhY2hlLnYxLkdldFJlc3BvbnNlEjoKA1NldBIYLnRpZXJjYWNoZS52MS5TZXRSZXF1ZXN0GhkudGllcmNhY2hlLnYxLlNldFJlc3BvbnNlEkMKBkRlbGV0ZRIbLnRpZXJjYWNoZS52MS5EZWxldGVSZXF1ZXN0GhwudGllcmNhY2hlLnYxLkRlbGV0ZVJlc3BvbnNlEjoKA0hhcxIYLnRpZXJjYWNoZS52MS5IYXNSZXF1ZXN0GhkudGllcmNhY2hlLnYxLkhhc1Jlc3BvbnNlEkAKBVRvdWNoEhoudGllcmNhY2hlLnYxLlRvdWNoUmVxdWVzdBobLnRpZXJjYWNoZS52MS5Ub3VjaFJlc3BvbnNlEkYKB0dldE1hbnkSHC50aWVyY2FjaGUudjEuR2V0TWFueVJlcXVlc3QaHS50aWVyY2FjaGUudjEuR2V0TWFueVJlc3BvbnNlEkYKB1NldE1hbnkSHC50aWVyY2FjaGUudjEuU2V0TWFueVJlcXVlc3QaHS50aWVyY2FjaGUudjEuU2V0TWFueVJlc3BvbnNlEk8KCkRlbGV0ZU1hbnkSHy50aWVyY2FjaGUudjEuRGVsZXRlTWFueVJlcXVlc3QaIC50aWVyY2FjaGUudjEuRGVsZXRlTWFueVJlc3BvbnNlEkAKBUNsZWFyEhoudGllcmNhY2hlLnYxLkNsZWFyUmVxdWVzdBobLnRpZXJjYWNoZS52MS5DbGVhclJlc3BvbnNlEkAKBVN0YXRzEhoudGllcmNhY2hlLnYxLlN0YXRzUmVxdWVzdBobLnRpZXJjYWNoZS52MS5TdGF0c1Jlc3BvbnNlElAKCVN0cmVhbUdldBIeLnRpZXJjYWNoZS52MS5TdHJlYW1HZXRSZXF1ZXN0Gh8udGllcmNhY2hlLnYxLlN0cmVhbUdldFJlc3BvbnNlKAEwARJOCglTdHJlYW1TZXQSHi50aWVyY2FjaGUudjEuU3RyZWFtU2V0UmVxdWVzdBofLnRpZXJjYWNoZS52MS5TdHJlYW1TZXRSZXNwb25zZSgBEkIKBVdhdGNoEhoudGllcmNhY2hlLnYxLldhdGNoUmVxdWVzdBobLnRpZXJjYWNoZS52MS5XYXRjaFJlc3BvbnNlMAESTwoKR2V0T3JMZWFzZRIfLnRpZXJjYWNoZS52MS5HZXRPckxlYXNlUmVxdWVzdBogLnRpZXJjYWNoZS52MS5HZXRPckxlYXNlUmVzcG9uc2USVQoMUmVsZWFzZUxlYXNlEiEudGllcmNhY2hlLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaIi50aWVyY2FjaGUudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * Entry is one value to store.
@@ -67,6 +67,14 @@ export type Entry = Message<"tiercache.v1.Entry"> & {
    * @generated from field: int64 ttl_ms = 4;
    */
   ttlMs: bigint;
+
+  /**
+   * Grace in milliseconds: after the TTL the value is kept this much longer
+   * and returned flagged `stale` (see GetResponse.stale). 0 = none.
+   *
+   * @generated from field: int64 grace_ms = 5;
+   */
+  graceMs: bigint;
 };
 
 /**
@@ -116,6 +124,13 @@ export type FoundEntry = Message<"tiercache.v1.FoundEntry"> & {
    * @generated from field: tiercache.v1.Tier tier = 5;
    */
   tier: Tier;
+
+  /**
+   * True when the value is past its TTL but within its grace period.
+   *
+   * @generated from field: bool stale = 6;
+   */
+  stale: boolean;
 };
 
 /**
@@ -193,6 +208,15 @@ export type GetResponse = Message<"tiercache.v1.GetResponse"> & {
    * @generated from field: tiercache.v1.Tier tier = 5;
    */
   tier: Tier;
+
+  /**
+   * True when the value is past its TTL but within its grace period: still
+   * usable while a fresh one is computed. `ttl_remaining_ms` then counts to
+   * the end of the grace period.
+   *
+   * @generated from field: bool stale = 6;
+   */
+  stale: boolean;
 };
 
 /**
@@ -242,6 +266,21 @@ export type SetRequest = Message<"tiercache.v1.SetRequest"> & {
    * @generated from field: int64 ttl_ms = 5;
    */
   ttlMs: bigint;
+
+  /**
+   * Grace in milliseconds after the TTL (see Entry.grace_ms). 0 = none.
+   *
+   * @generated from field: int64 grace_ms = 6;
+   */
+  graceMs: bigint;
+
+  /**
+   * The lease this write fulfils (from GetOrLease); releases it and wakes
+   * the callers waiting for the value. Empty = none.
+   *
+   * @generated from field: string lease_token = 7;
+   */
+  leaseToken: string;
 };
 
 /**
@@ -894,6 +933,279 @@ export const StreamSetResponseSchema: GenMessage<StreamSetResponse> = /*@__PURE_
   messageDesc(file_tiercache_v1_cache, 27);
 
 /**
+ * WatchRequest names the namespaces to watch and where to resume.
+ *
+ * @generated from message tiercache.v1.WatchRequest
+ */
+export type WatchRequest = Message<"tiercache.v1.WatchRequest"> & {
+  /**
+   * One cursor per namespace.
+   *
+   * @generated from field: repeated tiercache.v1.WatchCursor cursors = 1;
+   */
+  cursors: WatchCursor[];
+};
+
+/**
+ * Describes the message tiercache.v1.WatchRequest.
+ * Use `create(WatchRequestSchema)` to create a new message.
+ */
+export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 28);
+
+/**
+ * WatchCursor says where a client's knowledge of a namespace ends.
+ *
+ * @generated from message tiercache.v1.WatchCursor
+ */
+export type WatchCursor = Message<"tiercache.v1.WatchCursor"> & {
+  /**
+   * The namespace; empty means "default".
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * The stream_id of the last event seen; empty for a first subscription.
+   *
+   * @generated from field: string stream_id = 2;
+   */
+  streamId: string;
+
+  /**
+   * The sequence number of the last event seen.
+   *
+   * @generated from field: uint64 after_seq = 3;
+   */
+  afterSeq: bigint;
+};
+
+/**
+ * Describes the message tiercache.v1.WatchCursor.
+ * Use `create(WatchCursorSchema)` to create a new message.
+ */
+export const WatchCursorSchema: GenMessage<WatchCursor> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 29);
+
+/**
+ * WatchResponse is one event.
+ *
+ * @generated from message tiercache.v1.WatchResponse
+ */
+export type WatchResponse = Message<"tiercache.v1.WatchResponse"> & {
+  /**
+   * What happened.
+   *
+   * @generated from field: tiercache.v1.WatchEventKind kind = 1;
+   */
+  kind: WatchEventKind;
+
+  /**
+   * The namespace it happened in (empty for HEARTBEAT).
+   *
+   * @generated from field: string namespace = 2;
+   */
+  namespace: string;
+
+  /**
+   * The keys concerned (SET, DELETE, TOUCH).
+   *
+   * @generated from field: repeated string keys = 3;
+   */
+  keys: string[];
+
+  /**
+   * The event's sequence number within (stream_id, namespace).
+   *
+   * @generated from field: uint64 seq = 4;
+   */
+  seq: bigint;
+
+  /**
+   * Identifies the numbering: one per server process.
+   *
+   * @generated from field: string stream_id = 5;
+   */
+  streamId: string;
+
+  /**
+   * The heartbeat interval the server keeps, in milliseconds.
+   *
+   * @generated from field: uint32 heartbeat_ms = 6;
+   */
+  heartbeatMs: number;
+};
+
+/**
+ * Describes the message tiercache.v1.WatchResponse.
+ * Use `create(WatchResponseSchema)` to create a new message.
+ */
+export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 30);
+
+/**
+ * GetOrLeaseRequest reads a key, asking for a lease on a miss.
+ *
+ * @generated from message tiercache.v1.GetOrLeaseRequest
+ */
+export type GetOrLeaseRequest = Message<"tiercache.v1.GetOrLeaseRequest"> & {
+  /**
+   * The namespace; empty means "default".
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * The key to read.
+   *
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * How long a granted lease lasts, in milliseconds (1 to 600000).
+   *
+   * @generated from field: uint32 lease_ms = 3;
+   */
+  leaseMs: number;
+
+  /**
+   * How long to wait for another caller's value, in milliseconds (0 to 60000).
+   *
+   * @generated from field: uint32 wait_ms = 4;
+   */
+  waitMs: number;
+};
+
+/**
+ * Describes the message tiercache.v1.GetOrLeaseRequest.
+ * Use `create(GetOrLeaseRequestSchema)` to create a new message.
+ */
+export const GetOrLeaseRequestSchema: GenMessage<GetOrLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 31);
+
+/**
+ * GetOrLeaseResponse carries the value, a lease, or neither.
+ *
+ * @generated from message tiercache.v1.GetOrLeaseResponse
+ */
+export type GetOrLeaseResponse = Message<"tiercache.v1.GetOrLeaseResponse"> & {
+  /**
+   * True when a value (fresh or stale) is returned.
+   *
+   * @generated from field: bool found = 1;
+   */
+  found: boolean;
+
+  /**
+   * The value's bytes.
+   *
+   * @generated from field: bytes value = 2;
+   */
+  value: Uint8Array;
+
+  /**
+   * The value's content type.
+   *
+   * @generated from field: string content_type = 3;
+   */
+  contentType: string;
+
+  /**
+   * Milliseconds until it expires (end of grace when stale); 0 = never.
+   *
+   * @generated from field: int64 ttl_remaining_ms = 4;
+   */
+  ttlRemainingMs: bigint;
+
+  /**
+   * The tier that served it.
+   *
+   * @generated from field: tiercache.v1.Tier tier = 5;
+   */
+  tier: Tier;
+
+  /**
+   * True when the value is past its TTL, within grace.
+   *
+   * @generated from field: bool stale = 6;
+   */
+  stale: boolean;
+
+  /**
+   * Non-empty when this caller holds the lease and should compute the value.
+   *
+   * @generated from field: string lease_token = 7;
+   */
+  leaseToken: string;
+};
+
+/**
+ * Describes the message tiercache.v1.GetOrLeaseResponse.
+ * Use `create(GetOrLeaseResponseSchema)` to create a new message.
+ */
+export const GetOrLeaseResponseSchema: GenMessage<GetOrLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 32);
+
+/**
+ * ReleaseLeaseRequest gives a lease back.
+ *
+ * @generated from message tiercache.v1.ReleaseLeaseRequest
+ */
+export type ReleaseLeaseRequest = Message<"tiercache.v1.ReleaseLeaseRequest"> & {
+  /**
+   * The namespace; empty means "default".
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * The key the lease is for.
+   *
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * The token GetOrLease granted.
+   *
+   * @generated from field: string lease_token = 3;
+   */
+  leaseToken: string;
+};
+
+/**
+ * Describes the message tiercache.v1.ReleaseLeaseRequest.
+ * Use `create(ReleaseLeaseRequestSchema)` to create a new message.
+ */
+export const ReleaseLeaseRequestSchema: GenMessage<ReleaseLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 33);
+
+/**
+ * ReleaseLeaseResponse says whether the lease was still held.
+ *
+ * @generated from message tiercache.v1.ReleaseLeaseResponse
+ */
+export type ReleaseLeaseResponse = Message<"tiercache.v1.ReleaseLeaseResponse"> & {
+  /**
+   * True when the token held the lease and it is now released.
+   *
+   * @generated from field: bool released = 1;
+   */
+  released: boolean;
+};
+
+/**
+ * Describes the message tiercache.v1.ReleaseLeaseResponse.
+ * Use `create(ReleaseLeaseResponseSchema)` to create a new message.
+ */
+export const ReleaseLeaseResponseSchema: GenMessage<ReleaseLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 34);
+
+/**
  * Tier names a level of the tier chain.
  *
  * @generated from enum tiercache.v1.Tier
@@ -933,6 +1245,75 @@ export enum Tier {
  */
 export const TierSchema: GenEnum<Tier> = /*@__PURE__*/
   enumDesc(file_tiercache_v1_cache, 0);
+
+/**
+ * WatchEventKind tells what changed.
+ *
+ * @generated from enum tiercache.v1.WatchEventKind
+ */
+export enum WatchEventKind {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The keys were written.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_SET = 1;
+   */
+  SET = 1,
+
+  /**
+   * The keys were deleted.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_DELETE = 2;
+   */
+  DELETE = 2,
+
+  /**
+   * The keys got a new TTL.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_TOUCH = 3;
+   */
+  TOUCH = 3,
+
+  /**
+   * The whole namespace was cleared.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_CLEAR = 4;
+   */
+  CLEAR = 4,
+
+  /**
+   * Events were lost: drop every copy of the namespace.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_RESET = 5;
+   */
+  RESET = 5,
+
+  /**
+   * Replay is over; live events follow. `seq` is the current number.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_READY = 6;
+   */
+  READY = 6,
+
+  /**
+   * Nothing happened for a while; the stream is alive.
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_HEARTBEAT = 7;
+   */
+  HEARTBEAT = 7,
+}
+
+/**
+ * Describes the enum tiercache.v1.WatchEventKind.
+ */
+export const WatchEventKindSchema: GenEnum<WatchEventKind> = /*@__PURE__*/
+  enumDesc(file_tiercache_v1_cache, 1);
 
 /**
  * CacheService stores byte values under string keys, grouped in namespaces,
@@ -1068,6 +1449,60 @@ export const CacheService: GenService<{
     methodKind: "client_streaming";
     input: typeof StreamSetRequestSchema;
     output: typeof StreamSetResponseSchema;
+  },
+  /**
+   * Watch streams invalidation events of the named namespaces, so that
+   * clients can keep local copies coherent.
+   *
+   * Protocol: the server first replays the events after each namespace's
+   * cursor, when it still holds them, and otherwise sends RESET for that
+   * namespace (the client must drop everything it holds of it). Then it sends
+   * one READY event per namespace, carrying the current sequence number, and
+   * from then on every change as it happens: SET, DELETE and TOUCH name the
+   * keys, CLEAR the whole namespace. Sequence numbers count per namespace
+   * within one `stream_id` (one server process); a cursor from another
+   * stream_id cannot be resumed and gets RESET. A HEARTBEAT comes every
+   * `heartbeat_ms` when nothing else does: a client that hears nothing for two
+   * heartbeats must treat its copies as unknown. A client that reads too
+   * slowly gets RESET instead of an unbounded backlog. Writes made through
+   * other server instances reach this stream through Redis pub/sub.
+   *
+   * @generated from rpc tiercache.v1.CacheService.Watch
+   */
+  watch: {
+    methodKind: "server_streaming";
+    input: typeof WatchRequestSchema;
+    output: typeof WatchResponseSchema;
+  },
+  /**
+   * GetOrLease reads a key for a client that will compute the value on a miss
+   * (stampede protection across clients). On a fresh hit it answers like Get.
+   * On a miss, or a stale hit (past its TTL, within grace), exactly one caller
+   * at a time gets a `lease_token`: it should compute the value and write it
+   * with Set carrying that token (or give the lease back with ReleaseLease);
+   * the lease lapses after `lease_ms`. Callers that find the lease held wait up
+   * to `wait_ms` for the value to be written; a stale hit is answered at once
+   * with `stale` set instead of waiting. When the wait ends without a value,
+   * the answer has neither value nor token, and the caller may compute the
+   * value itself. Leases live in the server instance that granted them.
+   *
+   * @generated from rpc tiercache.v1.CacheService.GetOrLease
+   */
+  getOrLease: {
+    methodKind: "unary";
+    input: typeof GetOrLeaseRequestSchema;
+    output: typeof GetOrLeaseResponseSchema;
+  },
+  /**
+   * ReleaseLease gives back a lease without writing a value (the computation
+   * failed), so that a waiting caller can take it over at once.
+   *
+   * @generated from rpc tiercache.v1.CacheService.ReleaseLease
+   */
+  releaseLease: {
+    methodKind: "unary";
+    input: typeof ReleaseLeaseRequestSchema;
+    output: typeof ReleaseLeaseResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tiercache_v1_cache, 0);

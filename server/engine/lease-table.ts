@@ -1,0 +1,93 @@
+import { randomBytes } from "node:crypto";
+import type { Clock } from "../../core/clock.js";
+
+interface Lease {
+  token: string;
+  expiresAt: number;
+  waiters: Set<() => void>;
+}
+
+/**
+ * Who may compute a missing value: at most one lease per (namespace, key)
+ * at a time, lapsing after its duration. Waiters are woken when the lease
+ * is fulfilled (the value was written), released, or lapses.
+ */
+export class LeaseTable {
+  readonly #leases = new Map<string, Lease>();
+  readonly #clock: Clock;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  #id(namespace: string, key: string): string {
+    return `${namespace}\u0000${key}`;
+  }
+
+  #current(id: string): Lease | undefined {
+    const lease = this.#leases.get(id);
+    if (lease && lease.expiresAt <= this.#clock()) {
+      this.#end(id, lease);
+      return undefined;
+    }
+    return lease;
+  }
+
+  #end(id: string, lease: Lease): void {
+    if (this.#leases.get(id) === lease) this.#leases.delete(id);
+    for (const wake of lease.waiters) wake();
+    lease.waiters.clear();
+  }
+
+  /** A new token when nobody holds the lease; undefined when someone does. */
+  tryAcquire(namespace: string, key: string, durationMs: number): string | undefined {
+    const id = this.#id(namespace, key);
+    if (this.#current(id)) return undefined;
+    const token = randomBytes(12).toString("base64url");
+    this.#leases.set(id, { token, expiresAt: this.#clock() + durationMs, waiters: new Set() });
+    return token;
+  }
+
+  /** Ends the lease if `token` holds it; true when it did. */
+  release(namespace: string, key: string, token: string): boolean {
+    const id = this.#id(namespace, key);
+    const lease = this.#current(id);
+    if (!lease || lease.token !== token) return false;
+    this.#end(id, lease);
+    return true;
+  }
+
+  /** Wakes the waiters of a key whose value was just written (the lease, if any, stays until released). */
+  notifyWritten(namespace: string, key: string): void {
+    const lease = this.#leases.get(this.#id(namespace, key));
+    if (!lease) return;
+    for (const wake of lease.waiters) wake();
+    lease.waiters.clear();
+  }
+
+  /**
+   * Resolves when the key's lease ends or its value is written, or after
+   * `waitMs` (or when the lease would lapse, whichever is first), or on abort.
+   */
+  waitFor(namespace: string, key: string, waitMs: number, signal?: AbortSignal): Promise<void> {
+    const lease = this.#current(this.#id(namespace, key));
+    if (!lease || waitMs <= 0 || signal?.aborted) return Promise.resolve();
+    const limit = Math.min(waitMs, Math.max(0, lease.expiresAt - this.#clock()));
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        lease.waiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, limit);
+      lease.waiters.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /** Leases held now (expired ones may still count until touched). */
+  get size(): number {
+    return this.#leases.size;
+  }
+}
