@@ -1,13 +1,27 @@
 import { readFileSync } from "node:fs";
 import { credentials as grpcCredentials, Metadata, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
+import { isIP } from "node:net";
 import { createClient, type CallOptions as RpcCallOptions, type ServiceClient } from "../core/grpc-adapter.js";
+import { RpcError, Status } from "../core/rpc-error.js";
 import { CacheService, Tier, type FoundEntry } from "../gen/tiercache/v1/cache_pb.js";
+import { keyFromArguments } from "./cache-key.js";
+import { CoherenceWatcher, type CoherenceOptions } from "./coherence.js";
+import { LocalTier, type LocalTierOptions } from "./local-tier.js";
 import { jsonSerializer, type Serializer } from "./serializer.js";
+import { Wrapper, type WrapOptions } from "./wrap.js";
 
 /** Options of a {@link CacheClient}. */
 export interface CacheClientOptions {
   /** The server, as `host:port`. */
-  address: string;
+  address?: string;
+  /** Several servers, as IP `host:port`s, balanced round-robin; instead of `address`. */
+  addresses?: readonly string[];
+  /** Keep values in a local memory tier, kept coherent by the Watch stream. Off by default. */
+  localTier?: LocalTierOptions | boolean;
+  /** Tuning of the Watch stream behind the local tier. */
+  coherence?: CoherenceOptions;
+  /** Retry reads (Get, Has, GetMany, Stats) that fail UNAVAILABLE, up to 3 attempts. @default true */
+  retryReads?: boolean;
   /** Namespace of calls that name none. @default "default" */
   namespace?: string;
   /** Encodes values to bytes and back. @default jsonSerializer */
@@ -48,6 +62,38 @@ function channelCredentials(options: CacheClientOptions): ChannelCredentials {
   return grpcCredentials.createInsecure();
 }
 
+function target(options: CacheClientOptions): string {
+  if (options.addresses && options.addresses.length > 0) {
+    if (options.addresses.length === 1) return options.addresses[0]!;
+    const hosts = options.addresses.map((address) => {
+      const host = address.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+      if (isIP(host) === 0) throw new TypeError(`addresses must be IP host:port pairs (got ${JSON.stringify(address)}); for DNS names, pass one name as address`);
+      return { address, family: isIP(host) };
+    });
+    const family = hosts[0]!.family;
+    if (hosts.some((h) => h.family !== family)) throw new TypeError("addresses must all be IPv4 or all IPv6");
+    return `${family === 4 ? "ipv4" : "ipv6"}:${options.addresses.join(",")}`;
+  }
+  if (!options.address) throw new TypeError("CacheClient needs an address (host:port) or addresses");
+  return options.address;
+}
+
+const READ_METHODS = ["Get", "Has", "GetMany", "Stats"];
+
+function serviceConfig(retryReads: boolean, balanced: boolean): string {
+  return JSON.stringify({
+    loadBalancingConfig: balanced ? [{ round_robin: {} }] : [{ pick_first: {} }],
+    methodConfig: retryReads
+      ? [
+          {
+            name: READ_METHODS.map((method) => ({ service: CacheService.typeName, method })),
+            retryPolicy: { maxAttempts: 3, initialBackoff: "0.05s", maxBackoff: "0.5s", backoffMultiplier: 2, retryableStatusCodes: ["UNAVAILABLE"] },
+          },
+        ]
+      : [],
+  });
+}
+
 /** Options every call takes. */
 export interface CallOptions {
   /** Namespace of this call; defaults to the client's. */
@@ -70,8 +116,14 @@ export interface StreamOptions extends SetOptions {
   batchSize?: number;
 }
 
-/** Where a value was found. */
-export type TierName = "memory" | "local" | "redis" | "unknown";
+/** Options of `cached` (the method decorator). */
+export interface CachedOptions<A extends unknown[]> extends WrapOptions {
+  /** Derives the key from the arguments; default: `<Class>.<method>:` + a stable encoding of the arguments. */
+  key?: (...args: A) => string;
+}
+
+/** Where a value was found: a server tier, or "client" for the client's own local tier. */
+export type TierName = "client" | "memory" | "local" | "redis" | "unknown";
 
 /** A value read with its metadata. */
 export interface CacheEntry<T> {
@@ -152,16 +204,75 @@ export class CacheClient implements AsyncDisposable {
   readonly #serializer: Serializer;
   readonly #streamBatchSize: number;
   readonly #token: string | undefined;
+  readonly #local: LocalTier | undefined;
+  readonly #watcher: CoherenceWatcher | undefined;
+  readonly #wrapper: Wrapper;
 
   constructor(options: CacheClientOptions) {
     this.#namespace = options.namespace ?? "default";
     this.#serializer = options.serializer ?? jsonSerializer;
     this.#streamBatchSize = options.streamBatchSize ?? 500;
     this.#token = options.token;
-    this.#rpc = createClient(CacheService, options.address, channelCredentials(options), {
+    this.#rpc = createClient(CacheService, target(options), channelCredentials(options), {
       defaultTimeoutMs: options.timeoutMs ?? 5000,
-      ...(options.channelOptions && { channelOptions: options.channelOptions }),
+      channelOptions: {
+        "grpc.service_config": serviceConfig(options.retryReads ?? true, (options.addresses?.length ?? 0) > 1),
+        "grpc.enable_retries": 1,
+        "grpc.keepalive_time_ms": 30_000,
+        "grpc.keepalive_timeout_ms": 10_000,
+        "grpc.initial_reconnect_backoff_ms": 200,
+        "grpc.max_reconnect_backoff_ms": 5_000,
+        ...options.channelOptions,
+      },
     });
+    if (options.localTier) {
+      const local = new LocalTier(options.localTier === true ? {} : options.localTier);
+      this.#local = local;
+      this.#watcher = new CoherenceWatcher(
+        this.#rpc,
+        { invalidate: (ns, keys) => keys.forEach((key) => local.delete(ns, key)), flush: (ns) => local.flush(ns) },
+        options.coherence,
+      );
+    }
+    this.#wrapper = new Wrapper({
+      getOrLease: async (namespace, key, leaseMs, waitMs) => {
+        const res = await this.#rpc.getOrLease({ namespace, key, leaseMs, waitMs }, this.#call(waitMs > 0 ? { timeoutMs: waitMs + 5000 } : undefined));
+        const value = res.found ? this.#serializer.decode(res.value, res.contentType) : undefined;
+        if (res.found && !res.stale) this.#remember(namespace, key, value, res.value.byteLength, Number(res.ttlRemainingMs), this.#watcher?.epoch(namespace));
+        return { found: res.found, value, stale: res.stale, leaseToken: res.leaseToken };
+      },
+      store: async (namespace, key, value, { ttl, grace, leaseToken }) => {
+        const { bytes, contentType } = this.#serializer.encode(value);
+        this.#local?.delete(namespace, key);
+        await this.#rpc.set({ namespace, key, value: bytes, contentType, ttlMs: BigInt(ttl), graceMs: BigInt(grace), leaseToken }, this.#call(undefined));
+      },
+      releaseLease: async (namespace, key, leaseToken) => {
+        await this.#rpc.releaseLease({ namespace, key, leaseToken }, this.#call(undefined));
+      },
+      local: (namespace, key) => this.#localHit(namespace, key),
+    });
+  }
+
+  /** A coherent local copy, when the local tier holds one for this namespace. */
+  #localHit(namespace: string, key: string): { found: boolean; value: unknown } {
+    const local = this.#local;
+    if (!local || !local.covers(namespace)) return { found: false, value: undefined };
+    this.#watcher!.watch(namespace);
+    if (!this.#watcher!.isCoherent(namespace)) return { found: false, value: undefined };
+    return local.get(namespace, key);
+  }
+
+  /** Keeps a value read from the server locally, unless the namespace changed (or went incoherent) since the read began. */
+  #remember(namespace: string, key: string, value: unknown, size: number, ttlMs: number, epochBefore: number | undefined): void {
+    const local = this.#local;
+    if (!local || !local.covers(namespace) || epochBefore === undefined) return;
+    if (!this.#watcher!.isCoherent(namespace) || this.#watcher!.epoch(namespace) !== epochBefore) return;
+    local.set(namespace, key, value, size, ttlMs);
+  }
+
+  #forgetLocal(namespace: string, keys: Iterable<string>): void {
+    if (!this.#local) return;
+    for (const key of keys) this.#local.delete(namespace, key);
   }
 
   #ns(options: CallOptions | undefined): string {
@@ -180,6 +291,13 @@ export class CacheClient implements AsyncDisposable {
     return call;
   }
 
+  /** Streams run as long as they need unless the call sets `timeoutMs`. */
+  #streamCall(options: CallOptions | undefined): RpcCallOptions {
+    const call = this.#call(options);
+    if (options?.timeoutMs === undefined) call.deadline = Infinity;
+    return call;
+  }
+
   #entry<T>(found: Pick<FoundEntry, "value" | "contentType" | "ttlRemainingMs" | "tier">): CacheEntry<T> {
     return {
       value: this.#serializer.decode(found.value, found.contentType) as T,
@@ -194,20 +312,52 @@ export class CacheClient implements AsyncDisposable {
     return (await this.getEntry<T>(key, options))?.value;
   }
 
-  /** The value and its metadata, or `undefined` on a miss; tells a stored `undefined` apart from a miss. */
+  /**
+   * The value and its metadata, or `undefined` on a miss; tells a stored
+   * `undefined` apart from a miss. A value past its TTL but within grace is
+   * a miss here (use `wrap` to get stale values). Served from the local tier
+   * (tier "client") when it holds a coherent copy.
+   */
   async getEntry<T = unknown>(key: string, options?: CallOptions): Promise<CacheEntry<T> | undefined> {
-    const res = await this.#rpc.get({ namespace: this.#ns(options), key }, this.#call(options));
-    return res.found ? this.#entry<T>(res) : undefined;
+    const namespace = this.#ns(options);
+    const local = this.#localHit(namespace, key);
+    if (local.found) return { value: local.value as T, contentType: "", ttlRemainingMs: 0, tier: "client" };
+    const epoch = this.#watcher?.epoch(namespace);
+    let res;
+    try {
+      res = await this.#rpc.get({ namespace, key }, this.#call(options));
+    } catch (err) {
+      if (this.#local?.serveStaleWhenUnavailable && RpcError.is(err, Status.UNAVAILABLE)) {
+        const held = this.#local.get(namespace, key);
+        if (held.found) return { value: held.value as T, contentType: "", ttlRemainingMs: 0, tier: "client" };
+      }
+      throw err;
+    }
+    if (!res.found || res.stale) return undefined;
+    const entry = this.#entry<T>(res);
+    this.#remember(namespace, key, entry.value, res.value.byteLength, entry.ttlRemainingMs, epoch);
+    return entry;
+  }
+
+  /**
+   * The local tier's coherent copy of `key`, synchronously, or `undefined`
+   * (not held, not coherent now, or no local tier). Never calls the server.
+   */
+  getLocal<T = unknown>(key: string, options?: Pick<CallOptions, "namespace">): T | undefined {
+    return this.#localHit(this.#ns(options), key).value as T | undefined;
   }
 
   /** Stores `value` under `key`; resolves once every server tier has it. */
   async set(key: string, value: unknown, options?: SetOptions): Promise<void> {
     const { bytes, contentType } = this.#serializer.encode(value);
-    await this.#rpc.set({ namespace: this.#ns(options), key, value: bytes, contentType, ttlMs: BigInt(options?.ttl ?? 0) }, this.#call(options));
+    const namespace = this.#ns(options);
+    this.#forgetLocal(namespace, [key]);
+    await this.#rpc.set({ namespace, key, value: bytes, contentType, ttlMs: BigInt(options?.ttl ?? 0) }, this.#call(options));
   }
 
   /** Removes `key`; true when it held a value. */
   async delete(key: string, options?: CallOptions): Promise<boolean> {
+    this.#forgetLocal(this.#ns(options), [key]);
     return (await this.#rpc.delete({ namespace: this.#ns(options), key }, this.#call(options))).deleted;
   }
 
@@ -218,13 +368,30 @@ export class CacheClient implements AsyncDisposable {
 
   /** Gives `key` a new TTL (`options.ttl`, counted from now); false when it holds no value. */
   async touch(key: string, options: SetOptions): Promise<boolean> {
+    this.#forgetLocal(this.#ns(options), [key]);
     return (await this.#rpc.touch({ namespace: this.#ns(options), key, ttlMs: BigInt(options.ttl ?? 0) }, this.#call(options))).found;
   }
 
   /** The values of the keys found, keyed by key; missing keys are absent from the Map. */
   async getMany<T = unknown>(keys: Iterable<string>, options?: CallOptions): Promise<Map<string, T>> {
-    const res = await this.#rpc.getMany({ namespace: this.#ns(options), keys: [...keys] }, this.#call(options));
-    return new Map(res.entries.map((entry) => [entry.key, this.#entry<T>(entry).value]));
+    const namespace = this.#ns(options);
+    const result = new Map<string, T>();
+    const ask: string[] = [];
+    for (const key of keys) {
+      const local = this.#localHit(namespace, key);
+      if (local.found) result.set(key, local.value as T);
+      else ask.push(key);
+    }
+    if (ask.length === 0) return result;
+    const epoch = this.#watcher?.epoch(namespace);
+    const res = await this.#rpc.getMany({ namespace, keys: ask }, this.#call(options));
+    for (const found of res.entries) {
+      if (found.stale) continue;
+      const entry = this.#entry<T>(found);
+      this.#remember(namespace, found.key, entry.value, found.value.byteLength, entry.ttlRemainingMs, epoch);
+      result.set(found.key, entry.value);
+    }
+    return result;
   }
 
   #toEntries(input: Iterable<readonly [string, unknown]>, ttlMs: bigint) {
@@ -237,16 +404,20 @@ export class CacheClient implements AsyncDisposable {
   /** Stores several values in one call; all share `options.ttl`. */
   async setMany(entries: EntriesInput, options?: SetOptions): Promise<void> {
     const list = this.#toEntries(entriesOf(entries), BigInt(options?.ttl ?? 0));
+    this.#forgetLocal(this.#ns(options), list.map((e) => e.key));
     await this.#rpc.setMany({ namespace: this.#ns(options), entries: list }, this.#call(options));
   }
 
   /** Removes several keys; how many held a value. */
   async deleteMany(keys: Iterable<string>, options?: CallOptions): Promise<number> {
-    return (await this.#rpc.deleteMany({ namespace: this.#ns(options), keys: [...keys] }, this.#call(options))).deleted;
+    const list = [...keys];
+    this.#forgetLocal(this.#ns(options), list);
+    return (await this.#rpc.deleteMany({ namespace: this.#ns(options), keys: list }, this.#call(options))).deleted;
   }
 
   /** Removes every key of the namespace (the client's, or `options.namespace`). */
   async clear(options?: CallOptions): Promise<void> {
+    this.#local?.flush(this.#ns(options));
     await this.#rpc.clear({ namespace: this.#ns(options) }, this.#call(options));
   }
 
@@ -284,7 +455,7 @@ export class CacheClient implements AsyncDisposable {
     const requests = (async function* (size: number) {
       for await (const batch of batches(keys, size)) yield { namespace, keys: batch };
     })(options?.batchSize ?? this.#streamBatchSize);
-    for await (const res of this.#rpc.streamGet(requests, this.#call(options))) {
+    for await (const res of this.#rpc.streamGet(requests, this.#streamCall(options))) {
       for (const entry of res.entries) yield [entry.key, this.#entry<T>(entry).value];
       for (const key of res.missing) yield [key, undefined];
     }
@@ -298,11 +469,89 @@ export class CacheClient implements AsyncDisposable {
     const requests = (async function* (size: number) {
       for await (const batch of batches(entries, size)) yield { namespace, entries: toEntries(batch) };
     })(options?.batchSize ?? this.#streamBatchSize);
-    return Number((await this.#rpc.streamSet(requests, this.#call(options))).stored);
+    return Number((await this.#rpc.streamSet(requests, this.#streamCall(options))).stored);
+  }
+
+  /**
+   * The cached value of `key`, or else the result of `loader`, stored with
+   * `options.ttl`. Concurrent callers of one key in this client share one
+   * loader run; across clients a server lease lets one compute while the
+   * others wait up to `leaseWaitMs`. With `grace`, a value past its TTL is
+   * returned at once while one caller refreshes it in the background, and
+   * keeps being served (within grace) if the loader fails. A loader's
+   * `undefined` is cached only with `negativeTtl`. If the service is
+   * unavailable, the loader's result is returned uncached.
+   */
+  wrap<T>(key: string, loader: () => T | Promise<T>, options: WrapOptions = {}): Promise<T> {
+    return this.#wrapper.wrap(this.#ns(options), key, loader, options);
+  }
+
+  /** Alias of {@link wrap}. */
+  getOrSet<T>(key: string, loader: () => T | Promise<T>, options: WrapOptions = {}): Promise<T> {
+    return this.wrap(key, loader, options);
+  }
+
+  /**
+   * Values for many keys: reads them in one call and sends only the missing
+   * keys to one `loader` call (which returns a Map or a record of what it
+   * found); stores what it returns. Keys the loader does not return are
+   * absent from the result (and cached as `undefined` with `negativeTtl`).
+   */
+  async wrapMany<T>(
+    keys: Iterable<string>,
+    loader: (missing: string[]) => Promise<ReadonlyMap<string, T> | Record<string, T>> | ReadonlyMap<string, T> | Record<string, T>,
+    options: WrapOptions = {},
+  ): Promise<Map<string, T>> {
+    const wanted = [...new Set(keys)];
+    const found = await this.getMany<T>(wanted, options);
+    const missing = wanted.filter((key) => !found.has(key));
+    if (missing.length === 0) return found;
+    const loaded = await loader(missing);
+    const entries = loaded instanceof Map ? [...loaded] : Object.entries(loaded as Record<string, T>);
+    const fresh = entries.filter(([key]) => missing.includes(key));
+    if (fresh.length > 0) await this.setMany(new Map(fresh), options).catch(() => {});
+    if (options.negativeTtl !== undefined) {
+      const absent = missing.filter((key) => !fresh.some(([k]) => k === key));
+      if (absent.length > 0) await this.setMany(new Map(absent.map((key) => [key, undefined])), { ...options, ttl: options.negativeTtl }).catch(() => {});
+    }
+    const result = new Map<string, T>();
+    for (const key of wanted) {
+      if (found.has(key)) result.set(key, found.get(key)!);
+      const entry = fresh.find(([k]) => k === key);
+      if (entry && entry[1] !== undefined) result.set(key, entry[1]);
+    }
+    return result;
+  }
+
+  /**
+   * A method decorator (TypeScript 5 standard decorators) caching the
+   * method's results through {@link wrap}:
+   *
+   * ```ts
+   * class Users { @cache.cached({ ttl: 60_000 }) async byId(id: number) { ... } }
+   * ```
+   *
+   * The key is `options.key(...args)` or `<Class>.<method>:<arguments>`, the
+   * arguments encoded stably (see keyFromArguments).
+   */
+  cached<This, A extends unknown[], R>(options: CachedOptions<A> = {}) {
+    const client = this;
+    return function decorate(
+      method: (this: This, ...args: A) => Promise<R>,
+      context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => Promise<R>>,
+    ): (this: This, ...args: A) => Promise<R> {
+      const name = String(context.name);
+      return function (this: This, ...args: A): Promise<R> {
+        const owner = (this as { constructor?: { name?: string } } | undefined)?.constructor?.name ?? "fn";
+        const key = options.key ? options.key(...args) : keyFromArguments(`${owner}.${name}`, args);
+        return client.wrap(key, () => method.apply(this, args), options);
+      };
+    };
   }
 
   /** Closes the connection; calls in flight fail with CANCELLED. */
   close(): void {
+    this.#watcher?.close();
     this.#rpc.close();
   }
 

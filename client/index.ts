@@ -6,6 +6,7 @@ export {
   CacheClient,
   type CacheClientOptions,
   type TlsOptions,
+  type CachedOptions,
   type CallOptions,
   type SetOptions,
   type StreamOptions,
@@ -24,3 +25,7 @@ export {
   type Serializer,
 } from "./serializer.js";
 export { RpcError, Status, statusName } from "../core/rpc-error.js";
+export { LoaderTimeoutError, type WrapOptions } from "./wrap.js";
+export type { LocalTierOptions } from "./local-tier.js";
+export type { CoherenceOptions } from "./coherence.js";
+export { keyFromArguments } from "./cache-key.js";

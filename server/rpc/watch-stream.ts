@@ -12,6 +12,8 @@ export interface WatchOptions {
   heartbeatMs?: number;
   /** Events queued for a slow reader before it gets RESET instead. @default 10000 */
   maxQueuedEvents?: number;
+  /** Ends every Watch stream (OK status) when aborted: a draining server must not wait for them. */
+  closing?: AbortSignal;
 }
 
 const KINDS: Record<WatchEvent["kind"], WatchEventKind> = {
@@ -62,8 +64,12 @@ export async function* watchStream(bus: InvalidationBus, request: WatchRequest, 
       for (const event of replay) queue.push(toMessage(event));
       queue.push({ kind: WatchEventKind.READY, namespace, seq: BigInt(bus.currentSeq(namespace)), streamId, heartbeatMs });
     }
-    const aborted = new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
-    while (!ctx.signal.aborted) {
+    const closing = options.closing;
+    const aborted = new Promise<void>((resolve) => {
+      ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+      closing?.addEventListener("abort", () => resolve(), { once: true });
+    });
+    while (!ctx.signal.aborted && !closing?.aborted) {
       while (queue.length > 0) yield queue.shift()!;
       let timer: NodeJS.Timeout | undefined;
       const heartbeat = await Promise.race([

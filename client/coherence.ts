@@ -1,0 +1,144 @@
+import type { ServiceClient } from "../core/grpc-adapter.js";
+import { CacheService, WatchEventKind, type WatchResponse } from "../gen/tiercache/v1/cache_pb.js";
+
+/** What the watcher tells the local tier. */
+export interface CoherenceListener {
+  /** These keys changed: drop them. */
+  invalidate(namespace: string, keys: readonly string[]): void;
+  /** Anything held for the namespace may be stale: drop it all. */
+  flush(namespace: string): void;
+}
+
+/** Options of a {@link CoherenceWatcher}. */
+export interface CoherenceOptions {
+  /** Silence longer than this many heartbeats marks the stream dead. @default 2 */
+  heartbeatsMissed?: number;
+  /** First reconnection delay, in ms; doubles up to `reconnectMaxMs`. @default 50 */
+  reconnectBaseMs?: number;
+  /** Longest reconnection delay, in ms. @default 2000 */
+  reconnectMaxMs?: number;
+}
+
+interface Cursor {
+  streamId: string;
+  seq: bigint;
+  ready: boolean;
+  /** Bumped by every event of the namespace: a read that saw it change does not cache. */
+  epoch: number;
+}
+
+/**
+ * Keeps one Watch stream open for the namespaces the local tier caches, and
+ * says when a namespace's local copies may be served: only while its stream
+ * is READY and has been heard from within `heartbeatsMissed` heartbeats.
+ * A broken stream stops serving at once; on reconnect the server replays
+ * what was missed (or RESETs, and everything held is dropped).
+ */
+export class CoherenceWatcher {
+  readonly #rpc: ServiceClient<typeof CacheService>;
+  readonly #listener: CoherenceListener;
+  readonly #options: Required<CoherenceOptions>;
+  readonly #cursors = new Map<string, Cursor>();
+  #controller: AbortController | undefined;
+  #lastHeard = 0;
+  #heartbeatMs = 1000;
+  #closed = false;
+  #failures = 0;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+
+  constructor(rpc: ServiceClient<typeof CacheService>, listener: CoherenceListener, options: CoherenceOptions = {}) {
+    this.#rpc = rpc;
+    this.#listener = listener;
+    this.#options = { heartbeatsMissed: 2, reconnectBaseMs: 50, reconnectMaxMs: 2000, ...options };
+  }
+
+  /** True when local copies of `namespace` may be served now. */
+  isCoherent(namespace: string): boolean {
+    const cursor = this.#cursors.get(namespace);
+    if (!cursor?.ready) return false;
+    if (Date.now() - this.#lastHeard > this.#heartbeatMs * this.#options.heartbeatsMissed + 50) {
+      this.#markAllUnready();
+      this.#restart();
+      return false;
+    }
+    return true;
+  }
+
+  /** The namespace's change counter (see Cursor.epoch). */
+  epoch(namespace: string): number {
+    return this.#cursors.get(namespace)?.epoch ?? -1;
+  }
+
+  /** Starts watching `namespace` (restarting the stream to include it). */
+  watch(namespace: string): void {
+    if (this.#closed || this.#cursors.has(namespace)) return;
+    this.#cursors.set(namespace, { streamId: "", seq: 0n, ready: false, epoch: 0 });
+    this.#restart();
+  }
+
+  #markAllUnready(): void {
+    for (const cursor of this.#cursors.values()) {
+      cursor.ready = false;
+      cursor.epoch++;
+    }
+  }
+
+  #restart(): void {
+    this.#controller?.abort();
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    if (this.#closed) return;
+    const controller = new AbortController();
+    this.#controller = controller;
+    void this.#run(controller);
+  }
+
+  async #run(controller: AbortController): Promise<void> {
+    const cursors = [...this.#cursors].map(([namespace, c]) => ({ namespace, streamId: c.streamId, afterSeq: c.seq }));
+    try {
+      for await (const event of this.#rpc.watch({ cursors }, { signal: controller.signal, deadline: Infinity })) {
+        if (controller.signal.aborted) return;
+        this.#lastHeard = Date.now();
+        this.#apply(event);
+      }
+    } catch {
+      // the stream broke: handled below
+    }
+    if (controller.signal.aborted || this.#closed) return;
+    this.#markAllUnready();
+    this.#failures++;
+    const delay = Math.min(this.#options.reconnectMaxMs, this.#options.reconnectBaseMs * 2 ** Math.min(this.#failures, 10));
+    this.#reconnectTimer = setTimeout(() => this.#restart(), delay);
+    this.#reconnectTimer.unref();
+  }
+
+  #apply(event: WatchResponse): void {
+    if (event.heartbeatMs > 0) this.#heartbeatMs = event.heartbeatMs;
+    if (event.kind === WatchEventKind.HEARTBEAT) return;
+    const cursor = this.#cursors.get(event.namespace);
+    if (!cursor) return;
+    cursor.epoch++;
+    cursor.streamId = event.streamId;
+    cursor.seq = event.seq;
+    switch (event.kind) {
+      case WatchEventKind.READY:
+        cursor.ready = true;
+        this.#failures = 0;
+        break;
+      case WatchEventKind.RESET:
+      case WatchEventKind.CLEAR:
+        this.#listener.flush(event.namespace);
+        break;
+      default:
+        this.#listener.invalidate(event.namespace, event.keys);
+    }
+  }
+
+  /** Stops watching. */
+  close(): void {
+    this.#closed = true;
+    this.#markAllUnready();
+    this.#controller?.abort();
+    clearTimeout(this.#reconnectTimer);
+  }
+}

@@ -1,0 +1,179 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CacheClient, LoaderTimeoutError, keyFromArguments } from "../../client/index.js";
+import { fakeClock } from "../helpers/fake-clock.js";
+import { startTestServer, type TestServer } from "../helpers/test-server.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("wrap, getOrSet, wrapMany and cached", () => {
+  const clock = fakeClock(Date.now());
+  let t: TestServer;
+  let n = 0;
+  const ns = () => `wrap${++n}`;
+
+  beforeAll(async () => {
+    t = await startTestServer({ storage: "memory" }, { clock: clock.now });
+  });
+  afterAll(async () => {
+    await t.dispose();
+  });
+
+  it.each([100, 1_000, 10_000])("runs the loader once for %i concurrent callers of one missing key", async (callers) => {
+    const namespace = ns();
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await sleep(50);
+      return { answer: 42 };
+    };
+    const results = await Promise.all(Array.from({ length: callers }, () => t.client.wrap("hot", loader, { namespace, ttl: 60_000 })));
+    expect(calls).toBe(1);
+    expect(results.every((r) => r.answer === 42)).toBe(true);
+    expect(await t.client.get("hot", { namespace })).toEqual({ answer: 42 });
+    console.log(`stampede: ${callers} concurrent callers -> ${calls} loader call(s)`);
+  });
+
+  it("lets one client compute a missing key while other clients wait for its value (server lease)", async () => {
+    const namespace = ns();
+    const clients = Array.from({ length: 5 }, () => t.newClient({ namespace }));
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await sleep(200);
+      return "computed once";
+    };
+    const results = await Promise.all(clients.map((c) => c.wrap("shared", loader, { ttl: 60_000 })));
+    expect(results).toEqual(Array(5).fill("computed once"));
+    expect(calls).toBe(1);
+  });
+
+  it("hands the lease on when the holder's loader fails", async () => {
+    const namespace = ns();
+    const [a, b] = [t.newClient({ namespace }), t.newClient({ namespace })];
+    const failing = a.wrap("k", async () => {
+      await sleep(100);
+      throw new Error("backend down");
+    });
+    await sleep(20);
+    const second = b.wrap("k", async () => "from b", { ttl: 60_000 });
+    await expect(failing).rejects.toThrow("backend down");
+    expect(await second).toBe("from b");
+  });
+
+  it("serves a stale value at once within grace and refreshes it once in the background", async () => {
+    const namespace = ns();
+    let version = 0;
+    const loader = async () => `v${++version}`;
+    expect(await t.client.wrap("page", loader, { namespace, ttl: 1_000, grace: 10_000 })).toBe("v1");
+    clock.advance(1_500);
+    expect(await t.client.get("page", { namespace })).toBeUndefined();
+    const stale = await Promise.all(Array.from({ length: 20 }, () => t.client.wrap("page", loader, { namespace, ttl: 1_000, grace: 10_000 })));
+    expect(stale.every((v) => v === "v1")).toBe(true);
+    for (let i = 0; i < 50 && version < 2; i++) await sleep(10);
+    await sleep(20);
+    expect(version).toBe(2);
+    expect(await t.client.wrap("page", loader, { namespace, ttl: 1_000, grace: 10_000 })).toBe("v2");
+  });
+
+  it("keeps serving the stale value when the loader fails, until grace ends", async () => {
+    const namespace = ns();
+    await t.client.wrap("k", async () => "good", { namespace, ttl: 1_000, grace: 5_000 });
+    clock.advance(2_000);
+    const broken = async (): Promise<string> => {
+      throw new Error("source down");
+    };
+    expect(await t.client.wrap("k", broken, { namespace, ttl: 1_000, grace: 5_000 })).toBe("good");
+    await sleep(30);
+    expect(await t.client.wrap("k", broken, { namespace, ttl: 1_000, grace: 5_000, staleWhileRevalidate: false })).toBe("good");
+    clock.advance(5_000);
+    await expect(t.client.wrap("k", broken, { namespace, ttl: 1_000, grace: 5_000 })).rejects.toThrow("source down");
+  });
+
+  it("applies soft and hard loader timeouts", async () => {
+    const namespace = ns();
+    await t.client.wrap("k", async () => "old", { namespace, ttl: 1_000, grace: 60_000 });
+    clock.advance(1_500);
+    const slow = async () => {
+      await sleep(300);
+      return "new";
+    };
+    const started = Date.now();
+    expect(await t.client.wrap("k", slow, { namespace, ttl: 1_000, grace: 60_000, staleWhileRevalidate: false, softTimeout: 20 })).toBe("old");
+    expect(Date.now() - started).toBeLessThan(280);
+    await expect(t.client.wrap("missing", slow, { namespace, hardTimeout: 30 })).rejects.toBeInstanceOf(LoaderTimeoutError);
+  });
+
+  it("caches a loader's undefined only with negativeTtl, and tells it from a cached null", async () => {
+    const namespace = ns();
+    let calls = 0;
+    const nothing = async () => {
+      calls++;
+      return undefined;
+    };
+    await t.client.wrap("absent", nothing, { namespace });
+    await t.client.wrap("absent", nothing, { namespace });
+    expect(calls).toBe(2);
+    await t.client.wrap("absent2", nothing, { namespace, negativeTtl: 5_000, ttl: 60_000 });
+    expect(await t.client.wrap("absent2", nothing, { namespace, negativeTtl: 5_000 })).toBeUndefined();
+    expect(calls).toBe(3);
+    expect((await t.client.getEntry("absent2", { namespace }))?.ttlRemainingMs).toBe(5_000);
+    expect(await t.client.has("absent2", { namespace })).toBe(true);
+    await t.client.wrap("null", async () => null, { namespace });
+    expect(await t.client.getEntry("null", { namespace })).toMatchObject({ value: null, contentType: "application/json" });
+    expect((await t.client.getEntry("absent2", { namespace }))?.contentType).toBe("application/vnd.tiercache.tagged+json");
+  });
+
+  it("wrapMany sends only the missing keys to one loader call", async () => {
+    const namespace = ns();
+    await t.client.setMany({ a: 1, b: 2 }, { namespace });
+    const asked: string[][] = [];
+    const result = await t.client.wrapMany(["a", "b", "c", "d"], async (missing) => {
+      asked.push(missing);
+      return { c: 3 };
+    }, { namespace, negativeTtl: 1_000 });
+    expect(asked).toEqual([["c", "d"]]);
+    expect(result).toEqual(new Map([["a", 1], ["b", 2], ["c", 3]]));
+    expect(await t.client.get("c", { namespace })).toBe(3);
+    expect(await t.client.has("d", { namespace })).toBe(true);
+  });
+
+  it("caches method results with the standard decorator and a stable key", async () => {
+    const namespace = ns();
+    const client: CacheClient = t.newClient({ namespace });
+    let calls = 0;
+    class Users {
+      @client.cached({ ttl: 60_000 })
+      async byId(id: number, opts: { full: boolean; tags: string[] }) {
+        calls++;
+        return { id, full: opts.full, tags: opts.tags };
+      }
+      @client.cached({ key: (id: number) => `user-name:${id}` })
+      async name(id: number) {
+        calls++;
+        return `user ${id}`;
+      }
+    }
+    const users = new Users();
+    expect(await users.byId(1, { full: true, tags: ["a"] })).toEqual({ id: 1, full: true, tags: ["a"] });
+    expect(await users.byId(1, { tags: ["a"], full: true })).toEqual({ id: 1, full: true, tags: ["a"] });
+    expect(calls).toBe(1);
+    await users.byId(2, { full: true, tags: ["a"] });
+    expect(calls).toBe(2);
+    expect(await users.name(7)).toBe("user 7");
+    expect(await client.get("user-name:7")).toBe("user 7");
+    expect(await client.get(keyFromArguments("Users.byId", [1, { full: true, tags: ["a"] }]))).toEqual({ id: 1, full: true, tags: ["a"] });
+  });
+});
+
+describe("keyFromArguments", () => {
+  it("is stable across property, Map and Set order, and hashes long keys", () => {
+    expect(keyFromArguments("f", [{ a: 1, b: [2, 3] }])).toBe(keyFromArguments("f", [{ b: [2, 3], a: 1 }]));
+    expect(keyFromArguments("f", [new Map([["x", 1], ["y", 2]])])).toBe(keyFromArguments("f", [new Map([["y", 2], ["x", 1]])]));
+    expect(keyFromArguments("f", [new Set([1, 2])])).toBe(keyFromArguments("f", [new Set([2, 1])]));
+    expect(keyFromArguments("f", [1])).not.toBe(keyFromArguments("f", ["1"]));
+    expect(keyFromArguments("f", [undefined])).not.toBe(keyFromArguments("f", [null]));
+    expect(keyFromArguments("f", [new Date(0), 5n])).toBe('f:Date(1970-01-01T00:00:00.000Z),5n');
+    expect(keyFromArguments("f", ["x".repeat(500)])).toMatch(/^f:sha256:[\w-]{43}$/);
+    expect(() => keyFromArguments("f", [() => 1])).toThrow(/key function/);
+  });
+});
