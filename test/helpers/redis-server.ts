@@ -23,6 +23,10 @@ export interface TestRedisOptions {
   args?: string[];
   port?: number;
   dir?: string;
+  /** A config file to load first (e.g. a Sentinel's, which must be writable). */
+  configFile?: string;
+  /** Run as a Sentinel (`redis-server <configFile> --sentinel`); needs `configFile`. */
+  sentinel?: boolean;
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -59,7 +63,8 @@ async function waitForPing(host: string, port: number, child: ChildProcess, outp
       socket.connect(port, host, () => socket.write("PING\r\n"));
       socket.once("data", (data) => {
         socket.destroy();
-        resolve(data.toString().startsWith("+PONG"));
+        const reply = data.toString();
+        resolve(reply.startsWith("+PONG") || reply.startsWith("-NOAUTH")); // -NOAUTH: up, with --requirepass
       });
     });
     if (ok) return;
@@ -74,7 +79,7 @@ async function waitForPing(host: string, port: number, child: ChildProcess, outp
  */
 export async function startTestRedis(options: TestRedisOptions = {}): Promise<TestRedis> {
   const external = process.env.TIERCACHE_TEST_REDIS_URL;
-  if (external && !options.args && !options.port) {
+  if (external && !options.args && !options.port && !options.configFile) {
     const url = new URL(external);
     const port = Number(url.port || 6379);
     return { url: external, host: url.hostname, port, process: undefined, stop: async () => {}, pause() {}, resume() {} };
@@ -84,13 +89,20 @@ export async function startTestRedis(options: TestRedisOptions = {}): Promise<Te
   const port = options.port ?? (await freePort());
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "tiercache-redis-"));
   const ownDir = options.dir === undefined;
-  const child = spawn(binary, ["--bind", host, "--port", String(port), "--dir", dir, "--save", "", "--appendonly", "no", ...(options.args ?? [])], {
+  const leading = [...(options.configFile ? [options.configFile] : []), ...(options.sentinel ? ["--sentinel"] : [])];
+  const child = spawn(binary, [...leading, "--bind", host, "--port", String(port), "--dir", dir, "--save", "", "--appendonly", "no", ...(options.args ?? [])], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
   child.stderr!.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
-  await waitForPing(host, port, child, () => output);
+  try {
+    await waitForPing(host, port, child, () => output);
+  } catch (err) {
+    child.kill("SIGKILL"); // never leave a half-started server behind
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once("exit", () => resolve())));
   return {
     url: `redis://${host}:${port}`,

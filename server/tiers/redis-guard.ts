@@ -1,0 +1,268 @@
+import CircuitBreaker from "opossum";
+import { TierUnavailableError } from "../../core/errors.js";
+import type { CallScope } from "../engine/durable-tier.js";
+import type { Logger } from "../logger.js";
+
+/** State of the circuit breaker in front of Redis. */
+export type BreakerState = "closed" | "open" | "half-open";
+
+/** Resolved settings of a {@link RedisGuard} (see `RedisTierOptions` for their meaning and defaults). */
+export interface RedisGuardOptions {
+  readonly commandTimeoutMs: number;
+  readonly retries: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly breakerErrorThresholdPercentage: number;
+  readonly breakerVolumeThreshold: number;
+  readonly breakerResetTimeoutMs: number;
+  readonly breakerRollingWindowMs: number;
+  readonly logger: Logger;
+  readonly onBreakerStateChange?: ((state: BreakerState) => void) | undefined;
+  /** Uniform random number in [0, 1) for backoff jitter (tests may fix it). @default Math.random */
+  readonly random?: () => number;
+}
+
+/** One operation against Redis. */
+export interface GuardedOperation<T> {
+  /** Short name for errors and logs ("get", "setMany"…). */
+  readonly name: string;
+  /**
+   * Whether running it twice leaves the same state and result as running it
+   * once; only such operations are retried.
+   */
+  readonly idempotent: boolean;
+  /** Sends the command(s); called once per attempt. */
+  run(): Promise<T>;
+}
+
+/** Counters of a {@link RedisGuard} since creation. */
+export interface RedisGuardStats {
+  /** Operations passed to `exec`. */
+  calls: number;
+  /** Operations that rejected (after any retries). */
+  failures: number;
+  /** Attempts abandoned at their per-attempt timeout. */
+  timeouts: number;
+  /** Attempts made after a first one failed. */
+  retries: number;
+  /** Attempts refused at once because the breaker was open. */
+  shortCircuited: number;
+  /** Times the breaker opened. */
+  breakerOpens: number;
+}
+
+type Attempt = () => Promise<unknown>;
+
+/** An attempt that did not answer within its time budget. */
+class AttemptTimeoutError extends Error {
+  override readonly name = "AttemptTimeoutError";
+  constructor(readonly ms: number) {
+    super(`timed out after ${ms} ms`);
+  }
+}
+
+/** Reply errors meaning "Redis cannot serve right now", worth a retry and counted by the breaker. */
+const TRANSIENT_REPLIES = new Set(["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "READONLY", "NOREPLICAS"]);
+
+/**
+ * The one guarded door to Redis (STYLE.md item 6). Every command of the Redis
+ * tier goes through {@link RedisGuard.exec}, which reads, in order:
+ *
+ * 1. stop if the call's signal aborted or its deadline passed;
+ * 2. the opossum breaker: when open, fail at once (no retry);
+ * 3. the attempt, bounded by min(commandTimeoutMs, time left to the deadline);
+ * 4. on a transient failure of an idempotent operation, sleep with AWS
+ *    "decorrelated jitter" (sleep = min(cap, random(base, previous × 3))) and
+ *    go to 1, up to `retries` times, never past the deadline;
+ * 5. otherwise reject with a {@link TierUnavailableError} whose message is
+ *    short and secret-free (the original error is its `cause`).
+ *
+ * Each attempt counts separately in the breaker's rolling window, so an open
+ * breaker also cuts a retry loop short. Timeouts count as failures whether
+ * they came from `commandTimeoutMs` or from a short deadline. A reply error
+ * that shows Redis is up but refuses this command (WRONGTYPE, NOPERM…) is
+ * neither retried nor counted against the breaker. An abort of the call's
+ * signal is not Redis's fault: it ends the wait (outside the breaker) while
+ * the abandoned attempt still settles inside it.
+ */
+export class RedisGuard {
+  readonly #options: RedisGuardOptions;
+  readonly #breaker: CircuitBreaker<[Attempt], unknown>;
+  readonly #random: () => number;
+  readonly #stats: RedisGuardStats = { calls: 0, failures: 0, timeouts: 0, retries: 0, shortCircuited: 0, breakerOpens: 0 };
+  #state: BreakerState = "closed";
+
+  constructor(options: RedisGuardOptions) {
+    this.#options = options;
+    this.#random = options.random ?? Math.random;
+    this.#breaker = new CircuitBreaker<[Attempt], unknown>((attempt) => attempt(), {
+      name: "redis",
+      timeout: false, // per-attempt timeouts depend on the deadline: applied inside the attempt
+      errorThresholdPercentage: options.breakerErrorThresholdPercentage,
+      volumeThreshold: options.breakerVolumeThreshold,
+      resetTimeout: options.breakerResetTimeoutMs,
+      rollingCountTimeout: options.breakerRollingWindowMs,
+      rollingCountBuckets: 10,
+      errorFilter: (err: unknown) => !countsAgainstBreaker(err),
+    });
+    this.#breaker.on("open", () => {
+      this.#stats.breakerOpens++;
+      const { failures, fires, timeouts } = this.#breaker.stats;
+      this.#options.logger.warn("redis circuit breaker opened: failing fast", { failures, fires, timeouts, resetTimeoutMs: options.breakerResetTimeoutMs });
+      this.#setState("open");
+    });
+    this.#breaker.on("halfOpen", () => {
+      this.#options.logger.debug("redis circuit breaker half-open: trying one call");
+      this.#setState("half-open");
+    });
+    this.#breaker.on("close", () => {
+      this.#options.logger.info("redis circuit breaker closed: redis answers again");
+      this.#setState("closed");
+    });
+  }
+
+  /** The breaker's current state. */
+  get state(): BreakerState {
+    return this.#state;
+  }
+
+  /** A snapshot of the counters. */
+  stats(): RedisGuardStats {
+    return { ...this.#stats };
+  }
+
+  /** Runs `op` under the failure policy described on the class. */
+  async exec<T>(op: GuardedOperation<T>, scope?: CallScope): Promise<T> {
+    this.#stats.calls++;
+    const { commandTimeoutMs, retries, retryBaseMs, retryMaxMs } = this.#options;
+    const deadline = scope?.deadline ?? Infinity;
+    let sleep = retryBaseMs;
+    for (let attempt = 0; ; attempt++) {
+      if (scope?.signal?.aborted) throw this.#fail(op, "call cancelled", scope.signal.reason);
+      const budget = Math.min(commandTimeoutMs, deadline - Date.now());
+      if (!(budget > 0)) throw this.#fail(op, "deadline passed");
+      let error: unknown;
+      try {
+        return await this.#attempt(op, budget, scope?.signal);
+      } catch (err) {
+        error = err;
+      }
+      if (error instanceof CancelledError) throw this.#fail(op, "call cancelled", error.cause);
+      if (isBreakerRejection(error)) {
+        this.#stats.shortCircuited++;
+        throw this.#fail(op, error.code === "ESHUTDOWN" ? "tier closed" : "circuit breaker open", error);
+      }
+      if (error instanceof AttemptTimeoutError) this.#stats.timeouts++;
+      if (!op.idempotent || attempt >= retries || !isTransient(error)) throw this.#fail(op, describe(error), error);
+      sleep = Math.min(retryMaxMs, retryBaseMs + this.#random() * (sleep * 3 - retryBaseMs));
+      if (Date.now() + sleep >= deadline) throw this.#fail(op, describe(error), error);
+      await abortableSleep(sleep, scope?.signal).catch((reason: unknown) => {
+        throw this.#fail(op, "call cancelled", reason);
+      });
+      this.#stats.retries++;
+    }
+  }
+
+  /** Stops the breaker's timers; later calls fail with "tier closed". */
+  close(): void {
+    this.#breaker.shutdown();
+  }
+
+  /** One attempt through the breaker, bounded by `budget` ms and by the signal. */
+  #attempt<T>(op: GuardedOperation<T>, budget: number, signal: AbortSignal | undefined): Promise<T> {
+    const fired = this.#breaker.fire(() => withTimeout(op.run, budget)) as Promise<T>;
+    return signal ? raceAbort(fired, signal) : fired;
+  }
+
+  #fail(op: GuardedOperation<unknown>, reason: string, cause?: unknown): TierUnavailableError {
+    this.#stats.failures++;
+    this.#options.logger.debug("redis call failed", { op: op.name, reason });
+    return new TierUnavailableError(`redis ${op.name} failed: ${reason}`, { cause });
+  }
+
+  #setState(state: BreakerState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    try {
+      this.#options.onBreakerStateChange?.(state);
+    } catch (err) {
+      this.#options.logger.error("onBreakerStateChange threw", { error: String(err) });
+    }
+  }
+}
+
+/** The signal aborted while an attempt was in flight. */
+class CancelledError extends Error {
+  override readonly name = "CancelledError";
+}
+
+/** Runs `run`, rejecting with an AttemptTimeoutError after `ms`; the late outcome is ignored, never unhandled. */
+function withTimeout<T>(run: () => Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new AttemptTimeoutError(Math.round(ms))), ms);
+    new Promise<T>((res) => res(run())).then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (err: unknown) => (clearTimeout(timer), reject(err)),
+    );
+  });
+}
+
+/** Settles like `promise`, or rejects with a CancelledError as soon as `signal` aborts. */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new CancelledError("cancelled", { cause: signal.reason }));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => (signal.removeEventListener("abort", onAbort), resolve(value)),
+      (err: unknown) => (signal.removeEventListener("abort", onAbort), reject(err)),
+    );
+  });
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => (clearTimeout(timer), reject(signal!.reason));
+    const timer = setTimeout(() => (signal?.removeEventListener("abort", onAbort), resolve()), ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+function isBreakerRejection(err: unknown): err is Error & { code: string } {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "EOPENBREAKER" || code === "ESHUTDOWN";
+}
+
+/** The first word of a Redis reply error ("WRONGTYPE", "LOADING"…), or undefined for other errors. */
+function replyCode(err: unknown): string | undefined {
+  if (!(err instanceof Error) || err.name !== "ReplyError") return undefined;
+  return /^[A-Z]+/.exec(err.message)?.[0] ?? "ERR";
+}
+
+/** Whether another attempt may succeed: timeouts, connection failures and "busy right now" replies. */
+function isTransient(err: unknown): boolean {
+  const code = replyCode(err);
+  return code === undefined || TRANSIENT_REPLIES.has(code);
+}
+
+/** Whether the breaker should count `err` as Redis being unavailable. */
+function countsAgainstBreaker(err: unknown): boolean {
+  return isTransient(err);
+}
+
+/** A short, secret-free reason for an error message. */
+function describe(err: unknown): string {
+  if (err instanceof AttemptTimeoutError) return err.message;
+  const reply = replyCode(err);
+  if (reply !== undefined) return `redis replied ${reply}`;
+  if (!(err instanceof Error)) return "unknown error";
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && /^E[A-Z_]+$/.test(code)) return code; // ECONNREFUSED, ECONNRESET…
+  const message = err.message;
+  if (err.name === "MaxRetriesPerRequestError" || err.name === "AbortError" || message.startsWith("Connection is closed")) return "connection lost";
+  if (message.startsWith("Stream isn't writeable")) return "not connected";
+  if (message.startsWith("Cluster isn't ready")) return "cluster not ready";
+  if (err.name === "ClusterAllFailedError" || message.startsWith("None of startup nodes")) return "no cluster node reachable";
+  return err.name === "Error" ? "command failed" : err.name;
+}

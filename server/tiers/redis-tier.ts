@@ -1,0 +1,435 @@
+import { systemClock, type Clock } from "../../core/clock.js";
+import { ENVELOPE_HEADER_BYTES, ValueCodec } from "../../core/codec.js";
+import { CorruptValueError, InvalidArgumentError, TierUnavailableError } from "../../core/errors.js";
+import type { CallScope, DurableTier, DurableWrite } from "../engine/durable-tier.js";
+import { silentLogger, type Logger } from "../logger.js";
+import {
+  checkRedisUrl,
+  closeRedisClient,
+  connectInBackground,
+  createRedisClient,
+  dataNodes,
+  describeTarget,
+  parseHostPort,
+  type RedisClient,
+  type RedisTarget,
+} from "./redis-connection.js";
+import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
+import { checkKeyPrefix, namespacePattern, redisKey } from "./redis-keys.js";
+
+export type { BreakerState } from "./redis-guard.js";
+
+/** Options every Redis deployment shares; see {@link RedisTierOptions}. */
+export interface RedisTierCommonOptions {
+  /** First part of every Redis key (no braces): `${keyPrefix}:{${namespace}}:${key}`. @default "tiercache" */
+  keyPrefix?: string;
+  /** Clock for expiry checks (tests inject a fake one). Deadlines always use the wall clock. @default systemClock */
+  clock?: Clock;
+  /** Time limit of one attempt of one operation, in ms (a shorter deadline wins). @default 500 */
+  commandTimeoutMs?: number;
+  /** Time limit of establishing a connection, and how long `connect` waits for the first one, in ms. @default 2000 */
+  connectTimeoutMs?: number;
+  /** Extra attempts after a transient failure, for idempotent operations only. @default 2 */
+  retries?: number;
+  /** Smallest backoff before a retry, in ms (decorrelated jitter grows it up to `retryMaxMs`). @default 20 */
+  retryBaseMs?: number;
+  /** Largest backoff before a retry, in ms. @default 200 */
+  retryMaxMs?: number;
+  /** The breaker opens when more than this percentage of attempts in the rolling window failed. @default 50 */
+  breakerErrorThresholdPercentage?: number;
+  /** Fewest attempts in the rolling window before the breaker may open. @default 10 */
+  breakerVolumeThreshold?: number;
+  /** How long the breaker stays open before letting one trial call through (half-open), in ms. @default 2000 */
+  breakerResetTimeoutMs?: number;
+  /** Length of the breaker's rolling statistics window, in ms. @default 10000 */
+  breakerRollingWindowMs?: number;
+  /** Keys per SCAN page (and per UNLINK) when clearing a namespace. @default 1000 */
+  clearBatch?: number;
+  /** ACL user for Cluster or Sentinel mode (a URL carries its own). */
+  username?: string;
+  /** Password for Cluster nodes or the Sentinel-managed master (a URL carries its own). */
+  password?: string;
+  /** Password of the Sentinel processes. */
+  sentinelPassword?: string;
+  /** TLS to Cluster or Sentinel nodes (with a URL, use rediss://). @default false */
+  tls?: boolean;
+  /** Where connection and breaker events go. @default silentLogger */
+  logger?: Logger;
+  /** Called whenever the breaker changes state (after logging). */
+  onBreakerStateChange?(state: BreakerState): void;
+}
+
+/** A single Redis server (or a proxy in front of one). */
+export interface RedisUrlTarget {
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
+  url: string;
+  clusterNodes?: never;
+  sentinels?: never;
+  sentinelName?: never;
+}
+
+/** A Redis Cluster, discovered from seed nodes. */
+export interface RedisClusterTarget {
+  /** One or more seed nodes, "host:port" ("[::1]:7000" for IPv6). */
+  clusterNodes: readonly string[];
+  url?: never;
+  sentinels?: never;
+  sentinelName?: never;
+}
+
+/** A master managed by Redis Sentinel. */
+export interface RedisSentinelTarget {
+  /** One or more Sentinel processes, "host:port". */
+  sentinels: readonly string[];
+  /** The master's name in the Sentinel configuration. */
+  sentinelName: string;
+  url?: never;
+  clusterNodes?: never;
+}
+
+/**
+ * Options of {@link RedisTier.connect}: exactly one of `url`, `clusterNodes`
+ * or `sentinels` (+ `sentinelName`), and any of the common options.
+ */
+export type RedisTierOptions = RedisTierCommonOptions & (RedisUrlTarget | RedisClusterTarget | RedisSentinelTarget);
+
+/** {@link RedisTierOptions} with defaults applied and values checked. */
+export interface ResolvedRedisTierOptions {
+  readonly target: RedisTarget;
+  readonly keyPrefix: string;
+  readonly clock: Clock;
+  readonly commandTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly retries: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly breakerErrorThresholdPercentage: number;
+  readonly breakerVolumeThreshold: number;
+  readonly breakerResetTimeoutMs: number;
+  readonly breakerRollingWindowMs: number;
+  readonly clearBatch: number;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly sentinelPassword: string | undefined;
+  readonly tls: boolean;
+  readonly logger: Logger;
+  readonly onBreakerStateChange: ((state: BreakerState) => void) | undefined;
+}
+
+/** Counters of a {@link RedisTier} since creation (see {@link RedisGuardStats}). */
+export type RedisTierStats = RedisGuardStats;
+
+/**
+ * Applies defaults and rejects nonsense with an {@link InvalidArgumentError}
+ * naming the option (never echoing a URL, which may hold a password).
+ * Config validation may call it at start-up; {@link RedisTier.connect} does.
+ */
+export function resolveRedisTierOptions(options: RedisTierOptions): ResolvedRedisTierOptions {
+  const given = [options.url, options.clusterNodes, options.sentinels].filter((v) => v !== undefined).length;
+  if (given !== 1) throw new InvalidArgumentError("redis: give exactly one of url, clusterNodes or sentinels");
+  let target: RedisTarget;
+  if (options.url !== undefined) {
+    checkRedisUrl(options.url);
+    target = { kind: "standalone", url: options.url };
+  } else if (options.clusterNodes !== undefined) {
+    if (options.clusterNodes.length === 0) throw new InvalidArgumentError("redis clusterNodes must list at least one node");
+    target = { kind: "cluster", nodes: options.clusterNodes.map((n) => parseHostPort(n, "redis clusterNodes")) };
+  } else {
+    const sentinels = options.sentinels!;
+    if (sentinels.length === 0) throw new InvalidArgumentError("redis sentinels must list at least one sentinel");
+    if (!options.sentinelName) throw new InvalidArgumentError("redis sentinelName is required with sentinels");
+    target = { kind: "sentinel", sentinels: sentinels.map((n) => parseHostPort(n, "redis sentinels")), name: options.sentinelName };
+  }
+  const keyPrefix = options.keyPrefix ?? "tiercache";
+  checkKeyPrefix(keyPrefix);
+  const retryBaseMs = integer("retryBaseMs", options.retryBaseMs, 20, 1);
+  const resolved: ResolvedRedisTierOptions = {
+    target,
+    keyPrefix,
+    clock: options.clock ?? systemClock,
+    commandTimeoutMs: integer("commandTimeoutMs", options.commandTimeoutMs, 500, 1),
+    connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs, 2_000, 1),
+    retries: integer("retries", options.retries, 2, 0),
+    retryBaseMs,
+    retryMaxMs: integer("retryMaxMs", options.retryMaxMs, 200, retryBaseMs),
+    breakerErrorThresholdPercentage: integer("breakerErrorThresholdPercentage", options.breakerErrorThresholdPercentage, 50, 1, 100),
+    breakerVolumeThreshold: integer("breakerVolumeThreshold", options.breakerVolumeThreshold, 10, 0),
+    breakerResetTimeoutMs: integer("breakerResetTimeoutMs", options.breakerResetTimeoutMs, 2_000, 1),
+    breakerRollingWindowMs: integer("breakerRollingWindowMs", options.breakerRollingWindowMs, 10_000, 10),
+    clearBatch: integer("clearBatch", options.clearBatch, 1_000, 1),
+    username: options.username,
+    password: options.password,
+    sentinelPassword: options.sentinelPassword,
+    tls: options.tls ?? false,
+    logger: options.logger ?? silentLogger,
+    onBreakerStateChange: options.onBreakerStateChange,
+  };
+  return Object.freeze(resolved);
+}
+
+function integer(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`redis ${name} must be an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? "∞" : max}, got ${value}`);
+  }
+  return value;
+}
+
+/** The touch script: the client's TTL decision, made atomically next to the live check. */
+interface TouchCommand {
+  /** KEYS[1] key; ARGV: now (ms), the new expiresAt as 8 big-endian f64 bytes, PX ms (0 = persist, -1 = delete). Returns 1 when found. */
+  tiercacheTouch(key: string, now: number, expiresAt: Buffer, px: number): Promise<number>;
+}
+
+/**
+ * Touch in one round trip: read the envelope's expiresAt (bytes 2..9), and if
+ * the value is live by the caller's clock, overwrite those 8 bytes in place
+ * (SETRANGE, no copy of the value) and move the Redis TTL to match.
+ */
+const TOUCH_LUA = `
+local head = redis.call('GETRANGE', KEYS[1], 2, 9)
+if #head < 8 then return 0 end
+local expiresAt = struct.unpack('>d', head)
+if expiresAt ~= 0 and expiresAt <= tonumber(ARGV[1]) then return 0 end
+local px = tonumber(ARGV[3])
+if px < 0 then
+  redis.call('UNLINK', KEYS[1])
+  return 1
+end
+redis.call('SETRANGE', KEYS[1], 2, ARGV[2])
+if px == 0 then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], px) end
+return 1
+`;
+
+/** The TTL of a write: ms for PX, "none" for no expiry, "expired" when the expiry has passed. */
+type Ttl = number | "none" | "expired";
+
+/**
+ * The Redis durable tier: standalone, Sentinel or Cluster through ioredis.
+ *
+ * Values are the engine's envelopes, stored as Redis strings under
+ * `${keyPrefix}:{${namespace}}:${key}` (see redis-keys.ts for why the
+ * namespace is a Cluster hash tag). The TTL is set atomically with the value
+ * (SET … PX), so Redis reclaims expired entries itself; reads also check the
+ * envelope's expiresAt against the tier's clock, so an entry is never served
+ * past its expiry even with clock skew or an injected clock.
+ *
+ * Round trips: get = GET; getMany = one MGET; setMany = one MULTI/EXEC (all or
+ * nothing); delete/deleteMany = one MULTI/EXEC of GETRANGE (the header, to
+ * count only live keys) and one UNLINK; has = GETRANGE of the header only;
+ * touch = one Lua script.
+ *
+ * Clear of a namespace is SCAN MATCH `prefix:{ns}:*` + UNLINK in batches, on
+ * every master in Cluster mode. A namespace epoch (a counter folded into every
+ * key, bumped by clear) would make clear O(1), but it costs an extra read per
+ * operation or an epoch cache that other server instances can hold stale (a
+ * cleared value would stay readable through them), and it leaves the old keys
+ * behind: keys without TTL would never go. Clear is rare; correctness and no
+ * garbage win. Keys written while a clear runs may survive it.
+ *
+ * Every Redis command goes through one {@link RedisGuard} (breaker, per-attempt
+ * timeout, retries of idempotent operations with decorrelated jitter); failures
+ * reject with {@link TierUnavailableError}. Retried: get, getMany, has, set,
+ * setMany, touch, clear (repeating them leaves the same state and result).
+ * Not retried: delete and deleteMany, whose result (was it live?) would be
+ * wrong after a first attempt that deleted but lost its reply.
+ */
+export class RedisTier implements DurableTier {
+  readonly name = "redis" as const;
+  /** The resolved options. */
+  readonly options: ResolvedRedisTierOptions;
+  readonly #client: RedisClient;
+  readonly #guard: RedisGuard;
+  readonly #clock: Clock;
+  readonly #touch: TouchCommand;
+  #closed = false;
+
+  private constructor(options: ResolvedRedisTierOptions, client: RedisClient) {
+    this.options = options;
+    this.#client = client;
+    this.#clock = options.clock;
+    this.#guard = new RedisGuard(options);
+    client.defineCommand("tiercacheTouch", { numberOfKeys: 1, lua: TOUCH_LUA });
+    this.#touch = client as unknown as TouchCommand;
+  }
+
+  /**
+   * Creates the tier and starts connecting. Resolves once Redis answered, or
+   * the first connection attempt failed, or `connectTimeoutMs` passed: it never
+   * rejects or hangs because Redis is down (calls then fail with
+   * TierUnavailableError until Redis answers; the client keeps reconnecting).
+   *
+   * @throws InvalidArgumentError for invalid options.
+   */
+  static async connect(options: RedisTierOptions): Promise<RedisTier> {
+    const resolved = resolveRedisTierOptions(options);
+    const client = createRedisClient(resolved);
+    const tier = new RedisTier(resolved, client);
+    if (!(await connectInBackground(client, resolved.connectTimeoutMs))) {
+      resolved.logger.warn("redis not reachable at start; calls fail as unavailable until it answers", { redis: describeTarget(resolved.target) });
+    }
+    return tier;
+  }
+
+  /** The circuit breaker's state. */
+  get breakerState(): BreakerState {
+    return this.#guard.state;
+  }
+
+  /** Counters of guarded calls since creation (a snapshot). */
+  stats(): RedisTierStats {
+    return this.#guard.stats();
+  }
+
+  async get(namespace: string, key: string, scope?: CallScope): Promise<Uint8Array | undefined> {
+    const id = this.#key(namespace, key);
+    const envelope = await this.#exec("get", true, scope, () => this.#client.getBuffer(id));
+    return this.#live(envelope) ? envelope : undefined;
+  }
+
+  async getMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<(Uint8Array | undefined)[]> {
+    if (keys.length === 0) return [];
+    const ids = keys.map((key) => this.#key(namespace, key));
+    const envelopes = await this.#exec("getMany", true, scope, () => this.#client.mgetBuffer(ids));
+    return envelopes.map((envelope) => (this.#live(envelope) ? envelope : undefined));
+  }
+
+  async set(namespace: string, write: DurableWrite, scope?: CallScope): Promise<void> {
+    const id = this.#key(namespace, write.key);
+    const value = toBuffer(write.envelope);
+    await this.#exec("set", true, scope, async () => {
+      const ttl = this.#ttl(write.expiresAt);
+      if (ttl === "expired") await this.#client.unlink(id);
+      else if (ttl === "none") await this.#client.set(id, value);
+      else await this.#client.set(id, value, "PX", ttl);
+    });
+  }
+
+  async setMany(namespace: string, writes: readonly DurableWrite[], scope?: CallScope): Promise<void> {
+    if (writes.length === 0) return;
+    const items = writes.map((write) => ({ id: this.#key(namespace, write.key), value: toBuffer(write.envelope), expiresAt: write.expiresAt }));
+    await this.#exec("setMany", true, scope, async () => {
+      const tx = this.#client.multi();
+      for (const { id, value, expiresAt } of items) {
+        const ttl = this.#ttl(expiresAt);
+        if (ttl === "expired") tx.unlink(id);
+        else if (ttl === "none") tx.set(id, value);
+        else tx.set(id, value, "PX", ttl);
+      }
+      execResults(await tx.exec());
+    });
+  }
+
+  async delete(namespace: string, key: string, scope?: CallScope): Promise<boolean> {
+    return (await this.#remove("delete", namespace, [key], scope)) > 0;
+  }
+
+  async deleteMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<number> {
+    return this.#remove("deleteMany", namespace, keys, scope);
+  }
+
+  async has(namespace: string, key: string, scope?: CallScope): Promise<boolean> {
+    const id = this.#key(namespace, key);
+    const header = await this.#exec("has", true, scope, () => this.#client.getrangeBuffer(id, 0, ENVELOPE_HEADER_BYTES - 1));
+    return header.length > 0 && this.#live(header);
+  }
+
+  async touch(namespace: string, key: string, expiresAt: number, scope?: CallScope): Promise<boolean> {
+    const id = this.#key(namespace, key);
+    if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) {
+      throw new InvalidArgumentError(`expiresAt must be a non-negative integer of ms since epoch (0 = never), got ${expiresAt}`);
+    }
+    const bytes = Buffer.alloc(8);
+    bytes.writeDoubleBE(expiresAt);
+    const found = await this.#exec("touch", true, scope, () => {
+      const ttl = this.#ttl(expiresAt);
+      return this.#touch.tiercacheTouch(id, this.#clock(), bytes, ttl === "none" ? 0 : ttl === "expired" ? -1 : ttl);
+    });
+    return found === 1;
+  }
+
+  async clear(namespace: string, scope?: CallScope): Promise<void> {
+    const pattern = namespacePattern(this.options.keyPrefix, namespace);
+    const nodes = dataNodes(this.#client); // in Cluster mode, the masters known from the last slot refresh
+    if (nodes.length === 0) throw new TierUnavailableError("redis clear failed: no cluster master known (not connected)");
+    const batch = this.options.clearBatch;
+    for (const node of nodes) {
+      let cursor = "0";
+      do {
+        const [next, found] = await this.#exec("clear", true, scope, () => node.scanBuffer(cursor, "MATCH", pattern, "COUNT", batch));
+        cursor = next.toString();
+        for (let i = 0; i < found.length; i += batch) {
+          const chunk = found.slice(i, i + batch);
+          await this.#exec("clear", true, scope, () => this.#client.unlink(...chunk));
+        }
+      } while (cursor !== "0");
+    }
+  }
+
+  /** Closes the connection (QUIT, bounded by commandTimeoutMs) and stops the breaker. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#guard.close();
+    await closeRedisClient(this.#client, this.options.commandTimeoutMs);
+  }
+
+  /** Deletes keys in one transaction, counting those that held a live value (duplicates count once). */
+  async #remove(name: string, namespace: string, keys: readonly string[], scope: CallScope | undefined): Promise<number> {
+    const ids = [...new Set(keys.map((key) => this.#key(namespace, key)))];
+    if (ids.length === 0) return 0;
+    const headers = await this.#exec(name, false, scope, async () => {
+      const tx = this.#client.multi();
+      for (const id of ids) tx.getrangeBuffer(id, 0, ENVELOPE_HEADER_BYTES - 1);
+      tx.unlink(...ids);
+      return execResults(await tx.exec()).slice(0, ids.length) as Buffer[];
+    });
+    return headers.filter((header) => header.length > 0 && this.#liveOrCorrupt(header)).length;
+  }
+
+  #exec<T>(name: string, idempotent: boolean, scope: CallScope | undefined, run: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new TierUnavailableError("the redis tier is closed"));
+    return this.#guard.exec({ name, idempotent, run }, scope);
+  }
+
+  #key(namespace: string, key: string): string {
+    return redisKey(this.options.keyPrefix, namespace, key);
+  }
+
+  /** Whether an envelope (or its header) is present and unexpired by the tier's clock; throws CorruptValueError for a bad header. */
+  #live(envelope: Buffer | null): envelope is Buffer {
+    if (envelope === null) return false;
+    const expiresAt = ValueCodec.expiresAt(envelope);
+    return expiresAt === 0 || expiresAt > this.#clock();
+  }
+
+  /** Like {@link #live}, but a corrupt header counts as live (for counting what a delete removed). */
+  #liveOrCorrupt(header: Buffer): boolean {
+    try {
+      return this.#live(header);
+    } catch (err) {
+      if (err instanceof CorruptValueError) return true;
+      throw err;
+    }
+  }
+
+  #ttl(expiresAt: number): Ttl {
+    if (expiresAt === 0) return "none";
+    const ms = Math.ceil(expiresAt - this.#clock());
+    return ms > 0 ? ms : "expired";
+  }
+}
+
+/** A Buffer view of the bytes (no copy). */
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The replies of a MULTI/EXEC, throwing the first command error. */
+function execResults(results: [error: Error | null, result: unknown][] | null): unknown[] {
+  if (results === null) throw new Error("transaction aborted");
+  return results.map(([error, result]) => {
+    if (error) throw error;
+    return result;
+  });
+}
