@@ -1,0 +1,101 @@
+import { execFile, type ExecFileException } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CONTENT_TYPE_JSON } from "../../client/index.js";
+import { startTestServer, tempDir, type TestServer } from "../helpers/test-server.js";
+
+/** Debian's interpreter, where apt installs python3-grpcio and python3-protobuf (a pyenv `python3` may lack them). */
+const PYTHON = "/usr/bin/python3";
+const INSTALL_HINT = "install them with `apt-get install -y python3-grpcio python3-protobuf`";
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const SCRIPT = join(ROOT, "test/interop/cache_client.py");
+const NAMESPACE = "interop";
+
+interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  error: ExecFileException | null;
+}
+
+function run(file: string, args: string[]): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(file, args, { cwd: ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr, error });
+    });
+  });
+}
+
+/** What cache_client.py prints on success. */
+interface PythonResults {
+  checks: Record<string, boolean>;
+  set: { key: string; value: unknown };
+  get: { found: boolean; content_type: string; value: unknown };
+  get_many: Record<string, unknown>;
+  stream_get: Array<{ found: string[]; missing: string[] }>;
+}
+
+describe("a Python client (grpcio + a descriptor set, no generated code)", () => {
+  let t: TestServer;
+  const dir = tempDir("tiercache-interop-");
+  const descriptorSet = join(dir.path, "cache.binpb");
+
+  beforeAll(async () => {
+    t = await startTestServer({ storage: "memory" });
+    const buf = await run(join(ROOT, "node_modules/.bin/buf"), [
+      "build",
+      "-o",
+      descriptorSet,
+      "--as-file-descriptor-set",
+      "--path",
+      "proto/tiercache/v1/cache.proto",
+    ]);
+    if (buf.code !== 0) throw new Error(`buf build failed (exit ${buf.code}): ${buf.stderr || buf.error?.message}`);
+  });
+  afterAll(async () => {
+    await t?.dispose();
+    dir.remove();
+  });
+
+  it(`${PYTHON} has the grpc and protobuf modules`, async () => {
+    const check = await run(PYTHON, ["-c", "import grpc, google.protobuf"]);
+    if (check.code !== 0) {
+      const why = check.error?.code === "ENOENT" ? `${PYTHON} does not exist` : check.stderr.trim().split("\n").at(-1);
+      throw new Error(`the Python interop test needs ${PYTHON} with grpc and protobuf (${why}): ${INSTALL_HINT}`);
+    }
+  });
+
+  it("reads what TypeScript wrote, writes plain JSON TypeScript reads back, over unary and bidi-streaming calls", async () => {
+    const written = { greeting: "hello", n: 42 };
+    await t.client.set("ts-written", written, { namespace: NAMESPACE });
+    expect((await t.client.getEntry("ts-written", { namespace: NAMESPACE }))?.contentType).toBe(CONTENT_TYPE_JSON);
+
+    const py = await run(PYTHON, [SCRIPT, t.server.address, descriptorSet, "--namespace", NAMESPACE, "--expect", JSON.stringify(written)]);
+    if (py.code === 3 || /No module named/.test(py.stderr)) {
+      throw new Error(`cache_client.py cannot import grpc/protobuf: ${INSTALL_HINT}\n${py.stderr}`);
+    }
+    const line = py.stdout.trim().split("\n").at(-1) ?? "";
+    expect(py.code, `cache_client.py exited ${py.code}\nstdout: ${py.stdout}\nstderr: ${py.stderr}`).toBe(0);
+    const results = JSON.parse(line) as PythonResults;
+
+    expect(results.checks).toEqual({
+      get_found: true,
+      get_equals_expected: true,
+      get_many_py_value: true,
+      stream_get_two_answers: true,
+    });
+    expect(results.get).toEqual({ found: true, content_type: CONTENT_TYPE_JSON, value: written });
+    expect(results.get_many).toEqual({ "ts-written": written, "py-written": results.set.value });
+    expect(results.stream_get).toEqual([
+      { found: ["ts-written"], missing: ["missing"] },
+      { found: ["py-written"], missing: [] },
+    ]);
+
+    // What Python wrote as plain JSON reads back in TypeScript as that JSON, untouched.
+    expect(results.set.value).toEqual({ from: "python", list: [1, 2.5, null, true], text: "naïve ☃" });
+    const entry = await t.client.getEntry("py-written", { namespace: NAMESPACE });
+    expect(entry?.contentType).toBe(CONTENT_TYPE_JSON);
+    expect(entry?.value).toEqual(results.set.value);
+  });
+});
