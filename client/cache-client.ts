@@ -157,6 +157,8 @@ export interface NamespaceStats {
   bytesIn: number;
   bytesStored: number;
   compressionRatio: number;
+  /** Writes kept in server memory only because the durable tier was down. */
+  degradedWrites: number;
 }
 
 /** Entries to write: a record, a Map, or any iterable of pairs. */
@@ -347,12 +349,17 @@ export class CacheClient implements AsyncDisposable {
     return this.#localHit(this.#ns(options), key).value as T | undefined;
   }
 
-  /** Stores `value` under `key`; resolves once every server tier has it. */
-  async set(key: string, value: unknown, options?: SetOptions): Promise<void> {
+  /**
+   * Stores `value` under `key`; resolves once every server tier has it
+   * (`degraded`: the server had no durable tier to write to and runs with
+   * degraded writes on, so the value is in its memory only).
+   */
+  async set(key: string, value: unknown, options?: SetOptions): Promise<{ degraded: boolean }> {
     const { bytes, contentType } = this.#serializer.encode(value);
     const namespace = this.#ns(options);
     this.#forgetLocal(namespace, [key]);
-    await this.#rpc.set({ namespace, key, value: bytes, contentType, ttlMs: BigInt(options?.ttl ?? 0) }, this.#call(options));
+    const res = await this.#rpc.set({ namespace, key, value: bytes, contentType, ttlMs: BigInt(options?.ttl ?? 0) }, this.#call(options));
+    return { degraded: res.degraded };
   }
 
   /** Removes `key`; true when it held a value. */
@@ -402,10 +409,11 @@ export class CacheClient implements AsyncDisposable {
   }
 
   /** Stores several values in one call; all share `options.ttl`. */
-  async setMany(entries: EntriesInput, options?: SetOptions): Promise<void> {
+  async setMany(entries: EntriesInput, options?: SetOptions): Promise<{ degraded: boolean }> {
     const list = this.#toEntries(entriesOf(entries), BigInt(options?.ttl ?? 0));
     this.#forgetLocal(this.#ns(options), list.map((e) => e.key));
-    await this.#rpc.setMany({ namespace: this.#ns(options), entries: list }, this.#call(options));
+    const res = await this.#rpc.setMany({ namespace: this.#ns(options), entries: list }, this.#call(options));
+    return { degraded: res.degraded };
   }
 
   /** Removes several keys; how many held a value. */
@@ -429,6 +437,7 @@ export class CacheClient implements AsyncDisposable {
       bytesIn: Number(ns.bytesIn),
       bytesStored: Number(ns.bytesStored),
       compressionRatio: ns.compressionRatio,
+      degradedWrites: Number(ns.degradedWrites),
       tiers: ns.tiers.map((t) => ({
         tier: TIER_NAMES[t.tier] ?? "unknown",
         hits: Number(t.hits),

@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import type { Readable } from "node:stream";
-import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, DescService, Message, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   Client,
@@ -124,11 +124,36 @@ export type ServiceClient<S extends DescService> = { [K in keyof S["method"]]: C
 /** Maps anything a handler throws to the status the client sees. */
 export type ErrorMapper = (error: unknown) => StatusObject | ServiceError | { code: status; details: string };
 
+/**
+ * Checks a call before its handler sees anything (authentication, access
+ * control). It is called once when the handler would start, with `request`
+ * undefined (so that a stream which sends no message is checked too), then
+ * with every decoded request message before the handler receives it. Throw
+ * an {@link RpcError} to end the call with that status; the handler never
+ * sees the message, and a stream ends there even if the handler swallows
+ * the error.
+ */
+export type Authorizer = (method: DescMethod, request: Message | undefined, context: CallContext) => void;
+
 /** Options of {@link addService}. */
 export interface ServerAdapterOptions {
   /** Maps non-{@link RpcError} errors to a status; the default sends INTERNAL. */
   mapError?: ErrorMapper;
+  /** Runs before the handler for every call and every request message; see {@link Authorizer}. */
+  authorize?: Authorizer;
+  /**
+   * Ceiling on every call's deadline, in ms from when its handler starts, or
+   * a function giving it per method (undefined = no ceiling, e.g. for a
+   * stream meant to stay open). A call with no deadline or a later one gets
+   * this one: its context's `deadline` and `signal` say so, and when it
+   * passes the client gets DEADLINE_EXCEEDED whatever the handler is doing.
+   * @default none
+   */
+  maxDeadlineMs?: number | ((method: DescMethod) => number | undefined);
 }
+
+/** Longest timer Node runs as asked (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function path(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
@@ -181,9 +206,29 @@ type AnyServerCall = ServerUnaryCall<unknown, unknown> | ServerReadableStream<un
 class ServerCallContext implements CallContext {
   #call: AnyServerCall;
   #controller: AbortController | undefined;
+  readonly #deadline: number;
+  #timer: NodeJS.Timeout | undefined;
+  #expired: RpcError | undefined;
 
-  constructor(call: AnyServerCall) {
+  /** `onExpire` ends the call when the `maxDeadlineMs` ceiling passes before the client's own deadline. */
+  constructor(call: AnyServerCall, maxDeadlineMs: number | undefined, onExpire: (error: RpcError) => void) {
     this.#call = call;
+    const own = call.getDeadline();
+    this.#deadline = own instanceof Date ? own.getTime() : own;
+    const ceiling = maxDeadlineMs === undefined ? Infinity : Date.now() + maxDeadlineMs;
+    if (ceiling >= this.#deadline) return;
+    this.#deadline = ceiling;
+    this.#timer = setTimeout(() => {
+      this.#expired = new RpcError(status.DEADLINE_EXCEEDED, `deadline exceeded: calls may take at most max-deadline (${maxDeadlineMs} ms)`);
+      onExpire(this.#expired);
+      this.#controller?.abort(this.#expired);
+    }, maxDeadlineMs);
+    (call as ServerUnaryCall<unknown, unknown>).once("cancelled", () => this.close());
+  }
+
+  /** Stops the deadline ceiling's timer: the call has ended. */
+  close(): void {
+    clearTimeout(this.#timer);
   }
 
   get signal(): AbortSignal {
@@ -191,15 +236,15 @@ class ServerCallContext implements CallContext {
       const controller = new AbortController();
       this.#controller = controller;
       const reason = () => new RpcError(status.CANCELLED, "the call was cancelled or its deadline passed");
-      if (this.#call.cancelled) controller.abort(reason());
+      if (this.#expired) controller.abort(this.#expired);
+      else if (this.#call.cancelled) controller.abort(reason());
       else (this.#call as ServerUnaryCall<unknown, unknown>).once("cancelled", () => controller.abort(reason()));
     }
     return this.#controller.signal;
   }
 
   get deadline(): number {
-    const deadline = this.#call.getDeadline();
-    return deadline instanceof Date ? deadline.getTime() : deadline;
+    return this.#deadline;
   }
 
   get metadata(): Metadata {
@@ -221,12 +266,33 @@ function toStatus(error: unknown, mapError: ErrorMapper | undefined): Partial<St
 }
 
 /**
- * Decodes the request stream. The iterator must not destroy the call when
- * reading ends: on a bidi call that would also close the response side
- * before the handler has written its last messages and the status.
+ * Decodes (and authorizes) the request stream. The iterator must not destroy
+ * the call when reading ends: on a bidi call that would also close the
+ * response side before the handler has written its last messages and the
+ * status. `onError` learns of a message that failed, so that the call fails
+ * even if the handler swallows the error.
  */
-async function* decodeStream<D extends DescMessage>(schema: D, stream: Readable): AsyncIterable<MessageShape<D>> {
-  for await (const chunk of stream.iterator({ destroyOnReturn: false })) yield decodeRequest(schema, chunk as Buffer);
+async function* decodeStream(
+  method: DescMethod,
+  stream: Readable,
+  context: CallContext,
+  authorize: Authorizer | undefined,
+  onError: (error: unknown) => void,
+): AsyncIterable<Message> {
+  try {
+    for await (const chunk of stream.iterator({ destroyOnReturn: false })) {
+      const request = decodeRequest(method.input, chunk as Buffer);
+      authorize?.(method, request, context);
+      yield request;
+    }
+  } catch (err) {
+    // grpc-js destroys the request stream when it ends the call itself (client cancelled, message over the size
+    // limit): that is not a handler failure to log.
+    const cancelled = (stream as { cancelled?: boolean }).cancelled === true || (err as { code?: unknown }).code === "ERR_STREAM_PREMATURE_CLOSE";
+    const error = cancelled && !(err instanceof RpcError) ? new RpcError(status.CANCELLED, "the call ended before its request stream did", { cause: err }) : err;
+    onError(error);
+    throw error;
+  }
 }
 
 async function writeAll(
@@ -246,48 +312,104 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | undefined)?.then === "function";
 }
 
-function wrapHandler(method: DescMethod, handler: unknown, mapError: ErrorMapper | undefined): unknown {
+/**
+ * How a call ends: the first outcome wins, so a handler that finishes after
+ * the deadline ceiling (or a failed stream message) ended the call is ignored.
+ */
+function ending(context: () => ServerCallContext, ok: () => void, fail: (error: unknown) => void) {
+  let ended = false;
+  let streamError: { error: unknown } | undefined;
+  const end = (action: () => void) => {
+    if (ended) return;
+    ended = true;
+    context().close();
+    try {
+      action();
+    } catch (err) {
+      fail(err); // e.g. a response the handler returned does not fit the output schema
+    }
+  };
+  return {
+    ok: () => end(() => (streamError ? fail(streamError.error) : ok())),
+    fail: (error: unknown) => end(() => fail(error)),
+    /** A request message failed to decode or was refused. */
+    streamFailed: (error: unknown) => void (streamError ??= { error }),
+  };
+}
+
+function wrapHandler(method: DescMethod, handler: unknown, options: ServerAdapterOptions): unknown {
   const { input, output } = method;
+  const { mapError, authorize } = options;
+  const maxDeadlineMs = typeof options.maxDeadlineMs === "function" ? options.maxDeadlineMs(method) : options.maxDeadlineMs;
+  if (maxDeadlineMs !== undefined && !(Number.isInteger(maxDeadlineMs) && maxDeadlineMs > 0 && maxDeadlineMs <= MAX_TIMER_MS)) {
+    throw new RangeError(`maxDeadlineMs of ${method.name} must be an integer from 1 to ${MAX_TIMER_MS}, got ${maxDeadlineMs}`);
+  }
+  const asStatus = (err: unknown) => toStatus(err, mapError) as ServiceError;
   switch (method.methodKind) {
     case "unary": {
       const fn = handler as UnaryHandler<DescMessage, DescMessage>;
       return (call: ServerUnaryCall<Buffer, unknown>, callback: sendUnaryData<unknown>) => {
-        const fail = (err: unknown) => callback(toStatus(err, mapError) as ServiceError);
+        let response: MessageInitShape<DescMessage> = {};
+        const end = ending(() => context, () => callback(null, create(output, response)), (err) => callback(asStatus(err)));
+        const context = new ServerCallContext(call, maxDeadlineMs, end.fail);
+        const succeed = (res: MessageInitShape<DescMessage>) => {
+          response = res;
+          end.ok();
+        };
         try {
-          const result = fn(decodeRequest(input, call.request), new ServerCallContext(call));
-          if (isPromise(result)) result.then((res) => callback(null, create(output, res)), fail);
-          else callback(null, create(output, result));
+          authorize?.(method, undefined, context);
+          const request = decodeRequest(input, call.request);
+          authorize?.(method, request, context);
+          const result = fn(request, context);
+          if (isPromise(result)) result.then(succeed, end.fail);
+          else succeed(result);
         } catch (err) {
-          fail(err);
+          end.fail(err);
         }
       };
     }
     case "client_streaming": {
       const fn = handler as ClientStreamingHandler<DescMessage, DescMessage>;
       return (call: ServerReadableStream<Buffer, unknown>, callback: sendUnaryData<unknown>) => {
-        fn(decodeStream(input, call), new ServerCallContext(call)).then(
-          (res) => callback(null, create(output, res)),
-          (err: unknown) => callback(toStatus(err, mapError) as ServiceError),
-        );
+        let response: MessageInitShape<DescMessage> = {};
+        const end = ending(() => context, () => callback(null, create(output, response)), (err) => callback(asStatus(err)));
+        const context = new ServerCallContext(call, maxDeadlineMs, end.fail);
+        try {
+          authorize?.(method, undefined, context);
+        } catch (err) {
+          end.fail(err);
+          return;
+        }
+        fn(decodeStream(method, call, context, authorize, end.streamFailed), context).then((res) => {
+          response = res;
+          end.ok();
+        }, end.fail);
       };
     }
     case "server_streaming": {
       const fn = handler as ServerStreamingHandler<DescMessage, DescMessage>;
       return (call: ServerWritableStream<Buffer, unknown>) => {
-        const run = async () => writeAll(call, output, fn(decodeRequest(input, call.request), new ServerCallContext(call)));
-        run().then(
-          () => call.end(),
-          (err: unknown) => call.emit("error", toStatus(err, mapError)),
-        );
+        const end = ending(() => context, () => call.end(), (err) => call.emit("error", toStatus(err, mapError)));
+        const context = new ServerCallContext(call, maxDeadlineMs, end.fail);
+        const run = async () => {
+          authorize?.(method, undefined, context);
+          const request = decodeRequest(input, call.request);
+          authorize?.(method, request, context);
+          await writeAll(call, output, fn(request, context));
+        };
+        run().then(end.ok, end.fail);
       };
     }
     case "bidi_streaming": {
       const fn = handler as BidiStreamingHandler<DescMessage, DescMessage>;
       return (call: ServerDuplexStream<Buffer, unknown>) => {
-        writeAll(call, output, fn(decodeStream(input, call), new ServerCallContext(call))).then(
-          () => call.end(),
-          (err: unknown) => call.emit("error", toStatus(err, mapError)),
-        );
+        const end = ending(() => context, () => call.end(), (err) => call.emit("error", toStatus(err, mapError)));
+        const context = new ServerCallContext(call, maxDeadlineMs, end.fail);
+        const run = async () => {
+          authorize?.(method, undefined, context);
+          await writeAll(call, output, fn(decodeStream(method, call, context, authorize, end.streamFailed), context));
+        };
+        run().then(end.ok, end.fail);
       };
     }
   }
@@ -305,7 +427,7 @@ export function addService<S extends DescService>(
   for (const method of service.methods) {
     const handler = handlers[method.localName];
     if (typeof handler !== "function") throw new TypeError(`no handler for ${method.parent.typeName}.${method.name}`);
-    implementation[method.localName] = wrapHandler(method, handler.bind(impl), options.mapError) as UntypedServiceImplementation[string];
+    implementation[method.localName] = wrapHandler(method, handler.bind(impl), options) as UntypedServiceImplementation[string];
   }
   server.addService(serverDefinition(service), implementation);
 }

@@ -3,9 +3,12 @@ import type { EvictionPolicyName } from "../core/memory-tier.js";
 import type { LogLevel } from "./logger.js";
 import { bytes, duration, fraction, integer, oneOf, orOff, text, type Parser } from "./config-values.js";
 import { parseNamespaceSettings, type NamespaceOverrides } from "./namespace-config.js";
+import { checkRedisUrl, parseHostPort } from "./tiers/redis-connection.js";
+import { tokensOption, type AccessGrant } from "./security/tokens.js";
+import { pemFile, securityProblem, switchValue } from "./security/transport.js";
 
 /** Where values are kept below the memory tier. */
-export type StorageKind = "local" | "memory";
+export type StorageKind = "local" | "memory" | "redis";
 
 /** The server's resolved configuration: every field set, every value checked. */
 export interface ServerConfig {
@@ -15,6 +18,26 @@ export interface ServerConfig {
   port: number;
   /** Durable tier: "local" (embedded store in dataDir) or "memory" (none). @default "local" */
   storage: StorageKind;
+  /** Redis server URL (redis:// or rediss://, user and password in the URL). @default none */
+  redisUrl: string | undefined;
+  /** Redis Cluster seed nodes, "host:port" comma-separated. @default none */
+  redisClusterNodes: readonly string[] | undefined;
+  /** Redis Sentinel addresses, "host:port" comma-separated. @default none */
+  redisSentinels: readonly string[] | undefined;
+  /** Name of the master the Sentinels watch. @default "mymaster" */
+  redisSentinelName: string;
+  /** Password for Cluster nodes or the Sentinel-managed master (a URL carries its own). @default none */
+  redisPassword: string | undefined;
+  /** Prefix of every Redis key: `<prefix>:{<namespace>}:<key>`. @default "tiercache" */
+  redisKeyPrefix: string;
+  /** Per-attempt timeout of a Redis command, in ms. @default 500 */
+  redisTimeoutMs: number;
+  /** Retries of idempotent Redis commands. @default 2 */
+  redisRetries: number;
+  /** How long the Redis circuit breaker stays open before probing, in ms. @default 2000 */
+  redisBreakerResetMs: number;
+  /** Accept writes into memory only (reported as degraded) while Redis is unavailable. @default false */
+  degradedWrites: boolean;
   /** Directory of the embedded store. @default "./tiercache-data" */
   dataDir: string;
   /** TTL applied when a write gives none, in ms; 0 = no expiry. @default 0 */
@@ -51,6 +74,24 @@ export interface ServerConfig {
   metricsPort: number | "off";
   /** Address of the /metrics endpoint. @default "127.0.0.1" */
   metricsHost: string;
+
+  // Security (see server/security/): transport, access tokens, per-call limits.
+  /** Server certificate chain, PEM; TLS is on when it is set. @default none (plaintext) */
+  tlsCert: Buffer | undefined;
+  /** Private key of `tlsCert`, PEM. @default none */
+  tlsKey: Buffer | undefined;
+  /** CA certificate(s), PEM, that must sign client certificates: mutual TLS when set. @default none */
+  tlsCa: Buffer | undefined;
+  /** Serve plaintext on a non-loopback address. @default false */
+  allowInsecure: boolean;
+  /** Access tokens (hashed); access control is on when set. @default none (no access control) */
+  tokens: readonly AccessGrant[] | undefined;
+  /** Serve without access tokens on a non-loopback address. @default false */
+  allowUnauthenticated: boolean;
+  /** Most concurrent calls (HTTP/2 streams) per client connection. @default 100 */
+  maxConcurrentStreams: number;
+  /** Longest a call may run, in ms; a call with no deadline or a later one is cut here. @default 60000 */
+  maxDeadlineMs: number;
 }
 
 /** A configuration value that cannot be used; `option` names the flag. */
@@ -69,12 +110,32 @@ interface OptionSpec<K extends keyof ServerConfig> {
   flag: string;
   env: string;
   parse: Parser<ServerConfig[K]>;
+  /** A flag that takes no value: `--flag` alone means "true". */
+  isSwitch?: true;
   expected: string;
   default: ServerConfig[K] | (() => ServerConfig[K]);
   description: string;
 }
 
 const namespaceOverrides: Parser<NamespaceOverrides> = parseNamespaceSettings;
+
+const redisUrl: Parser<string> = (raw) => {
+  try {
+    checkRedisUrl(raw.trim());
+  } catch {
+    throw new Error("expected a redis:// or rediss:// URL (the value is not repeated: it may hold a password)");
+  }
+  return raw.trim();
+};
+
+const hostPorts =
+  (option: string): Parser<readonly string[]> =>
+  (raw) => {
+    const list = raw.split(",").map((part) => part.trim()).filter((part) => part !== "");
+    if (list.length === 0) return undefined;
+    for (const part of list) parseHostPort(part, option);
+    return list;
+  };
 
 function option<K extends keyof ServerConfig>(spec: OptionSpec<K>): OptionSpec<K> {
   return spec;
@@ -84,7 +145,17 @@ function option<K extends keyof ServerConfig>(spec: OptionSpec<K>): OptionSpec<K
 export const OPTIONS = [
   option({ key: "host", flag: "--host", env: "TIERCACHE_HOST", parse: text, expected: "a host name or IP address", default: "127.0.0.1", description: "address to listen on" }),
   option({ key: "port", flag: "--port", env: "TIERCACHE_PORT", parse: integer(0, 65535), expected: "an integer from 0 to 65535", default: 50051, description: "port to listen on (0 = any free port)" }),
-  option({ key: "storage", flag: "--storage", env: "TIERCACHE_STORAGE", parse: oneOf<StorageKind>("local", "memory"), expected: '"local" or "memory"', default: "local", description: "durable tier: embedded store in --data-dir, or none" }),
+  option({ key: "storage", flag: "--storage", env: "TIERCACHE_STORAGE", parse: oneOf<StorageKind>("local", "memory", "redis"), expected: '"local", "memory" or "redis"', default: "local", description: "durable tier: embedded store in --data-dir, none, or Redis (the default when a Redis option is set)" }),
+  option({ key: "redisUrl", flag: "--redis-url", env: "TIERCACHE_REDIS_URL", parse: redisUrl, expected: "a redis:// or rediss:// URL", default: undefined, description: "Redis server URL; turns the Redis tier on" }),
+  option({ key: "redisClusterNodes", flag: "--redis-cluster-nodes", env: "TIERCACHE_REDIS_CLUSTER_NODES", parse: hostPorts("--redis-cluster-nodes"), expected: "host:port,host:port,...", default: undefined, description: "Redis Cluster seed nodes" }),
+  option({ key: "redisSentinels", flag: "--redis-sentinels", env: "TIERCACHE_REDIS_SENTINELS", parse: hostPorts("--redis-sentinels"), expected: "host:port,host:port,...", default: undefined, description: "Redis Sentinel addresses" }),
+  option({ key: "redisSentinelName", flag: "--redis-sentinel-name", env: "TIERCACHE_REDIS_SENTINEL_NAME", parse: text, expected: "a master name", default: "mymaster", description: "master name the Sentinels watch" }),
+  option({ key: "redisPassword", flag: "--redis-password", env: "TIERCACHE_REDIS_PASSWORD", parse: (raw) => (raw === "" ? undefined : raw), expected: "a password", default: undefined, description: "password for Cluster nodes or the Sentinel master (prefer the environment variable)" }),
+  option({ key: "redisKeyPrefix", flag: "--redis-key-prefix", env: "TIERCACHE_REDIS_KEY_PREFIX", parse: (raw) => (/^[^{}\s]{1,64}$/.test(raw) ? raw : undefined), expected: "1 to 64 characters without braces or spaces", default: "tiercache", description: "prefix of every Redis key" }),
+  option({ key: "redisTimeoutMs", flag: "--redis-timeout", env: "TIERCACHE_REDIS_TIMEOUT", parse: duration(1), expected: "a duration such as 500ms", default: 500, description: "per-attempt timeout of a Redis command" }),
+  option({ key: "redisRetries", flag: "--redis-retries", env: "TIERCACHE_REDIS_RETRIES", parse: integer(0, 10), expected: "an integer from 0 to 10", default: 2, description: "retries of idempotent Redis commands" }),
+  option({ key: "redisBreakerResetMs", flag: "--redis-breaker-reset", env: "TIERCACHE_REDIS_BREAKER_RESET", parse: duration(1), expected: "a duration such as 2s", default: 2000, description: "how long the Redis breaker stays open before probing" }),
+  option({ key: "degradedWrites", flag: "--degraded-writes", env: "TIERCACHE_DEGRADED_WRITES", parse: switchValue, isSwitch: true, expected: "true or false", default: false, description: "while Redis is down, keep writes in memory and report them degraded" }),
   option({ key: "dataDir", flag: "--data-dir", env: "TIERCACHE_DATA_DIR", parse: (raw) => (raw.trim() === "" ? undefined : resolve(raw.trim())), expected: "a directory path", default: () => resolve("tiercache-data"), description: "directory of the embedded store" }),
   option({ key: "defaultTtlMs", flag: "--default-ttl", env: "TIERCACHE_DEFAULT_TTL", parse: duration(0), expected: "a duration such as 0, 500ms, 30s, 5m, 1h, 7d", default: 0, description: "TTL of writes that give none (0 = no expiry)" }),
   option({ key: "ttlJitter", flag: "--ttl-jitter", env: "TIERCACHE_TTL_JITTER", parse: fraction(0, 1), expected: "a number from 0 to 1", default: 0, description: "shorten each TTL by a random fraction up to this" }),
@@ -103,6 +174,15 @@ export const OPTIONS = [
   option({ key: "logLevel", flag: "--log-level", env: "TIERCACHE_LOG_LEVEL", parse: oneOf<LogLevel>("debug", "info", "warn", "error"), expected: "debug, info, warn or error", default: "info", description: "log level" }),
   option({ key: "metricsPort", flag: "--metrics-port", env: "TIERCACHE_METRICS_PORT", parse: orOff(integer(0, 65535)), expected: 'a port from 0 to 65535, or "off"', default: "off", description: "serve Prometheus /metrics on this port" }),
   option({ key: "metricsHost", flag: "--metrics-host", env: "TIERCACHE_METRICS_HOST", parse: text, expected: "a host name or IP address", default: "127.0.0.1", description: "address of the /metrics endpoint" }),
+  // Security: TLS / mutual TLS, access tokens, refusals on exposed addresses, per-call limits.
+  option({ key: "tlsCert", flag: "--tls-cert", env: "TIERCACHE_TLS_CERT", parse: pemFile("certificate"), expected: "a PEM certificate file", default: undefined, description: "server certificate chain (PEM file); turns TLS on" }),
+  option({ key: "tlsKey", flag: "--tls-key", env: "TIERCACHE_TLS_KEY", parse: pemFile("private key"), expected: "a PEM private key file", default: undefined, description: "private key of --tls-cert (PEM file)" }),
+  option({ key: "tlsCa", flag: "--tls-ca", env: "TIERCACHE_TLS_CA", parse: pemFile("certificate"), expected: "a PEM certificate file", default: undefined, description: "CA (PEM file) that must sign client certificates; turns mutual TLS on" }),
+  option({ key: "allowInsecure", flag: "--allow-insecure", env: "TIERCACHE_ALLOW_INSECURE", parse: switchValue, isSwitch: true, expected: "true or false", default: false, description: "allow plaintext on a non-loopback address" }),
+  option({ key: "tokens", flag: "--tokens-file", env: "TIERCACHE_TOKENS", parse: tokensOption, expected: "a tokens JSON file (or, in the environment, the JSON itself)", default: undefined, description: "access tokens: JSON file (flag) or JSON (env); turns access control on" }),
+  option({ key: "allowUnauthenticated", flag: "--allow-unauthenticated", env: "TIERCACHE_ALLOW_UNAUTHENTICATED", parse: switchValue, isSwitch: true, expected: "true or false", default: false, description: "allow serving without tokens on a non-loopback address" }),
+  option({ key: "maxConcurrentStreams", flag: "--max-concurrent-streams", env: "TIERCACHE_MAX_CONCURRENT_STREAMS", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 100, description: "most concurrent calls per client connection" }),
+  option({ key: "maxDeadlineMs", flag: "--max-deadline", env: "TIERCACHE_MAX_DEADLINE", parse: (raw) => { const ms = duration(1)(raw); return ms !== undefined && ms <= 2 ** 31 - 1 ? ms : undefined; }, expected: "a duration from 1ms to 24d such as 60s", default: 60_000, description: "longest a call may run (calls with no or a later deadline are cut)" }),
 ] as const;
 
 type AnySpec = OptionSpec<keyof ServerConfig>;
@@ -114,9 +194,11 @@ function parseFlags(argv: readonly string[]): Map<string, string> {
     if (!arg.startsWith("--")) throw new ConfigError(arg, `unexpected argument ${JSON.stringify(arg)} (options start with --; see --help)`);
     const eq = arg.indexOf("=");
     const name = eq === -1 ? arg : arg.slice(0, eq);
-    if (!OPTIONS.some((spec) => spec.flag === name)) throw new ConfigError(name, `unknown option ${name} (see --help)`);
+    const spec = (OPTIONS as readonly AnySpec[]).find((candidate) => candidate.flag === name);
+    if (!spec) throw new ConfigError(name, `unknown option ${name} (see --help)`);
     let value: string | undefined;
     if (eq !== -1) value = arg.slice(eq + 1);
+    else if (spec.isSwitch) value = "true";
     else value = argv[++i];
     if (value === undefined) throw new ConfigError(name, `option ${name} needs a value`);
     flags.set(name, value);
@@ -152,17 +234,30 @@ export function resolveConfig(argv: readonly string[], env: Readonly<Record<stri
     config[spec.key] = value;
   }
   const resolved = config as ServerConfig;
+  const storageGiven = flags.has("--storage") || (env.TIERCACHE_STORAGE ?? "") !== "";
+  if (!storageGiven && redisTargets(resolved) > 0) resolved.storage = "redis";
   checkConsistency(resolved);
   return resolved;
 }
 
+function redisTargets(config: ServerConfig): number {
+  return [config.redisUrl, config.redisClusterNodes, config.redisSentinels].filter((target) => target !== undefined).length;
+}
+
 function checkConsistency(config: ServerConfig): void {
+  const targets = redisTargets(config);
+  if (targets > 1) throw new ConfigError("--redis-url", "give only one of --redis-url, --redis-cluster-nodes and --redis-sentinels");
+  if (config.storage === "redis" && targets === 0) {
+    throw new ConfigError("--storage", "invalid --storage redis: it needs --redis-url, --redis-cluster-nodes or --redis-sentinels");
+  }
   if (config.maxValueBytes + config.maxKeyBytes + 1024 > config.maxMessageBytes) {
     throw new ConfigError(
       "--max-message-bytes",
       `invalid --max-message-bytes ${config.maxMessageBytes}: must exceed --max-value-bytes plus --max-key-bytes plus 1 KiB (${config.maxValueBytes + config.maxKeyBytes + 1024})`,
     );
   }
+  const security = securityProblem(config);
+  if (security) throw new ConfigError(security.option, security.message);
 }
 
 /** The configuration with every default, for tests and embedding. */
@@ -174,8 +269,8 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
 export function helpText(): string {
   const rows = (OPTIONS as readonly AnySpec[]).map((spec) => {
     const value = typeof spec.default === "function" ? spec.default() : spec.default;
-    const def = value instanceof Map ? "none" : value;
-    return `  ${`${spec.flag} <value>`.padEnd(30)} ${spec.description} [${spec.env}, default ${JSON.stringify(def)}]`;
+    const def = value instanceof Map || value === undefined ? "none" : Array.isArray(value) ? value.join(",") : value;
+    return `  ${`${spec.flag}${spec.isSwitch ? "" : " <value>"}`.padEnd(30)} ${spec.description} [${spec.env}, default ${JSON.stringify(def)}]`;
   });
   return ["Usage: tiercache serve [options]", "", "Options (flags override TIERCACHE_* environment variables):", ...rows, "  --help                         show this help"].join("\n");
 }

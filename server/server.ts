@@ -1,10 +1,10 @@
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { ValueCodec } from "../core/codec.js";
 import type { Clock } from "../core/clock.js";
 import { addService } from "../core/grpc-adapter.js";
 import { CacheService, file_tiercache_v1_cache } from "../gen/tiercache/v1/cache_pb.js";
-import type { ServerConfig } from "./config.js";
+import { ConfigError, type ServerConfig } from "./config.js";
 import { CacheEngine } from "./engine/cache-engine.js";
 import type { DurableTier } from "./engine/durable-tier.js";
 import { jsonLogger, type Logger } from "./logger.js";
@@ -12,7 +12,12 @@ import { startMetricsServer } from "./metrics.js";
 import { reflectionFor } from "./reflection.js";
 import { cacheServiceHandlers } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
+import { AccessControl } from "./security/access-control.js";
+import { deadlineCeiling } from "./security/limits.js";
+import { securityProblem, serverCredentials, transportName } from "./security/transport.js";
 import { LocalTier } from "./tiers/local-tier.js";
+import type { RedisInvalidationChannel } from "./tiers/redis-invalidation.js";
+import { RedisTier, type RedisTierOptions } from "./tiers/redis-tier.js";
 
 /** A started tiercache server. */
 export interface RunningServer {
@@ -22,6 +27,8 @@ export interface RunningServer {
   /** Port of the Prometheus /metrics endpoint, when it is on. */
   readonly metricsPort: number | undefined;
   readonly engine: CacheEngine;
+  /** The Redis circuit breaker: "closed", "open" or "half-open"; "" without Redis. */
+  durableBreaker(): string;
   /**
    * Stops taking calls (health turns NOT_SERVING), waits up to
    * `config.shutdownGraceMs` for calls in flight, cuts the rest, then closes
@@ -39,17 +46,49 @@ export interface ServerDependencies {
 }
 
 const SERVICE_NAME = CacheService.typeName;
+/** Health entry that follows the durable tier: NOT_SERVING while the Redis breaker is open. */
+export const DURABLE_HEALTH_NAME = "tiercache.durable";
 
-function openDurable(config: ServerConfig, clock: Clock | undefined): DurableTier | undefined {
+function redisOptions(config: ServerConfig, logger: Logger, clock: Clock | undefined, onBreakerStateChange: (state: string) => void): RedisTierOptions {
+  const common = {
+    keyPrefix: config.redisKeyPrefix,
+    commandTimeoutMs: config.redisTimeoutMs,
+    retries: config.redisRetries,
+    breakerResetTimeoutMs: config.redisBreakerResetMs,
+    logger,
+    onBreakerStateChange,
+    ...(config.redisPassword !== undefined && { password: config.redisPassword }),
+    ...(clock && { clock }),
+  };
+  if (config.redisUrl) return { ...common, url: config.redisUrl };
+  if (config.redisClusterNodes) return { ...common, clusterNodes: config.redisClusterNodes };
+  return { ...common, sentinels: config.redisSentinels ?? [], sentinelName: config.redisSentinelName };
+}
+
+async function openDurable(
+  config: ServerConfig,
+  logger: Logger,
+  clock: Clock | undefined,
+  onBreakerStateChange: (state: string) => void,
+): Promise<DurableTier | undefined> {
   if (config.storage === "memory") return undefined;
+  if (config.storage === "redis") return RedisTier.connect(redisOptions(config, logger, clock, onBreakerStateChange));
   return LocalTier.open({ dataDir: config.dataDir, ...(clock && { clock }) });
 }
 
 /** Starts a tiercache server with `config`; resolves once it listens. */
 export async function startServer(config: ServerConfig, deps: ServerDependencies = {}): Promise<RunningServer> {
+  // Security: refuse an exposed or half-configured server before anything is opened or bound.
+  const security = securityProblem(config);
+  if (security) throw new ConfigError(security.option, security.message);
   const logger = deps.logger ?? jsonLogger(config.logLevel);
-  const durable = deps.durable ?? openDurable(config, deps.clock);
+  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING", [DURABLE_HEALTH_NAME]: "SERVING" });
+  const onBreakerStateChange = (state: string) => health.setStatus(DURABLE_HEALTH_NAME, state === "open" ? "NOT_SERVING" : "SERVING");
+  const durable = deps.durable ?? (await openDurable(config, logger, deps.clock, onBreakerStateChange));
+  let invalidations: RedisInvalidationChannel | undefined;
   const engine = new CacheEngine({
+    degradedWrites: config.degradedWrites,
+    onChange: (change) => invalidations?.publish(change),
     durable,
     codec: new ValueCodec({
       maxValueBytes: config.maxValueBytes,
@@ -69,22 +108,34 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     }),
     ...(deps.clock && { clock: deps.clock }),
   });
+  if (durable instanceof RedisTier) {
+    invalidations = durable.invalidations({ apply: (change) => engine.applyRemoteChange(change), resync: () => engine.forgetRemoteState() });
+    await invalidations.start();
+  }
+  const durableBreaker = () => (durable instanceof RedisTier ? durable.breakerState : "");
 
   const server = new Server({
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": config.maxMessageBytes,
+    "grpc.max_concurrent_streams": config.maxConcurrentStreams,
   });
-  addService(server, CacheService, cacheServiceHandlers(engine), { mapError: errorToStatus(logger) });
-  const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
+  const access = config.tokens && new AccessControl(config.tokens, { logger });
+  const closing = new AbortController();
+  addService(server, CacheService, cacheServiceHandlers(engine, { closing: closing.signal }, durableBreaker), {
+    mapError: errorToStatus(logger),
+    maxDeadlineMs: deadlineCeiling(config.maxDeadlineMs),
+    ...(access && { authorize: access.authorize }),
+  });
   health.addToServer(server);
   reflectionFor([file_tiercache_v1_cache]).addToServer(server);
 
   let port: number;
   try {
     port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${config.host}:${config.port}`, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+      server.bindAsync(`${config.host}:${config.port}`, serverCredentials(config), (err, bound) => (err ? reject(err) : resolve(bound))),
     );
   } catch (err) {
+    await invalidations?.close();
     await engine.close();
     throw err;
   }
@@ -102,8 +153,11 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   logger.info("tiercache listening", {
     address,
     storage: durable?.name ?? "memory",
+    redis: durable instanceof RedisTier ? (config.redisUrl ? "url" : config.redisClusterNodes ? "cluster" : "sentinel") : undefined,
     dataDir: durable?.name === "local" ? config.dataDir : undefined,
     metrics: metrics ? `http://${config.metricsHost}:${metrics.port}/metrics` : undefined,
+    transport: transportName(config),
+    access: access ? "tokens" : "open",
   });
 
   let stopping: Promise<void> | undefined;
@@ -112,6 +166,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
       logger.info("draining", { graceMs: config.shutdownGraceMs });
+      closing.abort();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn("grace period over, cutting calls still in flight");
@@ -124,9 +179,10 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
         });
       });
       await new Promise<void>((resolve) => (metrics ? metrics.server.close(() => resolve()) : resolve()));
+      await invalidations?.close();
       await engine.close();
       logger.info("stopped");
     })());
 
-  return { address, port, metricsPort: metrics?.port, engine, shutdown };
+  return { address, port, metricsPort: metrics?.port, engine, durableBreaker, shutdown };
 }

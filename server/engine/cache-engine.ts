@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from "../../core/clock.js";
 import { ValueCodec } from "../../core/codec.js";
-import { InvalidArgumentError, ValueTooLargeError } from "../../core/errors.js";
+import { InvalidArgumentError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import type { CallScope, DurableTier, DurableWrite, TierName } from "./durable-tier.js";
 import { DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
@@ -39,6 +39,20 @@ export interface CacheEngineOptions {
   random?: () => number;
   /** Called after every change this engine made (to share it with other instances). */
   onChange?: (change: Change) => void;
+  /**
+   * When the durable tier is unavailable, store writes in the memory tier only
+   * and report them degraded, instead of failing them. Deletes, touches and
+   * clears still fail (a memory-only delete would let the old value return).
+   * @default false
+   */
+  degradedWrites?: boolean;
+}
+
+/** What a write did. */
+export interface WriteOutcome {
+  stored: number;
+  /** Stored in the memory tier only (the durable tier was unavailable). */
+  degraded: boolean;
 }
 
 /** A value the engine found. */
@@ -97,7 +111,7 @@ function withinScope<T>(promise: Promise<T>, scope: CallScope | undefined): Prom
 class NamespaceState {
   readonly memory: MemoryTier<Uint8Array>;
   readonly durable = new DurableCounters();
-  readonly written = { bytesIn: 0, bytesStored: 0 };
+  readonly written = { bytesIn: 0, bytesStored: 0, degraded: 0 };
   constructor(
     readonly name: string,
     readonly settings: NamespaceSettings,
@@ -289,21 +303,28 @@ export class CacheEngine {
   }
 
   /** Writes one value to every tier. */
-  async set(namespace: string, entry: ValueToSet, scope?: CallScope): Promise<void> {
-    await this.setMany(namespace, [entry], scope);
+  async set(namespace: string, entry: ValueToSet, scope?: CallScope): Promise<WriteOutcome> {
+    return this.setMany(namespace, [entry], scope);
   }
 
   /** Writes several values of one namespace to every tier; a key given twice keeps the last value. */
-  async setMany(namespace: string, entries: readonly ValueToSet[], scope?: CallScope): Promise<number> {
+  async setMany(namespace: string, entries: readonly ValueToSet[], scope?: CallScope): Promise<WriteOutcome> {
     const state = this.#namespace(namespace);
     checkBatch(entries.length, this.#options.maxBatch);
     const writes = entries.map((entry) => this.#encode(state, entry));
     for (const write of writes) this.#loads.forget(this.#loadKey(state, write.key));
     const durable = this.#options.durable;
+    let degraded = false;
     if (durable) {
-      if (writes.length === 1) await durable.set(state.name, writes[0]!, scope);
-      else await durable.setMany(state.name, writes, scope);
-      state.durable.sets += writes.length;
+      try {
+        if (writes.length === 1) await durable.set(state.name, writes[0]!, scope);
+        else await durable.setMany(state.name, writes, scope);
+        state.durable.sets += writes.length;
+      } catch (err) {
+        if (!(err instanceof TierUnavailableError) || !this.#options.degradedWrites || scope?.signal?.aborted) throw err;
+        degraded = true;
+        state.written.degraded += writes.length;
+      }
     }
     this.#store(state, writes, entries);
     for (const entry of entries) {
@@ -311,7 +332,7 @@ export class CacheEngine {
       this.#leases.notifyWritten(state.name, entry.key);
     }
     this.#changed({ kind: "set", namespace: state.name, keys: writes.map((w) => w.key) });
-    return writes.length;
+    return { stored: writes.length, degraded };
   }
 
   /** Removes one key from every tier; true when some tier held it. */

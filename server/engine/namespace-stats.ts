@@ -23,6 +23,7 @@ export interface NamespaceStatsSnapshot {
   bytesIn: number;
   bytesStored: number;
   compressionRatio: number;
+  degradedWrites: number;
 }
 
 /** Counters the engine keeps for a durable tier of one namespace. */
@@ -44,7 +45,7 @@ export function snapshotNamespace(
   namespace: string,
   memory: MemoryTier<Uint8Array>,
   durable: { name: TierName; counters: DurableCounters } | undefined,
-  written: { bytesIn: number; bytesStored: number },
+  written: { bytesIn: number; bytesStored: number; degraded: number },
 ): NamespaceStatsSnapshot {
   const m = memory.stats;
   const tiers: TierStatsSnapshot[] = [
@@ -84,5 +85,6 @@ export function snapshotNamespace(
     bytesIn: written.bytesIn,
     bytesStored: written.bytesStored,
     compressionRatio: written.bytesStored === 0 ? 0 : written.bytesIn / written.bytesStored,
+    degradedWrites: written.degraded,
   };
 }

@@ -33,6 +33,7 @@ function toStats(snapshots: NamespaceStatsSnapshot[]): MessageInitShape<typeof S
   return {
     namespaces: snapshots.map((ns) => ({
       namespace: ns.namespace,
+      degradedWrites: big(ns.degradedWrites),
       compressionRatio: ns.compressionRatio,
       bytesIn: big(ns.bytesIn),
       bytesStored: big(ns.bytesStored),
@@ -54,7 +55,11 @@ function toStats(snapshots: NamespaceStatsSnapshot[]): MessageInitShape<typeof S
 }
 
 /** The CacheService handlers: decode nothing, validate nothing, just map RPCs onto the engine. */
-export function cacheServiceHandlers(engine: CacheEngine, watchOptions: WatchOptions = {}): ServiceImpl<typeof CacheService> {
+export function cacheServiceHandlers(
+  engine: CacheEngine,
+  watchOptions: WatchOptions = {},
+  durableBreaker: () => string = () => "",
+): ServiceImpl<typeof CacheService> {
   return {
     async get(req, ctx) {
       const found = await engine.get(req.namespace, req.key, ctx);
@@ -64,8 +69,8 @@ export function cacheServiceHandlers(engine: CacheEngine, watchOptions: WatchOpt
     async set(req, ctx) {
       const entry: ValueToSet = { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs), graceMs: ttlOf(req.graceMs) };
       if (req.leaseToken !== "") entry.leaseToken = req.leaseToken;
-      await engine.set(req.namespace, entry, ctx);
-      return {};
+      const { degraded } = await engine.set(req.namespace, entry, ctx);
+      return { degraded };
     },
     async delete(req, ctx) {
       return { deleted: await engine.delete(req.namespace, req.key, ctx) };
@@ -80,7 +85,7 @@ export function cacheServiceHandlers(engine: CacheEngine, watchOptions: WatchOpt
       return { entries: (await engine.getMany(req.namespace, req.keys, ctx)).map(toFoundEntry) };
     },
     async setMany(req, ctx) {
-      return { stored: await engine.setMany(req.namespace, req.entries.map(toValue), ctx) };
+      return engine.setMany(req.namespace, req.entries.map(toValue), ctx);
     },
     async deleteMany(req, ctx) {
       return { deleted: await engine.deleteMany(req.namespace, req.keys, ctx) };
@@ -90,7 +95,7 @@ export function cacheServiceHandlers(engine: CacheEngine, watchOptions: WatchOpt
       return {};
     },
     async stats(req) {
-      return toStats(engine.stats(req.namespace || undefined));
+      return { ...toStats(engine.stats(req.namespace || undefined)), durableBreaker: durableBreaker() };
     },
     async *streamGet(requests, ctx) {
       for await (const req of requests) {
@@ -121,8 +126,13 @@ export function cacheServiceHandlers(engine: CacheEngine, watchOptions: WatchOpt
     },
     async streamSet(requests, ctx) {
       let stored = 0;
-      for await (const req of requests) stored += await engine.setMany(req.namespace, req.entries.map(toValue), ctx);
-      return { stored: BigInt(stored) };
+      let degraded = false;
+      for await (const req of requests) {
+        const outcome = await engine.setMany(req.namespace, req.entries.map(toValue), ctx);
+        stored += outcome.stored;
+        degraded ||= outcome.degraded;
+      }
+      return { stored: BigInt(stored), degraded };
     },
   };
 }

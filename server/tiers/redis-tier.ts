@@ -18,6 +18,7 @@ import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-gua
 import { checkKeyPrefix, namespacePattern, redisKey } from "./redis-keys.js";
 
 export type { BreakerState } from "./redis-guard.js";
+import { RedisInvalidationChannel, type RemoteChangeHandler } from "./redis-invalidation.js";
 
 /** Options every Redis deployment shares; see {@link RedisTierOptions}. */
 export interface RedisTierCommonOptions {
@@ -364,6 +365,20 @@ export class RedisTier implements DurableTier {
         }
       } while (cursor !== "0");
     }
+  }
+
+  /**
+   * A pub/sub channel sharing changes with the other server instances over
+   * this Redis: it subscribes on a duplicate connection and publishes through
+   * this tier's guarded door.
+   */
+  invalidations(handler: RemoteChangeHandler): RedisInvalidationChannel {
+    const subscriber = this.#client.duplicate();
+    return new RedisInvalidationChannel(
+      subscriber,
+      (channel, message) => this.#exec("publish", false, undefined, () => this.#client.publish(channel, message)),
+      { keyPrefix: this.options.keyPrefix, logger: this.options.logger, handler },
+    );
   }
 
   /** Closes the connection (QUIT, bounded by commandTimeoutMs) and stops the breaker. Idempotent. */

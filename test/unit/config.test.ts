@@ -9,7 +9,7 @@ describe("resolveConfig", () => {
   });
 
   it("reads TIERCACHE_* variables and lets flags override them", () => {
-    const env = { TIERCACHE_PORT: "6000", TIERCACHE_DEFAULT_TTL: "5m", TIERCACHE_MEMORY_MAX_BYTES: "64MiB", TIERCACHE_HOST: "0.0.0.0" };
+    const env = { TIERCACHE_PORT: "6000", TIERCACHE_DEFAULT_TTL: "5m", TIERCACHE_MEMORY_MAX_BYTES: "64MiB", TIERCACHE_HOST: "0.0.0.0", TIERCACHE_ALLOW_INSECURE: "true", TIERCACHE_ALLOW_UNAUTHENTICATED: "true" };
     const config = resolveConfig(["--port", "7000", "--default-ttl=250ms"], env);
     expect(config.port).toBe(7000);
     expect(config.defaultTtlMs).toBe(250);

@@ -1,0 +1,493 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { create, fromBinary, ScalarType, toBinary, type DescField, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { Client, credentials, Metadata, status, type ServiceError, type StatusObject } from "@grpc/grpc-js";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compress } from "zstd-napi";
+import { ENVELOPE_HEADER_BYTES, ENVELOPE_VERSION, FLAG_COMPRESSED } from "../../core/codec.js";
+import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
+import { LocalTier } from "../../server/tiers/local-tier.js";
+import { tempDir } from "../helpers/test-server.js";
+
+// The server under fuzz runs in a child process (so that a crash is seen, and its memory can be measured
+// after a forced GC), built from dist/ by the test suite's global setup. Small limits keep the run fast.
+const MAX_KEY = 256;
+const MAX_VALUE = 16 * 1024;
+const MAX_MESSAGE = 64 * 1024;
+const MAX_BATCH = 16;
+const FUZZ_TOKEN = "fuzz-token-A-0123456789abcdef"; // every right, on namespace fuzz-a only
+const ADMIN_TOKEN = "admin-token-0123456789abcdef"; // every right everywhere; never used by the fuzzer
+const VICTIM = "victim";
+const RUNS = Number(process.env.TIERCACHE_FUZZ_RUNS ?? 900);
+const RSS_BOUND = 64 * 1024 ** 2;
+
+/** Statuses any answer may have; INTERNAL and UNKNOWN never. */
+const ALLOWED = new Set([status.OK, status.INVALID_ARGUMENT, status.RESOURCE_EXHAUSTED, status.UNAUTHENTICATED, status.PERMISSION_DENIED, status.NOT_FOUND]);
+/** Calls that may legitimately wait (a held lease, an open event stream): the fuzzer gives them a short deadline. */
+const WAITING = new Set(["Watch", "GetOrLease"]);
+
+const CHILD = `
+const { resolveConfig, startServer, jsonLogger } = await import(process.env.TIERCACHE_DIST);
+const { readFileSync } = await import("node:fs");
+const server = await startServer(resolveConfig(JSON.parse(process.env.FUZZ_ARGS), process.env), { logger: jsonLogger("error") });
+const memory = () => {
+  const anon = /RssAnon:\\s+(\\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+  const m = process.memoryUsage();
+  return { rss: m.rss, rssAnon: anon ? Number(anon[1]) * 1024 : undefined, heap: m.heapUsed, external: m.external };
+};
+process.on("message", async (message) => {
+  if (message === "gc") {
+    for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
+    process.send(memory());
+  } else if (message === "stop") {
+    await server.shutdown();
+    process.exit(0);
+  }
+});
+process.send({ address: server.address });
+`;
+
+/** The fuzz server's memory after a forced GC; `rssAnon` (Linux) leaves out LMDB's file-backed pages. */
+interface Memory {
+  rss: number;
+  rssAnon: number | undefined;
+  heap: number;
+  external: number;
+}
+
+interface FuzzServer {
+  child: ChildProcess;
+  address: string;
+  stderr: () => string;
+  exited: () => boolean;
+  memory(): Promise<Memory>;
+  stop(): Promise<void>;
+}
+
+async function startFuzzServer(dataDir: string): Promise<FuzzServer> {
+  const tokens = [
+    { token: FUZZ_TOKEN, namespaces: ["fuzz-a"], rights: ["read", "write", "admin"] },
+    { token: ADMIN_TOKEN, namespaces: ["*"], rights: ["read", "write", "admin"] },
+  ];
+  const args = ["--port", "0", "--data-dir", dataDir, "--max-key-bytes", `${MAX_KEY}`, "--max-value-bytes", `${MAX_VALUE}`, "--max-message-bytes", `${MAX_MESSAGE}`,
+    "--max-batch", `${MAX_BATCH}`, "--memory-max-bytes", "4MiB", "--max-deadline", "10s", "--shutdown-grace", "1s"];
+  const child = spawn(process.execPath, ["--expose-gc", "--input-type=module", "-e", CHILD], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      TIERCACHE_DIST: new URL("../../dist/server/index.js", import.meta.url).href,
+      TIERCACHE_TOKENS: JSON.stringify(tokens),
+      FUZZ_ARGS: JSON.stringify(args),
+    },
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
+  });
+  let stderr = "";
+  let exited = false;
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  child.on("exit", () => (exited = true));
+  const [first] = (await Promise.race([once(child, "message"), once(child, "exit").then(() => [undefined])])) as [{ address?: string } | undefined];
+  if (!first?.address) throw new Error(`fuzz server did not start: ${stderr}`);
+  return {
+    child,
+    address: first.address,
+    stderr: () => stderr,
+    exited: () => exited,
+    memory: async () => {
+      child.send("gc");
+      const [memory] = (await once(child, "message")) as [Memory];
+      return memory;
+    },
+    stop: async () => {
+      if (exited) return;
+      child.send("stop");
+      await once(child, "exit");
+    },
+  };
+}
+
+// ---------- raw calls: bytes in, status out ----------
+
+const identity = (bytes: Buffer) => bytes;
+
+interface Answer {
+  code: status;
+  details: string;
+}
+
+/** Sends `messages` (already encoded) to `method` and reports how the call ended; Watch is cancelled after its first event. */
+function rawCall(client: Client, method: DescMethod, messages: Uint8Array[], metadata: Metadata, timeoutMs: number): Promise<Answer> {
+  const path = `/${method.parent.typeName}/${method.name}`;
+  const options = { deadline: Date.now() + timeoutMs };
+  const buffers = messages.map((m) => Buffer.from(m.buffer, m.byteOffset, m.byteLength));
+  return new Promise((resolve) => {
+    let done = false;
+    let cancelledByUs = false;
+    const finish = (s: Partial<StatusObject> | ServiceError | null) => {
+      if (done) return;
+      done = true;
+      const code = s?.code ?? status.OK;
+      resolve({ code: cancelledByUs && code === status.CANCELLED ? status.OK : code, details: s?.details ?? "" });
+    };
+    switch (method.methodKind) {
+      case "unary":
+        client.makeUnaryRequest(path, identity, identity, buffers[0] ?? Buffer.alloc(0), metadata, options, (err) => finish(err));
+        break;
+      case "server_streaming": {
+        const call = client.makeServerStreamRequest(path, identity, identity, buffers[0] ?? Buffer.alloc(0), metadata, options);
+        call.on("data", () => {
+          cancelledByUs = true;
+          call.cancel();
+        });
+        call.on("error", finish);
+        call.on("status", finish);
+        break;
+      }
+      case "client_streaming": {
+        const call = client.makeClientStreamRequest(path, identity, identity, metadata, options, (err) => finish(err));
+        for (const buffer of buffers) call.write(buffer);
+        call.end();
+        break;
+      }
+      case "bidi_streaming": {
+        const call = client.makeBidiStreamRequest(path, identity, identity, metadata, options);
+        call.on("data", () => {});
+        call.on("error", finish);
+        call.on("status", finish);
+        for (const buffer of buffers) call.write(buffer);
+        call.end();
+        break;
+      }
+    }
+  });
+}
+
+// ---------- generators: protobuf built from the descriptors, then sometimes broken ----------
+
+const utf8 = new TextEncoder();
+const bytesOf = (text: string) => utf8.encode(text);
+
+/** A byte string of `size`, cheap to make: constant, or a repeating pattern. */
+const filled = fc.tuple(fc.nat(255), fc.boolean()).map(([seed, pattern]) => (size: number) => {
+  const buffer = Buffer.alloc(size, seed);
+  if (pattern) for (let i = 0; i < size; i++) buffer[i] = (i * 131 + seed) & 0xff;
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, size);
+});
+
+const invalidUtf8 = fc.oneof(
+  fc.constantFrom([0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]),
+  fc.array(fc.nat(255), { minLength: 1, maxLength: 12 }),
+).chain((bad) => fc.tuple(fc.string({ maxLength: 6 }), fc.string({ maxLength: 6 })).map(([a, b]) => new Uint8Array([...bytesOf(a), ...bad, ...bytesOf(b)])));
+
+const keyArb: fc.Arbitrary<Uint8Array> = fc.oneof(
+  { weight: 6, arbitrary: fc.stringMatching(/^[a-z0-9:_-]{1,12}$/).map(bytesOf) },
+  { weight: 1, arbitrary: fc.constant(new Uint8Array(0)) },
+  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: MAX_KEY - 2, max: MAX_KEY + 2 }), fc.constantFrom("a", "é", "😀")).map(([n, ch]) => bytesOf(ch.repeat(Math.ceil(n / Buffer.byteLength(ch))))) },
+  { weight: 1, arbitrary: fc.integer({ min: MAX_KEY, max: 70_000 }).map((n) => bytesOf("k".repeat(n))) },
+  { weight: 2, arbitrary: invalidUtf8 },
+  { weight: 1, arbitrary: fc.constantFrom("\u0000", "a\u0000b", "\n", "\r\n", "\u007f", "\u202e", "\ufeff", "\u001b[31m").map(bytesOf) },
+  { weight: 1, arbitrary: fc.string({ unit: "grapheme", maxLength: 20 }).map(bytesOf) },
+);
+
+const namespaceArb: fc.Arbitrary<Uint8Array> = fc.oneof(
+  { weight: 8, arbitrary: fc.constant(bytesOf("fuzz-a")) },
+  { weight: 3, arbitrary: fc.constant(bytesOf(VICTIM)) },
+  { weight: 1, arbitrary: fc.constantFrom("", "default", "*", "victim*", "fuzz-a*", "fuzz-ab", "fuzz-", "Victim", "victim\u0000", " victim", "fuzz-a/../victim").map(bytesOf) },
+  { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9._-]{1,70}$/).map(bytesOf) },
+  { weight: 1, arbitrary: invalidUtf8 },
+);
+
+const textArb: fc.Arbitrary<Uint8Array> = fc.oneof(
+  fc.constantFrom("application/json", "text/plain", "", "x".repeat(255), "x".repeat(256)).map(bytesOf),
+  fc.string({ maxLength: 40 }).map(bytesOf),
+  invalidUtf8,
+);
+
+const valueArb: fc.Arbitrary<Uint8Array> = fc
+  .tuple(
+    fc.oneof(
+      { weight: 6, arbitrary: fc.integer({ min: 0, max: 64 }) },
+      { weight: 2, arbitrary: fc.integer({ min: 1000, max: 1100 }) },
+      { weight: 3, arbitrary: fc.integer({ min: MAX_VALUE - 2, max: MAX_VALUE + 2 }) },
+      { weight: 1, arbitrary: fc.integer({ min: MAX_MESSAGE - 300, max: MAX_MESSAGE + 64 }) },
+      { weight: 1, arbitrary: fc.constant(3 * MAX_MESSAGE) },
+    ),
+    filled,
+  )
+  .map(([size, fill]) => fill(size));
+
+const int64Arb = fc.oneof(
+  fc.constantFrom(0n, 1n, -1n, 1000n, 60_000n, 2n ** 63n - 1n, -(2n ** 63n), 3_153_600_000_000n, 3_153_600_000_001n, 2n ** 53n, -(2n ** 53n)),
+  fc.bigInt(-(2n ** 63n), 2n ** 63n - 1n),
+  fc.bigInt(0n, 10n ** 7n),
+);
+const uint32Arb = fc.oneof(fc.constantFrom(0, 1, 1000, 60_000, 600_000, 600_001, 2 ** 31, 2 ** 32 - 1), fc.nat({ max: 2 ** 32 - 1 }), fc.nat(100));
+
+type Op = (writer: BinaryWriter, namespaces: string[]) => void;
+const decoder = new TextDecoder();
+
+function scalarOp(field: DescField, scalar: ScalarType): fc.Arbitrary<Op> {
+  const no = field.number;
+  switch (scalar) {
+    case ScalarType.STRING: {
+      const isNamespace = field.name === "namespace";
+      const arb = isNamespace ? namespaceArb : field.name === "key" || field.name === "keys" ? keyArb : textArb;
+      return arb.map((bytes) => (w, namespaces) => {
+        if (isNamespace) namespaces.push(decoder.decode(bytes));
+        w.tag(no, WireType.LengthDelimited).bytes(bytes);
+      });
+    }
+    case ScalarType.BYTES:
+      return valueArb.map((bytes) => (w) => void w.tag(no, WireType.LengthDelimited).bytes(bytes));
+    case ScalarType.INT64:
+    case ScalarType.SINT64:
+    case ScalarType.SFIXED64:
+      return int64Arb.map((n) => (w) => void w.tag(no, WireType.Varint).int64(n));
+    case ScalarType.UINT64:
+    case ScalarType.FIXED64:
+      return fc.bigInt(0n, 2n ** 64n - 1n).map((n) => (w) => void w.tag(no, WireType.Varint).uint64(n));
+    case ScalarType.BOOL:
+      return fc.nat(3).map((n) => (w) => void w.tag(no, WireType.Varint).uint32(n)); // 2 and 3 are not booleans
+    case ScalarType.DOUBLE:
+      return fc.double().map((n) => (w) => void w.tag(no, WireType.Bit64).double(n));
+    case ScalarType.UINT32:
+    case ScalarType.FIXED32:
+      return uint32Arb.map((n) => (w) => void w.tag(no, WireType.Varint).uint32(n));
+    default:
+      return fc.integer().map((n) => (w) => void w.tag(no, WireType.Varint).int32(n));
+  }
+}
+
+function messageOps(message: DescMessage, depth: number): fc.Arbitrary<Op[]> {
+  const fields = message.fields.map((field): fc.Arbitrary<Op[]> => {
+    let one: fc.Arbitrary<Op>;
+    if (field.fieldKind === "message" || (field.fieldKind === "list" && field.listKind === "message")) {
+      const inner = field.message!;
+      one = depth > 2 ? fc.constant(() => {}) : messageOps(inner, depth + 1).map((ops) => (w, namespaces) => {
+        const sub = new BinaryWriter();
+        for (const op of ops) op(sub, namespaces);
+        w.tag(field.number, WireType.LengthDelimited).bytes(sub.finish());
+      });
+    } else if (field.fieldKind === "scalar" || (field.fieldKind === "list" && field.listKind === "scalar")) {
+      one = scalarOp(field, field.scalar!);
+    } else {
+      one = fc.integer({ min: -1, max: 10 }).map((n) => (w) => void w.tag(field.number, WireType.Varint).int32(n)); // enums
+    }
+    if (field.fieldKind !== "list") return fc.option(one.map((op) => [op]), { nil: [] as Op[], freq: 4 });
+    return fc.oneof(
+      { weight: 5, arbitrary: fc.array(one, { maxLength: 4 }) },
+      { weight: 1, arbitrary: fc.array(one, { minLength: MAX_BATCH - 1, maxLength: MAX_BATCH + 1 }) },
+    );
+  });
+  return fc.tuple(...fields).map((lists) => lists.flat());
+}
+
+/** One request message: its bytes, and the namespaces it names when it is well-formed (undefined when broken). */
+interface Payload {
+  bytes: Uint8Array;
+  namespaces: string[] | undefined;
+}
+
+const mutation = fc.oneof(
+  fc.double({ min: 0, max: 1, noNaN: true }).map((at) => (b: Uint8Array) => b.subarray(0, Math.floor(b.length * at))),
+  fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })).map(([i, x]) => (b: Uint8Array) => {
+    const copy = new Uint8Array(b);
+    if (copy.length > 0) copy[i % copy.length]! ^= x;
+    return copy;
+  }),
+  fc.uint8Array({ minLength: 1, maxLength: 16 }).map((junk) => (b: Uint8Array) => new Uint8Array([...b, ...junk])),
+  fc.uint8Array({ minLength: 1, maxLength: 16 }).map((junk) => (b: Uint8Array) => new Uint8Array([...junk, ...b])),
+);
+
+const payloads = new Map<DescMessage, fc.Arbitrary<Payload>>();
+function payloadArb(message: DescMessage): fc.Arbitrary<Payload> {
+  let arb = payloads.get(message);
+  if (arb) return arb;
+  const structured = messageOps(message, 0).map((ops): Payload => {
+    const w = new BinaryWriter();
+    const namespaces: string[] = [];
+    for (const op of ops) op(w, namespaces);
+    return { bytes: w.finish(), namespaces };
+  });
+  arb = fc.oneof(
+    { weight: 14, arbitrary: structured },
+    { weight: 3, arbitrary: fc.tuple(structured, mutation).map(([p, mutate]): Payload => ({ bytes: mutate(p.bytes), namespaces: undefined })) },
+    { weight: 2, arbitrary: fc.uint8Array({ maxLength: 200 }).map((bytes): Payload => ({ bytes, namespaces: undefined })) },
+    { weight: 1, arbitrary: fc.constant<Payload>({ bytes: new Uint8Array(0), namespaces: [] }) },
+  );
+  payloads.set(message, arb);
+  return arb;
+}
+
+/** The authorization header sent, and whether it holds the fuzz token. */
+const credentialArb: fc.Arbitrary<{ header: string | undefined; valid: boolean }> = fc.oneof(
+  { weight: 14, arbitrary: fc.constant({ header: `Bearer ${FUZZ_TOKEN}`, valid: true }) },
+  { weight: 1, arbitrary: fc.constant({ header: `bearer   ${FUZZ_TOKEN}`, valid: true }) },
+  { weight: 1, arbitrary: fc.constant({ header: undefined, valid: false }) },
+  { weight: 1, arbitrary: fc.constantFrom(FUZZ_TOKEN.slice(0, -1), `${FUZZ_TOKEN}x`, FUZZ_TOKEN.toUpperCase(), "").map((t) => ({ header: `Bearer ${t}`, valid: false })) },
+  { weight: 1, arbitrary: fc.stringMatching(/^[!-~][ -~]{0,40}$/).map((header) => ({ header, valid: false })) },
+);
+
+interface Request {
+  method: DescMethod;
+  payloads: Payload[];
+  credential: { header: string | undefined; valid: boolean };
+}
+
+const requestArb: fc.Arbitrary<Request> = fc.constantFrom(...CacheService.methods).chain((method) => {
+  const streamed = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
+  const messages = streamed ? fc.array(payloadArb(method.input), { maxLength: 4 }) : payloadArb(method.input).map((p) => [p]);
+  return fc.record({ method: fc.constant(method), payloads: messages, credential: credentialArb });
+});
+
+function metadataOf(header: string | undefined): Metadata {
+  const metadata = new Metadata();
+  if (header !== undefined) metadata.set("authorization", header);
+  return metadata;
+}
+
+/** A zstd envelope of `declared` bytes whose payload really expands to `actual` bytes. */
+function bombEnvelope(declared: number, actual: number): Buffer {
+  const payload = compress(Buffer.alloc(actual));
+  const header = Buffer.alloc(ENVELOPE_HEADER_BYTES);
+  header[0] = ENVELOPE_VERSION;
+  header[1] = FLAG_COMPRESSED;
+  header.writeDoubleBE(0, 2);
+  header.writeUInt32BE(declared, 10);
+  header[14] = 0;
+  return Buffer.concat([header, payload]);
+}
+
+describe("fuzzing the wire against a live server", () => {
+  const dir = tempDir("tiercache-fuzz-");
+  let server: FuzzServer;
+  let client: Client;
+  const admin = metadataOf(`Bearer ${ADMIN_TOKEN}`);
+
+  beforeAll(async () => {
+    // Zstd bombs written straight into the durable store, as a corrupted disk or a hostile writer could leave them.
+    const tier = LocalTier.open({ dataDir: dir.path });
+    await tier.setMany("bomb", [
+      { key: "declares-huge", envelope: bombEnvelope(0xffff_ffff, 64 * 1024 ** 2), expiresAt: 0 },
+      { key: "declares-small", envelope: bombEnvelope(100, 64 * 1024 ** 2), expiresAt: 0 },
+      { key: "declares-limit", envelope: bombEnvelope(MAX_VALUE, 128 * 1024 ** 2), expiresAt: 0 },
+    ]);
+    await tier.close();
+    server = await startFuzzServer(dir.path);
+    client = new Client(server.address, credentials.createInsecure());
+  }, 60_000);
+
+  afterAll(async () => {
+    client?.close();
+    await server?.stop();
+    dir.remove();
+  });
+
+  const call = (name: string, message: Record<string, unknown>, metadata: Metadata) => {
+    const method = CacheService.methods.find((m) => m.name === name)!;
+    return rawCall(client, method, [toBinaryOf(method.input, message)], metadata, 5000);
+  };
+
+  it("refuses zstd bombs from the durable tier without expanding them", async () => {
+    for (const key of ["declares-huge", "declares-small", "declares-limit"]) {
+      for (const name of ["Get", "GetMany"]) {
+        const answer = await call(name, name === "Get" ? { namespace: "bomb", key } : { namespace: "bomb", keys: [key] }, admin);
+        expect([status.DATA_LOSS, status.RESOURCE_EXHAUSTED], `${name} ${key}: ${status[answer.code]} ${answer.details}`).toContain(answer.code);
+      }
+    }
+    const memory = await server.memory();
+    expect(memory.rssAnon ?? memory.rss).toBeLessThan(512 * 1024 ** 2); // nowhere near the 64-128 MiB each bomb would expand to
+  });
+
+  it("answers every request with a proper status, keeps namespace B intact, stays up and does not leak", async () => {
+    // Namespace B, written with the admin token before the run.
+    const victimKeys = Array.from({ length: 20 }, (_, i) => `v${i}`);
+    for (const key of victimKeys) {
+      const answer = await call("Set", { namespace: VICTIM, key, value: bytesOf(`"value of ${key}"`), contentType: "application/json" }, admin);
+      expect(answer.code).toBe(status.OK);
+    }
+    const victimStats = async () => {
+      const method = CacheService.method.stats;
+      const bytes = await rawUnaryBytes(client, method, toBinaryOf(method.input, { namespace: VICTIM }), admin);
+      const stats = fromBinaryOf(method.output, bytes) as { namespaces: { tiers: { sets: bigint; deletes: bigint }[] }[] };
+      return stats.namespaces.flatMap((ns) => ns.tiers.map((t) => `${t.sets}/${t.deletes}`)).join(",");
+    };
+    const statsBefore = await victimStats();
+
+    // Warm up, then measure.
+    for (let i = 0; i < 200; i++) await call("Set", { namespace: "fuzz-a", key: `warm${i % 20}`, value: new Uint8Array(i * 40) }, metadataOf(`Bearer ${FUZZ_TOKEN}`));
+    const before = await server.memory();
+
+    const counts = new Map<string, number>();
+    let requests = 0;
+    let messages = 0;
+    const started = Date.now();
+    await fc.assert(
+      fc.asyncProperty(fc.array(requestArb, { minLength: 1, maxLength: 6 }), async (batch) => {
+        const answers = await Promise.all(
+          batch.map((r) => rawCall(client, r.method, r.payloads.map((p) => p.bytes), metadataOf(r.credential.header), WAITING.has(r.method.name) ? 500 : 5000)),
+        );
+        for (const [i, answer] of answers.entries()) {
+          const r = batch[i]!;
+          requests++;
+          messages += r.payloads.length;
+          const name = status[answer.code] ?? String(answer.code);
+          counts.set(name, (counts.get(name) ?? 0) + 1);
+          const label = `${r.method.name} (${r.credential.valid ? "fuzz token" : "bad credentials"}, ${r.payloads.length} messages): ${name} ${answer.details}`;
+          const allowed = ALLOWED.has(answer.code) || (WAITING.has(r.method.name) && answer.code === status.DEADLINE_EXCEEDED);
+          if (!allowed) throw new Error(`status not allowed: ${label}`);
+          if (!r.credential.valid && ![status.UNAUTHENTICATED, status.RESOURCE_EXHAUSTED].includes(answer.code)) throw new Error(`bad credentials got through: ${label}`);
+          const namesVictim = r.payloads.some((p) => p.namespaces?.includes(VICTIM));
+          if (namesVictim && answer.code === status.OK) throw new Error(`namespace B reached: ${label}`);
+        }
+        if (server.exited()) throw new Error(`the server died: ${server.stderr()}`);
+      }),
+      { numRuns: RUNS, endOnFailure: true },
+    );
+    const elapsed = Date.now() - started;
+
+    // Still up: a normal call works.
+    const get = await call("Get", { namespace: "fuzz-a", key: "warm1" }, metadataOf(`Bearer ${FUZZ_TOKEN}`));
+    expect(get.code).toBe(status.OK);
+
+    // Namespace B is exactly as it was.
+    for (const key of victimKeys) {
+      const method = CacheService.method.get;
+      const bytes = await rawUnaryBytes(client, method, toBinaryOf(method.input, { namespace: VICTIM, key }), admin);
+      const res = fromBinaryOf(method.output, bytes) as { found: boolean; value: Uint8Array };
+      expect(res.found, key).toBe(true);
+      expect(decoder.decode(res.value)).toBe(`"value of ${key}"`);
+    }
+    expect(await victimStats()).toBe(statsBefore);
+
+    const after = await server.memory();
+    const crashes = server.exited() ? 1 : 0;
+    const mib = (n: number | undefined) => (n === undefined ? "?" : `${(n / 1024 ** 2).toFixed(1)} MiB`);
+    const byCode = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(" ");
+    console.log(
+      `fuzz: ${requests} requests (${messages} messages) in ${(elapsed / 1000).toFixed(1)} s; statuses ${byCode}; crashes ${crashes}; ` +
+        `rss ${mib(before.rss)} -> ${mib(after.rss)} (anonymous ${mib(before.rssAnon)} -> ${mib(after.rssAnon)}, heap ${mib(before.heap)} -> ${mib(after.heap)}, external ${mib(before.external)} -> ${mib(after.external)})`,
+    );
+    const internal = server.stderr().split("\n").filter((line) => line.includes("unexpected error"));
+    expect(internal).toEqual([]);
+    expect(crashes).toBe(0);
+    expect((after.rssAnon ?? after.rss) - (before.rssAnon ?? before.rss)).toBeLessThan(RSS_BOUND);
+  }, 120_000);
+});
+
+// ---------- small helpers for well-formed calls ----------
+
+function toBinaryOf(schema: DescMessage, init: Record<string, unknown>): Uint8Array {
+  return toBinary(schema, create(schema, init as never));
+}
+
+function fromBinaryOf(schema: DescMessage, bytes: Uint8Array): unknown {
+  return fromBinary(schema, bytes);
+}
+
+function rawUnaryBytes(client: Client, method: DescMethod, body: Uint8Array, metadata: Metadata): Promise<Buffer> {
+  const path = `/${method.parent.typeName}/${method.name}`;
+  return new Promise((resolve, reject) =>
+    client.makeUnaryRequest(path, identity, identity, Buffer.from(body), metadata, { deadline: Date.now() + 5000 }, (err, res) => (err ? reject(err) : resolve(res!))),
+  );
+}
