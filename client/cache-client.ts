@@ -3,6 +3,7 @@ import { credentials as grpcCredentials, Metadata, type ChannelCredentials, type
 import { isIP } from "node:net";
 import { createClient, type CallOptions as RpcCallOptions, type ServiceClient } from "../core/grpc-adapter.js";
 import { RpcError, Status } from "../core/rpc-error.js";
+import type { TierCounters } from "../core/tier-counters.js";
 import { CacheService, Tier, type FoundEntry } from "../gen/tiercache/v1/cache_pb.js";
 import { keyFromArguments } from "./cache-key.js";
 import { CoherenceWatcher, type CoherenceOptions } from "./coherence.js";
@@ -136,18 +137,8 @@ export interface CacheEntry<T> {
 }
 
 /** Counters of one tier of one namespace (see the Stats RPC). */
-export interface TierStats {
+export interface TierStats extends TierCounters {
   tier: TierName;
-  hits: number;
-  misses: number;
-  hitRate: number;
-  sets: number;
-  deletes: number;
-  entries: number;
-  bytes: number;
-  evictionsSize: number;
-  evictionsCount: number;
-  expirations: number;
 }
 
 /** Counters of one namespace. */

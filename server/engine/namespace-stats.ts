@@ -1,19 +1,10 @@
 import type { MemoryTier } from "../../core/memory-tier.js";
+import type { TierCounters } from "../../core/tier-counters.js";
 import type { TierName } from "./durable-tier.js";
 
 /** Counters of one tier of one namespace. */
-export interface TierStatsSnapshot {
+export interface TierStatsSnapshot extends TierCounters {
   tier: TierName;
-  hits: number;
-  misses: number;
-  hitRate: number;
-  sets: number;
-  deletes: number;
-  entries: number;
-  bytes: number;
-  evictionsSize: number;
-  evictionsCount: number;
-  expirations: number;
 }
 
 /** Counters of one namespace, memory tier first. */
