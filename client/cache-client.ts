@@ -229,9 +229,10 @@ export class CacheClient implements AsyncDisposable {
     }
     this.#wrapper = new Wrapper({
       getOrLease: async (namespace, key, leaseMs, waitMs) => {
+        const epoch = this.#watcher?.epoch(namespace);
         const res = await this.#rpc.getOrLease({ namespace, key, leaseMs, waitMs }, this.#call(waitMs > 0 ? { timeoutMs: waitMs + 5000 } : undefined));
         const value = res.found ? this.#serializer.decode(res.value, res.contentType) : undefined;
-        if (res.found && !res.stale) this.#remember(namespace, key, value, res.value.byteLength, Number(res.ttlRemainingMs), this.#watcher?.epoch(namespace));
+        if (res.found && !res.stale) this.#remember(namespace, key, value, res.value.byteLength, Number(res.freshRemainingMs), epoch);
         return { found: res.found, value, stale: res.stale, leaseToken: res.leaseToken };
       },
       store: async (namespace, key, value, { ttl, grace, leaseToken }) => {
@@ -255,12 +256,16 @@ export class CacheClient implements AsyncDisposable {
     return local.get(namespace, key);
   }
 
-  /** Keeps a value read from the server locally, unless the namespace changed (or went incoherent) since the read began. */
-  #remember(namespace: string, key: string, value: unknown, size: number, ttlMs: number, epochBefore: number | undefined): void {
+  /**
+   * Keeps a value read from the server locally for at most `freshMs` (its time
+   * until expiry, or until stale when it has grace), unless the namespace
+   * changed (or went incoherent) since the read began.
+   */
+  #remember(namespace: string, key: string, value: unknown, size: number, freshMs: number, epochBefore: number | undefined): void {
     const local = this.#local;
     if (!local || !local.covers(namespace) || epochBefore === undefined) return;
     if (!this.#watcher!.isCoherent(namespace) || this.#watcher!.epoch(namespace) !== epochBefore) return;
-    local.set(namespace, key, value, size, ttlMs);
+    local.set(namespace, key, value, size, freshMs);
   }
 
   #forgetLocal(namespace: string, keys: Iterable<string>): void {
@@ -328,7 +333,7 @@ export class CacheClient implements AsyncDisposable {
     }
     if (!res.found || res.stale) return undefined;
     const entry = this.#entry<T>(res);
-    this.#remember(namespace, key, entry.value, res.value.byteLength, entry.ttlRemainingMs, epoch);
+    this.#remember(namespace, key, entry.value, res.value.byteLength, Number(res.freshRemainingMs), epoch);
     return entry;
   }
 
@@ -386,7 +391,7 @@ export class CacheClient implements AsyncDisposable {
     for (const found of res.entries) {
       if (found.stale) continue;
       const entry = this.#entry<T>(found);
-      this.#remember(namespace, found.key, entry.value, found.value.byteLength, entry.ttlRemainingMs, epoch);
+      this.#remember(namespace, found.key, entry.value, found.value.byteLength, Number(found.freshRemainingMs), epoch);
       result.set(found.key, entry.value);
     }
     return result;

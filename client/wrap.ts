@@ -137,7 +137,12 @@ export class Wrapper {
     }
     const ttl = value === undefined ? options.negativeTtl! : (options.ttl ?? 0);
     const grace = value === undefined ? 0 : (options.grace ?? 0);
-    await this.#backend.store(namespace, key, value, { ttl, grace, leaseToken }).catch(() => {});
+    try {
+      await this.#backend.store(namespace, key, value, { ttl, grace, leaseToken });
+    } catch {
+      // The value is still the caller's answer; the lease goes back so others need not wait for it.
+      if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});
+    }
     return value;
   }
 }

@@ -1,4 +1,3 @@
-import { once } from "node:events";
 import type { Readable } from "node:stream";
 import type { DescMessage, DescMethod, DescService, Message, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -302,10 +301,19 @@ async function writeAll(
 ): Promise<void> {
   for await (const response of responses) {
     if (call.cancelled) return;
-    if (!call.write(create(schema, response))) {
-      await Promise.race([once(call, "drain"), once(call, "cancelled")]);
-    }
+    if (!call.write(create(schema, response))) await untilAny(call, ["drain", "cancelled", "close", "error"]);
   }
+}
+
+/** Resolves at the first of `events` on `emitter`, then removes every listener it added. */
+function untilAny(emitter: { once(event: string, listener: () => void): unknown; removeListener(event: string, listener: () => void): unknown }, events: readonly string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      for (const event of events) emitter.removeListener(event, done);
+      resolve();
+    };
+    for (const event of events) emitter.once(event, done);
+  });
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
@@ -453,14 +461,25 @@ function linkSignal(call: { cancel(): void }, signal: AbortSignal | undefined): 
   return () => signal.removeEventListener("abort", onAbort);
 }
 
+/**
+ * Writes the caller's requests with back-pressure. When the call ends early
+ * (the server answered or failed it), the wait for "drain" ends too and
+ * leaving the loop closes the caller's iterator, so its resources are freed.
+ */
 async function pump<T>(
-  stream: { write(message: T): boolean; end(): void; once(event: string, cb: () => void): unknown },
+  stream: {
+    write(message: T): boolean;
+    end(): void;
+    once(event: string, cb: () => void): unknown;
+    removeListener(event: string, cb: () => void): unknown;
+  },
   requests: AsyncIterable<T> | Iterable<T>,
   isDone: () => boolean,
 ): Promise<void> {
   for await (const request of requests) {
     if (isDone()) return;
-    if (!stream.write(request)) await new Promise<void>((resolve) => stream.once("drain", resolve));
+    if (!stream.write(request)) await untilAny(stream, ["drain", "status", "error", "close"]);
+    if (isDone()) return;
   }
   if (!isDone()) stream.end();
 }

@@ -146,6 +146,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
       metrics = await startMetricsServer(engine, config.metricsHost, config.metricsPort, logger);
     } catch (err) {
       server.forceShutdown();
+      await invalidations?.close();
       await engine.close();
       throw new Error(`cannot serve metrics on ${config.metricsHost}:${config.metricsPort}: ${(err as Error).message}`, { cause: err });
     }

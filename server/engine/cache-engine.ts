@@ -65,6 +65,8 @@ export interface FoundValue {
   tier: TierName;
   /** Past its TTL, within its grace period. */
   stale: boolean;
+  /** ms until it goes stale (0 once stale); equals ttlRemainingMs without grace. */
+  freshRemainingMs: number;
 }
 
 /** What GetOrLease found: a value, a lease, both (stale value), or neither. */
@@ -199,7 +201,8 @@ export class CacheEngine {
     const now = this.#clock();
     const ttlRemainingMs = decoded.expiresAt === 0 ? 0 : Math.max(1, decoded.expiresAt - now);
     const stale = decoded.freshUntil !== 0 && decoded.freshUntil <= now;
-    return { key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs, tier, stale };
+    const freshRemainingMs = decoded.freshUntil === 0 ? ttlRemainingMs : Math.max(0, decoded.freshUntil - now);
+    return { key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs, tier, stale, freshRemainingMs };
   }
 
   /** Absolute expiry of a write, and the end of its fresh period when it has grace (0 = none). */
@@ -310,6 +313,15 @@ export class CacheEngine {
   /** Writes several values of one namespace to every tier; a key given twice keeps the last value. */
   async setMany(namespace: string, entries: readonly ValueToSet[], scope?: CallScope): Promise<WriteOutcome> {
     const state = this.#namespace(namespace);
+    try {
+      return await this.#write(state, entries, scope);
+    } catch (err) {
+      for (const entry of entries) if (entry.leaseToken) this.#leases.release(state.name, entry.key, entry.leaseToken);
+      throw err;
+    }
+  }
+
+  async #write(state: NamespaceState, entries: readonly ValueToSet[], scope: CallScope | undefined): Promise<WriteOutcome> {
     checkBatch(entries.length, this.#options.maxBatch);
     const writes = entries.map((entry) => this.#encode(state, entry));
     for (const write of writes) this.#loads.forget(this.#loadKey(state, write.key));

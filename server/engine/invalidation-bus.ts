@@ -31,16 +31,26 @@ export interface InvalidationBusOptions {
   historySize?: number;
 }
 
+/** Keys kept in one namespace's history at most (besides the event count bound). */
+const MAX_HISTORY_KEYS = 100_000;
+
 class NamespaceLog {
   seq = 0;
   readonly history: NumberedChange[] = [];
+  historyKeys = 0;
   readonly listeners = new Set<(event: WatchEvent) => void>();
   constructor(readonly size: number) {}
 
   append(change: Change): NumberedChange {
     const numbered = { ...change, seq: ++this.seq };
     this.history.push(numbered);
-    if (this.history.length > this.size) this.history.splice(0, this.history.length - this.size);
+    this.historyKeys += change.keys.length;
+    let drop = 0;
+    while (this.history.length - drop > this.size || (this.historyKeys > MAX_HISTORY_KEYS && this.history.length - drop > 1)) {
+      this.historyKeys -= this.history[drop]!.keys.length;
+      drop++;
+    }
+    if (drop > 0) this.history.splice(0, drop);
     return numbered;
   }
 
@@ -48,6 +58,7 @@ class NamespaceLog {
   since(seq: number): NumberedChange[] | undefined {
     if (seq > this.seq) return undefined;
     if (seq === this.seq) return [];
+    if (this.history.length === 0) return undefined;
     const first = this.history[0];
     if (!first || first.seq > seq + 1) return undefined;
     return this.history.slice(seq + 1 - first.seq);
@@ -61,8 +72,11 @@ class NamespaceLog {
  * earlier run) cannot resume and get a reset.
  */
 export class InvalidationBus {
-  /** Identifies this process's numbering. */
-  readonly streamId = randomUUID();
+  /**
+   * Identifies the current numbering: new per process, and renewed by
+   * {@link resetAll}, so that a cursor from before a reset cannot resume.
+   */
+  streamId = randomUUID();
   readonly #logs = new Map<string, NamespaceLog>();
   readonly #historySize: number;
 
@@ -84,9 +98,16 @@ export class InvalidationBus {
     return numbered;
   }
 
-  /** Tells every watcher of every namespace to forget it (changes may have been missed). */
+  /**
+   * Tells every watcher of every namespace to forget it (changes may have been
+   * missed), and starts a new numbering so that watchers not connected right
+   * now get RESET when they resume.
+   */
   resetAll(): void {
+    this.streamId = randomUUID();
     for (const [namespace, log] of this.#logs) {
+      log.history.length = 0;
+      log.historyKeys = 0;
       for (const listener of log.listeners) listener({ kind: "reset", namespace, seq: log.seq });
     }
   }

@@ -15,6 +15,7 @@ interface Lease {
 export class LeaseTable {
   readonly #leases = new Map<string, Lease>();
   readonly #clock: Clock;
+  #acquisitions = 0;
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -41,6 +42,7 @@ export class LeaseTable {
 
   /** A new token when nobody holds the lease; undefined when someone does. */
   tryAcquire(namespace: string, key: string, durationMs: number): string | undefined {
+    if (++this.#acquisitions % 1024 === 0) this.#prune();
     const id = this.#id(namespace, key);
     if (this.#current(id)) return undefined;
     const token = randomBytes(12).toString("base64url");
@@ -84,6 +86,12 @@ export class LeaseTable {
       lease.waiters.add(done);
       signal?.addEventListener("abort", done, { once: true });
     });
+  }
+
+  /** Ends lapsed leases (those abandoned by callers that never came back). */
+  #prune(): void {
+    const now = this.#clock();
+    for (const [id, lease] of this.#leases) if (lease.expiresAt <= now) this.#end(id, lease);
   }
 
   /** Leases held now (expired ones may still count until touched). */

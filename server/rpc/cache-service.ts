@@ -15,7 +15,7 @@ import { watchStream, type WatchOptions } from "./watch-stream.js";
 const TIERS: Record<TierName, Tier> = { memory: Tier.MEMORY, local: Tier.LOCAL, redis: Tier.REDIS };
 
 function toFoundEntry(found: FoundValue): MessageInitShape<typeof FoundEntrySchema> {
-  return { key: found.key, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale };
+  return { key: found.key, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };
 }
 
 /** int64 on the wire; out-of-range values become numbers the engine's range check refuses. */
@@ -64,7 +64,7 @@ export function cacheServiceHandlers(
     async get(req, ctx) {
       const found = await engine.get(req.namespace, req.key, ctx);
       if (!found) return {};
-      return { found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale };
+      return { found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };
     },
     async set(req, ctx) {
       const entry: ValueToSet = { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs), graceMs: ttlOf(req.graceMs) };
@@ -117,6 +117,7 @@ export function cacheServiceHandlers(
           ttlRemainingMs: BigInt(found.ttlRemainingMs),
           tier: TIERS[found.tier],
           stale: found.stale,
+          freshRemainingMs: BigInt(found.freshRemainingMs),
         }),
         ...(leaseToken && { leaseToken }),
       };

@@ -31,13 +31,19 @@ const KINDS: Record<WatchEvent["kind"], WatchEventKind> = {
 export async function* watchStream(bus: InvalidationBus, request: WatchRequest, ctx: CallContext, options: WatchOptions = {}): AsyncIterable<WatchMessage> {
   const heartbeatMs = options.heartbeatMs ?? 1000;
   const maxQueued = options.maxQueuedEvents ?? 10_000;
-  const streamId = bus.streamId;
   const toMessage = (event: WatchEvent): WatchMessage => ({
     kind: KINDS[event.kind],
     namespace: event.namespace,
     keys: "keys" in event ? [...event.keys] : [],
     seq: BigInt(event.seq),
-    streamId,
+    streamId: bus.streamId,
+  });
+  const ready = (namespace: string): WatchMessage => ({
+    kind: WatchEventKind.READY,
+    namespace,
+    seq: BigInt(bus.currentSeq(namespace)),
+    streamId: bus.streamId,
+    heartbeatMs,
   });
 
   const queue: WatchMessage[] = [];
@@ -45,15 +51,25 @@ export async function* watchStream(bus: InvalidationBus, request: WatchRequest, 
   const push = (message: WatchMessage) => {
     queue.push(message);
     if (queue.length > maxQueued) {
+      // Too slow a reader: replace the backlog by RESET + READY per namespace
+      // (the client drops its copies and serves again from fresh reads).
       const namespaces = new Set(queue.map((m) => m.namespace ?? ""));
       queue.length = 0;
-      for (const namespace of namespaces) queue.push({ kind: WatchEventKind.RESET, namespace, seq: BigInt(bus.currentSeq(namespace)), streamId });
+      for (const namespace of namespaces) {
+        queue.push({ kind: WatchEventKind.RESET, namespace, seq: BigInt(bus.currentSeq(namespace)), streamId: bus.streamId }, ready(namespace));
+      }
     }
     wake?.();
   };
+  const stop = () => wake?.();
+  const closing = options.closing;
+  const done = () => ctx.signal.aborted || closing?.aborted === true;
+  ctx.signal.addEventListener("abort", stop);
+  closing?.addEventListener("abort", stop);
 
   const subscriptions: Subscription[] = [];
   const namespaces = new Set<string>();
+  let timer: NodeJS.Timeout | undefined;
   try {
     for (const cursor of request.cursors) {
       const namespace = checkNamespace(cursor.namespace);
@@ -61,29 +77,24 @@ export async function* watchStream(bus: InvalidationBus, request: WatchRequest, 
       namespaces.add(namespace);
       const { replay, subscription } = bus.subscribe(namespace, { streamId: cursor.streamId, afterSeq: Number(cursor.afterSeq) }, (event) => push(toMessage(event)));
       subscriptions.push(subscription);
-      for (const event of replay) queue.push(toMessage(event));
-      queue.push({ kind: WatchEventKind.READY, namespace, seq: BigInt(bus.currentSeq(namespace)), streamId, heartbeatMs });
+      for (const event of replay) push(toMessage(event));
+      push(ready(namespace));
     }
-    const closing = options.closing;
-    const aborted = new Promise<void>((resolve) => {
-      ctx.signal.addEventListener("abort", () => resolve(), { once: true });
-      closing?.addEventListener("abort", () => resolve(), { once: true });
-    });
-    while (!ctx.signal.aborted && !closing?.aborted) {
-      while (queue.length > 0) yield queue.shift()!;
-      let timer: NodeJS.Timeout | undefined;
-      const heartbeat = await Promise.race([
-        new Promise<boolean>((resolve) => {
-          wake = () => resolve(false);
-          timer = setTimeout(() => resolve(true), heartbeatMs);
-        }),
-        aborted.then(() => false),
-      ]);
+    while (!done()) {
+      while (queue.length > 0 && !done()) yield queue.shift()!;
+      if (done()) break;
+      const heartbeat = await new Promise<boolean>((resolve) => {
+        wake = () => resolve(false);
+        timer = setTimeout(() => resolve(true), heartbeatMs);
+      });
       clearTimeout(timer);
       wake = undefined;
-      if (heartbeat && queue.length === 0) yield { kind: WatchEventKind.HEARTBEAT, streamId, heartbeatMs };
+      if (heartbeat && queue.length === 0 && !done()) yield { kind: WatchEventKind.HEARTBEAT, streamId: bus.streamId, heartbeatMs };
     }
   } finally {
+    clearTimeout(timer);
+    ctx.signal.removeEventListener("abort", stop);
+    closing?.removeEventListener("abort", stop);
     for (const subscription of subscriptions) subscription.close();
   }
 }

@@ -49,7 +49,7 @@ export class LocalTier implements DurableTier {
     this.#expiry = this.#root.openDB<Buffer, ExpiryKey>({ name: "expiry", encoding: "binary", keyEncoding: "ordered-binary" });
     this.#clock = options.clock ?? systemClock;
     this.#sweepBatch = options.sweepBatch ?? 10_000;
-    this.#timer = setInterval(() => void this.sweep().catch(() => {}), options.sweepIntervalMs ?? 30_000);
+    this.#timer = setInterval(() => void this.#sweepUntilCaughtUp(), options.sweepIntervalMs ?? 30_000);
     this.#timer.unref();
   }
 
@@ -157,6 +157,21 @@ export class LocalTier implements DurableTier {
         }
         return false;
       });
+    }
+  }
+
+  #sweeping = false;
+
+  /** Sweeps batch after batch (yielding between them) while full batches come back, so expiry keeps up with any rate. */
+  async #sweepUntilCaughtUp(): Promise<void> {
+    if (this.#sweeping) return;
+    this.#sweeping = true;
+    try {
+      while (!this.#closed && (await this.sweep()) >= this.#sweepBatch) await new Promise((resolve) => setImmediate(resolve));
+    } catch {
+      // a failed sweep is retried at the next interval
+    } finally {
+      this.#sweeping = false;
     }
   }
 

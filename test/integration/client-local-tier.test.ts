@@ -135,3 +135,19 @@ describe("streaming bulk with back-pressure", () => {
     expect(pulled).toBeLessThan(300_000);
   });
 });
+
+describe("local copies of values with grace", () => {
+  it("are not served locally past the value's TTL, only until it goes stale", async () => {
+    const t = await startTestServer({ storage: "memory" });
+    try {
+      const client = t.newClient({ localTier: true });
+      await client.wrap("g", async () => "g1", { ttl: 300, grace: 60_000 });
+      await warm(client, "g");
+      await sleep(400);
+      expect(client.getLocal("g")).toBeUndefined();
+      expect(await client.get("g")).toBeUndefined();
+    } finally {
+      await t.dispose();
+    }
+  });
+});

@@ -60,6 +60,31 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     expect(await second).toBe("from b");
   });
 
+  it("gives the lease back when the holder cannot store its value, so others do not wait for it", async () => {
+    const namespace = ns();
+    const [a, b] = [t.newClient({ namespace }), t.newClient({ namespace })];
+    const tooBig = await a.wrap("big", async () => "x".repeat(t.config.maxValueBytes + 10), { ttl: 60_000 });
+    expect(tooBig.length).toBe(t.config.maxValueBytes + 10);
+    const started = Date.now();
+    expect(await b.wrap("big", async () => "small", { ttl: 60_000 })).toBe("small");
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it("closes the caller's entry source when the server fails a stream early", async () => {
+    let closed = false;
+    const entries = (function* () {
+      try {
+        yield ["", "empty key is invalid"] as const;
+        for (let i = 0; i < 100_000; i++) yield [`k${i}`, "x".repeat(100)] as const;
+      } finally {
+        closed = true;
+      }
+    })();
+    await expect(t.client.streamSet(entries, { namespace: ns(), batchSize: 1 })).rejects.toMatchObject({ code: 3 });
+    for (let i = 0; i < 100 && !closed; i++) await sleep(10);
+    expect(closed).toBe(true);
+  });
+
   it("serves a stale value at once within grace and refreshes it once in the background", async () => {
     const namespace = ns();
     let version = 0;
