@@ -7,7 +7,7 @@ import type { TierCounters } from "../core/tier-counters.js";
 import { CacheService, Tier, type FoundEntry } from "../gen/tiercache/v1/cache_pb.js";
 import { keyFromArguments } from "./cache-key.js";
 import { CoherenceWatcher, type CoherenceOptions } from "./coherence.js";
-import { LocalTier, type LocalTierOptions } from "./local-tier.js";
+import { LOCAL_MISS, LocalTier, type LocalTierOptions } from "./local-tier.js";
 import { jsonSerializer, type Serializer } from "./serializer.js";
 import { Wrapper, type WrapOptions } from "./wrap.js";
 
@@ -307,6 +307,10 @@ export class CacheClient implements AsyncDisposable {
 
   /** The value stored under `key`, or `undefined` on a miss (or when `undefined` itself was stored). */
   async get<T = unknown>(key: string, options?: CallOptions): Promise<T | undefined> {
+    if (this.#local) {
+      const value = this.#localValue(this.#ns(options), key);
+      if (value !== LOCAL_MISS) return value as T;
+    }
     return (await this.getEntry<T>(key, options))?.value;
   }
 
@@ -342,7 +346,18 @@ export class CacheClient implements AsyncDisposable {
    * (not held, not coherent now, or no local tier). Never calls the server.
    */
   getLocal<T = unknown>(key: string, options?: Pick<CallOptions, "namespace">): T | undefined {
-    return this.#localHit(this.#ns(options), key).value as T | undefined;
+    const value = this.#localValue(this.#ns(options), key);
+    return (value === LOCAL_MISS ? undefined : value) as T | undefined;
+  }
+
+  /** The coherent local copy, or LOCAL_MISS. */
+  #localValue(namespace: string, key: string): unknown {
+    const local = this.#local;
+    if (!local || !this.#watcher!.isCoherent(namespace)) {
+      if (local?.covers(namespace)) this.#watcher!.watch(namespace);
+      return LOCAL_MISS;
+    }
+    return local.value(namespace, key);
   }
 
   /**

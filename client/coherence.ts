@@ -45,6 +45,7 @@ export class CoherenceWatcher {
   #closed = false;
   #failures = 0;
   #reconnectTimer: NodeJS.Timeout | undefined;
+  #silenceTimer: NodeJS.Timeout | undefined;
 
   constructor(rpc: ServiceClient<typeof CacheService>, listener: CoherenceListener, options: CoherenceOptions = {}) {
     this.#rpc = rpc;
@@ -52,16 +53,28 @@ export class CoherenceWatcher {
     this.#options = { heartbeatsMissed: 2, reconnectBaseMs: 50, reconnectMaxMs: 2000, ...options };
   }
 
-  /** True when local copies of `namespace` may be served now. */
+  /**
+   * True when local copies of `namespace` may be served now. Cheap (a flag
+   * read): a timer checking every quarter heartbeat marks a silent stream
+   * unready, so the silence bound is `heartbeatsMissed` + ¼ heartbeats.
+   */
   isCoherent(namespace: string): boolean {
-    const cursor = this.#cursors.get(namespace);
-    if (!cursor?.ready) return false;
-    if (Date.now() - this.#lastHeard > this.#heartbeatMs * this.#options.heartbeatsMissed + 50) {
+    return this.#cursors.get(namespace)?.ready === true;
+  }
+
+  #checkSilence(): void {
+    if (this.#closed) return;
+    const silentFor = Date.now() - this.#lastHeard;
+    if ([...this.#cursors.values()].some((c) => c.ready) && silentFor > this.#heartbeatMs * this.#options.heartbeatsMissed) {
       this.#markAllUnready();
       this.#restart();
-      return false;
     }
-    return true;
+  }
+
+  #armSilenceTimer(): void {
+    clearInterval(this.#silenceTimer);
+    this.#silenceTimer = setInterval(() => this.#checkSilence(), Math.max(10, this.#heartbeatMs / 4));
+    this.#silenceTimer.unref();
   }
 
   /** The namespace's change counter (see Cursor.epoch). */
@@ -113,7 +126,11 @@ export class CoherenceWatcher {
   }
 
   #apply(event: WatchResponse): void {
-    if (event.heartbeatMs > 0) this.#heartbeatMs = event.heartbeatMs;
+    if (event.heartbeatMs > 0 && event.heartbeatMs !== this.#heartbeatMs) {
+      this.#heartbeatMs = event.heartbeatMs;
+      this.#armSilenceTimer();
+    }
+    if (this.#silenceTimer === undefined) this.#armSilenceTimer();
     if (event.kind === WatchEventKind.HEARTBEAT) return;
     const cursor = this.#cursors.get(event.namespace);
     if (!cursor) return;
@@ -138,6 +155,7 @@ export class CoherenceWatcher {
   close(): void {
     this.#closed = true;
     this.#markAllUnready();
+    clearInterval(this.#silenceTimer);
     this.#controller?.abort();
     clearTimeout(this.#reconnectTimer);
   }

@@ -22,6 +22,9 @@ export interface LocalTierOptions {
   clock?: Clock;
 }
 
+/** What {@link LocalTier.value} returns for a key it does not hold. */
+export const LOCAL_MISS: unique symbol = Symbol("local miss");
+
 interface LocalEntry {
   value: unknown;
   size: number;
@@ -65,6 +68,12 @@ export class LocalTier {
       this.#tiers.set(namespace, tier);
     }
     return tier;
+  }
+
+  /** The value held for `key`, or {@link LOCAL_MISS} (no allocation: the hot path of a local hit). */
+  value(namespace: string, key: string): unknown {
+    const entry = this.#tiers.get(namespace)?.get(key);
+    return entry === undefined ? LOCAL_MISS : entry.value;
   }
 
   /** The entry for `key` if held and unexpired (`found` tells a stored undefined from a miss). */

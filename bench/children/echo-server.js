@@ -1,0 +1,64 @@
+/**
+ * Baseline server: a bare @grpc/grpc-js server with no protobuf, answering
+ * with preallocated buffers of the same sizes as tiercache's messages.
+ *
+ * - /bench.Echo/Unary: one response of `unaryResponseBytes`; with `redisUrl`
+ *   the handler first awaits one ioredis GET of the key in the request.
+ * - /bench.Echo/Bidi: one response of `bidiResponseBytes` per request message
+ *   ("packed" echo: many keys' worth of bytes per message); ends when the client does.
+ */
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { serveChild } from "../lib/child.js";
+
+const passThrough = (bytes) => bytes;
+
+await serveChild(async (config) => {
+  const unaryResponse = Buffer.alloc(config.unaryResponseBytes ?? 1024, 0x61);
+  const bidiResponse = Buffer.alloc(config.bidiResponseBytes ?? 1024, 0x62);
+  let redis;
+  if (config.redisUrl) {
+    const { Redis } = await import("ioredis");
+    redis = new Redis(config.redisUrl, { lazyConnect: true, enableAutoPipelining: config.autoPipelining ?? false });
+    await redis.connect();
+  }
+  const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024, "grpc.max_send_message_length": 16 * 1024 * 1024 });
+  const method = (path, requestStream, responseStream) => ({
+    path,
+    requestStream,
+    responseStream,
+    requestSerialize: passThrough,
+    requestDeserialize: passThrough,
+    responseSerialize: passThrough,
+    responseDeserialize: passThrough,
+  });
+  server.addService(
+    { unary: method("/bench.Echo/Unary", false, false), bidi: method("/bench.Echo/Bidi", true, true) },
+    {
+      unary: redis
+        ? (call, callback) => {
+            redis.getBuffer(call.request.toString("latin1")).then(
+              (value) => callback(null, value === null ? unaryResponse : unaryResponse),
+              (err) => callback(err),
+            );
+          }
+        : (call, callback) => callback(null, unaryResponse),
+      bidi: (call) => {
+        call.on("data", () => call.write(bidiResponse));
+        call.on("end", () => call.end());
+        call.on("error", () => {});
+      },
+    },
+  );
+  const port = await new Promise((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+  return {
+    info: { address: `127.0.0.1:${port}`, port },
+    cpu: () => process.cpuUsage(),
+    gc: () => globalThis.gc?.(),
+    async stop() {
+      await new Promise((resolve) => server.tryShutdown(resolve));
+      await redis?.quit();
+    },
+  };
+});

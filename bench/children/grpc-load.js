@@ -1,0 +1,156 @@
+/**
+ * Load generator: drives the tiercache server through the project's client
+ * (CacheClient: protobuf on both sides) and the echo baseline through a bare
+ * grpc-js client, with identical deadlines and metadata per call.
+ *
+ * config: { tcAddress?, echoAddress?, keys, valueBytes, getRequestBytes,
+ *           bulkKeys, bulkBatch, bulkRequestBytes, seed }
+ */
+import { Client, Metadata, credentials } from "@grpc/grpc-js";
+import { serveChild } from "../lib/child.js";
+import { importDist } from "../lib/paths.js";
+import { latencySummary } from "../lib/stats.js";
+import { mulberry32, randomBytes } from "../lib/prng.js";
+
+const passThrough = (bytes) => bytes;
+const DEADLINE_MS = 5000;
+const MAX_SAMPLES = 1 << 21;
+
+await serveChild(async (config) => {
+  const random = mulberry32(config.seed ?? 7);
+  const keys = Array.from({ length: config.keys ?? 10_000 }, (_, i) => `key:${String(i).padStart(8, "0")}`);
+  const value = randomBytes(config.valueBytes ?? 1024, random);
+  const order = Int32Array.from({ length: 1 << 16 }, () => Math.floor(random() * keys.length));
+  let cursor = 0;
+  const nextKey = () => keys[order[cursor++ & 0xffff]];
+  const bulkKeys = keys.slice(0, config.bulkKeys ?? 1000);
+
+  let tc;
+  if (config.tcAddress) {
+    const { CacheClient } = await importDist("client/index.js");
+    tc = new CacheClient({ address: config.tcAddress, timeoutMs: DEADLINE_MS });
+    for (let i = 0; i < keys.length; i += 1000) {
+      await tc.setMany(keys.slice(i, i + 1000).map((key) => [key, value]));
+    }
+    const check = await tc.get(keys[0]);
+    if (!Buffer.isBuffer(check) || !check.equals(value)) throw new Error("tiercache did not return the value it was given");
+  }
+
+  // The same Get through a bare grpc-js client (request pre-encoded, response bytes not decoded):
+  // tells the server's share of the overhead from the client's.
+  let tcRaw;
+  let rawGetRequests;
+  if (config.tcAddress) {
+    const { create, toBinary } = await import("@bufbuild/protobuf");
+    const { GetRequestSchema } = await importDist("gen/tiercache/v1/cache_pb.js");
+    rawGetRequests = keys.map((key) => Buffer.from(toBinary(GetRequestSchema, create(GetRequestSchema, { namespace: "default", key }))));
+    tcRaw = new Client(config.tcAddress, credentials.createInsecure());
+  }
+
+  let echo;
+  const echoRequest = Buffer.alloc(config.getRequestBytes ?? 24, 0x6b);
+  const redisKeys = config.redisKeys ? keys.map((key) => Buffer.from(`bench:${key}`, "latin1")) : undefined;
+  if (config.echoAddress) {
+    echo = new Client(config.echoAddress, credentials.createInsecure(), {
+      "grpc.max_receive_message_length": 16 * 1024 * 1024,
+    });
+  }
+  const bulkRequest = Buffer.alloc(config.bulkRequestBytes ?? 8000, 0x6b);
+
+  const unaryCall = {
+    tc: () => tc.get(nextKey()),
+    "tc-raw": () =>
+      new Promise((resolve, reject) => {
+        tcRaw.makeUnaryRequest("/tiercache.v1.CacheService/Get", passThrough, passThrough, rawGetRequests[order[cursor++ & 0xffff]], new Metadata(), { deadline: Date.now() + DEADLINE_MS }, (err, res) =>
+          err ? reject(err) : resolve(res),
+        );
+      }),
+    echo: () =>
+      new Promise((resolve, reject) => {
+        const request = redisKeys ? redisKeys[order[cursor++ & 0xffff]] : echoRequest;
+        echo.makeUnaryRequest("/bench.Echo/Unary", passThrough, passThrough, request, new Metadata(), { deadline: Date.now() + DEADLINE_MS }, (err, res) =>
+          err ? reject(err) : resolve(res),
+        );
+      }),
+  };
+
+  function echoPacked(messages) {
+    return new Promise((resolve, reject) => {
+      const call = echo.makeBidiStreamRequest("/bench.Echo/Bidi", passThrough, passThrough, new Metadata(), { deadline: Date.now() + DEADLINE_MS });
+      let received = 0;
+      call.on("data", () => {
+        if (++received === messages) call.end();
+      });
+      call.on("error", reject);
+      call.on("end", () => (received === messages ? resolve(received) : reject(new Error(`echo stream ended after ${received} messages`))));
+      for (let i = 0; i < messages; i++) call.write(bulkRequest);
+    });
+  }
+
+  async function streamGet(batchSize) {
+    let count = 0;
+    for await (const [, found] of tc.streamGet(bulkKeys, { batchSize })) if (found !== undefined) count++;
+    if (count !== bulkKeys.length) throw new Error(`StreamGet found ${count} of ${bulkKeys.length} keys`);
+    return count;
+  }
+
+  const bulkOp = {
+    "tc-batched": () => streamGet(config.bulkBatch ?? 500),
+    "tc-perkey": () => streamGet(1),
+    "echo-packed": () => echoPacked(Math.ceil(bulkKeys.length / (config.bulkBatch ?? 500))),
+  };
+
+  /** Closed loop: `concurrency` workers, each one call at a time, until the time or call budget is used. */
+  async function closedLoop(call, concurrency, durationMs, maxCalls, keepSamples = false) {
+    const samples = new Float64Array(Math.max(1, Math.min(MAX_SAMPLES, maxCalls)));
+    let calls = 0;
+    const start = performance.now();
+    const end = start + durationMs;
+    const worker = async () => {
+      while (calls < maxCalls && performance.now() < end) {
+        const i = calls++ % samples.length;
+        const t0 = performance.now();
+        await call();
+        samples[i] = (performance.now() - t0) * 1000;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    const elapsedMs = performance.now() - start;
+    const recorded = Math.min(calls, samples.length);
+    const { p50, p99 } = latencySummary(samples, recorded);
+    const result = { calls, elapsedMs, opsPerSec: (calls / elapsedMs) * 1000, p50, p99 };
+    if (keepSamples) result.samples = samples.slice(0, recorded);
+    return result;
+  }
+
+  return {
+    info: { keys: keys.length },
+    /** { target: "tc" | "echo", concurrency, durationMs, maxCalls } -> { calls, elapsedMs, opsPerSec, p50, p99 (µs) } */
+    unary: ({ target, concurrency = 1, durationMs = 1000, maxCalls = Number.MAX_SAFE_INTEGER, samples = false }) =>
+      closedLoop(unaryCall[target], concurrency, durationMs, maxCalls, samples),
+    /** { target: "tc-batched" | "tc-perkey" | "echo-packed", durationMs, maxOps } -> per bulk op of `bulkKeys` keys */
+    bulk: async ({ target, durationMs = 1000, maxOps = Number.MAX_SAFE_INTEGER }) => {
+      const result = await closedLoop(bulkOp[target], 1, durationMs, maxOps);
+      return { ...result, keys: bulkKeys.length, keysPerSec: result.opsPerSec * bulkKeys.length, msPerOp: result.elapsedMs / result.calls };
+    },
+    /** StreamSet then StreamGet of `total` keys (`bulk:<i>`), `batchSize` per message: keys/s of each. */
+    async stream({ total, batchSize = 1000 }) {
+      const names = Array.from({ length: total }, (_, i) => `bulk:${i}`);
+      let t0 = performance.now();
+      const stored = await tc.streamSet(names.map((name) => [name, value]), { batchSize });
+      const setMs = performance.now() - t0;
+      if (stored !== total) throw new Error(`StreamSet stored ${stored} of ${total}`);
+      t0 = performance.now();
+      let found = 0;
+      for await (const [, v] of tc.streamGet(names, { batchSize })) if (v !== undefined) found++;
+      const getMs = performance.now() - t0;
+      if (found !== total) throw new Error(`StreamGet found ${found} of ${total}`);
+      return { setKeysPerSec: (total / setMs) * 1000, getKeysPerSec: (total / getMs) * 1000 };
+    },
+    stop() {
+      tc?.close();
+      tcRaw?.close();
+      echo?.close();
+    },
+  };
+});

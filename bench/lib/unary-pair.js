@@ -1,0 +1,42 @@
+/**
+ * The unary measurement shared by the service scenarios: per round, each
+ * target (a server child plus the load child's target name) is measured in
+ * ABBA slices at 1, 10 and 100 calls in flight; server CPU is read around
+ * the 100-in-flight slices.
+ */
+import { cpuMicros, slicedPair } from "./rounds.js";
+import { fmt, us } from "./stats.js";
+
+export async function measureUnary(ctx, load, servers, targets) {
+  const q = ctx.quick;
+  const phase = (durationMs, quickCalls) => (q ? { durationMs: 60_000, maxCalls: quickCalls } : { durationMs });
+  for (const target of targets) {
+    ctx.log(`  warm-up ${target}`);
+    await load.call("unary", { target, concurrency: 100, ...phase(2000, 100) });
+    await load.call("unary", { target, concurrency: 1, ...phase(1000, 30) });
+  }
+  const results = Object.fromEntries(targets.map((t) => [t, []]));
+  const slices = q ? 1 : 4;
+  const measure = (concurrency, sliceMs, quickCalls, withCpu) =>
+    slicedPair(targets, slices, async (target) => {
+      const c0 = withCpu ? await servers[target].call("cpu") : undefined;
+      const r = await load.call("unary", { target, concurrency, samples: true, ...phase(sliceMs, quickCalls) });
+      if (withCpu) r.cpuMicros = cpuMicros(c0, await servers[target].call("cpu"));
+      return r;
+    });
+  for (let round = 0; round < ctx.rounds; round++) {
+    const seq = await measure(1, 300, 50, false);
+    const c10 = await measure(10, 250, 100, false);
+    const c100 = await measure(100, 400, 100, true);
+    for (const target of targets) results[target].push({ seq: seq[target], c10: c10[target], c100: c100[target], cpuPerCall: c100[target].cpuPerCall });
+    ctx.log(
+      `  round ${round + 1}: ${targets
+        .map((t) => {
+          const r = results[t].at(-1);
+          return `${t}: p50 ${us(r.seq.p50)} p99 ${us(r.seq.p99)}, c10 p99 ${us(r.c10.p99)}, c100 ${fmt(r.c100.opsPerSec)}/s, cpu ${r.cpuPerCall.toFixed(0)} µs`;
+        })
+        .join(" | ")}`,
+    );
+  }
+  return results;
+}

@@ -1,0 +1,64 @@
+/**
+ * Bulk transfer of 100k keys through the service over Redis (pending the
+ * Redis tier): StreamSet / StreamGet (1,000 keys per message, memory tier
+ * shrunk to 1 entry so reads come from Redis) against ioredis pipelined SET
+ * (1,000 per pipeline) and MGET (1,000 keys each), all issued at once.
+ */
+import { startChild } from "../lib/child.js";
+import { measured, unavailable } from "../lib/report.js";
+import { redisTierAvailable } from "../lib/redis-subject.js";
+import { fmt, median } from "../lib/stats.js";
+
+const NAME = "redis-bulk";
+
+export default {
+  name: NAME,
+  description: "StreamGet/StreamSet of 100k keys over the Redis tier vs ioredis MGET / pipelined SET (subject measured once RedisTier exists)",
+  async run(ctx) {
+    const total = ctx.quick ? 2000 : 100_000;
+    const n = total >= 1000 ? `${total / 1000}k` : String(total);
+    const rows = { set: { subject: `StreamSet ${n} keys (Redis tier)`, baseline: "ioredis pipelined SET" }, get: { subject: `StreamGet ${n} keys (Redis tier)`, baseline: "ioredis MGET ×1000" } };
+    const redis = await ctx.redis();
+    if (!redis) return { rows: Object.values(rows).map((r) => unavailable({ scenario: NAME, ...r, reason: "no redis-server on PATH" })) };
+    const hasTier = await redisTierAvailable();
+    const raw = await startChild("redis-load", { url: redis.url });
+    let server;
+    let load;
+    try {
+      if (hasTier) {
+        server = await startChild("tiercache-server", { storage: "memory", redisUrl: redis.url, memoryMaxEntries: 1 }, { profile: ctx.profile, label: `${NAME}-tiercache` });
+        load = await startChild("grpc-load", { tcAddress: server.info.address, keys: 10 });
+      }
+      const rounds = ctx.quick ? 1 : 3;
+      const res = { rawSet: [], rawGet: [], tcSet: [], tcGet: [] };
+      for (let round = 0; round < rounds + 1; round++) {
+        const s = await raw.call("bulk", { op: "set", total, chunk: 1000 });
+        const g = await raw.call("bulk", { op: "mget", total, chunk: 1000 });
+        const t = load ? await load.call("stream", { total, batchSize: 1000 }) : undefined;
+        if (round === 0 && !ctx.quick) continue; // warm-up
+        res.rawSet.push(s.keysPerSec);
+        res.rawGet.push(g.keysPerSec);
+        if (t) {
+          res.tcSet.push(t.setKeysPerSec);
+          res.tcGet.push(t.getKeysPerSec);
+        }
+        ctx.log(`  round ${round}: SET ${fmt(s.keysPerSec)}/s, MGET ${fmt(g.keysPerSec)}/s${t ? `, StreamSet ${fmt(t.setKeysPerSec)}/s, StreamGet ${fmt(t.getKeysPerSec)}/s` : ""}`);
+      }
+      const k = (list) => `${fmt(median(list))} keys/s`;
+      return {
+        rows: [
+          hasTier
+            ? measured({ scenario: NAME, ...rows.set, ratios: res.tcSet.map((v, i) => v / res.rawSet[i]), context: `${k(res.tcSet)} vs ${k(res.rawSet)}` })
+            : unavailable({ scenario: NAME, ...rows.set, context: `baseline ${k(res.rawSet)}` }),
+          hasTier
+            ? measured({ scenario: NAME, ...rows.get, ratios: res.tcGet.map((v, i) => v / res.rawGet[i]), context: `${k(res.tcGet)} vs ${k(res.rawGet)}` })
+            : unavailable({ scenario: NAME, ...rows.get, context: `baseline ${k(res.rawGet)}` }),
+        ],
+      };
+    } finally {
+      await load?.stop();
+      await server?.stop();
+      await raw.stop();
+    }
+  },
+};

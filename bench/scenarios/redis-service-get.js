@@ -1,0 +1,58 @@
+/**
+ * Redis-tier Get via the service (pending the Redis tier): the tiercache
+ * server over a Redis tier, memory tier shrunk to 1 entry so that Gets read
+ * Redis, against a bare grpc-js echo server whose handler awaits one ioredis
+ * GET of a 1 KiB value. The baseline is measured now; the subject only once
+ * RedisTier exists.
+ */
+import { startChild } from "../lib/child.js";
+import { measured, unavailable } from "../lib/report.js";
+import { redisTierAvailable } from "../lib/redis-subject.js";
+import { messageSizes } from "../lib/sizes.js";
+import { fmt, median, us } from "../lib/stats.js";
+import { measureUnary } from "../lib/unary-pair.js";
+
+const NAME = "redis-service-get";
+const KEYS = 10_000;
+const QUICK_KEYS = 1000;
+
+export default {
+  name: NAME,
+  description: "Redis-tier Get via the service vs grpc-js echo awaiting one ioredis GET (subject measured once RedisTier exists)",
+  async run(ctx) {
+    const subject = "tiercache Get (Redis tier, memory tier 1 entry)";
+    const baseline = "grpc-js echo + ioredis GET";
+    const redis = await ctx.redis();
+    if (!redis) return { rows: [unavailable({ scenario: NAME, subject, baseline, reason: "no redis-server on PATH" })] };
+    const hasTier = await redisTierAvailable();
+    const sizes = await messageSizes();
+    const seed = await startChild("redis-load", { url: redis.url });
+    await seed.call("preload", { count: ctx.quick ? QUICK_KEYS : KEYS });
+    await seed.stop();
+    const servers = { echo: await startChild("echo-server", { unaryResponseBytes: sizes.getResponse, redisUrl: redis.url }, { profile: ctx.profile, label: `${NAME}-echo` }) };
+    if (hasTier) servers.tc = await startChild("tiercache-server", { storage: "memory", redisUrl: redis.url, memoryMaxEntries: 1 }, { profile: ctx.profile, label: `${NAME}-tiercache` });
+    const load = await startChild("grpc-load", { echoAddress: servers.echo.info.address, tcAddress: servers.tc?.info.address, redisKeys: true, keys: ctx.quick ? QUICK_KEYS : KEYS });
+    try {
+      const targets = hasTier ? ["echo", "tc"] : ["echo"];
+      const results = await measureUnary(ctx, load, servers, targets);
+      const med = (t, pick) => median(results[t].map(pick));
+      const metrics = [
+        ["p50, sequential", (r) => r.seq.p50, us],
+        ["p99, sequential", (r) => r.seq.p99, us],
+        ["p99, 10 in flight", (r) => r.c10.p99, us],
+        ["throughput, 100 in flight", (r) => r.c100.opsPerSec, (v) => `${fmt(v)} ops/s`],
+        ["server CPU per call", (r) => r.cpuPerCall, (v) => `${v.toFixed(0)} µs`],
+      ];
+      return {
+        rows: metrics.map(([label, pick, f]) =>
+          hasTier
+            ? measured({ scenario: NAME, subject: `${subject}: ${label}`, baseline, ratios: results.tc.map((t, i) => pick(t) / pick(results.echo[i])), context: `${f(med("tc", pick))} vs ${f(med("echo", pick))}` })
+            : unavailable({ scenario: NAME, subject: `${subject}: ${label}`, baseline, context: `baseline ${f(med("echo", pick))}` }),
+        ),
+      };
+    } finally {
+      await load.stop();
+      await Promise.all(Object.values(servers).map((s) => s.stop()));
+    }
+  },
+};

@@ -1,0 +1,99 @@
+/**
+ * (2) Bulk get of 1,000 keys (1 KiB values, all memory-tier hits) over one
+ * StreamGet call: keys batched 500 per message (CacheClient's default)
+ * against one key per message, and against a bare grpc-js bidi echo that
+ * moves the same packed messages (same count and byte sizes).
+ */
+import { startChild } from "../lib/child.js";
+import { measured } from "../lib/report.js";
+import { cpuMicros, roundOrder } from "../lib/rounds.js";
+import { messageSizes } from "../lib/sizes.js";
+import { fmt, median } from "../lib/stats.js";
+
+const NAME = "stream-get";
+const KEYS = 1000;
+const BATCH = 500;
+
+export default {
+  name: NAME,
+  description: "StreamGet of 1,000 keys: batched messages vs one message per key vs packed grpc-js echo",
+  async run(ctx) {
+    const sizes = await messageSizes({ batch: BATCH });
+    const [echo, tc] = await Promise.all([
+      startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse }, { profile: ctx.profile, label: `${NAME}-echo` }),
+      startChild("tiercache-server", { storage: "memory" }, { profile: ctx.profile, label: `${NAME}-tiercache` }),
+    ]);
+    const load = await startChild("grpc-load", {
+      tcAddress: tc.info.address,
+      echoAddress: echo.info.address,
+      keys: ctx.quick ? KEYS : 10_000,
+      bulkKeys: KEYS,
+      bulkBatch: BATCH,
+      bulkRequestBytes: sizes.streamGetRequest,
+    });
+    const server = { "tc-batched": tc, "tc-perkey": tc, "echo-packed": echo };
+    const q = ctx.quick;
+    const run = async (target, durationMs, quickOps) => {
+      const c0 = await server[target].call("cpu");
+      const r = await load.call("bulk", { target, ...(q ? { durationMs: 60_000, maxOps: quickOps } : { durationMs }) });
+      r.cpuPerOp = cpuMicros(c0, await server[target].call("cpu")) / r.calls;
+      return r;
+    };
+    try {
+      const targets = ["echo-packed", "tc-batched", "tc-perkey"];
+      for (const target of targets) {
+        ctx.log(`  warm-up ${target}`);
+        await run(target, 3000, 1);
+      }
+      const results = Object.fromEntries(targets.map((t) => [t, []]));
+      for (let round = 0; round < ctx.rounds; round++) {
+        // Two short slices per target per round, ABBA-like, so drifts hit all three alike.
+        const order = roundOrder(round, targets);
+        const slices = q ? [order] : [order, [...order].reverse()];
+        const acc = Object.fromEntries(targets.map((t) => [t, { calls: 0, elapsedMs: 0, cpu: 0 }]));
+        for (const slice of slices) {
+          for (const target of slice) {
+            const r = await run(target, 700, 1);
+            acc[target].calls += r.calls;
+            acc[target].elapsedMs += r.elapsedMs;
+            acc[target].cpu += r.cpuPerOp * r.calls;
+          }
+        }
+        for (const t of targets) results[t].push({ msPerOp: acc[t].elapsedMs / acc[t].calls, cpuPerOp: acc[t].cpu / acc[t].calls });
+        ctx.log(`  round ${round + 1}: ms/op ${targets.map((t) => `${t} ${results[t].at(-1).msPerOp.toFixed(2)}`).join(", ")}`);
+      }
+      const med = (t, k) => median(results[t].map((r) => r[k]));
+      const keysPerSec = (t) => fmt((KEYS / med(t, "msPerOp")) * 1000);
+      return {
+        rows: [
+          measured({
+            scenario: NAME,
+            subject: `StreamGet ${KEYS} keys, ${BATCH} keys/message`,
+            baseline: "StreamGet, 1 key/message",
+            ratios: results["tc-batched"].map((r, i) => results["tc-perkey"][i].msPerOp / r.msPerOp),
+            goal: { op: ">=", value: 2.5 },
+            context: `speed-up; ${keysPerSec("tc-batched")} vs ${keysPerSec("tc-perkey")} keys/s`,
+          }),
+          measured({
+            scenario: NAME,
+            subject: `StreamGet ${KEYS} keys, ${BATCH} keys/message: time`,
+            baseline: "grpc-js bidi echo, same packed messages",
+            ratios: results["tc-batched"].map((r, i) => r.msPerOp / results["echo-packed"][i].msPerOp),
+            goal: { op: "<=", value: 1.3 },
+            context: `${med("tc-batched", "msPerOp").toFixed(2)} vs ${med("echo-packed", "msPerOp").toFixed(2)} ms per ${KEYS} keys`,
+          }),
+          measured({
+            scenario: NAME,
+            subject: `StreamGet ${KEYS} keys, ${BATCH} keys/message: server CPU`,
+            baseline: "grpc-js bidi echo, same packed messages",
+            ratios: results["tc-batched"].map((r, i) => r.cpuPerOp / results["echo-packed"][i].cpuPerOp),
+            context: `${(med("tc-batched", "cpuPerOp") / KEYS).toFixed(1)} vs ${(med("echo-packed", "cpuPerOp") / KEYS).toFixed(1)} µs/key`,
+          }),
+        ],
+      };
+    } finally {
+      await load.stop();
+      await Promise.all([echo.stop(), tc.stop()]);
+    }
+  },
+};
