@@ -83,7 +83,7 @@ let failed = false;
 for (const scenario of selected) {
   // A shared machine: wait (a bounded time) for other work to calm down; record how busy it was.
   const waitStart = Date.now();
-  const busy = quick ? await busyFraction(200) : await waitQuiet({ log, maxWaitMs: Math.min(45_000, waitBudgetMs) });
+  const busy = quick ? await busyFraction(100) : await waitQuiet({ log, maxWaitMs: Math.min(45_000, waitBudgetMs) });
   waitBudgetMs = Math.max(0, waitBudgetMs - (Date.now() - waitStart));
   busyAtStart[scenario.name] = busy;
   const t0 = Date.now();

@@ -6,7 +6,7 @@ import { RpcError, Status } from "../core/rpc-error.js";
 import type { TierCounters } from "../core/tier-counters.js";
 import { CacheService, Tier, type FoundEntry } from "../gen/tiercache/v1/cache_pb.js";
 import { keyFromArguments } from "./cache-key.js";
-import { CoherenceWatcher, type CoherenceOptions } from "./coherence.js";
+import { CoherenceWatcher, type CoherenceOptions, type ReadMark } from "./coherence.js";
 import { LOCAL_MISS, LocalTier, type LocalTierOptions } from "./local-tier.js";
 import { jsonSerializer, type Serializer } from "./serializer.js";
 import { Wrapper, type WrapOptions } from "./wrap.js";
@@ -229,7 +229,7 @@ export class CacheClient implements AsyncDisposable {
     }
     this.#wrapper = new Wrapper({
       getOrLease: async (namespace, key, leaseMs, waitMs) => {
-        const epoch = this.#watcher?.epoch(namespace);
+        const epoch = this.#watcher?.mark(namespace);
         const res = await this.#rpc.getOrLease({ namespace, key, leaseMs, waitMs }, this.#call(waitMs > 0 ? { timeoutMs: waitMs + 5000 } : undefined));
         const value = res.found ? this.#serializer.decode(res.value, res.contentType) : undefined;
         if (res.found && !res.stale) this.#remember(namespace, key, value, res.value.byteLength, Number(res.freshRemainingMs), epoch);
@@ -261,10 +261,10 @@ export class CacheClient implements AsyncDisposable {
    * until expiry, or until stale when it has grace), unless the namespace
    * changed (or went incoherent) since the read began.
    */
-  #remember(namespace: string, key: string, value: unknown, size: number, freshMs: number, epochBefore: number | undefined): void {
+  #remember(namespace: string, key: string, value: unknown, size: number, freshMs: number, mark: ReadMark | undefined): void {
     const local = this.#local;
-    if (!local || !local.covers(namespace) || epochBefore === undefined) return;
-    if (!this.#watcher!.isCoherent(namespace) || this.#watcher!.epoch(namespace) !== epochBefore) return;
+    if (!local || !local.covers(namespace) || mark === undefined) return;
+    if (!this.#watcher!.isCoherent(namespace) || !this.#watcher!.unchangedSince(namespace, key, mark)) return;
     local.set(namespace, key, value, size, freshMs);
   }
 
@@ -324,7 +324,7 @@ export class CacheClient implements AsyncDisposable {
     const namespace = this.#ns(options);
     const local = this.#localHit(namespace, key);
     if (local.found) return { value: local.value as T, contentType: "", ttlRemainingMs: 0, tier: "client" };
-    const epoch = this.#watcher?.epoch(namespace);
+    const epoch = this.#watcher?.mark(namespace);
     let res;
     try {
       res = await this.#rpc.get({ namespace, key }, this.#call(options));
@@ -401,7 +401,7 @@ export class CacheClient implements AsyncDisposable {
       else ask.push(key);
     }
     if (ask.length === 0) return result;
-    const epoch = this.#watcher?.epoch(namespace);
+    const epoch = this.#watcher?.mark(namespace);
     const res = await this.#rpc.getMany({ namespace, keys: ask }, this.#call(options));
     for (const found of res.entries) {
       if (found.stale) continue;

@@ -23,8 +23,17 @@ interface Cursor {
   streamId: string;
   seq: bigint;
   ready: boolean;
-  /** Bumped by every event of the namespace: a read that saw it change does not cache. */
+  /** Bumped by every RESET, CLEAR or loss of the stream: a read that saw it change does not cache. */
   epoch: number;
+}
+
+/** Keys whose last invalidation is remembered at most; past it everything counts as changed. */
+const MAX_TRACKED_KEYS = 100_000;
+
+/** Where a read began, to tell afterwards whether its key changed while it was in flight. */
+export interface ReadMark {
+  readonly epoch: number;
+  readonly counter: number;
 }
 
 /**
@@ -46,6 +55,9 @@ export class CoherenceWatcher {
   #failures = 0;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #silenceTimer: NodeJS.Timeout | undefined;
+  /** Counts key invalidations; `#changedAt` keeps the count at each key's last one. */
+  #counter = 0;
+  readonly #changedAt = new Map<string, number>();
 
   constructor(rpc: ServiceClient<typeof CacheService>, listener: CoherenceListener, options: CoherenceOptions = {}) {
     this.#rpc = rpc;
@@ -77,9 +89,31 @@ export class CoherenceWatcher {
     this.#silenceTimer.unref();
   }
 
-  /** The namespace's change counter (see Cursor.epoch). */
+  /** The namespace's flush counter (see Cursor.epoch). */
   epoch(namespace: string): number {
     return this.#cursors.get(namespace)?.epoch ?? -1;
+  }
+
+  /** Marks the start of a read of `namespace`. */
+  mark(namespace: string): ReadMark {
+    return { epoch: this.epoch(namespace), counter: this.#counter };
+  }
+
+  /** True when neither the namespace was flushed nor `key` invalidated since `mark`. */
+  unchangedSince(namespace: string, key: string, mark: ReadMark): boolean {
+    if (this.epoch(namespace) !== mark.epoch) return false;
+    const changed = this.#changedAt.get(`${namespace}\u0000${key}`);
+    return changed === undefined || changed <= mark.counter;
+  }
+
+  #keyChanged(namespace: string, keys: readonly string[]): void {
+    this.#counter++;
+    if (this.#changedAt.size + keys.length > MAX_TRACKED_KEYS) {
+      this.#changedAt.clear();
+      for (const cursor of this.#cursors.values()) cursor.epoch++;
+      return;
+    }
+    for (const key of keys) this.#changedAt.set(`${namespace}\u0000${key}`, this.#counter);
   }
 
   /** Starts watching `namespace` (restarting the stream to include it). */
@@ -134,7 +168,6 @@ export class CoherenceWatcher {
     if (event.kind === WatchEventKind.HEARTBEAT) return;
     const cursor = this.#cursors.get(event.namespace);
     if (!cursor) return;
-    cursor.epoch++;
     cursor.streamId = event.streamId;
     cursor.seq = event.seq;
     switch (event.kind) {
@@ -144,9 +177,11 @@ export class CoherenceWatcher {
         break;
       case WatchEventKind.RESET:
       case WatchEventKind.CLEAR:
+        cursor.epoch++;
         this.#listener.flush(event.namespace);
         break;
       default:
+        this.#keyChanged(event.namespace, event.keys);
         this.#listener.invalidate(event.namespace, event.keys);
     }
   }

@@ -12,8 +12,8 @@ export async function measureUnary(ctx, load, servers, targets) {
   const phase = (durationMs, quickCalls) => (q ? { durationMs: 60_000, maxCalls: quickCalls } : { durationMs });
   for (const target of targets) {
     ctx.log(`  warm-up ${target}`);
-    await load.call("unary", { target, concurrency: 100, ...phase(2000, 100) });
-    await load.call("unary", { target, concurrency: 1, ...phase(1000, 30) });
+    await load.call("unary", { target, concurrency: 100, ...phase(2000, 50) });
+    await load.call("unary", { target, concurrency: 1, ...phase(1000, 20) });
   }
   const results = Object.fromEntries(targets.map((t) => [t, []]));
   const slices = q ? 1 : 4;
@@ -25,8 +25,8 @@ export async function measureUnary(ctx, load, servers, targets) {
       return r;
     });
   for (let round = 0; round < ctx.rounds; round++) {
-    const seq = await measure(1, 300, 50, false);
-    const c10 = await measure(10, 250, 100, false);
+    const seq = await measure(1, 300, 30, false);
+    const c10 = await measure(10, 250, 60, false);
     const c100 = await measure(100, 400, 100, true);
     for (const target of targets) results[target].push({ seq: seq[target], c10: c10[target], c100: c100[target], cpuPerCall: c100[target].cpuPerCall });
     ctx.log(

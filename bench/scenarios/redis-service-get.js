@@ -14,7 +14,7 @@ import { measureUnary } from "../lib/unary-pair.js";
 
 const NAME = "redis-service-get";
 const KEYS = 10_000;
-const QUICK_KEYS = 1000;
+const QUICK_KEYS = 200;
 
 export default {
   name: NAME,

@@ -6,35 +6,78 @@
  */
 import { importDist } from "../lib/paths.js";
 import { startChild } from "../lib/child.js";
-import { unavailable } from "../lib/report.js";
+import { measured, unavailable } from "../lib/report.js";
+import { mulberry32, zipfSampler } from "../lib/prng.js";
 import { fmt, median } from "../lib/stats.js";
 
 const NAME = "wrap-zipf";
 
+/** Runs `requests` calls of `client.wrap` over the Zipf trace; the trace starts cold (fresh prefix). */
+async function wrapRun(CacheClient, address, { requests, keySpace, skew, l1Items, prefix }) {
+  const client = new CacheClient({ address, localTier: { maxEntries: l1Items, maxBytes: 256 * 1024 * 1024, maxTtlMs: 3_600_000 } });
+  try {
+    const sample = zipfSampler(keySpace, skew, mulberry32(99));
+    const trace = Array.from({ length: requests }, () => `${prefix}:${sample()}`);
+    const payload = { id: 1, body: "x".repeat(1000) };
+    let loads = 0;
+    const loader = async () => {
+      loads++;
+      return payload;
+    };
+    for (let i = 0; i < Math.min(2000, requests); i++) await client.wrap(`warm:${trace[i]}`, loader, { ttl: 3_600_000 });
+    loads = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < requests; i++) await client.wrap(trace[i], loader, { ttl: 3_600_000 });
+    const ms = performance.now() - t0;
+    return { opsPerSec: (requests / ms) * 1000, loads, requests };
+  } finally {
+    client.close();
+  }
+}
+
 export default {
   name: NAME,
-  description: "client wrap() on Zipf(0.99) vs bentocache getOrSet, memory L1 over Redis L2 (subject pending)",
+  description: "CacheClient wrap() with a 10k local tier on Zipf(0.99) vs bentocache getOrSet, memory L1 (10k) over Redis L2",
   async run(ctx) {
-    const subject = "CacheClient wrap, Zipf(0.99)";
+    const subject = "CacheClient wrap (local tier 10k, server over Redis), Zipf(0.99)";
     const baseline = "bentocache getOrSet (L1 memory + L2 Redis)";
     const redis = await ctx.redis();
     if (!redis) return { rows: [unavailable({ scenario: NAME, subject, baseline, reason: "no redis-server on PATH" })] };
-    const child = await startChild("redis-load", { url: redis.url });
-    const runs = [];
+    const { CacheClient } = await importDist("client/index.js");
+    const bento = await startChild("redis-load", { url: redis.url });
+    const server = await startChild("tiercache-server", { redisUrl: redis.url });
+    const ratios = [];
+    const subjectRuns = [];
+    const baselineRuns = [];
     try {
+      const shape = { requests: ctx.quick ? 500 : 100_000, keySpace: 100_000, skew: 0.99, l1Items: 10_000 };
       for (let round = 0; round < (ctx.quick ? 1 : 3); round++) {
-        // A fresh key prefix per round: every round starts with empty L1 and L2.
-        runs.push(await child.call("bento", { requests: ctx.quick ? 500 : 100_000, keySpace: 100_000, skew: 0.99, l1Items: 10_000, prefix: `bento${Date.now()}r${round}` }));
-        ctx.log(`  round ${round + 1}: ${fmt(runs.at(-1).opsPerSec)} ops/s, loader ran ${runs.at(-1).loads} times`);
+        // Fresh key prefixes per round: every round starts with empty tiers. Order alternates (ABBA over rounds).
+        const stamp = `${Date.now()}r${round}`;
+        const runBento = () => bento.call("bento", { ...shape, prefix: `bento${stamp}` });
+        const runWrap = () => wrapRun(CacheClient, server.info.address, { ...shape, prefix: `wrap${stamp}` });
+        const [b, w] = round % 2 === 0 ? [await runBento(), await runWrap()] : await (async () => { const w2 = await runWrap(); return [await runBento(), w2]; })();
+        baselineRuns.push(b);
+        subjectRuns.push(w);
+        ratios.push(w.opsPerSec / b.opsPerSec);
+        ctx.log(`  round ${round + 1}: wrap ${fmt(w.opsPerSec)} ops/s (loader ${w.loads}), bentocache ${fmt(b.opsPerSec)} ops/s (loader ${b.loads})`);
       }
     } finally {
-      await child.stop();
+      await bento.stop();
+      await server.stop();
     }
-    const { CacheClient } = await importDist("client/index.js");
-    // The client's wrap is still being written: its subject is added once it has landed.
-    const note = typeof CacheClient.prototype.wrap === "function" ? " (wrap is in the build, subject not measured yet)" : "";
-    const ops = median(runs.map((r) => r.opsPerSec));
-    const loads = median(runs.map((r) => r.loads / r.requests));
-    return { rows: [unavailable({ scenario: NAME, subject, baseline, context: `baseline ${fmt(ops)} ops/s, loader ran for ${(loads * 100).toFixed(1)}% of calls${note}` })] };
+    const share = (runs) => ((median(runs.map((r) => r.loads / r.requests)) * 100).toFixed(1));
+    return {
+      rows: [
+        measured({
+          scenario: NAME,
+          subject,
+          baseline,
+          ratios,
+          goal: { op: ">=", value: 1 },
+          context: `${fmt(median(subjectRuns.map((r) => r.opsPerSec)))} vs ${fmt(median(baselineRuns.map((r) => r.opsPerSec)))} ops/s; loader ran for ${share(subjectRuns)}% vs ${share(baselineRuns)}% of calls`,
+        }),
+      ],
+    };
   },
 };
