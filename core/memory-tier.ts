@@ -299,38 +299,32 @@ export class MemoryTier<V> {
 
   /** Value if present and unexpired; counts a hit or miss and updates recency/frequency. */
   get(key: string): V | undefined {
-    const slot = this.#map.get(key);
-    if (slot !== undefined) {
-      if (!this.#isExpired(slot)) {
-        this.#stats.hits++;
-        this.#policy.onAccess(slot, key);
-        return this.#values[slot];
-      }
-      this.#evict(slot, "expired");
-      this.#stats.misses++;
-      this.#flush();
-      return undefined;
-    }
-    this.#stats.misses++;
-    return undefined;
+    const slot = this.#hit(key);
+    return slot === NO_SLOT ? undefined : this.#values[slot];
   }
 
   /** Like get, but also returns expiresAt (0 = never). */
   getEntry(key: string): { value: V; expiresAt: number } | undefined {
+    const slot = this.#hit(key);
+    return slot === NO_SLOT ? undefined : { value: this.#values[slot] as V, expiresAt: this.#expiresAt(slot) };
+  }
+
+  /** The live slot of `key` (counting a hit and telling the policy), or NO_SLOT (counting a miss, reclaiming an expired entry). */
+  #hit(key: string): number {
     const slot = this.#map.get(key);
-    if (slot !== undefined) {
-      if (!this.#isExpired(slot)) {
-        this.#stats.hits++;
-        this.#policy.onAccess(slot, key);
-        return { value: this.#values[slot] as V, expiresAt: this.#expiresAt(slot) };
-      }
+    if (slot === undefined) {
+      this.#stats.misses++;
+      return NO_SLOT;
+    }
+    if (this.#isExpired(slot)) {
       this.#evict(slot, "expired");
       this.#stats.misses++;
       this.#flush();
-      return undefined;
+      return NO_SLOT;
     }
-    this.#stats.misses++;
-    return undefined;
+    this.#stats.hits++;
+    this.#policy.onAccess(slot, key);
+    return slot;
   }
 
   /** Value if present and unexpired; no stats, no recency update, never reclaims. */
