@@ -422,16 +422,16 @@ export class CacheEngine {
    * or a stale one, with the lease when nobody holds it; or, on a miss, the
    * lease, after waiting up to `waitMs` for another holder's value.
    */
-  async getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, scope?: CallScope): Promise<LeaseResult> {
+  async getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, scope?: CallScope, waitOnStale = false): Promise<LeaseResult> {
     if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > 600_000) throw new InvalidArgumentError(`lease_ms ${leaseMs} is out of range: use 1 to 600000`);
     if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 60_000) throw new InvalidArgumentError(`wait_ms ${waitMs} is out of range: use 0 to 60000`);
     const state = this.#namespace(namespace);
     let found = await this.get(state.name, key, scope);
     if (found && !found.stale) return { found, leaseToken: undefined };
     let leaseToken = this.#leases.tryAcquire(state.name, key, leaseMs);
-    if (found || leaseToken) return { found, leaseToken };
+    if (leaseToken || (found && !waitOnStale)) return { found, leaseToken };
     await this.#leases.waitFor(state.name, key, waitMs, scope?.signal);
-    found = await this.get(state.name, key, scope);
+    found = (await this.get(state.name, key, scope)) ?? found;
     if (found && !found.stale) return { found, leaseToken: undefined };
     leaseToken = this.#leases.tryAcquire(state.name, key, leaseMs);
     return { found, leaseToken };

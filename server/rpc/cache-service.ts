@@ -108,7 +108,7 @@ export function cacheServiceHandlers(
       return watchStream(engine.bus, req, ctx, watchOptions);
     },
     async getOrLease(req, ctx) {
-      const { found, leaseToken } = await engine.getOrLease(req.namespace, req.key, req.leaseMs, req.waitMs, ctx);
+      const { found, leaseToken } = await engine.getOrLease(req.namespace, req.key, req.leaseMs, req.waitMs, ctx, req.waitOnStale);
       return {
         ...(found && {
           found: true,
