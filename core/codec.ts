@@ -1,42 +1,36 @@
 import binding from "zstd-napi/binding.js";
 import type { DCtx } from "zstd-napi/binding.js";
+import {
+  checkHeader,
+  checkMoment,
+  CONTENT_TYPE_LENGTH_OFFSET,
+  ENVELOPE_HEADER_BYTES,
+  EXPIRES_AT_OFFSET,
+  FLAG_COMPRESSED,
+  FLAG_FRESH_UNTIL,
+  FLAGS_OFFSET,
+  FRESH_UNTIL_BYTES,
+  KNOWN_FLAGS,
+  MAX_CONTENT_TYPE_BYTES,
+  ORIGINAL_LENGTH_OFFSET,
+  ENVELOPE_VERSION,
+  readExpiresAt,
+  readFloat64BE,
+  withNewExpiry,
+} from "./envelope.js";
 import { CorruptValueError, InvalidArgumentError, ValueTooLargeError } from "./errors.js";
 
-/**
- * The stored value envelope. Every tier stores a value as one byte string:
- *
- * ```
- * offset 0   u8   format version = 1
- * offset 1   u8   flags: bit0 = payload is zstd-compressed; bit1 = a freshUntil
- *                  field follows the content type; other bits must be 0
- * offset 2   f64  expiresAt, big-endian, ms since epoch, 0 = never (integers only)
- * offset 10  u32  original (uncompressed) payload length, big-endian
- * offset 14  u8   content-type length N (0..255)
- * offset 15  N bytes content type (UTF-8)
- * [offset 15+N  f64 freshUntil, big-endian, ms since epoch, only when bit1 is set:
- *               after it the value is stale (served only within grace)]
- * then            payload
- * ```
- */
+export {
+  CONTENT_TYPE_LENGTH_OFFSET,
+  ENVELOPE_HEADER_BYTES,
+  ENVELOPE_VERSION,
+  EXPIRES_AT_OFFSET,
+  FLAG_COMPRESSED,
+  FLAG_FRESH_UNTIL,
+  MAX_CONTENT_TYPE_BYTES,
+  ORIGINAL_LENGTH_OFFSET,
+} from "./envelope.js";
 
-/** The envelope format version this codec writes and reads. */
-export const ENVELOPE_VERSION = 1;
-/** Flags bit: the payload is one or more zstd frames. */
-export const FLAG_COMPRESSED = 0x01;
-/** Flags bit: an f64 `freshUntil` follows the content type (the value has a grace period). */
-export const FLAG_FRESH_UNTIL = 0x02;
-const KNOWN_FLAGS = FLAG_COMPRESSED | FLAG_FRESH_UNTIL;
-const FRESH_UNTIL_BYTES = 8;
-/** Size of the fixed part of the envelope, before the content type. */
-export const ENVELOPE_HEADER_BYTES = 15;
-/** Offset of the big-endian f64 `expiresAt`. */
-export const EXPIRES_AT_OFFSET = 2;
-/** Offset of the big-endian u32 original payload length. */
-export const ORIGINAL_LENGTH_OFFSET = 10;
-/** Offset of the u8 content-type length. */
-export const CONTENT_TYPE_LENGTH_OFFSET = 14;
-/** Longest content type, in UTF-8 bytes. */
-export const MAX_CONTENT_TYPE_BYTES = 255;
 /** Largest `maxValueBytes` the u32 length field can describe. */
 export const MAX_VALUE_BYTES_LIMIT = 0xffff_ffff;
 
@@ -151,8 +145,8 @@ export class ValueCodec {
     if (length > maxValueBytes) {
       throw new ValueTooLargeError(`value of ${length} bytes exceeds max-value-bytes (${maxValueBytes})`);
     }
-    checkExpiresAt(expiresAt);
-    if (freshUntil !== 0) checkExpiresAt(freshUntil);
+    checkMoment("expiresAt", expiresAt);
+    if (freshUntil !== 0) checkMoment("freshUntil", freshUntil);
     const typeBytes = this.#encodeContentType(contentType);
     const graceFlag = freshUntil === 0 ? 0 : FLAG_FRESH_UNTIL;
     const payloadOffset = ENVELOPE_HEADER_BYTES + typeBytes.byteLength + (graceFlag === 0 ? 0 : FRESH_UNTIL_BYTES);
@@ -188,7 +182,7 @@ export class ValueCodec {
    */
   decode(envelope: Uint8Array): DecodedValue {
     checkHeader(envelope);
-    const flags = envelope[1]!;
+    const flags = envelope[FLAGS_OFFSET]!;
     if ((flags & ~KNOWN_FLAGS) !== 0) {
       throw new CorruptValueError(`envelope has unknown flags 0x${flags.toString(16).padStart(2, "0")}`);
     }
@@ -221,36 +215,14 @@ export class ValueCodec {
     return { value: this.#decompress(payload, declared), contentType, expiresAt, compressed: true, freshUntil };
   }
 
-  /**
-   * Reads only `expiresAt` (no decompression).
-   *
-   * @throws CorruptValueError if the header is truncated, of an unknown version, or holds an invalid expiry.
-   */
+  /** Reads only `expiresAt` (no decompression). @throws CorruptValueError */
   static expiresAt(envelope: Uint8Array): number {
-    checkHeader(envelope);
     return readExpiresAt(envelope);
   }
 
-  /**
-   * Returns a copy of the envelope with a new `expiresAt` (for Touch). A
-   * grace period does not survive a touch: `freshUntil`, when present,
-   * becomes the new `expiresAt`.
-   *
-   * @throws CorruptValueError if the header is truncated or of an unknown version.
-   * @throws InvalidArgumentError if `expiresAt` is not a non-negative safe integer.
-   */
+  /** A copy with a new `expiresAt` and no grace period (see envelope.ts {@link withNewExpiry}). */
   static withExpiresAt(envelope: Uint8Array, expiresAt: number): Uint8Array {
-    checkHeader(envelope);
-    checkExpiresAt(expiresAt);
-    const copy = Buffer.allocUnsafe(envelope.byteLength);
-    copy.set(envelope);
-    copy.writeDoubleBE(expiresAt, EXPIRES_AT_OFFSET);
-    if ((copy[1]! & FLAG_FRESH_UNTIL) !== 0) {
-      const at = ENVELOPE_HEADER_BYTES + copy[CONTENT_TYPE_LENGTH_OFFSET]!;
-      if (at + FRESH_UNTIL_BYTES > copy.byteLength) throw new CorruptValueError("envelope is truncated inside its freshUntil");
-      copy.writeDoubleBE(expiresAt, at);
-    }
-    return copy;
+    return withNewExpiry(envelope, expiresAt);
   }
 
   #count(bytesIn: number, bytesStored: number, compressed: number): void {
@@ -378,42 +350,8 @@ function sameBytes(bytes: Uint8Array, start: number, end: number, expected: Uint
   return true;
 }
 
-/** Rejects a non-integer, negative or unsafe `expiresAt`. */
-function checkExpiresAt(expiresAt: number): void {
-  if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) {
-    throw new InvalidArgumentError(`expiresAt must be a non-negative integer of ms since epoch (0 = never), got ${expiresAt}`);
-  }
-}
-
-/** Checks the fixed header is present and of our version. */
-function checkHeader(envelope: Uint8Array): void {
-  if (envelope.length < ENVELOPE_HEADER_BYTES) {
-    throw new CorruptValueError(`envelope of ${envelope.length} bytes is shorter than its ${ENVELOPE_HEADER_BYTES}-byte header`);
-  }
-  const version = envelope[0]!;
-  if (version !== ENVELOPE_VERSION) throw new CorruptValueError(`unknown envelope version ${version}`);
-}
-
-// Big-endian f64 without a DataView per call (as Node's Buffer#readDoubleBE does).
-const f64 = new Float64Array(1);
-const f64Bytes = new Uint8Array(f64.buffer);
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function readFloat64BE(bytes: Uint8Array, offset: number): number {
-  for (let i = 0; i < 8; i++) f64Bytes[littleEndian ? 7 - i : i] = bytes[offset + i]!;
-  return f64[0]!;
-}
-
 function readUint32BE(bytes: Uint8Array, offset: number): number {
   return bytes[offset]! * 0x100_0000 + ((bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!);
-}
-
-function readExpiresAt(envelope: Uint8Array): number {
-  const expiresAt = readFloat64BE(envelope, EXPIRES_AT_OFFSET);
-  if (!Number.isSafeInteger(expiresAt) || expiresAt < 0) {
-    throw new CorruptValueError(`envelope has an invalid expiresAt (${expiresAt})`);
-  }
-  return expiresAt;
 }
 
 function writeHeader(
@@ -425,7 +363,7 @@ function writeHeader(
   freshUntil: number,
 ): void {
   envelope[0] = ENVELOPE_VERSION;
-  envelope[1] = flags;
+  envelope[FLAGS_OFFSET] = flags;
   envelope.writeDoubleBE(expiresAt, EXPIRES_AT_OFFSET);
   envelope.writeUInt32BE(originalLength, ORIGINAL_LENGTH_OFFSET);
   envelope[CONTENT_TYPE_LENGTH_OFFSET] = typeBytes.byteLength;

@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from "../../core/clock.js";
-import { ValueCodec } from "../../core/codec.js";
+import type { ValueCodec } from "../../core/codec.js";
+import { freshness, isFresh, readExpiresAt, withNewExpiry } from "../../core/envelope.js";
 import { InvalidArgumentError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import type { CallScope, DurableTier, DurableWrite, TierName } from "./durable-tier.js";
@@ -112,6 +113,8 @@ function withinScope<T>(promise: Promise<T>, scope: CallScope | undefined): Prom
 
 class NamespaceState {
   readonly memory: MemoryTier<Uint8Array>;
+  /** Durable reads in flight, per key: concurrent misses share one. */
+  readonly loads = new SingleFlight<Uint8Array | undefined>();
   readonly durable = new DurableCounters();
   readonly written = { bytesIn: 0, bytesStored: 0, degraded: 0 };
   constructor(
@@ -139,7 +142,6 @@ export class CacheEngine {
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #namespaces = new Map<string, NamespaceState>();
-  readonly #loads = new SingleFlight<Uint8Array | undefined>();
   readonly #leases: LeaseTable;
   /** Numbers and delivers the changes of each namespace to watchers. */
   readonly bus = new InvalidationBus();
@@ -162,20 +164,54 @@ export class CacheEngine {
    */
   applyRemoteChange(change: Change): void {
     const state = this.#namespaces.get(change.namespace);
-    if (state) {
-      if (change.kind === "clear") state.memory.clear();
-      for (const key of change.keys) {
-        this.#loads.forget(this.#loadKey(state, key));
-        state.memory.delete(key);
-      }
-    }
+    if (state) this.#drop(state, change);
     this.bus.publish(change);
   }
 
   /** Drops every memory-tier copy and resets every watcher (changes from other instances may have been missed). */
   forgetRemoteState(): void {
-    for (const state of this.#namespaces.values()) state.memory.clear();
+    for (const state of this.#namespaces.values()) this.#drop(state, { kind: "clear", namespace: state.name, keys: [] });
     this.bus.resetAll();
+  }
+
+  /** Forgets the memory copies and in-flight loads a change makes stale. */
+  #drop(state: NamespaceState, change: Change): void {
+    this.#forgetLoads(state, change);
+    if (change.kind === "clear") state.memory.clear();
+    else for (const key of change.keys) state.memory.delete(key);
+  }
+
+  /** Detaches in-flight durable reads of the change's keys (all of them for a clear): they will not be promoted. */
+  #forgetLoads(state: NamespaceState, change: Change): void {
+    if (change.kind === "clear") state.loads.forgetAll();
+    else for (const key of change.keys) state.loads.forget(key);
+  }
+
+  /**
+   * The one path of every change: in-flight reads of the keys are detached
+   * before and after the durable part (so none that overlapped it promotes
+   * an older value), then memory is updated, lease waiters woken, the change
+   * published and counted. When the durable part fails, its outcome is
+   * uncertain (a timed-out write may still be applied): the keys are dropped
+   * from memory and the change is published all the same, so that no
+   * instance or client keeps a copy that may no longer be the durable one.
+   */
+  async #commit<T>(state: NamespaceState, change: Change, durablePart: () => Promise<T>, applyToMemory: (result: T) => void): Promise<T> {
+    this.#forgetLoads(state, change);
+    let result: T;
+    try {
+      result = await durablePart();
+    } catch (err) {
+      this.#drop(state, change);
+      this.#changed(change);
+      for (const key of change.keys) this.#leases.notifyWritten(state.name, key);
+      throw err;
+    }
+    this.#forgetLoads(state, change);
+    applyToMemory(result);
+    for (const key of change.keys) this.#leases.notifyWritten(state.name, key);
+    this.#changed(change);
+    return result;
   }
 
   /** The durable tier's name, or undefined when the engine is memory only. */
@@ -196,12 +232,19 @@ export class CacheEngine {
     return state;
   }
 
-  #found(key: string, envelope: Uint8Array, tier: TierName): FoundValue {
-    const decoded = this.#options.codec.decode(envelope);
+  /**
+   * What a read returns for an envelope: nothing when it is gone, or stale
+   * and the caller wants fresh values only (checked on the header, before
+   * any decompression).
+   */
+  #visible(key: string, envelope: Uint8Array, tier: TierName, acceptStale: boolean): FoundValue | undefined {
     const now = this.#clock();
+    const state = freshness(envelope, now);
+    if (state === "gone" || (state === "stale" && !acceptStale)) return undefined;
+    const decoded = this.#options.codec.decode(envelope);
     const ttlRemainingMs = decoded.expiresAt === 0 ? 0 : Math.max(1, decoded.expiresAt - now);
-    const stale = decoded.freshUntil !== 0 && decoded.freshUntil <= now;
-    const freshRemainingMs = decoded.freshUntil === 0 ? ttlRemainingMs : Math.max(0, decoded.freshUntil - now);
+    const stale = state === "stale";
+    const freshRemainingMs = decoded.freshUntil === 0 ? ttlRemainingMs : stale ? 0 : Math.max(1, decoded.freshUntil - now);
     return { key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs, tier, stale, freshRemainingMs };
   }
 
@@ -217,76 +260,74 @@ export class CacheEngine {
     return graceMs === 0 ? { expiresAt: freshUntil, freshUntil: 0 } : { expiresAt: freshUntil + graceMs, freshUntil };
   }
 
-  #expiresAt(state: NamespaceState, ttlMs: number): number {
-    return this.#expiry(state, ttlMs).expiresAt;
-  }
-
-  #isLive(envelope: Uint8Array): boolean {
-    const expiresAt = ValueCodec.expiresAt(envelope);
-    return expiresAt === 0 || expiresAt > this.#clock();
-  }
-
-  #loadKey(state: NamespaceState, key: string): string {
-    return `${state.name}\u0000${key}`;
-  }
-
   /**
    * Reads `key` through the durable tier (joining a read already in flight)
-   * and promotes a hit, unless a write to the key came meanwhile.
+   * and promotes a live hit, unless a change to the key came meanwhile.
    */
   #readThrough(state: NamespaceState, key: string, fetch: () => Promise<Uint8Array | undefined>): Promise<Uint8Array | undefined> {
-    return this.#loads.run(this.#loadKey(state, key), async (isCurrent) => {
+    return state.loads.run(key, async (isCurrent) => {
       const envelope = await fetch();
-      if (envelope === undefined || !this.#isLive(envelope)) {
+      const now = this.#clock();
+      if (envelope === undefined || freshness(envelope, now) === "gone") {
         state.durable.misses++;
         return undefined;
       }
       state.durable.hits++;
-      if (isCurrent()) state.memory.set(key, envelope, ValueCodec.expiresAt(envelope));
+      if (isCurrent()) state.memory.set(key, envelope, readExpiresAt(envelope));
       return envelope;
     });
   }
 
-  /** Reads one key; undefined on a miss. */
-  async get(namespace: string, key: string, scope?: CallScope): Promise<FoundValue | undefined> {
-    const state = this.#namespace(namespace);
-    checkKey(key, this.#options.maxKeyBytes);
+  /** The envelope of `key` from memory, or else read through the durable tier; undefined when neither has it. */
+  async #read(state: NamespaceState, key: string, scope: CallScope | undefined): Promise<{ envelope: Uint8Array; tier: TierName } | undefined> {
     const cached = state.memory.get(key);
-    if (cached !== undefined) return this.#found(key, cached, "memory");
+    if (cached !== undefined) return { envelope: cached, tier: "memory" };
     const durable = this.#options.durable;
     if (!durable) return undefined;
-    const envelope = await withinScope(this.#readThrough(state, key, () => durable.get(state.name, key)), scope);
-    return envelope === undefined ? undefined : this.#found(key, envelope, durable.name);
+    const envelope = await withinScope(this.#readThrough(state, key, () => durable.get(state.name, key, scope)), scope);
+    return envelope === undefined ? undefined : { envelope, tier: durable.name };
   }
 
-  /** Reads several keys of one namespace; the result holds the keys found, in the order asked. */
+  /** Reads one key; undefined on a miss. Only fresh values, unless `acceptStale` (GetOrLease). */
+  async get(namespace: string, key: string, scope?: CallScope, acceptStale = false): Promise<FoundValue | undefined> {
+    const state = this.#namespace(namespace);
+    checkKey(key, this.#options.maxKeyBytes);
+    const read = await this.#read(state, key, scope);
+    return read && this.#visible(key, read.envelope, read.tier, acceptStale);
+  }
+
+  /** Reads several keys of one namespace: the distinct keys found fresh, in the order first asked. */
   async getMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<FoundValue[]> {
     const state = this.#namespace(namespace);
     checkBatch(keys.length, this.#options.maxBatch);
     for (const key of keys) checkKey(key, this.#options.maxKeyBytes);
     const unique = keys.length === 1 ? keys : [...new Set(keys)];
-    const found: (FoundValue | undefined)[] = unique.map((key) => {
-      const cached = state.memory.get(key);
-      return cached === undefined ? undefined : this.#found(key, cached, "memory");
-    });
+    const envelopes: (Uint8Array | undefined)[] = unique.map((key) => state.memory.get(key));
+    const tiers: TierName[] = envelopes.map(() => "memory");
     const durable = this.#options.durable;
-    const missing = durable ? unique.filter((_, i) => found[i] === undefined) : [];
+    const missing = durable ? unique.filter((_, i) => envelopes[i] === undefined) : [];
     if (durable && missing.length > 0) {
-      const toFetch = missing.filter((key) => !this.#loads.has(this.#loadKey(state, key)));
-      const batch = toFetch.length > 0 ? durable.getMany(state.name, toFetch) : Promise.resolve([]);
+      const toFetch = missing.filter((key) => !state.loads.has(key));
+      const batch = toFetch.length > 0 ? durable.getMany(state.name, toFetch, scope) : Promise.resolve([]);
       const position = new Map(toFetch.map((key, i) => [key, i]));
-      const envelopes = await withinScope(
+      const fetched = await withinScope(
         Promise.all(missing.map((key) => this.#readThrough(state, key, async () => (await batch)[position.get(key)!]))),
         scope,
       );
       let m = 0;
-      unique.forEach((key, i) => {
-        if (found[i] !== undefined) return;
-        const envelope = envelopes[m++];
-        if (envelope !== undefined) found[i] = this.#found(key, envelope, durable.name);
+      unique.forEach((_, i) => {
+        if (envelopes[i] !== undefined) return;
+        envelopes[i] = fetched[m++];
+        tiers[i] = durable.name;
       });
     }
-    return found.filter((value): value is FoundValue => value !== undefined);
+    const found: FoundValue[] = [];
+    unique.forEach((key, i) => {
+      const envelope = envelopes[i];
+      const value = envelope && this.#visible(key, envelope, tiers[i]!, false);
+      if (value) found.push(value);
+    });
+    return found;
   }
 
   #encode(state: NamespaceState, entry: ValueToSet): DurableWrite {
@@ -294,15 +335,6 @@ export class CacheEngine {
     const { expiresAt, freshUntil } = this.#expiry(state, entry.ttlMs, entry.graceMs);
     const envelope = this.#options.codec.encode(entry.value, entry.contentType, expiresAt, freshUntil);
     return { key: entry.key, envelope, expiresAt };
-  }
-
-  #store(state: NamespaceState, writes: readonly DurableWrite[], values: readonly ValueToSet[]): void {
-    writes.forEach((write, i) => {
-      this.#loads.forget(this.#loadKey(state, write.key));
-      state.memory.set(write.key, write.envelope, write.expiresAt);
-      state.written.bytesIn += values[i]!.value.byteLength;
-      state.written.bytesStored += write.envelope.byteLength;
-    });
   }
 
   /** Writes one value to every tier. */
@@ -324,26 +356,33 @@ export class CacheEngine {
   async #write(state: NamespaceState, entries: readonly ValueToSet[], scope: CallScope | undefined): Promise<WriteOutcome> {
     checkBatch(entries.length, this.#options.maxBatch);
     const writes = entries.map((entry) => this.#encode(state, entry));
-    for (const write of writes) this.#loads.forget(this.#loadKey(state, write.key));
     const durable = this.#options.durable;
-    let degraded = false;
-    if (durable) {
-      try {
-        if (writes.length === 1) await durable.set(state.name, writes[0]!, scope);
-        else await durable.setMany(state.name, writes, scope);
-        state.durable.sets += writes.length;
-      } catch (err) {
-        if (!(err instanceof TierUnavailableError) || !this.#options.degradedWrites || scope?.signal?.aborted) throw err;
-        degraded = true;
-        state.written.degraded += writes.length;
-      }
-    }
-    this.#store(state, writes, entries);
-    for (const entry of entries) {
-      if (entry.leaseToken) this.#leases.release(state.name, entry.key, entry.leaseToken);
-      this.#leases.notifyWritten(state.name, entry.key);
-    }
-    this.#changed({ kind: "set", namespace: state.name, keys: writes.map((w) => w.key) });
+    const change: Change = { kind: "set", namespace: state.name, keys: writes.map((w) => w.key) };
+    const degraded = await this.#commit(
+      state,
+      change,
+      async () => {
+        if (!durable) return false;
+        try {
+          if (writes.length === 1) await durable.set(state.name, writes[0]!, scope);
+          else await durable.setMany(state.name, writes, scope);
+          state.durable.sets += writes.length;
+          return false;
+        } catch (err) {
+          if (!(err instanceof TierUnavailableError) || !this.#options.degradedWrites || scope?.signal?.aborted) throw err;
+          state.written.degraded += writes.length;
+          return true;
+        }
+      },
+      () => {
+        writes.forEach((write, i) => {
+          state.memory.set(write.key, write.envelope, write.expiresAt);
+          state.written.bytesIn += entries[i]!.value.byteLength;
+          state.written.bytesStored += write.envelope.byteLength;
+        });
+        for (const entry of entries) if (entry.leaseToken) this.#leases.release(state.name, entry.key, entry.leaseToken);
+      },
+    );
     return { stored: writes.length, degraded };
   }
 
@@ -352,69 +391,77 @@ export class CacheEngine {
     return (await this.deleteMany(namespace, [key], scope)) > 0;
   }
 
-  /** Removes keys from every tier; how many some tier held. */
+  /** Removes keys from every tier; how many of the distinct keys held a fresh value. */
   async deleteMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<number> {
     const state = this.#namespace(namespace);
     checkBatch(keys.length, this.#options.maxBatch);
     for (const key of keys) checkKey(key, this.#options.maxKeyBytes);
     const unique = keys.length === 1 ? keys : [...new Set(keys)];
-    for (const key of unique) this.#loads.forget(this.#loadKey(state, key));
     const durable = this.#options.durable;
-    let removed = 0;
-    if (durable) {
-      removed = unique.length === 1 ? Number(await durable.delete(state.name, unique[0]!, scope)) : await durable.deleteMany(state.name, unique, scope);
-      state.durable.deletes += removed;
-    }
-    let removedFromMemory = 0;
-    for (const key of unique) {
-      if (state.memory.has(key)) removedFromMemory++;
-      state.memory.delete(key);
-    }
-    this.#changed({ kind: "delete", namespace: state.name, keys: unique });
-    return Math.max(removed, removedFromMemory);
+    const now = this.#clock();
+    const freshInMemory = unique.filter((key) => {
+      const cached = state.memory.peek(key);
+      return cached !== undefined && isFresh(cached, now);
+    }).length;
+    return this.#commit(
+      state,
+      { kind: "delete", namespace: state.name, keys: unique },
+      async () => {
+        if (!durable) return freshInMemory;
+        const removed = unique.length === 1 ? Number(await durable.delete(state.name, unique[0]!, scope)) : await durable.deleteMany(state.name, unique, scope);
+        state.durable.deletes += removed;
+        return Math.max(removed, freshInMemory);
+      },
+      () => {
+        for (const key of unique) state.memory.delete(key);
+      },
+    );
   }
 
-  /** True when the key holds an unexpired value in some tier. */
+  /** True when the key holds a fresh value (a stale one within grace is not there for plain reads). */
   async has(namespace: string, key: string, scope?: CallScope): Promise<boolean> {
     const state = this.#namespace(namespace);
     checkKey(key, this.#options.maxKeyBytes);
-    if (state.memory.has(key)) return true;
+    const cached = state.memory.get(key);
+    if (cached !== undefined) return isFresh(cached, this.#clock());
     const durable = this.#options.durable;
     return durable ? durable.has(state.name, key, scope) : false;
   }
 
-  /** Gives an existing key a new TTL in every tier; false when absent. */
+  /** Gives a key holding a fresh value a new TTL (ending any grace period) in every tier; false when it holds none. */
   async touch(namespace: string, key: string, ttlMs: number, scope?: CallScope): Promise<boolean> {
     const state = this.#namespace(namespace);
     checkKey(key, this.#options.maxKeyBytes);
-    const expiresAt = this.#expiresAt(state, ttlMs);
-    this.#loads.forget(this.#loadKey(state, key));
+    const { expiresAt } = this.#expiry(state, ttlMs);
     const durable = this.#options.durable;
-    if (durable) {
-      const found = await durable.touch(state.name, key, expiresAt, scope);
-      if (!found) {
-        state.memory.delete(key);
-        return false;
-      }
-      const cached = state.memory.peek(key);
-      if (cached !== undefined) state.memory.set(key, ValueCodec.withExpiresAt(cached, expiresAt), expiresAt);
-      this.#changed({ kind: "touch", namespace: state.name, keys: [key] });
-      return true;
-    }
-    const cached = state.memory.peek(key);
-    if (cached === undefined) return false;
-    state.memory.set(key, ValueCodec.withExpiresAt(cached, expiresAt), expiresAt);
-    this.#changed({ kind: "touch", namespace: state.name, keys: [key] });
-    return true;
+    return this.#commit(
+      state,
+      { kind: "touch", namespace: state.name, keys: [key] },
+      async () => {
+        if (durable) return durable.touch(state.name, key, expiresAt, scope);
+        const cached = state.memory.peek(key);
+        return cached !== undefined && isFresh(cached, this.#clock());
+      },
+      (found) => {
+        const cached = state.memory.peek(key);
+        if (found && cached !== undefined) state.memory.set(key, withNewExpiry(cached, expiresAt), expiresAt);
+        else if (!found && durable) state.memory.delete(key);
+      },
+    );
   }
 
   /** Empties one namespace in every tier. */
   async clear(namespace: string, scope?: CallScope): Promise<void> {
     const state = this.#namespace(namespace);
     const durable = this.#options.durable;
-    if (durable) await durable.clear(state.name, scope);
-    state.memory.clear();
-    this.#changed({ kind: "clear", namespace: state.name, keys: [] });
+    await this.#commit(
+      state,
+      { kind: "clear", namespace: state.name, keys: [] },
+      async () => {
+        if (durable) await durable.clear(state.name, scope);
+      },
+      () => state.memory.clear(),
+    );
   }
 
   /**
@@ -426,12 +473,12 @@ export class CacheEngine {
     if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > 600_000) throw new InvalidArgumentError(`lease_ms ${leaseMs} is out of range: use 1 to 600000`);
     if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 60_000) throw new InvalidArgumentError(`wait_ms ${waitMs} is out of range: use 0 to 60000`);
     const state = this.#namespace(namespace);
-    let found = await this.get(state.name, key, scope);
+    let found = await this.get(state.name, key, scope, true);
     if (found && !found.stale) return { found, leaseToken: undefined };
     let leaseToken = this.#leases.tryAcquire(state.name, key, leaseMs);
     if (leaseToken || (found && !waitOnStale)) return { found, leaseToken };
     await this.#leases.waitFor(state.name, key, waitMs, scope?.signal);
-    found = (await this.get(state.name, key, scope)) ?? found;
+    found = (await this.get(state.name, key, scope, true)) ?? found;
     if (found && !found.stale) return { found, leaseToken: undefined };
     leaseToken = this.#leases.tryAcquire(state.name, key, leaseMs);
     return { found, leaseToken };

@@ -29,6 +29,11 @@ export class SingleFlight<T> {
     this.#inFlight.delete(key);
   }
 
+  /** Detaches every in-flight load (after a clear). */
+  forgetAll(): void {
+    this.#inFlight.clear();
+  }
+
   /** Number of loads in flight. */
   get size(): number {
     return this.#inFlight.size;

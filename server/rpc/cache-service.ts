@@ -100,8 +100,9 @@ export function cacheServiceHandlers(
     async *streamGet(requests, ctx) {
       for await (const req of requests) {
         const found = await engine.getMany(req.namespace, req.keys, ctx);
-        const hit = new Set(found.map((f) => f.key));
-        yield { entries: found.map(toFoundEntry), missing: req.keys.filter((key) => !hit.has(key)) };
+        const missing = new Set(req.keys);
+        for (const f of found) missing.delete(f.key);
+        yield { entries: found.map(toFoundEntry), missing: [...missing] };
       }
     },
     watch(req, ctx) {

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { systemClock, type Clock } from "../../core/clock.js";
 import { ValueCodec } from "../../core/codec.js";
+import { isFresh, isLive, withNewExpiry } from "../../core/envelope.js";
 import { TierUnavailableError } from "../../core/errors.js";
 import type { DurableTier, DurableWrite } from "../engine/durable-tier.js";
 
@@ -63,9 +64,11 @@ export class LocalTier implements DurableTier {
   }
 
   #live(envelope: Buffer | undefined): envelope is Buffer {
-    if (envelope === undefined) return false;
-    const expiresAt = ValueCodec.expiresAt(envelope);
-    return expiresAt === 0 || expiresAt > this.#clock();
+    return envelope !== undefined && isLive(envelope, this.#clock());
+  }
+
+  #fresh(envelope: Buffer | undefined): envelope is Buffer {
+    return envelope !== undefined && isFresh(envelope, this.#clock());
   }
 
   #read(namespace: string, key: string): Buffer | undefined {
@@ -101,7 +104,7 @@ export class LocalTier implements DurableTier {
     if (envelope === undefined) return false;
     this.#unindex(namespace, key, envelope);
     this.#values.remove(id);
-    return this.#live(envelope);
+    return this.#fresh(envelope);
   }
 
   async get(namespace: string, key: string): Promise<Uint8Array | undefined> {
@@ -131,14 +134,14 @@ export class LocalTier implements DurableTier {
   }
 
   async has(namespace: string, key: string): Promise<boolean> {
-    return this.#read(namespace, key) !== undefined;
+    return this.#fresh(this.#values.get([namespace, key]));
   }
 
   async touch(namespace: string, key: string, expiresAt: number): Promise<boolean> {
     return this.#write(() => {
-      const envelope = this.#read(namespace, key);
-      if (envelope === undefined) return false;
-      this.#put(namespace, { key, envelope: ValueCodec.withExpiresAt(envelope, expiresAt), expiresAt });
+      const envelope = this.#values.get([namespace, key]);
+      if (!this.#fresh(envelope)) return false;
+      this.#put(namespace, { key, envelope: withNewExpiry(envelope, expiresAt), expiresAt });
       return true;
     });
   }

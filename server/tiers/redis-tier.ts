@@ -1,5 +1,16 @@
 import { systemClock, type Clock } from "../../core/clock.js";
-import { ENVELOPE_HEADER_BYTES, ValueCodec } from "../../core/codec.js";
+import {
+  CONTENT_TYPE_LENGTH_OFFSET,
+  ENVELOPE_HEADER_BYTES,
+  ENVELOPE_RULES_BYTES,
+  ENVELOPE_VERSION,
+  EXPIRES_AT_OFFSET,
+  FLAG_FRESH_UNTIL,
+  FLAGS_OFFSET,
+  FRESH_UNTIL_BYTES,
+  isFresh,
+  isLive,
+} from "../../core/envelope.js";
 import { CorruptValueError, InvalidArgumentError, TierUnavailableError } from "../../core/errors.js";
 import type { CallScope, DurableTier, DurableWrite } from "../engine/durable-tier.js";
 import { silentLogger, type Logger } from "../logger.js";
@@ -176,28 +187,40 @@ function integer(name: string, value: number | undefined, fallback: number, min:
   return value;
 }
 
-/** The touch script: the client's TTL decision, made atomically next to the live check. */
+/** The touch script: the client's TTL decision, made atomically next to the freshness check. */
 interface TouchCommand {
-  /** KEYS[1] key; ARGV: now (ms), the new expiresAt as 8 big-endian f64 bytes, PX ms (0 = persist, -1 = delete). Returns 1 when found. */
+  /** KEYS[1] key; ARGV: now (ms), the new expiresAt as 8 big-endian f64 bytes, PX ms (0 = persist, -1 = delete). Returns 1 when found fresh. */
   tiercacheTouch(key: string, now: number, expiresAt: Buffer, px: number): Promise<number>;
 }
 
 /**
- * Touch in one round trip: read the envelope's expiresAt (bytes 2..9), and if
- * the value is live by the caller's clock, overwrite those 8 bytes in place
- * (SETRANGE, no copy of the value) and move the Redis TTL to match.
+ * Touch in one round trip, by the rules of core/envelope.ts (offsets and
+ * flags come from its constants): read the envelope's prefix; if the value is
+ * fresh by the caller's clock, overwrite expiresAt, and freshUntil when the
+ * envelope has one (ending its grace), in place (SETRANGE, no copy of the
+ * value), and move the Redis TTL to match. A stale or gone value is left alone.
  */
-const TOUCH_LUA = `
-local head = redis.call('GETRANGE', KEYS[1], 2, 9)
-if #head < 8 then return 0 end
-local expiresAt = struct.unpack('>d', head)
-if expiresAt ~= 0 and expiresAt <= tonumber(ARGV[1]) then return 0 end
+export const TOUCH_LUA = `
+local head = redis.call('GETRANGE', KEYS[1], 0, ${ENVELOPE_RULES_BYTES - 1})
+if #head < ${ENVELOPE_HEADER_BYTES} then return 0 end
+if string.byte(head, 1) ~= ${ENVELOPE_VERSION} then return redis.error_reply('tiercache: unknown envelope version') end
+local now = tonumber(ARGV[1])
+local expiresAt = struct.unpack('>d', string.sub(head, ${EXPIRES_AT_OFFSET + 1}, ${EXPIRES_AT_OFFSET + 8}))
+if expiresAt ~= 0 and expiresAt <= now then return 0 end
+local freshAt = -1
+if bit.band(string.byte(head, ${FLAGS_OFFSET + 1}), ${FLAG_FRESH_UNTIL}) ~= 0 then
+  freshAt = ${ENVELOPE_HEADER_BYTES} + string.byte(head, ${CONTENT_TYPE_LENGTH_OFFSET + 1})
+  if #head < freshAt + ${FRESH_UNTIL_BYTES} then return redis.error_reply('tiercache: envelope truncated inside freshUntil') end
+  local freshUntil = struct.unpack('>d', string.sub(head, freshAt + 1, freshAt + ${FRESH_UNTIL_BYTES}))
+  if freshUntil ~= 0 and freshUntil <= now then return 0 end
+end
 local px = tonumber(ARGV[3])
 if px < 0 then
   redis.call('UNLINK', KEYS[1])
   return 1
 end
-redis.call('SETRANGE', KEYS[1], 2, ARGV[2])
+redis.call('SETRANGE', KEYS[1], ${EXPIRES_AT_OFFSET}, ARGV[2])
+if freshAt >= 0 then redis.call('SETRANGE', KEYS[1], freshAt, ARGV[2]) end
 if px == 0 then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], px) end
 return 1
 `;
@@ -216,9 +239,9 @@ type Ttl = number | "none" | "expired";
  * past its expiry even with clock skew or an injected clock.
  *
  * Round trips: get = GET; getMany = one MGET; setMany = one MULTI/EXEC (all or
- * nothing); delete/deleteMany = one MULTI/EXEC of GETRANGE (the header, to
- * count only live keys) and one UNLINK; has = GETRANGE of the header only;
- * touch = one Lua script.
+ * nothing); delete/deleteMany = one MULTI/EXEC of GETRANGE (the envelope's
+ * prefix, to count only fresh keys) and one UNLINK; has = GETRANGE of the
+ * prefix only; touch = one Lua script. Freshness follows core/envelope.ts.
  *
  * Clear of a namespace is SCAN MATCH `prefix:{ns}:*` + UNLINK in batches, on
  * every master in Cluster mode. A namespace epoch (a counter folded into every
@@ -331,8 +354,8 @@ export class RedisTier implements DurableTier {
 
   async has(namespace: string, key: string, scope?: CallScope): Promise<boolean> {
     const id = this.#key(namespace, key);
-    const header = await this.#exec("has", true, scope, () => this.#client.getrangeBuffer(id, 0, ENVELOPE_HEADER_BYTES - 1));
-    return header.length > 0 && this.#live(header);
+    const prefix = await this.#exec("has", true, scope, () => this.#client.getrangeBuffer(id, 0, ENVELOPE_RULES_BYTES - 1));
+    return prefix.length > 0 && isFresh(prefix, this.#clock());
   }
 
   async touch(namespace: string, key: string, expiresAt: number, scope?: CallScope): Promise<boolean> {
@@ -389,17 +412,17 @@ export class RedisTier implements DurableTier {
     await closeRedisClient(this.#client, this.options.commandTimeoutMs);
   }
 
-  /** Deletes keys in one transaction, counting those that held a live value (duplicates count once). */
+  /** Deletes keys in one transaction, counting those that held a fresh value (duplicates count once). */
   async #remove(name: string, namespace: string, keys: readonly string[], scope: CallScope | undefined): Promise<number> {
     const ids = [...new Set(keys.map((key) => this.#key(namespace, key)))];
     if (ids.length === 0) return 0;
     const headers = await this.#exec(name, false, scope, async () => {
       const tx = this.#client.multi();
-      for (const id of ids) tx.getrangeBuffer(id, 0, ENVELOPE_HEADER_BYTES - 1);
+      for (const id of ids) tx.getrangeBuffer(id, 0, ENVELOPE_RULES_BYTES - 1);
       tx.unlink(...ids);
       return execResults(await tx.exec()).slice(0, ids.length) as Buffer[];
     });
-    return headers.filter((header) => header.length > 0 && this.#liveOrCorrupt(header)).length;
+    return headers.filter((prefix) => prefix.length > 0 && this.#freshOrCorrupt(prefix)).length;
   }
 
   #exec<T>(name: string, idempotent: boolean, scope: CallScope | undefined, run: () => Promise<T>): Promise<T> {
@@ -411,17 +434,15 @@ export class RedisTier implements DurableTier {
     return redisKey(this.options.keyPrefix, namespace, key);
   }
 
-  /** Whether an envelope (or its header) is present and unexpired by the tier's clock; throws CorruptValueError for a bad header. */
+  /** Whether an envelope is present and not gone by the tier's clock (stale values are kept for GetOrLease); throws CorruptValueError for a bad header. */
   #live(envelope: Buffer | null): envelope is Buffer {
-    if (envelope === null) return false;
-    const expiresAt = ValueCodec.expiresAt(envelope);
-    return expiresAt === 0 || expiresAt > this.#clock();
+    return envelope !== null && isLive(envelope, this.#clock());
   }
 
-  /** Like {@link #live}, but a corrupt header counts as live (for counting what a delete removed). */
-  #liveOrCorrupt(header: Buffer): boolean {
+  /** Whether an envelope prefix is fresh; a corrupt one counts as fresh (for counting what a delete removed). */
+  #freshOrCorrupt(prefix: Buffer): boolean {
     try {
-      return this.#live(header);
+      return isFresh(prefix, this.#clock());
     } catch (err) {
       if (err instanceof CorruptValueError) return true;
       throw err;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ValueCodec } from "../../core/codec.js";
+import { envelopeTimes, freshness } from "../../core/envelope.js";
 import type { DurableTier, DurableWrite } from "../../server/engine/durable-tier.js";
 import { fakeClock, type FakeClock } from "../helpers/fake-clock.js";
 
@@ -22,9 +23,10 @@ export function describeDurableTier(name: string, open: (clock: FakeClock) => Pr
     let t: TierUnderTest;
     let ns = "";
     let n = 0;
-    const write = (key: string, value: string, ttlMs = 0): DurableWrite => {
-      const expiresAt = ttlMs === 0 ? 0 : clock.now() + ttlMs;
-      return { key, envelope: codec.encode(new TextEncoder().encode(value), "text/plain", expiresAt), expiresAt };
+    const write = (key: string, value: string, ttlMs = 0, graceMs = 0): DurableWrite => {
+      const freshUntil = ttlMs === 0 ? 0 : clock.now() + ttlMs;
+      const expiresAt = freshUntil === 0 ? 0 : freshUntil + graceMs;
+      return { key, envelope: codec.encode(new TextEncoder().encode(value), "text/plain", expiresAt, graceMs === 0 ? 0 : freshUntil), expiresAt };
     };
 
     beforeAll(async () => {
@@ -112,6 +114,33 @@ export function describeDurableTier(name: string, open: (clock: FakeClock) => Pr
       for (let i = 0; i < writes.length; i += 500) await t.tier.setMany(ns, writes.slice(i, i + 500));
       await t.tier.clear(ns);
       expect((await t.tier.getMany(ns, ["k0", "k1234", "k2499"])).every((v) => v === undefined)).toBe(true);
+    });
+
+    it("a stale value (within grace) is returned by get, but is absent for has, touch and delete's count", async () => {
+      const { tier } = t;
+      await tier.set(ns, write("g", "graced", 1_000, 5_000));
+      await tier.set(ns, write("h", "graced", 1_000, 5_000));
+      clock.advance(2_000);
+      expect(text(await tier.get(ns, "g"))).toBe("graced");
+      expect(await tier.has(ns, "g")).toBe(false);
+      expect(await tier.touch(ns, "g", clock.now() + 60_000)).toBe(false);
+      expect(freshness((await tier.get(ns, "g"))!, clock.now())).toBe("stale");
+      expect(await tier.delete(ns, "h")).toBe(false);
+      expect(await tier.get(ns, "h")).toBeUndefined();
+      expect(await tier.deleteMany(ns, ["g", "g"])).toBe(0);
+      expect(await tier.get(ns, "g")).toBeUndefined();
+    });
+
+    it("touch of a value with grace ends its grace: fresh until the new expiry, then gone", async () => {
+      const { tier } = t;
+      await tier.set(ns, write("g", "graced", 1_000, 60_000));
+      expect(await tier.touch(ns, "g", clock.now() + 5_000)).toBe(true);
+      const touched = (await tier.get(ns, "g"))!;
+      expect(envelopeTimes(touched)).toEqual({ expiresAt: clock.now() + 5_000, freshUntil: clock.now() + 5_000 });
+      expect(codec.decode(touched).freshUntil).toBe(clock.now() + 5_000);
+      clock.advance(5_001);
+      expect(await tier.get(ns, "g")).toBeUndefined();
+      expect(await tier.has(ns, "g")).toBe(false);
     });
   });
 }

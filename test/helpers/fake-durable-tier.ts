@@ -1,5 +1,5 @@
 import { TierUnavailableError } from "../../core/errors.js";
-import { ValueCodec } from "../../core/codec.js";
+import { isFresh, isLive, withNewExpiry } from "../../core/envelope.js";
 import type { Clock } from "../../core/clock.js";
 import type { DurableTier, DurableWrite } from "../../server/engine/durable-tier.js";
 
@@ -20,8 +20,11 @@ export class FakeDurableTier implements DurableTier {
   #live(ns: string, key: string) {
     const env = this.data.get(this.#id(ns, key));
     if (!env) return undefined;
-    const exp = ValueCodec.expiresAt(env);
-    return exp === 0 || exp > this.clock() ? env : undefined;
+    return isLive(env, this.clock()) ? env : undefined;
+  }
+  #fresh(ns: string, key: string) {
+    const env = this.data.get(this.#id(ns, key));
+    return env !== undefined && isFresh(env, this.clock()) ? env : undefined;
   }
   async get(ns: string, key: string) {
     this.calls.get++;
@@ -42,7 +45,7 @@ export class FakeDurableTier implements DurableTier {
     for (const w of writes) this.data.set(this.#id(ns, w.key), w.envelope);
   }
   async delete(ns: string, key: string) {
-    const had = this.#live(ns, key) !== undefined;
+    const had = this.#fresh(ns, key) !== undefined;
     this.data.delete(this.#id(ns, key));
     return had;
   }
@@ -52,12 +55,12 @@ export class FakeDurableTier implements DurableTier {
     return n;
   }
   async has(ns: string, key: string) {
-    return this.#live(ns, key) !== undefined;
+    return this.#fresh(ns, key) !== undefined;
   }
   async touch(ns: string, key: string, expiresAt: number) {
-    const env = this.#live(ns, key);
+    const env = this.#fresh(ns, key);
     if (!env) return false;
-    this.data.set(this.#id(ns, key), ValueCodec.withExpiresAt(env, expiresAt));
+    this.data.set(this.#id(ns, key), withNewExpiry(env, expiresAt));
     return true;
   }
   async clear(ns: string) {

@@ -1,4 +1,4 @@
-import { ValueCodec } from "../../core/codec.js";
+import { isFresh, withNewExpiry } from "../../core/envelope.js";
 import { MemoryTier } from "../../core/memory-tier.js";
 import type { DurableTier, DurableWrite } from "../../server/engine/durable-tier.js";
 import { describeDurableTier } from "../conformance/durable-tier-suite.js";
@@ -26,8 +26,12 @@ class MemoryTierAsDurable implements DurableTier {
   async setMany(ns: string, ws: readonly DurableWrite[]) {
     for (const w of ws) this.#tier(ns).set(w.key, w.envelope, w.expiresAt);
   }
+  #fresh(ns: string, key: string) {
+    const value = this.#tier(ns).peek(key);
+    return value !== undefined && isFresh(value, this.clock.now()) ? value : undefined;
+  }
   async delete(ns: string, key: string) {
-    const had = this.#tier(ns).has(key);
+    const had = this.#fresh(ns, key) !== undefined;
     this.#tier(ns).delete(key);
     return had;
   }
@@ -37,12 +41,12 @@ class MemoryTierAsDurable implements DurableTier {
     return n;
   }
   async has(ns: string, key: string) {
-    return this.#tier(ns).has(key);
+    return this.#fresh(ns, key) !== undefined;
   }
   async touch(ns: string, key: string, expiresAt: number) {
-    const value = this.#tier(ns).peek(key);
+    const value = this.#fresh(ns, key);
     if (value === undefined) return false;
-    return this.#tier(ns).set(key, ValueCodec.withExpiresAt(value, expiresAt), expiresAt);
+    return this.#tier(ns).set(key, withNewExpiry(value, expiresAt), expiresAt);
   }
   async clear(ns: string) {
     this.#tier(ns).clear();

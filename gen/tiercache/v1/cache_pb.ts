@@ -126,15 +126,15 @@ export type FoundEntry = Message<"tiercache.v1.FoundEntry"> & {
   tier: Tier;
 
   /**
-   * True when the value is past its TTL but within its grace period.
+   * Always false: GetMany and StreamGet return fresh values only.
    *
    * @generated from field: bool stale = 6;
    */
   stale: boolean;
 
   /**
-   * For a value with grace: milliseconds until it goes stale (0 once stale).
-   * Without grace: equal to ttl_remaining_ms.
+   * For a value with grace: milliseconds until it goes stale. Without grace:
+   * equal to ttl_remaining_ms.
    *
    * @generated from field: int64 fresh_remaining_ms = 7;
    */
@@ -218,9 +218,8 @@ export type GetResponse = Message<"tiercache.v1.GetResponse"> & {
   tier: Tier;
 
   /**
-   * True when the value is past its TTL but within its grace period: still
-   * usable while a fresh one is computed. `ttl_remaining_ms` then counts to
-   * the end of the grace period.
+   * Always false: Get returns fresh values only (kept for wire compatibility;
+   * GetOrLease returns stale values).
    *
    * @generated from field: bool stale = 6;
    */
@@ -910,14 +909,15 @@ export const StreamGetRequestSchema: GenMessage<StreamGetRequest> = /*@__PURE__*
  */
 export type StreamGetResponse = Message<"tiercache.v1.StreamGetResponse"> & {
   /**
-   * The entries found.
+   * The entries found. Each distinct key of the request appears once, in
+   * `entries` or in `missing`.
    *
    * @generated from field: repeated tiercache.v1.FoundEntry entries = 1;
    */
   entries: FoundEntry[];
 
   /**
-   * The keys of the request that hold no value.
+   * The keys of the request that hold no fresh value.
    *
    * @generated from field: repeated string missing = 2;
    */
@@ -1396,7 +1396,9 @@ export const WatchEventKindSchema: GenEnum<WatchEventKind> = /*@__PURE__*/
  */
 export const CacheService: GenService<{
   /**
-   * Get reads one key. A miss is not an error: `found` is false.
+   * Get reads one key. A miss is not an error: `found` is false. Get, GetMany,
+   * StreamGet and Has see fresh values only: a value past its TTL, within its
+   * grace period, is a miss for them (only GetOrLease returns stale values).
    *
    * @generated from rpc tiercache.v1.CacheService.Get
    */
@@ -1416,7 +1418,8 @@ export const CacheService: GenService<{
     output: typeof SetResponseSchema;
   },
   /**
-   * Delete removes one key. Deleting a missing key is not an error.
+   * Delete removes one key (also a stale one). Deleting a missing key is not
+   * an error; `deleted` tells whether it held a fresh value.
    *
    * @generated from rpc tiercache.v1.CacheService.Delete
    */
@@ -1426,7 +1429,7 @@ export const CacheService: GenService<{
     output: typeof DeleteResponseSchema;
   },
   /**
-   * Has tells whether a key holds an unexpired value, without reading it.
+   * Has tells whether a key holds a fresh value, without reading it.
    *
    * @generated from rpc tiercache.v1.CacheService.Has
    */
@@ -1436,7 +1439,8 @@ export const CacheService: GenService<{
     output: typeof HasResponseSchema;
   },
   /**
-   * Touch gives an existing key a new TTL, counted from now.
+   * Touch gives a key holding a fresh value a new TTL, counted from now, and
+   * ends its grace period; a stale or missing key is left as it is.
    *
    * @generated from rpc tiercache.v1.CacheService.Touch
    */
