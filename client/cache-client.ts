@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { credentials as grpcCredentials, Metadata, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { isIP } from "node:net";
 import { createClient, type CallOptions as RpcCallOptions, type ServiceClient } from "../core/grpc-adapter.js";
+import { METHOD_POLICIES, type CacheMethod } from "../core/method-policy.js";
 import { RpcError, Status } from "../core/rpc-error.js";
 import type { TierCounters } from "../core/tier-counters.js";
 import { CacheService, Tier, type FoundEntry } from "../gen/tiercache/v1/cache_pb.js";
@@ -79,7 +80,8 @@ function target(options: CacheClientOptions): string {
   return options.address;
 }
 
-const READ_METHODS = ["Get", "Has", "GetMany", "Stats"];
+/** Methods the client retries on UNAVAILABLE (see core/method-policy.ts). */
+const RETRIED_METHODS = (Object.keys(METHOD_POLICIES) as CacheMethod[]).filter((m) => METHOD_POLICIES[m].retryOnUnavailable).map((m) => CacheService.method[m].name);
 
 function serviceConfig(retryReads: boolean, balanced: boolean): string {
   return JSON.stringify({
@@ -87,7 +89,7 @@ function serviceConfig(retryReads: boolean, balanced: boolean): string {
     methodConfig: retryReads
       ? [
           {
-            name: READ_METHODS.map((method) => ({ service: CacheService.typeName, method })),
+            name: RETRIED_METHODS.map((method) => ({ service: CacheService.typeName, method })),
             retryPolicy: { maxAttempts: 3, initialBackoff: "0.05s", maxBackoff: "0.5s", backoffMultiplier: 2, retryableStatusCodes: ["UNAVAILABLE"] },
           },
         ]

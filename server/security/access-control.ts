@@ -2,7 +2,9 @@ import { timingSafeEqual } from "node:crypto";
 import type { DescMethod, Message } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
 import type { Authorizer, CallContext } from "../../core/grpc-adapter.js";
+import { METHOD_POLICIES, type CacheMethod } from "../../core/method-policy.js";
 import { RpcError } from "../../core/rpc-error.js";
+import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
 import { DEFAULT_NAMESPACE } from "../engine/validation.js";
 import type { Logger } from "../logger.js";
 import { tokenDigest, type AccessGrant, type Right } from "./tokens.js";
@@ -26,41 +28,30 @@ function namespaceField(request: Message): readonly string[] {
   return typeof namespace === "string" ? [namespace] : [ALL_NAMESPACES];
 }
 
-const read: MethodRule = { right: "read", namespaces: namespaceField };
-const write: MethodRule = { right: "write", namespaces: namespaceField };
-const admin: MethodRule = { right: "admin", namespaces: namespaceField };
+/** Methods whose request does not name one namespace in a `namespace` field. */
+const NAMESPACES_OF: Partial<Record<CacheMethod, (request: Message) => readonly string[]>> = {
+  /** An empty namespace asks for every namespace's counters. */
+  stats: (request) => namespaceField(request).map((ns) => (ns === "" ? ALL_NAMESPACES : ns)),
+  /** One namespace per cursor; no cursor at all counts as every namespace. */
+  watch: (request) => {
+    const cursors = (request as { cursors?: unknown }).cursors;
+    return Array.isArray(cursors) ? cursors.map((c) => String((c as { namespace?: unknown }).namespace ?? ALL_NAMESPACES)) : [ALL_NAMESPACES];
+  },
+};
 
 /**
- * tiercache.v1.CacheService methods by descriptor name (`method.name`). A
- * method missing here is refused for every token (fail closed): add new RPCs
- * here, or pass `rules` to {@link AccessControl}.
+ * tiercache.v1.CacheService methods by descriptor name (`method.name`),
+ * derived from core/method-policy.ts (the right each method needs). A method
+ * missing here is refused for every token (fail closed).
  */
-export const CACHE_SERVICE_RULES: Readonly<Record<string, MethodRule>> = Object.freeze({
-  Get: read,
-  Has: read,
-  GetMany: read,
-  StreamGet: read,
-  Set: write,
-  Delete: write,
-  Touch: write,
-  SetMany: write,
-  DeleteMany: write,
-  StreamSet: write,
-  Clear: admin,
-  /** An empty namespace asks for every namespace's counters. */
-  Stats: { right: "admin", namespaces: (request) => namespaceField(request).map((ns) => (ns === "" ? ALL_NAMESPACES : ns)) },
-  /** One namespace per cursor; no cursor at all counts as every namespace. */
-  Watch: {
-    right: "read",
-    namespaces: (request) => {
-      const cursors = (request as { cursors?: unknown }).cursors;
-      return Array.isArray(cursors) ? cursors.map((c) => String((c as { namespace?: unknown }).namespace ?? ALL_NAMESPACES)) : [ALL_NAMESPACES];
-    },
-  },
-  /** A lease lets its holder fill the key and makes other callers wait: a write. */
-  GetOrLease: write,
-  ReleaseLease: write,
-});
+export const CACHE_SERVICE_RULES: Readonly<Record<string, MethodRule>> = Object.freeze(
+  Object.fromEntries(
+    (Object.keys(METHOD_POLICIES) as CacheMethod[]).map((method) => [
+      CacheService.method[method].name,
+      { right: METHOD_POLICIES[method].right, namespaces: NAMESPACES_OF[method] ?? namespaceField },
+    ]),
+  ),
+);
 
 /** Options of {@link AccessControl}. */
 export interface AccessControlOptions {

@@ -6,6 +6,7 @@ import { Client, credentials, Metadata, status, type ServiceError, type StatusOb
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compress } from "zstd-napi";
+import { METHOD_POLICIES, type CacheMethod } from "../../core/method-policy.js";
 import { ENVELOPE_HEADER_BYTES, ENVELOPE_VERSION, FLAG_COMPRESSED } from "../../core/codec.js";
 import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
 import { LocalTier } from "../../server/tiers/local-tier.js";
@@ -436,6 +437,8 @@ describe("fuzzing the wire against a live server", () => {
           const label = `${r.method.name} (${r.credential.valid ? "fuzz token" : "bad credentials"}, ${r.payloads.length} messages): ${name} ${answer.details}`;
           const allowed = ALLOWED.has(answer.code) || (WAITING.has(r.method.name) && answer.code === status.DEADLINE_EXCEEDED);
           if (!allowed) throw new Error(`status not allowed: ${label}`);
+          const declared = answer.code === status.OK || METHOD_POLICIES[r.method.localName as CacheMethod].statuses.includes(answer.code);
+          if (!declared) throw new Error(`status not declared in core/method-policy.ts: ${label}`);
           if (!r.credential.valid && ![status.UNAUTHENTICATED, status.RESOURCE_EXHAUSTED].includes(answer.code)) throw new Error(`bad credentials got through: ${label}`);
           const namesVictim = r.payloads.some((p) => p.namespaces?.includes(VICTIM));
           if (namesVictim && answer.code === status.OK) throw new Error(`namespace B reached: ${label}`);
