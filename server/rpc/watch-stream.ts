@@ -1,17 +1,23 @@
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { ValueTooLargeError } from "../../core/errors.js";
 import type { CallContext } from "../../core/grpc-adapter.js";
-import { WatchEventKind, type WatchRequest, type WatchResponseSchema } from "../../gen/tiercache/v1/cache_pb.js";
+import { WatchEventKind, type WatchRequest } from "../../gen/tiercache/v1/cache_pb.js";
 import type { InvalidationBus, Subscription, WatchEvent } from "../engine/invalidation-bus.js";
 import { checkNamespace } from "../engine/validation.js";
-
-type WatchMessage = MessageInitShape<typeof WatchResponseSchema>;
+import { WatchQueue, type WatchMessage } from "./watch-queue.js";
+import type { WatcherSlots } from "./watcher-slots.js";
 
 /** Options of the Watch stream. */
 export interface WatchOptions {
   /** A heartbeat is sent when nothing else was for this long, in ms. @default 1000 */
   heartbeatMs?: number;
-  /** Events queued for a slow reader before it gets RESET instead. @default 10000 */
+  /** Messages queued for a slow reader before it gets RESET instead. @default 10000 */
   maxQueuedEvents?: number;
+  /** Keys in the messages queued for a slow reader before it gets RESET instead. @default 100000 */
+  maxQueuedKeys?: number;
+  /** Most cursors (namespaces) one Watch call may name; more is RESOURCE_EXHAUSTED. @default 1000 */
+  maxNamespaces?: number;
+  /** The server's count of open Watch streams (`--max-watchers`); none = unbounded. */
+  watchers?: WatcherSlots;
   /** Ends every Watch stream (OK status) when aborted: a draining server must not wait for them. */
   closing?: AbortSignal;
 }
@@ -27,10 +33,16 @@ const KINDS: Record<WatchEvent["kind"], WatchEventKind> = {
 /**
  * The Watch RPC: replays what each cursor missed (or RESET), then READY per
  * namespace, then live events and heartbeats until the client goes away.
+ * Work per event is O(1) whatever the number of namespaces watched; a reader
+ * too slow for its queue gets RESET + READY per namespace it fell behind on.
  */
 export async function* watchStream(bus: InvalidationBus, request: WatchRequest, ctx: CallContext, options: WatchOptions = {}): AsyncIterable<WatchMessage> {
   const heartbeatMs = options.heartbeatMs ?? 1000;
   const maxQueued = options.maxQueuedEvents ?? 10_000;
+  const maxNamespaces = options.maxNamespaces ?? 1000;
+  if (request.cursors.length > maxNamespaces) {
+    throw new ValueTooLargeError(`a Watch may name at most max-watch-namespaces (${maxNamespaces}) namespaces; this one names ${request.cursors.length}`);
+  }
   const toMessage = (event: WatchEvent): WatchMessage => ({
     kind: KINDS[event.kind],
     namespace: event.namespace,
@@ -38,50 +50,49 @@ export async function* watchStream(bus: InvalidationBus, request: WatchRequest, 
     seq: BigInt(event.seq),
     streamId: bus.streamId,
   });
-  const ready = (namespace: string): WatchMessage => ({
+  const ready = (namespace: string, seq: number): WatchMessage => ({
     kind: WatchEventKind.READY,
     namespace,
-    seq: BigInt(bus.currentSeq(namespace)),
+    seq: BigInt(seq),
     streamId: bus.streamId,
     heartbeatMs,
   });
+  const queue = new WatchQueue({
+    maxMessages: maxQueued + request.cursors.length, // a READY per namespace on top: they never overflow
+    maxKeys: options.maxQueuedKeys ?? 100_000,
+    resetOf: (namespace) => {
+      const seq = bus.currentSeq(namespace);
+      return [toMessage({ kind: "reset", namespace, seq }), ready(namespace, seq)];
+    },
+  });
 
-  const queue: WatchMessage[] = [];
   let wake: (() => void) | undefined;
   const push = (message: WatchMessage) => {
     queue.push(message);
-    if (queue.length > maxQueued) {
-      // Too slow a reader: replace the backlog by RESET + READY per namespace
-      // (the client drops its copies and serves again from fresh reads).
-      const namespaces = new Set(queue.map((m) => m.namespace ?? ""));
-      queue.length = 0;
-      for (const namespace of namespaces) {
-        queue.push({ kind: WatchEventKind.RESET, namespace, seq: BigInt(bus.currentSeq(namespace)), streamId: bus.streamId }, ready(namespace));
-      }
-    }
     wake?.();
   };
   const stop = () => wake?.();
   const closing = options.closing;
   const done = () => ctx.signal.aborted || closing?.aborted === true;
+
+  const release = options.watchers?.acquire();
+  const subscriptions: Subscription[] = [];
+  let timer: NodeJS.Timeout | undefined;
   ctx.signal.addEventListener("abort", stop);
   closing?.addEventListener("abort", stop);
-
-  const subscriptions: Subscription[] = [];
-  const namespaces = new Set<string>();
-  let timer: NodeJS.Timeout | undefined;
   try {
+    const namespaces = new Set<string>();
     for (const cursor of request.cursors) {
       const namespace = checkNamespace(cursor.namespace);
       if (namespaces.has(namespace)) continue;
       namespaces.add(namespace);
-      const { replay, subscription } = bus.subscribe(namespace, { streamId: cursor.streamId, afterSeq: Number(cursor.afterSeq) }, (event) => push(toMessage(event)));
+      const { replay, subscription } = bus.subscribe(namespace, { streamId: cursor.streamId, afterSeq: Number(cursor.afterSeq) }, (event) => push(toMessage(event)), maxQueued);
       subscriptions.push(subscription);
-      for (const event of replay) push(toMessage(event));
-      push(ready(namespace));
+      for (const event of replay) queue.push(toMessage(event));
+      queue.push(ready(namespace, bus.currentSeq(namespace)));
     }
     while (!done()) {
-      while (queue.length > 0 && !done()) yield queue.shift()!;
+      for (let message = queue.shift(); message && !done(); message = queue.shift()) yield message;
       if (done()) break;
       const heartbeat = await new Promise<boolean>((resolve) => {
         wake = () => resolve(false);
@@ -89,12 +100,13 @@ export async function* watchStream(bus: InvalidationBus, request: WatchRequest, 
       });
       clearTimeout(timer);
       wake = undefined;
-      if (heartbeat && queue.length === 0 && !done()) yield { kind: WatchEventKind.HEARTBEAT, streamId: bus.streamId, heartbeatMs };
+      if (heartbeat && queue.empty && !done()) yield { kind: WatchEventKind.HEARTBEAT, streamId: bus.streamId, heartbeatMs };
     }
   } finally {
     clearTimeout(timer);
     ctx.signal.removeEventListener("abort", stop);
     closing?.removeEventListener("abort", stop);
     for (const subscription of subscriptions) subscription.close();
+    release?.();
   }
 }
