@@ -2,12 +2,12 @@ const MIN_CAPACITY = 16;
 
 /**
  * A first-in first-out queue on a ring buffer: `push`, `shift`, `peek` and
- * `at` in O(1) (`push` amortized). The buffer grows by doubling and shrinks by
- * half once it is three-quarters empty, so it holds memory in proportion to
- * what it holds, not to the most it ever held.
+ * `at` in O(1) (`push` amortized). The buffer is allocated on the first push,
+ * grows by doubling and shrinks by half once it is three-quarters empty, so
+ * it holds memory in proportion to what it holds, not to the most it ever held.
  */
 export class Fifo<T> {
-  #items: (T | undefined)[] = new Array<T | undefined>(MIN_CAPACITY);
+  #items: (T | undefined)[] = [];
   #head = 0;
   #size = 0;
 
@@ -18,7 +18,7 @@ export class Fifo<T> {
 
   /** Adds `item` at the back. */
   push(item: T): void {
-    if (this.#size === this.#items.length) this.#resize(this.#items.length * 2);
+    if (this.#size === this.#items.length) this.#resize(Math.max(MIN_CAPACITY, this.#items.length * 2));
     this.#items[(this.#head + this.#size) & (this.#items.length - 1)] = item;
     this.#size++;
   }
@@ -47,7 +47,7 @@ export class Fifo<T> {
 
   /** Removes everything. */
   clear(): void {
-    this.#items = new Array<T | undefined>(MIN_CAPACITY);
+    this.#items = [];
     this.#head = 0;
     this.#size = 0;
   }

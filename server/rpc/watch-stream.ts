@@ -6,6 +6,9 @@ import { checkNamespace } from "../engine/validation.js";
 import { WatchQueue, type WatchMessage } from "./watch-queue.js";
 import type { WatcherSlots } from "./watcher-slots.js";
 
+/** The default of {@link WatchOptions.heartbeatMs}. */
+export const DEFAULT_HEARTBEAT_MS = 1000;
+
 /** Options of the Watch stream. */
 export interface WatchOptions {
   /** A heartbeat is sent when nothing else was for this long, in ms. @default 1000 */
@@ -22,6 +25,14 @@ export interface WatchOptions {
   closing?: AbortSignal;
 }
 
+/**
+ * Cursors subscribed, or messages sent, between two turns given back to the
+ * event loop: a Watch naming many namespaces must not hold up other calls
+ * while it subscribes or catches up.
+ */
+const TURN = 256;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 const KINDS: Record<WatchEvent["kind"], WatchEventKind> = {
   set: WatchEventKind.SET,
   delete: WatchEventKind.DELETE,
@@ -37,7 +48,7 @@ const KINDS: Record<WatchEvent["kind"], WatchEventKind> = {
  * too slow for its queue gets RESET + READY per namespace it fell behind on.
  */
 export async function* watchStream(bus: InvalidationBus, request: WatchRequest, ctx: CallContext, options: WatchOptions = {}): AsyncIterable<WatchMessage> {
-  const heartbeatMs = options.heartbeatMs ?? 1000;
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const maxQueued = options.maxQueuedEvents ?? 10_000;
   const maxNamespaces = options.maxNamespaces ?? 1000;
   if (request.cursors.length > maxNamespaces) {
@@ -81,18 +92,26 @@ export async function* watchStream(bus: InvalidationBus, request: WatchRequest, 
   ctx.signal.addEventListener("abort", stop);
   closing?.addEventListener("abort", stop);
   try {
-    const namespaces = new Set<string>();
+    // Every namespace is checked before any is subscribed; the first cursor of a namespace named twice counts.
+    const cursors = new Map<string, WatchRequest["cursors"][number]>();
     for (const cursor of request.cursors) {
       const namespace = checkNamespace(cursor.namespace);
-      if (namespaces.has(namespace)) continue;
-      namespaces.add(namespace);
+      if (!cursors.has(namespace)) cursors.set(namespace, cursor);
+    }
+    for (const [namespace, cursor] of cursors) {
+      if (subscriptions.length % TURN === TURN - 1) await nextTurn();
+      if (done()) break;
       const { replay, subscription } = bus.subscribe(namespace, { streamId: cursor.streamId, afterSeq: Number(cursor.afterSeq) }, (event) => push(toMessage(event)), maxQueued);
       subscriptions.push(subscription);
       for (const event of replay) queue.push(toMessage(event));
       queue.push(ready(namespace, bus.currentSeq(namespace)));
     }
+    let sent = 0;
     while (!done()) {
-      for (let message = queue.shift(); message && !done(); message = queue.shift()) yield message;
+      for (let message = queue.shift(); message && !done(); message = queue.shift()) {
+        yield message;
+        if (++sent % TURN === 0) await nextTurn();
+      }
       if (done()) break;
       const heartbeat = await new Promise<boolean>((resolve) => {
         wake = () => resolve(false);
