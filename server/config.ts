@@ -92,6 +92,24 @@ export interface ServerConfig {
   maxConcurrentStreams: number;
   /** Longest a call may run, in ms; a call with no deadline or a later one is cut here. @default 60000 */
   maxDeadlineMs: number;
+
+  // Server-wide bounds on connections and Watch (see server/guarded-listener.ts, server/rpc/watch-stream.ts).
+  /** Most client connections open at once; one more is closed as soon as it is accepted. @default 1000 */
+  maxConnections: number;
+  /** A connection that sends no handshake bytes (TLS or HTTP/2) for this long is closed, in ms. @default 10000 */
+  handshakeTimeoutMs: number;
+  /** A connection without calls for this long is asked to close (GOAWAY), in ms; "off" never. @default 300000 (5 min) */
+  connectionIdleTimeoutMs: number | "off";
+  /** A connection older than this (±10 % jitter) is asked to reconnect (GOAWAY), in ms; "off" never. @default 3600000 (1 h) */
+  maxConnectionAgeMs: number | "off";
+  /** How long calls on an aged connection may still run before it is cut (Watch streams then resume on a new one), in ms; "off" waits for them. @default 60000 */
+  maxConnectionAgeGraceMs: number | "off";
+  /** Most Watch streams open at once. @default 1000 */
+  maxWatchers: number;
+  /** Most namespaces (cursors) one Watch call may name. @default 1000 */
+  maxWatchNamespaces: number;
+  /** Watch history kept for resuming watchers, all namespaces together, in estimated bytes. @default 33554432 (32 MiB) */
+  watchHistoryBytes: number;
 }
 
 /** A configuration value that cannot be used; `option` names the flag. */
@@ -135,6 +153,14 @@ const hostPorts =
     if (list.length === 0) return undefined;
     for (const part of list) parseHostPort(part, option);
     return list;
+  };
+
+/** A duration a Node timer can hold (at most 2^31-1 ms, about 24 days). */
+const timerDuration =
+  (min: number): Parser<number> =>
+  (raw) => {
+    const ms = duration(min)(raw);
+    return ms !== undefined && ms <= 2 ** 31 - 1 ? ms : undefined;
   };
 
 function option<K extends keyof ServerConfig>(spec: OptionSpec<K>): OptionSpec<K> {
@@ -183,6 +209,15 @@ export const OPTIONS = [
   option({ key: "allowUnauthenticated", flag: "--allow-unauthenticated", env: "TIERCACHE_ALLOW_UNAUTHENTICATED", parse: switchValue, isSwitch: true, expected: "true or false", default: false, description: "allow serving without tokens on a non-loopback address" }),
   option({ key: "maxConcurrentStreams", flag: "--max-concurrent-streams", env: "TIERCACHE_MAX_CONCURRENT_STREAMS", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 100, description: "most concurrent calls per client connection" }),
   option({ key: "maxDeadlineMs", flag: "--max-deadline", env: "TIERCACHE_MAX_DEADLINE", parse: (raw) => { const ms = duration(1)(raw); return ms !== undefined && ms <= 2 ** 31 - 1 ? ms : undefined; }, expected: "a duration from 1ms to 24d such as 60s", default: 60_000, description: "longest a call may run (calls with no or a later deadline are cut)" }),
+  // Server-wide bounds on connections and Watch.
+  option({ key: "maxConnections", flag: "--max-connections", env: "TIERCACHE_MAX_CONNECTIONS", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most client connections open at once (more are closed when accepted)" }),
+  option({ key: "handshakeTimeoutMs", flag: "--handshake-timeout", env: "TIERCACHE_HANDSHAKE_TIMEOUT", parse: timerDuration(1), expected: "a duration from 1ms to 24d such as 10s", default: 10_000, description: "close a connection that sends no handshake bytes for this long" }),
+  option({ key: "connectionIdleTimeoutMs", flag: "--connection-idle-timeout", env: "TIERCACHE_CONNECTION_IDLE_TIMEOUT", parse: orOff(timerDuration(1)), expected: 'a duration from 1ms to 24d such as 5m, or "off"', default: 300_000, description: "close a connection without calls for this long (GOAWAY)" }),
+  option({ key: "maxConnectionAgeMs", flag: "--max-connection-age", env: "TIERCACHE_MAX_CONNECTION_AGE", parse: orOff(timerDuration(1)), expected: 'a duration from 1ms to 24d such as 1h, or "off"', default: 3_600_000, description: "ask a connection older than this (+-10%) to reconnect (GOAWAY)" }),
+  option({ key: "maxConnectionAgeGraceMs", flag: "--max-connection-age-grace", env: "TIERCACHE_MAX_CONNECTION_AGE_GRACE", parse: orOff(timerDuration(0)), expected: 'a duration up to 24d such as 60s, or "off"', default: 60_000, description: "how long calls on an aged connection may still run before it is cut" }),
+  option({ key: "maxWatchers", flag: "--max-watchers", env: "TIERCACHE_MAX_WATCHERS", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most Watch streams open at once" }),
+  option({ key: "maxWatchNamespaces", flag: "--max-watch-namespaces", env: "TIERCACHE_MAX_WATCH_NAMESPACES", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most namespaces one Watch call may name" }),
+  option({ key: "watchHistoryBytes", flag: "--watch-history-bytes", env: "TIERCACHE_WATCH_HISTORY_BYTES", parse: bytes(0), expected: "a size such as 32MiB (0 keeps none)", default: 32 * 1024 ** 2, description: "Watch history kept for resuming watchers, all namespaces together" }),
 ] as const;
 
 type AnySpec = OptionSpec<keyof ServerConfig>;

@@ -7,11 +7,14 @@ import { CacheService, file_tiercache_v1_cache } from "../gen/tiercache/v1/cache
 import { ConfigError, type ServerConfig } from "./config.js";
 import { CacheEngine } from "./engine/cache-engine.js";
 import type { DurableTier } from "./engine/durable-tier.js";
+import { connectionOptions, connectionLimits } from "./connection-options.js";
+import { listenGuarded, type GuardedListener } from "./guarded-listener.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import { startMetricsServer } from "./metrics.js";
 import { reflectionFor } from "./reflection.js";
 import { cacheServiceHandlers } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
+import { WatcherSlots } from "./rpc/watcher-slots.js";
 import { AccessControl } from "./security/access-control.js";
 import { deadlineCeiling } from "./security/limits.js";
 import { securityProblem, serverCredentials, transportName } from "./security/transport.js";
@@ -29,6 +32,8 @@ export interface RunningServer {
   readonly engine: CacheEngine;
   /** The Redis circuit breaker: "closed", "open" or "half-open"; "" without Redis. */
   durableBreaker(): string;
+  /** Client connections: open now, accepted and refused (`--max-connections`) since start. */
+  connections(): { open: number; accepted: number; refused: number };
   /**
    * Stops taking calls (health turns NOT_SERVING), waits up to
    * `config.shutdownGraceMs` for calls in flight, cuts the rest, then closes
@@ -113,15 +118,18 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     await invalidations.start();
   }
   const durableBreaker = () => (durable instanceof RedisTier ? durable.breakerState : "");
+  engine.bus.maxRetainedBytes = config.watchHistoryBytes;
 
   const server = new Server({
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": config.maxMessageBytes,
     "grpc.max_concurrent_streams": config.maxConcurrentStreams,
+    ...connectionOptions(config),
   });
   const access = config.tokens && new AccessControl(config.tokens, { logger });
   const closing = new AbortController();
-  addService(server, CacheService, cacheServiceHandlers(engine, { closing: closing.signal }, durableBreaker), {
+  const watchOptions = { closing: closing.signal, maxNamespaces: config.maxWatchNamespaces, watchers: new WatcherSlots(config.maxWatchers) };
+  addService(server, CacheService, cacheServiceHandlers(engine, watchOptions, durableBreaker), {
     mapError: errorToStatus(logger),
     maxDeadlineMs: deadlineCeiling(config.maxDeadlineMs),
     ...(access && { authorize: access.authorize }),
@@ -129,23 +137,26 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   health.addToServer(server);
   reflectionFor([file_tiercache_v1_cache]).addToServer(server);
 
-  let port: number;
+  // Our own listener, not bindAsync: grpc-js cannot bound the number of connections.
+  let listener: GuardedListener;
   try {
-    port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${config.host}:${config.port}`, serverCredentials(config), (err, bound) => (err ? reject(err) : resolve(bound))),
-    );
+    listener = await listenGuarded(server.createConnectionInjector(serverCredentials(config)), config.host, config.port, connectionLimits(config), logger);
   } catch (err) {
+    server.forceShutdown();
     await invalidations?.close();
     await engine.close();
     throw err;
   }
+  const port = listener.port;
   const address = `${config.host}:${port}`;
   let metrics: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   if (config.metricsPort !== "off") {
     try {
       metrics = await startMetricsServer(engine, config.metricsHost, config.metricsPort, logger);
     } catch (err) {
+      listener.stopAccepting();
       server.forceShutdown();
+      listener.destroyAll();
       await invalidations?.close();
       await engine.close();
       throw new Error(`cannot serve metrics on ${config.metricsHost}:${config.metricsPort}: ${(err as Error).message}`, { cause: err });
@@ -167,6 +178,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
       logger.info("draining", { graceMs: config.shutdownGraceMs });
+      listener.stopAccepting();
       closing.abort();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -179,11 +191,13 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
           resolve();
         });
       });
+      listener.destroyAll(); // what grpc-js never took (a stalled handshake) or left half-closed
       await new Promise<void>((resolve) => (metrics ? metrics.server.close(() => resolve()) : resolve()));
       await invalidations?.close();
       await engine.close();
       logger.info("stopped");
     })());
 
-  return { address, port, metricsPort: metrics?.port, engine, durableBreaker, shutdown };
+  const connections = () => ({ open: listener.connections, accepted: listener.accepted, refused: listener.refused });
+  return { address, port, metricsPort: metrics?.port, engine, durableBreaker, connections, shutdown };
 }
