@@ -1,3 +1,4 @@
+import { totalmem } from "node:os";
 import { resolve } from "node:path";
 import type { EvictionPolicyName } from "../core/memory-tier.js";
 import type { LogLevel } from "./logger.js";
@@ -64,8 +65,12 @@ export interface ServerConfig {
   maxBatch: number;
   /** Largest gRPC message, in bytes. @default 16777216 (16 MiB) */
   maxMessageBytes: number;
-  /** Most namespaces in use at once. @default 1000 */
+  /** Most namespaces holding data at once (empty ones are forgotten). @default 1000 */
   maxNamespaces: number;
+  /** One bound on what the memory tiers of all namespaces hold together, in bytes. @default a quarter of the machine's memory, at most 1 GiB */
+  maxMemoryBytes: number;
+  /** Most GetOrLease leases held at once; past it no lease is granted. @default 100000 */
+  maxLeases: number;
   /** On SIGTERM, how long in-flight calls may take before they are cut, in ms. @default 10000 */
   shutdownGraceMs: number;
   /** Log level. @default "info" */
@@ -92,6 +97,11 @@ export interface ServerConfig {
   maxConcurrentStreams: number;
   /** Longest a call may run, in ms; a call with no deadline or a later one is cut here. @default 60000 */
   maxDeadlineMs: number;
+}
+
+/** The default of --max-memory: a quarter of the machine's memory, at most 1 GiB. */
+export function defaultMaxMemory(): number {
+  return Math.min(1024 ** 3, Math.floor(totalmem() / 4));
 }
 
 /** A configuration value that cannot be used; `option` names the flag. */
@@ -169,7 +179,9 @@ export const OPTIONS = [
   option({ key: "compressionLevel", flag: "--compression-level", env: "TIERCACHE_COMPRESSION_LEVEL", parse: integer(1, 19), expected: "an integer from 1 to 19", default: 1, description: "zstd level" }),
   option({ key: "maxBatch", flag: "--max-batch", env: "TIERCACHE_MAX_BATCH", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most items per batch or stream message" }),
   option({ key: "maxMessageBytes", flag: "--max-message-bytes", env: "TIERCACHE_MAX_MESSAGE_BYTES", parse: bytes(1024), expected: "a size such as 16MiB", default: 16 * 1024 ** 2, description: "largest gRPC message" }),
-  option({ key: "maxNamespaces", flag: "--max-namespaces", env: "TIERCACHE_MAX_NAMESPACES", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most namespaces in use at once" }),
+  option({ key: "maxNamespaces", flag: "--max-namespaces", env: "TIERCACHE_MAX_NAMESPACES", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most namespaces holding data at once" }),
+  option({ key: "maxMemoryBytes", flag: "--max-memory", env: "TIERCACHE_MAX_MEMORY", parse: bytes(16 * 1024 ** 2), expected: "a size of at least 16 MiB such as 512MiB or 4GiB", default: defaultMaxMemory, description: "one bound on the memory tiers of all namespaces together (default: a quarter of the machine's memory, at most 1 GiB)" }),
+  option({ key: "maxLeases", flag: "--max-leases", env: "TIERCACHE_MAX_LEASES", parse: integer(1, 1e7), expected: "an integer from 1 to 10000000", default: 100_000, description: "most GetOrLease leases held at once" }),
   option({ key: "shutdownGraceMs", flag: "--shutdown-grace", env: "TIERCACHE_SHUTDOWN_GRACE", parse: duration(0), expected: "a duration such as 10s", default: 10_000, description: "how long SIGTERM waits for in-flight calls" }),
   option({ key: "logLevel", flag: "--log-level", env: "TIERCACHE_LOG_LEVEL", parse: oneOf<LogLevel>("debug", "info", "warn", "error"), expected: "debug, info, warn or error", default: "info", description: "log level" }),
   option({ key: "metricsPort", flag: "--metrics-port", env: "TIERCACHE_METRICS_PORT", parse: orOff(integer(0, 65535)), expected: 'a port from 0 to 65535, or "off"', default: "off", description: "serve Prometheus /metrics on this port" }),

@@ -98,6 +98,8 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     maxKeyBytes: config.maxKeyBytes,
     maxBatch: config.maxBatch,
     maxNamespaces: config.maxNamespaces,
+    maxMemoryBytes: config.maxMemoryBytes,
+    maxLeases: config.maxLeases,
     settingsFor: (namespace) => ({
       defaultTtlMs: config.defaultTtlMs,
       ttlJitter: config.ttlJitter,
@@ -121,7 +123,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   });
   const access = config.tokens && new AccessControl(config.tokens, { logger });
   const closing = new AbortController();
-  addService(server, CacheService, cacheServiceHandlers(engine, { closing: closing.signal }, durableBreaker), {
+  addService(server, CacheService, cacheServiceHandlers(engine, { closing: closing.signal }, durableBreaker, config.maxMessageBytes), {
     mapError: errorToStatus(logger),
     maxDeadlineMs: deadlineCeiling(config.maxDeadlineMs),
     ...(access && { authorize: access.authorize }),
