@@ -64,12 +64,13 @@ export class LocalTier implements DurableTier {
     this.#timer.unref();
   }
 
-  /** Opens (or creates) the store in `options.dataDir`. */
+  /** Opens (or creates) the store in `options.dataDir`, any directory name (dots included). */
   static open(options: LocalTierOptions): LocalTier {
     let root: RootDatabase | undefined;
     try {
       mkdirSync(options.dataDir, { recursive: true });
-      root = open({ path: options.dataDir, mapSize: options.mapSize ?? 64 * 1024 ** 3 });
+      // lmdb-js takes a path with an extension ("cache.v1") for a file name unless told otherwise
+      root = open({ path: options.dataDir, noSubdir: false, mapSize: options.mapSize ?? 64 * 1024 ** 3 });
       dropLegacyDatabases(root);
       return new LocalTier(options, root);
     } catch (err) {
