@@ -4,6 +4,7 @@ import { systemClock, type Clock } from "../../core/clock.js";
 import { ValueCodec } from "../../core/codec.js";
 import { isTiercacheError, TierUnavailableError } from "../../core/errors.js";
 import type { DurableTier, DurableWrite } from "../engine/durable-tier.js";
+import { DataDirLock, DataDirLockedError } from "./data-dir-lock.js";
 import { expiredBefore, expiryKey, namespaceRange, parseExpiryKey, valueKey } from "./lmdb-keys.js";
 
 /** Options of {@link LocalTier.open}. */
@@ -36,7 +37,8 @@ function dropLegacyDatabases(root: RootDatabase): void {
 }
 
 /**
- * The embedded durable tier: an LMDB environment in a data directory.
+ * The embedded durable tier: an LMDB environment in a data directory, which
+ * it locks for as long as it is open (one store per directory).
  *
  * Values live in one database keyed by namespace and key (see lmdb-keys.ts);
  * an expiry index keyed by expiry time, namespace and key lets a periodic
@@ -46,6 +48,7 @@ function dropLegacyDatabases(root: RootDatabase): void {
  */
 export class LocalTier implements DurableTier {
   readonly name = "local" as const;
+  readonly #lock: DataDirLock;
   readonly #root: RootDatabase;
   readonly #values: Database<Buffer, Buffer>;
   readonly #expiry: Database<Buffer, Buffer>;
@@ -54,7 +57,8 @@ export class LocalTier implements DurableTier {
   readonly #timer: NodeJS.Timeout;
   #closed = false;
 
-  private constructor(options: LocalTierOptions, root: RootDatabase) {
+  private constructor(options: LocalTierOptions, lock: DataDirLock, root: RootDatabase) {
+    this.#lock = lock;
     this.#root = root;
     this.#values = root.openDB<Buffer, Buffer>({ name: VALUES_DB, encoding: "binary", keyEncoding: "binary" });
     this.#expiry = root.openDB<Buffer, Buffer>({ name: EXPIRY_DB, encoding: "binary", keyEncoding: "binary" });
@@ -64,17 +68,25 @@ export class LocalTier implements DurableTier {
     this.#timer.unref();
   }
 
-  /** Opens (or creates) the store in `options.dataDir`, any directory name (dots included). */
+  /**
+   * Opens (or creates) the store in `options.dataDir`, any directory name
+   * (dots included). Throws a `TierUnavailableError` when another process,
+   * or another open store in this one, holds the directory.
+   */
   static open(options: LocalTierOptions): LocalTier {
+    let lock: DataDirLock | undefined;
     let root: RootDatabase | undefined;
     try {
       mkdirSync(options.dataDir, { recursive: true });
+      lock = DataDirLock.acquire(options.dataDir);
       // lmdb-js takes a path with an extension ("cache.v1") for a file name unless told otherwise
       root = open({ path: options.dataDir, noSubdir: false, mapSize: options.mapSize ?? 64 * 1024 ** 3 });
       dropLegacyDatabases(root);
-      return new LocalTier(options, root);
+      return new LocalTier(options, lock, root);
     } catch (err) {
       root?.close().catch(() => undefined);
+      lock?.release();
+      if (err instanceof DataDirLockedError) throw new TierUnavailableError(err.message, { cause: err });
       throw new TierUnavailableError(`cannot open the local store in ${options.dataDir}: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -215,6 +227,10 @@ export class LocalTier implements DurableTier {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    await this.#root.close();
+    try {
+      await this.#root.close();
+    } finally {
+      this.#lock.release();
+    }
   }
 }
