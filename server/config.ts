@@ -4,6 +4,7 @@ import type { EvictionPolicyName } from "../core/memory-tier.js";
 import type { LogLevel } from "./logger.js";
 import { bytes, duration, fraction, integer, oneOf, orOff, text, type Parser } from "./config-values.js";
 import { parseNamespaceSettings, type NamespaceOverrides } from "./namespace-config.js";
+import { LOCAL_TIER_MAX_KEY_BYTES } from "./tiers/lmdb-keys.js";
 import { checkRedisUrl, parseHostPort } from "./tiers/redis-connection.js";
 import { tokensOption, type AccessGrant } from "./security/tokens.js";
 import { pemFile, securityProblem, switchValue } from "./security/transport.js";
@@ -53,7 +54,7 @@ export interface ServerConfig {
   memoryMaxBytes: number;
   /** Memory tier eviction policy. @default "lru" */
   memoryPolicy: EvictionPolicyName;
-  /** Longest key, in UTF-8 bytes. @default 1024 */
+  /** Longest key, in UTF-8 bytes; at most 1905 with the embedded store (LMDB's key limit). @default 1024 */
   maxKeyBytes: number;
   /** Largest value, in bytes. @default 1048576 (1 MiB) */
   maxValueBytes: number;
@@ -173,7 +174,7 @@ export const OPTIONS = [
   option({ key: "memoryMaxEntries", flag: "--memory-max-entries", env: "TIERCACHE_MEMORY_MAX_ENTRIES", parse: integer(1, 1e9), expected: "an integer from 1 to 1000000000", default: 100_000, description: "memory tier bound per namespace: entries" }),
   option({ key: "memoryMaxBytes", flag: "--memory-max-bytes", env: "TIERCACHE_MEMORY_MAX_BYTES", parse: bytes(1024), expected: "a size of at least 1 KiB such as 64MiB or 1GiB", default: 256 * 1024 ** 2, description: "memory tier bound per namespace: bytes" }),
   option({ key: "memoryPolicy", flag: "--memory-policy", env: "TIERCACHE_MEMORY_POLICY", parse: oneOf<EvictionPolicyName>("lru", "fifo", "lfu", "tinylfu"), expected: "lru, fifo, lfu or tinylfu", default: "lru", description: "memory tier eviction policy" }),
-  option({ key: "maxKeyBytes", flag: "--max-key-bytes", env: "TIERCACHE_MAX_KEY_BYTES", parse: integer(1, 65536), expected: "an integer from 1 to 65536", default: 1024, description: "longest key in UTF-8 bytes" }),
+  option({ key: "maxKeyBytes", flag: "--max-key-bytes", env: "TIERCACHE_MAX_KEY_BYTES", parse: integer(1, 65536), expected: "an integer from 1 to 65536", default: 1024, description: `longest key in UTF-8 bytes (at most ${LOCAL_TIER_MAX_KEY_BYTES} with --storage local)` }),
   option({ key: "maxValueBytes", flag: "--max-value-bytes", env: "TIERCACHE_MAX_VALUE_BYTES", parse: bytes(1), expected: "a size such as 1MiB", default: 1024 ** 2, description: "largest value" }),
   option({ key: "compressionThreshold", flag: "--compression-threshold", env: "TIERCACHE_COMPRESSION_THRESHOLD", parse: orOff(bytes(1)), expected: 'a size such as 1KiB, or "off"', default: 1024, description: "zstd-compress values of at least this size" }),
   option({ key: "compressionLevel", flag: "--compression-level", env: "TIERCACHE_COMPRESSION_LEVEL", parse: integer(1, 19), expected: "an integer from 1 to 19", default: 1, description: "zstd level" }),
@@ -261,6 +262,12 @@ function checkConsistency(config: ServerConfig): void {
   if (targets > 1) throw new ConfigError("--redis-url", "give only one of --redis-url, --redis-cluster-nodes and --redis-sentinels");
   if (config.storage === "redis" && targets === 0) {
     throw new ConfigError("--storage", "invalid --storage redis: it needs --redis-url, --redis-cluster-nodes or --redis-sentinels");
+  }
+  if (config.storage === "local" && config.maxKeyBytes > LOCAL_TIER_MAX_KEY_BYTES) {
+    throw new ConfigError(
+      "--max-key-bytes",
+      `invalid --max-key-bytes ${config.maxKeyBytes}: the embedded store (--storage local) holds keys of at most ${LOCAL_TIER_MAX_KEY_BYTES} bytes; use a smaller value, or Redis or --storage memory for longer keys`,
+    );
   }
   if (config.maxValueBytes + config.maxKeyBytes + 1024 > config.maxMessageBytes) {
     throw new ConfigError(
