@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { credentials as grpcCredentials, Metadata, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { isIP } from "node:net";
 import { createClient, type CallOptions as RpcCallOptions, type ServiceClient } from "../core/grpc-adapter.js";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../core/message-limits.js";
 import { RpcError, Status } from "../core/rpc-error.js";
 import type { TierCounters } from "../core/tier-counters.js";
 import { CacheService, Tier, type FoundEntry } from "../gen/tiercache/v1/cache_pb.js";
@@ -31,6 +32,12 @@ export interface CacheClientOptions {
   timeoutMs?: number;
   /** Items per message in streaming bulk calls. @default 500 */
   streamBatchSize?: number;
+  /**
+   * Largest message the client accepts from the server, in bytes. Raise it
+   * when the server runs with a larger `--max-message-bytes`.
+   * @default 16 MiB (the server's default `--max-message-bytes`)
+   */
+  maxReceiveMessageBytes?: number;
   /** TLS to the server: CA to trust, and a client certificate for mutual TLS. Paths or PEM contents. */
   tls?: TlsOptions;
   /** Channel credentials; overrides `tls`. @default insecure (plaintext) unless `tls` is given */
@@ -61,6 +68,12 @@ function channelCredentials(options: CacheClientOptions): ChannelCredentials {
   if (options.credentials) return options.credentials;
   if (options.tls) return grpcCredentials.createSsl(pem(options.tls.ca), pem(options.tls.key), pem(options.tls.cert));
   return grpcCredentials.createInsecure();
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
+  return value;
 }
 
 function target(options: CacheClientOptions): string {
@@ -205,6 +218,7 @@ export class CacheClient implements AsyncDisposable {
     this.#namespace = options.namespace ?? "default";
     this.#serializer = options.serializer ?? jsonSerializer;
     this.#streamBatchSize = options.streamBatchSize ?? 500;
+    const maxReceiveMessageBytes = positiveInteger("maxReceiveMessageBytes", options.maxReceiveMessageBytes, DEFAULT_MAX_MESSAGE_BYTES);
     this.#token = options.token;
     this.#rpc = createClient(CacheService, target(options), channelCredentials(options), {
       defaultTimeoutMs: options.timeoutMs ?? 5000,
@@ -215,6 +229,7 @@ export class CacheClient implements AsyncDisposable {
         "grpc.keepalive_timeout_ms": 10_000,
         "grpc.initial_reconnect_backoff_ms": 200,
         "grpc.max_reconnect_backoff_ms": 5_000,
+        "grpc.max_receive_message_length": maxReceiveMessageBytes,
         ...options.channelOptions,
       },
     });
