@@ -1,5 +1,6 @@
 import { totalmem } from "node:os";
 import { resolve } from "node:path";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../core/message-limits.js";
 import type { EvictionPolicyName } from "../core/memory-tier.js";
 import type { LogLevel } from "./logger.js";
 import { bytes, duration, fraction, integer, oneOf, orOff, text, type Parser } from "./config-values.js";
@@ -179,7 +180,7 @@ export const OPTIONS = [
   option({ key: "compressionThreshold", flag: "--compression-threshold", env: "TIERCACHE_COMPRESSION_THRESHOLD", parse: orOff(bytes(1)), expected: 'a size such as 1KiB, or "off"', default: 1024, description: "zstd-compress values of at least this size" }),
   option({ key: "compressionLevel", flag: "--compression-level", env: "TIERCACHE_COMPRESSION_LEVEL", parse: integer(1, 19), expected: "an integer from 1 to 19", default: 1, description: "zstd level" }),
   option({ key: "maxBatch", flag: "--max-batch", env: "TIERCACHE_MAX_BATCH", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most items per batch or stream message" }),
-  option({ key: "maxMessageBytes", flag: "--max-message-bytes", env: "TIERCACHE_MAX_MESSAGE_BYTES", parse: bytes(1024), expected: "a size such as 16MiB", default: 16 * 1024 ** 2, description: "largest gRPC message" }),
+  option({ key: "maxMessageBytes", flag: "--max-message-bytes", env: "TIERCACHE_MAX_MESSAGE_BYTES", parse: bytes(1024), expected: "a size such as 16MiB", default: DEFAULT_MAX_MESSAGE_BYTES, description: "largest gRPC message" }),
   option({ key: "maxNamespaces", flag: "--max-namespaces", env: "TIERCACHE_MAX_NAMESPACES", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most namespaces holding data at once" }),
   option({ key: "maxMemoryBytes", flag: "--max-memory", env: "TIERCACHE_MAX_MEMORY", parse: bytes(16 * 1024 ** 2), expected: "a size of at least 16 MiB such as 512MiB or 4GiB", default: defaultMaxMemory, description: "one bound on the memory tiers of all namespaces together (default: a quarter of the machine's memory, at most 1 GiB)" }),
   option({ key: "maxLeases", flag: "--max-leases", env: "TIERCACHE_MAX_LEASES", parse: integer(1, 1e7), expected: "an integer from 1 to 10000000", default: 100_000, description: "most GetOrLease leases held at once" }),
