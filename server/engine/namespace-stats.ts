@@ -40,23 +40,23 @@ export class NamespaceCounters {
 
   /** These counters, with those of a memory tier that is going away folded into the base. */
   withMemory(stats: Readonly<MemoryTierStats>): this {
-    this.#fold(stats);
+    this.memoryBase = addMemoryStats(this.memoryBase, stats);
     return this;
   }
+}
 
-  #fold(stats: Readonly<MemoryTierStats>): void {
-    const base = this.memoryBase;
-    this.memoryBase = {
-      hits: base.hits + stats.hits,
-      misses: base.misses + stats.misses,
-      sets: base.sets + stats.sets,
-      deletes: base.deletes + stats.deletes,
-      evictionsSize: base.evictionsSize + stats.evictionsSize,
-      evictionsCount: base.evictionsCount + stats.evictionsCount,
-      expirations: base.expirations + stats.expirations,
-      rejections: base.rejections + stats.rejections,
-    };
-  }
+/** The sum of two sets of memory-tier counters. */
+function addMemoryStats(a: Readonly<MemoryTierStats>, b: Readonly<MemoryTierStats>): MemoryTierStats {
+  return {
+    hits: a.hits + b.hits,
+    misses: a.misses + b.misses,
+    sets: a.sets + b.sets,
+    deletes: a.deletes + b.deletes,
+    evictionsSize: a.evictionsSize + b.evictionsSize,
+    evictionsCount: a.evictionsCount + b.evictionsCount,
+    expirations: a.expirations + b.expirations,
+    rejections: a.rejections + b.rejections,
+  };
 }
 
 /**
@@ -101,16 +101,7 @@ export function snapshotNamespace(
   written: { bytesIn: number; bytesStored: number; degraded: number },
   memoryBase: MemoryTierStats = ZERO_MEMORY_STATS,
 ): NamespaceStatsSnapshot {
-  const live = memory.stats;
-  const m = {
-    hits: memoryBase.hits + live.hits,
-    misses: memoryBase.misses + live.misses,
-    sets: memoryBase.sets + live.sets,
-    deletes: memoryBase.deletes + live.deletes,
-    evictionsSize: memoryBase.evictionsSize + live.evictionsSize,
-    evictionsCount: memoryBase.evictionsCount + live.evictionsCount,
-    expirations: memoryBase.expirations + live.expirations,
-  };
+  const m = addMemoryStats(memoryBase, memory.stats);
   const tiers: TierStatsSnapshot[] = [
     {
       tier: "memory",
