@@ -258,7 +258,8 @@ function redisTargets(config: ServerConfig): number {
   return [config.redisUrl, config.redisClusterNodes, config.redisSentinels].filter((target) => target !== undefined).length;
 }
 
-function checkConsistency(config: ServerConfig): void {
+/** Refuses a configuration whose options cannot work together (also for programs that build one themselves). @throws ConfigError */
+export function checkConsistency(config: ServerConfig): void {
   const targets = redisTargets(config);
   if (targets > 1) throw new ConfigError("--redis-url", "give only one of --redis-url, --redis-cluster-nodes and --redis-sentinels");
   if (config.storage === "redis" && targets === 0) {

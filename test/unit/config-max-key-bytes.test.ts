@@ -36,3 +36,11 @@ describe("--max-key-bytes against the embedded store's key limit", () => {
     expect(resolveConfig(["--max-key-bytes", "65536", "--storage", "memory"], {}).maxKeyBytes).toBe(65536);
   });
 });
+
+describe("a program that builds its own configuration", () => {
+  it("is refused by startServer too: the embedded store cannot hold keys over its limit", async () => {
+    const { startServer } = await import("../../server/server.js");
+    const { defaultConfig } = await import("../../server/config.js");
+    await expect(startServer(defaultConfig({ port: 0, maxKeyBytes: 4096, dataDir: "/nonexistent-never-opened" }))).rejects.toThrow(/max-key-bytes/);
+  });
+});
