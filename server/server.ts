@@ -4,7 +4,7 @@ import { ValueCodec } from "../core/codec.js";
 import type { Clock } from "../core/clock.js";
 import { addService } from "../core/grpc-adapter.js";
 import { CacheService, file_tiercache_v1_cache } from "../gen/tiercache/v1/cache_pb.js";
-import { ConfigError, type ServerConfig } from "./config.js";
+import { checkConsistency, type ServerConfig } from "./config.js";
 import { CacheEngine } from "./engine/cache-engine.js";
 import type { DurableTier } from "./engine/durable-tier.js";
 import { connectionOptions, connectionLimits } from "./connection-options.js";
@@ -17,7 +17,7 @@ import { errorToStatus } from "./rpc/error-status.js";
 import { WatcherSlots } from "./rpc/watcher-slots.js";
 import { AccessControl } from "./security/access-control.js";
 import { deadlineCeiling } from "./security/limits.js";
-import { securityProblem, serverCredentials, transportName } from "./security/transport.js";
+import { serverCredentials, transportName } from "./security/transport.js";
 import { LocalTier } from "./tiers/local-tier.js";
 import type { RedisInvalidationChannel } from "./tiers/redis-invalidation.js";
 import { RedisTier, type RedisTierOptions } from "./tiers/redis-tier.js";
@@ -83,9 +83,8 @@ async function openDurable(
 
 /** Starts a tiercache server with `config`; resolves once it listens. */
 export async function startServer(config: ServerConfig, deps: ServerDependencies = {}): Promise<RunningServer> {
-  // Security: refuse an exposed or half-configured server before anything is opened or bound.
-  const security = securityProblem(config);
-  if (security) throw new ConfigError(security.option, security.message);
+  // Refuse options that cannot work together, an exposed or half-configured server, before anything is opened or bound.
+  checkConsistency(config);
   const logger = deps.logger ?? jsonLogger(config.logLevel);
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING", [DURABLE_HEALTH_NAME]: "SERVING" });
   const onBreakerStateChange = (state: string) => health.setStatus(DURABLE_HEALTH_NAME, state === "open" ? "NOT_SERVING" : "SERVING");
@@ -103,6 +102,8 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     maxKeyBytes: config.maxKeyBytes,
     maxBatch: config.maxBatch,
     maxNamespaces: config.maxNamespaces,
+    maxMemoryBytes: config.maxMemoryBytes,
+    maxLeases: config.maxLeases,
     settingsFor: (namespace) => ({
       defaultTtlMs: config.defaultTtlMs,
       ttlJitter: config.ttlJitter,
@@ -129,7 +130,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const access = config.tokens && new AccessControl(config.tokens, { logger });
   const closing = new AbortController();
   const watchOptions = { closing: closing.signal, maxNamespaces: config.maxWatchNamespaces, watchers: new WatcherSlots(config.maxWatchers) };
-  addService(server, CacheService, cacheServiceHandlers(engine, watchOptions, durableBreaker), {
+  addService(server, CacheService, cacheServiceHandlers(engine, watchOptions, durableBreaker, config.maxMessageBytes), {
     mapError: errorToStatus(logger),
     maxDeadlineMs: deadlineCeiling(config.maxDeadlineMs),
     ...(access && { authorize: access.authorize }),
