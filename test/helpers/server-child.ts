@@ -9,20 +9,35 @@ export interface ChildMemory {
   external: number;
 }
 
+/** The child's Watch history, as its InvalidationBus counts it. */
+export interface ChildWatchHistory {
+  retainedBytes: number;
+  maxRetainedBytes: number;
+  namespaceLogs: number;
+}
+
 /** A tiercache server running in a child process (built dist/), whose memory can be read. */
 export interface ServerChild {
   readonly child: ChildProcess;
   readonly address: string;
+  readonly port: number;
   stderr(): string;
   exited(): boolean;
   /** Memory after three forced GCs. */
   memory(): Promise<ChildMemory>;
+  /** Its Watch history now (no GC: cheap enough to sample during a run). */
+  watchHistory(): Promise<ChildWatchHistory>;
+  /** The longest and 99th-percentile delays of its event loop since the last call (5 ms resolution). */
+  loopDelay(): Promise<{ maxMs: number; p99Ms: number }>;
   stop(): Promise<void>;
 }
 
 const CHILD = `
 const { resolveConfig, startServer, jsonLogger } = await import(process.env.TIERCACHE_DIST);
 const { readFileSync } = await import("node:fs");
+const { monitorEventLoopDelay } = await import("node:perf_hooks");
+const loop = monitorEventLoopDelay({ resolution: 5 });
+loop.enable();
 const server = await startServer(resolveConfig(JSON.parse(process.env.SERVER_ARGS), process.env), { logger: jsonLogger("error") });
 const memory = () => {
   const anon = /RssAnon:\\s+(\\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
@@ -33,12 +48,18 @@ process.on("message", async (message) => {
   if (message === "gc") {
     for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
     process.send(memory());
+  } else if (message === "watch-history") {
+    const bus = server.engine.bus;
+    process.send({ retainedBytes: bus.retainedBytes, maxRetainedBytes: bus.maxRetainedBytes, namespaceLogs: bus.namespaceLogs });
+  } else if (message === "loop") {
+    process.send({ maxMs: loop.max / 1e6, p99Ms: loop.percentile(99) / 1e6 });
+    loop.reset();
   } else if (message === "stop") {
     await server.shutdown();
     process.exit(0);
   }
 });
-process.send({ address: server.address });
+process.send({ address: server.address, port: server.port });
 `;
 
 /** Starts `tiercache serve` with `args` (and `env`, e.g. TIERCACHE_TOKENS) in a child process. */
@@ -56,18 +77,22 @@ export async function startServerChild(args: readonly string[], env: Record<stri
   let exited = false;
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   child.on("exit", () => (exited = true));
-  const [first] = (await Promise.race([once(child, "message"), once(child, "exit").then(() => [undefined])])) as [{ address?: string } | undefined];
+  const [first] = (await Promise.race([once(child, "message"), once(child, "exit").then(() => [undefined])])) as [{ address?: string; port: number } | undefined];
   if (!first?.address) throw new Error(`server child did not start: ${stderr}`);
+  const ask = async <T>(message: string): Promise<T> => {
+    child.send(message);
+    const [answer] = (await once(child, "message")) as [T];
+    return answer;
+  };
   return {
     child,
     address: first.address,
+    port: first.port,
     stderr: () => stderr,
     exited: () => exited,
-    memory: async () => {
-      child.send("gc");
-      const [memory] = (await once(child, "message")) as [ChildMemory];
-      return memory;
-    },
+    memory: () => ask<ChildMemory>("gc"),
+    watchHistory: () => ask<ChildWatchHistory>("watch-history"),
+    loopDelay: () => ask<{ maxMs: number; p99Ms: number }>("loop"),
     stop: async () => {
       if (exited) return;
       child.send("stop");
