@@ -14,6 +14,7 @@ import { startMetricsServer } from "./metrics.js";
 import { reflectionFor } from "./reflection.js";
 import { cacheServiceHandlers } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
+import { watchRequestGuard } from "./rpc/watch-request-guard.js";
 import { WatcherSlots } from "./rpc/watcher-slots.js";
 import { AccessControl } from "./security/access-control.js";
 import { deadlineCeiling } from "./security/limits.js";
@@ -126,6 +127,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     "grpc.max_send_message_length": config.maxMessageBytes,
     "grpc.max_concurrent_streams": config.maxConcurrentStreams,
     ...connectionOptions(config),
+    interceptors: [watchRequestGuard(config.maxWatchNamespaces)],
   });
   const access = config.tokens && new AccessControl(config.tokens, { logger });
   const closing = new AbortController();

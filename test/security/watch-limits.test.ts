@@ -31,9 +31,9 @@ async function startProbe(address: string): Promise<{ stop(): Promise<ProbeResul
   };
 }
 
-/** A raw Watch call: its messages as they come (decoded when first looked at), its end status. */
-function openWatch(client: Client, namespaces: string[]) {
-  const body = Buffer.from(toBinary(WatchRequestSchema, create(WatchRequestSchema, { cursors: namespaces.map((namespace) => ({ namespace })) })));
+/** A raw Watch call (of these namespaces, or of an encoded request): its messages as they come (decoded when first looked at), its end status. */
+function openWatch(client: Client, request: string[] | Buffer) {
+  const body = Buffer.isBuffer(request) ? request : Buffer.from(toBinary(WatchRequestSchema, create(WatchRequestSchema, { cursors: request.map((namespace) => ({ namespace })) })));
   const call: ClientReadableStream<Buffer> = client.makeServerStreamRequest(WATCH_PATH, identity, identity, body, new Metadata(), {});
   const received: Buffer[] = [];
   const decoded: WatchResponse[] = [];
@@ -146,6 +146,13 @@ describe("Watch limits, against a server process", () => {
     expect(await tooMany.ended).toEqual({ code: status.RESOURCE_EXHAUSTED, details: "a Watch may name at most max-watch-namespaces (1000) namespaces; this one names 1001" });
     await sleep(200);
     expect((await server.watchHistory()).namespaceLogs).toBe(0); // the logs those Watch calls created went with them
+  });
+
+  it("refuses a Watch request of a million namespaces before decoding it", async () => {
+    const cursor = Buffer.from(toBinary(WatchRequestSchema, create(WatchRequestSchema, { cursors: [{ namespace: "n" }] })));
+    const huge = openWatch(raw, Buffer.alloc(cursor.length * 1_000_000, cursor)); // 1,000,000 cursors, 5 MB
+    // The size is the reason given: the request was refused from its length, not after decoding (which says how many it names).
+    expect(await huge.ended).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/^a Watch may name at most max-watch-namespaces \(1000\) namespaces; this request is \d+ bytes/) });
   });
 
   it("with --max-watch-namespaces 12000, the issue's Watch of 12,000 namespaces does not hold up other calls either", async () => {
