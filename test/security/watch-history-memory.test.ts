@@ -13,9 +13,9 @@ const KEYS_PER_CALL = 100;
 const HISTORY_BOUND = 8 * 1024 ** 2;
 /**
  * RSS growth that is not the history itself, measured on Node 20 / Linux:
- * about 13 MiB with --watch-history-bytes 0 (buffers, JIT), and 45 to 60 MiB
- * as soon as history is retained at all, almost all of it in the C heap
- * ([heap] in /proc/self/smaps), which stays after the history is trimmed
+ * about 13 MiB with --watch-history-bytes 0 (buffers, JIT), and 27 to 60 MiB
+ * as soon as history is retained at all, most of it in the C heap ([heap] in
+ * /proc/self/smaps), which stays after the history is trimmed to nothing
  * (allocator fragmentation from garbage collections of the retained events).
  */
 const FIXED_OVERHEAD = 72 * 1024 ** 2;
