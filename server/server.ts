@@ -105,6 +105,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     maxNamespaces: config.maxNamespaces,
     maxMemoryBytes: config.maxMemoryBytes,
     maxLeases: config.maxLeases,
+    watchHistoryBytes: config.watchHistoryBytes,
     settingsFor: (namespace) => ({
       defaultTtlMs: config.defaultTtlMs,
       ttlJitter: config.ttlJitter,
@@ -120,7 +121,6 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     await invalidations.start();
   }
   const durableBreaker = () => (durable instanceof RedisTier ? durable.breakerState : "");
-  engine.bus.maxRetainedBytes = config.watchHistoryBytes;
 
   const server = new Server({
     "grpc.max_receive_message_length": config.maxMessageBytes,

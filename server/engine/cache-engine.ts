@@ -44,6 +44,8 @@ export interface CacheEngineOptions {
   maxMemoryBytes?: number;
   /** Most leases held at once; past it GetOrLease grants none (callers compute without one). @default 100000 */
   maxLeases?: number;
+  /** Bound of the Watch history kept for resuming watchers, in estimated bytes (counted in the memory budget). @default 32 MiB */
+  watchHistoryBytes?: number;
   clock?: Clock;
   /** Random numbers in [0, 1) for TTL jitter. @default Math.random */
   random?: () => number;
@@ -210,13 +212,14 @@ export class CacheEngine {
   /** The server-wide memory bound; undefined when unbounded. */
   readonly budget: MemoryBudget | undefined;
   /** Numbers and delivers the changes of each namespace to watchers. */
-  readonly bus = new InvalidationBus();
+  readonly bus: InvalidationBus;
 
   constructor(options: CacheEngineOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#leases = new LeaseTable(this.#clock);
+    this.bus = new InvalidationBus(options.watchHistoryBytes === undefined ? {} : { maxRetainedBytes: options.watchHistoryBytes });
     this.#maxLeases = options.maxLeases ?? 100_000;
     const maxMemory = options.maxMemoryBytes ?? Infinity;
     this.budget =
@@ -225,7 +228,10 @@ export class CacheEngine {
         : new MemoryBudget(maxMemory, {
             tiers: () => Array.from(this.#namespaces.values(), (state) => state.memory),
             fixedBytes: () =>
-              this.#namespaces.size * NAMESPACE_OVERHEAD_BYTES + this.#leases.size * LEASE_OVERHEAD_BYTES + this.#archive.size * ARCHIVED_COUNTERS_BYTES,
+              this.#namespaces.size * NAMESPACE_OVERHEAD_BYTES +
+              this.#leases.size * LEASE_OVERHEAD_BYTES +
+              this.#archive.size * ARCHIVED_COUNTERS_BYTES +
+              this.bus.retainedBytes,
           });
   }
 

@@ -9,7 +9,7 @@ import { latencyProbe, mib, startServerChild, type ServerChild } from "../helper
  * budget plus a stated fixed overhead, and a concurrent Get probe never
  * misses its deadline.
  */
-const BUDGET = Number(process.env.BOUNDS_BUDGET ?? 64 * 1024 ** 2);
+const BUDGET = 64 * 1024 ** 2;
 /** What the runtime may add over the budget: V8 heap growth, allocator slack, call buffers. */
 const FIXED_OVERHEAD = 96 * 1024 ** 2;
 
