@@ -187,7 +187,8 @@ export class RedisInvalidationChannel {
     if (this.#subscriber.status === "ready") await this.#subscribe();
     else await this.#subscriber.connect().catch(() => {});
     this.#publisher.heartbeat();
-    await Promise.race([echoed, timeout]);
+    // Redis unreachable: do not hold the start-up; changes stay refused until it answers.
+    if (this.#subscriber.status === "ready") await Promise.race([echoed, timeout]);
     clearTimeout(timer);
     this.#echoed = undefined;
   }
@@ -211,11 +212,6 @@ export class RedisInvalidationChannel {
   get canAnnounce(): boolean {
     const accepted = this.#publisher.lastAcceptedAt;
     return !this.#closed && accepted !== undefined && Date.now() - accepted <= this.#receiver.silenceBoundMs;
-  }
-
-  /** Publish failures since start (retried; other instances flush if they last). */
-  get publishFailures(): number {
-    return this.#publisher.stats().failedSends;
   }
 
   /** A snapshot of the counters and state. */
