@@ -131,7 +131,7 @@ export class InvalidationReceiver {
     return { flush: "the channel is heard again (messages may have been missed meanwhile)", changes: [] };
   }
 
-  /** The periodic check (every quarter heartbeat): whether to flush now, and why. */
+  /** The periodic check (the channel runs it every tenth of a heartbeat): whether to flush now, and why. */
   check(now: number): string | undefined {
     let reason: string | undefined;
     const since = this.#lastHeard ?? this.#startedAt;

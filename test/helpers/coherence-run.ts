@@ -222,7 +222,7 @@ export class CoherenceRun {
       `coherence ${this.name}: writes checked ${this.writes.length} (acknowledged ${acknowledged}, uncertain ${this.writes.length - acknowledged} ${JSON.stringify(failures)}), ` +
       `changes seen in Redis ${changesSeen}, reads ${report.reads}, stale past the ${this.#options.boundMs} ms bound ${stalePastBound}, worst staleness ${report.worstMs} ms`;
     console.log(summary);
-    if (process.env.COHERENCE_DEBUG) this.#explain(report.examples);
+    if (process.env.COHERENCE_DEBUG) this.#explain([...report.examples, ...(report.worst ? [report.worst] : [])]);
     return {
       ...report,
       stalePastBound,

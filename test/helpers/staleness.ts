@@ -35,6 +35,8 @@ export interface StalenessReport {
   readonly worstMs: number;
   /** A few of the reads past the bound, for the failure message. */
   readonly examples: readonly string[];
+  /** The stalest read, described. */
+  readonly worst: string | undefined;
 }
 
 const same = (a: Observed, b: Observed) => JSON.stringify(a) === JSON.stringify(b);
@@ -79,6 +81,7 @@ export function analyzeStaleness(
 
   let staleReads = 0;
   let worstMs = 0;
+  let worst: string | undefined;
   const pastBound = new Set<string>();
   const examples: string[] = [];
   let counted = 0;
@@ -106,11 +109,12 @@ export function analyzeStaleness(
       if (ms <= 0) continue;
     }
     staleReads++;
-    worstMs = Math.max(worstMs, ms);
+    const described = `${read.reader} read ${read.key}=${JSON.stringify(read.value)} ${Math.round(ms)} ms after Redis replaced it (at +${Math.round(read.start - entries[0]!.at)} ms)`;
+    if (ms > worstMs) [worstMs, worst] = [ms, described];
     if (ms > boundMs) {
       pastBound.add(missed);
-      if (examples.length < 5) examples.push(`${read.reader} read ${read.key}=${JSON.stringify(read.value)} ${Math.round(ms)} ms after Redis replaced it`);
+      if (examples.length < 5) examples.push(described);
     }
   }
-  return { reads: counted, staleReads, stalePastBound: pastBound.size, worstMs: Math.round(worstMs), examples };
+  return { reads: counted, staleReads, stalePastBound: pastBound.size, worstMs: Math.round(worstMs), examples, worst };
 }
