@@ -2,15 +2,18 @@ import { readFileSync } from "node:fs";
 import { credentials as grpcCredentials, Metadata, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { isIP } from "node:net";
 import { createClient, type CallOptions as RpcCallOptions, type ServiceClient } from "../core/grpc-adapter.js";
+import { DEFAULT_NAMESPACE, namespaceProblem, resolveNamespace } from "../core/key-rules.js";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../core/message-limits.js";
 import { METHOD_POLICIES, type CacheMethod } from "../core/method-policy.js";
 import { RpcError, Status } from "../core/rpc-error.js";
 import type { TierCounters } from "../core/tier-counters.js";
 import { CacheService, Tier, type FoundEntry } from "../gen/tiercache/v1/cache_pb.js";
+import { checkedDuration, checkedKey, checkedKeys, checkedNamespace } from "./argument-checks.js";
 import { keyFromArguments } from "./cache-key.js";
 import { CoherenceWatcher, type CoherenceOptions, type ReadMark } from "./coherence.js";
-import { LOCAL_MISS, LocalTier, type LocalTierOptions } from "./local-tier.js";
+import { LOCAL_MISS, LocalTier, type LocalCopy, type LocalTierOptions, type ServerCopy } from "./local-tier.js";
 import { jsonSerializer, type Serializer } from "./serializer.js";
-import { Wrapper, type WrapOptions } from "./wrap.js";
+import { resolveWrapOptions, Wrapper, type ResolvedWrapOptions, type WrapOptions } from "./wrap.js";
 
 /** Options of a {@link CacheClient}. */
 export interface CacheClientOptions {
@@ -24,14 +27,23 @@ export interface CacheClientOptions {
   coherence?: CoherenceOptions;
   /** Retry reads (Get, Has, GetMany, Stats) that fail UNAVAILABLE, up to 3 attempts. @default true */
   retryReads?: boolean;
-  /** Namespace of calls that name none. @default "default" */
+  /** Namespace of calls that name none ("" = "default"). @default "default" */
   namespace?: string;
   /** Encodes values to bytes and back. @default jsonSerializer */
   serializer?: Serializer;
   /** Deadline of each call, in ms. @default 5000 */
   timeoutMs?: number;
-  /** Items per message in streaming bulk calls. @default 500 */
+  /**
+   * Items per message in streaming bulk calls, and per GetMany/SetMany call
+   * made by `wrapMany`; keep it at most the server's `--max-batch`. @default 500
+   */
   streamBatchSize?: number;
+  /**
+   * Largest message the client accepts from the server, in bytes. Raise it
+   * when the server runs with a larger `--max-message-bytes`.
+   * @default 16 MiB (the server's default `--max-message-bytes`)
+   */
+  maxReceiveMessageBytes?: number;
   /** TLS to the server: CA to trust, and a client certificate for mutual TLS. Paths or PEM contents. */
   tls?: TlsOptions;
   /** Channel credentials; overrides `tls`. @default insecure (plaintext) unless `tls` is given */
@@ -62,6 +74,18 @@ function channelCredentials(options: CacheClientOptions): ChannelCredentials {
   if (options.credentials) return options.credentials;
   if (options.tls) return grpcCredentials.createSsl(pem(options.tls.ca), pem(options.tls.key), pem(options.tls.cert));
   return grpcCredentials.createInsecure();
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+function clientNamespace(namespace: string | undefined): string {
+  const problem = namespace === undefined ? undefined : namespaceProblem(namespace);
+  if (problem !== undefined) throw new TypeError(problem);
+  return resolveNamespace(namespace ?? DEFAULT_NAMESPACE);
 }
 
 function target(options: CacheClientOptions): string {
@@ -99,7 +123,7 @@ function serviceConfig(retryReads: boolean, balanced: boolean): string {
 
 /** Options every call takes. */
 export interface CallOptions {
-  /** Namespace of this call; defaults to the client's. */
+  /** Namespace of this call ("" = "default"); defaults to the client's. */
   namespace?: string;
   /** Deadline of this call, in ms; defaults to the client's. */
   timeoutMs?: number;
@@ -109,7 +133,11 @@ export interface CallOptions {
 
 /** Options of writes. */
 export interface SetOptions extends CallOptions {
-  /** Time to live in ms; 0 or absent = the namespace's default (no expiry unless configured). */
+  /**
+   * Time to live in ms; 0 or absent = the namespace's default (no expiry
+   * unless configured). A fraction is rounded up to the next whole ms;
+   * negative, NaN, infinite or over 100 years is INVALID_ARGUMENT.
+   */
   ttl?: number;
 }
 
@@ -132,9 +160,9 @@ export type TierName = "client" | "memory" | "local" | "redis" | "unknown";
 export interface CacheEntry<T> {
   value: T;
   contentType: string;
-  /** ms until it expires; 0 = never. */
+  /** ms until plain reads stop returning it (the start of its grace period when it has one; as of now, for a local copy); 0 = never. */
   ttlRemainingMs: number;
-  /** The server tier that answered. */
+  /** The tier that answered: a server tier, or "client" for the local tier. */
   tier: TierName;
 }
 
@@ -170,6 +198,25 @@ function entriesOf(input: EntriesInput): Iterable<readonly [string, unknown]> {
   return Object.entries(input);
 }
 
+/** One entry as SetMany and StreamSet send it. */
+interface WireEntry {
+  key: string;
+  value: Uint8Array;
+  contentType: string;
+  ttlMs: bigint;
+  graceMs: bigint;
+}
+
+function localEntry<T>(copy: LocalCopy): CacheEntry<T> {
+  return { value: copy.value as T, contentType: copy.contentType, ttlRemainingMs: copy.ttlRemainingMs, tier: "client" };
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 async function* batches<T>(items: AsyncIterable<T> | Iterable<T>, size: number): AsyncIterable<T[]> {
   let batch: T[] = [];
   for await (const item of items) {
@@ -192,6 +239,10 @@ async function* batches<T>(items: AsyncIterable<T> | Iterable<T>, size: number):
  * ```
  *
  * Every method rejects with an `RpcError` whose `code` is the gRPC status.
+ * Keys, namespaces and durations the server would refuse or garble (an
+ * empty key, a key that is not well-formed Unicode, an invalid namespace, a
+ * negative or non-finite TTL) are refused with INVALID_ARGUMENT before
+ * anything is sent.
  */
 export class CacheClient implements AsyncDisposable {
   readonly #rpc: ServiceClient<typeof CacheService>;
@@ -204,9 +255,10 @@ export class CacheClient implements AsyncDisposable {
   readonly #wrapper: Wrapper;
 
   constructor(options: CacheClientOptions) {
-    this.#namespace = options.namespace ?? "default";
+    this.#namespace = clientNamespace(options.namespace);
     this.#serializer = options.serializer ?? jsonSerializer;
-    this.#streamBatchSize = options.streamBatchSize ?? 500;
+    this.#streamBatchSize = positiveInteger("streamBatchSize", options.streamBatchSize, 500);
+    const maxReceiveMessageBytes = positiveInteger("maxReceiveMessageBytes", options.maxReceiveMessageBytes, DEFAULT_MAX_MESSAGE_BYTES);
     this.#token = options.token;
     this.#rpc = createClient(CacheService, target(options), channelCredentials(options), {
       defaultTimeoutMs: options.timeoutMs ?? 5000,
@@ -217,6 +269,7 @@ export class CacheClient implements AsyncDisposable {
         "grpc.keepalive_timeout_ms": 10_000,
         "grpc.initial_reconnect_backoff_ms": 200,
         "grpc.max_reconnect_backoff_ms": 5_000,
+        "grpc.max_receive_message_length": maxReceiveMessageBytes,
         ...options.channelOptions,
       },
     });
@@ -227,14 +280,16 @@ export class CacheClient implements AsyncDisposable {
         this.#rpc,
         { invalidate: (ns, keys) => keys.forEach((key) => local.delete(ns, key)), flush: (ns) => local.flush(ns) },
         options.coherence,
+        () => this.#call(undefined).metadata,
       );
     }
     this.#wrapper = new Wrapper({
-      getOrLease: async (namespace, key, leaseMs, waitMs) => {
-        const epoch = this.#watcher?.mark(namespace);
-        const res = await this.#rpc.getOrLease({ namespace, key, leaseMs, waitMs }, this.#call(waitMs > 0 ? { timeoutMs: waitMs + 5000 } : undefined));
+      getOrLease: async (namespace, key, leaseMs, waitMs, waitOnStale) => {
+        const mark = this.#watcher?.mark(namespace);
+        const call = this.#call(waitMs > 0 ? { timeoutMs: waitMs + 5000 } : undefined);
+        const res = await this.#rpc.getOrLease({ namespace, key, leaseMs, waitMs, waitOnStale }, call);
         const value = res.found ? this.#serializer.decode(res.value, res.contentType) : undefined;
-        if (res.found && !res.stale) this.#remember(namespace, key, value, res.value.byteLength, Number(res.freshRemainingMs), epoch);
+        if (res.found && !res.stale) this.#remember(namespace, key, this.#serverCopy(value, res), mark);
         return { found: res.found, value, stale: res.stale, leaseToken: res.leaseToken };
       },
       store: async (namespace, key, value, { ttl, grace, leaseToken }) => {
@@ -245,29 +300,48 @@ export class CacheClient implements AsyncDisposable {
       releaseLease: async (namespace, key, leaseToken) => {
         await this.#rpc.releaseLease({ namespace, key, leaseToken }, this.#call(undefined));
       },
-      local: (namespace, key) => this.#localHit(namespace, key),
+      local: (namespace, key) => {
+        const value = this.#localValue(namespace, key);
+        return value === LOCAL_MISS ? { found: false, value: undefined } : { found: true, value };
+      },
     });
   }
 
-  /** A coherent local copy, when the local tier holds one for this namespace. */
-  #localHit(namespace: string, key: string): { found: boolean; value: unknown } {
+  /** The local tier when it may serve `namespace` now; starts watching the namespace when it may not yet. */
+  #coherentLocal(namespace: string): LocalTier | undefined {
     const local = this.#local;
-    if (!local || !local.covers(namespace)) return { found: false, value: undefined };
+    if (!local || !local.covers(namespace)) return undefined;
+    if (this.#watcher!.isCoherent(namespace)) return local;
     this.#watcher!.watch(namespace);
-    if (!this.#watcher!.isCoherent(namespace)) return { found: false, value: undefined };
-    return local.get(namespace, key);
+    return undefined;
+  }
+
+  /** The coherent local copy's value, or LOCAL_MISS (no allocation: the hot path of a local hit). */
+  #localValue(namespace: string, key: string): unknown {
+    const local = this.#coherentLocal(namespace);
+    return local === undefined ? LOCAL_MISS : local.value(namespace, key);
+  }
+
+  #serverCopy(value: unknown, read: Pick<FoundEntry, "value" | "contentType" | "ttlRemainingMs" | "freshRemainingMs">): ServerCopy {
+    return {
+      value,
+      contentType: read.contentType,
+      size: read.value.byteLength,
+      freshMs: Number(read.freshRemainingMs),
+      ttlRemainingMs: Number(read.freshRemainingMs),
+    };
   }
 
   /**
-   * Keeps a value read from the server locally for at most `freshMs` (its time
-   * until expiry, or until stale when it has grace), unless the namespace
-   * changed (or went incoherent) since the read began.
+   * Keeps a value read from the server locally for at most its fresh time
+   * (until it expires, or until stale when it has grace), unless the
+   * namespace changed (or went incoherent) since the read began.
    */
-  #remember(namespace: string, key: string, value: unknown, size: number, freshMs: number, mark: ReadMark | undefined): void {
+  #remember(namespace: string, key: string, copy: ServerCopy, mark: ReadMark | undefined): void {
     const local = this.#local;
     if (!local || !local.covers(namespace) || mark === undefined) return;
     if (!this.#watcher!.isCoherent(namespace) || !this.#watcher!.unchangedSince(namespace, key, mark)) return;
-    local.set(namespace, key, value, size, freshMs);
+    local.set(namespace, key, copy);
   }
 
   #forgetLocal(namespace: string, keys: Iterable<string>): void {
@@ -275,8 +349,10 @@ export class CacheClient implements AsyncDisposable {
     for (const key of keys) this.#local.delete(namespace, key);
   }
 
+  /** The call's namespace, checked ("" = "default"), or the client's. */
   #ns(options: CallOptions | undefined): string {
-    return options?.namespace ?? this.#namespace;
+    const namespace = options?.namespace;
+    return namespace === undefined ? this.#namespace : checkedNamespace(namespace);
   }
 
   #call(options: CallOptions | undefined): RpcCallOptions {
@@ -298,22 +374,22 @@ export class CacheClient implements AsyncDisposable {
     return call;
   }
 
-  #entry<T>(found: Pick<FoundEntry, "value" | "contentType" | "ttlRemainingMs" | "tier">): CacheEntry<T> {
+  #entry<T>(found: Pick<FoundEntry, "value" | "contentType" | "freshRemainingMs" | "tier">): CacheEntry<T> {
     return {
       value: this.#serializer.decode(found.value, found.contentType) as T,
       contentType: found.contentType,
-      ttlRemainingMs: Number(found.ttlRemainingMs),
+      ttlRemainingMs: Number(found.freshRemainingMs),
       tier: TIER_NAMES[found.tier] ?? "unknown",
     };
   }
 
   /** The value stored under `key`, or `undefined` on a miss (or when `undefined` itself was stored). */
   async get<T = unknown>(key: string, options?: CallOptions): Promise<T | undefined> {
-    if (this.#local) {
-      const value = this.#localValue(this.#ns(options), key);
-      if (value !== LOCAL_MISS) return value as T;
-    }
-    return (await this.getEntry<T>(key, options))?.value;
+    checkedKey(key);
+    const namespace = this.#ns(options);
+    const value = this.#localValue(namespace, key);
+    if (value !== LOCAL_MISS) return value as T;
+    return (await this.#getEntry<T>(namespace, key, options))?.value;
   }
 
   /**
@@ -323,43 +399,39 @@ export class CacheClient implements AsyncDisposable {
    * (tier "client") when it holds a coherent copy.
    */
   async getEntry<T = unknown>(key: string, options?: CallOptions): Promise<CacheEntry<T> | undefined> {
-    const namespace = this.#ns(options);
-    const local = this.#localHit(namespace, key);
-    if (local.found) return { value: local.value as T, contentType: "", ttlRemainingMs: 0, tier: "client" };
-    const epoch = this.#watcher?.mark(namespace);
+    checkedKey(key);
+    return this.#getEntry<T>(this.#ns(options), key, options);
+  }
+
+  async #getEntry<T>(namespace: string, key: string, options: CallOptions | undefined): Promise<CacheEntry<T> | undefined> {
+    const local = this.#coherentLocal(namespace)?.get(namespace, key);
+    if (local) return localEntry<T>(local);
+    const mark = this.#watcher?.mark(namespace);
     let res;
     try {
       res = await this.#rpc.get({ namespace, key }, this.#call(options));
     } catch (err) {
       if (this.#local?.serveStaleWhenUnavailable && RpcError.is(err, Status.UNAVAILABLE)) {
         const held = this.#local.get(namespace, key);
-        if (held.found) return { value: held.value as T, contentType: "", ttlRemainingMs: 0, tier: "client" };
+        if (held) return localEntry<T>(held);
       }
       throw err;
     }
     if (!res.found || res.stale) return undefined;
     const entry = this.#entry<T>(res);
-    this.#remember(namespace, key, entry.value, res.value.byteLength, Number(res.freshRemainingMs), epoch);
+    this.#remember(namespace, key, this.#serverCopy(entry.value, res), mark);
     return entry;
   }
 
   /**
    * The local tier's coherent copy of `key`, synchronously, or `undefined`
    * (not held, not coherent now, or no local tier). Never calls the server.
+   * Throws RpcError INVALID_ARGUMENT for a key or namespace the server would refuse.
    */
   getLocal<T = unknown>(key: string, options?: Pick<CallOptions, "namespace">): T | undefined {
+    checkedKey(key);
     const value = this.#localValue(this.#ns(options), key);
     return (value === LOCAL_MISS ? undefined : value) as T | undefined;
-  }
-
-  /** The coherent local copy, or LOCAL_MISS. */
-  #localValue(namespace: string, key: string): unknown {
-    const local = this.#local;
-    if (!local || !this.#watcher!.isCoherent(namespace)) {
-      if (local?.covers(namespace)) this.#watcher!.watch(namespace);
-      return LOCAL_MISS;
-    }
-    return local.value(namespace, key);
   }
 
   /**
@@ -368,83 +440,106 @@ export class CacheClient implements AsyncDisposable {
    * degraded writes on, so the value is in its memory only).
    */
   async set(key: string, value: unknown, options?: SetOptions): Promise<{ degraded: boolean }> {
-    const { bytes, contentType } = this.#serializer.encode(value);
+    checkedKey(key);
     const namespace = this.#ns(options);
+    const ttlMs = BigInt(checkedDuration("ttl", options?.ttl));
+    const { bytes, contentType } = this.#serializer.encode(value);
     this.#forgetLocal(namespace, [key]);
-    const res = await this.#rpc.set({ namespace, key, value: bytes, contentType, ttlMs: BigInt(options?.ttl ?? 0) }, this.#call(options));
+    const res = await this.#rpc.set({ namespace, key, value: bytes, contentType, ttlMs }, this.#call(options));
     return { degraded: res.degraded };
   }
 
   /** Removes `key`; true when it held a value. */
   async delete(key: string, options?: CallOptions): Promise<boolean> {
-    this.#forgetLocal(this.#ns(options), [key]);
-    return (await this.#rpc.delete({ namespace: this.#ns(options), key }, this.#call(options))).deleted;
+    checkedKey(key);
+    const namespace = this.#ns(options);
+    this.#forgetLocal(namespace, [key]);
+    return (await this.#rpc.delete({ namespace, key }, this.#call(options))).deleted;
   }
 
-  /** True when `key` holds an unexpired value. */
+  /** True when `key` holds a fresh value (a stale one, within grace, counts as absent). */
   async has(key: string, options?: CallOptions): Promise<boolean> {
+    checkedKey(key);
     return (await this.#rpc.has({ namespace: this.#ns(options), key }, this.#call(options))).found;
   }
 
   /** Gives `key` a new TTL (`options.ttl`, counted from now); false when it holds no value. */
   async touch(key: string, options: SetOptions): Promise<boolean> {
-    this.#forgetLocal(this.#ns(options), [key]);
-    return (await this.#rpc.touch({ namespace: this.#ns(options), key, ttlMs: BigInt(options.ttl ?? 0) }, this.#call(options))).found;
+    checkedKey(key);
+    const namespace = this.#ns(options);
+    const ttlMs = BigInt(checkedDuration("ttl", options.ttl));
+    this.#forgetLocal(namespace, [key]);
+    return (await this.#rpc.touch({ namespace, key, ttlMs }, this.#call(options))).found;
   }
 
   /** The values of the keys found, keyed by key; missing keys are absent from the Map. */
   async getMany<T = unknown>(keys: Iterable<string>, options?: CallOptions): Promise<Map<string, T>> {
-    const namespace = this.#ns(options);
+    const list = checkedKeys(keys);
+    return this.#getMany<T>(this.#ns(options), list, options);
+  }
+
+  async #getMany<T>(namespace: string, keys: readonly string[], options: CallOptions | undefined): Promise<Map<string, T>> {
     const result = new Map<string, T>();
+    const local = this.#coherentLocal(namespace);
     const ask: string[] = [];
     for (const key of keys) {
-      const local = this.#localHit(namespace, key);
-      if (local.found) result.set(key, local.value as T);
+      const value = local === undefined ? LOCAL_MISS : local.value(namespace, key);
+      if (value !== LOCAL_MISS) result.set(key, value as T);
       else ask.push(key);
     }
     if (ask.length === 0) return result;
-    const epoch = this.#watcher?.mark(namespace);
+    const mark = this.#watcher?.mark(namespace);
     const res = await this.#rpc.getMany({ namespace, keys: ask }, this.#call(options));
     for (const found of res.entries) {
       if (found.stale) continue;
       const entry = this.#entry<T>(found);
-      this.#remember(namespace, found.key, entry.value, found.value.byteLength, Number(found.freshRemainingMs), epoch);
+      this.#remember(namespace, found.key, this.#serverCopy(entry.value, found), mark);
       result.set(found.key, entry.value);
     }
     return result;
   }
 
-  #toEntries(input: Iterable<readonly [string, unknown]>, ttlMs: bigint) {
+  /** Encodes entries for the wire, refusing any key the server would refuse or garble. */
+  #toEntries(input: Iterable<readonly [string, unknown]>, ttlMs: bigint, graceMs = 0n): WireEntry[] {
     return Array.from(input, ([key, value]) => {
+      checkedKey(key);
       const { bytes, contentType } = this.#serializer.encode(value);
-      return { key, value: bytes, contentType, ttlMs };
+      return { key, value: bytes, contentType, ttlMs, graceMs };
     });
   }
 
   /** Stores several values in one call; all share `options.ttl`. */
   async setMany(entries: EntriesInput, options?: SetOptions): Promise<{ degraded: boolean }> {
-    const list = this.#toEntries(entriesOf(entries), BigInt(options?.ttl ?? 0));
-    this.#forgetLocal(this.#ns(options), list.map((e) => e.key));
-    const res = await this.#rpc.setMany({ namespace: this.#ns(options), entries: list }, this.#call(options));
+    const namespace = this.#ns(options);
+    const list = this.#toEntries(entriesOf(entries), BigInt(checkedDuration("ttl", options?.ttl)));
+    return this.#setMany(namespace, list, options);
+  }
+
+  async #setMany(namespace: string, list: WireEntry[], options: CallOptions | undefined): Promise<{ degraded: boolean }> {
+    this.#forgetLocal(namespace, list.map((e) => e.key));
+    const res = await this.#rpc.setMany({ namespace, entries: list }, this.#call(options));
     return { degraded: res.degraded };
   }
 
   /** Removes several keys; how many held a value. */
   async deleteMany(keys: Iterable<string>, options?: CallOptions): Promise<number> {
-    const list = [...keys];
-    this.#forgetLocal(this.#ns(options), list);
-    return (await this.#rpc.deleteMany({ namespace: this.#ns(options), keys: list }, this.#call(options))).deleted;
+    const list = checkedKeys(keys);
+    const namespace = this.#ns(options);
+    this.#forgetLocal(namespace, list);
+    return (await this.#rpc.deleteMany({ namespace, keys: list }, this.#call(options))).deleted;
   }
 
   /** Removes every key of the namespace (the client's, or `options.namespace`). */
   async clear(options?: CallOptions): Promise<void> {
-    this.#local?.flush(this.#ns(options));
-    await this.#rpc.clear({ namespace: this.#ns(options) }, this.#call(options));
+    const namespace = this.#ns(options);
+    this.#local?.flush(namespace);
+    await this.#rpc.clear({ namespace }, this.#call(options));
   }
 
-  /** Counters of `options.namespace`, or of every namespace when none is given. */
+  /** Counters of `options.namespace`, or of every namespace when none (or "") is given. */
   async stats(options?: CallOptions): Promise<NamespaceStats[]> {
-    const res = await this.#rpc.stats({ namespace: options?.namespace ?? "" }, this.#call(options));
+    const namespace = options?.namespace ? checkedNamespace(options.namespace) : "";
+    const res = await this.#rpc.stats({ namespace }, this.#call(options));
     return res.namespaces.map((ns) => ({
       namespace: ns.namespace,
       bytesIn: Number(ns.bytesIn),
@@ -469,43 +564,68 @@ export class CacheClient implements AsyncDisposable {
 
   /**
    * Reads many keys over one stream, in batches of `options.batchSize`;
-   * yields `[key, value]` for every key, with `undefined` for a miss. Keys
-   * are read from `keys` only as fast as answers are consumed.
+   * yields `[key, value]` for every key, with `undefined` for a miss (or a
+   * stale value). Keys are read from `keys` only as fast as answers are
+   * consumed, and each batch is checked before it is sent.
    */
   async *streamGet<T = unknown>(keys: AsyncIterable<string> | Iterable<string>, options?: StreamOptions): AsyncIterable<[string, T | undefined]> {
     const namespace = this.#ns(options);
-    const requests = (async function* (size: number) {
-      for await (const batch of batches(keys, size)) yield { namespace, keys: batch };
-    })(options?.batchSize ?? this.#streamBatchSize);
+    const size = positiveInteger("batchSize", options?.batchSize, this.#streamBatchSize);
+    const requests = (async function* () {
+      for await (const batch of batches(keys, size)) yield { namespace, keys: checkedKeys(batch) };
+    })();
     for await (const res of this.#rpc.streamGet(requests, this.#streamCall(options))) {
-      for (const entry of res.entries) yield [entry.key, this.#entry<T>(entry).value];
+      for (const entry of res.entries) yield [entry.key, entry.stale ? undefined : this.#entry<T>(entry).value];
       for (const key of res.missing) yield [key, undefined];
     }
   }
 
-  /** Writes many entries over one stream, in batches of `options.batchSize`; resolves with how many were stored. */
+  /**
+   * Writes many entries over one stream, in batches of `options.batchSize`;
+   * resolves with how many were stored. Each batch is checked before it is
+   * sent: a bad key fails the call, and the batches before it stay stored.
+   */
   async streamSet(entries: AsyncIterable<readonly [string, unknown]> | Iterable<readonly [string, unknown]>, options?: StreamOptions): Promise<number> {
     const namespace = this.#ns(options);
-    const ttlMs = BigInt(options?.ttl ?? 0);
+    const ttlMs = BigInt(checkedDuration("ttl", options?.ttl));
+    const size = positiveInteger("batchSize", options?.batchSize, this.#streamBatchSize);
     const toEntries = (batch: (readonly [string, unknown])[]) => this.#toEntries(batch, ttlMs);
-    const requests = (async function* (size: number) {
-      for await (const batch of batches(entries, size)) yield { namespace, entries: toEntries(batch) };
-    })(options?.batchSize ?? this.#streamBatchSize);
+    const forget = (list: readonly WireEntry[]) => this.#forgetLocal(namespace, list.map((e) => e.key));
+    const requests = (async function* () {
+      for await (const batch of batches(entries, size)) {
+        const list = toEntries(batch);
+        forget(list);
+        yield { namespace, entries: list };
+      }
+    })();
     return Number((await this.#rpc.streamSet(requests, this.#streamCall(options))).stored);
   }
 
   /**
    * The cached value of `key`, or else the result of `loader`, stored with
    * `options.ttl`. Concurrent callers of one key in this client share one
-   * loader run; across clients a server lease lets one compute while the
-   * others wait up to `leaseWaitMs`. With `grace`, a value past its TTL is
-   * returned at once while one caller refreshes it in the background, and
-   * keeps being served (within grace) if the loader fails. A loader's
-   * `undefined` is cached only with `negativeTtl`. If the service is
-   * unavailable, the loader's result is returned uncached.
+   * loader run (for at most its `leaseMs`: then they run the loader
+   * themselves, so a loader that never settles cannot block the key); across
+   * clients a server lease lets one compute while the others wait up to
+   * `leaseWaitMs`. With `grace`, a value past its TTL is returned at once
+   * while one caller refreshes it in the background, and keeps being served
+   * (within grace) if the loader fails; with `staleWhileRevalidate: false`,
+   * one caller refreshes it while the others wait up to `softTimeout` for
+   * its value, then get the stale one. A loader's `undefined` is cached only
+   * with `negativeTtl`. If the service is unavailable, the loader's result
+   * is returned uncached.
    */
   wrap<T>(key: string, loader: () => T | Promise<T>, options: WrapOptions = {}): Promise<T> {
-    return this.#wrapper.wrap(this.#ns(options), key, loader, options);
+    let namespace: string;
+    let resolved: ResolvedWrapOptions;
+    try {
+      checkedKey(key);
+      namespace = this.#ns(options);
+      resolved = resolveWrapOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#wrapper.wrap(namespace, key, loader, resolved);
   }
 
   /** Alias of {@link wrap}. */
@@ -514,35 +634,57 @@ export class CacheClient implements AsyncDisposable {
   }
 
   /**
-   * Values for many keys: reads them in one call and sends only the missing
-   * keys to one `loader` call (which returns a Map or a record of what it
-   * found); stores what it returns. Keys the loader does not return are
-   * absent from the result (and cached as `undefined` with `negativeTtl`).
+   * Values for many keys: reads them (in calls of at most `streamBatchSize`
+   * keys) and sends only the missing keys to one `loader` call (which
+   * returns a Map or a record of what it found); stores what it returns.
+   * Keys the loader does not return, or returns as `undefined`, are absent
+   * from the result (and cached as `undefined` with `negativeTtl`).
    */
   async wrapMany<T>(
     keys: Iterable<string>,
     loader: (missing: string[]) => Promise<ReadonlyMap<string, T> | Record<string, T>> | ReadonlyMap<string, T> | Record<string, T>,
     options: WrapOptions = {},
   ): Promise<Map<string, T>> {
-    const wanted = [...new Set(keys)];
-    const found = await this.getMany<T>(wanted, options);
+    const wanted = [...new Set(checkedKeys(keys))];
+    const namespace = this.#ns(options);
+    const resolved = resolveWrapOptions(options);
+    const found = new Map<string, T>();
+    const reads = await Promise.all(chunks(wanted, this.#streamBatchSize).map((batch) => this.#getMany<T>(namespace, batch, options)));
+    for (const read of reads) for (const [key, value] of read) found.set(key, value);
     const missing = wanted.filter((key) => !found.has(key));
-    if (missing.length === 0) return found;
-    const loaded = await loader(missing);
-    const entries = loaded instanceof Map ? [...loaded] : Object.entries(loaded as Record<string, T>);
-    const fresh = entries.filter(([key]) => missing.includes(key));
-    if (fresh.length > 0) await this.setMany(new Map(fresh), options).catch(() => {});
-    if (options.negativeTtl !== undefined) {
-      const absent = missing.filter((key) => !fresh.some(([k]) => k === key));
-      if (absent.length > 0) await this.setMany(new Map(absent.map((key) => [key, undefined])), { ...options, ttl: options.negativeTtl }).catch(() => {});
-    }
+    const loaded = missing.length === 0 ? new Map<string, T>() : await this.#loadMissing(namespace, missing, loader, resolved, options);
     const result = new Map<string, T>();
     for (const key of wanted) {
-      if (found.has(key)) result.set(key, found.get(key)!);
-      const entry = fresh.find(([k]) => k === key);
-      if (entry && entry[1] !== undefined) result.set(key, entry[1]);
+      const value = found.has(key) ? found.get(key) : loaded.get(key);
+      if (value !== undefined) result.set(key, value);
     }
     return result;
+  }
+
+  /** wrapMany's loader call, and the writes of what it returned (failed writes are ignored). */
+  async #loadMissing<T>(
+    namespace: string,
+    missing: string[],
+    loader: (missing: string[]) => Promise<ReadonlyMap<string, T> | Record<string, T>> | ReadonlyMap<string, T> | Record<string, T>,
+    { ttl, grace, negativeTtl }: ResolvedWrapOptions,
+    options: CallOptions,
+  ): Promise<Map<string, T>> {
+    const asked = new Set(missing);
+    const returned = await loader(missing);
+    const loaded = new Map<string, T>();
+    for (const [key, value] of returned instanceof Map ? returned : Object.entries(returned as Record<string, T>)) {
+      if (asked.has(key) && value !== undefined) loaded.set(key, value);
+    }
+    const writes: Promise<unknown>[] = [];
+    const store = (pairs: [string, unknown][], ttlMs: number, graceMs: number) => {
+      for (const batch of chunks(pairs, this.#streamBatchSize)) {
+        writes.push(this.#setMany(namespace, this.#toEntries(batch, BigInt(ttlMs), BigInt(graceMs)), options).catch(() => {}));
+      }
+    };
+    store([...loaded], ttl, grace);
+    if (negativeTtl !== undefined) store(missing.filter((key) => !loaded.has(key)).map((key) => [key, undefined]), negativeTtl, 0);
+    await Promise.all(writes);
+    return loaded;
   }
 
   /**

@@ -1,4 +1,6 @@
-import type { ServiceClient } from "../core/grpc-adapter.js";
+import type { Metadata } from "@grpc/grpc-js";
+import type { CallOptions, ServiceClient } from "../core/grpc-adapter.js";
+import { RpcError, Status } from "../core/rpc-error.js";
 import { CacheService, WatchEventKind, type WatchResponse } from "../gen/tiercache/v1/cache_pb.js";
 
 /** What the watcher tells the local tier. */
@@ -30,6 +32,11 @@ interface Cursor {
 /** Keys whose last invalidation is remembered at most; past it everything counts as changed. */
 const MAX_TRACKED_KEYS = 100_000;
 
+/** Statuses that a Watch of one namespace keeps getting however often it is retried. */
+function refusesNamespace(err: unknown): boolean {
+  return RpcError.is(err, Status.PERMISSION_DENIED) || RpcError.is(err, Status.INVALID_ARGUMENT);
+}
+
 /** Where a read began, to tell afterwards whether its key changed while it was in flight. */
 export interface ReadMark {
   readonly epoch: number;
@@ -42,12 +49,20 @@ export interface ReadMark {
  * is READY and has been heard from within `heartbeatsMissed` heartbeats.
  * A broken stream stops serving at once; on reconnect the server replays
  * what was missed (or RESETs, and everything held is dropped).
+ *
+ * A namespace the server will not let this client watch (PERMISSION_DENIED
+ * for its token, or INVALID_ARGUMENT) would fail the shared stream on every
+ * reconnection: when the stream fails so, each namespace is tried alone, and
+ * those refused are dropped from the stream for the life of the watcher and
+ * never served locally.
  */
 export class CoherenceWatcher {
   readonly #rpc: ServiceClient<typeof CacheService>;
   readonly #listener: CoherenceListener;
   readonly #options: Required<CoherenceOptions>;
+  readonly #metadata: () => Metadata | undefined;
   readonly #cursors = new Map<string, Cursor>();
+  readonly #refused = new Set<string>();
   #controller: AbortController | undefined;
   #lastHeard = 0;
   #heartbeatMs = 1000;
@@ -59,9 +74,11 @@ export class CoherenceWatcher {
   #counter = 0;
   readonly #changedAt = new Map<string, number>();
 
-  constructor(rpc: ServiceClient<typeof CacheService>, listener: CoherenceListener, options: CoherenceOptions = {}) {
+  /** `metadata` gives each Watch call its metadata (the client's credentials). */
+  constructor(rpc: ServiceClient<typeof CacheService>, listener: CoherenceListener, options: CoherenceOptions = {}, metadata: () => Metadata | undefined = () => undefined) {
     this.#rpc = rpc;
     this.#listener = listener;
+    this.#metadata = metadata;
     this.#options = { heartbeatsMissed: 2, reconnectBaseMs: 50, reconnectMaxMs: 2000, ...options };
   }
 
@@ -116,9 +133,9 @@ export class CoherenceWatcher {
     for (const key of keys) this.#changedAt.set(`${namespace}\u0000${key}`, this.#counter);
   }
 
-  /** Starts watching `namespace` (restarting the stream to include it). */
+  /** Starts watching `namespace` (restarting the stream to include it), unless it was refused. */
   watch(namespace: string): void {
-    if (this.#closed || this.#cursors.has(namespace)) return;
+    if (this.#closed || this.#cursors.has(namespace) || this.#refused.has(namespace)) return;
     this.#cursors.set(namespace, { streamId: "", seq: 0n, ready: false, epoch: 0 });
     this.#restart();
   }
@@ -142,21 +159,63 @@ export class CoherenceWatcher {
 
   async #run(controller: AbortController): Promise<void> {
     const cursors = [...this.#cursors].map(([namespace, c]) => ({ namespace, streamId: c.streamId, afterSeq: c.seq }));
+    let failure: unknown;
     try {
-      for await (const event of this.#rpc.watch({ cursors }, { signal: controller.signal, deadline: Infinity })) {
+      for await (const event of this.#rpc.watch({ cursors }, this.#callOptions({ signal: controller.signal, deadline: Infinity }))) {
         if (controller.signal.aborted) return;
         this.#lastHeard = Date.now();
         this.#apply(event);
       }
-    } catch {
-      // the stream broke: handled below
+    } catch (err) {
+      failure = err;
     }
     if (controller.signal.aborted || this.#closed) return;
     this.#markAllUnready();
+    if (refusesNamespace(failure) && (await this.#dropRefused(controller))) {
+      if (!controller.signal.aborted) this.#restart();
+      return;
+    }
+    if (controller.signal.aborted || this.#closed) return;
     this.#failures++;
     const delay = Math.min(this.#options.reconnectMaxMs, this.#options.reconnectBaseMs * 2 ** Math.min(this.#failures, 10));
     this.#reconnectTimer = setTimeout(() => this.#restart(), delay);
     this.#reconnectTimer.unref();
+  }
+
+  #callOptions(options: CallOptions): CallOptions {
+    const metadata = this.#metadata();
+    return metadata === undefined ? options : { ...options, metadata };
+  }
+
+  /** Tries a Watch of each namespace alone; stops watching those refused. True when one was. */
+  async #dropRefused(controller: AbortController): Promise<boolean> {
+    const namespaces = [...this.#cursors.keys()];
+    const refused = await Promise.all(namespaces.map((namespace) => this.#isRefusedAlone(namespace, controller.signal)));
+    if (controller.signal.aborted || this.#closed) return false;
+    let dropped = false;
+    namespaces.forEach((namespace, i) => {
+      if (!refused[i]) return;
+      this.#cursors.delete(namespace);
+      this.#refused.add(namespace);
+      this.#listener.flush(namespace);
+      dropped = true;
+    });
+    return dropped;
+  }
+
+  async #isRefusedAlone(namespace: string, signal: AbortSignal): Promise<boolean> {
+    const probe = new AbortController();
+    const stop = () => probe.abort();
+    signal.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const _ of this.#rpc.watch({ cursors: [{ namespace }] }, this.#callOptions({ signal: probe.signal, timeoutMs: 10_000 }))) break;
+      return false;
+    } catch (err) {
+      return refusesNamespace(err);
+    } finally {
+      signal.removeEventListener("abort", stop);
+      probe.abort();
+    }
   }
 
   #apply(event: WatchResponse): void {

@@ -22,10 +22,14 @@
  * return false (or rethrow with `throwOnErrors`); `has` and `getMany` reject
  * with it. Keyv v5's `get` swallows store errors without emitting them, so a
  * failed `get` is also emitted on the store's `"error"` event, which Keyv
- * forwards: `keyv.on("error", …)` sees each failure once.
+ * forwards: `keyv.on("error", …)` sees each failure once. Keys and TTLs the
+ * client refuses (see {@link TiercacheKeyvStore.set}) fail the same way,
+ * with INVALID_ARGUMENT, before anything is sent.
  * @module
  */
 import { createHash } from "node:crypto";
+import { NAMESPACE_PATTERN } from "../core/key-rules.js";
+import { checkedDuration } from "./argument-checks.js";
 import { CacheClient, type CacheClientOptions } from "./cache-client.js";
 
 /** Options shared by both ways of constructing a {@link TiercacheKeyvStore}. */
@@ -59,14 +63,12 @@ export type TiercacheKeyvStoreOptions = TiercacheKeyvStoreClientOptions | Tierca
 export interface TiercacheKeyvEntry {
   key: string;
   value: unknown;
-  /** Time to live in ms; absent = no expiry (the namespace's default TTL on the server). */
+  /** Time to live in ms, as for {@link TiercacheKeyvStore.set}. */
   ttl?: number | undefined;
 }
 
 /** Listener of the store's `"error"` event. */
 export type TiercacheKeyvErrorListener = (error: unknown) => void;
-
-const NAMESPACE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /**
  * The tiercache namespace of a Keyv namespace. A name that is already valid
@@ -181,39 +183,37 @@ export class TiercacheKeyvStore {
   }
 
   /**
-   * Stores `value` with a TTL of `ttl` ms (none when absent, 0 or not finite).
-   * A negative TTL means already expired: the key is deleted.
+   * Stores `value` with a TTL of `ttl` ms: absent or 0 = no expiry (the
+   * namespace's default on the server); a fraction is rounded up to the next
+   * whole ms; negative, NaN, infinite or over 100 years is refused with
+   * RpcError INVALID_ARGUMENT.
    */
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
     const target = this.#current();
-    const ttlMs = this.#ttl(ttl);
-    if (ttlMs < 0) {
-      await this.client.delete(target.key(key), this.#options(target));
-    } else {
-      await this.client.set(target.key(key), value, { ...this.#options(target), ttl: ttlMs });
-    }
+    await this.client.set(target.key(key), value, { ...this.#options(target), ttl: checkedDuration("ttl", ttl) });
     return true;
   }
 
-  /** Stores several entries, one SetMany call per TTL and batch. */
+  /**
+   * Stores several entries, one SetMany call per TTL and batch. A key given
+   * more than once is written once, with its last entry.
+   */
   async setMany(entries: TiercacheKeyvEntry[]): Promise<boolean[]> {
     const target = this.#current();
-    const byTtl = new Map<number, Array<[string, unknown]>>();
+    const last = new Map<string, { value: unknown; ttlMs: number }>();
     for (const { key, value, ttl } of entries) {
-      const ttlMs = this.#ttl(ttl);
+      const stripped = target.key(key);
+      last.set(stripped, { value, ttlMs: checkedDuration("ttl", ttl) });
+    }
+    const byTtl = new Map<number, Array<[string, unknown]>>();
+    for (const [key, { value, ttlMs }] of last) {
       let group = byTtl.get(ttlMs);
       if (group === undefined) byTtl.set(ttlMs, (group = []));
-      group.push([target.key(key), value]);
+      group.push([key, value]);
     }
     const calls: Promise<unknown>[] = [];
     for (const [ttlMs, group] of byTtl) {
-      for (const batch of chunks(group, this.#batchSize)) {
-        calls.push(
-          ttlMs < 0
-            ? this.client.deleteMany(batch.map(([k]) => k), this.#options(target))
-            : this.client.setMany(batch, { ...this.#options(target), ttl: ttlMs }),
-        );
-      }
+      for (const batch of chunks(group, this.#batchSize)) calls.push(this.client.setMany(batch, { ...this.#options(target), ttl: ttlMs }));
     }
     await Promise.all(calls);
     return entries.map(() => true);
@@ -266,11 +266,5 @@ export class TiercacheKeyvStore {
   /** Unlike Node's EventEmitter, an error with no listener is not thrown: the call rejects anyway. */
   #emitError(error: unknown): void {
     for (const listener of [...this.#errorListeners]) listener(error);
-  }
-
-  /** ms for the server: 0 = no TTL, negative = already expired. */
-  #ttl(ttl: number | undefined): number {
-    if (ttl === undefined || !Number.isFinite(ttl) || ttl === 0) return 0;
-    return ttl < 0 ? -1 : Math.ceil(ttl);
   }
 }

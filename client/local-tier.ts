@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from "../core/clock.js";
+import { namespaceProblem, resolveNamespace } from "../core/key-rules.js";
 import { MemoryTier, type EvictionPolicyName } from "../core/memory-tier.js";
 
 /** Options of the client's local memory tier. */
@@ -11,7 +12,7 @@ export interface LocalTierOptions {
   policy?: EvictionPolicyName;
   /** Longest a value is kept locally, in ms; never longer than the server's TTL. @default 60000 */
   maxTtlMs?: number;
-  /** Namespaces to cache locally; all namespaces the client uses when omitted. */
+  /** Namespaces to cache locally ("" = "default"); all namespaces the client uses when omitted. */
   namespaces?: readonly string[];
   /**
    * When the service is unavailable, serve what the local tier still holds,
@@ -25,9 +26,32 @@ export interface LocalTierOptions {
 /** What {@link LocalTier.value} returns for a key it does not hold. */
 export const LOCAL_MISS: unique symbol = Symbol("local miss");
 
+/** A value read from the server, with what the server said about it. */
+export interface ServerCopy {
+  value: unknown;
+  contentType: string;
+  /** Serialized size, in bytes. */
+  size: number;
+  /** ms until the server stops serving it as fresh (its TTL, or until stale with grace); 0 = never. */
+  freshMs: number;
+  /** ms until the server drops it (end of grace, if any); 0 = never. */
+  ttlRemainingMs: number;
+}
+
+/** A local copy and its metadata as of now. */
+export interface LocalCopy {
+  value: unknown;
+  contentType: string;
+  /** ms until the server's copy expires, as of now (at least 1); 0 = the server keeps it forever. */
+  ttlRemainingMs: number;
+}
+
 interface LocalEntry {
   value: unknown;
+  contentType: string;
   size: number;
+  /** When the server's copy expires, on this tier's clock; 0 = never. */
+  serverExpiresAt: number;
 }
 
 /**
@@ -43,7 +67,9 @@ export class LocalTier {
   constructor(options: LocalTierOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#only = options.namespaces ? new Set(options.namespaces) : undefined;
+    const problem = options.namespaces?.map(namespaceProblem).find((p) => p !== undefined);
+    if (problem !== undefined) throw new TypeError(`localTier.namespaces: ${problem}`);
+    this.#only = options.namespaces ? new Set(options.namespaces.map(resolveNamespace)) : undefined;
   }
 
   /** True when `namespace` is cached locally. */
@@ -76,17 +102,26 @@ export class LocalTier {
     return entry === undefined ? LOCAL_MISS : entry.value;
   }
 
-  /** The entry for `key` if held and unexpired (`found` tells a stored undefined from a miss). */
-  get(namespace: string, key: string): { found: boolean; value: unknown } {
+  /** The copy held for `key` if unexpired, with its metadata as of now. */
+  get(namespace: string, key: string): LocalCopy | undefined {
     const entry = this.#tiers.get(namespace)?.get(key);
-    return entry === undefined ? { found: false, value: undefined } : { found: true, value: entry.value };
+    if (entry === undefined) return undefined;
+    const ttlRemainingMs = entry.serverExpiresAt === 0 ? 0 : Math.max(1, entry.serverExpiresAt - this.#clock());
+    return { value: entry.value, contentType: entry.contentType, ttlRemainingMs };
   }
 
-  /** Keeps a value for at most min(serverTtlMs, maxTtlMs); serverTtlMs 0 = the server keeps it forever. */
-  set(namespace: string, key: string, value: unknown, size: number, serverTtlMs: number): void {
+  /** Keeps a copy for at most min(freshMs, maxTtlMs); freshMs 0 = the server keeps it fresh forever. */
+  set(namespace: string, key: string, copy: ServerCopy): void {
     const maxTtl = this.#options.maxTtlMs ?? 60_000;
-    const ttl = serverTtlMs === 0 ? maxTtl : Math.min(serverTtlMs, maxTtl);
-    this.#tier(namespace).set(key, { value, size }, this.#clock() + ttl);
+    const ttl = copy.freshMs === 0 ? maxTtl : Math.min(copy.freshMs, maxTtl);
+    const now = this.#clock();
+    const entry: LocalEntry = {
+      value: copy.value,
+      contentType: copy.contentType,
+      size: copy.size,
+      serverExpiresAt: copy.ttlRemainingMs === 0 ? 0 : now + copy.ttlRemainingMs,
+    };
+    this.#tier(namespace).set(key, entry, now + ttl);
   }
 
   delete(namespace: string, key: string): void {

@@ -1,10 +1,15 @@
 import { RpcError, Status } from "../core/rpc-error.js";
+import { checkedDuration } from "./argument-checks.js";
 
 /** Options of `wrap` / `getOrSet` / `cached`. */
 export interface WrapOptions {
   /** Namespace; defaults to the client's. */
   namespace?: string;
-  /** Time to live of a loaded value, in ms; 0 or absent = the namespace default. */
+  /**
+   * Time to live of a loaded value, in ms; 0 or absent = the namespace
+   * default. Like `grace` and `negativeTtl`: a fraction is rounded up to the
+   * next whole ms; negative, NaN, infinite or over 100 years is INVALID_ARGUMENT.
+   */
   ttl?: number;
   /** After the TTL, keep serving the old value this long (ms) while one caller refreshes it. @default 0 */
   grace?: number;
@@ -12,14 +17,69 @@ export interface WrapOptions {
   negativeTtl?: number;
   /** Serve a stale value at once and refresh in the background (within grace). @default true */
   staleWhileRevalidate?: boolean;
-  /** With a stale value and staleWhileRevalidate off: wait this long (ms) for the loader, then serve stale. */
+  /**
+   * With a stale value and staleWhileRevalidate off: how long (ms) to wait for
+   * the loader, or for another client's loader run, before serving the stale
+   * value. @default leaseWaitMs
+   */
   softTimeout?: number;
   /** Give up on the loader after this long (ms): serve stale if there is one, else reject with LoaderTimeoutError. */
   hardTimeout?: number;
   /** Ask the server for a lease so one client computes a missing key. @default true */
   lease?: boolean;
-  /** How long callers in other clients wait for the lease holder's value, in ms. @default 2000 */
+  /** How long callers in other clients wait for the lease holder's value, in ms (at most 60000). @default 2000 */
   leaseWaitMs?: number;
+  /**
+   * How long one loader run holds its key, in ms (at most 600000): the server
+   * lease lasts this long, and callers of this client that join the run stop
+   * waiting for it after this long (counted from its start) and run the
+   * loader themselves, so a loader that never settles cannot block its key.
+   * @default hardTimeout, else 10000
+   */
+  leaseMs?: number;
+}
+
+/** How long a run holds its key when neither `leaseMs` nor `hardTimeout` says. */
+export const DEFAULT_LEASE_MS = 10_000;
+const MAX_LEASE_MS = 600_000;
+const MAX_LEASE_WAIT_MS = 60_000;
+
+/** WrapOptions checked once: durations in whole ms, defaults applied. */
+export interface ResolvedWrapOptions {
+  ttl: number;
+  grace: number;
+  /** undefined: a loader's `undefined` is not cached. */
+  negativeTtl: number | undefined;
+  staleWhileRevalidate: boolean;
+  softTimeout: number | undefined;
+  hardTimeout: number | undefined;
+  lease: boolean;
+  leaseWaitMs: number;
+  leaseMs: number;
+}
+
+function checkedLimit(name: string, ms: number | undefined, min: number, max: number): number | undefined {
+  if (ms === undefined) return undefined;
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < min || ms > max) {
+    throw new RpcError(Status.INVALID_ARGUMENT, `${name} ${String(ms)} is out of range: use a number of ms from ${min} up to ${max}`);
+  }
+  return Math.ceil(ms);
+}
+
+/** Checks and resolves WrapOptions; throws RpcError INVALID_ARGUMENT naming the option that is out of range. */
+export function resolveWrapOptions(options: WrapOptions): ResolvedWrapOptions {
+  const hardTimeout = checkedLimit("hardTimeout", options.hardTimeout, 0, Number.MAX_SAFE_INTEGER);
+  return {
+    ttl: checkedDuration("ttl", options.ttl),
+    grace: checkedDuration("grace", options.grace),
+    negativeTtl: options.negativeTtl === undefined ? undefined : checkedDuration("negativeTtl", options.negativeTtl),
+    staleWhileRevalidate: options.staleWhileRevalidate ?? true,
+    softTimeout: checkedLimit("softTimeout", options.softTimeout, 0, Number.MAX_SAFE_INTEGER),
+    hardTimeout,
+    lease: options.lease ?? true,
+    leaseWaitMs: checkedLimit("leaseWaitMs", options.leaseWaitMs, 0, MAX_LEASE_WAIT_MS) ?? 2000,
+    leaseMs: checkedLimit("leaseMs", options.leaseMs, 1, MAX_LEASE_MS) ?? Math.max(1, Math.min(MAX_LEASE_MS, hardTimeout ?? DEFAULT_LEASE_MS)),
+  };
 }
 
 /** The loader did not finish within `hardTimeout`. */
@@ -40,7 +100,8 @@ export interface LeaseRead {
 
 /** What `wrap` needs from the client. */
 export interface WrapBackend {
-  getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number): Promise<LeaseRead>;
+  /** GetOrLease; `waitOnStale`: on a stale value whose lease another caller holds, wait up to `waitMs` for its value. */
+  getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, waitOnStale: boolean): Promise<LeaseRead>;
   store(namespace: string, key: string, value: unknown, options: { ttl: number; grace: number; leaseToken: string }): Promise<void>;
   releaseLease(namespace: string, key: string, token: string): Promise<void>;
   /** A fresh local copy, if the local tier holds one. */
@@ -57,15 +118,36 @@ function within<T>(promise: Promise<T>, ms: number | undefined): Promise<T | typ
   );
 }
 
+function unreachable(err: unknown): boolean {
+  return RpcError.is(err, Status.UNAVAILABLE) || RpcError.is(err, Status.DEADLINE_EXCEEDED);
+}
+
+/** One loader run of a key in this client, which callers of the key join until `endsAt`. */
+interface Flight {
+  promise: Promise<unknown>;
+  endsAt: number;
+  /** Resolves at `endsAt` unless the run settled first; one timer however many callers join. */
+  expiry?: Promise<typeof TIMED_OUT>;
+}
+
+function expiryOf(flight: Flight): Promise<typeof TIMED_OUT> {
+  flight.expiry ??= new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, flight.endsAt - Date.now()));
+    const stop = () => clearTimeout(timer);
+    flight.promise.then(stop, stop);
+  });
+  return flight.expiry;
+}
+
 /**
  * Runs loaders for missing keys: one run per key at a time in this client
- * (concurrent callers share it), one across clients through server leases,
- * stale-while-revalidate within grace, soft and hard loader timeouts, and
- * negative caching of `undefined`.
+ * (concurrent callers share it, for at most its `leaseMs`), one across
+ * clients through server leases, stale-while-revalidate within grace, soft
+ * and hard loader timeouts, and negative caching of `undefined`.
  */
 export class Wrapper {
   readonly #backend: WrapBackend;
-  readonly #flights = new Map<string, Promise<unknown>>();
+  readonly #flights = new Map<string, Flight>();
   readonly #refreshing = new Set<string>();
 
   constructor(backend: WrapBackend) {
@@ -73,34 +155,51 @@ export class Wrapper {
   }
 
   /** The cached value of `key`, or the loader's result (stored for next time). */
-  wrap<T>(namespace: string, key: string, loader: () => T | Promise<T>, options: WrapOptions): Promise<T> {
+  wrap<T>(namespace: string, key: string, loader: () => T | Promise<T>, resolved: ResolvedWrapOptions): Promise<T> {
     const local = this.#backend.local(namespace, key);
     if (local.found) return Promise.resolve(local.value as T);
     const id = `${namespace}\u0000${key}`;
     const flight = this.#flights.get(id);
-    if (flight) return flight as Promise<T>;
-    const run = this.#run(namespace, key, loader, options).finally(() => this.#flights.delete(id));
-    this.#flights.set(id, run);
-    return run;
+    if (flight) return this.#join(id, flight, namespace, key, loader, resolved) as Promise<T>;
+    const started: Flight = { promise: Promise.resolve(), endsAt: Date.now() + resolved.leaseMs };
+    started.promise = this.#run(namespace, key, loader, resolved).finally(() => {
+      if (this.#flights.get(id) === started) this.#flights.delete(id);
+    });
+    this.#flights.set(id, started);
+    return started.promise as Promise<T>;
   }
 
-  async #run<T>(namespace: string, key: string, loader: () => T | Promise<T>, options: WrapOptions): Promise<T> {
-    const leaseMs = Math.max(1, Math.min(600_000, options.hardTimeout ?? 10_000));
+  /** Waits for a run in flight until its lease ends; then, if it is still the key's run, starts another. */
+  async #join<T>(id: string, flight: Flight, namespace: string, key: string, loader: () => T | Promise<T>, options: ResolvedWrapOptions): Promise<T> {
+    const result = await Promise.race([flight.promise, expiryOf(flight)]);
+    if (result !== TIMED_OUT) return result as T;
+    if (this.#flights.get(id) === flight) this.#flights.delete(id);
+    return this.wrap(namespace, key, loader, options);
+  }
+
+  async #run<T>(namespace: string, key: string, loader: () => T | Promise<T>, options: ResolvedWrapOptions): Promise<T> {
     let read: LeaseRead;
     try {
-      read = options.lease === false
-        ? await this.#backend.getOrLease(namespace, key, leaseMs, 0)
-        : await this.#backend.getOrLease(namespace, key, leaseMs, options.leaseWaitMs ?? 2000);
+      read = await this.#backend.getOrLease(namespace, key, options.leaseMs, options.lease ? options.leaseWaitMs : 0, false);
+      if (read.found && read.stale && !read.leaseToken && !options.staleWhileRevalidate && options.lease) {
+        const waitMs = Math.min(MAX_LEASE_WAIT_MS, options.softTimeout ?? options.leaseWaitMs);
+        read = await this.#backend.getOrLease(namespace, key, options.leaseMs, waitMs, true).catch((err: unknown) => {
+          if (unreachable(err)) return read;
+          throw err;
+        });
+      }
     } catch (err) {
-      if (!RpcError.is(err, Status.UNAVAILABLE) && !RpcError.is(err, Status.DEADLINE_EXCEEDED)) throw err;
+      if (!unreachable(err)) throw err;
       return (await this.#load(namespace, key, loader, options, "")) as T;
     }
     if (read.found && !read.stale) return read.value as T;
     if (read.found) {
-      if (options.staleWhileRevalidate !== false) {
+      if (options.staleWhileRevalidate) {
         if (read.leaseToken) this.#refreshInBackground(namespace, key, loader, options, read.leaseToken);
         return read.value as T;
       }
+      // Another caller holds the lease and did not bring a fresh value within softTimeout.
+      if (!read.leaseToken && options.lease) return read.value as T;
       const fresh = this.#load(namespace, key, loader, options, read.leaseToken);
       const result = await within(fresh, options.softTimeout).catch(() => TIMED_OUT);
       if (result === TIMED_OUT) {
@@ -112,7 +211,7 @@ export class Wrapper {
     return (await this.#load(namespace, key, loader, options, read.leaseToken)) as T;
   }
 
-  #refreshInBackground<T>(namespace: string, key: string, loader: () => T | Promise<T>, options: WrapOptions, token: string): void {
+  #refreshInBackground<T>(namespace: string, key: string, loader: () => T | Promise<T>, options: ResolvedWrapOptions, token: string): void {
     const id = `${namespace}\u0000${key}`;
     if (this.#refreshing.has(id)) return;
     this.#refreshing.add(id);
@@ -122,7 +221,7 @@ export class Wrapper {
   }
 
   /** Runs the loader (within hardTimeout) and stores its result; gives the lease back when it fails. */
-  async #load<T>(namespace: string, key: string, loader: () => T | Promise<T>, options: WrapOptions, leaseToken: string): Promise<T> {
+  async #load<T>(namespace: string, key: string, loader: () => T | Promise<T>, options: ResolvedWrapOptions, leaseToken: string): Promise<T> {
     let value: T | typeof TIMED_OUT;
     try {
       value = await within(Promise.resolve().then(loader), options.hardTimeout);
@@ -135,8 +234,8 @@ export class Wrapper {
       if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});
       return value;
     }
-    const ttl = value === undefined ? options.negativeTtl! : (options.ttl ?? 0);
-    const grace = value === undefined ? 0 : (options.grace ?? 0);
+    const ttl = value === undefined ? options.negativeTtl! : options.ttl;
+    const grace = value === undefined ? 0 : options.grace;
     try {
       await this.#backend.store(namespace, key, value, { ttl, grace, leaseToken });
     } catch {

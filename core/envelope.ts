@@ -104,6 +104,13 @@ export function readExpiresAt(envelope: Uint8Array): number {
   return readMoment(envelope, EXPIRES_AT_OFFSET, "expiresAt");
 }
 
+/** The payload's decoded (uncompressed) length, from the header. @throws CorruptValueError */
+export function decodedLength(envelope: Uint8Array): number {
+  checkHeader(envelope);
+  const at = ORIGINAL_LENGTH_OFFSET;
+  return envelope[at]! * 0x100_0000 + ((envelope[at + 1]! << 16) | (envelope[at + 2]! << 8) | envelope[at + 3]!);
+}
+
 /** Offset of the freshUntil field, or -1 when the envelope has none. @throws CorruptValueError when truncated */
 export function freshUntilOffset(envelope: Uint8Array): number {
   checkHeader(envelope);

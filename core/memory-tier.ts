@@ -58,6 +58,11 @@ type MemoryTierBaseOptions<V> = {
    */
   sizeOf?: (value: V) => number;
   /**
+   * Bytes of a key, added to its entry's accounted size (finite, ≥ 0).
+   * @default () => 0 (keys are covered by entryOverheadBytes only)
+   */
+  sizeOfKey?: (key: string) => number;
+  /**
    * Bytes added per entry on top of `sizeOf` (non-negative integer).
    * @default DEFAULT_ENTRY_OVERHEAD_BYTES (64)
    */
@@ -105,6 +110,7 @@ interface ResolvedOptions<V> {
   policy: EvictionPolicyName;
   clock: Clock;
   sizeOf: (value: V) => number;
+  sizeOfKey: ((key: string) => number) | undefined;
   entryOverheadBytes: number;
   onEvict: ((key: string, value: V, cause: EvictionCause) => void) | undefined;
 }
@@ -164,6 +170,7 @@ function resolveOptions<V>(options: MemoryTierOptions<V>): ResolvedOptions<V> {
     policy,
     clock: optionalFunction("clock", options.clock) ?? systemClock,
     sizeOf: optionalFunction("sizeOf", options.sizeOf) ?? defaultSizeOf,
+    sizeOfKey: optionalFunction("sizeOfKey", options.sizeOfKey),
     entryOverheadBytes,
     onEvict: optionalFunction("onEvict", options.onEvict),
   };
@@ -212,6 +219,7 @@ export class MemoryTier<V> {
   readonly #maxBytes: number;
   readonly #clock: Clock;
   readonly #sizeOf: (value: V) => number;
+  readonly #sizeOfKey: ((key: string) => number) | undefined;
   readonly #overhead: number;
   readonly #onEvict: ((key: string, value: V, cause: EvictionCause) => void) | undefined;
   readonly #policy: EvictionPolicy;
@@ -249,6 +257,7 @@ export class MemoryTier<V> {
     this.#maxBytes = resolved.maxBytes;
     this.#clock = resolved.clock;
     this.#sizeOf = resolved.sizeOf;
+    this.#sizeOfKey = resolved.sizeOfKey;
     this.#overhead = resolved.entryOverheadBytes;
     this.#onEvict = resolved.onEvict;
     // Room for the policy's reserved slots (at most MAX_RESERVED_SLOTS) and one
@@ -351,7 +360,7 @@ export class MemoryTier<V> {
    */
   set(key: string, value: V, expiresAt = 0): boolean {
     checkExpiresAt(expiresAt);
-    const size = this.#measure(value);
+    const size = this.#measure(key, value);
     const map = this.#map;
     let slot = map.get(key);
     let now = Number.NaN;
@@ -438,6 +447,28 @@ export class MemoryTier<V> {
     return true;
   }
 
+  /**
+   * Evicts one entry for room outside this tier (a budget shared with other
+   * tiers): an expired entry first, else the policy's victim. Returns the
+   * accounted bytes freed; 0 when the tier is empty.
+   */
+  evictOne(): number {
+    if (this.#map.size === 0) return 0;
+    let victim = NO_SLOT;
+    let cause: EvictionCause = "expired";
+    const expiry = this.#expiry;
+    if (expiry !== undefined && expiry.size !== 0) victim = expiry.expiredAt(this.#clock());
+    if (victim === NO_SLOT) {
+      victim = this.#policy.victim(NO_SLOT);
+      cause = "size";
+    }
+    if (victim === NO_SLOT) return 0;
+    const size = this.#sizeAt(victim);
+    this.#evict(victim, cause);
+    this.#flush();
+    return size;
+  }
+
   /** Remove every entry (no onEvict); stats are kept. */
   clear(): void {
     this.#map.clear();
@@ -506,9 +537,9 @@ export class MemoryTier<V> {
     this.#expiry.set(slot, expiresAt);
   }
 
-  /** Accounted size: sizeOf rounded up to whole bytes, plus the overhead. */
-  #measure(value: V): number {
-    const bytes = this.#sizeOf(value);
+  /** Accounted size: sizeOf (plus sizeOfKey) rounded up to whole bytes, plus the overhead. */
+  #measure(key: string, value: V): number {
+    const bytes = this.#sizeOfKey === undefined ? this.#sizeOf(value) : this.#sizeOf(value) + this.#sizeOfKey(key);
     if (typeof bytes !== "number" || !Number.isFinite(bytes) || bytes < 0) {
       throw new RangeError(`MemoryTier: sizeOf must return a finite number >= 0, got ${String(bytes)}`);
     }

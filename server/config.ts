@@ -1,8 +1,11 @@
+import { totalmem } from "node:os";
 import { resolve } from "node:path";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../core/message-limits.js";
 import type { EvictionPolicyName } from "../core/memory-tier.js";
 import type { LogLevel } from "./logger.js";
 import { bytes, duration, fraction, integer, oneOf, orOff, text, type Parser } from "./config-values.js";
 import { parseNamespaceSettings, type NamespaceOverrides } from "./namespace-config.js";
+import { LOCAL_TIER_MAX_KEY_BYTES } from "./tiers/lmdb-keys.js";
 import { checkRedisUrl, parseHostPort } from "./tiers/redis-connection.js";
 import { tokensOption, type AccessGrant } from "./security/tokens.js";
 import { pemFile, securityProblem, switchValue } from "./security/transport.js";
@@ -52,7 +55,7 @@ export interface ServerConfig {
   memoryMaxBytes: number;
   /** Memory tier eviction policy. @default "lru" */
   memoryPolicy: EvictionPolicyName;
-  /** Longest key, in UTF-8 bytes. @default 1024 */
+  /** Longest key, in UTF-8 bytes; at most 1905 with the embedded store (LMDB's key limit). @default 1024 */
   maxKeyBytes: number;
   /** Largest value, in bytes. @default 1048576 (1 MiB) */
   maxValueBytes: number;
@@ -64,8 +67,12 @@ export interface ServerConfig {
   maxBatch: number;
   /** Largest gRPC message, in bytes. @default 16777216 (16 MiB) */
   maxMessageBytes: number;
-  /** Most namespaces in use at once. @default 1000 */
+  /** Most namespaces holding data at once (empty ones are forgotten). @default 1000 */
   maxNamespaces: number;
+  /** One bound on what the memory tiers of all namespaces hold together, in bytes. @default a quarter of the machine's memory, at most 1 GiB */
+  maxMemoryBytes: number;
+  /** Most GetOrLease leases held at once; past it no lease is granted. @default 100000 */
+  maxLeases: number;
   /** On SIGTERM, how long in-flight calls may take before they are cut, in ms. @default 10000 */
   shutdownGraceMs: number;
   /** Log level. @default "info" */
@@ -92,6 +99,11 @@ export interface ServerConfig {
   maxConcurrentStreams: number;
   /** Longest a call may run, in ms; a call with no deadline or a later one is cut here. @default 60000 */
   maxDeadlineMs: number;
+}
+
+/** The default of --max-memory: a quarter of the machine's memory, at most 1 GiB. */
+export function defaultMaxMemory(): number {
+  return Math.min(1024 ** 3, Math.floor(totalmem() / 4));
 }
 
 /** A configuration value that cannot be used; `option` names the flag. */
@@ -163,13 +175,15 @@ export const OPTIONS = [
   option({ key: "memoryMaxEntries", flag: "--memory-max-entries", env: "TIERCACHE_MEMORY_MAX_ENTRIES", parse: integer(1, 1e9), expected: "an integer from 1 to 1000000000", default: 100_000, description: "memory tier bound per namespace: entries" }),
   option({ key: "memoryMaxBytes", flag: "--memory-max-bytes", env: "TIERCACHE_MEMORY_MAX_BYTES", parse: bytes(1024), expected: "a size of at least 1 KiB such as 64MiB or 1GiB", default: 256 * 1024 ** 2, description: "memory tier bound per namespace: bytes" }),
   option({ key: "memoryPolicy", flag: "--memory-policy", env: "TIERCACHE_MEMORY_POLICY", parse: oneOf<EvictionPolicyName>("lru", "fifo", "lfu", "tinylfu"), expected: "lru, fifo, lfu or tinylfu", default: "lru", description: "memory tier eviction policy" }),
-  option({ key: "maxKeyBytes", flag: "--max-key-bytes", env: "TIERCACHE_MAX_KEY_BYTES", parse: integer(1, 65536), expected: "an integer from 1 to 65536", default: 1024, description: "longest key in UTF-8 bytes" }),
+  option({ key: "maxKeyBytes", flag: "--max-key-bytes", env: "TIERCACHE_MAX_KEY_BYTES", parse: integer(1, 65536), expected: "an integer from 1 to 65536", default: 1024, description: `longest key in UTF-8 bytes (at most ${LOCAL_TIER_MAX_KEY_BYTES} with --storage local)` }),
   option({ key: "maxValueBytes", flag: "--max-value-bytes", env: "TIERCACHE_MAX_VALUE_BYTES", parse: bytes(1), expected: "a size such as 1MiB", default: 1024 ** 2, description: "largest value" }),
   option({ key: "compressionThreshold", flag: "--compression-threshold", env: "TIERCACHE_COMPRESSION_THRESHOLD", parse: orOff(bytes(1)), expected: 'a size such as 1KiB, or "off"', default: 1024, description: "zstd-compress values of at least this size" }),
   option({ key: "compressionLevel", flag: "--compression-level", env: "TIERCACHE_COMPRESSION_LEVEL", parse: integer(1, 19), expected: "an integer from 1 to 19", default: 1, description: "zstd level" }),
   option({ key: "maxBatch", flag: "--max-batch", env: "TIERCACHE_MAX_BATCH", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most items per batch or stream message" }),
-  option({ key: "maxMessageBytes", flag: "--max-message-bytes", env: "TIERCACHE_MAX_MESSAGE_BYTES", parse: bytes(1024), expected: "a size such as 16MiB", default: 16 * 1024 ** 2, description: "largest gRPC message" }),
-  option({ key: "maxNamespaces", flag: "--max-namespaces", env: "TIERCACHE_MAX_NAMESPACES", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most namespaces in use at once" }),
+  option({ key: "maxMessageBytes", flag: "--max-message-bytes", env: "TIERCACHE_MAX_MESSAGE_BYTES", parse: bytes(1024), expected: "a size such as 16MiB", default: DEFAULT_MAX_MESSAGE_BYTES, description: "largest gRPC message" }),
+  option({ key: "maxNamespaces", flag: "--max-namespaces", env: "TIERCACHE_MAX_NAMESPACES", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most namespaces holding data at once" }),
+  option({ key: "maxMemoryBytes", flag: "--max-memory", env: "TIERCACHE_MAX_MEMORY", parse: bytes(16 * 1024 ** 2), expected: "a size of at least 16 MiB such as 512MiB or 4GiB", default: defaultMaxMemory, description: "one bound on the memory tiers of all namespaces together (default: a quarter of the machine's memory, at most 1 GiB)" }),
+  option({ key: "maxLeases", flag: "--max-leases", env: "TIERCACHE_MAX_LEASES", parse: integer(1, 1e7), expected: "an integer from 1 to 10000000", default: 100_000, description: "most GetOrLease leases held at once" }),
   option({ key: "shutdownGraceMs", flag: "--shutdown-grace", env: "TIERCACHE_SHUTDOWN_GRACE", parse: duration(0), expected: "a duration such as 10s", default: 10_000, description: "how long SIGTERM waits for in-flight calls" }),
   option({ key: "logLevel", flag: "--log-level", env: "TIERCACHE_LOG_LEVEL", parse: oneOf<LogLevel>("debug", "info", "warn", "error"), expected: "debug, info, warn or error", default: "info", description: "log level" }),
   option({ key: "metricsPort", flag: "--metrics-port", env: "TIERCACHE_METRICS_PORT", parse: orOff(integer(0, 65535)), expected: 'a port from 0 to 65535, or "off"', default: "off", description: "serve Prometheus /metrics on this port" }),
@@ -244,11 +258,18 @@ function redisTargets(config: ServerConfig): number {
   return [config.redisUrl, config.redisClusterNodes, config.redisSentinels].filter((target) => target !== undefined).length;
 }
 
-function checkConsistency(config: ServerConfig): void {
+/** Refuses a configuration whose options cannot work together (also for programs that build one themselves). @throws ConfigError */
+export function checkConsistency(config: ServerConfig): void {
   const targets = redisTargets(config);
   if (targets > 1) throw new ConfigError("--redis-url", "give only one of --redis-url, --redis-cluster-nodes and --redis-sentinels");
   if (config.storage === "redis" && targets === 0) {
     throw new ConfigError("--storage", "invalid --storage redis: it needs --redis-url, --redis-cluster-nodes or --redis-sentinels");
+  }
+  if (config.storage === "local" && config.maxKeyBytes > LOCAL_TIER_MAX_KEY_BYTES) {
+    throw new ConfigError(
+      "--max-key-bytes",
+      `invalid --max-key-bytes ${config.maxKeyBytes}: the embedded store (--storage local) holds keys of at most ${LOCAL_TIER_MAX_KEY_BYTES} bytes; use a smaller value, or Redis or --storage memory for longer keys`,
+    );
   }
   if (config.maxValueBytes + config.maxKeyBytes + 1024 > config.maxMessageBytes) {
     throw new ConfigError(

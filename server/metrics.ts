@@ -78,6 +78,20 @@ export function metricsRegistry(engine: CacheEngine): Registry {
     });
   written("tiercache_value_bytes_in_total", "Value bytes written, before compression.", (ns) => ns.bytesIn);
   written("tiercache_value_bytes_stored_total", "Envelope bytes stored for those writes, after compression.", (ns) => ns.bytesStored);
+
+  const server = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  server("tiercache_memory_budget_bytes", "The server-wide memory budget (--max-memory); 0 = unbounded.", () => engine.budget?.maxBytes ?? 0);
+  server("tiercache_memory_used_bytes", "Bytes counted against the memory budget.", () => engine.budget?.usedBytes ?? 0);
+  server("tiercache_memory_budget_evictions", "Entries evicted to keep within the memory budget since start.", () => engine.budget?.evictions ?? 0);
+  server("tiercache_namespaces_held", "Namespaces holding data.", () => engine.namespaceCount);
   return registry;
 }
 

@@ -4,7 +4,7 @@ import { ValueCodec } from "../core/codec.js";
 import type { Clock } from "../core/clock.js";
 import { addService } from "../core/grpc-adapter.js";
 import { CacheService, file_tiercache_v1_cache } from "../gen/tiercache/v1/cache_pb.js";
-import { ConfigError, type ServerConfig } from "./config.js";
+import { checkConsistency, type ServerConfig } from "./config.js";
 import { CacheEngine } from "./engine/cache-engine.js";
 import type { DurableTier } from "./engine/durable-tier.js";
 import { jsonLogger, type Logger } from "./logger.js";
@@ -14,7 +14,7 @@ import { cacheServiceHandlers } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
 import { AccessControl } from "./security/access-control.js";
 import { deadlineCeiling } from "./security/limits.js";
-import { securityProblem, serverCredentials, transportName } from "./security/transport.js";
+import { serverCredentials, transportName } from "./security/transport.js";
 import { LocalTier } from "./tiers/local-tier.js";
 import type { RedisClient } from "./tiers/redis-connection.js";
 import type { InvalidationChannelStats, RedisInvalidationChannel } from "./tiers/redis-invalidation.js";
@@ -88,9 +88,8 @@ async function openDurable(
 
 /** Starts a tiercache server with `config`; resolves once it listens. */
 export async function startServer(config: ServerConfig, deps: ServerDependencies = {}): Promise<RunningServer> {
-  // Security: refuse an exposed or half-configured server before anything is opened or bound.
-  const security = securityProblem(config);
-  if (security) throw new ConfigError(security.option, security.message);
+  // Refuse options that cannot work together, an exposed or half-configured server, before anything is opened or bound.
+  checkConsistency(config);
   const logger = deps.logger ?? jsonLogger(config.logLevel);
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING", [DURABLE_HEALTH_NAME]: "SERVING" });
   const onBreakerStateChange = (state: string) => health.setStatus(DURABLE_HEALTH_NAME, state === "open" ? "NOT_SERVING" : "SERVING");
@@ -110,6 +109,8 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     maxKeyBytes: config.maxKeyBytes,
     maxBatch: config.maxBatch,
     maxNamespaces: config.maxNamespaces,
+    maxMemoryBytes: config.maxMemoryBytes,
+    maxLeases: config.maxLeases,
     settingsFor: (namespace) => ({
       defaultTtlMs: config.defaultTtlMs,
       ttlJitter: config.ttlJitter,
@@ -136,7 +137,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   });
   const access = config.tokens && new AccessControl(config.tokens, { logger });
   const closing = new AbortController();
-  addService(server, CacheService, cacheServiceHandlers(engine, { closing: closing.signal }, durableBreaker), {
+  addService(server, CacheService, cacheServiceHandlers(engine, { closing: closing.signal }, durableBreaker, config.maxMessageBytes), {
     mapError: errorToStatus(logger),
     maxDeadlineMs: deadlineCeiling(config.maxDeadlineMs),
     ...(access && { authorize: access.authorize }),

@@ -1,12 +1,13 @@
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { ValueCodec } from "../../core/codec.js";
-import { freshness, isFresh, readExpiresAt, withNewExpiry } from "../../core/envelope.js";
+import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, readExpiresAt, withNewExpiry } from "../../core/envelope.js";
 import { InvalidArgumentError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import type { CallScope, DurableTier, DurableWrite, TierName } from "./durable-tier.js";
-import { DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
+import { ARCHIVED_COUNTERS_BYTES, CounterArchive, type DurableCounters, type NamespaceCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
 import { InvalidationBus, type Change } from "./invalidation-bus.js";
 import { LeaseTable } from "./lease-table.js";
+import { MemoryBudget } from "./memory-budget.js";
 import { SingleFlight } from "./single-flight.js";
 import { checkBatch, checkKey, checkNamespace, checkTtl } from "./validation.js";
 
@@ -33,8 +34,16 @@ export interface CacheEngineOptions {
   codec: ValueCodec;
   maxKeyBytes: number;
   maxBatch: number;
-  /** Most namespaces held at once; a new one past it is refused. */
+  /** Most namespaces holding data at once; a write to a new one past it is refused (empty ones are reclaimed first). */
   maxNamespaces: number;
+  /**
+   * One bound on what the memory tiers of all namespaces hold together
+   * (values, keys, per-entry and per-namespace overhead, leases), in bytes;
+   * past it the largest namespace evicts first. @default Infinity
+   */
+  maxMemoryBytes?: number;
+  /** Most leases held at once; past it GetOrLease grants none (callers compute without one). @default 100000 */
+  maxLeases?: number;
   clock?: Clock;
   /** Random numbers in [0, 1) for TTL jitter. @default Math.random */
   random?: () => number;
@@ -68,6 +77,23 @@ export interface FoundValue {
   stale: boolean;
   /** ms until it goes stale (0 once stale); equals ttlRemainingMs without grace. */
   freshRemainingMs: number;
+}
+
+/** A fresh value found by {@link CacheEngine.lookupMany}, not yet decoded. */
+export interface Hit {
+  readonly key: string;
+  readonly envelope: Uint8Array;
+  readonly tier: TierName;
+  /** Bytes it takes in a response: its decoded length (from the header), key, content type and field framing. */
+  readonly responseBytes: number;
+}
+
+/** Framing of one entry in a response (tags, lengths, TTLs, tier), generously. */
+const ENTRY_FRAMING_BYTES = 48;
+
+/** The bytes an envelope's entry takes in a response, from its header alone. */
+function responseBytesOf(key: string, envelope: Uint8Array): number {
+  return decodedLength(envelope) + 3 * key.length + envelope[CONTENT_TYPE_LENGTH_OFFSET]! + ENTRY_FRAMING_BYTES;
 }
 
 /** What GetOrLease found: a value, a lease, both (stale value), or neither. */
@@ -111,24 +137,57 @@ function withinScope<T>(promise: Promise<T>, scope: CallScope | undefined): Prom
   });
 }
 
+/** Bytes of one namespace's state besides its entries (maps, counters, the memory tier's first slot arrays); measured on Node 20. */
+export const NAMESPACE_OVERHEAD_BYTES = 16 * 1024;
+/** Bytes of one held lease (map entry, key, token, record). */
+const LEASE_OVERHEAD_BYTES = 256;
+/** Bytes per entry besides its envelope and key, measured on Node 20 x64: map entry, slots, policy links, and the envelope's own Uint8Array, ArrayBuffer and backing-store allocation. */
+const ENTRY_OVERHEAD_BYTES = 600;
+
 class NamespaceState {
   readonly memory: MemoryTier<Uint8Array>;
   /** Durable reads in flight, per key: concurrent misses share one. */
   readonly loads = new SingleFlight<Uint8Array | undefined>();
-  readonly durable = new DurableCounters();
-  readonly written = { bytesIn: 0, bytesStored: 0, degraded: 0 };
+  readonly durable: DurableCounters;
+  readonly written: NamespaceCounters["written"];
+  /** Changes in flight: the state cannot be reclaimed while they run. */
+  pending = 0;
   constructor(
     readonly name: string,
     readonly settings: NamespaceSettings,
     clock: Clock,
+    /** False for a state made for one call past max-namespaces: it keeps nothing in memory. */
+    readonly registered: boolean,
+    readonly counters: NamespaceCounters,
   ) {
+    this.durable = counters.durable;
+    this.written = counters.written;
     this.memory = new MemoryTier<Uint8Array>({
       maxEntries: settings.memoryMaxEntries,
       maxBytes: settings.memoryMaxBytes,
       policy: settings.policy,
       clock,
+      entryOverheadBytes: ENTRY_OVERHEAD_BYTES,
+      sizeOfKey: (key) => 2 * key.length,
     });
   }
+
+  /** Holds nothing and has nothing in flight. */
+  get idle(): boolean {
+    return this.memory.size === 0 && this.loads.size === 0 && this.pending === 0;
+  }
+}
+
+/**
+ * A copy of `envelope` that owns exactly its bytes, unless it already does:
+ * a view into a larger buffer (a pooled allocation, a network read) would
+ * keep all of that buffer alive for as long as the entry is held.
+ */
+function retainable(envelope: Uint8Array): Uint8Array {
+  if (envelope.byteOffset === 0 && envelope.buffer.byteLength === envelope.byteLength) return envelope;
+  const copy = Buffer.allocUnsafeSlow(envelope.byteLength);
+  copy.set(envelope);
+  return copy;
 }
 
 /**
@@ -143,6 +202,13 @@ export class CacheEngine {
   readonly #random: () => number;
   readonly #namespaces = new Map<string, NamespaceState>();
   readonly #leases: LeaseTable;
+  readonly #maxLeases: number;
+  /** Counters of namespaces whose state was forgotten. */
+  readonly #archive = new CounterArchive(10_000);
+  /** When the last scan for expired-only namespaces ran (they are reclaimed at most once a second when at max-namespaces). */
+  #lastReclaimScan = -Infinity;
+  /** The server-wide memory bound; undefined when unbounded. */
+  readonly budget: MemoryBudget | undefined;
   /** Numbers and delivers the changes of each namespace to watchers. */
   readonly bus = new InvalidationBus();
 
@@ -151,6 +217,24 @@ export class CacheEngine {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#leases = new LeaseTable(this.#clock);
+    this.#maxLeases = options.maxLeases ?? 100_000;
+    const maxMemory = options.maxMemoryBytes ?? Infinity;
+    this.budget =
+      maxMemory === Infinity
+        ? undefined
+        : new MemoryBudget(maxMemory, {
+            tiers: () => Array.from(this.#namespaces.values(), (state) => state.memory),
+            fixedBytes: () =>
+              this.#namespaces.size * NAMESPACE_OVERHEAD_BYTES + this.#leases.size * LEASE_OVERHEAD_BYTES + this.#archive.size * ARCHIVED_COUNTERS_BYTES,
+          });
+  }
+
+  /** Keeps `envelope` in the namespace's memory tier, within the server's budget. */
+  #keep(state: NamespaceState, key: string, envelope: Uint8Array, expiresAt: number): void {
+    const kept = retainable(envelope);
+    if (state.registered && state.memory.set(key, kept, expiresAt)) {
+      this.budget?.added(kept.byteLength + 2 * key.length + ENTRY_OVERHEAD_BYTES);
+    }
   }
 
   #changed(change: Change): void {
@@ -198,20 +282,59 @@ export class CacheEngine {
    */
   async #commit<T>(state: NamespaceState, change: Change, durablePart: () => Promise<T>, applyToMemory: (result: T) => void): Promise<T> {
     this.#forgetLoads(state, change);
+    state.pending++;
     let result: T;
     try {
       result = await durablePart();
     } catch (err) {
+      state.pending--;
       this.#drop(state, change);
-      this.#changed(change);
-      for (const key of change.keys) this.#leases.notifyWritten(state.name, key);
+      this.#settleChange(state, change);
       throw err;
     }
+    state.pending--;
     this.#forgetLoads(state, change);
     applyToMemory(result);
+    this.#settleChange(state, change);
+    return result;
+  }
+
+  /** The end of every change: wakes lease waiters and publishes. */
+  #settleChange(state: NamespaceState, change: Change): void {
+    const held = this.#namespaces.get(state.name);
+    if (held !== undefined && held !== state) this.#drop(held, change); // made through a state of its own, past max-namespaces
     for (const key of change.keys) this.#leases.notifyWritten(state.name, key);
     this.#changed(change);
-    return result;
+  }
+
+  /** After every call: a namespace that holds nothing and has nothing in flight is forgotten (its counters go with it). */
+  #release(state: NamespaceState): void {
+    if (!state.registered) this.#archive.retire(state.name, state.counters.withMemory(state.memory.stats));
+    else if (state.idle && this.#namespaces.get(state.name) === state) this.#forget(state);
+  }
+
+  /** Drops a namespace's state, keeping its counters in the archive. */
+  #forget(state: NamespaceState): void {
+    this.#namespaces.delete(state.name);
+    this.#archive.retire(state.name, state.counters.withMemory(state.memory.stats));
+  }
+
+  /** Forgets every namespace that holds nothing (expired entries reclaimed first); how many went. */
+  reclaimIdleNamespaces(): number {
+    let reclaimed = 0;
+    for (const state of [...this.#namespaces.values()]) {
+      state.memory.purgeExpired();
+      if (state.idle) {
+        this.#forget(state);
+        reclaimed++;
+      }
+    }
+    return reclaimed;
+  }
+
+  /** Namespaces holding state now. */
+  get namespaceCount(): number {
+    return this.#namespaces.size;
   }
 
   /** The durable tier's name, or undefined when the engine is memory only. */
@@ -219,17 +342,45 @@ export class CacheEngine {
     return this.#options.durable?.name;
   }
 
-  #namespace(name: string): NamespaceState {
+  /**
+   * The state of a namespace for one call: held, or created. Past
+   * max-namespaces (namespaces holding data, or with calls in flight), a
+   * write is refused; any other call gets a state of its own that keeps
+   * nothing in memory, so reads are never refused. Every call ends with
+   * {@link #release}.
+   */
+  #namespace(name: string, intent: "write" | "other" = "other"): NamespaceState {
     const ns = checkNamespace(name);
-    let state = this.#namespaces.get(ns);
-    if (!state) {
-      if (this.#namespaces.size >= this.#options.maxNamespaces) {
-        throw new ValueTooLargeError(`namespace ${JSON.stringify(ns)} would exceed max-namespaces (${this.#options.maxNamespaces})`);
+    const held = this.#namespaces.get(ns);
+    if (held) return held;
+    if (this.#namespaces.size >= this.#options.maxNamespaces && this.#reclaimExpiredOnly() === 0) {
+      if (intent === "write") {
+        throw new ValueTooLargeError(`namespace ${JSON.stringify(ns)} would exceed max-namespaces (${this.#options.maxNamespaces} namespaces holding data)`);
       }
-      state = new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock);
-      this.#namespaces.set(ns, state);
+      return new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock, false, this.#archive.take(ns));
     }
-    return state;
+    const created = new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock, true, this.#archive.take(ns));
+    this.#namespaces.set(ns, created);
+    this.budget?.added(NAMESPACE_OVERHEAD_BYTES);
+    return created;
+  }
+
+  /** Runs one call on the namespace's state, and releases the state however the call ends. */
+  async #inNamespace<T>(name: string, intent: "write" | "other", call: (state: NamespaceState) => Promise<T>): Promise<T> {
+    const state = this.#namespace(name, intent);
+    try {
+      return await call(state);
+    } finally {
+      this.#release(state);
+    }
+  }
+
+  /** At max-namespaces: forgets namespaces that hold only expired entries (one scan a second at most). */
+  #reclaimExpiredOnly(): number {
+    const now = this.#clock();
+    if (now - this.#lastReclaimScan < 1000) return 0;
+    this.#lastReclaimScan = now;
+    return this.reclaimIdleNamespaces();
   }
 
   /**
@@ -273,7 +424,7 @@ export class CacheEngine {
         return undefined;
       }
       state.durable.hits++;
-      if (isCurrent()) state.memory.set(key, envelope, readExpiresAt(envelope));
+      if (isCurrent()) this.#keep(state, key, envelope, readExpiresAt(envelope));
       return envelope;
     });
   }
@@ -290,17 +441,40 @@ export class CacheEngine {
 
   /** Reads one key; undefined on a miss. Only fresh values, unless `acceptStale` (GetOrLease). */
   async get(namespace: string, key: string, scope?: CallScope, acceptStale = false): Promise<FoundValue | undefined> {
-    const state = this.#namespace(namespace);
     checkKey(key, this.#options.maxKeyBytes);
-    const read = await this.#read(state, key, scope);
+    const read = await this.#inNamespace(namespace, "other", (state) => this.#read(state, key, scope));
     return read && this.#visible(key, read.envelope, read.tier, acceptStale);
   }
 
-  /** Reads several keys of one namespace: the distinct keys found fresh, in the order first asked. */
-  async getMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<FoundValue[]> {
-    const state = this.#namespace(namespace);
+  /**
+   * Reads several keys of one namespace: the distinct keys found fresh, in
+   * the order first asked. Fails with ValueTooLargeError, before decoding
+   * anything, when the values would make a response over `maxResponseBytes`.
+   */
+  async getMany(namespace: string, keys: readonly string[], scope?: CallScope, maxResponseBytes = Infinity): Promise<FoundValue[]> {
+    const hits = await this.lookupMany(namespace, keys, scope);
+    let bytes = 0;
+    for (const hit of hits) bytes += hit.responseBytes;
+    if (bytes > maxResponseBytes) {
+      throw new ValueTooLargeError(
+        `the ${hits.length} values found would make a response of about ${bytes} bytes, over max-message-bytes (${maxResponseBytes}): ask for fewer keys, or use StreamGet`,
+      );
+    }
+    return hits.map((hit) => this.decode(hit));
+  }
+
+  /**
+   * The fresh values of several keys of one namespace, not yet decoded: the
+   * distinct keys found, in the order first asked, each with the size it
+   * takes in a response (from its header: nothing is decompressed).
+   */
+  async lookupMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<Hit[]> {
     checkBatch(keys.length, this.#options.maxBatch);
     for (const key of keys) checkKey(key, this.#options.maxKeyBytes);
+    return this.#inNamespace(namespace, "other", (state) => this.#lookupMany(state, keys, scope));
+  }
+
+  async #lookupMany(state: NamespaceState, keys: readonly string[], scope: CallScope | undefined): Promise<Hit[]> {
     const unique = keys.length === 1 ? keys : [...new Set(keys)];
     const envelopes: (Uint8Array | undefined)[] = unique.map((key) => state.memory.get(key));
     const tiers: TierName[] = envelopes.map(() => "memory");
@@ -321,13 +495,26 @@ export class CacheEngine {
         tiers[i] = durable.name;
       });
     }
-    const found: FoundValue[] = [];
+    const now = this.#clock();
+    const hits: Hit[] = [];
     unique.forEach((key, i) => {
       const envelope = envelopes[i];
-      const value = envelope && this.#visible(key, envelope, tiers[i]!, false);
-      if (value) found.push(value);
+      if (envelope !== undefined && freshness(envelope, now) === "fresh") {
+        hits.push({ key, envelope, tier: tiers[i]!, responseBytes: responseBytesOf(key, envelope) });
+      }
     });
-    return found;
+    return hits;
+  }
+
+  /** Decodes a hit of {@link lookupMany} (decompressing it if needed). */
+  decode(hit: Hit): FoundValue {
+    return this.#visible(hit.key, hit.envelope, hit.tier, true) ?? this.#expired(hit);
+  }
+
+  /** A hit that expired between lookup and decode is still answered as it was found: it was fresh when read. */
+  #expired(hit: Hit): FoundValue {
+    const decoded = this.#options.codec.decode(hit.envelope);
+    return { key: hit.key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs: 1, tier: hit.tier, stale: false, freshRemainingMs: 1 };
   }
 
   #encode(state: NamespaceState, entry: ValueToSet): DurableWrite {
@@ -344,13 +531,14 @@ export class CacheEngine {
 
   /** Writes several values of one namespace to every tier; a key given twice keeps the last value. */
   async setMany(namespace: string, entries: readonly ValueToSet[], scope?: CallScope): Promise<WriteOutcome> {
-    const state = this.#namespace(namespace);
-    try {
-      return await this.#write(state, entries, scope);
-    } catch (err) {
-      for (const entry of entries) if (entry.leaseToken) this.#leases.release(state.name, entry.key, entry.leaseToken);
-      throw err;
-    }
+    return this.#inNamespace(namespace, "write", async (state) => {
+      try {
+        return await this.#write(state, entries, scope);
+      } catch (err) {
+        for (const entry of entries) if (entry.leaseToken) this.#leases.release(state.name, entry.key, entry.leaseToken);
+        throw err;
+      }
+    });
   }
 
   async #write(state: NamespaceState, entries: readonly ValueToSet[], scope: CallScope | undefined): Promise<WriteOutcome> {
@@ -376,7 +564,7 @@ export class CacheEngine {
       },
       () => {
         writes.forEach((write, i) => {
-          state.memory.set(write.key, write.envelope, write.expiresAt);
+          this.#keep(state, write.key, write.envelope, write.expiresAt);
           state.written.bytesIn += entries[i]!.value.byteLength;
           state.written.bytesStored += write.envelope.byteLength;
         });
@@ -393,10 +581,13 @@ export class CacheEngine {
 
   /** Removes keys from every tier; how many of the distinct keys held a fresh value. */
   async deleteMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<number> {
-    const state = this.#namespace(namespace);
     checkBatch(keys.length, this.#options.maxBatch);
     for (const key of keys) checkKey(key, this.#options.maxKeyBytes);
     const unique = keys.length === 1 ? keys : [...new Set(keys)];
+    return this.#inNamespace(namespace, "other", (state) => this.#deleteMany(state, unique, scope));
+  }
+
+  async #deleteMany(state: NamespaceState, unique: readonly string[], scope: CallScope | undefined): Promise<number> {
     const durable = this.#options.durable;
     const now = this.#clock();
     const freshInMemory = unique.filter((key) => {
@@ -420,18 +611,22 @@ export class CacheEngine {
 
   /** True when the key holds a fresh value (a stale one within grace is not there for plain reads). */
   async has(namespace: string, key: string, scope?: CallScope): Promise<boolean> {
-    const state = this.#namespace(namespace);
     checkKey(key, this.#options.maxKeyBytes);
-    const cached = state.memory.get(key);
-    if (cached !== undefined) return isFresh(cached, this.#clock());
-    const durable = this.#options.durable;
-    return durable ? durable.has(state.name, key, scope) : false;
+    return this.#inNamespace(namespace, "other", async (state) => {
+      const cached = state.memory.get(key);
+      if (cached !== undefined) return isFresh(cached, this.#clock());
+      const durable = this.#options.durable;
+      return durable ? durable.has(state.name, key, scope) : false;
+    });
   }
 
   /** Gives a key holding a fresh value a new TTL (ending any grace period) in every tier; false when it holds none. */
   async touch(namespace: string, key: string, ttlMs: number, scope?: CallScope): Promise<boolean> {
-    const state = this.#namespace(namespace);
     checkKey(key, this.#options.maxKeyBytes);
+    return this.#inNamespace(namespace, "other", (state) => this.#touch(state, key, ttlMs, scope));
+  }
+
+  async #touch(state: NamespaceState, key: string, ttlMs: number, scope: CallScope | undefined): Promise<boolean> {
     const { expiresAt } = this.#expiry(state, ttlMs);
     const durable = this.#options.durable;
     return this.#commit(
@@ -452,15 +647,16 @@ export class CacheEngine {
 
   /** Empties one namespace in every tier. */
   async clear(namespace: string, scope?: CallScope): Promise<void> {
-    const state = this.#namespace(namespace);
     const durable = this.#options.durable;
-    await this.#commit(
-      state,
-      { kind: "clear", namespace: state.name, keys: [] },
-      async () => {
-        if (durable) await durable.clear(state.name, scope);
-      },
-      () => state.memory.clear(),
+    await this.#inNamespace(namespace, "other", (state) =>
+      this.#commit(
+        state,
+        { kind: "clear", namespace: state.name, keys: [] },
+        async () => {
+          if (durable) await durable.clear(state.name, scope);
+        },
+        () => state.memory.clear(),
+      ),
     );
   }
 
@@ -472,32 +668,42 @@ export class CacheEngine {
   async getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, scope?: CallScope, waitOnStale = false): Promise<LeaseResult> {
     if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > 600_000) throw new InvalidArgumentError(`lease_ms ${leaseMs} is out of range: use 1 to 600000`);
     if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 60_000) throw new InvalidArgumentError(`wait_ms ${waitMs} is out of range: use 0 to 60000`);
-    const state = this.#namespace(namespace);
-    let found = await this.get(state.name, key, scope, true);
+    const name = checkNamespace(namespace);
+    let found = await this.get(name, key, scope, true);
     if (found && !found.stale) return { found, leaseToken: undefined };
-    let leaseToken = this.#leases.tryAcquire(state.name, key, leaseMs);
+    let leaseToken = this.#tryLease(name, key, leaseMs);
     if (leaseToken || (found && !waitOnStale)) return { found, leaseToken };
-    await this.#leases.waitFor(state.name, key, waitMs, scope?.signal);
-    found = (await this.get(state.name, key, scope, true)) ?? found;
+    await this.#leases.waitFor(name, key, waitMs, scope?.signal);
+    found = (await this.get(name, key, scope, true)) ?? found;
     if (found && !found.stale) return { found, leaseToken: undefined };
-    leaseToken = this.#leases.tryAcquire(state.name, key, leaseMs);
+    leaseToken = this.#tryLease(name, key, leaseMs);
     return { found, leaseToken };
+  }
+
+  /** A lease, unless someone holds it or the server holds max-leases already (the caller then computes without one). */
+  #tryLease(namespace: string, key: string, leaseMs: number): string | undefined {
+    if (this.#leases.size >= this.#maxLeases) return undefined;
+    const token = this.#leases.tryAcquire(namespace, key, leaseMs);
+    if (token !== undefined) this.budget?.added(LEASE_OVERHEAD_BYTES);
+    return token;
   }
 
   /** Gives a lease back without a value; true when `token` held it. */
   releaseLease(namespace: string, key: string, token: string): boolean {
-    const state = this.#namespace(namespace);
+    const name = checkNamespace(namespace);
     checkKey(key, this.#options.maxKeyBytes);
-    return this.#leases.release(state.name, key, token);
+    return this.#leases.release(name, key, token);
   }
 
-  /** Counters of one namespace, or of every namespace used so far. */
+  /** Counters of one namespace (zeros when it holds nothing), or of every namespace holding data. */
   stats(namespace?: string): NamespaceStatsSnapshot[] {
     const durable = this.#options.durable;
     const states = namespace ? [this.#namespace(namespace)] : [...this.#namespaces.values()];
-    return states.map((state) =>
-      snapshotNamespace(state.name, state.memory, durable && { name: durable.name, counters: state.durable }, state.written),
+    const snapshots = states.map((state) =>
+      snapshotNamespace(state.name, state.memory, durable && { name: durable.name, counters: state.durable }, state.written, state.counters.memoryBase),
     );
+    for (const state of states) this.#release(state);
+    return snapshots;
   }
 
   /** Closes the durable tier. */

@@ -1,4 +1,4 @@
-import type { MemoryTier } from "../../core/memory-tier.js";
+import type { MemoryTier, MemoryTierStats } from "../../core/memory-tier.js";
 import type { TierCounters } from "../../core/tier-counters.js";
 import type { TierName } from "./durable-tier.js";
 
@@ -26,6 +26,68 @@ export class DurableCounters {
   expirations = 0;
 }
 
+/** Bytes of one archived {@link NamespaceCounters} record (map entry, name, counters). */
+export const ARCHIVED_COUNTERS_BYTES = 512;
+
+const ZERO_MEMORY_STATS: MemoryTierStats = Object.freeze({ hits: 0, misses: 0, sets: 0, deletes: 0, evictionsSize: 0, evictionsCount: 0, expirations: 0, rejections: 0 });
+
+/** Every counter of one namespace; outlives the namespace's state (see {@link CounterArchive}). */
+export class NamespaceCounters {
+  readonly durable = new DurableCounters();
+  readonly written = { bytesIn: 0, bytesStored: 0, degraded: 0 };
+  /** Memory-tier counters of the states this namespace had before the current one. */
+  memoryBase: MemoryTierStats = ZERO_MEMORY_STATS;
+
+  /** These counters, with those of a memory tier that is going away folded into the base. */
+  withMemory(stats: Readonly<MemoryTierStats>): this {
+    this.memoryBase = addMemoryStats(this.memoryBase, stats);
+    return this;
+  }
+}
+
+/** The sum of two sets of memory-tier counters. */
+function addMemoryStats(a: Readonly<MemoryTierStats>, b: Readonly<MemoryTierStats>): MemoryTierStats {
+  return {
+    hits: a.hits + b.hits,
+    misses: a.misses + b.misses,
+    sets: a.sets + b.sets,
+    deletes: a.deletes + b.deletes,
+    evictionsSize: a.evictionsSize + b.evictionsSize,
+    evictionsCount: a.evictionsCount + b.evictionsCount,
+    expirations: a.expirations + b.expirations,
+    rejections: a.rejections + b.rejections,
+  };
+}
+
+/**
+ * The counters of namespaces whose state was forgotten (they held nothing),
+ * so that Stats goes on counting when they are used again. Bounded: past
+ * `maxRecords`, the least recently retired record is dropped.
+ */
+export class CounterArchive {
+  readonly #records = new Map<string, NamespaceCounters>();
+  constructor(readonly maxRecords: number) {}
+
+  /** The counters of `namespace`, taken out of the archive (new ones when it holds none). */
+  take(namespace: string): NamespaceCounters {
+    const record = this.#records.get(namespace);
+    if (record === undefined) return new NamespaceCounters();
+    this.#records.delete(namespace);
+    return record;
+  }
+
+  /** Keeps the counters of a namespace whose state goes away. */
+  retire(namespace: string, counters: NamespaceCounters): void {
+    this.#records.delete(namespace);
+    this.#records.set(namespace, counters);
+    if (this.#records.size > this.maxRecords) this.#records.delete(this.#records.keys().next().value!);
+  }
+
+  get size(): number {
+    return this.#records.size;
+  }
+}
+
 function rate(hits: number, misses: number): number {
   const total = hits + misses;
   return total === 0 ? 0 : hits / total;
@@ -37,8 +99,9 @@ export function snapshotNamespace(
   memory: MemoryTier<Uint8Array>,
   durable: { name: TierName; counters: DurableCounters } | undefined,
   written: { bytesIn: number; bytesStored: number; degraded: number },
+  memoryBase: MemoryTierStats = ZERO_MEMORY_STATS,
 ): NamespaceStatsSnapshot {
-  const m = memory.stats;
+  const m = addMemoryStats(memoryBase, memory.stats);
   const tiers: TierStatsSnapshot[] = [
     {
       tier: "memory",

@@ -1,31 +1,20 @@
 import { InvalidArgumentError, ValueTooLargeError } from "../../core/errors.js";
+import { DEFAULT_NAMESPACE, keyProblem, namespaceProblem, preview, resolveNamespace } from "../../core/key-rules.js";
+import { MAX_TTL_MS } from "../../core/ttl-rules.js";
 
-/** The namespace used when a request names none. */
-export const DEFAULT_NAMESPACE = "default";
+export { DEFAULT_NAMESPACE, MAX_TTL_MS };
 
-const NAMESPACE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-/** The longest TTL accepted: about 100 years, far below float precision limits. */
-export const MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000;
-
-function preview(text: string): string {
-  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
-}
-
-/** Returns the namespace to use, or throws InvalidArgumentError naming the rule broken. */
+/** Returns the namespace to use ("" = the default), or throws InvalidArgumentError naming the rule broken. */
 export function checkNamespace(namespace: string): string {
-  if (namespace === "") return DEFAULT_NAMESPACE;
-  if (!NAMESPACE_PATTERN.test(namespace)) {
-    throw new InvalidArgumentError(
-      `invalid namespace ${preview(namespace)}: use 1 to 64 characters of [A-Za-z0-9._-], starting with a letter or digit`,
-    );
-  }
-  return namespace;
+  const problem = namespaceProblem(namespace);
+  if (problem !== undefined) throw new InvalidArgumentError(problem);
+  return resolveNamespace(namespace);
 }
 
-/** Throws InvalidArgumentError for an empty key or one over `maxKeyBytes` UTF-8 bytes. */
+/** Throws InvalidArgumentError for a key that breaks core/key-rules or is over `maxKeyBytes` UTF-8 bytes. */
 export function checkKey(key: string, maxKeyBytes: number): void {
-  if (key.length === 0) throw new InvalidArgumentError("key must not be empty");
+  const problem = keyProblem(key);
+  if (problem !== undefined) throw new InvalidArgumentError(problem);
   if (key.length * 3 > maxKeyBytes && Buffer.byteLength(key, "utf8") > maxKeyBytes) {
     throw new InvalidArgumentError(`key ${preview(key)} is longer than max-key-bytes (${maxKeyBytes} bytes)`);
   }

@@ -55,11 +55,16 @@ function toStats(snapshots: NamespaceStatsSnapshot[]): MessageInitShape<typeof S
 }
 
 /** The CacheService handlers: decode nothing, validate nothing, just map RPCs onto the engine. */
+/** Room kept in every response message for its own framing. */
+const MESSAGE_FRAMING_BYTES = 1024;
+
 export function cacheServiceHandlers(
   engine: CacheEngine,
   watchOptions: WatchOptions = {},
   durableBreaker: () => string = () => "",
+  maxMessageBytes = Infinity,
 ): ServiceImpl<typeof CacheService> {
+  const responseBudget = maxMessageBytes - MESSAGE_FRAMING_BYTES;
   return {
     async get(req, ctx) {
       const found = await engine.get(req.namespace, req.key, ctx);
@@ -82,7 +87,7 @@ export function cacheServiceHandlers(
       return { found: await engine.touch(req.namespace, req.key, ttlOf(req.ttlMs), ctx) };
     },
     async getMany(req, ctx) {
-      return { entries: (await engine.getMany(req.namespace, req.keys, ctx)).map(toFoundEntry) };
+      return { entries: (await engine.getMany(req.namespace, req.keys, ctx, responseBudget)).map(toFoundEntry) };
     },
     async setMany(req, ctx) {
       return engine.setMany(req.namespace, req.entries.map(toValue), ctx);
@@ -95,14 +100,34 @@ export function cacheServiceHandlers(
       return {};
     },
     async stats(req) {
-      return { ...toStats(engine.stats(req.namespace || undefined)), durableBreaker: durableBreaker() };
+      const budget = engine.budget;
+      return {
+        ...toStats(engine.stats(req.namespace || undefined)),
+        durableBreaker: durableBreaker(),
+        memoryBudgetBytes: big(budget?.maxBytes ?? 0),
+        memoryUsedBytes: big(budget?.usedBytes ?? 0),
+        memoryBudgetEvictions: big(budget?.evictions ?? 0),
+        namespacesHeld: big(engine.namespaceCount),
+      };
     },
     async *streamGet(requests, ctx) {
       for await (const req of requests) {
-        const found = await engine.getMany(req.namespace, req.keys, ctx);
-        const missing = new Set(req.keys);
-        for (const f of found) missing.delete(f.key);
-        yield { entries: found.map(toFoundEntry), missing: [...missing] };
+        const hits = await engine.lookupMany(req.namespace, req.keys, ctx);
+        const absent = new Set(req.keys);
+        for (const hit of hits) absent.delete(hit.key);
+        const missing = [...absent];
+        let bytes = missing.reduce((sum, key) => sum + 3 * key.length + 4, 0);
+        let entries: MessageInitShape<typeof FoundEntrySchema>[] = [];
+        for (const hit of hits) {
+          if (entries.length > 0 && bytes + hit.responseBytes > responseBudget) {
+            yield { entries, missing: missing.splice(0) };
+            entries = [];
+            bytes = 0;
+          }
+          entries.push(toFoundEntry(engine.decode(hit)));
+          bytes += hit.responseBytes;
+        }
+        yield { entries, missing };
       }
     },
     watch(req, ctx) {

@@ -1,10 +1,11 @@
 import { mkdirSync } from "node:fs";
-import { open, type Database, type RootDatabase } from "lmdb";
+import { open, type Database, type DatabaseOptions, type RootDatabase } from "lmdb";
 import { systemClock, type Clock } from "../../core/clock.js";
-import { ValueCodec } from "../../core/codec.js";
-import { isFresh, isLive, withNewExpiry } from "../../core/envelope.js";
-import { TierUnavailableError } from "../../core/errors.js";
+import { isFresh, isLive, readExpiresAt, withNewExpiry } from "../../core/envelope.js";
+import { isTiercacheError, TierUnavailableError } from "../../core/errors.js";
 import type { DurableTier, DurableWrite } from "../engine/durable-tier.js";
+import { DataDirLock, DataDirLockedError } from "./data-dir-lock.js";
+import { expiredBefore, expiryKey, namespaceRange, parseExpiryKey, valueKey } from "./lmdb-keys.js";
 
 /** Options of {@link LocalTier.open}. */
 export interface LocalTierOptions {
@@ -19,46 +20,73 @@ export interface LocalTierOptions {
   mapSize?: number;
 }
 
-type ValueKey = [namespace: string, key: string];
-type ExpiryKey = [expiresAt: number, namespace: string, key: string];
-
 const MARK = Buffer.from([1]);
 
+/** Databases of the byte-exact key encoding (lmdb-keys.ts). */
+const VALUES_DB = "values-v2";
+const EXPIRY_DB = "expiry-v2";
+/** Databases of the first format, keyed with ordered-binary, which let some keys share a record: dropped on open. */
+const LEGACY_DBS = ["values", "expiry"] as const;
+
+function dropLegacyDatabases(root: RootDatabase): void {
+  for (const name of LEGACY_DBS) {
+    const existingOnly: DatabaseOptions & { name: string; create: boolean } = { name, create: false };
+    const legacy: Database | undefined = root.openDB(existingOnly); // undefined when absent (not in lmdb's typings)
+    legacy?.dropSync();
+  }
+}
+
 /**
- * The embedded durable tier: an LMDB environment in a data directory.
+ * The embedded durable tier: an LMDB environment in a data directory, which
+ * it locks for as long as it is open (one store per directory).
  *
- * Values live in one database keyed by [namespace, key]; an expiry index keyed
- * by [expiresAt, namespace, key] lets a periodic sweep reclaim expired entries
- * without scanning live ones. Reads are synchronous memory-mapped lookups;
- * writes are batched into transactions and resolve once committed, which
- * survives a crash of the server process.
+ * Values live in one database keyed by namespace and key (see lmdb-keys.ts);
+ * an expiry index keyed by expiry time, namespace and key lets a periodic
+ * sweep reclaim expired entries without scanning live ones. Reads are
+ * synchronous memory-mapped lookups; writes are batched into transactions and
+ * resolve once committed, which survives a crash of the server process.
  */
 export class LocalTier implements DurableTier {
   readonly name = "local" as const;
+  readonly #lock: DataDirLock;
   readonly #root: RootDatabase;
-  readonly #values: Database<Buffer, ValueKey>;
-  readonly #expiry: Database<Buffer, ExpiryKey>;
+  readonly #values: Database<Buffer, Buffer>;
+  readonly #expiry: Database<Buffer, Buffer>;
   readonly #clock: Clock;
   readonly #sweepBatch: number;
   readonly #timer: NodeJS.Timeout;
   #closed = false;
 
-  private constructor(options: LocalTierOptions) {
-    mkdirSync(options.dataDir, { recursive: true });
-    this.#root = open({ path: options.dataDir, mapSize: options.mapSize ?? 64 * 1024 ** 3 });
-    this.#values = this.#root.openDB<Buffer, ValueKey>({ name: "values", encoding: "binary", keyEncoding: "ordered-binary" });
-    this.#expiry = this.#root.openDB<Buffer, ExpiryKey>({ name: "expiry", encoding: "binary", keyEncoding: "ordered-binary" });
+  private constructor(options: LocalTierOptions, lock: DataDirLock, root: RootDatabase) {
+    this.#lock = lock;
+    this.#root = root;
+    this.#values = root.openDB<Buffer, Buffer>({ name: VALUES_DB, encoding: "binary", keyEncoding: "binary" });
+    this.#expiry = root.openDB<Buffer, Buffer>({ name: EXPIRY_DB, encoding: "binary", keyEncoding: "binary" });
     this.#clock = options.clock ?? systemClock;
     this.#sweepBatch = options.sweepBatch ?? 10_000;
     this.#timer = setInterval(() => void this.#sweepUntilCaughtUp(), options.sweepIntervalMs ?? 30_000);
     this.#timer.unref();
   }
 
-  /** Opens (or creates) the store in `options.dataDir`. */
+  /**
+   * Opens (or creates) the store in `options.dataDir`, any directory name
+   * (dots included). Throws a `TierUnavailableError` when another process,
+   * or another open store in this one, holds the directory.
+   */
   static open(options: LocalTierOptions): LocalTier {
+    let lock: DataDirLock | undefined;
+    let root: RootDatabase | undefined;
     try {
-      return new LocalTier(options);
+      mkdirSync(options.dataDir, { recursive: true });
+      lock = DataDirLock.acquire(options.dataDir);
+      // lmdb-js takes a path with an extension ("cache.v1") for a file name unless told otherwise
+      root = open({ path: options.dataDir, noSubdir: false, mapSize: options.mapSize ?? 64 * 1024 ** 3 });
+      dropLegacyDatabases(root);
+      return new LocalTier(options, lock, root);
     } catch (err) {
+      root?.close().catch(() => undefined);
+      lock?.release();
+      if (err instanceof DataDirLockedError) throw new TierUnavailableError(err.message, { cause: err });
       throw new TierUnavailableError(`cannot open the local store in ${options.dataDir}: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -72,37 +100,39 @@ export class LocalTier implements DurableTier {
   }
 
   #read(namespace: string, key: string): Buffer | undefined {
-    const envelope = this.#values.get([namespace, key]);
+    const envelope = this.#values.get(valueKey(namespace, key));
     return this.#live(envelope) ? envelope : undefined;
   }
 
+  /** Runs `action` in a write transaction of its own, rolled back if it throws (lmdb's `transaction` would commit what ran). */
   async #write<T>(action: () => T): Promise<T> {
     if (this.#closed) throw new TierUnavailableError("the local store is closed");
     try {
-      return await this.#values.transaction(action);
+      return await this.#values.childTransaction(action);
     } catch (err) {
+      if (isTiercacheError(err)) throw err;
       throw new TierUnavailableError(`local store write failed: ${(err as Error).message}`, { cause: err });
     }
   }
 
-  #unindex(namespace: string, key: string, envelope: Buffer | undefined): void {
+  #unindex(id: Buffer, envelope: Buffer | undefined): void {
     if (envelope === undefined) return;
-    const expiresAt = ValueCodec.expiresAt(envelope);
-    if (expiresAt !== 0) this.#expiry.remove([expiresAt, namespace, key]);
+    const expiresAt = readExpiresAt(envelope);
+    if (expiresAt !== 0) this.#expiry.remove(expiryKey(expiresAt, id));
   }
 
   #put(namespace: string, write: DurableWrite): void {
-    const id: ValueKey = [namespace, write.key];
-    this.#unindex(namespace, write.key, this.#values.get(id));
+    const id = valueKey(namespace, write.key);
+    this.#unindex(id, this.#values.get(id));
     this.#values.put(id, Buffer.from(write.envelope.buffer, write.envelope.byteOffset, write.envelope.byteLength));
-    if (write.expiresAt !== 0) this.#expiry.put([write.expiresAt, namespace, write.key], MARK);
+    if (write.expiresAt !== 0) this.#expiry.put(expiryKey(write.expiresAt, id), MARK);
   }
 
   #remove(namespace: string, key: string): boolean {
-    const id: ValueKey = [namespace, key];
+    const id = valueKey(namespace, key);
     const envelope = this.#values.get(id);
     if (envelope === undefined) return false;
-    this.#unindex(namespace, key, envelope);
+    this.#unindex(id, envelope);
     this.#values.remove(id);
     return this.#fresh(envelope);
   }
@@ -134,12 +164,12 @@ export class LocalTier implements DurableTier {
   }
 
   async has(namespace: string, key: string): Promise<boolean> {
-    return this.#fresh(this.#values.get([namespace, key]));
+    return this.#fresh(this.#values.get(valueKey(namespace, key)));
   }
 
   async touch(namespace: string, key: string, expiresAt: number): Promise<boolean> {
     return this.#write(() => {
-      const envelope = this.#values.get([namespace, key]);
+      const envelope = this.#values.get(valueKey(namespace, key));
       if (!this.#fresh(envelope)) return false;
       this.#put(namespace, { key, envelope: withNewExpiry(envelope, expiresAt), expiresAt });
       return true;
@@ -147,18 +177,16 @@ export class LocalTier implements DurableTier {
   }
 
   async clear(namespace: string): Promise<void> {
+    const range = namespaceRange(namespace);
     let more = true;
     while (more) {
       more = await this.#write(() => {
-        let removed = 0;
-        for (const { key, value } of this.#values.getRange({ start: [namespace] })) {
-          if (key[0] !== namespace) return false;
-          if (removed === this.#sweepBatch) return true;
-          this.#unindex(namespace, key[1], value);
+        const batch = [...this.#values.getRange({ ...range, limit: this.#sweepBatch })];
+        for (const { key, value } of batch) {
+          this.#unindex(key, value);
           this.#values.remove(key);
-          removed++;
         }
-        return false;
+        return batch.length === this.#sweepBatch;
       });
     }
   }
@@ -184,11 +212,11 @@ export class LocalTier implements DurableTier {
     const now = this.#clock();
     return this.#write(() => {
       let removed = 0;
-      for (const { key } of this.#expiry.getRange({ end: [now + 1], limit: this.#sweepBatch })) {
-        const [expiresAt, namespace, name] = key;
-        const envelope = this.#values.get([namespace, name]);
-        if (envelope !== undefined && ValueCodec.expiresAt(envelope) === expiresAt) {
-          this.#values.remove([namespace, name]);
+      for (const key of [...this.#expiry.getKeys({ end: expiredBefore(now), limit: this.#sweepBatch })]) {
+        const { expiresAt, value: id } = parseExpiryKey(key);
+        const envelope = this.#values.get(id);
+        if (envelope !== undefined && readExpiresAt(envelope) === expiresAt) {
+          this.#values.remove(id);
           removed++;
         }
         this.#expiry.remove(key);
@@ -201,6 +229,10 @@ export class LocalTier implements DurableTier {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    await this.#root.close();
+    try {
+      await this.#root.close();
+    } finally {
+      this.#lock.release();
+    }
   }
 }

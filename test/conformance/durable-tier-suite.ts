@@ -73,6 +73,40 @@ export function describeDurableTier(name: string, open: (clock: FakeClock) => Pr
       expect((await t.tier.getMany(ns, keys)).map(text)).toEqual(keys.map((k) => `v-${k}`));
     });
 
+    it("keeps apart keys that differ only past 64 characters, or only in how U+0000–U+0004 would be escaped", async () => {
+      const long = "p".repeat(64);
+      const keys = [
+        "\u0000".repeat(32),
+        "\u0004\u0000".repeat(32),
+        "\u001b\u0004\u0000".repeat(22),
+        `${long}\u0000`,
+        `${long}\u0000\u0000`,
+        `${long}\u0000\u0001`,
+        `${long}\u0004\u0000`,
+        `${long}\u0001`,
+        `${long}😀\u0000`,
+        long,
+      ];
+      await t.tier.setMany(ns, keys.map((k, i) => write(k, `v${i}`)));
+      expect((await t.tier.getMany(ns, keys)).map(text)).toEqual(keys.map((_, i) => `v${i}`));
+      expect(await t.tier.delete(ns, keys[1]!)).toBe(true);
+      expect(await t.tier.deleteMany(ns, [keys[4]!, keys[9]!])).toBe(2);
+      expect((await t.tier.getMany(ns, keys)).map(text)).toEqual(keys.map((_, i) => ([1, 4, 9].includes(i) ? undefined : `v${i}`)));
+      await t.tier.clear(ns);
+      expect((await t.tier.getMany(ns, keys)).every((v) => v === undefined)).toBe(true);
+    });
+
+    it("stores a key of 1024 bytes of four-byte characters in a 64-character namespace, with a TTL", async () => {
+      const longest = ns.padEnd(64, "x");
+      const key = "😀".repeat(256);
+      await t.tier.set(longest, write(key, "v", 1_000));
+      expect(text(await t.tier.get(longest, key))).toBe("v");
+      expect(text(await t.tier.get(longest, "😀".repeat(255)))).toBeUndefined();
+      clock.advance(1_000);
+      expect(await t.tier.get(longest, key)).toBeUndefined();
+      await t.tier.clear(longest);
+    });
+
     it("never returns an expired value, and touch moves the expiry", async () => {
       const { tier } = t;
       await tier.setMany(ns, [write("short", "s", 1_000), write("long", "l", 60_000), write("never", "n")]);

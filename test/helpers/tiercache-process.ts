@@ -3,44 +3,31 @@ import { once } from "node:events";
 
 const BIN = new URL("../../bin/tiercache.js", import.meta.url).pathname;
 
-/** A `tiercache serve` process started by a test (dist/ is built by the global setup). */
-export interface ServerProcess {
+/** A `tiercache` command run by a test (the compiled dist/, which vitest's globalSetup builds). */
+export interface TiercacheProcess {
   readonly child: ChildProcess;
-  /** `host:port` it listens on. */
-  readonly address: string;
-  /** What it wrote to stderr (its JSON log), last 20 kB. */
-  log(): string;
-  /** Sends `signal` and waits for the process to exit. */
-  kill(signal: NodeJS.Signals): Promise<void>;
+  /** Everything written to stderr so far (the JSON log and start-up errors). */
+  stderr(): string;
+  /** Resolves with the exit code (null when killed by a signal). */
+  readonly exit: Promise<number | null>;
 }
 
-/**
- * Starts `node bin/tiercache.js serve --port 0 <args>` and resolves once it
- * logs its address. Throws with its log when it exits or is silent for 15 s.
- */
-export async function startServerProcess(args: readonly string[], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+/** Runs `tiercache <args>` with the test's environment plus `env`. */
+export function runTiercache(args: readonly string[], env: Record<string, string> = {}): TiercacheProcess {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
-  child.stderr!.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-20_000)));
-  const exited = once(child, "exit");
-  for (let i = 0; i < 300; i++) {
-    const match = /"address":"([^"]+)"/.exec(stderr);
-    if (match) {
-      return {
-        child,
-        address: match[1]!,
-        log: () => stderr,
-        async kill(signal) {
-          if (child.exitCode === null && child.signalCode === null) {
-            child.kill(signal);
-            await exited;
-          }
-        },
-      };
-    }
-    if (child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const exit = once(child, "exit").then(([code]) => code as number | null);
+  return { child, stderr: () => stderr, exit };
+}
+
+/** Waits until the server logs its address and returns it; throws with its stderr if it exits first. */
+export async function listeningAddress(spawned: TiercacheProcess): Promise<string> {
+  for (let i = 0; i < 400; i++) {
+    const match = /"address":"([^"]+)"/.exec(spawned.stderr());
+    if (match) return match[1]!;
+    if (spawned.child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
   }
-  child.kill("SIGKILL");
-  throw new Error(`tiercache serve did not start: ${stderr}`);
+  throw new Error(`server did not start: ${spawned.stderr()}`);
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CacheClient } from "../../client/index.js";
+import { fakeClock } from "../helpers/fake-clock.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -146,6 +147,38 @@ describe("local copies of values with grace", () => {
       await sleep(400);
       expect(client.getLocal("g")).toBeUndefined();
       expect(await client.get("g")).toBeUndefined();
+    } finally {
+      await t.dispose();
+    }
+  });
+});
+
+describe("metadata of local hits", () => {
+  it("keeps the content type and reports the server's expiry as of now (0 only for no expiry)", async () => {
+    const clock = fakeClock(Date.now());
+    const t = await startTestServer({ storage: "memory" }, { clock: clock.now });
+    try {
+      const reader = t.newClient({ localTier: { clock: clock.now, maxTtlMs: 3_600_000 } });
+      await t.client.set("json", { v: 1 }, { ttl: 60_000 });
+      await t.client.set("forever", "f");
+      await t.client.set("bytes", Buffer.from("raw"), { ttl: 1_000 });
+      await t.client.wrap("graced", async () => "g", { ttl: 10_000, grace: 50_000 });
+      for (const key of ["json", "forever", "bytes", "graced"]) {
+        await warm(reader, key);
+        expect(await reader.getEntry(key), key).toEqual({ ...(await t.client.getEntry(key)), tier: "client" });
+      }
+      expect(await reader.getEntry("json")).toEqual({ value: { v: 1 }, contentType: "application/json", ttlRemainingMs: 60_000, tier: "client" });
+      expect((await reader.getEntry("forever"))?.ttlRemainingMs).toBe(0);
+      expect((await reader.getEntry("bytes"))?.contentType).toBe("application/octet-stream");
+      expect((await reader.getEntry("graced"))?.ttlRemainingMs).toBe(10_000); // until its grace begins: plain reads miss it then
+
+      clock.advance(999);
+      expect(await reader.getEntry("bytes")).toMatchObject({ ttlRemainingMs: 1, tier: "client" });
+      expect(await reader.getEntry("json")).toMatchObject({ ttlRemainingMs: 59_001, tier: "client" });
+      expect(await reader.getEntry("graced")).toMatchObject({ ttlRemainingMs: 9_001, tier: "client" });
+      clock.advance(1);
+      expect(reader.getLocal("bytes")).toBeUndefined();
+      expect(await reader.getEntry("forever")).toMatchObject({ ttlRemainingMs: 0, tier: "client" });
     } finally {
       await t.dispose();
     }

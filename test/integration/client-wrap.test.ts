@@ -128,6 +128,42 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     await expect(t.client.wrap("missing", slow, { namespace, hardTimeout: 30 })).rejects.toBeInstanceOf(LoaderTimeoutError);
   });
 
+  it("with staleWhileRevalidate off, lets one client refresh a stale key while the others wait for its value", async () => {
+    const namespace = ns();
+    const options = { ttl: 1_000, grace: 60_000, staleWhileRevalidate: false };
+    await t.client.wrap("page", async () => "v1", { namespace, ...options });
+    clock.advance(1_500);
+    const clients = Array.from({ length: 5 }, () => t.newClient({ namespace }));
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await sleep(100);
+      return "v2";
+    };
+    const results = await Promise.all(clients.map((c) => c.wrap("page", loader, options)));
+    expect(calls).toBe(1);
+    expect(results).toEqual(Array(5).fill("v2"));
+  });
+
+  it("with staleWhileRevalidate off, serves the stale value to every client once softTimeout passes, still with one loader run", async () => {
+    const namespace = ns();
+    const options = { ttl: 1_000, grace: 60_000, staleWhileRevalidate: false, softTimeout: 30 };
+    await t.client.wrap("page", async () => "v1", { namespace, ...options });
+    clock.advance(1_500);
+    const clients = Array.from({ length: 5 }, () => t.newClient({ namespace }));
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await sleep(300);
+      return "v2";
+    };
+    const results = await Promise.all(clients.map((c) => c.wrap("page", loader, options)));
+    expect(results).toEqual(Array(5).fill("v1"));
+    for (let i = 0; i < 200 && (await t.client.get("page", { namespace })) !== "v2"; i++) await sleep(10);
+    expect(await t.client.get("page", { namespace })).toBe("v2");
+    expect(calls).toBe(1);
+  });
+
   it("caches a loader's undefined only with negativeTtl, and tells it from a cached null", async () => {
     const namespace = ns();
     let calls = 0;
@@ -187,6 +223,54 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     expect(await users.name(7)).toBe("user 7");
     expect(await client.get("user-name:7")).toBe("user 7");
     expect(await client.get(keyFromArguments("Users.byId", [1, { full: true, tags: ["a"] }]))).toEqual({ id: 1, full: true, tags: ["a"] });
+  });
+});
+
+describe("wrap bounds", () => {
+  let t: TestServer;
+  let n = 0;
+  const ns = () => `bounds${++n}`;
+
+  beforeAll(async () => {
+    t = await startTestServer({ storage: "memory", maxBatch: 10 });
+  });
+  afterAll(async () => {
+    await t.dispose();
+  });
+
+  it("wrapMany splits reads and writes into batches no larger than the client's batch size", async () => {
+    const namespace = ns();
+    const client = t.newClient({ namespace, streamBatchSize: 10 });
+    const keys = Array.from({ length: 35 }, (_, i) => `k${i}`);
+    await client.setMany(new Map(keys.slice(0, 5).map((key) => [key, `stored ${key}`])));
+    const asked: string[][] = [];
+    const result = await client.wrapMany(
+      [...keys, ...keys],
+      async (missing) => {
+        asked.push(missing);
+        return new Map(missing.filter((_, i) => i % 2 === 0).map((key) => [key, `loaded ${key}`]));
+      },
+      { ttl: 60_000, negativeTtl: 60_000 },
+    );
+    expect(asked).toEqual([keys.slice(5)]);
+    const loaded = keys.slice(5).filter((_, i) => i % 2 === 0);
+    expect(result).toEqual(new Map([...keys.slice(0, 5).map((key) => [key, `stored ${key}`] as const), ...loaded.map((key) => [key, `loaded ${key}`] as const)]));
+    const reread = await client.wrapMany(keys, async () => {
+      throw new Error("everything is cached now");
+    });
+    expect(reread).toEqual(result);
+    expect(await client.getEntry(keys[6]!)).toMatchObject({ value: undefined });
+  });
+
+  it("stops waiting for a loader that never settles after its lease (leaseMs), and runs the loader again", async () => {
+    const namespace = ns();
+    const client = t.newClient({ namespace });
+    const options = { ttl: 60_000, leaseMs: 200 };
+    void client.wrap("k", () => new Promise<string>(() => {}), options);
+    const joined = client.wrap("k", async () => "second run", options);
+    const outcome = await Promise.race([joined, sleep(5_000).then(() => "still waiting")]);
+    expect(outcome).toBe("second run");
+    expect(await client.wrap("k", async () => "third run", options)).toBe("second run");
   });
 });
 

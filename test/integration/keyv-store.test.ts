@@ -1,21 +1,11 @@
-import { createServer } from "node:net";
 import { createCache } from "cache-manager";
 import Keyv, { type KeyvStoreAdapter } from "keyv";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { RpcError, Status } from "../../client/index.js";
 import { TiercacheKeyvStore, tiercacheNamespaceOf } from "../../client/keyv-store.js";
+import { closedPort } from "../helpers/closed-port.js";
 import { fakeClock } from "../helpers/fake-clock.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 describe("TiercacheKeyvStore over a real server", () => {
   const clock = fakeClock();
@@ -166,6 +156,43 @@ describe("TiercacheKeyvStore over a real server", () => {
     expect((await t.client.getEntry("a", { namespace: "set-many" }))?.ttlRemainingMs).toBe(100);
     expect((await t.client.getEntry("b", { namespace: "set-many" }))?.ttlRemainingMs).toBe(0);
     expect(await many.getMany(["a", "b", "c"])).toEqual([1, 2, 3]);
+  });
+
+  it("setMany with a key given twice keeps the last entry, whatever order the calls would finish in", async () => {
+    const store = new TiercacheKeyvStore({ client: t.client, batchSize: 1 });
+    store.namespace = "dup";
+    const setMany = t.client.setMany.bind(t.client);
+    let calls = 0;
+    // The first call sent is the last to reach the server, as can happen with calls in flight at once.
+    const spy = vi.spyOn(t.client, "setMany").mockImplementation(async (entries, options) => {
+      if (calls++ === 0) await new Promise((r) => setTimeout(r, 100));
+      return setMany(entries, options);
+    });
+    try {
+      const entries = [
+        { key: "dup:k", value: "first", ttl: 60_000 },
+        { key: "dup:j", value: 1 },
+        { key: "dup:k", value: "last" },
+        { key: "dup:j", value: 2, ttl: 1_000 },
+      ];
+      expect(await store.setMany(entries)).toEqual([true, true, true, true]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await t.client.getEntry("k", { namespace: "dup" })).toMatchObject({ value: "last", ttlRemainingMs: 0 });
+    expect(await t.client.getEntry("j", { namespace: "dup" })).toMatchObject({ value: 2, ttlRemainingMs: 1_000 });
+  });
+
+  it("refuses TTLs that are negative, not finite or over 100 years, and rounds fractions up", async () => {
+    const store = new TiercacheKeyvStore({ client: t.client });
+    store.namespace = "keyv-ttl";
+    for (const ttl of [-5, Number.NaN, Number.POSITIVE_INFINITY, 1e13]) {
+      await expect(store.set("keyv-ttl:k", 1, ttl), String(ttl)).rejects.toSatisfy((err) => RpcError.is(err, Status.INVALID_ARGUMENT));
+      await expect(store.setMany([{ key: "keyv-ttl:k", value: 1, ttl }]), String(ttl)).rejects.toSatisfy((err) => RpcError.is(err, Status.INVALID_ARGUMENT));
+    }
+    expect(await t.client.has("k", { namespace: "keyv-ttl" })).toBe(false);
+    await store.setMany([{ key: "keyv-ttl:k", value: 1, ttl: 0.2 }]);
+    expect((await t.client.getEntry("k", { namespace: "keyv-ttl" }))?.ttlRemainingMs).toBe(1);
   });
 
   it("round-trips complex values exactly as Keyv's own in-memory store does", async () => {

@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { create, fromBinary, ScalarType, toBinary, type DescField, type DescMessage, type DescMethod } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { Client, credentials, Metadata, status, type ServiceError, type StatusObject } from "@grpc/grpc-js";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compress } from "zstd-napi";
+import { startServerChild, type ServerChild } from "../helpers/server-child.js";
 import { METHOD_POLICIES, type CacheMethod } from "../../core/method-policy.js";
 import { ENVELOPE_HEADER_BYTES, ENVELOPE_VERSION, FLAG_COMPRESSED } from "../../core/codec.js";
 import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
@@ -29,82 +28,14 @@ const ALLOWED = new Set([status.OK, status.INVALID_ARGUMENT, status.RESOURCE_EXH
 /** Calls that may legitimately wait (a held lease, an open event stream): the fuzzer gives them a short deadline. */
 const WAITING = new Set(["Watch", "GetOrLease"]);
 
-const CHILD = `
-const { resolveConfig, startServer, jsonLogger } = await import(process.env.TIERCACHE_DIST);
-const { readFileSync } = await import("node:fs");
-const server = await startServer(resolveConfig(JSON.parse(process.env.FUZZ_ARGS), process.env), { logger: jsonLogger("error") });
-const memory = () => {
-  const anon = /RssAnon:\\s+(\\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
-  const m = process.memoryUsage();
-  return { rss: m.rss, rssAnon: anon ? Number(anon[1]) * 1024 : undefined, heap: m.heapUsed, external: m.external };
-};
-process.on("message", async (message) => {
-  if (message === "gc") {
-    for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
-    process.send(memory());
-  } else if (message === "stop") {
-    await server.shutdown();
-    process.exit(0);
-  }
-});
-process.send({ address: server.address });
-`;
-
-/** The fuzz server's memory after a forced GC; `rssAnon` (Linux) leaves out LMDB's file-backed pages. */
-interface Memory {
-  rss: number;
-  rssAnon: number | undefined;
-  heap: number;
-  external: number;
-}
-
-interface FuzzServer {
-  child: ChildProcess;
-  address: string;
-  stderr: () => string;
-  exited: () => boolean;
-  memory(): Promise<Memory>;
-  stop(): Promise<void>;
-}
-
-async function startFuzzServer(dataDir: string): Promise<FuzzServer> {
+async function startFuzzServer(dataDir: string): Promise<ServerChild> {
   const tokens = [
     { token: FUZZ_TOKEN, namespaces: ["fuzz-a"], rights: ["read", "write", "admin"] },
     { token: ADMIN_TOKEN, namespaces: ["*"], rights: ["read", "write", "admin"] },
   ];
-  const args = ["--port", "0", "--data-dir", dataDir, "--max-key-bytes", `${MAX_KEY}`, "--max-value-bytes", `${MAX_VALUE}`, "--max-message-bytes", `${MAX_MESSAGE}`,
-    "--max-batch", `${MAX_BATCH}`, "--memory-max-bytes", "4MiB", "--max-deadline", "10s", "--shutdown-grace", "1s"];
-  const child = spawn(process.execPath, ["--expose-gc", "--input-type=module", "-e", CHILD], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      TIERCACHE_DIST: new URL("../../dist/server/index.js", import.meta.url).href,
-      TIERCACHE_TOKENS: JSON.stringify(tokens),
-      FUZZ_ARGS: JSON.stringify(args),
-    },
-    stdio: ["ignore", "ignore", "pipe", "ipc"],
-  });
-  let stderr = "";
-  let exited = false;
-  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  child.on("exit", () => (exited = true));
-  const [first] = (await Promise.race([once(child, "message"), once(child, "exit").then(() => [undefined])])) as [{ address?: string } | undefined];
-  if (!first?.address) throw new Error(`fuzz server did not start: ${stderr}`);
-  return {
-    child,
-    address: first.address,
-    stderr: () => stderr,
-    exited: () => exited,
-    memory: async () => {
-      child.send("gc");
-      const [memory] = (await once(child, "message")) as [Memory];
-      return memory;
-    },
-    stop: async () => {
-      if (exited) return;
-      child.send("stop");
-      await once(child, "exit");
-    },
-  };
+  const args = ["--data-dir", dataDir, "--max-key-bytes", `${MAX_KEY}`, "--max-value-bytes", `${MAX_VALUE}`, "--max-message-bytes", `${MAX_MESSAGE}`,
+    "--max-batch", `${MAX_BATCH}`, "--memory-max-bytes", "4MiB", "--max-deadline", "10s"];
+  return startServerChild(args, { TIERCACHE_TOKENS: JSON.stringify(tokens) });
 }
 
 // ---------- raw calls: bytes in, status out ----------
@@ -361,7 +292,7 @@ function bombEnvelope(declared: number, actual: number): Buffer {
 
 describe("fuzzing the wire against a live server", () => {
   const dir = tempDir("tiercache-fuzz-");
-  let server: FuzzServer;
+  let server: ServerChild;
   let client: Client;
   const admin = metadataOf(`Bearer ${ADMIN_TOKEN}`);
 

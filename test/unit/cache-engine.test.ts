@@ -124,8 +124,25 @@ describe("CacheEngine layering", () => {
     expect(text((await engine.get("other", "a"))?.value)).toBe("x");
   });
 
-  it("refuses more namespaces than allowed", async () => {
-    for (let i = 0; i < 10; i++) await engine.has(`ns${i}`, "k");
-    await expect(engine.has("one-too-many", "k")).rejects.toThrow(/max-namespaces/);
+  it("refuses a write to one namespace more than allowed, never a read", async () => {
+    for (let i = 0; i < 10; i++) await engine.set(`ns${i}`, { key: "k", value: bytes("v"), contentType: "", ttlMs: 0 });
+    await expect(engine.set("one-too-many", { key: "k", value: bytes("v"), contentType: "", ttlMs: 0 })).rejects.toThrow(/max-namespaces/);
+    expect(await engine.has("one-too-many", "k")).toBe(false);
+    expect(await engine.get("one-too-many", "k")).toBeUndefined();
+    await engine.delete("ns0", "k");
+    await engine.set("one-too-many", { key: "k", value: bytes("v"), contentType: "", ttlMs: 0 });
+  });
+
+  it("keeps no state for namespaces that are only read, and forgets one once it is empty", async () => {
+    for (let i = 0; i < 100; i++) {
+      await engine.get(`read-only${i}`, "k");
+      await engine.has(`read-only${i}`, "k");
+      engine.stats(`read-only${i}`);
+    }
+    expect(engine.namespaceCount).toBe(0);
+    await engine.set("ns", { key: "k", value: bytes("v"), contentType: "", ttlMs: 0 });
+    expect(engine.namespaceCount).toBe(1);
+    await engine.clear("ns");
+    expect(engine.namespaceCount).toBe(0);
   });
 });
