@@ -20,8 +20,10 @@ import { AccessControl } from "./security/access-control.js";
 import { deadlineCeiling } from "./security/limits.js";
 import { serverCredentials, transportName } from "./security/transport.js";
 import { LocalTier } from "./tiers/local-tier.js";
-import type { RedisInvalidationChannel } from "./tiers/redis-invalidation.js";
+import type { RedisClient } from "./tiers/redis-connection.js";
+import type { InvalidationChannelStats, RedisInvalidationChannel } from "./tiers/redis-invalidation.js";
 import { RedisTier, type RedisTierOptions } from "./tiers/redis-tier.js";
+import { WriteFence } from "./tiers/write-fence.js";
 
 /** A started tiercache server. */
 export interface RunningServer {
@@ -35,6 +37,8 @@ export interface RunningServer {
   durableBreaker(): string;
   /** Client connections: open now, accepted and refused (`--max-connections`) since start. */
   connections(): { open: number; accepted: number; refused: number };
+  /** Counters and state of the invalidation channel between instances; undefined without Redis. */
+  invalidationStats(): InvalidationChannelStats | undefined;
   /**
    * Stops taking calls (health turns NOT_SERVING), waits up to
    * `config.shutdownGraceMs` for calls in flight, cuts the rest, then closes
@@ -49,6 +53,12 @@ export interface ServerDependencies {
   logger?: Logger;
   /** A durable tier to use instead of the one `config.storage` names. */
   durable?: DurableTier;
+  /**
+   * With Redis: the client the invalidation channel subscribes with, instead
+   * of a duplicate of the data connection (not yet connected). Tests route it
+   * through a faulty network this way.
+   */
+  invalidationSubscriber?: RedisClient;
 }
 
 const SERVICE_NAME = CacheService.typeName;
@@ -91,10 +101,12 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const onBreakerStateChange = (state: string) => health.setStatus(DURABLE_HEALTH_NAME, state === "open" ? "NOT_SERVING" : "SERVING");
   const durable = deps.durable ?? (await openDurable(config, logger, deps.clock, onBreakerStateChange));
   let invalidations: RedisInvalidationChannel | undefined;
+  // Over Redis, a change this instance cannot announce to the others is refused (see write-fence.ts).
+  const fenced = durable instanceof RedisTier ? new WriteFence(durable, () => invalidations?.canAnnounce ?? false) : durable;
   const engine = new CacheEngine({
     degradedWrites: config.degradedWrites,
     onChange: (change) => invalidations?.publish(change),
-    durable,
+    durable: fenced,
     codec: new ValueCodec({
       maxValueBytes: config.maxValueBytes,
       compressionThreshold: config.compressionThreshold === "off" ? Infinity : config.compressionThreshold,
@@ -117,7 +129,10 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     ...(deps.clock && { clock: deps.clock }),
   });
   if (durable instanceof RedisTier) {
-    invalidations = durable.invalidations({ apply: (change) => engine.applyRemoteChange(change), resync: () => engine.forgetRemoteState() });
+    invalidations = durable.invalidations(
+      { apply: (change) => engine.applyRemoteChange(change), resync: () => engine.forgetRemoteState() },
+      deps.invalidationSubscriber && { subscriber: deps.invalidationSubscriber },
+    );
     await invalidations.start();
   }
   const durableBreaker = () => (durable instanceof RedisTier ? durable.breakerState : "");
@@ -202,5 +217,6 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     })());
 
   const connections = () => ({ open: listener.connections, accepted: listener.accepted, refused: listener.refused });
-  return { address, port, metricsPort: metrics?.port, engine, durableBreaker, connections, shutdown };
+  const invalidationStats = () => invalidations?.stats();
+  return { address, port, metricsPort: metrics?.port, engine, durableBreaker, connections, invalidationStats, shutdown };
 }

@@ -1,6 +1,9 @@
 import { randomUUID } from "node:crypto";
-import type { Change, ChangeKind } from "../engine/invalidation-bus.js";
+import type { Change } from "../engine/invalidation-bus.js";
 import type { Logger } from "../logger.js";
+import { parseMessage } from "./invalidation-protocol.js";
+import { InvalidationPublisher, type PublisherStats } from "./invalidation-publisher.js";
+import { InvalidationReceiver } from "./invalidation-receiver.js";
 import type { RedisClient } from "./redis-connection.js";
 
 /** What a server instance does with changes other instances made. */
@@ -8,121 +11,228 @@ export interface RemoteChangeHandler {
   /** Another instance changed these keys (or cleared a namespace). */
   apply(change: Change): void;
   /**
-   * The subscription is back after a break: messages may have been missed
-   * meanwhile, so forget every local copy.
+   * Messages may have been missed (a gap, a silent instance, a broken or
+   * silent subscription): forget every memory copy and reset every watcher.
    */
   resync(): void;
 }
 
-const KINDS: readonly ChangeKind[] = ["set", "delete", "touch", "clear"];
-
-interface Message {
-  from: string;
-  kind: ChangeKind;
-  namespace: string;
-  keys: string[];
+/** What a caller of `RedisTier.invalidations` may choose. */
+export interface InvalidationSettings {
+  /** A client to subscribe with instead of a duplicate of the tier's connection (not yet connected: the channel connects it). */
+  subscriber?: RedisClient;
+  /** Heartbeat interval of the channel, in ms. @default 1000 */
+  heartbeatMs?: number;
 }
 
-function parse(text: string): Message | undefined {
-  try {
-    const m = JSON.parse(text) as Partial<Message>;
-    if (typeof m.from !== "string" || !KINDS.includes(m.kind as ChangeKind) || typeof m.namespace !== "string" || !Array.isArray(m.keys)) return undefined;
-    if (!m.keys.every((k) => typeof k === "string")) return undefined;
-    return m as Message;
-  } catch {
-    return undefined;
-  }
+/** Options of a {@link RedisInvalidationChannel}. */
+export interface InvalidationChannelOptions {
+  /** The channel is `${keyPrefix}:invalidations`. */
+  readonly keyPrefix: string;
+  readonly logger: Logger;
+  readonly handler: RemoteChangeHandler;
+  /** Every instance sends something at least this often, in ms; silence for two of them is a gap. @default 1000 */
+  readonly heartbeatMs?: number;
+  /** Time limit of one publish, in ms. */
+  readonly attemptTimeoutMs: number;
+  /** This instance's longest write, in ms (see ChannelMessage.settle). */
+  readonly settleMs: number;
+  /** How long `start` waits for the channel to carry this instance's first message, in ms. */
+  readonly startTimeoutMs: number;
+  /** Most changes waiting to be published (see InvalidationPublisher). @default 10000 */
+  readonly maxQueuedChanges?: number;
+}
+
+/** Counters and state of a {@link RedisInvalidationChannel}. */
+export interface InvalidationChannelStats extends PublisherStats {
+  /** Times the memory tier was flushed because messages may have been missed. */
+  flushes: number;
+  /** Other instances heard recently. */
+  peers: number;
+  /** The subscription is heard (some message arrived within two heartbeats). */
+  inTouch: boolean;
+  /** Changes made here can be announced (a publish was accepted within two heartbeats). */
+  canAnnounce: boolean;
 }
 
 /**
- * Shares changes between server instances over one Redis pub/sub channel,
- * `<prefix>:invalidations` (cluster-wide in Redis Cluster). Each instance
- * ignores its own messages. The subscription runs on its own connection.
- * While it is broken (Redis unreachable), the memory tier keeps serving what
- * it holds, so that reads survive a Redis outage; once it is back,
- * `handler.resync()` drops every memory copy and resets every watcher, since
- * messages may have been missed. Until then an instance may serve a copy
- * that another instance (one that could still reach Redis) overwrote.
+ * The invalidation channel between server instances over one Redis: the
+ * pub/sub channel `<prefix>:invalidations` (cluster-wide in Redis Cluster),
+ * carrying numbered changes and heartbeats (invalidation-protocol.ts).
+ *
+ * - Publishing ({@link InvalidationPublisher}) goes in order through the
+ *   tier's own data connection but outside its breaker, with its own bounded
+ *   queue and retries, and resumes at once when that connection comes back.
+ * - Receiving ({@link InvalidationReceiver}) runs on a connection of its own;
+ *   gaps, silent instances and a silent subscription flush the memory tier
+ *   (`handler.resync()`), as does a subscription that broke and came back.
+ * - A subscription that stays silent while this instance's publishes are
+ *   accepted is broken in a way Redis did not report: it is reconnected.
+ * - {@link canAnnounce} is false while this instance's messages are not
+ *   being accepted: the server then refuses changes (write-fence.ts), since
+ *   the other instances could not hear of them.
  */
 export class RedisInvalidationChannel {
-  readonly #id = randomUUID();
+  /** This instance's sender id. */
+  readonly id = randomUUID();
   readonly #channel: string;
   readonly #subscriber: RedisClient;
-  readonly #publish: (channel: string, message: string) => Promise<unknown>;
   readonly #logger: Logger;
   readonly #handler: RemoteChangeHandler;
-  #publishFailures = 0;
-  #connected = false;
-  #missed = false;
+  readonly #heartbeatMs: number;
+  readonly #startTimeoutMs: number;
+  readonly #publisher: InvalidationPublisher;
+  readonly #receiver: InvalidationReceiver;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #subscribed = false;
+  #broken = false;
+  #closed = false;
+  #flushes = 0;
+  #lastReason: string | undefined;
+  #lastReconnect: number;
+  #echoed: (() => void) | undefined;
 
-  constructor(
-    subscriber: RedisClient,
-    publish: (channel: string, message: string) => Promise<unknown>,
-    options: { keyPrefix: string; logger: Logger; handler: RemoteChangeHandler },
-  ) {
+  constructor(subscriber: RedisClient, send: (channel: string, message: string) => Promise<unknown>, options: InvalidationChannelOptions) {
     this.#channel = `${options.keyPrefix}:invalidations`;
     this.#subscriber = subscriber;
-    this.#publish = publish;
     this.#logger = options.logger;
-    const { handler } = options;
-    this.#handler = handler;
+    this.#handler = options.handler;
+    this.#heartbeatMs = options.heartbeatMs ?? 1_000;
+    this.#startTimeoutMs = options.startTimeoutMs;
+    this.#lastReconnect = Date.now();
+    this.#publisher = new InvalidationPublisher({
+      senderId: this.id,
+      heartbeatMs: this.#heartbeatMs,
+      settleMs: options.settleMs,
+      attemptTimeoutMs: options.attemptTimeoutMs,
+      send: (message) => send(this.#channel, message),
+      logger: options.logger,
+      ...(options.maxQueuedChanges !== undefined && { maxQueuedChanges: options.maxQueuedChanges }),
+    });
+    this.#receiver = new InvalidationReceiver({ selfId: this.id, heartbeatMs: this.#heartbeatMs }, Date.now());
     subscriber.on("message", (channel: string, text: string) => {
-      if (channel !== this.#channel) return;
-      const message = parse(text);
-      if (!message || message.from === this.#id) return;
-      handler.apply({ kind: message.kind, namespace: message.namespace, keys: message.keys });
+      if (channel === this.#channel) this.#onMessage(text);
     });
     subscriber.on("error", () => {});
     subscriber.on("close", () => {
-      if (!this.#connected) return;
-      this.#connected = false;
-      this.#missed = true;
+      if (!this.#subscribed) return;
+      this.#subscribed = false;
+      this.#broken = true;
       this.#logger.warn("invalidation subscription lost; memory-tier copies are dropped when it returns");
     });
-    subscriber.on("ready", () => void this.#subscribe(handler));
+    subscriber.on("ready", () => void this.#subscribe());
   }
 
-  async #subscribe(handler: RemoteChangeHandler): Promise<void> {
+  #onMessage(text: string): void {
+    const message = parseMessage(text);
+    if (!message) {
+      this.#logger.debug("ignoring a malformed invalidation message");
+      return;
+    }
+    const verdict = this.#receiver.receive(message, Date.now());
+    if (verdict.flush !== undefined) this.#flush(verdict.flush);
+    for (const change of verdict.changes) this.#handler.apply(change);
+    if (message.from === this.id) this.#echoed?.();
+  }
+
+  #flush(reason: string): void {
+    this.#flushes++;
+    this.#receiver.flushed(Date.now());
+    if (reason !== this.#lastReason) this.#logger.warn("dropping memory-tier copies: invalidations may have been missed", { reason });
+    else this.#logger.debug("dropping memory-tier copies again", { reason });
+    this.#lastReason = reason;
+    this.#handler.resync();
+  }
+
+  async #subscribe(): Promise<void> {
     try {
       await this.#subscriber.subscribe(this.#channel);
-      this.#connected = true;
-      if (this.#missed) {
-        this.#missed = false;
-        this.#logger.info("invalidation subscription back; dropping memory-tier copies");
-        handler.resync();
+      this.#subscribed = true;
+      if (this.#broken) {
+        this.#broken = false;
+        this.#flush("the subscription was re-established");
       }
     } catch (err) {
       this.#logger.warn("cannot subscribe to invalidations", { error: (err as Error).message });
     }
   }
 
-  /** Starts the subscription (resolves once subscribed, or when it could not be yet). */
+  #check(): void {
+    const now = Date.now();
+    const reason = this.#receiver.check(now);
+    if (reason !== undefined) this.#flush(reason);
+    else if (this.#lastReason !== undefined && this.#receiver.inTouch(now)) this.#lastReason = undefined;
+    // Our messages are accepted but do not come back: the subscription is broken without Redis saying so.
+    const bound = this.#receiver.silenceBoundMs;
+    const accepted = this.#publisher.lastAcceptedAt;
+    const echo = this.#receiver.lastEcho ?? -Infinity;
+    if (accepted !== undefined && now - accepted <= bound && now - echo > bound && now - this.#lastReconnect > bound && this.#subscriber.status === "ready") {
+      this.#lastReconnect = now;
+      this.#logger.warn("invalidation subscription silent while publishing works; reconnecting it");
+      this.#subscriber.disconnect(true);
+    }
+  }
+
+  /**
+   * Starts the subscription, the heartbeats and the checks; resolves once this
+   * instance's first message came back, or after `startTimeoutMs` (until
+   * then changes are refused: see {@link canAnnounce}).
+   */
   async start(): Promise<void> {
-    if (this.#subscriber.status === "ready") await this.#subscribe(this.#handler);
+    // Checked every tenth of a heartbeat: silence is noticed within 2.1 heartbeats of the last message.
+    const checkEvery = Math.max(10, this.#heartbeatMs / 10);
+    this.#timers.push(setInterval(() => this.#publisher.heartbeat(), this.#heartbeatMs), setInterval(() => this.#check(), checkEvery));
+    for (const timer of this.#timers) timer.unref();
+    const echoed = new Promise<void>((resolve) => (this.#echoed = resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#startTimeoutMs)));
+    if (this.#subscriber.status === "ready") await this.#subscribe();
     else await this.#subscriber.connect().catch(() => {});
+    this.#publisher.heartbeat();
+    // Redis unreachable: do not hold the start-up; changes stay refused until it answers.
+    if (this.#subscriber.status === "ready") await Promise.race([echoed, timeout]);
+    clearTimeout(timer);
+    this.#echoed = undefined;
   }
 
-  /** True while the subscription is live. */
+  /** The data connection is back: publish what waits now. */
+  connectionBack(): void {
+    this.#publisher.kick();
+    this.#publisher.heartbeat();
+  }
+
+  /** True while the subscription is heard (some message arrived within two heartbeats). */
   get connected(): boolean {
-    return this.#connected;
+    return this.#subscribed && this.#receiver.inTouch(Date.now());
   }
 
-  /** Publish failures since start (other instances may then keep a copy until its TTL). */
-  get publishFailures(): number {
-    return this.#publishFailures;
+  /**
+   * True while this instance's messages are accepted by Redis (one was within
+   * two heartbeats): changes made here then reach the other instances, or
+   * they notice that they did not.
+   */
+  get canAnnounce(): boolean {
+    const accepted = this.#publisher.lastAcceptedAt;
+    return !this.#closed && accepted !== undefined && Date.now() - accepted <= this.#receiver.silenceBoundMs;
+  }
+
+  /** A snapshot of the counters and state. */
+  stats(): InvalidationChannelStats {
+    return { ...this.#publisher.stats(), flushes: this.#flushes, peers: this.#receiver.peers, inTouch: this.connected, canAnnounce: this.canAnnounce };
   }
 
   /** Tells the other instances about a change made here. Never throws. */
   publish(change: Change): void {
-    const message: Message = { from: this.#id, kind: change.kind, namespace: change.namespace, keys: [...change.keys] };
-    this.#publish(this.#channel, JSON.stringify(message)).catch((err: unknown) => {
-      this.#publishFailures++;
-      this.#logger.warn("cannot publish an invalidation", { error: (err as Error).message, namespace: change.namespace });
-    });
+    this.#publisher.enqueue({ kind: change.kind, namespace: change.namespace, keys: [...change.keys] });
   }
 
+  /** Publishes what waits (bounded), says goodbye, and closes the subscription. */
   async close(): Promise<void> {
-    this.#connected = false;
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    await this.#publisher.close(Math.min(2 * this.#heartbeatMs, 1_000));
+    this.#subscribed = false;
     this.#subscriber.removeAllListeners("close");
     this.#subscriber.disconnect();
   }

@@ -29,7 +29,7 @@ import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-gua
 import { checkKeyPrefix, namespacePattern, redisKey } from "./redis-keys.js";
 
 export type { BreakerState } from "./redis-guard.js";
-import { RedisInvalidationChannel, type RemoteChangeHandler } from "./redis-invalidation.js";
+import { RedisInvalidationChannel, type InvalidationSettings, type RemoteChangeHandler } from "./redis-invalidation.js";
 
 /** Options every Redis deployment shares; see {@link RedisTierOptions}. */
 export interface RedisTierCommonOptions {
@@ -391,17 +391,26 @@ export class RedisTier implements DurableTier {
   }
 
   /**
-   * A pub/sub channel sharing changes with the other server instances over
-   * this Redis: it subscribes on a duplicate connection and publishes through
-   * this tier's guarded door.
+   * The invalidation channel shared with the other server instances over this
+   * Redis (see redis-invalidation.ts). It subscribes on a connection of its
+   * own (a duplicate of this tier's, unless `settings.subscriber` is given)
+   * and publishes in order on this tier's connection, outside the breaker,
+   * so that a change is announced after the write it announces, even one
+   * that timed out and is applied late, and even while the breaker is open.
    */
-  invalidations(handler: RemoteChangeHandler): RedisInvalidationChannel {
-    const subscriber = this.#client.duplicate();
-    return new RedisInvalidationChannel(
-      subscriber,
-      (channel, message) => this.#exec("publish", false, undefined, () => this.#client.publish(channel, message)),
-      { keyPrefix: this.options.keyPrefix, logger: this.options.logger, handler },
-    );
+  invalidations(handler: RemoteChangeHandler, settings: InvalidationSettings = {}): RedisInvalidationChannel {
+    const { commandTimeoutMs, connectTimeoutMs, retries, retryMaxMs, keyPrefix, logger } = this.options;
+    const channel = new RedisInvalidationChannel(settings.subscriber ?? this.#client.duplicate(), (name, message) => this.#client.publish(name, message), {
+      keyPrefix,
+      logger,
+      handler,
+      attemptTimeoutMs: commandTimeoutMs,
+      settleMs: (retries + 1) * commandTimeoutMs + retries * retryMaxMs,
+      startTimeoutMs: connectTimeoutMs,
+      ...(settings.heartbeatMs !== undefined && { heartbeatMs: settings.heartbeatMs }),
+    });
+    this.#client.on("ready", () => channel.connectionBack());
+    return channel;
   }
 
   /** Closes the connection (QUIT, bounded by commandTimeoutMs) and stops the breaker. Idempotent. */

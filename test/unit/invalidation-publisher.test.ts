@@ -1,0 +1,124 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { silentLogger } from "../../server/logger.js";
+import { firstSeq, parseMessage, type ChannelMessage } from "../../server/tiers/invalidation-protocol.js";
+import { InvalidationPublisher, type InvalidationPublisherOptions } from "../../server/tiers/invalidation-publisher.js";
+
+/** A send function whose outcome the test decides: "ok", "fail" (rejects) or "hang" (never settles). */
+function fakeRedis() {
+  const accepted: ChannelMessage[] = [];
+  const state = { mode: "ok" as "ok" | "fail" | "hang", attempts: 0 };
+  const send = (text: string) => {
+    state.attempts++;
+    if (state.mode === "fail") return Promise.reject(new Error("Connection is closed."));
+    if (state.mode === "hang") return new Promise<never>(() => {});
+    accepted.push(parseMessage(text)!);
+    return Promise.resolve(1);
+  };
+  return { accepted, state, send };
+}
+
+function publisher(send: (text: string) => Promise<unknown>, options: Partial<InvalidationPublisherOptions> = {}) {
+  return new InvalidationPublisher({ senderId: "me", heartbeatMs: 1_000, settleMs: 1_900, attemptTimeoutMs: 500, send, logger: silentLogger, ...options });
+}
+
+const set = (key: string) => ({ kind: "set" as const, namespace: "ns", keys: [key] });
+/** Every change number the accepted messages carried, in order of arrival. */
+const numbers = (messages: ChannelMessage[]) => messages.flatMap((m) => m.changes.map((_, i) => firstSeq(m) + i));
+
+describe("InvalidationPublisher", () => {
+  beforeEach(() => void vi.useFakeTimers());
+  afterEach(() => void vi.useRealTimers());
+
+  it("numbers changes and publishes them in order, batched, and a heartbeat with the last number when idle", async () => {
+    const redis = fakeRedis();
+    const p = publisher(redis.send, { maxMessageKeys: 2 });
+    for (const key of ["a", "b", "c", "d", "e"]) p.enqueue(set(key));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(numbers(redis.accepted)).toEqual([1, 2, 3, 4, 5]);
+    expect(redis.accepted.map((m) => m.changes.length)).toEqual([1, 2, 2]); // the first went alone, the rest queued behind it
+    p.heartbeat();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(redis.accepted.at(-1)).toMatchObject({ from: "me", seq: 5, changes: [], hb: 1_000, settle: 1_900 });
+    expect(p.stats()).toMatchObject({ accepted: 4, failedSends: 0, dropped: 0, queued: 0 });
+  });
+
+  it("retries a failed or timed-out send, in order, and at once when kicked", async () => {
+    const redis = fakeRedis();
+    const p = publisher(redis.send, { retryBaseMs: 200, retryMaxMs: 5_000, maxQueueAgeMs: 60_000 });
+    redis.state.mode = "hang";
+    p.enqueue(set("a"));
+    await vi.advanceTimersByTimeAsync(600); // timed out after 500 ms
+    redis.state.mode = "fail";
+    p.enqueue(set("b"));
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(redis.accepted).toEqual([]);
+    expect(p.stats().failedSends).toBeGreaterThanOrEqual(3);
+    expect(p.lastAcceptedAt).toBeUndefined();
+    p.heartbeat(); // a send is pending: no heartbeat jumps the queue
+    redis.state.mode = "ok";
+    const attempts = redis.state.attempts;
+    p.kick();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(redis.state.attempts).toBe(attempts + 1);
+    expect(numbers(redis.accepted)).toEqual([1, 2]);
+    expect(redis.accepted.every((m) => m.changes.length > 0)).toBe(true);
+    expect(p.lastAcceptedAt).toBeGreaterThan(Date.now() - 10);
+  });
+
+  it("drops a full queue, counting it, so that the next message shows the jump", async () => {
+    const redis = fakeRedis();
+    const p = publisher(redis.send, { maxQueuedChanges: 3, maxQueueAgeMs: 60_000 });
+    redis.state.mode = "fail";
+    for (const key of ["a", "b", "c", "d", "e"]) p.enqueue(set(key));
+    expect(p.stats()).toMatchObject({ dropped: 3, queued: 2 });
+    redis.state.mode = "ok";
+    p.kick();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(numbers(redis.accepted)).toEqual([4, 5]);
+    expect(firstSeq(redis.accepted[0]!)).toBe(4); // a receiver that had nothing after 0 sees 1..3 missing
+  });
+
+  it("drops changes that waited longer than allowed; a heartbeat then carries the spent numbers", async () => {
+    const redis = fakeRedis();
+    const p = publisher(redis.send, { maxQueueAgeMs: 1_000, retryBaseMs: 100, retryMaxMs: 100 });
+    redis.state.mode = "fail";
+    p.enqueue(set("a"));
+    p.enqueue(set("b"));
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(p.stats()).toMatchObject({ dropped: 2, queued: 0 });
+    redis.state.mode = "ok";
+    p.heartbeat();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(redis.accepted).toEqual([expect.objectContaining({ seq: 2, changes: [] })]);
+  });
+
+  it("on close, publishes what waits, then says goodbye; nothing is queued afterwards", async () => {
+    const redis = fakeRedis();
+    const p = publisher(redis.send);
+    p.enqueue(set("a"));
+    const closed = p.close(1_000);
+    await vi.advanceTimersByTimeAsync(50);
+    await closed;
+    expect(redis.accepted.map((m) => [m.seq, m.changes.length, m.bye ?? false])).toEqual([
+      [1, 1, false],
+      [1, 0, true],
+    ]);
+    p.enqueue(set("b"));
+    p.heartbeat();
+    await vi.advanceTimersByTimeAsync(50);
+    expect(redis.accepted).toHaveLength(2);
+  });
+
+  it("does not say goodbye when it could not publish what waited (receivers must notice its silence instead)", async () => {
+    const redis = fakeRedis();
+    const p = publisher(redis.send, { maxQueueAgeMs: 60_000 });
+    redis.state.mode = "fail";
+    p.enqueue(set("a"));
+    const closed = p.close(300);
+    await vi.advanceTimersByTimeAsync(400);
+    await closed;
+    redis.state.mode = "ok";
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(redis.accepted).toEqual([]);
+  });
+});
