@@ -5,7 +5,7 @@ import { InvalidArgumentError, TierUnavailableError, ValueTooLargeError } from "
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import type { CallScope, DurableTier, DurableWrite, TierName } from "./durable-tier.js";
 import { ARCHIVED_COUNTERS_BYTES, CounterArchive, type DurableCounters, type NamespaceCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
-import { InvalidationBus, type Change } from "./invalidation-bus.js";
+import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change } from "./invalidation-bus.js";
 import { LeaseTable } from "./lease-table.js";
 import { MemoryBudget } from "./memory-budget.js";
 import { SingleFlight } from "./single-flight.js";
@@ -44,7 +44,7 @@ export interface CacheEngineOptions {
   maxMemoryBytes?: number;
   /** Most leases held at once; past it GetOrLease grants none (callers compute without one). @default 100000 */
   maxLeases?: number;
-  /** Bound of the Watch history kept for resuming watchers, in estimated bytes (counted in the memory budget). @default 32 MiB */
+  /** Bound of the Watch history kept for resuming watchers, in estimated bytes; counted in the memory budget, and at most a quarter of it. @default 32 MiB */
   watchHistoryBytes?: number;
   clock?: Clock;
   /** Random numbers in [0, 1) for TTL jitter. @default Math.random */
@@ -141,6 +141,8 @@ function withinScope<T>(promise: Promise<T>, scope: CallScope | undefined): Prom
 
 /** Bytes of one namespace's state besides its entries (maps, counters, the memory tier's first slot arrays); measured on Node 20. */
 export const NAMESPACE_OVERHEAD_BYTES = 16 * 1024;
+/** The Watch history may take at most this share of the memory budget (so that it never crowds out the cache). */
+const MAX_HISTORY_SHARE = 0.25;
 /** Bytes of one held lease (map entry, key, token, record). */
 const LEASE_OVERHEAD_BYTES = 256;
 /** Bytes per entry besides its envelope and key, measured on Node 20 x64: map entry, slots, policy links, and the envelope's own Uint8Array, ArrayBuffer and backing-store allocation. */
@@ -219,9 +221,10 @@ export class CacheEngine {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#leases = new LeaseTable(this.#clock);
-    this.bus = new InvalidationBus(options.watchHistoryBytes === undefined ? {} : { maxRetainedBytes: options.watchHistoryBytes });
     this.#maxLeases = options.maxLeases ?? 100_000;
     const maxMemory = options.maxMemoryBytes ?? Infinity;
+    const historyBytes = Math.min(options.watchHistoryBytes ?? DEFAULT_MAX_RETAINED_BYTES, Math.floor(maxMemory * MAX_HISTORY_SHARE));
+    this.bus = new InvalidationBus({ maxRetainedBytes: historyBytes });
     this.budget =
       maxMemory === Infinity
         ? undefined
@@ -244,8 +247,16 @@ export class CacheEngine {
   }
 
   #changed(change: Change): void {
-    this.bus.publish(change);
+    this.#publish(change);
     this.#options.onChange?.(change);
+  }
+
+  /** Hands a change to this instance's watchers; what its history grows by counts in the memory budget. */
+  #publish(change: Change): void {
+    const before = this.bus.retainedBytes;
+    this.bus.publish(change);
+    const grown = this.bus.retainedBytes - before;
+    if (grown > 0) this.budget?.added(grown);
   }
 
   /**
@@ -255,7 +266,7 @@ export class CacheEngine {
   applyRemoteChange(change: Change): void {
     const state = this.#namespaces.get(change.namespace);
     if (state) this.#drop(state, change);
-    this.bus.publish(change);
+    this.#publish(change);
   }
 
   /** Drops every memory-tier copy and resets every watcher (changes from other instances may have been missed). */
