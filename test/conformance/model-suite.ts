@@ -1,0 +1,189 @@
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDeployment, type Deployment, type DeploymentKind } from "../helpers/conformance-deployments.js";
+import { keyPoolArb } from "../helpers/conformance-keys.js";
+import { ReferenceCache } from "../model/reference-model.js";
+import { hasLoneSurrogate } from "../model/rules.js";
+import { EXAMPLES } from "./examples.js";
+import { KNOWN_DIVERGENCES, type KnownDivergence } from "./known-divergences.js";
+import { describeOp, opArbs, SUITE_NAMESPACES, type Op, type OpMix } from "./ops.js";
+import { runOp, type RunContext } from "./run-op.js";
+import { RunStats } from "./run-stats.js";
+import { conformanceSettings, type ConformanceSettings } from "./settings.js";
+
+/** One random step, as fast-check's model-based testing wants it. */
+class OpCommand implements fc.AsyncCommand<RunContext, null> {
+  constructor(readonly op: Op) {}
+  check(): boolean {
+    return true;
+  }
+  async run(ctx: RunContext): Promise<void> {
+    await runOp(this.op, ctx);
+  }
+  toString(): string {
+    return describeOp(this.op);
+  }
+}
+
+/** The run's keys without those a tolerated divergence is known to mishandle. */
+function usableKeys(pool: readonly string[], tolerated: ReadonlySet<KnownDivergence>): string[] {
+  const keys = pool.filter(
+    (key) =>
+      !(tolerated.has("lone-surrogate-key") && hasLoneSurrogate(key)) &&
+      !(tolerated.has("lmdb-control-alias") && key.length >= 64 && /[\u0000-\u0004]/.test(key)),
+  );
+  return keys.length > 0 ? keys : ["a"];
+}
+
+/** The command line that replays a failure (fast-check's seed, path and the commands' replayPath). */
+function replayHint<T>(kind: DeploymentKind, details: fc.RunDetails<T>): string {
+  const replayPath = /replayPath="([^"]*)"/.exec(fc.stringify(details.counterexample))?.[1];
+  const env = [`CONFORMANCE_SEED=${details.seed}`, `CONFORMANCE_PATH=${JSON.stringify(details.counterexamplePath ?? "")}`];
+  if (replayPath !== undefined) env.push(`CONFORMANCE_REPLAY_PATH=${JSON.stringify(replayPath)}`);
+  return `Replay this failure: ${env.join(" ")} npx vitest run test/conformance/${kind}.conformance.test.ts`;
+}
+
+/** Per-test counters printed after each deployment. */
+interface Tally {
+  runs: number;
+  steps: number;
+  /** Wall time of the random runs, shrinking included. */
+  ms: number;
+}
+
+async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: ConformanceSettings, stats: RunStats, tally: Tally): Promise<void> {
+  const commands = fc.commands([fc.oneof(...opArbs(mix, deployment.eventual)).map((op) => new OpCommand(op))], {
+    maxCommands: settings.maxCommands,
+    size: "max",
+    ...(settings.replayPath !== undefined && { replayPath: settings.replayPath }),
+  });
+  // Shrinking re-runs real calls; past the budget, remaining candidates pass at once and the smallest failure so far is reported.
+  let shrinkDeadline = Infinity;
+  const property = fc.asyncProperty(keyPoolArb(deployment.maxKeyBytes), commands, async (pool, steps) => {
+    if (Date.now() > shrinkDeadline) return;
+    tally.runs++;
+    await deployment.reset(SUITE_NAMESPACES);
+    const ctx: RunContext = {
+      deployment,
+      model: new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now }),
+      pool: usableKeys(pool, settings.tolerated),
+      tolerated: settings.tolerated,
+      stats,
+    };
+    try {
+      await fc.asyncModelRun(() => ({ model: ctx, real: null }), steps);
+    } catch (err) {
+      if (shrinkDeadline === Infinity) shrinkDeadline = Date.now() + settings.shrinkBudgetMs;
+      throw err;
+    } finally {
+      tally.steps += [...steps].length;
+    }
+  });
+  const details = await fc.check(property, {
+    numRuns: settings.runs,
+    ...(settings.seed !== undefined && { seed: settings.seed }),
+    ...(settings.path !== undefined && { path: settings.path }),
+  });
+  if (details.failed) {
+    const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+    throw new Error(`${fc.defaultReportMessage(details)}\n\n${cause}\n\n${replayHint(deployment.kind, details)}`);
+  }
+}
+
+/**
+ * Checks one deployment against the reference model: random command
+ * sequences over adversarial keys and values on a fake clock, fixed example
+ * sequences, and the cross-client lease.
+ */
+export function describeConformance(kind: DeploymentKind): void {
+  const settings = conformanceSettings();
+  const tolerated = [...settings.tolerated];
+  const title = `${kind}: conforms to the reference model${tolerated.length > 0 ? ` (TOLERATING known divergences: ${tolerated.join(", ")})` : ""}`;
+
+  describe(title, () => {
+    let deployment: Deployment;
+    const stats = new RunStats();
+    const tally: Tally = { runs: 0, steps: 0, ms: 0 };
+
+    beforeAll(async () => {
+      deployment = await startDeployment(kind);
+      for (const name of tolerated) console.warn(`[conformance ${kind}] TOLERATING ${name}: ${KNOWN_DIVERGENCES[name]}`);
+    });
+    afterAll(async () => {
+      await deployment?.dispose();
+      const lines = [
+        `[conformance ${kind}] ${tally.runs} runs (${tally.steps} steps) in ${(tally.ms / 1000).toFixed(1)} s`,
+        deployment?.eventual ? `coherence: ${stats.staleness.summary()}` : "reads exact (no re-reads)",
+        ...stats.skips(),
+        "steps by the state of their (first) key:",
+        ...stats.coverage().map((line) => `  ${line}`),
+      ];
+      console.log(lines.join("\n"));
+    });
+
+    const mixes: [OpMix, string][] = [
+      ["all", "every operation"],
+      ["grace", "wrap with grace, values going stale, and what each operation does with them"],
+    ];
+    for (const [mix, what] of mixes) {
+      it(
+        `random command sequences: ${what} (${settings.runs} runs of up to ${settings.maxCommands} steps)`,
+        async () => {
+          const started = Date.now();
+          try {
+            await checkRandomRuns(mix, deployment, settings, stats, tally);
+          } finally {
+            tally.ms += Date.now() - started;
+          }
+        },
+        settings.runs * 5_000 + settings.shrinkBudgetMs + 60_000,
+      );
+    }
+
+    for (const example of EXAMPLES) {
+      it(`example: ${example.name}`, async () => {
+        await deployment.reset(SUITE_NAMESPACES);
+        const ctx: RunContext = {
+          deployment,
+          model: new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now }),
+          pool: example.keys,
+          tolerated: settings.tolerated,
+          stats: new RunStats(),
+        };
+        for (const op of example.ops) await runOp(op, ctx);
+      });
+    }
+
+    it("example: a second client's wrap waits for the lease holder's value instead of running its own loader", async () => {
+      await deployment.reset(["alpha"]);
+      const [a, b] = deployment.sameInstanceClients();
+      const options = { namespace: "alpha", ttl: 60_000 };
+      let releaseLoader = () => {};
+      const gate = new Promise<void>((resolve) => (releaseLoader = resolve));
+      let holding = () => {};
+      const leaseTaken = new Promise<void>((resolve) => (holding = resolve));
+      const calls = { a: 0, b: 0 };
+      const first = a.wrap(
+        "leased",
+        async () => {
+          calls.a++;
+          holding();
+          await gate;
+          return "from a";
+        },
+        options,
+      );
+      await leaseTaken; // a's loader runs, so a holds the lease
+      const second = b.wrap("leased", () => (calls.b++, "from b"), options);
+      // Give b's GetOrLease time to reach the server while a holds the lease (the outcome must not depend on it).
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      releaseLoader();
+      expect(await first).toBe("from a");
+      expect(await second).toBe("from a");
+      expect(calls).toEqual({ a: 1, b: 0 });
+      expect(await b.get("leased", { namespace: "alpha" })).toBe("from a");
+      a.close();
+      b.close();
+    });
+  });
+}
