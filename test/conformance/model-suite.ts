@@ -1,13 +1,14 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDeployment, type Deployment, type DeploymentKind } from "../helpers/conformance-deployments.js";
+import { Status } from "../../client/index.js";
+import { startDeployment, type ClientUnderTest, type Deployment, type DeploymentKind } from "../helpers/conformance-deployments.js";
+import { readUntil, StalenessLog } from "../helpers/eventually.js";
 import { keyPoolArb } from "../helpers/conformance-keys.js";
 import { ReferenceCache } from "../model/reference-model.js";
-import { hasLoneSurrogate } from "../model/rules.js";
 import { EXAMPLES } from "./examples.js";
 import { KNOWN_DIVERGENCES, type KnownDivergence } from "./known-divergences.js";
 import { describeOp, opArbs, SUITE_NAMESPACES, type Op, type OpMix } from "./ops.js";
-import { runOp, type RunContext } from "./run-op.js";
+import { excludedBy, runOp, type RunContext } from "./run-op.js";
 import { RunStats } from "./run-stats.js";
 import { conformanceSettings, type ConformanceSettings } from "./settings.js";
 
@@ -26,12 +27,8 @@ class OpCommand implements fc.AsyncCommand<RunContext, null> {
 }
 
 /** The run's keys without those a tolerated divergence is known to mishandle. */
-function usableKeys(pool: readonly string[], tolerated: ReadonlySet<KnownDivergence>): string[] {
-  const keys = pool.filter(
-    (key) =>
-      !(tolerated.has("lone-surrogate-key") && hasLoneSurrogate(key)) &&
-      !(tolerated.has("lmdb-control-alias") && key.length >= 64 && /[\u0000-\u0004]/.test(key)),
-  );
+function usableKeys(pool: readonly string[], tolerated: ReadonlySet<KnownDivergence>, kind: DeploymentKind): string[] {
+  const keys = pool.filter((key) => excludedBy(key, tolerated, kind) === undefined);
   return keys.length > 0 ? keys : ["a"];
 }
 
@@ -66,7 +63,7 @@ async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: Con
     const ctx: RunContext = {
       deployment,
       model: new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now }),
-      pool: usableKeys(pool, settings.tolerated),
+      pool: usableKeys(pool, settings.tolerated, deployment.kind),
       tolerated: settings.tolerated,
       stats,
     };
@@ -151,6 +148,29 @@ export function describeConformance(kind: DeploymentKind): void {
           stats: new RunStats(),
         };
         for (const op of example.ops) await runOp(op, ctx);
+      });
+    }
+
+    if (kind === "two-instances") {
+      it('example: local tiers serve copies (tier "client") in every namespace, "" included, and still after a call named an invalid namespace', async () => {
+        await deployment.reset(SUITE_NAMESPACES);
+        const [c0, c1] = deployment.clients;
+        const emptyNamespace = settings.tolerated.has("empty-namespace-no-local-hits") ? [] : ([[c1!, undefined, 'client namespace ""'], [c0!, "", '""']] as const);
+        const cases: (readonly [ClientUnderTest, string | undefined, string])[] = [[c0!, undefined, "named by omission"], [c0!, "alpha", "alpha"], ...emptyNamespace];
+        const problems: string[] = [];
+        const servesLocally = async (who: ClientUnderTest, namespace: string | undefined, key: string, what: string) => {
+          const options = namespace === undefined ? {} : { namespace };
+          await who.client.set(key, what, options);
+          const read = await readUntil(`local copy of ${key}`, () => who.client.getEntry(key, options), (entry) => entry?.tier === "client", new StalenessLog());
+          if (read.value?.value !== what) problems.push(`${who.label}, ${what}: read ${JSON.stringify(read.value?.value)}`);
+          if (!read.matched) problems.push(`${who.label}, ${what}: no local copy served within ${read.waitedMs} ms (last read from tier ${read.value?.tier})`);
+        };
+        for (const [who, namespace, what] of cases) await servesLocally(who, namespace, `local-${what}`, what);
+        if (!settings.tolerated.has("invalid-namespace-stops-local-tier")) {
+          await expect(c0!.client.get("local", { namespace: "-invalid" })).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
+          await servesLocally(c0!, "alpha", "after", "alpha, after a call named an invalid namespace");
+        }
+        expect(problems).toEqual([]);
       });
     }
 

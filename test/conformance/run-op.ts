@@ -1,10 +1,10 @@
 import { RpcError, statusName, type CacheClient, type CacheEntry } from "../../client/index.js";
-import type { ClientUnderTest, Deployment } from "../helpers/conformance-deployments.js";
+import type { ClientUnderTest, Deployment, DeploymentKind } from "../helpers/conformance-deployments.js";
 import { keyAt } from "../helpers/conformance-keys.js";
 import { describeValue, sameValue } from "../helpers/conformance-values.js";
 import { COHERENCE_BOUND_MS, readUntil } from "../helpers/eventually.js";
 import { InvalidArgument, type EntryView, type ReferenceCache } from "../model/reference-model.js";
-import { resolveTtl } from "../model/rules.js";
+import { hasLoneSurrogate, resolveTtl } from "../model/rules.js";
 import type { KnownDivergence } from "./known-divergences.js";
 import { describeOp, RECENT, type Ms, type Op } from "./ops.js";
 import type { RunStats } from "./run-stats.js";
@@ -237,6 +237,21 @@ function coverageState(step: Step): string {
   return refused || !found.ok ? "refused" : found.value.state;
 }
 
+/** The key indexes a call names. */
+function stepKeys(op: CallOp): number[] {
+  if ("key" in op) return [op.key];
+  if ("keys" in op) return [...op.keys];
+  if ("entries" in op) return op.entries.map(([i]) => i);
+  return [];
+}
+
+/** The tolerated divergence that leaves `key` out of the steps on a deployment, if any. */
+export function excludedBy(key: string, tolerated: ReadonlySet<KnownDivergence>, kind: DeploymentKind): KnownDivergence | undefined {
+  if (tolerated.has("lone-surrogate-key") && hasLoneSurrogate(key)) return "lone-surrogate-key";
+  if (tolerated.has("lmdb-control-alias") && kind === "lmdb" && key.length >= 64 && /[\u0000-\u0004]/.test(key)) return "lmdb-control-alias";
+  return undefined;
+}
+
 /** With "delete-stale" tolerated, how many of the distinct keys are stale (a delete may count them); else 0. */
 function staleCount(step: Step, keys: readonly string[]): number {
   if (!step.ctx.tolerated.has("delete-stale")) return 0;
@@ -313,6 +328,8 @@ export async function runOp(op: Op, ctx: RunContext): Promise<void> {
     return;
   }
   const step = new Step(op, ctx);
+  const excluded = stepKeys(op).map((i) => excludedBy(step.key(i), ctx.tolerated, deployment.kind)).find((reason) => reason !== undefined);
+  if (excluded !== undefined) return skip(ctx, excluded);
   if (ctx.tolerated.has("invalid-namespace-stops-local-tier") && deployment.eventual && !predict(() => model.keys(step.ns)).ok) {
     return skip(ctx, "invalid-namespace-stops-local-tier");
   }

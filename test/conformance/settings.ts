@@ -17,7 +17,7 @@ export interface ConformanceSettings {
 }
 
 /** Runs per deployment under plain `npm test`: each deployment's property stays well under a minute on 2 cores. */
-export const DEFAULT_RUNS = 60;
+export const DEFAULT_RUNS = 100;
 
 function positiveInteger(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined || raw === "") return fallback;
@@ -36,7 +36,7 @@ export function conformanceSettings(env: Readonly<Record<string, string | undefi
     seed: seed === undefined || seed === "" ? undefined : Number(seed),
     path: env.CONFORMANCE_PATH || undefined,
     replayPath: env.CONFORMANCE_REPLAY_PATH || undefined,
-    shrinkBudgetMs: positiveInteger("CONFORMANCE_SHRINK_MS", env.CONFORMANCE_SHRINK_MS, 60_000),
+    shrinkBudgetMs: positiveInteger("CONFORMANCE_SHRINK_MS", env.CONFORMANCE_SHRINK_MS, 20_000),
     tolerated: parseTolerated(env.CONFORMANCE_TOLERATE),
   };
 }

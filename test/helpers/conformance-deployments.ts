@@ -38,11 +38,13 @@ export interface Deployment {
 const REDIS_PREFIX = "conformance";
 
 /**
- * Over a durable tier the server's memory tier holds only a few entries per
- * namespace, so that reads often fall through to LMDB or Redis (an eviction
- * must never change what a read returns there).
+ * Over a durable tier the server's memory tier holds one entry per namespace
+ * (a few with two instances, whose memory copies are what coherence is
+ * about), so that reads often fall through to LMDB or Redis: an eviction must
+ * never change what a read returns there.
  */
-const SMALL_MEMORY = { memoryMaxEntries: 4 } as const;
+const SMALL_MEMORY = { memoryMaxEntries: 1 } as const;
+const FEW_IN_MEMORY = { memoryMaxEntries: 4 } as const;
 
 async function singleInstance(kind: Exclude<DeploymentKind, "two-instances">, clock: FakeClock): Promise<{ servers: TestServer[]; redis?: TestRedis }> {
   if (kind === "memory") return { servers: [await startTestServer({ storage: "memory" }, { clock: clock.now })] };
@@ -60,7 +62,7 @@ async function twoInstances(clock: FakeClock): Promise<{ servers: TestServer[]; 
   const redis = await startTestRedis();
   const servers: TestServer[] = [];
   try {
-    for (let i = 0; i < 2; i++) servers.push(await startTestServer({ storage: "redis", redisUrl: redis.url, redisKeyPrefix: REDIS_PREFIX, ...SMALL_MEMORY }, { clock: clock.now }));
+    for (let i = 0; i < 2; i++) servers.push(await startTestServer({ storage: "redis", redisUrl: redis.url, redisKeyPrefix: REDIS_PREFIX, ...FEW_IN_MEMORY }, { clock: clock.now }));
     return { servers, redis };
   } catch (err) {
     for (const server of servers) await server.dispose();

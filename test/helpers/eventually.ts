@@ -7,17 +7,23 @@ export const COHERENCE_BOUND_MS = 2_500;
 
 /** How stale reads were, across a whole test. */
 export class StalenessLog {
-  /** Reads that needed more than one attempt. */
-  retried = 0;
   /** Reads made. */
   reads = 0;
+  /** Reads that matched, but not at the first attempt. */
+  retried = 0;
+  /** Reads that never matched within the bound (divergences, reported as failures). */
+  unmatched = 0;
   /** Longest wait from a read's first attempt until one matched, in ms. */
   worstMs = 0;
   /** What was being read when the worst wait happened. */
   worstWhat = "";
 
-  record(what: string, waitedMs: number, attempts: number): void {
+  record(what: string, waitedMs: number, attempts: number, matched: boolean): void {
     this.reads++;
+    if (!matched) {
+      this.unmatched++;
+      return;
+    }
     if (attempts > 1) this.retried++;
     if (waitedMs > this.worstMs) {
       this.worstMs = waitedMs;
@@ -26,7 +32,8 @@ export class StalenessLog {
   }
 
   summary(): string {
-    return `${this.reads} reads, ${this.retried} needed a re-read, worst staleness ${this.worstMs} ms${this.worstWhat ? ` (${this.worstWhat})` : ""}`;
+    const unmatched = this.unmatched > 0 ? `, ${this.unmatched} never matched within ${COHERENCE_BOUND_MS} ms` : "";
+    return `${this.reads} reads, ${this.retried} matched after re-reading${unmatched}; worst staleness of a read that matched: ${this.worstMs} ms${this.worstWhat ? ` (${this.worstWhat})` : ""}`;
   }
 }
 
@@ -52,11 +59,11 @@ export async function readUntil<T>(what: string, read: () => Promise<T>, matches
     const value = await read();
     const waitedMs = Date.now() - started;
     if (matches(value)) {
-      log.record(what, waitedMs, attempts);
+      log.record(what, waitedMs, attempts, true);
       return { value, matched: true, waitedMs };
     }
     if (waitedMs > boundMs) {
-      log.record(what, waitedMs, attempts);
+      log.record(what, waitedMs, attempts, false);
       return { value, matched: false, waitedMs };
     }
     await sleep(Math.min(25, 1 + attempts));
