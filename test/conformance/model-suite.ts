@@ -8,7 +8,8 @@ import { ReferenceCache } from "../model/reference-model.js";
 import { EXAMPLES } from "./examples.js";
 import { KNOWN_DIVERGENCES, type KnownDivergence } from "./known-divergences.js";
 import { describeOp, opArbs, SUITE_NAMESPACES, type Op, type OpMix } from "./ops.js";
-import { excludedBy, runOp, type RunContext } from "./run-op.js";
+import { runOp, type RunContext } from "./run-op.js";
+import { keyLeftOutBecause } from "./tolerances.js";
 import { RunStats } from "./run-stats.js";
 import { conformanceSettings, type ConformanceSettings } from "./settings.js";
 
@@ -28,7 +29,7 @@ class OpCommand implements fc.AsyncCommand<RunContext, null> {
 
 /** The run's keys without those a tolerated divergence is known to mishandle. */
 function usableKeys(pool: readonly string[], tolerated: ReadonlySet<KnownDivergence>, kind: DeploymentKind): string[] {
-  const keys = pool.filter((key) => excludedBy(key, tolerated, kind) === undefined);
+  const keys = pool.filter((key) => keyLeftOutBecause(key, tolerated, kind) === undefined);
   return keys.length > 0 ? keys : ["a"];
 }
 
@@ -63,7 +64,7 @@ async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: Con
     const ctx: RunContext = {
       deployment,
       model: new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now }),
-      pool: usableKeys(pool, settings.tolerated, deployment.kind),
+      pool: usableKeys(pool.keys, settings.tolerated, deployment.kind),
       tolerated: settings.tolerated,
       stats,
     };

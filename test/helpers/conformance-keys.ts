@@ -67,11 +67,42 @@ function sometimes(group: fc.Arbitrary<string[]>, weight: number): fc.Arbitrary<
 }
 
 /**
+ * A key for humans: JSON, with runs of 8 or more of one character written
+ * as `"p"×64`, e.g. `"p"×64 + "\u0000"`.
+ */
+export function shortKey(key: string): string {
+  const parts: string[] = [];
+  let literal = "";
+  const chars = [...key];
+  for (let i = 0; i < chars.length; ) {
+    let j = i;
+    while (j < chars.length && chars[j] === chars[i]) j++;
+    if (j - i >= 8) {
+      if (literal) parts.push(JSON.stringify(literal));
+      literal = "";
+      parts.push(`${JSON.stringify(chars[i])}×${j - i}`);
+    } else literal += chars.slice(i, j).join("");
+    i = j;
+  }
+  if (literal || parts.length === 0) parts.push(JSON.stringify(literal));
+  return parts.join(" + ");
+}
+
+/** The keys of one run; counterexamples print them short, with their indexes. */
+export class KeyPool {
+  constructor(readonly keys: readonly string[]) {}
+
+  [fc.toStringMethod](): string {
+    return `keys(${this.keys.map((key, i) => `k#${i}: ${shortKey(key)}`).join(", ")}; k#n names k#(n mod ${this.keys.length}))`;
+  }
+}
+
+/**
  * The keys of one run: a few groups of adversarial keys (each present or
  * not), deduplicated, never empty. Commands name keys by index into it, so
  * that a run reuses its keys often.
  */
-export function keyPoolArb(maxKeyBytes: number): fc.Arbitrary<string[]> {
+export function keyPoolArb(maxKeyBytes: number): fc.Arbitrary<KeyPool> {
   return fc
     .tuple(
       sometimes(shortKeys, 7),
@@ -83,7 +114,7 @@ export function keyPoolArb(maxKeyBytes: number): fc.Arbitrary<string[]> {
     )
     .map((groups) => {
       const keys = [...new Set(groups.flat())];
-      return keys.length > 0 ? keys : ["a"];
+      return new KeyPool(keys.length > 0 ? keys : ["a"]);
     });
 }
 
