@@ -82,13 +82,15 @@ export const EXAMPLES: readonly Example[] = [
     ],
   },
   {
-    name: "keys equal for 64+ characters, control characters and astral characters are all distinct keys",
-    keys: [prefix, `${prefix}\u0000`, `${prefix}\u0001`, `${prefix}\u0004`, `${prefix}\u0000\u0000`, "\u0000", "\u0001", "😀", "\ud83d\ude00\u0000"],
+    name: "keys equal for 64+ characters, control characters and astral characters are all distinct keys, and clear removes them all",
+    keys: [prefix, `${prefix}\u0000`, `${prefix}\u0001`, `${prefix}\u0004`, `${prefix}\u0000\u0000`, "\u0000", "\u0001", "😀", "\ud83d\ude00\u0000", `${"x".repeat(63)}\u0000`],
     ops: [
-      { ...c0, op: "setMany", entries: [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => [i, `value ${i}`] as const), ttl: undefined },
-      { ...c0, op: "getMany", keys: [0, 1, 2, 3, 4, 5, 6, 7, 8] },
+      { ...c0, op: "setMany", entries: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => [i, `value ${i}`] as const), ttl: undefined },
+      { ...c0, op: "getMany", keys: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] },
       { ...c0, op: "delete", key: 1 },
-      { ...c0, op: "streamGet", keys: [0, 1, 2, 3, 4, 5, 6, 7, 8] },
+      { ...c0, op: "streamGet", keys: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] },
+      { ...c0, op: "clear" },
+      { ...c0, op: "getMany", keys: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] },
     ],
   },
   {
