@@ -147,7 +147,9 @@ export function describeOp(op: Op): string {
     const which = op.staleOnly ? "the time k#recent goes stale, else stale boundary" : "boundary";
     return `advanceTo(${which} #${op.boundary}${op.offset === 0 ? "" : op.offset > 0 ? " + 1" : " - 1"})`;
   }
-  const head = `c${op.client}.${op.op}(${op.ns === undefined ? "" : `ns=${JSON.stringify(op.ns)}, `}`;
+  // k#recent names the namespace too (that of the last write): the step's own namespace is not used then.
+  const ns = "key" in op && op.key === RECENT ? undefined : op.ns;
+  const head = `c${op.client}.${op.op}(${ns === undefined ? "" : `ns=${JSON.stringify(ns)}, `}`;
   switch (op.op) {
     case "get":
     case "getEntry":
