@@ -34,12 +34,19 @@ function usableKeys(pool: readonly string[], tolerated: ReadonlySet<KnownDiverge
 }
 
 /** The command line that replays a failure (fast-check's seed, path and the commands' replayPath). */
-function replayHint<T>(kind: DeploymentKind, details: fc.RunDetails<T>): string {
+function replayHint<T>(kind: DeploymentKind, mix: OpMix, details: fc.RunDetails<T>): string {
   const replayPath = /replayPath="([^"]*)"/.exec(fc.stringify(details.counterexample))?.[1];
   const env = [`CONFORMANCE_SEED=${details.seed}`, `CONFORMANCE_PATH=${JSON.stringify(details.counterexamplePath ?? "")}`];
   if (replayPath !== undefined) env.push(`CONFORMANCE_REPLAY_PATH=${JSON.stringify(replayPath)}`);
-  return `Replay this failure: ${env.join(" ")} npx vitest run test/conformance/${kind}.conformance.test.ts`;
+  if (process.env.CONFORMANCE_TOLERATE) env.push(`CONFORMANCE_TOLERATE=${JSON.stringify(process.env.CONFORMANCE_TOLERATE)}`);
+  return `Replay this failure: ${env.join(" ")} npx vitest run test/conformance/${kind}.conformance.test.ts -t ${JSON.stringify(MIX_TITLES[mix])}`;
 }
+
+/** The name of each random property's test (a replay selects it with -t). */
+const MIX_TITLES: Record<OpMix, string> = {
+  all: "random command sequences: every operation",
+  grace: "random command sequences: wrap with grace, values going stale, and what each operation does with them",
+};
 
 /** Per-test counters printed after each deployment. */
 interface Tally {
@@ -84,7 +91,7 @@ async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: Con
   });
   if (details.failed) {
     const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-    throw new Error(`${fc.defaultReportMessage(details)}\n\n${cause}\n\n${replayHint(deployment.kind, details)}`);
+    throw new Error(`${fc.defaultReportMessage(details)}\n\n${cause}\n\n${replayHint(deployment.kind, mix, details)}`);
   }
 }
 
@@ -119,13 +126,9 @@ export function describeConformance(kind: DeploymentKind): void {
       console.log(lines.join("\n"));
     });
 
-    const mixes: [OpMix, string][] = [
-      ["all", "every operation"],
-      ["grace", "wrap with grace, values going stale, and what each operation does with them"],
-    ];
-    for (const [mix, what] of mixes) {
+    for (const mix of ["all", "grace"] as const) {
       it(
-        `random command sequences: ${what} (${settings.runs} runs of up to ${settings.maxCommands} steps)`,
+        `${MIX_TITLES[mix]} (${settings.runs} runs of up to ${settings.maxCommands} steps)`,
         async () => {
           const started = Date.now();
           try {
