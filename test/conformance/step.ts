@@ -49,6 +49,7 @@ export function validMs(ms: Ms): boolean {
   return predict(() => resolveTtl(ms)).ok;
 }
 
+/** An error as one line of a divergence report: the gRPC status name for an RpcError. */
 export function describeError(error: unknown): string {
   if (error instanceof RpcError) return `RpcError ${statusName(error.code)}: ${error.details}`;
   if (error instanceof Error) return `${error.name}: ${error.message}`;
