@@ -1,0 +1,213 @@
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Status } from "../../client/index.js";
+import { startDeployment, type ClientUnderTest, type Deployment, type DeploymentKind } from "../helpers/conformance-deployments.js";
+import { readUntil, StalenessLog } from "../helpers/eventually.js";
+import { keyPoolArb } from "../helpers/conformance-keys.js";
+import { ReferenceCache } from "../model/reference-model.js";
+import { EXAMPLES } from "./examples.js";
+import { KNOWN_DIVERGENCES, type KnownDivergence } from "./known-divergences.js";
+import { describeOp, opArbs, SUITE_NAMESPACES, type Op, type OpMix } from "./ops.js";
+import { runOp, type RunContext } from "./run-op.js";
+import { keyLeftOutBecause } from "./tolerances.js";
+import { RunStats } from "./run-stats.js";
+import { conformanceSettings, type ConformanceSettings } from "./settings.js";
+
+/** One random step, as fast-check's model-based testing wants it. */
+class OpCommand implements fc.AsyncCommand<RunContext, null> {
+  constructor(readonly op: Op) {}
+  check(): boolean {
+    return true;
+  }
+  async run(ctx: RunContext): Promise<void> {
+    await runOp(this.op, ctx);
+  }
+  toString(): string {
+    return describeOp(this.op);
+  }
+}
+
+/** The run's keys without those a tolerated divergence is known to mishandle. */
+function usableKeys(pool: readonly string[], tolerated: ReadonlySet<KnownDivergence>, kind: DeploymentKind): string[] {
+  const keys = pool.filter((key) => keyLeftOutBecause(key, tolerated, kind) === undefined);
+  return keys.length > 0 ? keys : ["a"];
+}
+
+/** The command line that replays a failure (fast-check's seed, path and the commands' replayPath). */
+function replayHint<T>(kind: DeploymentKind, mix: OpMix, details: fc.RunDetails<T>): string {
+  const replayPath = /replayPath="([^"]*)"/.exec(fc.stringify(details.counterexample))?.[1];
+  const env = [`CONFORMANCE_SEED=${details.seed}`, `CONFORMANCE_PATH=${JSON.stringify(details.counterexamplePath ?? "")}`];
+  if (replayPath !== undefined) env.push(`CONFORMANCE_REPLAY_PATH=${JSON.stringify(replayPath)}`);
+  if (process.env.CONFORMANCE_TOLERATE) env.push(`CONFORMANCE_TOLERATE=${JSON.stringify(process.env.CONFORMANCE_TOLERATE)}`);
+  return `Replay this failure: ${env.join(" ")} npx vitest run test/conformance/${kind}.conformance.test.ts -t ${JSON.stringify(MIX_TITLES[mix])}`;
+}
+
+/** The name of each random property's test (a replay selects it with -t). */
+const MIX_TITLES: Record<OpMix, string> = {
+  all: "random command sequences: every operation",
+  grace: "random command sequences: wrap with grace, values going stale, and what each operation does with them",
+};
+
+/** Per-test counters printed after each deployment. */
+interface Tally {
+  runs: number;
+  steps: number;
+  /** Wall time of the random runs, shrinking included. */
+  ms: number;
+}
+
+async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: ConformanceSettings, stats: RunStats, tally: Tally): Promise<void> {
+  const commands = fc.commands([fc.oneof(...opArbs(mix, deployment.eventual)).map((op) => new OpCommand(op))], {
+    maxCommands: settings.maxCommands,
+    size: "max",
+    ...(settings.replayPath !== undefined && { replayPath: settings.replayPath }),
+  });
+  // Shrinking re-runs real calls; past the budget, remaining candidates pass at once and the smallest failure so far is reported.
+  let shrinkDeadline = Infinity;
+  const property = fc.asyncProperty(keyPoolArb(deployment.maxKeyBytes), commands, async (pool, steps) => {
+    if (Date.now() > shrinkDeadline) return;
+    tally.runs++;
+    await deployment.reset(SUITE_NAMESPACES);
+    const ctx: RunContext = {
+      deployment,
+      model: new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now }),
+      pool: usableKeys(pool.keys, settings.tolerated, deployment.kind),
+      tolerated: settings.tolerated,
+      stats,
+    };
+    try {
+      await fc.asyncModelRun(() => ({ model: ctx, real: null }), steps);
+    } catch (err) {
+      if (shrinkDeadline === Infinity) shrinkDeadline = Date.now() + settings.shrinkBudgetMs;
+      throw err;
+    } finally {
+      tally.steps += [...steps].length;
+    }
+  });
+  const details = await fc.check(property, {
+    numRuns: settings.runs,
+    ...(settings.seed !== undefined && { seed: settings.seed }),
+    ...(settings.path !== undefined && { path: settings.path }),
+  });
+  if (details.failed) {
+    const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+    throw new Error(`${fc.defaultReportMessage(details)}\n\n${cause}\n\n${replayHint(deployment.kind, mix, details)}`);
+  }
+}
+
+/**
+ * Checks one deployment against the reference model: random command
+ * sequences over adversarial keys and values on a fake clock, fixed example
+ * sequences, and the cross-client lease.
+ */
+export function describeConformance(kind: DeploymentKind): void {
+  const settings = conformanceSettings();
+  const tolerated = [...settings.tolerated];
+  const title = `${kind}: conforms to the reference model${tolerated.length > 0 ? ` (TOLERATING known divergences: ${tolerated.join(", ")})` : ""}`;
+
+  describe(title, () => {
+    let deployment: Deployment;
+    const stats = new RunStats();
+    const tally: Tally = { runs: 0, steps: 0, ms: 0 };
+
+    beforeAll(async () => {
+      deployment = await startDeployment(kind);
+      for (const name of tolerated) console.warn(`[conformance ${kind}] TOLERATING ${name}: ${KNOWN_DIVERGENCES[name]}`);
+    });
+    afterAll(async () => {
+      await deployment?.dispose();
+      const lines = [
+        `[conformance ${kind}] ${tally.runs} runs (${tally.steps} steps) in ${(tally.ms / 1000).toFixed(1)} s`,
+        deployment?.eventual ? `coherence: ${stats.staleness.summary()}` : "reads exact (no re-reads)",
+        ...stats.skips(),
+        "steps by the state of their (first) key:",
+        ...stats.coverage().map((line) => `  ${line}`),
+      ];
+      console.log(lines.join("\n"));
+    });
+
+    for (const mix of ["all", "grace"] as const) {
+      it(
+        `${MIX_TITLES[mix]} (${settings.runs} runs of up to ${settings.maxCommands} steps)`,
+        async () => {
+          const started = Date.now();
+          try {
+            await checkRandomRuns(mix, deployment, settings, stats, tally);
+          } finally {
+            tally.ms += Date.now() - started;
+          }
+        },
+        settings.runs * 5_000 + settings.shrinkBudgetMs + 60_000,
+      );
+    }
+
+    for (const example of EXAMPLES) {
+      it(`example: ${example.name}`, async () => {
+        await deployment.reset(SUITE_NAMESPACES);
+        const ctx: RunContext = {
+          deployment,
+          model: new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now }),
+          pool: example.keys,
+          tolerated: settings.tolerated,
+          stats: new RunStats(),
+        };
+        for (const op of example.ops) await runOp(op, ctx);
+      });
+    }
+
+    if (kind === "two-instances") {
+      it('example: local tiers serve copies (tier "client") in every namespace, "" included, and still after a call named an invalid namespace', async () => {
+        await deployment.reset(SUITE_NAMESPACES);
+        const [c0, c1] = deployment.clients;
+        const emptyNamespace = settings.tolerated.has("empty-namespace-no-local-hits") ? [] : ([[c1!, undefined, 'client namespace ""'], [c0!, "", '""']] as const);
+        const cases: (readonly [ClientUnderTest, string | undefined, string])[] = [[c0!, undefined, "named by omission"], [c0!, "alpha", "alpha"], ...emptyNamespace];
+        const problems: string[] = [];
+        const servesLocally = async (who: ClientUnderTest, namespace: string | undefined, key: string, what: string) => {
+          const options = namespace === undefined ? {} : { namespace };
+          await who.client.set(key, what, options);
+          const read = await readUntil(`local copy of ${key}`, () => who.client.getEntry(key, options), (entry) => entry?.tier === "client", new StalenessLog());
+          if (read.value?.value !== what) problems.push(`${who.label}, ${what}: read ${JSON.stringify(read.value?.value)}`);
+          if (!read.matched) problems.push(`${who.label}, ${what}: no local copy served within ${read.waitedMs} ms (last read from tier ${read.value?.tier})`);
+        };
+        for (const [who, namespace, what] of cases) await servesLocally(who, namespace, `local-${what}`, what);
+        if (!settings.tolerated.has("invalid-namespace-stops-local-tier")) {
+          await expect(c0!.client.get("local", { namespace: "-invalid" })).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
+          await servesLocally(c0!, "alpha", "after", "alpha, after a call named an invalid namespace");
+        }
+        expect(problems).toEqual([]);
+      });
+    }
+
+    it("example: a second client's wrap waits for the lease holder's value instead of running its own loader", async () => {
+      await deployment.reset(["alpha"]);
+      const [a, b] = deployment.sameInstanceClients();
+      const options = { namespace: "alpha", ttl: 60_000 };
+      let releaseLoader = () => {};
+      const gate = new Promise<void>((resolve) => (releaseLoader = resolve));
+      let holding = () => {};
+      const leaseTaken = new Promise<void>((resolve) => (holding = resolve));
+      const calls = { a: 0, b: 0 };
+      const first = a.wrap(
+        "leased",
+        async () => {
+          calls.a++;
+          holding();
+          await gate;
+          return "from a";
+        },
+        options,
+      );
+      await leaseTaken; // a's loader runs, so a holds the lease
+      const second = b.wrap("leased", () => (calls.b++, "from b"), options);
+      // Give b's GetOrLease time to reach the server while a holds the lease (the outcome must not depend on it).
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      releaseLoader();
+      expect(await first).toBe("from a");
+      expect(await second).toBe("from a");
+      expect(calls).toEqual({ a: 1, b: 0 });
+      expect(await b.get("leased", { namespace: "alpha" })).toBe("from a");
+      a.close();
+      b.close();
+    });
+  });
+}

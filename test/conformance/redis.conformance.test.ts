@@ -1,0 +1,4 @@
+import { describeConformance } from "./model-suite.js";
+
+// Deployment: storage "redis": memory tier over its own redis-server.
+describeConformance("redis");

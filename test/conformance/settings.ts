@@ -1,0 +1,42 @@
+import { parseTolerated, type KnownDivergence } from "./known-divergences.js";
+
+/** How the conformance suite runs, read once from the environment. */
+export interface ConformanceSettings {
+  /** Random command sequences per deployment (`CONFORMANCE_RUNS`). */
+  readonly runs: number;
+  /** Longest command sequence (`CONFORMANCE_MAX_COMMANDS`). */
+  readonly maxCommands: number;
+  /** Replay: fast-check's seed, path and commands replayPath from a failure report. */
+  readonly seed: number | undefined;
+  readonly path: string | undefined;
+  readonly replayPath: string | undefined;
+  /** Stop shrinking after this long and report the smallest failure so far (`CONFORMANCE_SHRINK_MS`). */
+  readonly shrinkBudgetMs: number;
+  /** Known divergences to look past (`CONFORMANCE_TOLERATE`). */
+  readonly tolerated: ReadonlySet<KnownDivergence>;
+}
+
+/** Runs per deployment under plain `npm test`: each deployment's property stays well under a minute on 2 cores. */
+export const DEFAULT_RUNS = 100;
+
+function positiveInteger(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+/** The settings from `env` (process.env by default). */
+export function conformanceSettings(env: Readonly<Record<string, string | undefined>> = process.env): ConformanceSettings {
+  const seed = env.CONFORMANCE_SEED;
+  if (seed !== undefined && seed !== "" && !Number.isInteger(Number(seed))) throw new Error(`CONFORMANCE_SEED must be an integer, got ${JSON.stringify(seed)}`);
+  return {
+    runs: positiveInteger("CONFORMANCE_RUNS", env.CONFORMANCE_RUNS, DEFAULT_RUNS),
+    maxCommands: positiveInteger("CONFORMANCE_MAX_COMMANDS", env.CONFORMANCE_MAX_COMMANDS, 40),
+    seed: seed === undefined || seed === "" ? undefined : Number(seed),
+    path: env.CONFORMANCE_PATH || undefined,
+    replayPath: env.CONFORMANCE_REPLAY_PATH || undefined,
+    shrinkBudgetMs: positiveInteger("CONFORMANCE_SHRINK_MS", env.CONFORMANCE_SHRINK_MS, 20_000),
+    tolerated: parseTolerated(env.CONFORMANCE_TOLERATE),
+  };
+}

@@ -1,0 +1,115 @@
+import type { CacheClient } from "../../client/index.js";
+import { fakeClock, type FakeClock } from "./fake-clock.js";
+import { startTestRedis, type TestRedis } from "./redis-server.js";
+import { startTestServer, type TestServer } from "./test-server.js";
+
+/** The deployments every conformance run is checked on. */
+export type DeploymentKind = "memory" | "lmdb" | "redis" | "two-instances";
+
+/** A client commands are sent to. */
+export interface ClientUnderTest {
+  readonly client: CacheClient;
+  /** The namespace its calls use when they name none ("" = the default one). */
+  readonly namespace: string;
+  /** Short name for failure messages, e.g. "c1 (instance 2, local tier, namespace \"\")". */
+  readonly label: string;
+}
+
+/** A running deployment on a fake clock shared by its servers, clients and the model. */
+export interface Deployment {
+  readonly kind: DeploymentKind;
+  readonly clock: FakeClock;
+  /** Two clients: the first uses namespace "default" for calls that name none, the second "". */
+  readonly clients: readonly ClientUnderTest[];
+  /**
+   * Reads may lag the model by up to the coherence bound: several server
+   * instances, clients with local tiers. Otherwise every result is exact.
+   */
+  readonly eventual: boolean;
+  /** The servers' max-key-bytes. */
+  readonly maxKeyBytes: number;
+  /** Two more clients of one server instance, without local tiers (lease tests). */
+  sameInstanceClients(): [CacheClient, CacheClient];
+  /** Empties `namespaces` on every instance; where clients have local tiers, replaces them with new clients. */
+  reset(namespaces: readonly string[]): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+const REDIS_PREFIX = "conformance";
+
+/**
+ * Over a durable tier the server's memory tier holds one entry per namespace
+ * (a few with two instances, whose memory copies are what coherence is
+ * about), so that reads often fall through to LMDB or Redis: an eviction must
+ * never change what a read returns there.
+ */
+const SMALL_MEMORY = { memoryMaxEntries: 1 } as const;
+const FEW_IN_MEMORY = { memoryMaxEntries: 4 } as const;
+
+async function singleInstance(kind: Exclude<DeploymentKind, "two-instances">, clock: FakeClock): Promise<{ servers: TestServer[]; redis?: TestRedis }> {
+  if (kind === "memory") return { servers: [await startTestServer({ storage: "memory" }, { clock: clock.now })] };
+  if (kind === "lmdb") return { servers: [await startTestServer({ storage: "local", ...SMALL_MEMORY }, { clock: clock.now })] };
+  const redis = await startTestRedis();
+  try {
+    return { servers: [await startTestServer({ storage: "redis", redisUrl: redis.url, redisKeyPrefix: REDIS_PREFIX, ...SMALL_MEMORY }, { clock: clock.now })], redis };
+  } catch (err) {
+    await redis.stop();
+    throw err;
+  }
+}
+
+async function twoInstances(clock: FakeClock): Promise<{ servers: TestServer[]; redis: TestRedis }> {
+  const redis = await startTestRedis();
+  const servers: TestServer[] = [];
+  try {
+    for (let i = 0; i < 2; i++) servers.push(await startTestServer({ storage: "redis", redisUrl: redis.url, redisKeyPrefix: REDIS_PREFIX, ...FEW_IN_MEMORY }, { clock: clock.now }));
+    return { servers, redis };
+  } catch (err) {
+    for (const server of servers) await server.dispose();
+    await redis.stop();
+    throw err;
+  }
+}
+
+/**
+ * Starts a deployment: "memory" (storage memory), "lmdb" (storage local in a
+ * temporary directory), "redis" (its own redis-server), or "two-instances"
+ * (two servers over one redis-server, one client with a local tier on each,
+ * covering every namespace). Over LMDB and Redis the memory tier is kept
+ * small (see SMALL_MEMORY).
+ */
+export async function startDeployment(kind: DeploymentKind): Promise<Deployment> {
+  const clock = fakeClock(Date.now());
+  const { servers, redis } = kind === "two-instances" ? await twoInstances(clock) : await singleInstance(kind, clock);
+  const local = kind === "two-instances";
+  const connect = (i: number): ClientUnderTest => {
+    const server = servers[i % servers.length]!;
+    const namespace = i === 0 ? "default" : "";
+    const client = server.newClient({ namespace, ...(local && { localTier: { clock: clock.now } }) });
+    const where = servers.length > 1 ? `instance ${(i % servers.length) + 1}, ` : "";
+    return { client, namespace, label: `c${i} (${where}${local ? "local tier, " : ""}namespace ${JSON.stringify(namespace)})` };
+  };
+  let clients = [connect(0), connect(1)];
+  return {
+    kind,
+    clock,
+    get clients() {
+      return clients;
+    },
+    eventual: local,
+    maxKeyBytes: servers[0]!.config.maxKeyBytes,
+    sameInstanceClients: () => [servers[0]!.newClient(), servers[0]!.newClient()],
+    async reset(namespaces) {
+      if (local) {
+        // New clients: empty local tiers, and a run cannot inherit a watcher another run broke.
+        for (const { client } of clients) client.close();
+        clients = [connect(0), connect(1)];
+      }
+      for (const server of servers) for (const namespace of namespaces) await server.client.clear({ namespace });
+    },
+    async dispose() {
+      for (const server of servers) await server.dispose();
+      await redis?.stop();
+    },
+  };
+}
