@@ -93,7 +93,7 @@ export class CoherenceWatcher {
 
   #checkSilence(): void {
     if (this.#closed) return;
-    const silentFor = Date.now() - this.#lastHeard;
+    const silentFor = performance.now() - this.#lastHeard;
     if ([...this.#cursors.values()].some((c) => c.ready) && silentFor > this.#heartbeatMs * this.#options.heartbeatsMissed) {
       this.#markAllUnready();
       this.#restart();
@@ -163,7 +163,7 @@ export class CoherenceWatcher {
     try {
       for await (const event of this.#rpc.watch({ cursors }, this.#callOptions({ signal: controller.signal, deadline: Infinity }))) {
         if (controller.signal.aborted) return;
-        this.#lastHeard = Date.now();
+        this.#lastHeard = performance.now();
         this.#apply(event);
       }
     } catch (err) {

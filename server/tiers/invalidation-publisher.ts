@@ -27,7 +27,7 @@ export interface InvalidationPublisherOptions {
   /** Longest pause between sends, in ms. @default 1000 */
   readonly retryMaxMs?: number;
   readonly logger: Logger;
-  /** The clock, in ms. @default Date.now */
+  /** A monotonic clock, in ms (durations only: immune to wall-clock steps). @default performance.now */
   readonly now?: () => number;
 }
 
@@ -83,7 +83,7 @@ export class InvalidationPublisher {
   constructor(options: InvalidationPublisherOptions) {
     this.#send = options.send;
     this.#logger = options.logger;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => performance.now());
     this.#options = {
       senderId: options.senderId,
       heartbeatMs: options.heartbeatMs,

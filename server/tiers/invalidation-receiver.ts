@@ -136,7 +136,8 @@ export class InvalidationReceiver {
     let reason: string | undefined;
     const since = this.#lastHeard ?? this.#startedAt;
     if (now - since > this.silenceBoundMs) {
-      const othersMayWrite = this.#peers.size > 0;
+      // An instance that never heard the channel (not even its own messages) cannot know it is alone.
+      const othersMayWrite = this.#peers.size > 0 || this.#lastHeard === undefined;
       if (!this.#outOfTouch) {
         this.#outOfTouch = true;
         if (othersMayWrite) reason = "nothing heard on the channel (subscription broken or stalled, or Redis stalled)";
@@ -146,7 +147,7 @@ export class InvalidationReceiver {
     }
     for (const [id, peer] of this.#peers) {
       const silentFor = now - peer.lastHeard;
-      if (silentFor > this.#retentionMs) {
+      if (silentFor > this.#retentionMs && !this.#outOfTouch) {
         this.#peers.delete(id);
         continue;
       }

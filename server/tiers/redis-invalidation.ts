@@ -99,7 +99,7 @@ export class RedisInvalidationChannel {
     this.#handler = options.handler;
     this.#heartbeatMs = options.heartbeatMs ?? 1_000;
     this.#startTimeoutMs = options.startTimeoutMs;
-    this.#lastReconnect = Date.now();
+    this.#lastReconnect = performance.now();
     this.#publisher = new InvalidationPublisher({
       senderId: this.id,
       heartbeatMs: this.#heartbeatMs,
@@ -109,7 +109,7 @@ export class RedisInvalidationChannel {
       logger: options.logger,
       ...(options.maxQueuedChanges !== undefined && { maxQueuedChanges: options.maxQueuedChanges }),
     });
-    this.#receiver = new InvalidationReceiver({ selfId: this.id, heartbeatMs: this.#heartbeatMs }, Date.now());
+    this.#receiver = new InvalidationReceiver({ selfId: this.id, heartbeatMs: this.#heartbeatMs }, performance.now());
     subscriber.on("message", (channel: string, text: string) => {
       if (channel === this.#channel) this.#onMessage(text);
     });
@@ -129,7 +129,7 @@ export class RedisInvalidationChannel {
       this.#logger.debug("ignoring a malformed invalidation message");
       return;
     }
-    const verdict = this.#receiver.receive(message, Date.now());
+    const verdict = this.#receiver.receive(message, performance.now());
     if (verdict.flush !== undefined) this.#flush(verdict.flush);
     for (const change of verdict.changes) this.#handler.apply(change);
     if (message.from === this.id) this.#echoed?.();
@@ -137,7 +137,7 @@ export class RedisInvalidationChannel {
 
   #flush(reason: string): void {
     this.#flushes++;
-    this.#receiver.flushed(Date.now());
+    this.#receiver.flushed(performance.now());
     if (reason !== this.#lastReason) this.#logger.warn("dropping memory-tier copies: invalidations may have been missed", { reason });
     else this.#logger.debug("dropping memory-tier copies again", { reason });
     this.#lastReason = reason;
@@ -158,7 +158,7 @@ export class RedisInvalidationChannel {
   }
 
   #check(): void {
-    const now = Date.now();
+    const now = performance.now();
     const reason = this.#receiver.check(now);
     if (reason !== undefined) this.#flush(reason);
     else if (this.#lastReason !== undefined && this.#receiver.inTouch(now)) this.#lastReason = undefined;
@@ -203,7 +203,7 @@ export class RedisInvalidationChannel {
 
   /** True while the subscription is heard (some message arrived within two heartbeats). */
   get connected(): boolean {
-    return this.#subscribed && this.#receiver.inTouch(Date.now());
+    return this.#subscribed && this.#receiver.inTouch(performance.now());
   }
 
   /**
@@ -213,7 +213,7 @@ export class RedisInvalidationChannel {
    */
   get canAnnounce(): boolean {
     const accepted = this.#publisher.lastAcceptedAt;
-    return !this.#closed && accepted !== undefined && Date.now() - accepted <= this.#receiver.silenceBoundMs;
+    return !this.#closed && accepted !== undefined && performance.now() - accepted <= this.#receiver.silenceBoundMs;
   }
 
   /** A snapshot of the counters and state. */

@@ -126,3 +126,18 @@ describe("InvalidationReceiver", () => {
     expect(r.inTouch(6_000)).toBe(true);
   });
 });
+
+describe("an instance that cannot hear the channel does not take itself for alone", () => {
+  it("flushes once a heartbeat when it never heard anything, not even its own messages", () => {
+    const r = new InvalidationReceiver({ selfId: "me", heartbeatMs: HB }, 0);
+    const flushes = checks(r, 0, 6_000);
+    expect(flushes.length).toBeGreaterThanOrEqual(3);
+    expect(flushes[0]).toBeLessThanOrEqual(2_200);
+  });
+
+  it("keeps the instances it knew while it hears nothing, however long that lasts", () => {
+    const r = receiverWithPeer();
+    const flushes = checks(r, 0, 15 * 60_000);
+    expect(flushes.filter((t) => t > 11 * 60_000).length).toBeGreaterThan(100);
+  });
+});
