@@ -156,6 +156,11 @@ class NamespaceState {
   readonly written: NamespaceCounters["written"];
   /** Changes in flight: the state cannot be reclaimed while they run. */
   pending = 0;
+  /** Local changes in flight per key, and the keys among them that a change from another instance overtook (see CacheEngine#commit). */
+  readonly changing = new Map<string, number>();
+  readonly overtaken = new Set<string>();
+  /** Bumped by every clear or resync from elsewhere: local changes in flight then were overtaken too. */
+  remoteClears = 0;
   constructor(
     readonly name: string,
     readonly settings: NamespaceSettings,
@@ -265,13 +270,20 @@ export class CacheEngine {
    */
   applyRemoteChange(change: Change): void {
     const state = this.#namespaces.get(change.namespace);
-    if (state) this.#drop(state, change);
+    if (state) {
+      this.#drop(state, change);
+      if (change.kind === "clear") state.remoteClears++;
+      else for (const key of change.keys) if (state.changing.has(key)) state.overtaken.add(key);
+    }
     this.#publish(change);
   }
 
   /** Drops every memory-tier copy and resets every watcher (changes from other instances may have been missed). */
   forgetRemoteState(): void {
-    for (const state of this.#namespaces.values()) this.#drop(state, { kind: "clear", namespace: state.name, keys: [] });
+    for (const state of this.#namespaces.values()) {
+      this.#drop(state, { kind: "clear", namespace: state.name, keys: [] });
+      state.remoteClears++;
+    }
     this.bus.resetAll();
   }
 
@@ -300,20 +312,42 @@ export class CacheEngine {
   async #commit<T>(state: NamespaceState, change: Change, durablePart: () => Promise<T>, applyToMemory: (result: T) => void): Promise<T> {
     this.#forgetLoads(state, change);
     state.pending++;
+    for (const key of change.keys) state.changing.set(key, (state.changing.get(key) ?? 0) + 1);
+    const clears = state.remoteClears;
     let result: T;
     try {
       result = await durablePart();
     } catch (err) {
-      state.pending--;
+      this.#endChange(state, change, clears);
       this.#drop(state, change);
       this.#settleChange(state, change);
       throw err;
     }
-    state.pending--;
     this.#forgetLoads(state, change);
+    const overtaken = this.#endChange(state, change, clears);
     applyToMemory(result);
+    // A change from another instance to these keys arrived while ours was in flight: which of the two
+    // the durable tier holds last is unknown here, so memory keeps neither and the next read asks it.
+    if (overtaken === "all") this.#drop(state, change);
+    else if (overtaken.length > 0) this.#drop(state, { ...change, keys: overtaken });
     this.#settleChange(state, change);
     return result;
+  }
+
+  /** Ends a change's bookkeeping; the keys another instance's change overtook meanwhile ("all" after a clear or resync). */
+  #endChange(state: NamespaceState, change: Change, clears: number): readonly string[] | "all" {
+    state.pending--;
+    const overtaken: string[] = [];
+    for (const key of change.keys) {
+      if (state.overtaken.has(key)) overtaken.push(key);
+      const left = state.changing.get(key)! - 1;
+      if (left > 0) state.changing.set(key, left);
+      else {
+        state.changing.delete(key);
+        state.overtaken.delete(key);
+      }
+    }
+    return state.remoteClears !== clears ? "all" : overtaken;
   }
 
   /** The end of every change: wakes lease waiters and publishes. */

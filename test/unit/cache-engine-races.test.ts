@@ -196,3 +196,50 @@ describe("CacheEngine: one rule for stale values (within grace)", () => {
     expect(await engine.get("ns", "f")).toMatchObject({ stale: false, freshRemainingMs: 1_000, ttlRemainingMs: 11_000 });
   });
 });
+
+describe("CacheEngine: a local write overtaken by another instance's change", () => {
+  it("keeps neither value in memory: the next read asks the durable tier", async () => {
+    const clock = fakeClock();
+    const durable = new FakeDurableTier(clock.now);
+    const engine = engineWith(clock, durable);
+    await engine.set("ns", { key: "k", value: bytes("v1"), contentType: "", ttlMs: 0 });
+    let land!: () => void;
+    const landed = new Promise<void>((resolve) => (land = resolve));
+    const realSetMany = durable.setMany.bind(durable);
+    durable.setMany = async (ns, writes) => {
+      await realSetMany(ns, writes); // A's write lands first...
+      await landed; // ...but its reply is slow
+    };
+    const writing = engine.set("ns", { key: "k", value: bytes("v2-A"), contentType: "", ttlMs: 0 });
+    await new Promise((resolve) => setImmediate(resolve));
+    durable.setMany = realSetMany;
+    await engineWith(clock, durable).set("ns", { key: "k", value: bytes("v3-B"), contentType: "", ttlMs: 0 }); // B writes later
+    engine.applyRemoteChange({ kind: "set", namespace: "ns", keys: ["k"] }); // and A hears it before its own reply
+    land();
+    await writing;
+    expect(await engine.get("ns", "k")).toMatchObject({ tier: "local" });
+    expect(text((await engine.get("ns", "k"))?.value)).toBe("v3-B");
+  });
+
+  it("after a remote clear or a resync, the same", async () => {
+    for (const interrupt of ["clear", "resync"] as const) {
+      const clock = fakeClock();
+      const durable = new FakeDurableTier(clock.now);
+      const engine = engineWith(clock, durable);
+      let land!: () => void;
+      const landed = new Promise<void>((resolve) => (land = resolve));
+      const realSetMany = durable.setMany.bind(durable);
+      durable.setMany = async (ns, writes) => {
+        await realSetMany(ns, writes);
+        await landed;
+      };
+      const writing = engine.set("ns", { key: "k", value: bytes("mine"), contentType: "", ttlMs: 0 });
+      await new Promise((resolve) => setImmediate(resolve));
+      if (interrupt === "clear") engine.applyRemoteChange({ kind: "clear", namespace: "ns", keys: [] });
+      else engine.forgetRemoteState();
+      land();
+      await writing;
+      expect((await engine.get("ns", "k"))?.tier, interrupt).toBe("local");
+    }
+  });
+});
