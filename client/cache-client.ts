@@ -289,7 +289,7 @@ export class CacheClient implements AsyncDisposable {
         const call = this.#call(waitMs > 0 ? { timeoutMs: waitMs + 5000 } : undefined);
         const res = await this.#rpc.getOrLease({ namespace, key, leaseMs, waitMs, waitOnStale }, call);
         const value = res.found ? this.#serializer.decode(res.value, res.contentType) : undefined;
-        if (res.found && !res.stale) this.#remember(namespace, key, this.#serverCopy(value, res), mark);
+        if (res.found && !res.stale) this.#remember(namespace, key, this.#serverCopy(value, res), mark, res.streamId);
         return { found: res.found, value, stale: res.stale, leaseToken: res.leaseToken };
       },
       store: async (namespace, key, value, { ttl, grace, leaseToken }) => {
@@ -337,10 +337,10 @@ export class CacheClient implements AsyncDisposable {
    * (until it expires, or until stale when it has grace), unless the
    * namespace changed (or went incoherent) since the read began.
    */
-  #remember(namespace: string, key: string, copy: ServerCopy, mark: ReadMark | undefined): void {
+  #remember(namespace: string, key: string, copy: ServerCopy, mark: ReadMark | undefined, streamId: string): void {
     const local = this.#local;
     if (!local || !local.covers(namespace) || mark === undefined) return;
-    if (!this.#watcher!.isCoherent(namespace) || !this.#watcher!.unchangedSince(namespace, key, mark)) return;
+    if (!this.#watcher!.watches(namespace, streamId) || !this.#watcher!.unchangedSince(namespace, key, mark)) return;
     local.set(namespace, key, copy);
   }
 
@@ -419,7 +419,7 @@ export class CacheClient implements AsyncDisposable {
     }
     if (!res.found || res.stale) return undefined;
     const entry = this.#entry<T>(res);
-    this.#remember(namespace, key, this.#serverCopy(entry.value, res), mark);
+    this.#remember(namespace, key, this.#serverCopy(entry.value, res), mark, res.streamId);
     return entry;
   }
 
@@ -493,7 +493,7 @@ export class CacheClient implements AsyncDisposable {
     for (const found of res.entries) {
       if (found.stale) continue;
       const entry = this.#entry<T>(found);
-      this.#remember(namespace, found.key, this.#serverCopy(entry.value, found), mark);
+      this.#remember(namespace, found.key, this.#serverCopy(entry.value, found), mark, res.streamId);
       result.set(found.key, entry.value);
     }
     return result;

@@ -116,6 +116,17 @@ export class CoherenceWatcher {
     return { epoch: this.epoch(namespace), counter: this.#counter };
   }
 
+  /**
+   * True when a read answered by the instance whose Watch stream id is
+   * `streamId` may be kept: this client's stream for the namespace is that
+   * same stream (an instance it does not watch, or one reset since, may
+   * hold a copy whose invalidation this client will never hear).
+   */
+  watches(namespace: string, streamId: string): boolean {
+    const cursor = this.#cursors.get(namespace);
+    return cursor !== undefined && cursor.ready && streamId !== "" && cursor.streamId === streamId;
+  }
+
   /** True when neither the namespace was flushed nor `key` invalidated since `mark`. */
   unchangedSince(namespace: string, key: string, mark: ReadMark): boolean {
     if (this.epoch(namespace) !== mark.epoch) return false;

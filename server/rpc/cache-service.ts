@@ -68,8 +68,8 @@ export function cacheServiceHandlers(
   return {
     async get(req, ctx) {
       const found = await engine.get(req.namespace, req.key, ctx);
-      if (!found) return {};
-      return { found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };
+      if (!found) return { streamId: engine.bus.streamId };
+      return { streamId: engine.bus.streamId, found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };
     },
     async set(req, ctx) {
       const entry: ValueToSet = { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs), graceMs: ttlOf(req.graceMs) };
@@ -87,7 +87,8 @@ export function cacheServiceHandlers(
       return { found: await engine.touch(req.namespace, req.key, ttlOf(req.ttlMs), ctx) };
     },
     async getMany(req, ctx) {
-      return { entries: (await engine.getMany(req.namespace, req.keys, ctx, responseBudget)).map(toFoundEntry) };
+      const entries = (await engine.getMany(req.namespace, req.keys, ctx, responseBudget)).map(toFoundEntry);
+      return { entries, streamId: engine.bus.streamId };
     },
     async setMany(req, ctx) {
       return engine.setMany(req.namespace, req.entries.map(toValue), ctx);
@@ -136,6 +137,7 @@ export function cacheServiceHandlers(
     async getOrLease(req, ctx) {
       const { found, leaseToken } = await engine.getOrLease(req.namespace, req.key, req.leaseMs, req.waitMs, ctx, req.waitOnStale);
       return {
+        streamId: engine.bus.streamId,
         ...(found && {
           found: true,
           value: found.value,
