@@ -49,7 +49,7 @@ export interface CacheClientOptions {
   /** Channel credentials; overrides `tls`. @default insecure (plaintext) unless `tls` is given */
   credentials?: ChannelCredentials;
   /** Access token, sent as `authorization: Bearer <token>` on every call. */
-  token?: string;
+  token?: string | undefined;
   /** grpc-js channel options. */
   channelOptions?: ChannelOptions;
 }
@@ -464,7 +464,7 @@ export class CacheClient implements AsyncDisposable {
   }
 
   /** Gives `key` a new TTL (`options.ttl`, counted from now); false when it holds no value. */
-  async touch(key: string, options: SetOptions): Promise<boolean> {
+  async touch(key: string, options: SetOptions = {}): Promise<boolean> {
     checkedKey(key);
     const namespace = this.#ns(options);
     const ttlMs = BigInt(checkedDuration("ttl", options.ttl));
@@ -571,8 +571,16 @@ export class CacheClient implements AsyncDisposable {
   async *streamGet<T = unknown>(keys: AsyncIterable<string> | Iterable<string>, options?: StreamOptions): AsyncIterable<[string, T | undefined]> {
     const namespace = this.#ns(options);
     const size = positiveInteger("batchSize", options?.batchSize, this.#streamBatchSize);
+    const asked = new Set<string>(); // each distinct key is answered once, across batches too
+    const distinct = (async function* () {
+      for await (const key of keys) {
+        if (asked.has(key)) continue;
+        asked.add(key);
+        yield key;
+      }
+    })();
     const requests = (async function* () {
-      for await (const batch of batches(keys, size)) yield { namespace, keys: checkedKeys(batch) };
+      for await (const batch of batches(distinct, size)) yield { namespace, keys: checkedKeys(batch) };
     })();
     for await (const res of this.#rpc.streamGet(requests, this.#streamCall(options))) {
       for (const entry of res.entries) yield [entry.key, entry.stale ? undefined : this.#entry<T>(entry).value];

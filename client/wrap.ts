@@ -39,6 +39,9 @@ export interface WrapOptions {
   leaseMs?: number;
 }
 
+/** The longest timer Node can set (about 24.8 days); a longer softTimeout or hardTimeout is refused. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** How long a run holds its key when neither `leaseMs` nor `hardTimeout` says. */
 export const DEFAULT_LEASE_MS = 10_000;
 const MAX_LEASE_MS = 600_000;
@@ -68,13 +71,13 @@ function checkedLimit(name: string, ms: number | undefined, min: number, max: nu
 
 /** Checks and resolves WrapOptions; throws RpcError INVALID_ARGUMENT naming the option that is out of range. */
 export function resolveWrapOptions(options: WrapOptions): ResolvedWrapOptions {
-  const hardTimeout = checkedLimit("hardTimeout", options.hardTimeout, 0, Number.MAX_SAFE_INTEGER);
+  const hardTimeout = checkedLimit("hardTimeout", options.hardTimeout, 0, MAX_TIMER_MS);
   return {
     ttl: checkedDuration("ttl", options.ttl),
     grace: checkedDuration("grace", options.grace),
     negativeTtl: options.negativeTtl === undefined ? undefined : checkedDuration("negativeTtl", options.negativeTtl),
     staleWhileRevalidate: options.staleWhileRevalidate ?? true,
-    softTimeout: checkedLimit("softTimeout", options.softTimeout, 0, Number.MAX_SAFE_INTEGER),
+    softTimeout: checkedLimit("softTimeout", options.softTimeout, 0, MAX_TIMER_MS),
     hardTimeout,
     lease: options.lease ?? true,
     leaseWaitMs: checkedLimit("leaseWaitMs", options.leaseWaitMs, 0, MAX_LEASE_WAIT_MS) ?? 2000,
@@ -201,7 +204,7 @@ export class Wrapper {
       // Another caller holds the lease and did not bring a fresh value within softTimeout.
       if (!read.leaseToken && options.lease) return read.value as T;
       const fresh = this.#load(namespace, key, loader, options, read.leaseToken);
-      const result = await within(fresh, options.softTimeout).catch(() => TIMED_OUT);
+      const result = await within(fresh, options.softTimeout ?? options.leaseWaitMs).catch(() => TIMED_OUT);
       if (result === TIMED_OUT) {
         fresh.catch(() => {});
         return read.value as T;

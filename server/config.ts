@@ -1,6 +1,7 @@
 import { totalmem } from "node:os";
 import { resolve } from "node:path";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../core/message-limits.js";
+import { NAMESPACE_OVERHEAD_BYTES } from "./engine/cache-engine.js";
 import type { EvictionPolicyName } from "../core/memory-tier.js";
 import type { LogLevel } from "./logger.js";
 import { bytes, duration, fraction, integer, oneOf, orOff, text, type Parser } from "./config-values.js";
@@ -304,6 +305,12 @@ export function checkConsistency(config: ServerConfig): void {
     throw new ConfigError(
       "--max-key-bytes",
       `invalid --max-key-bytes ${config.maxKeyBytes}: the embedded store (--storage local) holds keys of at most ${LOCAL_TIER_MAX_KEY_BYTES} bytes; use a smaller value, or Redis or --storage memory for longer keys`,
+    );
+  }
+  if (config.maxNamespaces * NAMESPACE_OVERHEAD_BYTES > config.maxMemoryBytes / 4) {
+    throw new ConfigError(
+      "--max-namespaces",
+      `invalid --max-namespaces ${config.maxNamespaces}: each namespace's state takes ${NAMESPACE_OVERHEAD_BYTES / 1024} KiB of --max-memory (${config.maxMemoryBytes} bytes), and together they may take a quarter of it at most: use at most ${Math.floor(config.maxMemoryBytes / 4 / NAMESPACE_OVERHEAD_BYTES)}, or a larger --max-memory`,
     );
   }
   if (config.maxValueBytes + config.maxKeyBytes + 1024 > config.maxMessageBytes) {

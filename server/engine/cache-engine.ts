@@ -4,7 +4,7 @@ import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, readExpi
 import { InvalidArgumentError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import type { CallScope, DurableTier, DurableWrite, TierName } from "./durable-tier.js";
-import { ARCHIVED_COUNTERS_BYTES, CounterArchive, type DurableCounters, type NamespaceCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
+import { ARCHIVED_COUNTERS_BYTES, CounterArchive, NamespaceCounters, type DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
 import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change } from "./invalidation-bus.js";
 import { LeaseTable } from "./lease-table.js";
 import { MemoryBudget } from "./memory-budget.js";
@@ -95,7 +95,7 @@ const ENTRY_FRAMING_BYTES = 48;
 
 /** The bytes an envelope's entry takes in a response, from its header alone. */
 function responseBytesOf(key: string, envelope: Uint8Array): number {
-  return decodedLength(envelope) + 3 * key.length + envelope[CONTENT_TYPE_LENGTH_OFFSET]! + ENTRY_FRAMING_BYTES;
+  return decodedLength(envelope) + Buffer.byteLength(key, "utf8") + envelope[CONTENT_TYPE_LENGTH_OFFSET]! + ENTRY_FRAMING_BYTES;
 }
 
 /** What GetOrLease found: a value, a lease, both (stale value), or neither. */
@@ -141,8 +141,15 @@ function withinScope<T>(promise: Promise<T>, scope: CallScope | undefined): Prom
 
 /** Bytes of one namespace's state besides its entries (maps, counters, the memory tier's first slot arrays); measured on Node 20. */
 export const NAMESPACE_OVERHEAD_BYTES = 16 * 1024;
-/** The Watch history may take at most this share of the memory budget (so that it never crowds out the cache). */
+/**
+ * Shares of the memory budget that what no eviction can free may take at
+ * most, so that it never crowds out the cache: the Watch history, leases,
+ * archived counters (namespace state is bounded by max-namespaces, checked
+ * against the budget at start-up).
+ */
 const MAX_HISTORY_SHARE = 0.25;
+const MAX_LEASES_SHARE = 0.1;
+const MAX_ARCHIVE_SHARE = 0.05;
 /** Bytes of one held lease (map entry, key, token, record). */
 const LEASE_OVERHEAD_BYTES = 256;
 /** Bytes per entry besides its envelope and key, measured on Node 20 x64: map entry, slots, policy links, and the envelope's own Uint8Array, ArrayBuffer and backing-store allocation. */
@@ -156,7 +163,7 @@ class NamespaceState {
   readonly written: NamespaceCounters["written"];
   /** Changes in flight: the state cannot be reclaimed while they run. */
   pending = 0;
-  /** Local changes in flight per key, and the keys among them that a change from another instance overtook (see CacheEngine#commit). */
+  /** Local changes in flight per key, and the keys among them that another change (local or remote) overlapped (see CacheEngine#commit). */
   readonly changing = new Map<string, number>();
   readonly overtaken = new Set<string>();
   /** Bumped by every clear or resync from elsewhere: local changes in flight then were overtaken too. */
@@ -187,6 +194,9 @@ class NamespaceState {
   }
 }
 
+/** The memory tier of a namespace that holds nothing, for its Stats. */
+const EMPTY_TIER = new MemoryTier<Uint8Array>({ maxEntries: 1 });
+
 /**
  * A copy of `envelope` that owns exactly its bytes, unless it already does:
  * a view into a larger buffer (a pooled allocation, a network read) would
@@ -212,8 +222,8 @@ export class CacheEngine {
   readonly #namespaces = new Map<string, NamespaceState>();
   readonly #leases: LeaseTable;
   readonly #maxLeases: number;
-  /** Counters of namespaces whose state was forgotten. */
-  readonly #archive = new CounterArchive(10_000);
+  /** Counters of namespaces whose state was forgotten (bounded: at most 10,000 records, and 5 % of the memory budget). */
+  readonly #archive: CounterArchive;
   /** When the last scan for expired-only namespaces ran (they are reclaimed at most once a second when at max-namespaces). */
   #lastReclaimScan = -Infinity;
   /** The server-wide memory bound; undefined when unbounded. */
@@ -226,8 +236,9 @@ export class CacheEngine {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#leases = new LeaseTable(this.#clock);
-    this.#maxLeases = options.maxLeases ?? 100_000;
     const maxMemory = options.maxMemoryBytes ?? Infinity;
+    this.#archive = new CounterArchive(Math.max(1, Math.min(10_000, Math.floor((maxMemory * MAX_ARCHIVE_SHARE) / ARCHIVED_COUNTERS_BYTES))));
+    this.#maxLeases = Math.min(options.maxLeases ?? 100_000, Math.max(1, Math.floor((maxMemory * MAX_LEASES_SHARE) / LEASE_OVERHEAD_BYTES)));
     const historyBytes = Math.min(options.watchHistoryBytes ?? DEFAULT_MAX_RETAINED_BYTES, Math.floor(maxMemory * MAX_HISTORY_SHARE));
     this.bus = new InvalidationBus({ maxRetainedBytes: historyBytes });
     this.budget =
@@ -312,7 +323,12 @@ export class CacheEngine {
   async #commit<T>(state: NamespaceState, change: Change, durablePart: () => Promise<T>, applyToMemory: (result: T) => void): Promise<T> {
     this.#forgetLoads(state, change);
     state.pending++;
-    for (const key of change.keys) state.changing.set(key, (state.changing.get(key) ?? 0) + 1);
+    for (const key of change.keys) {
+      const inFlight = state.changing.get(key) ?? 0;
+      // Two local changes to one key in flight: the durable tier may apply them in either order, so neither is kept.
+      if (inFlight > 0) state.overtaken.add(key);
+      state.changing.set(key, inFlight + 1);
+    }
     const clears = state.remoteClears;
     let result: T;
     try {
@@ -326,8 +342,8 @@ export class CacheEngine {
     this.#forgetLoads(state, change);
     const overtaken = this.#endChange(state, change, clears);
     applyToMemory(result);
-    // A change from another instance to these keys arrived while ours was in flight: which of the two
-    // the durable tier holds last is unknown here, so memory keeps neither and the next read asks it.
+    // Another change to these keys (from another instance, or another local one) overlapped ours:
+    // which the durable tier applied last is unknown here, so memory keeps none and the next read asks it.
     if (overtaken === "all") this.#drop(state, change);
     else if (overtaken.length > 0) this.#drop(state, { ...change, keys: overtaken });
     this.#settleChange(state, change);
@@ -360,7 +376,7 @@ export class CacheEngine {
 
   /** After every call: a namespace that holds nothing and has nothing in flight is forgotten (its counters go with it). */
   #release(state: NamespaceState): void {
-    if (!state.registered) this.#archive.retire(state.name, state.counters.withMemory(state.memory.stats));
+    if (!state.registered) this.#archive.add(state.name, state.counters.withMemory(state.memory.stats));
     else if (state.idle && this.#namespaces.get(state.name) === state) this.#forget(state);
   }
 
@@ -408,7 +424,7 @@ export class CacheEngine {
       if (intent === "write") {
         throw new ValueTooLargeError(`namespace ${JSON.stringify(ns)} would exceed max-namespaces (${this.#options.maxNamespaces} namespaces holding data)`);
       }
-      return new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock, false, this.#archive.take(ns));
+      return new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock, false, new NamespaceCounters());
     }
     const created = new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock, true, this.#archive.take(ns));
     this.#namespaces.set(ns, created);
@@ -453,7 +469,7 @@ export class CacheEngine {
   /** Absolute expiry of a write, and the end of its fresh period when it has grace (0 = none). */
   #expiry(state: NamespaceState, ttlMs: number, graceMs = 0): { expiresAt: number; freshUntil: number } {
     checkTtl(ttlMs);
-    checkTtl(graceMs);
+    checkTtl(graceMs, "grace_ms");
     const ttl = ttlMs === 0 ? state.settings.defaultTtlMs : ttlMs;
     if (ttl === 0) return { expiresAt: 0, freshUntil: 0 };
     const jitter = state.settings.ttlJitter;
@@ -749,12 +765,17 @@ export class CacheEngine {
   /** Counters of one namespace (zeros when it holds nothing), or of every namespace holding data. */
   stats(namespace?: string): NamespaceStatsSnapshot[] {
     const durable = this.#options.durable;
-    const states = namespace ? [this.#namespace(namespace)] : [...this.#namespaces.values()];
-    const snapshots = states.map((state) =>
+    if (namespace !== undefined) {
+      const name = checkNamespace(namespace);
+      if (!this.#namespaces.has(name)) {
+        const counters = this.#archive.peek(name) ?? new NamespaceCounters();
+        return [snapshotNamespace(name, EMPTY_TIER, durable && { name: durable.name, counters: counters.durable }, counters.written, counters.memoryBase)];
+      }
+    }
+    const states = namespace ? [this.#namespaces.get(checkNamespace(namespace))!] : [...this.#namespaces.values()];
+    return states.map((state) =>
       snapshotNamespace(state.name, state.memory, durable && { name: durable.name, counters: state.durable }, state.written, state.counters.memoryBase),
     );
-    for (const state of states) this.#release(state);
-    return snapshots;
   }
 
   /** Closes the durable tier. */

@@ -16,6 +16,8 @@ export interface BudgetSources {
 
 /** When the budget is exceeded, eviction goes down to this fraction of it, so that it runs once per few % of writes. */
 const LOW_WATERMARK = 0.97;
+/** The share of the budget entries keep even when what cannot be evicted takes the rest. */
+const ENTRIES_FLOOR = 0.1;
 
 /**
  * One bound on the bytes the server holds in memory, across every
@@ -58,13 +60,15 @@ export class MemoryBudget {
   /** Counts exactly and evicts, largest tier first, until under the low watermark if over the bound. */
   enforce(): void {
     const heap: BudgetedTier[] = [];
-    let used = this.#sources.fixedBytes();
+    let tierBytes = 0;
     for (const tier of this.#sources.tiers()) {
-      used += tier.bytes;
+      tierBytes += tier.bytes;
       if (tier.bytes > 0) heap.push(tier);
     }
+    let used = this.#sources.fixedBytes() + tierBytes;
     if (used > this.maxBytes) {
-      const target = Math.floor(this.maxBytes * LOW_WATERMARK);
+      // Entries keep at least a tenth of the budget whatever the rest takes: evicting them could not help then.
+      const target = Math.max(Math.floor(this.maxBytes * LOW_WATERMARK), used - tierBytes + Math.floor(this.maxBytes * ENTRIES_FLOOR));
       heapify(heap);
       while (used > target && heap.length > 0) {
         const freed = heap[0]!.evictOne();

@@ -38,6 +38,13 @@ export class NamespaceCounters {
   /** Memory-tier counters of the states this namespace had before the current one. */
   memoryBase: MemoryTierStats = ZERO_MEMORY_STATS;
 
+  /** Adds `other`'s counters to these. */
+  merge(other: NamespaceCounters): void {
+    this.memoryBase = addMemoryStats(this.memoryBase, other.memoryBase);
+    for (const field of ["hits", "misses", "sets", "deletes", "expirations"] as const) this.durable[field] += other.durable[field];
+    for (const field of ["bytesIn", "bytesStored", "degraded"] as const) this.written[field] += other.written[field];
+  }
+
   /** These counters, with those of a memory tier that is going away folded into the base. */
   withMemory(stats: Readonly<MemoryTierStats>): this {
     this.memoryBase = addMemoryStats(this.memoryBase, stats);
@@ -74,6 +81,18 @@ export class CounterArchive {
     if (record === undefined) return new NamespaceCounters();
     this.#records.delete(namespace);
     return record;
+  }
+
+  /** The record of `namespace`, left in the archive (undefined when it has none). */
+  peek(namespace: string): NamespaceCounters | undefined {
+    return this.#records.get(namespace);
+  }
+
+  /** Adds counters of a call that had a state of its own (past max-namespaces) to the namespace's record. */
+  add(namespace: string, counters: NamespaceCounters): void {
+    const record = this.#records.get(namespace);
+    if (record === undefined) this.retire(namespace, counters);
+    else record.merge(counters);
   }
 
   /** Keeps the counters of a namespace whose state goes away. */

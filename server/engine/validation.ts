@@ -21,9 +21,10 @@ export function checkKey(key: string, maxKeyBytes: number): void {
 }
 
 /** Throws InvalidArgumentError unless `ttlMs` is a whole number from 0 to MAX_TTL_MS. */
-export function checkTtl(ttlMs: number): void {
+export function checkTtl(ttlMs: number, field = "ttl_ms"): void {
   if (!Number.isSafeInteger(ttlMs) || ttlMs < 0 || ttlMs > MAX_TTL_MS) {
-    throw new InvalidArgumentError(`ttl_ms ${ttlMs} is out of range: use 0 (namespace default) up to ${MAX_TTL_MS} ms`);
+    const meaning = field === "ttl_ms" ? "0 (namespace default)" : "0 (none)";
+    throw new InvalidArgumentError(`${field} ${ttlMs} is out of range: use ${meaning} up to ${MAX_TTL_MS} ms`);
   }
 }
 

@@ -55,8 +55,8 @@ function toStats(snapshots: NamespaceStatsSnapshot[]): MessageInitShape<typeof S
 }
 
 /** The CacheService handlers: decode nothing, validate nothing, just map RPCs onto the engine. */
-/** Room kept in every response message for its own framing. */
-const MESSAGE_FRAMING_BYTES = 1024;
+/** Room kept in every response message for its own framing (stream id, field tags and lengths). */
+const MESSAGE_FRAMING_BYTES = 128;
 
 export function cacheServiceHandlers(
   engine: CacheEngine,

@@ -243,3 +243,27 @@ describe("CacheEngine: a local write overtaken by another instance's change", ()
     }
   });
 });
+
+describe("CacheEngine: two local changes to one key in flight at once", () => {
+  it("keep neither value in memory (the durable tier may have applied them in either order)", async () => {
+    const clock = fakeClock();
+    const durable = new FakeDurableTier(clock.now);
+    const engine = engineWith(clock, durable);
+    let land!: () => void;
+    const landed = new Promise<void>((resolve) => (land = resolve));
+    const realSetMany = durable.setMany.bind(durable);
+    durable.setMany = async (ns, writes) => {
+      await realSetMany(ns, writes);
+      if (writes.some((w) => w.key === "slow")) await landed;
+    };
+    const first = engine.setMany("ns", [
+      { key: "k", value: bytes("first"), contentType: "", ttlMs: 0 },
+      { key: "slow", value: bytes("x"), contentType: "", ttlMs: 0 },
+    ]);
+    await new Promise((resolve) => setImmediate(resolve));
+    await engine.set("ns", { key: "k", value: bytes("second"), contentType: "", ttlMs: 0 }); // the durable tier now holds "second"
+    land();
+    await first; // "first" is answered last: memory must not keep it
+    expect(text((await engine.get("ns", "k"))?.value)).toBe("second");
+  });
+});

@@ -68,3 +68,21 @@ describe("responses within a byte budget", () => {
     expect(await engine.getMany("zeros", ["z1", "z2"], undefined, 16 * 1024 * 1024)).toHaveLength(2);
   });
 });
+
+describe("what no eviction can free", () => {
+  it("never makes the budget evict the whole cache", async () => {
+    const engine = engineWith(16 * 1024 * 1024, { maxNamespaces: 2000 });
+    for (let i = 0; i < 1100; i++) await engine.set(`n${i}`, { key: "k", value: value(10), contentType: "", ttlMs: 0 });
+    expect(await engine.get("n1099", "k")).toBeDefined();
+    const held = engine.stats().filter((ns) => ns.tiers[0]!.entries > 0).length;
+    expect(held).toBeGreaterThan(50);
+  });
+
+  it("keeps counting the reads of a namespace that had no room (past max-namespaces)", async () => {
+    const engine = engineWith(1 << 30, { maxNamespaces: 1 });
+    await engine.set("a", { key: "k", value: value(1), contentType: "", ttlMs: 0 });
+    await Promise.all(Array.from({ length: 50 }, () => engine.get("z", "k")));
+    await Promise.all(Array.from({ length: 50 }, () => engine.get("z", "k")));
+    expect(engine.stats("z")[0]!.tiers[0]!.misses).toBe(100);
+  });
+});
