@@ -564,23 +564,16 @@ export class CacheClient implements AsyncDisposable {
 
   /**
    * Reads many keys over one stream, in batches of `options.batchSize`;
-   * yields `[key, value]` for every key, with `undefined` for a miss (or a
-   * stale value). Keys are read from `keys` only as fast as answers are
-   * consumed, and each batch is checked before it is sent.
+   * yields `[key, value]` for every distinct key of each batch, with
+   * `undefined` for a miss (or a stale value). Keys are read from `keys` only
+   * as fast as answers are consumed (so a key repeated in a later batch is
+   * answered again), and each batch is checked before it is sent.
    */
   async *streamGet<T = unknown>(keys: AsyncIterable<string> | Iterable<string>, options?: StreamOptions): AsyncIterable<[string, T | undefined]> {
     const namespace = this.#ns(options);
     const size = positiveInteger("batchSize", options?.batchSize, this.#streamBatchSize);
-    const asked = new Set<string>(); // each distinct key is answered once, across batches too
-    const distinct = (async function* () {
-      for await (const key of keys) {
-        if (asked.has(key)) continue;
-        asked.add(key);
-        yield key;
-      }
-    })();
     const requests = (async function* () {
-      for await (const batch of batches(distinct, size)) yield { namespace, keys: checkedKeys(batch) };
+      for await (const batch of batches(keys, size)) yield { namespace, keys: checkedKeys(batch) };
     })();
     for await (const res of this.#rpc.streamGet(requests, this.#streamCall(options))) {
       for (const entry of res.entries) yield [entry.key, entry.stale ? undefined : this.#entry<T>(entry).value];

@@ -323,10 +323,11 @@ export class CacheEngine {
   async #commit<T>(state: NamespaceState, change: Change, durablePart: () => Promise<T>, applyToMemory: (result: T) => void): Promise<T> {
     this.#forgetLoads(state, change);
     state.pending++;
-    for (const key of change.keys) {
+    const keys = change.keys.length === 1 ? change.keys : [...new Set(change.keys)];
+    for (const key of keys) {
       const inFlight = state.changing.get(key) ?? 0;
-      // Two local changes to one key in flight: the durable tier may apply them in either order, so neither is kept.
-      if (inFlight > 0) state.overtaken.add(key);
+      // Two local changes to one key in flight: a durable tier may apply them in either order, so neither is kept.
+      if (inFlight > 0 && this.#options.durable) state.overtaken.add(key);
       state.changing.set(key, inFlight + 1);
     }
     const clears = state.remoteClears;
@@ -354,7 +355,7 @@ export class CacheEngine {
   #endChange(state: NamespaceState, change: Change, clears: number): readonly string[] | "all" {
     state.pending--;
     const overtaken: string[] = [];
-    for (const key of change.keys) {
+    for (const key of change.keys.length === 1 ? change.keys : new Set(change.keys)) {
       if (state.overtaken.has(key)) overtaken.push(key);
       const left = state.changing.get(key)! - 1;
       if (left > 0) state.changing.set(key, left);
