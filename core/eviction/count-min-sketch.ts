@@ -2,6 +2,8 @@ import { mix32 } from "./hash.js";
 
 /** 4-bit counters per expected entry (Caffeine uses 16; the doorkeeper in front keeps one-off keys out, so fewer do). */
 export const SKETCH_COUNTERS_PER_ENTRY = 8;
+/** Fewest counters a sketch has (8 KiB): a small cache sees many more distinct keys than it holds, and a smaller table saturates. */
+export const SKETCH_MIN_COUNTERS = 16_384;
 /** 32-bit words per block: 64 bytes, one cache line, 128 counters. */
 const BLOCK_WORDS = 16;
 /** Largest number of blocks (8 MiB of table). */
@@ -13,7 +15,7 @@ const MAX_BLOCKS = 1 << 17;
  * block, one counter in each quarter of it, so an estimate or increment
  * touches one cache line. `halve()` divides every counter by two (aging).
  * Memory: SKETCH_COUNTERS_PER_ENTRY / 2 bytes per expected entry, rounded up
- * to a power of two.
+ * to a power of two, and at least 8 KiB.
  */
 export class CountMinSketch {
   #table = new Uint32Array(0);
@@ -31,7 +33,8 @@ export class CountMinSketch {
 
   /** Grow to suit `expectedEntries`; growing forgets all counts. */
   ensureCapacity(expectedEntries: number): void {
-    const wanted = Math.min(Math.ceil((Math.max(expectedEntries, 1) * SKETCH_COUNTERS_PER_ENTRY) / 128), MAX_BLOCKS);
+    const counters = Math.max(expectedEntries * SKETCH_COUNTERS_PER_ENTRY, SKETCH_MIN_COUNTERS);
+    const wanted = Math.min(Math.ceil(counters / 128), MAX_BLOCKS);
     let blocks = 1;
     while (blocks < wanted) blocks *= 2;
     if (blocks * BLOCK_WORDS <= this.#table.length) return;
@@ -41,37 +44,42 @@ export class CountMinSketch {
 
   /** Estimated occurrences (0..15) of `hash`. */
   frequency(hash: number): number {
-    const table = this.#table;
     const h = mix32(hash);
     const block = this.#blockShift === 32 ? 0 : (h >>> this.#blockShift) * BLOCK_WORDS;
     const c = counterBits(h);
-    let min = 15;
-    for (let row = 0; row < 4; row++) {
-      const bits = c >>> (row << 3);
-      const count = ((table[block + (row << 2) + (bits & 3)] as number) >>> (bits & 0x1c)) & 0xf;
-      if (count < min) min = count;
-    }
-    return min;
+    return Math.min(
+      this.#count(block, c),
+      this.#count(block + 4, c >>> 8),
+      this.#count(block + 8, c >>> 16),
+      this.#count(block + 12, c >>> 24),
+    );
   }
 
   /** Add one occurrence of `hash` to each of its counters below 15; false if all were saturated. */
   increment(hash: number): boolean {
-    const table = this.#table;
     const h = mix32(hash);
     const block = this.#blockShift === 32 ? 0 : (h >>> this.#blockShift) * BLOCK_WORDS;
     const c = counterBits(h);
-    let added = false;
-    for (let row = 0; row < 4; row++) {
-      const bits = c >>> (row << 3);
-      const word = block + (row << 2) + (bits & 3);
-      const shift = bits & 0x1c;
-      const value = table[word] as number;
-      if (((value >>> shift) & 0xf) !== 0xf) {
-        table[word] = value + (1 << shift);
-        added = true;
-      }
-    }
-    return added;
+    const a = this.#incrementAt(block, c);
+    const b = this.#incrementAt(block + 4, c >>> 8);
+    const d = this.#incrementAt(block + 8, c >>> 16);
+    const e = this.#incrementAt(block + 12, c >>> 24);
+    return a || b || d || e;
+  }
+
+  /** The counter a row's byte `bits` picks among the 4 words from `row`. */
+  #count(row: number, bits: number): number {
+    return ((this.#table[row + (bits & 3)] as number) >>> (bits & 0x1c)) & 0xf;
+  }
+
+  /** Increment the counter a row's byte `bits` picks, unless saturated; whether it was. */
+  #incrementAt(row: number, bits: number): boolean {
+    const word = row + (bits & 3);
+    const shift = bits & 0x1c;
+    const value = this.#table[word] as number;
+    if (((value >>> shift) & 0xf) === 0xf) return false;
+    this.#table[word] = value + (1 << shift);
+    return true;
   }
 
   /** Halve every counter; returns how many counters were odd (their halves were lost). */

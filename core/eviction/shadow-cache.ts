@@ -14,7 +14,6 @@ export class ShadowCache {
   readonly #limits: TinyLfuLimits;
   readonly #policy: WindowTinyLfu;
   readonly #index = new Map<number, number>();
-  #hashes = new Uint32Array(INITIAL_SLOTS);
   #sizes = new Float64Array(INITIAL_SLOTS);
   #free: number[] = [];
   #nextFresh = WindowTinyLfu.RESERVED_SLOTS;
@@ -27,10 +26,7 @@ export class ShadowCache {
    */
   constructor(limits: TinyLfuLimits, windowShare: number, expectedEntries: number) {
     this.#limits = limits;
-    const slots = {
-      sizeAt: (slot: number) => this.#sizes[slot] as number,
-      hashAt: (slot: number) => this.#hashes[slot] as number,
-    };
+    const slots = { sizeAt: (slot: number) => this.#sizes[slot] as number };
     this.#policy = new WindowTinyLfu(INITIAL_SLOTS, limits, slots, expectedEntries);
     this.#policy.windowShare = windowShare;
   }
@@ -50,16 +46,19 @@ export class ShadowCache {
     return this.#index.size;
   }
 
-  /** Whether `hash` is held (no side effects). */
+  /** Whether `hash` (a tinyLfuHash) is held; no side effects. */
   has(hash: number): boolean {
     return this.#index.has(hash);
   }
 
-  /** One request for the key hashing to `hash`, of `size` bytes: true on a hit; on a miss the hash is stored if admitted. */
+  /**
+   * One request for the key whose tinyLfuHash is `hash`, of `size` bytes:
+   * true on a hit; on a miss the hash is stored if admitted.
+   */
   request(hash: number, size: number): boolean {
     const slot = this.#index.get(hash);
     if (slot !== undefined) {
-      this.#policy.access(slot, hash);
+      this.#policy.access(slot);
       return true;
     }
     if (size > this.#limits.maxBytes) return false;
@@ -69,7 +68,6 @@ export class ShadowCache {
 
   #store(hash: number, size: number): void {
     const slot = this.#allocate();
-    this.#hashes[slot] = hash;
     this.#sizes[slot] = size;
     this.#index.set(hash, slot);
     this.#bytes += size;
@@ -85,8 +83,8 @@ export class ShadowCache {
   }
 
   #evict(slot: number): void {
+    this.#index.delete(this.#policy.hashAt(slot));
     this.#policy.remove(slot);
-    this.#index.delete(this.#hashes[slot] as number);
     this.#bytes -= this.#sizes[slot] as number;
     this.#free.push(slot);
   }
@@ -95,11 +93,8 @@ export class ShadowCache {
     const reused = this.#free.pop();
     if (reused !== undefined) return reused;
     const slot = this.#nextFresh++;
-    if (slot >= this.#hashes.length) {
-      const capacity = this.#hashes.length * 2;
-      const hashes = new Uint32Array(capacity);
-      hashes.set(this.#hashes);
-      this.#hashes = hashes;
+    if (slot >= this.#sizes.length) {
+      const capacity = this.#sizes.length * 2;
       const sizes = new Float64Array(capacity);
       sizes.set(this.#sizes);
       this.#sizes = sizes;

@@ -1,7 +1,6 @@
-import { hashString } from "./hash.js";
 import type { EvictionPolicy, SlotStore } from "./policy.js";
 import { WindowClimber } from "./window-climber.js";
-import { INITIAL_WINDOW_SHARE, WindowTinyLfu, type TinyLfuLimits } from "./window-tinylfu.js";
+import { INITIAL_WINDOW_SHARE, WindowTinyLfu, tinyLfuHash, type TinyLfuLimits } from "./window-tinylfu.js";
 
 export type { TinyLfuLimits } from "./window-tinylfu.js";
 
@@ -18,12 +17,12 @@ export type { TinyLfuLimits } from "./window-tinylfu.js";
  * Sizes: see WindowTinyLfu (bounded in entries and bytes; a candidate
  * must outweigh all the victims it displaces together).
  *
- * Every operation is O(1) amortized plus hashing the key (FNV-1a) on each
- * read hit and write, and on both sides of each admission contest.
- * Memory: 9 bytes per slot, the sketch (4 bytes per expected entry) and
- * the doorkeeper (1 byte), both rounded up to powers of two, and the
- * climber's two shadows (about 80 bytes per sampled entry, at least 128
- * entries each).
+ * Every operation is O(1) amortized plus hashing the key (FNV-1a) once
+ * per insert; hits and admission contests use the hash kept per slot.
+ * Memory: 12 bytes per slot, the sketch (4 bytes per expected entry) and
+ * the doorkeeper (half a byte), both rounded up to powers of two, and the
+ * climber's two shadows (about 100 bytes per entry, at least 256 entries
+ * each, 1 in R keys).
  */
 export class TinyLfuPolicy implements EvictionPolicy {
   /** @inheritdoc */
@@ -44,10 +43,7 @@ export class TinyLfuPolicy implements EvictionPolicy {
   constructor(capacity: number, limits: TinyLfuLimits, store: SlotStore) {
     this.#store = store;
     this.#limits = { maxEntries: limits.maxEntries, maxBytes: limits.maxBytes };
-    const slots = {
-      sizeAt: (slot: number) => store.sizeAt(slot),
-      hashAt: (slot: number) => hashString(store.keyAt(slot)),
-    };
+    const slots = { sizeAt: (slot: number) => store.sizeAt(slot) };
     const countBound = Number.isFinite(limits.maxEntries);
     this.#core = new WindowTinyLfu(capacity, this.#limits, slots, countBound ? limits.maxEntries : capacity);
     this.#climber = countBound ? new WindowClimber(this.#limits, limits.maxEntries, INITIAL_WINDOW_SHARE) : undefined;
@@ -66,23 +62,21 @@ export class TinyLfuPolicy implements EvictionPolicy {
 
   /** @inheritdoc */
   onInsert(slot: number, key: string): void {
-    const hash = hashString(key);
+    const hash = tinyLfuHash(key);
     this.#observe(hash, slot);
     this.#core.insert(slot, hash);
   }
 
   /** @inheritdoc */
-  onAccess(slot: number, key: string): void {
-    const hash = hashString(key);
-    this.#core.access(slot, hash);
-    this.#observe(hash, slot);
+  onAccess(slot: number): void {
+    this.#core.access(slot);
+    this.#observe(this.#core.hashAt(slot), slot);
   }
 
   /** @inheritdoc */
-  onReplace(slot: number, key: string, oldSize: number): void {
-    const hash = hashString(key);
-    this.#observe(hash, slot);
-    this.#core.replace(slot, hash, oldSize);
+  onReplace(slot: number, _key: string, oldSize: number): void {
+    this.#observe(this.#core.hashAt(slot), slot);
+    this.#core.replace(slot, oldSize);
   }
 
   /** @inheritdoc */
@@ -108,6 +102,7 @@ export class TinyLfuPolicy implements EvictionPolicy {
   /** Let the climber see a request, and follow it when it moves the window. */
   #observe(hash: number, slot: number): void {
     const climber = this.#climber;
-    if (climber !== undefined && climber.observe(hash, this.#store.sizeAt(slot))) this.#core.windowShare = climber.share;
+    if (climber === undefined || !climber.samples(hash)) return;
+    if (climber.observe(hash, this.#store.sizeAt(slot))) this.#core.windowShare = climber.share;
   }
 }

@@ -1,4 +1,5 @@
 import { FrequencySketch } from "./frequency-sketch.js";
+import { hashString } from "./hash.js";
 import { IndexLists } from "./index-lists.js";
 import { NO_SLOT } from "./policy.js";
 
@@ -23,13 +24,21 @@ export const MAX_WINDOW_SHARE = 0.99;
 const ADMIT_HASHDOS_THRESHOLD = 6;
 /** Most victims weighed against one candidate; beyond, their frequency is extrapolated by size. */
 const MAX_VICTIMS = 16;
+/** Read hits buffered before they are applied (see WindowTinyLfu.access). */
+const READ_BUFFER = 64;
 
 /** Per-slot data a WindowTinyLfu reads from its owner. */
 export interface TinyLfuSlots {
   /** Accounted size of the entry in `slot`. */
   sizeAt(slot: number): number;
-  /** 32-bit hash of the key in `slot`. */
-  hashAt(slot: number): number;
+}
+
+/** Low bits of a slot's tag that hold its segment; the rest hold its key hash. */
+const SEGMENT_BITS = 3;
+
+/** The hash of `key` a WindowTinyLfu works with: FNV-1a with the two low bits (where it keeps the segment) cleared. */
+export function tinyLfuHash(key: string): number {
+  return (hashString(key) & ~SEGMENT_BITS) >>> 0;
 }
 
 /** Bounds the segments are sized against (Infinity = unbounded in that unit). */
@@ -55,9 +64,12 @@ export interface TinyLfuLimits {
  * small ones that are together more popular. An entry larger than the
  * window's byte share skips the window and goes straight to admission.
  *
- * Slots below 3 are list sentinels and must not be used by the owner.
- * Every operation is O(1) amortized (moving the window share moves at
- * most the entries the share change covers).
+ * Each slot's key hash is kept beside its list links (its two low bits
+ * replaced by the slot's segment), so a read hit touches neither the key
+ * string nor another cache line. Slots below 3 are list sentinels and
+ * must not be used by the owner. Every operation is O(1) amortized
+ * (moving the window share moves at most the entries the share change
+ * covers). Memory: 12 bytes per slot, plus the FrequencySketch.
  */
 export class WindowTinyLfu {
   /** Slots the owner must leave unused. */
@@ -67,7 +79,8 @@ export class WindowTinyLfu {
   readonly #slots: TinyLfuSlots;
   readonly #maxEntries: number;
   readonly #maxBytes: number;
-  #segment: Uint8Array;
+  /** Whether bytes are bounded (else sizes are never read). */
+  readonly #byteBound: boolean;
   /** Entries and bytes per segment (WINDOW, PROBATION, PROTECTED). */
   readonly #counts = new Float64Array(3);
   readonly #bytes = new Float64Array(3);
@@ -81,6 +94,9 @@ export class WindowTinyLfu {
   #firstCandidate = NO_SLOT;
   /** Victims still to evict for a candidate that won admission. */
   #pendingVictims = 0;
+  /** Read hits not applied yet, in order. */
+  readonly #readSlots = new Uint32Array(READ_BUFFER);
+  #reads = 0;
   /** Summed frequency of the victims counted by the last #victimsFor. */
   #victimsFrequency = 0;
   #random = 0x2545f491;
@@ -88,15 +104,15 @@ export class WindowTinyLfu {
   /**
    * @param capacity initial slot capacity
    * @param limits bounds to size the segments against
-   * @param slots the owner's per-slot sizes and key hashes
+   * @param slots the owner's per-slot sizes
    * @param expectedEntries entries the sketch should tell apart
    */
   constructor(capacity: number, limits: TinyLfuLimits, slots: TinyLfuSlots, expectedEntries: number) {
-    this.#lists = new IndexLists(3, capacity);
-    this.#segment = new Uint8Array(capacity);
+    this.#lists = new IndexLists(3, capacity, true);
     this.#slots = slots;
     this.#maxEntries = limits.maxEntries;
     this.#maxBytes = limits.maxBytes;
+    this.#byteBound = Number.isFinite(limits.maxBytes);
     this.#sketch = new FrequencySketch(expectedEntries);
     this.#applyShares();
   }
@@ -115,6 +131,7 @@ export class WindowTinyLfu {
    * without an admission contest.
    */
   set windowShare(share: number) {
+    this.#applyReads();
     const amount = share - this.#windowShare;
     if (amount > 0) this.#growWindow(Math.min(amount, MAX_WINDOW_SHARE - this.#windowShare));
     else if (amount < 0) this.#shrinkWindow(Math.min(-amount, this.#windowShare - MIN_WINDOW_SHARE));
@@ -127,47 +144,59 @@ export class WindowTinyLfu {
 
   /** Make per-slot state addressable for slots `< capacity` (only grows). */
   resize(capacity: number): void {
-    if (capacity <= this.#segment.length) return;
     this.#lists.resize(capacity);
-    const segment = new Uint8Array(capacity);
-    segment.set(this.#segment);
-    this.#segment = segment;
+  }
+
+  /** The tinyLfuHash of the key in `slot`. */
+  hashAt(slot: number): number {
+    return (this.#lists.tag(slot) & ~SEGMENT_BITS) >>> 0;
   }
 
   /** Grow the sketch for a cache bounded by bytes only (forgets frequencies). */
   expectEntries(entries: number): void {
+    this.#applyReads();
     this.#sketch.ensureCapacity(entries);
   }
 
-  /** A new entry was stored in `slot`; its key hashes to `hash`. */
+  /** A new entry was stored in `slot`; `hash` is its key's tinyLfuHash. */
   insert(slot: number, hash: number): void {
+    this.#applyReads();
     this.#beginWrite();
     this.#sketch.increment(hash);
-    this.#segment[slot] = WINDOW;
     this.#lists.append(WINDOW, slot);
-    this.#account(WINDOW, 1, this.#slots.sizeAt(slot));
+    this.#lists.setTag(slot, hash | WINDOW);
+    this.#account(WINDOW, 1, this.#sizeAt(slot));
     this.#spillWindow();
   }
 
-  /** A read hit on `slot`. */
-  access(slot: number, hash: number): void {
-    this.#sketch.increment(hash);
-    this.#touch(slot);
+  /**
+   * A read hit on `slot`. Like Caffeine's read buffer, hits are queued and
+   * applied in order, in batches of 64 or before any other operation, so
+   * every decision sees exactly the state it would have seen unbatched;
+   * a batch's sketch lookups can overlap their cache misses.
+   */
+  access(slot: number): void {
+    const reads = this.#reads;
+    this.#readSlots[reads] = slot;
+    this.#reads = reads + 1;
+    if (reads + 1 === READ_BUFFER) this.#applyReads();
   }
 
   /** The entry in `slot` was overwritten; `oldSize` was its accounted size. */
-  replace(slot: number, hash: number, oldSize: number): void {
+  replace(slot: number, oldSize: number): void {
+    this.#applyReads();
     this.#beginWrite();
-    this.#account(this.#segment[slot] as number, 0, this.#slots.sizeAt(slot) - oldSize);
-    this.#sketch.increment(hash);
+    if (this.#byteBound) this.#account(this.#segmentOf(slot), 0, this.#sizeAt(slot) - oldSize);
+    this.#sketch.increment(this.hashAt(slot));
     this.#touch(slot);
     this.#spillWindow();
   }
 
   /** `slot` is about to be freed; its size is still readable. */
   remove(slot: number): void {
+    this.#applyReads();
     if (slot === this.#firstCandidate) this.#advanceCandidate();
-    this.#account(this.#segment[slot] as number, -1, -this.#slots.sizeAt(slot));
+    this.#account(this.#segmentOf(slot), -1, -this.#sizeAt(slot));
     this.#lists.unlink(slot);
   }
 
@@ -177,6 +206,7 @@ export class WindowTinyLfu {
    * written.
    */
   victim(): number {
+    this.#applyReads();
     const victim = this.#firstVictim();
     if (this.#pendingVictims > 0) {
       this.#pendingVictims--;
@@ -189,8 +219,11 @@ export class WindowTinyLfu {
       return head === WINDOW ? NO_SLOT : head;
     }
     if (victim === NO_SLOT) return candidate;
+    const candidateFreq = this.#sketch.frequency(this.hashAt(candidate));
+    // A candidate seen once (or not since the last aging) can outweigh nothing: no need to weigh victims.
+    if (candidateFreq === 0) return candidate;
     const victims = this.#victimsFor(candidate, victim);
-    if (!this.#admit(this.#sketch.frequency(this.#slots.hashAt(candidate)), this.#victimsFrequency)) return candidate;
+    if (!this.#admit(candidateFreq, this.#victimsFrequency)) return candidate;
     this.#advanceCandidate();
     this.#pendingVictims = victims - 1;
     return victim;
@@ -198,12 +231,23 @@ export class WindowTinyLfu {
 
   /** Forget every slot and all frequencies; the window share is kept. */
   clear(): void {
+    this.#reads = 0;
     this.#lists.reset();
     this.#sketch.clear();
     this.#counts.fill(0);
     this.#bytes.fill(0);
     this.#firstCandidate = NO_SLOT;
     this.#pendingVictims = 0;
+  }
+
+  /** Apply the queued read hits: all their sketch increments, then their recency updates. */
+  #applyReads(): void {
+    const reads = this.#reads;
+    if (reads === 0) return;
+    this.#reads = 0;
+    const slots = this.#readSlots;
+    for (let i = 0; i < reads; i++) this.#sketch.incrementHeld(this.hashAt(slots[i] as number));
+    for (let i = 0; i < reads; i++) this.#touch(slots[i] as number);
   }
 
   /** A write starts a new eviction round: earlier candidates become plain probation entries. */
@@ -219,16 +263,15 @@ export class WindowTinyLfu {
    * by size when more than MAX_VICTIMS would be needed.
    */
   #victimsFor(candidate: number, first: number): number {
-    const slots = this.#slots;
     const needCount = this.size > this.#maxEntries ? 1 : 0;
     const excessBytes = (this.#bytes[WINDOW] as number) + (this.#bytes[PROBATION] as number) + (this.#bytes[PROTECTED] as number) - this.#maxBytes;
-    const needBytes = Math.min(slots.sizeAt(candidate), excessBytes);
+    const needBytes = Math.min(this.#sizeAt(candidate), excessBytes);
     let freedBytes = 0;
     let frequency = 0;
     let victims = 0;
     for (let slot = first; slot !== NO_SLOT; slot = this.#nextVictim(slot)) {
-      freedBytes += slots.sizeAt(slot);
-      frequency += this.#sketch.frequency(slots.hashAt(slot));
+      freedBytes += this.#sizeAt(slot);
+      frequency += this.#sketch.frequency(this.hashAt(slot));
       victims++;
       if (victims >= needCount && freedBytes >= needBytes) break;
       if (victims === MAX_VICTIMS) {
@@ -250,8 +293,8 @@ export class WindowTinyLfu {
 
   /** The victim after `slot` in eviction order. */
   #nextVictim(slot: number): number {
-    const next = this.#lists.next[slot] as number;
-    if (this.#segment[slot] === PROBATION) {
+    const next = this.#lists.next(slot);
+    if (this.#segmentOf(slot) === PROBATION) {
       if (next !== PROBATION && next !== this.#firstCandidate) return next;
       const protectedHead = this.#lists.head(PROTECTED);
       return protectedHead === PROTECTED ? NO_SLOT : protectedHead;
@@ -261,7 +304,7 @@ export class WindowTinyLfu {
 
   /** Recency update on a hit or overwrite, promoting probation entries. */
   #touch(slot: number): void {
-    const segment = this.#segment[slot];
+    const segment = this.#segmentOf(slot);
     if (segment === WINDOW) {
       this.#lists.moveToTail(WINDOW, slot);
     } else if (segment === PROTECTED) {
@@ -275,12 +318,21 @@ export class WindowTinyLfu {
 
   /** Move linked `slot` from segment `from` to the tail of `to`. */
   #move(slot: number, from: number, to: number): void {
-    const size = this.#slots.sizeAt(slot);
+    const size = this.#sizeAt(slot);
     this.#lists.unlink(slot);
     this.#lists.append(to, slot);
-    this.#segment[slot] = to;
+    this.#lists.setTag(slot, (this.#lists.tag(slot) & ~SEGMENT_BITS) | to);
     this.#account(from, -1, -size);
     this.#account(to, 1, size);
+  }
+
+  #segmentOf(slot: number): number {
+    return this.#lists.tag(slot) & SEGMENT_BITS;
+  }
+
+  /** The accounted size of `slot`, or 0 when bytes are not bounded (then no byte total is ever compared). */
+  #sizeAt(slot: number): number {
+    return this.#byteBound ? this.#slots.sizeAt(slot) : 0;
   }
 
   /** Add `entries` and `bytes` to `segment`'s totals. */
@@ -313,7 +365,7 @@ export class WindowTinyLfu {
   }
 
   #advanceCandidate(): void {
-    const next = this.#lists.next[this.#firstCandidate] as number;
+    const next = this.#lists.next(this.#firstCandidate);
     this.#firstCandidate = next === PROBATION ? NO_SLOT : next;
   }
 
@@ -334,7 +386,7 @@ export class WindowTinyLfu {
         if (slot === PROTECTED) return;
       }
       if ((this.#counts[WINDOW] as number) >= this.#windowMaxCount) return;
-      if ((this.#bytes[WINDOW] as number) + this.#slots.sizeAt(slot) > this.#windowMaxBytes) return;
+      if ((this.#bytes[WINDOW] as number) + this.#sizeAt(slot) > this.#windowMaxBytes) return;
       this.#move(slot, from, WINDOW);
     }
   }

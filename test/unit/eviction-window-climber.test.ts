@@ -1,14 +1,16 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { hashString } from "../../core/eviction/hash.js";
 import { ShadowCache } from "../../core/eviction/shadow-cache.js";
 import { MIN_SHADOW_ENTRIES, WindowClimber } from "../../core/eviction/window-climber.js";
-import { INITIAL_WINDOW_SHARE } from "../../core/eviction/window-tinylfu.js";
+import { INITIAL_WINDOW_SHARE, tinyLfuHash } from "../../core/eviction/window-tinylfu.js";
 
 /** Feeds `keys` to a climber for a cache of `capacity` entries; returns the window share it ends with. */
 function climb(capacity: number, keys: Iterable<string>): number {
   const climber = new WindowClimber({ maxEntries: capacity, maxBytes: Infinity }, capacity, INITIAL_WINDOW_SHARE);
-  for (const key of keys) climber.observe(hashString(key), 1);
+  for (const key of keys) {
+    const hash = tinyLfuHash(key);
+    if (climber.samples(hash)) climber.observe(hash, 1);
+  }
   return climber.share;
 }
 
@@ -51,7 +53,8 @@ describe("ShadowCache", () => {
         (maxEntries, maxBytes, share, requests) => {
           const shadow = new ShadowCache({ maxEntries, maxBytes }, share, maxEntries);
           const sizes = new Map<number, number>();
-          for (const [key, size] of requests) {
+          for (const [n, size] of requests) {
+            const key = tinyLfuHash(`k${n}`);
             const held = shadow.has(key);
             expect(shadow.request(key, size)).toBe(held);
             if (!held && shadow.has(key)) sizes.set(key, size);
