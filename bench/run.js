@@ -92,6 +92,7 @@ for (const scenario of selected) {
     const result = await scenario.run(ctx);
     rows.push(...result.rows);
     if (result.table) tables.push(result.table);
+    if (result.tables) tables.push(...result.tables);
   } catch (err) {
     failed = true;
     log(`${scenario.name} FAILED: ${err?.stack ?? err}`);
@@ -113,7 +114,7 @@ if (busyValues.length > 0) {
 }
 output += "\n";
 if (rows.length > 0) output += `${mainTable(rows)}\n`;
-for (const table of tables) output += `\n${table.title}\n\n${hitRatioTable(table)}\n`;
+for (const table of tables) output += `\n${table.title}\n\n${hitRatioTable(table)}\n${(table.notes ?? []).map((note) => `\n${note}`).join("")}${table.notes ? "\n" : ""}`;
 const missed = rows.filter((r) => r.verdict === "missed");
 output += `\ngoals: ${rows.filter((r) => r.verdict === "met").length} met, ${missed.length} missed, ${rows.filter((r) => r.verdict === "n/a").length} not available yet\n`;
 process.stdout.write(output);

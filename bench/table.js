@@ -11,7 +11,7 @@ const file = process.argv[2] ?? fileURLToPath(new URL("results/latest.json", imp
 const results = JSON.parse(readFileSync(file, "utf8"));
 let out = `tiercache benchmarks, ${results.date}${results.quick ? " (QUICK)" : ""}; node ${results.node}, ${results.cpus} × ${results.cpuModel}; ${results.totalSeconds.toFixed(0)} s\n\n`;
 if (results.rows.length > 0) out += `${mainTable(results.rows)}\n`;
-for (const table of results.tables ?? []) out += `\n${table.title}\n\n${hitRatioTable(table)}\n`;
+for (const table of results.tables ?? []) out += `\n${table.title}\n\n${hitRatioTable(table)}\n${(table.notes ?? []).map((note) => `\n${note}`).join("")}${table.notes ? "\n" : ""}`;
 const count = (v) => results.rows.filter((r) => r.verdict === v).length;
 out += `\ngoals: ${count("met")} met, ${count("missed")} missed, ${count("n/a")} not available yet\n`;
 process.stdout.write(out);

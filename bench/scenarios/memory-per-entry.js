@@ -1,7 +1,7 @@
 /**
  * (4) Memory per entry: heap (+ external) after GC, divided by entries, for
- * 1M entries in MemoryTier (lru) vs lru-cache (and a plain Map for
- * reference). Keys are built before the measurement and one value object is
+ * 1M entries in MemoryTier (lru, and the adaptive W-TinyLFU) vs lru-cache
+ * (and a plain Map for reference). Keys are built before the measurement and one value object is
  * shared, so only the cache's own structures count. Fresh process per
  * measurement, rounds alternate.
  */
@@ -41,7 +41,7 @@ export default {
     return {
       rows: [
         measured({ scenario: NAME, subject: `MemoryTier(lru), ${n} entries`, baseline: "lru-cache", ratios: results.tier.map((v, i) => v / results["lru-cache"][i]), goal: { op: "<=", value: 1.0 }, context: `${b("tier")} vs ${b("lru-cache")} per entry (plain Map ${b("map")})` }),
-        measured({ scenario: NAME, subject: `MemoryTier(tinylfu), ${n} entries`, baseline: "lru-cache", ratios: results["tier-tinylfu"].map((v, i) => v / results["lru-cache"][i]), context: `${b("tier-tinylfu")} vs ${b("lru-cache")} per entry` }),
+        measured({ scenario: NAME, subject: `MemoryTier(tinylfu), ${n} entries`, baseline: "lru-cache", ratios: results["tier-tinylfu"].map((v, i) => v / results["lru-cache"][i]), goal: { op: "<=", value: 1.1 }, context: `${b("tier-tinylfu")} vs ${b("lru-cache")} per entry` }),
       ],
     };
   },

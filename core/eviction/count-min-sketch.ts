@@ -1,104 +1,112 @@
-/** Largest table width (counters per row); 2 bytes of table per unit. */
-const MAX_WIDTH = 1 << 26;
-/** Odd multipliers, one per row, for multiplicative hashing. */
-const SEEDS = [0x9e3779b1, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f] as const;
+import { mix32 } from "./hash.js";
 
-/** FNV-1a over UTF-16 code units: a fast 32-bit string hash. */
-export function hashString(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
+/** 4-bit counters per expected entry (Caffeine uses 16; the doorkeeper in front keeps one-off keys out, so fewer do). */
+export const SKETCH_COUNTERS_PER_ENTRY = 8;
+/** Fewest counters a sketch has (8 KiB): a small cache sees many more distinct keys than it holds, and a smaller table saturates. */
+export const SKETCH_MIN_COUNTERS = 16_384;
+/** 32-bit words per block: 64 bytes, one cache line, 128 counters. */
+const BLOCK_WORDS = 16;
+/** Largest number of blocks (8 MiB of table). */
+const MAX_BLOCKS = 1 << 17;
 
 /**
- * A count-min sketch of 4 rows of 4-bit counters (saturating at 15), eight
- * counters per 32-bit word, estimating how often a key hash was seen.
- * After `10 × width` increments every counter is halved ("aging", as in
- * Caffeine's FrequencySketch), so the estimate favours recent popularity.
- * Width is a power of two ≥ the expected number of entries; memory is
- * 2 bytes per unit of width.
+ * A count-min sketch of 4-bit counters (saturating at 15), laid out as in
+ * Caffeine's FrequencySketch: a key's four counters lie in one 64-byte
+ * block, one counter in each quarter of it, so an estimate or increment
+ * touches one cache line. `halve()` divides every counter by two (aging).
+ * Memory: SKETCH_COUNTERS_PER_ENTRY / 2 bytes per expected entry, rounded up
+ * to a power of two, and at least 8 KiB.
  */
 export class CountMinSketch {
   #table = new Uint32Array(0);
-  #width = 0;
-  #shift = 32;
-  #additions = 0;
-  #sampleSize = 0;
+  #blockShift = 32;
 
-  /** @param expectedEntries entries the sketch should distinguish (resized by ensureCapacity) */
+  /** @param expectedEntries entries the sketch should tell apart */
   constructor(expectedEntries: number) {
     this.ensureCapacity(expectedEntries);
   }
 
-  /** Counters per row. */
-  get width(): number {
-    return this.#width;
-  }
-
-  /** Increments the sketch will take before the next halving. */
-  get sampleSize(): number {
-    return this.#sampleSize;
+  /** Counters in the table. */
+  get counters(): number {
+    return this.#table.length * 8;
   }
 
   /** Grow to suit `expectedEntries`; growing forgets all counts. */
   ensureCapacity(expectedEntries: number): void {
-    let width = 16;
-    const wanted = Math.min(Math.max(expectedEntries, 16), MAX_WIDTH);
-    while (width < wanted) width *= 2;
-    if (width <= this.#width) return;
-    this.#width = width;
-    this.#shift = 32 - Math.log2(width);
-    this.#table = new Uint32Array((width * 4) / 8);
-    this.#additions = 0;
-    this.#sampleSize = 10 * width;
+    const counters = Math.max(expectedEntries * SKETCH_COUNTERS_PER_ENTRY, SKETCH_MIN_COUNTERS);
+    const wanted = Math.min(Math.ceil(counters / 128), MAX_BLOCKS);
+    let blocks = 1;
+    while (blocks < wanted) blocks *= 2;
+    if (blocks * BLOCK_WORDS <= this.#table.length) return;
+    this.#table = new Uint32Array(blocks * BLOCK_WORDS);
+    this.#blockShift = 32 - Math.log2(blocks);
   }
 
   /** Estimated occurrences (0..15) of `hash`. */
   frequency(hash: number): number {
-    let min = 15;
-    for (let row = 0; row < 4; row++) {
-      const pos = row * this.#width + this.#index(hash, row);
-      const count = ((this.#table[pos >>> 3] as number) >>> ((pos & 7) << 2)) & 0xf;
-      if (count < min) min = count;
-    }
-    return min;
+    const h = mix32(hash);
+    const block = this.#blockShift === 32 ? 0 : (h >>> this.#blockShift) * BLOCK_WORDS;
+    const c = counterBits(h);
+    return Math.min(
+      this.#count(block, c),
+      this.#count(block + 4, c >>> 8),
+      this.#count(block + 8, c >>> 16),
+      this.#count(block + 12, c >>> 24),
+    );
   }
 
-  /** Record one occurrence of `hash`; may trigger aging. */
-  increment(hash: number): void {
-    let added = false;
-    for (let row = 0; row < 4; row++) {
-      const pos = row * this.#width + this.#index(hash, row);
-      const word = pos >>> 3;
-      const shift = (pos & 7) << 2;
-      const value = this.#table[word] as number;
-      if (((value >>> shift) & 0xf) !== 0xf) {
-        this.#table[word] = value + (1 << shift);
-        added = true;
-      }
+  /** Add one occurrence of `hash` to each of its counters below 15; false if all were saturated. */
+  increment(hash: number): boolean {
+    const h = mix32(hash);
+    const block = this.#blockShift === 32 ? 0 : (h >>> this.#blockShift) * BLOCK_WORDS;
+    const c = counterBits(h);
+    const a = this.#incrementAt(block, c);
+    const b = this.#incrementAt(block + 4, c >>> 8);
+    const d = this.#incrementAt(block + 8, c >>> 16);
+    const e = this.#incrementAt(block + 12, c >>> 24);
+    return a || b || d || e;
+  }
+
+  /** The counter a row's byte `bits` picks among the 4 words from `row`. */
+  #count(row: number, bits: number): number {
+    return ((this.#table[row + (bits & 3)] as number) >>> (bits & 0x1c)) & 0xf;
+  }
+
+  /** Increment the counter a row's byte `bits` picks, unless saturated; whether it was. */
+  #incrementAt(row: number, bits: number): boolean {
+    const word = row + (bits & 3);
+    const shift = bits & 0x1c;
+    const value = this.#table[word] as number;
+    if (((value >>> shift) & 0xf) === 0xf) return false;
+    this.#table[word] = value + (1 << shift);
+    return true;
+  }
+
+  /** Halve every counter; returns how many counters were odd (their halves were lost). */
+  halve(): number {
+    const table = this.#table;
+    let odd = 0;
+    for (let i = 0; i < table.length; i++) {
+      const value = table[i] as number;
+      odd += popcount(value & 0x11111111);
+      table[i] = (value >>> 1) & 0x77777777;
     }
-    if (added && ++this.#additions >= this.#sampleSize) this.#age();
+    return odd;
   }
 
   /** Forget all counts. */
   clear(): void {
     this.#table.fill(0);
-    this.#additions = 0;
   }
+}
 
-  /** Halve every counter. */
-  #age(): void {
-    const table = this.#table;
-    for (let i = 0; i < table.length; i++) {
-      table[i] = ((table[i] as number) >>> 1) & 0x77777777;
-    }
-    this.#additions >>>= 1;
-  }
+/** Four bytes choosing the counters: per row, 2 bits pick the word and 3 the nibble (pre-shifted by 2). */
+function counterBits(h: number): number {
+  return Math.imul(h ^ (h >>> 15), 0x31848bab) ^ (h >>> 7);
+}
 
-  #index(hash: number, row: number): number {
-    return Math.imul(hash, SEEDS[row] as number) >>> this.#shift;
-  }
+function popcount(x: number): number {
+  let v = x - ((x >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff;
 }

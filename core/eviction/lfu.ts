@@ -3,16 +3,28 @@ import { NO_SLOT, type EvictionPolicy } from "./policy.js";
 const NO_BUCKET = -1;
 const INITIAL_BUCKETS = 16;
 
+/** Frequencies are halved after this many uses (inserts, read hits, overwrites) per entry held. */
+export const LFU_AGING_USES_PER_ENTRY = 5;
+/** Entries assumed held when fewer are, so that a nearly empty tier does not age on every use. */
+export const LFU_AGING_MIN_ENTRIES = 16;
+
 /**
- * Least frequently used, the classic O(1) LFU (Shah, Mitra & Matani 2010):
- * a list of frequency buckets in ascending order, each holding its slots
- * in the order they reached that frequency. An insert starts at frequency 1;
- * a read hit or an overwrite adds 1 and moves the slot to the tail of the
- * next bucket. The victim is the head of the lowest bucket: the least
- * recently used among the least frequent. Every operation is O(1).
+ * Least frequently used with aging: the classic O(1) LFU (Shah, Mitra &
+ * Matani 2010), a list of frequency buckets in ascending order, each
+ * holding its slots in the order they reached that frequency. An insert
+ * starts at frequency 1; a read hit or an overwrite adds 1 and moves the
+ * slot to the tail of the next bucket. The victim is the head of the
+ * lowest bucket: the least recently used among the least frequent.
  *
- * Frequencies are not aged and are forgotten when an entry leaves the tier.
- * Memory: 12 bytes per slot, plus 24 bytes per distinct frequency in use.
+ * Aging, so that old popularity fades: after LFU_AGING_USES_PER_ENTRY uses
+ * per entry held (at least LFU_AGING_MIN_ENTRIES), every frequency is
+ * halved, rounding down (1 becomes 0, below any new entry). Buckets that
+ * meet merge, the lower former frequency first, each keeping its order.
+ *
+ * Every operation is O(1), aging O(entries) once per 10 uses per entry
+ * (amortized O(1)). Frequencies are forgotten when an entry leaves the
+ * tier. Memory: 12 bytes per slot, plus 24 bytes per distinct frequency
+ * in use.
  */
 export class LfuPolicy implements EvictionPolicy {
   /** @inheritdoc */
@@ -33,6 +45,10 @@ export class LfuPolicy implements EvictionPolicy {
   #bucketsUsed = 0;
   /** The lowest-frequency bucket. */
   #first = NO_BUCKET;
+  /** Slots held. */
+  #held = 0;
+  /** Uses since the last halving. */
+  #uses = 0;
 
   /** @param capacity initial slot capacity */
   constructor(capacity: number) {
@@ -51,21 +67,30 @@ export class LfuPolicy implements EvictionPolicy {
 
   /** @inheritdoc */
   onInsert(slot: number): void {
+    let below = NO_BUCKET;
     let bucket = this.#first;
+    if (bucket !== NO_BUCKET && this.#freq[bucket] === 0) {
+      below = bucket;
+      bucket = this.#above[bucket] as number;
+    }
     if (bucket === NO_BUCKET || this.#freq[bucket] !== 1) {
-      bucket = this.#newBucket(1, NO_BUCKET, bucket);
+      bucket = this.#newBucket(1, below, bucket);
     }
     this.#push(bucket, slot);
+    this.#held++;
+    this.#use();
   }
 
   /** @inheritdoc */
   onAccess(slot: number): void {
     this.#bump(slot);
+    this.#use();
   }
 
   /** An overwrite counts as a use. */
   onReplace(slot: number): void {
     this.#bump(slot);
+    this.#use();
   }
 
   /** @inheritdoc */
@@ -73,6 +98,7 @@ export class LfuPolicy implements EvictionPolicy {
     const bucket = this.#bucketOf[slot] as number;
     this.#unlink(bucket, slot);
     if (this.#head[bucket] === NO_SLOT) this.#dropBucket(bucket);
+    this.#held--;
   }
 
   /** @inheritdoc */
@@ -95,6 +121,45 @@ export class LfuPolicy implements EvictionPolicy {
     this.#first = NO_BUCKET;
     this.#freeBuckets = [];
     this.#bucketsUsed = 0;
+    this.#held = 0;
+    this.#uses = 0;
+  }
+
+  /** Count a use; halve every frequency once enough have accumulated. */
+  #use(): void {
+    if (++this.#uses < LFU_AGING_USES_PER_ENTRY * Math.max(this.#held, LFU_AGING_MIN_ENTRIES)) return;
+    this.#uses = 0;
+    this.#halve();
+  }
+
+  /** Halve every frequency (rounding down), merging buckets that meet; lower former frequency first. */
+  #halve(): void {
+    let bucket = this.#first;
+    let previous = NO_BUCKET;
+    while (bucket !== NO_BUCKET) {
+      const above = this.#above[bucket] as number;
+      const freq = Math.floor((this.#freq[bucket] as number) / 2);
+      if (previous !== NO_BUCKET && this.#freq[previous] === freq) {
+        this.#mergeInto(previous, bucket);
+      } else {
+        this.#freq[bucket] = freq;
+        previous = bucket;
+      }
+      bucket = above;
+    }
+  }
+
+  /** Append `from`'s slots to `into` (its neighbour below), then drop `from`. */
+  #mergeInto(into: number, from: number): void {
+    for (let slot = this.#head[from] as number; slot !== NO_SLOT; slot = this.#next[slot] as number) {
+      this.#bucketOf[slot] = into;
+    }
+    const head = this.#head[from] as number;
+    const tail = this.#tail[into] as number;
+    this.#next[tail] = head;
+    this.#prev[head] = tail;
+    this.#tail[into] = this.#tail[from] as number;
+    this.#dropBucket(from);
   }
 
   #bump(slot: number): void {

@@ -1,5 +1,27 @@
 import { describe, expect, it } from "vitest";
+import { ShadowCache } from "../../core/eviction/shadow-cache.js";
+import { tinyLfuHash } from "../../core/eviction/window-tinylfu.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
+
+/** Requests for recently introduced keys: a new key every 3 requests, ages exponential with mean 0.4 × capacity. */
+function recencyTrace(length: number, capacity: number): string[] {
+  let x = 7;
+  const next = (): number => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 2 ** 32;
+  };
+  return Array.from({ length }, (_, t) => `k${Math.max(0, Math.floor(t / 3) - Math.floor(-Math.log(1 - next()) * capacity * 0.4))}`);
+}
+
+/** Hit ratio of a read-through cache (a miss is followed by a set) over `trace`. */
+function hitRatio(trace: readonly string[], request: (key: string) => boolean): number {
+  return trace.filter(request).length / trace.length;
+}
+
+function tierRequest(policy: EvictionPolicyName, maxEntries: number): (key: string) => boolean {
+  const tier = new MemoryTier<number>({ maxEntries, policy });
+  return (key) => tier.get(key) !== undefined || (tier.set(key, 1), false);
+}
 
 function hotSetSurvivors(policy: EvictionPolicyName): number {
   const tier = new MemoryTier<string>({ maxEntries: 200, policy });
@@ -46,6 +68,43 @@ describe("TinyLFU eviction", () => {
     expect(tier.set("cold", new Uint8Array(100))).toBe(false);
     expect(tier.has("cold")).toBe(false);
     expect(tier.stats.rejections).toBe(1);
+    expect(tier.bytes).toBeLessThanOrEqual(1_000);
+  });
+
+  it("grows its window on a recency-biased workload: close to LRU, where a fixed 1% window falls far below", () => {
+    const trace = recencyTrace(100_000, 200);
+    const lru = hitRatio(trace, tierRequest("lru", 200));
+    const fixed = new ShadowCache({ maxEntries: 200, maxBytes: Infinity }, 0.01, 200);
+    expect(hitRatio(trace, (key) => fixed.request(tinyLfuHash(key), 1))).toBeLessThan(lru - 0.3);
+    expect(hitRatio(trace, tierRequest("tinylfu", 200))).toBeGreaterThan(lru - 0.02);
+  });
+
+  it("keeps most of a loop slightly larger than the cache, where LRU keeps nothing", () => {
+    const loop = Array.from({ length: 60_000 }, (_, i) => `k${i % 600}`);
+    expect(hitRatio(loop, tierRequest("lru", 500))).toBe(0);
+    expect(hitRatio(loop, tierRequest("tinylfu", 500))).toBeGreaterThan(0.75);
+  });
+
+  it("a large entry must outweigh all the small entries it would displace together", () => {
+    const tier = new MemoryTier<Uint8Array>({ maxBytes: 1_000, policy: "tinylfu", entryOverheadBytes: 0 });
+    for (let i = 0; i < 20; i++) tier.set(`small${i}`, new Uint8Array(40));
+    for (let r = 0; r < 3; r++) for (let i = 0; i < 20; i++) tier.get(`small${i}`); // each small: frequency 4
+    // "big" needs 5 smalls' room (frequency 20 together); each attempt raises its own frequency by one.
+    for (let attempt = 0; attempt < 12; attempt++) expect(tier.set("big", new Uint8Array(400))).toBe(false);
+    expect(Array.from({ length: 20 }, (_, i) => tier.has(`small${i}`)).every(Boolean)).toBe(true);
+  });
+
+  it("a large entry more popular than all the entries it displaces together is admitted", () => {
+    const tier = new MemoryTier<Uint8Array>({ maxBytes: 1_000, policy: "tinylfu", entryOverheadBytes: 0 });
+    for (let i = 0; i < 20; i++) tier.set(`small${i}`, new Uint8Array(40));
+    for (let i = 0; i < 20; i++) tier.get(`small${i}`); // each small: frequency 1 (the first occurrence is not counted)
+    let admittedAfter = 0;
+    for (let attempt = 1; attempt <= 16 && admittedAfter === 0; attempt++) {
+      if (tier.set("big", new Uint8Array(400))) admittedAfter = attempt;
+    }
+    // Not before its frequency (attempts - 1) beats the 5 victims of frequency 1 it needs room from together.
+    expect(admittedAfter).toBeGreaterThanOrEqual(7);
+    expect(tier.has("big")).toBe(true);
     expect(tier.bytes).toBeLessThanOrEqual(1_000);
   });
 

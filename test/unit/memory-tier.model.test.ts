@@ -7,6 +7,7 @@ import {
   type EvictionPolicyName,
   type MemoryTierStats,
 } from "../../core/memory-tier.js";
+import { LFU_AGING_MIN_ENTRIES, LFU_AGING_USES_PER_ENTRY } from "../../core/eviction/lfu.js";
 
 /** Commands over a small key space; TTLs in clock ms relative to "now" (-1 = already past). */
 type Command =
@@ -23,8 +24,8 @@ const ttlArb = fc.oneof(
   { weight: 1, arbitrary: fc.constant(-1) },
 );
 
-/** Up to 100 commands over `keyCount` keys. */
-function commandsArb(keyCount: number): fc.Arbitrary<Command[]> {
+/** Up to `maxLength` commands over `keyCount` keys. */
+function commandsArb(keyCount: number, maxLength = 100): fc.Arbitrary<Command[]> {
   const keyArb = fc.nat({ max: keyCount - 1 }).map((i) => `k${i}`);
   const commandArb: fc.Arbitrary<Command> = fc.oneof(
     { weight: 8, arbitrary: fc.record({ op: fc.constant("set" as const), key: keyArb, length: fc.integer({ min: 0, max: 40 }), ttl: ttlArb }) },
@@ -35,7 +36,7 @@ function commandsArb(keyCount: number): fc.Arbitrary<Command[]> {
     { weight: 1, arbitrary: fc.record({ op: fc.constant("purge" as const), limit: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }) }) },
     { weight: 1, arbitrary: fc.constant({ op: "clear" as const }) },
   );
-  return fc.array(commandArb, { maxLength: 100, size: "max" });
+  return fc.array(commandArb, { maxLength, size: "max" });
 }
 
 function boundsArb(entries: { min: number; max: number }, bytes: { min: number; max: number }): fc.Arbitrary<Bounds> {
@@ -48,6 +49,8 @@ function boundsArb(entries: { min: number; max: number }, bytes: { min: number; 
 
 /** A tight tier over 8 keys: every bound binds often. */
 const smallScenario = fc.tuple(boundsArb({ min: 1, max: 6 }, { min: 10, max: 120 }), commandsArb(8));
+/** Long runs on a tight tier: LFU ages its frequencies several times. */
+const longScenario = fc.tuple(boundsArb({ min: 1, max: 6 }, { min: 10, max: 120 }), commandsArb(8, 400));
 /** A roomier tier over 40 keys, where TinyLFU's window holds entries by bytes too. */
 const largeScenario = fc.tuple(boundsArb({ min: 8, max: 30 }, { min: 300, max: 1_200 }), commandsArb(40));
 
@@ -65,7 +68,7 @@ interface ModelEntry {
   tick: number;
 }
 
-/** The obvious, slow implementation the tier must match exactly for LRU, FIFO and LFU. */
+/** The obvious, slow implementation the tier must match exactly for LRU, FIFO and LFU (with its aging). */
 class ReferenceTier {
   readonly entries = new Map<string, ModelEntry>();
   readonly events: [string, string, EvictionCause][] = [];
@@ -81,6 +84,8 @@ class ReferenceTier {
   };
   bytes = 0;
   #tick = 0;
+  /** LFU: uses since frequencies were last halved. */
+  #uses = 0;
 
   constructor(
     readonly policy: "lru" | "fifo" | "lfu",
@@ -98,6 +103,7 @@ class ReferenceTier {
     this.stats.hits++;
     if (this.policy === "lfu") entry.freq++;
     if (this.policy !== "fifo") entry.tick = ++this.#tick;
+    this.#use();
     return entry.value;
   }
 
@@ -127,6 +133,7 @@ class ReferenceTier {
       this.bytes += size - entry.size;
       Object.assign(entry, { value, size, expiresAt, freq: entry.freq + 1, tick: ++this.#tick });
     }
+    this.#use();
     while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) {
       const expired = this.#earliestExpired();
       if (expired !== undefined) {
@@ -181,10 +188,23 @@ class ReferenceTier {
   clear(): void {
     this.entries.clear();
     this.bytes = 0;
+    this.#uses = 0;
   }
 
   liveKeys(): string[] {
     return [...this.entries].filter(([, e]) => !this.#expired(e)).map(([k]) => k).sort();
+  }
+
+  /** LFU aging: after enough uses per entry held, halve every frequency; ties keep (old frequency, recency) order. */
+  #use(): void {
+    if (this.policy !== "lfu") return;
+    if (++this.#uses < LFU_AGING_USES_PER_ENTRY * Math.max(this.entries.size, LFU_AGING_MIN_ENTRIES)) return;
+    this.#uses = 0;
+    const ordered = [...this.entries.values()].sort((a, b) => a.freq - b.freq || a.tick - b.tick);
+    for (const entry of ordered) {
+      entry.freq = Math.floor(entry.freq / 2);
+      entry.tick = ++this.#tick;
+    }
   }
 
   /** The unexpired entry for `key`; an expired one is reclaimed. */
@@ -351,7 +371,7 @@ const PARAMS = { numRuns: 150 } as const;
 describe.each(["lru", "fifo", "lfu"] as const)("MemoryTier matches the reference model exactly (%s)", (policy) => {
   it("results, live keys, eviction order, size, bytes and stats after every command", () => {
     fc.assert(
-      fc.property(smallScenario, ([bounds, commands]) => {
+      fc.property(policy === "lfu" ? fc.oneof(smallScenario, longScenario) : smallScenario, ([bounds, commands]) => {
         const harness = new Harness(policy, bounds);
         const model = harness.model as ReferenceTier;
         for (const command of commands) {
