@@ -13,8 +13,8 @@ export type EvictionCause = "size" | "count" | "expired";
 
 /**
  * Bytes added to every entry's accounted size for bookkeeping. Measured on
- * Node 20 (x64): about 54 bytes per entry for LRU/FIFO and 57 for
- * LFU/TinyLFU (map entry, key and value slots, policy links, sketch),
+ * Node 20 (x64): about 54 bytes per entry for LRU/FIFO, 57 for LFU and 62
+ * for TinyLFU (map entry, key and value slots, policy links, hashes, sketch),
  * +16 once any entry has an expiry, +4 once entry sizes differ. Key strings
  * themselves are not measured; raise this if keys are long.
  */
