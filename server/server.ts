@@ -147,7 +147,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const access = config.tokens && new AccessControl(config.tokens, { logger });
   const closing = new AbortController();
   const watchOptions = { closing: closing.signal, maxNamespaces: config.maxWatchNamespaces, watchers: new WatcherSlots(config.maxWatchers) };
-  addService(server, CacheService, cacheServiceHandlers(engine, watchOptions, durableBreaker, config.maxMessageBytes), {
+  addService(server, CacheService, cacheServiceHandlers(engine, watchOptions, durableBreaker, config.maxMessageBytes, access ? access.tenantOf : undefined), {
     mapError: errorToStatus(logger),
     maxDeadlineMs: deadlineCeiling(config.maxDeadlineMs),
     ...(access && { authorize: access.authorize }),

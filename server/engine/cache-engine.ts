@@ -3,7 +3,7 @@ import type { ValueCodec } from "../../core/codec.js";
 import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, readExpiresAt, withNewExpiry } from "../../core/envelope.js";
 import { InvalidArgumentError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
-import type { CallScope, DurableTier, DurableWrite, TierName } from "./durable-tier.js";
+import type { CallScope, DurableTier, DurableWrite, Tenant, TierName } from "./durable-tier.js";
 import { ARCHIVED_COUNTERS_BYTES, CounterArchive, NamespaceCounters, type DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
 import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change } from "./invalidation-bus.js";
 import { LeaseTable } from "./lease-table.js";
@@ -168,6 +168,8 @@ class NamespaceState {
   readonly overtaken = new Set<string>();
   /** Bumped by every clear or resync from elsewhere: local changes in flight then were overtaken too. */
   remoteClears = 0;
+  /** The token quota whose write started this namespace, which its bytes count against. */
+  owner: TenantState | undefined;
   constructor(
     readonly name: string,
     readonly settings: NamespaceSettings,
@@ -191,6 +193,21 @@ class NamespaceState {
   /** Holds nothing and has nothing in flight. */
   get idle(): boolean {
     return this.memory.size === 0 && this.loads.size === 0 && this.pending === 0;
+  }
+}
+
+/** What one token's quota holds now: the namespaces its writes started, and their bytes within its own budget. */
+class TenantState {
+  readonly namespaces = new Set<string>();
+  readonly budget: MemoryBudget;
+  constructor(
+    readonly tenant: Tenant,
+    stateOf: (namespace: string) => NamespaceState | undefined,
+  ) {
+    this.budget = new MemoryBudget(tenant.maxBytes, {
+      tiers: () => Array.from(this.namespaces, (namespace) => stateOf(namespace)?.memory).filter((tier) => tier !== undefined),
+      fixedBytes: () => this.namespaces.size * NAMESPACE_OVERHEAD_BYTES,
+    });
   }
 }
 
@@ -222,6 +239,8 @@ export class CacheEngine {
   readonly #namespaces = new Map<string, NamespaceState>();
   readonly #leases: LeaseTable;
   readonly #maxLeases: number;
+  /** Token quotas in use, by tenant id. */
+  readonly #tenants = new Map<string, TenantState>();
   /** Counters of namespaces whose state was forgotten (bounded: at most 10,000 records, and 5 % of the memory budget). */
   readonly #archive: CounterArchive;
   /** When the last scan for expired-only namespaces ran (they are reclaimed at most once a second when at max-namespaces). */
@@ -258,7 +277,9 @@ export class CacheEngine {
   #keep(state: NamespaceState, key: string, envelope: Uint8Array, expiresAt: number): void {
     const kept = retainable(envelope);
     if (state.registered && state.memory.set(key, kept, expiresAt)) {
-      this.budget?.added(kept.byteLength + 2 * key.length + ENTRY_OVERHEAD_BYTES);
+      const bytes = kept.byteLength + 2 * key.length + ENTRY_OVERHEAD_BYTES;
+      this.budget?.added(bytes);
+      state.owner?.budget.added(bytes);
     }
   }
 
@@ -384,6 +405,11 @@ export class CacheEngine {
   /** Drops a namespace's state, keeping its counters in the archive. */
   #forget(state: NamespaceState): void {
     this.#namespaces.delete(state.name);
+    const owner = state.owner;
+    if (owner) {
+      owner.namespaces.delete(state.name);
+      if (owner.namespaces.size === 0) this.#tenants.delete(owner.tenant.id);
+    }
     this.#archive.retire(state.name, state.counters.withMemory(state.memory.stats));
   }
 
@@ -417,7 +443,7 @@ export class CacheEngine {
    * nothing in memory, so reads are never refused. Every call ends with
    * {@link #release}.
    */
-  #namespace(name: string, intent: "write" | "other" = "other"): NamespaceState {
+  #namespace(name: string, intent: "write" | "other" = "other", tenant?: Tenant): NamespaceState {
     const ns = checkNamespace(name);
     const held = this.#namespaces.get(ns);
     if (held) return held;
@@ -427,15 +453,30 @@ export class CacheEngine {
       }
       return new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock, false, new NamespaceCounters());
     }
+    const owner = intent === "write" && tenant !== undefined ? this.#tenantState(tenant) : undefined;
+    if (owner && owner.namespaces.size >= tenant!.maxNamespaces) {
+      throw new ValueTooLargeError(`namespace ${JSON.stringify(ns)} would exceed the quota of ${tenant!.id}: ${tenant!.maxNamespaces} namespaces holding data`);
+    }
     const created = new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock, true, this.#archive.take(ns));
     this.#namespaces.set(ns, created);
+    if (owner) {
+      created.owner = owner;
+      owner.namespaces.add(ns);
+    }
     this.budget?.added(NAMESPACE_OVERHEAD_BYTES);
     return created;
   }
 
+  /** The quota state of a token, made on its first write. */
+  #tenantState(tenant: Tenant): TenantState {
+    let state = this.#tenants.get(tenant.id);
+    if (!state) this.#tenants.set(tenant.id, (state = new TenantState(tenant, (namespace) => this.#namespaces.get(namespace))));
+    return state;
+  }
+
   /** Runs one call on the namespace's state, and releases the state however the call ends. */
-  async #inNamespace<T>(name: string, intent: "write" | "other", call: (state: NamespaceState) => Promise<T>): Promise<T> {
-    const state = this.#namespace(name, intent);
+  async #inNamespace<T>(name: string, intent: "write" | "other", call: (state: NamespaceState) => Promise<T>, tenant?: Tenant): Promise<T> {
+    const state = this.#namespace(name, intent, tenant);
     try {
       return await call(state);
     } finally {
@@ -599,14 +640,19 @@ export class CacheEngine {
 
   /** Writes several values of one namespace to every tier; a key given twice keeps the last value. */
   async setMany(namespace: string, entries: readonly ValueToSet[], scope?: CallScope): Promise<WriteOutcome> {
-    return this.#inNamespace(namespace, "write", async (state) => {
-      try {
-        return await this.#write(state, entries, scope);
-      } catch (err) {
-        for (const entry of entries) if (entry.leaseToken) this.#leases.release(state.name, entry.key, entry.leaseToken);
-        throw err;
-      }
-    });
+    return this.#inNamespace(
+      namespace,
+      "write",
+      async (state) => {
+        try {
+          return await this.#write(state, entries, scope);
+        } catch (err) {
+          for (const entry of entries) if (entry.leaseToken) this.#leases.release(state.name, entry.key, entry.leaseToken);
+          throw err;
+        }
+      },
+      scope?.tenant,
+    );
   }
 
   async #write(state: NamespaceState, entries: readonly ValueToSet[], scope: CallScope | undefined): Promise<WriteOutcome> {

@@ -15,6 +15,16 @@ export interface CallScope {
   readonly signal?: AbortSignal;
   /** ms since the epoch; Infinity = none. */
   readonly deadline?: number;
+  /** The quota of the access token a write came with, if it has one (the engine charges new namespaces to it). */
+  readonly tenant?: Tenant;
+}
+
+/** A quota of what one access token's writes may hold: namespaces they start, and bytes those hold together. */
+export interface Tenant {
+  /** Names the token without naming it (e.g. "token #3"). */
+  readonly id: string;
+  readonly maxNamespaces: number;
+  readonly maxBytes: number;
 }
 
 /** The name a tier reports in responses and statistics. */

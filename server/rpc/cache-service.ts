@@ -1,5 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "../../core/grpc-adapter.js";
+import type { CallContext, ServiceImpl } from "../../core/grpc-adapter.js";
 import {
   CacheService,
   Tier,
@@ -8,7 +8,7 @@ import {
   type StatsResponseSchema,
 } from "../../gen/tiercache/v1/cache_pb.js";
 import type { CacheEngine, FoundValue, ValueToSet } from "../engine/cache-engine.js";
-import type { TierName } from "../engine/durable-tier.js";
+import type { CallScope, Tenant, TierName } from "../engine/durable-tier.js";
 import type { NamespaceStatsSnapshot } from "../engine/namespace-stats.js";
 import { watchStream, type WatchOptions } from "./watch-stream.js";
 
@@ -63,8 +63,14 @@ export function cacheServiceHandlers(
   watchOptions: WatchOptions = {},
   durableBreaker: () => string = () => "",
   maxMessageBytes = Infinity,
+  tenantOf: (ctx: CallContext) => Tenant | undefined = () => undefined,
 ): ServiceImpl<typeof CacheService> {
   const responseBudget = maxMessageBytes - MESSAGE_FRAMING_BYTES;
+  /** The scope of a write: the call's, and the quota of its token. */
+  const writeScope = (ctx: CallContext): CallScope => {
+    const tenant = tenantOf(ctx);
+    return tenant === undefined ? ctx : { signal: ctx.signal, deadline: ctx.deadline, tenant };
+  };
   return {
     async get(req, ctx) {
       const found = await engine.get(req.namespace, req.key, ctx);
@@ -74,7 +80,7 @@ export function cacheServiceHandlers(
     async set(req, ctx) {
       const entry: ValueToSet = { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs), graceMs: ttlOf(req.graceMs) };
       if (req.leaseToken !== "") entry.leaseToken = req.leaseToken;
-      const { degraded } = await engine.set(req.namespace, entry, ctx);
+      const { degraded } = await engine.set(req.namespace, entry, writeScope(ctx));
       return { degraded };
     },
     async delete(req, ctx) {
@@ -91,7 +97,7 @@ export function cacheServiceHandlers(
       return { entries, streamId: engine.bus.streamId };
     },
     async setMany(req, ctx) {
-      return engine.setMany(req.namespace, req.entries.map(toValue), ctx);
+      return engine.setMany(req.namespace, req.entries.map(toValue), writeScope(ctx));
     },
     async deleteMany(req, ctx) {
       return { deleted: await engine.deleteMany(req.namespace, req.keys, ctx) };
@@ -157,7 +163,7 @@ export function cacheServiceHandlers(
       let stored = 0;
       let degraded = false;
       for await (const req of requests) {
-        const outcome = await engine.setMany(req.namespace, req.entries.map(toValue), ctx);
+        const outcome = await engine.setMany(req.namespace, req.entries.map(toValue), writeScope(ctx));
         stored += outcome.stored;
         degraded ||= outcome.degraded;
       }

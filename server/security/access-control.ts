@@ -6,6 +6,7 @@ import { METHOD_POLICIES, type CacheMethod } from "../../core/method-policy.js";
 import { RpcError } from "../../core/rpc-error.js";
 import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
 import { DEFAULT_NAMESPACE } from "../engine/validation.js";
+import type { Tenant } from "../engine/durable-tier.js";
 import type { Logger } from "../logger.js";
 import { tokenDigest, type AccessGrant, type Right } from "./tokens.js";
 
@@ -90,6 +91,7 @@ export class AccessControl {
   readonly #logger: Logger | undefined;
   /** The grant each call authenticated with, so a stream's messages reuse it. */
   readonly #principals = new WeakMap<CallContext, AccessGrant>();
+  readonly #tenants = new Map<number, Tenant>();
 
   constructor(grants: readonly AccessGrant[], options: AccessControlOptions = {}) {
     if (grants.length === 0) throw new RangeError("AccessControl needs at least one grant");
@@ -113,6 +115,15 @@ export class AccessControl {
         throw this.#deny(method, context, grant, `this token may not ${rule.right} ${what}`);
       }
     }
+  };
+
+  /** The quota of the token a call came with (after {@link authorize}), or undefined when it has none. */
+  readonly tenantOf = (context: CallContext): Tenant | undefined => {
+    const grant = this.#principals.get(context);
+    if (grant?.quota === undefined) return undefined;
+    let tenant = this.#tenants.get(grant.index);
+    if (!tenant) this.#tenants.set(grant.index, (tenant = { id: `token #${grant.index}`, ...grant.quota }));
+    return tenant;
   };
 
   #authenticate(method: DescMethod, context: CallContext): AccessGrant {

@@ -1,12 +1,18 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { bytes } from "../config-values.js";
 
 /**
  * The tokens file: which bearer token may do what, where.
  *
  * ```json
- * [{ "token": "…", "namespaces": ["sessions", "team-a.*"], "rights": ["read", "write"] }]
+ * [{ "token": "…", "namespaces": ["sessions", "team-a.*"], "rights": ["read", "write"],
+ *    "maxNamespaces": 20, "maxBytes": "256MiB" }]
  * ```
+ *
+ * `maxNamespaces` and `maxBytes` (optional) are the token's quota: how many
+ * namespaces its writes may start, and how many bytes of the memory budget
+ * those namespaces may hold together.
  *
  * Tokens are hashed (SHA-256) as soon as they are read; only the hashes are
  * kept. No error message ever quotes a token or the file's text.
@@ -27,6 +33,16 @@ export interface AccessGrant {
   readonly rights: ReadonlySet<Right>;
   /** Position in the tokens list (1-based), to name the grant in logs without naming the token. */
   readonly index: number;
+  /** The token's quota, when it has one. */
+  readonly quota?: TokenQuota;
+}
+
+/** What one token's writes may hold on the server. */
+export interface TokenQuota {
+  /** Most namespaces its writes may start (and hold at once). */
+  readonly maxNamespaces: number;
+  /** Most bytes of the memory budget those namespaces may hold together. */
+  readonly maxBytes: number;
 }
 
 /** One entry of the tokens file, as written. */
@@ -34,6 +50,9 @@ export interface TokenEntry {
   token: string;
   namespaces: string[];
   rights: Right[];
+  maxNamespaces?: number;
+  /** Bytes, or a size such as "64MiB". */
+  maxBytes?: number | string;
 }
 
 /** Shortest token accepted: anything shorter is too easy to guess. */
@@ -43,7 +62,7 @@ const MAX_TOKEN_LENGTH = 4096;
 const TOKEN_CHARS = /^[\x21-\x7e]+$/;
 /** `*`, a namespace name, or a namespace-name prefix followed by `*`. */
 const NAMESPACE_PATTERN = /^(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,63}|[A-Za-z0-9][A-Za-z0-9._-]{0,62}\*)$/;
-const FIELDS = new Set(["token", "namespaces", "rights"]);
+const FIELDS = new Set(["token", "namespaces", "rights", "maxNamespaces", "maxBytes"]);
 
 /** SHA-256 of a token. */
 export function tokenDigest(token: string): Buffer {
@@ -58,7 +77,7 @@ function checkEntry(entry: unknown, index: number): TokenEntry {
   const where = `token entry #${index}`;
   if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw new Error(`${where} is not an object`);
   for (const field of Object.keys(entry)) {
-    if (!FIELDS.has(field)) throw new Error(`${where} has an unknown field ${JSON.stringify(field.slice(0, 40))} (use token, namespaces, rights)`);
+    if (!FIELDS.has(field)) throw new Error(`${where} has an unknown field ${JSON.stringify(field.slice(0, 40))} (use token, namespaces, rights, maxNamespaces, maxBytes)`);
   }
   const { token, namespaces, rights } = entry as Record<string, unknown>;
   if (typeof token !== "string" || token.length < MIN_TOKEN_LENGTH || token.length > MAX_TOKEN_LENGTH || !TOKEN_CHARS.test(token)) {
@@ -72,7 +91,19 @@ function checkEntry(entry: unknown, index: number): TokenEntry {
   if (!isStringList(rights) || !rights.every((right) => (RIGHTS as readonly string[]).includes(right))) {
     throw new Error(`${where}: "rights" must be a non-empty list of "read", "write", "admin"`);
   }
-  return { token, namespaces, rights: rights as Right[] };
+  const { maxNamespaces, maxBytes } = entry as Record<string, unknown>;
+  if (maxNamespaces !== undefined && (!Number.isSafeInteger(maxNamespaces) || (maxNamespaces as number) < 1)) {
+    throw new Error(`${where}: "maxNamespaces" must be a positive integer`);
+  }
+  const quotaBytes = maxBytes === undefined ? undefined : typeof maxBytes === "string" ? bytes(1024)(maxBytes) : Number.isSafeInteger(maxBytes) && (maxBytes as number) >= 1024 ? (maxBytes as number) : undefined;
+  if (maxBytes !== undefined && quotaBytes === undefined) throw new Error(`${where}: "maxBytes" must be a size of at least 1 KiB, such as 65536 or "64MiB"`);
+  return {
+    token,
+    namespaces,
+    rights: rights as Right[],
+    ...(maxNamespaces !== undefined && { maxNamespaces: maxNamespaces as number }),
+    ...(quotaBytes !== undefined && { maxBytes: quotaBytes }),
+  };
 }
 
 /** Hashes checked entries into grants; throws when two entries carry the same token. */
@@ -82,7 +113,11 @@ export function grantsOf(entries: readonly TokenEntry[]): AccessGrant[] {
     const digest = tokenDigest(entry.token);
     const twin = grants.find((grant) => grant.digest.equals(digest));
     if (twin) throw new Error(`token entry #${i + 1} repeats the token of entry #${twin.index}`);
-    grants.push({ digest, namespaces: [...new Set(entry.namespaces)], rights: new Set(entry.rights), index: i + 1 });
+    const quota =
+      entry.maxNamespaces === undefined && entry.maxBytes === undefined
+        ? undefined
+        : { maxNamespaces: entry.maxNamespaces ?? Number.MAX_SAFE_INTEGER, maxBytes: Number(entry.maxBytes ?? Number.MAX_SAFE_INTEGER) };
+    grants.push({ digest, namespaces: [...new Set(entry.namespaces)], rights: new Set(entry.rights), index: i + 1, ...(quota && { quota }) });
   }
   return grants;
 }
