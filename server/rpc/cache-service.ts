@@ -7,7 +7,9 @@ import {
   type FoundEntrySchema,
   type StatsResponseSchema,
 } from "../../gen/tiercache/v1/cache_pb.js";
-import type { CacheEngine, FoundValue, ValueToSet } from "../engine/cache-engine.js";
+import { ValueTooLargeError } from "../../core/errors.js";
+import type { CacheEngine, FoundValue, Hit, ValueToSet } from "../engine/cache-engine.js";
+import { ResponseBudget } from "./response-budget.js";
 import type { CallScope, Tenant, TierName } from "../engine/durable-tier.js";
 import type { NamespaceStatsSnapshot } from "../engine/namespace-stats.js";
 import { watchStream, type WatchOptions } from "./watch-stream.js";
@@ -55,6 +57,34 @@ function toStats(snapshots: NamespaceStatsSnapshot[]): MessageInitShape<typeof S
 }
 
 /** The CacheService handlers: decode nothing, validate nothing, just map RPCs onto the engine. */
+/** The response bytes of `hits` (from their headers); throws ValueTooLargeError when over `limit`, before any decoding. */
+function checkResponseSize(hits: readonly Hit[], limit: number): number {
+  let bytes = 0;
+  for (const hit of hits) bytes += hit.responseBytes;
+  if (bytes > limit) {
+    throw new ValueTooLargeError(
+      `the ${hits.length} values found would make a response of about ${bytes} bytes, over max-message-bytes (${limit}): ask for fewer keys, or use StreamGet`,
+    );
+  }
+  return bytes;
+}
+
+/** Splits hits into consecutive chunks whose response bytes fit `limit` (the first chunk `firstLimit`); a chunk holds at least one hit. */
+function* chunksWithin(hits: readonly Hit[], firstLimit: number, limit: number): Iterable<Hit[]> {
+  let chunk: Hit[] = [];
+  let room = firstLimit;
+  for (const hit of hits) {
+    if (chunk.length > 0 && hit.responseBytes > room) {
+      yield chunk;
+      chunk = [];
+      room = limit;
+    }
+    chunk.push(hit);
+    room -= hit.responseBytes;
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
 /** Room kept in every response message for its own framing (stream id, field tags and lengths). */
 const MESSAGE_FRAMING_BYTES = 128;
 
@@ -66,6 +96,8 @@ export function cacheServiceHandlers(
   tenantOf: (ctx: CallContext) => Tenant | undefined = () => undefined,
 ): ServiceImpl<typeof CacheService> {
   const responseBudget = maxMessageBytes - MESSAGE_FRAMING_BYTES;
+  /** Decoded response bytes of all calls together: two messages' worth. */
+  const decoding = new ResponseBudget(Number.isFinite(maxMessageBytes) ? 2 * maxMessageBytes : Number.MAX_SAFE_INTEGER);
   /** The scope of a write: the call's, and the quota of its token. */
   const writeScope = (ctx: CallContext): CallScope => {
     const tenant = tenantOf(ctx);
@@ -93,8 +125,14 @@ export function cacheServiceHandlers(
       return { found: await engine.touch(req.namespace, req.key, ttlOf(req.ttlMs), ctx) };
     },
     async getMany(req, ctx) {
-      const entries = (await engine.getMany(req.namespace, req.keys, ctx, responseBudget)).map(toFoundEntry);
-      return { entries, streamId: engine.bus.streamId };
+      const hits = await engine.lookupMany(req.namespace, req.keys, ctx);
+      const bytes = checkResponseSize(hits, responseBudget);
+      const release = await decoding.acquire(bytes, ctx.signal);
+      try {
+        return { entries: hits.map((hit) => toFoundEntry(engine.decode(hit))), streamId: engine.bus.streamId };
+      } finally {
+        release();
+      }
     },
     async setMany(req, ctx) {
       return engine.setMany(req.namespace, req.entries.map(toValue), writeScope(ctx));
@@ -124,17 +162,17 @@ export function cacheServiceHandlers(
         for (const hit of hits) absent.delete(hit.key);
         const missing = [...absent];
         let bytes = missing.reduce((sum, key) => sum + 3 * key.length + 4, 0);
-        let entries: MessageInitShape<typeof FoundEntrySchema>[] = [];
-        for (const hit of hits) {
-          if (entries.length > 0 && bytes + hit.responseBytes > responseBudget) {
-            yield { entries, missing: missing.splice(0) };
-            entries = [];
-            bytes = 0;
+        for (const chunk of chunksWithin(hits, responseBudget - bytes, responseBudget)) {
+          const chunkBytes = chunk.reduce((sum, hit) => sum + hit.responseBytes, 0);
+          const release = await decoding.acquire(chunkBytes, ctx.signal);
+          try {
+            yield { entries: chunk.map((hit) => toFoundEntry(engine.decode(hit))), missing: missing.splice(0) };
+          } finally {
+            release();
           }
-          entries.push(toFoundEntry(engine.decode(hit)));
-          bytes += hit.responseBytes;
+          bytes = 0;
         }
-        yield { entries, missing };
+        if (missing.length > 0 || hits.length === 0) yield { entries: [], missing };
       }
     },
     watch(req, ctx) {
