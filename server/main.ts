@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { ConfigError, helpText, resolveConfig } from "./config.js";
+import { watchLauncher } from "./cli/launcher-gone.js";
 import { startServer } from "./server.js";
 
 /** Runs the `tiercache` command line; resolves with the process exit code once the server has stopped. */
@@ -31,10 +32,18 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     return 1;
   }
   const running = server;
+  const launcher = watchLauncher(env);
   await new Promise<void>((resolve) => {
-    const stop = () => void running.shutdown().then(resolve);
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      launcher.cancel();
+      void running.shutdown().then(resolve);
+    };
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
+    void launcher.gone.then(stop);
   });
   return 0;
 }

@@ -1,13 +1,13 @@
 import { execFile, type ExecFileException } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONTENT_TYPE_JSON } from "../../client/index.js";
+import { INSTALL_COMMAND, interopPlan, missingPythonModules, PYTHON } from "../helpers/python-interop.js";
 import { startTestServer, tempDir, type TestServer } from "../helpers/test-server.js";
 
-/** Debian's interpreter, where apt installs python3-grpcio and python3-protobuf (a pyenv `python3` may lack them). */
-const PYTHON = "/usr/bin/python3";
-const INSTALL_HINT = "install them with `apt-get install -y python3-grpcio python3-protobuf`";
+const INSTALL_HINT = `install them with \`${INSTALL_COMMAND}\``;
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SCRIPT = join(ROOT, "test/interop/cache_client.py");
 const NAMESPACE = "interop";
@@ -19,9 +19,9 @@ interface RunResult {
   error: ExecFileException | null;
 }
 
-function run(file: string, args: string[]): Promise<RunResult> {
+function run(file: string, args: string[], cwd = ROOT): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(file, args, { cwd: ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(file, args, { cwd, timeout: 60_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr, error });
     });
   });
@@ -36,7 +36,23 @@ interface PythonResults {
   stream_get: Array<{ found: string[]; missing: string[] }>;
 }
 
-describe("a Python client (grpcio + a descriptor set, no generated code)", () => {
+const plan = interopPlan(await missingPythonModules(PYTHON), process.env);
+if (plan.action === "skip") {
+  process.stderr.write(`\n${"!".repeat(78)}\nSKIPPING the Python interop tests: ${plan.message}\n${"!".repeat(78)}\n\n`);
+  describe("a Python client", () => {
+    it.skip(`SKIPPED: ${plan.message}`, () => {});
+  });
+}
+
+/** The Python program in the README's heredoc (`/usr/bin/python3 - <<'PY'`), calling `address`. */
+function readmePython(address: string): string {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const match = /\/usr\/bin\/python3 - <<'PY'\n([\s\S]*?)\nPY\n/.exec(readme);
+  if (!match) throw new Error("README.md has no `/usr/bin/python3 - <<'PY'` snippet");
+  return match[1]!.replaceAll("127.0.0.1:50051", address);
+}
+
+describe.skipIf(plan.action === "skip")("a Python client (grpcio + a descriptor set, no generated code)", () => {
   let t: TestServer;
   const dir = tempDir("tiercache-interop-");
   const descriptorSet = join(dir.path, "cache.binpb");
@@ -58,12 +74,17 @@ describe("a Python client (grpcio + a descriptor set, no generated code)", () =>
     dir.remove();
   });
 
-  it(`${PYTHON} has the grpc and protobuf modules`, async () => {
-    const check = await run(PYTHON, ["-c", "import grpc, google.protobuf"]);
-    if (check.code !== 0) {
-      const why = check.error?.code === "ENOENT" ? `${PYTHON} does not exist` : check.stderr.trim().split("\n").at(-1);
-      throw new Error(`the Python interop test needs ${PYTHON} with grpc and protobuf (${why}): ${INSTALL_HINT}`);
-    }
+  it(`${PYTHON} has the grpc and protobuf modules`, () => {
+    if (plan.action !== "run") throw new Error(plan.message);
+  });
+
+  it("runs the README's Python snippet as written: it writes a value and reads it back", async () => {
+    const script = join(dir.path, "readme-snippet.py");
+    writeFileSync(script, readmePython(t.server.address));
+    const py = await run(PYTHON, [script], dir.path); // the snippet reads cache.binpb from its working directory
+    expect(py.code, `README snippet exited ${py.code}\nstderr: ${py.stderr}`).toBe(0);
+    expect(JSON.parse(py.stdout.trim())).toEqual({ hello: "world" });
+    expect(await t.client.get("greeting", { namespace: "interop" })).toEqual({ hello: "world" });
   });
 
   it("reads what TypeScript wrote, writes plain JSON TypeScript reads back, over unary and bidi-streaming calls", async () => {

@@ -1,0 +1,84 @@
+/** A command line the `tiercache` client verbs cannot run; printed with the usage hint, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+/** Options every client verb takes. */
+export interface ConnectionOptions {
+  /** host:port of the server. */
+  readonly address: string;
+  /** Namespace of the call ("" = "default"). */
+  readonly namespace: string | undefined;
+  /** Access token, sent as `authorization: Bearer`. */
+  readonly token: string | undefined;
+  /** PEM files: the CA that signs the server's certificate, and the client's own certificate and key (mutual TLS). */
+  readonly tls: { readonly ca?: string; readonly cert?: string; readonly key?: string } | undefined;
+  /** Deadline of each call, in ms. */
+  readonly timeoutMs: number;
+}
+
+/** One parsed client command line. */
+export interface ClientCommand {
+  readonly verb: string;
+  readonly args: readonly string[];
+  readonly ttlMs: number | undefined;
+  readonly connection: ConnectionOptions;
+}
+
+/** The address used when neither --address nor TIERCACHE_ADDRESS is given. */
+export const DEFAULT_ADDRESS = "127.0.0.1:50051";
+
+const VALUE_FLAGS = new Set(["--address", "--namespace", "--token", "--tls-ca", "--tls-cert", "--tls-key", "--ttl", "--timeout"]);
+
+function nonNegativeMs(flag: string, text: string): number {
+  const ms = Number(text);
+  if (text.trim() === "" || !Number.isFinite(ms) || ms < 0) throw new UsageError(`invalid ${flag} ${JSON.stringify(text)}: expected a number of ms, at least 0`);
+  return ms;
+}
+
+/**
+ * Parses `VERB [ARGS] [--flag value | --flag=value]…`; flags override the
+ * TIERCACHE_ADDRESS and TIERCACHE_TOKEN environment variables.
+ */
+export function parseClientCommand(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ClientCommand {
+  const [verb, ...rest] = argv;
+  if (verb === undefined) throw new UsageError("no command given");
+  const flags = new Map<string, string>();
+  const args: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!;
+    if (arg === "--") {
+      args.push(...rest.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith("--")) {
+      args.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = eq < 0 ? arg : arg.slice(0, eq);
+    if (!VALUE_FLAGS.has(name)) throw new UsageError(`unknown option ${name}`);
+    const value = eq < 0 ? rest[++i] : arg.slice(eq + 1);
+    if (value === undefined) throw new UsageError(`${name} needs a value`);
+    flags.set(name, value);
+  }
+  const ttl = flags.get("--ttl");
+  const timeout = flags.get("--timeout");
+  const tlsCa = flags.get("--tls-ca");
+  const tlsCert = flags.get("--tls-cert");
+  const tlsKey = flags.get("--tls-key");
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
+  const tls = tlsCa ?? tlsCert ?? tlsKey ? { ...(tlsCa !== undefined && { ca: tlsCa }), ...(tlsCert !== undefined && { cert: tlsCert }), ...(tlsKey !== undefined && { key: tlsKey }) } : undefined;
+  return {
+    verb,
+    args,
+    ttlMs: ttl === undefined ? undefined : nonNegativeMs("--ttl", ttl),
+    connection: {
+      address: flags.get("--address") ?? (env["TIERCACHE_ADDRESS"] || DEFAULT_ADDRESS),
+      namespace: flags.get("--namespace"),
+      token: flags.get("--token") ?? (env["TIERCACHE_TOKEN"] || undefined),
+      tls,
+      timeoutMs: timeout === undefined ? 5_000 : nonNegativeMs("--timeout", timeout),
+    },
+  };
+}

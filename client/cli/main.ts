@@ -1,0 +1,155 @@
+import { RpcError, statusName } from "../../core/rpc-error.js";
+import { parseClientCommand, UsageError, type ClientCommand } from "./cli-args.js";
+import { cacheClient } from "./cli-connection.js";
+import { checkHealth } from "./health-check.js";
+import { watchEvents } from "./watch-events.js";
+
+/** Where the client verbs write, and the signals that end `watch`. */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Calls `stop` on Ctrl-C or SIGTERM; returns a function that stops listening. */
+  onInterrupt(stop: () => void): () => void;
+}
+
+const USAGE = `Usage: tiercache <command> [options]
+
+Commands:
+  serve [options]               run the server (tiercache serve --help lists its options)
+  get KEY                       print the value as JSON; exit 1 on a miss
+  set KEY VALUE [--ttl MS]      store VALUE (JSON when it parses as JSON, else a string)
+  delete KEY                    remove KEY; exit 1 when it was not there
+  stats                         print the server's statistics as JSON (of --namespace, else all)
+  health [SERVICE]              print the grpc.health.v1 status; exit 1 unless SERVING
+  watch                         print the namespace's change events as JSON lines until Ctrl-C or SIGTERM
+
+Options of the client commands:
+  --address HOST:PORT           server address (env TIERCACHE_ADDRESS; default 127.0.0.1:50051)
+  --namespace NAME              namespace (default "default")
+  --token TOKEN                 access token (prefer the env TIERCACHE_TOKEN: a flag shows in ps)
+  --tls-ca FILE                 CA of the server's certificate; turns TLS on
+  --tls-cert FILE --tls-key FILE  client certificate and key, for mutual TLS
+  --timeout MS                  deadline of each call (default 5000)
+  -h, --help                    this text
+  --version                     the version
+
+Exit codes: 0 done; 1 miss (get, delete) or not SERVING (health);
+2 failure (the gRPC status name and details on stderr) or a bad command line.`;
+
+/** The verbs handled here, besides `serve`. */
+export const CLIENT_VERBS: ReadonlySet<string> = new Set(["get", "set", "delete", "stats", "health", "watch"]);
+
+/** VALUE of `set`: JSON when it parses, else the string itself. */
+export function parseValue(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+const json = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+
+function expectArgs(command: ClientCommand, names: readonly string[]): string[] {
+  if (command.args.length !== names.length) {
+    throw new UsageError(`${command.verb} takes ${names.length === 0 ? "no arguments" : names.join(" ")}, got ${command.args.length} argument(s)`);
+  }
+  return [...command.args];
+}
+
+async function runVerb(command: ClientCommand, io: CliIo): Promise<number> {
+  const { verb, connection } = command;
+  if (verb === "health") {
+    if (command.args.length > 1) throw new UsageError("health takes at most one SERVICE");
+    const status = await checkHealth(connection, command.args[0] ?? "");
+    io.stdout(`${status}\n`);
+    return status === "SERVING" ? 0 : 1;
+  }
+  if (verb === "watch") {
+    expectArgs(command, []);
+    const controller = new AbortController();
+    const unlisten = io.onInterrupt(() => controller.abort());
+    try {
+      await watchEvents(connection, (line) => io.stdout(`${json(line)}\n`), controller.signal);
+    } finally {
+      unlisten();
+    }
+    return 0;
+  }
+  const client = cacheClient(connection);
+  try {
+    switch (verb) {
+      case "get": {
+        const [key] = expectArgs(command, ["KEY"]);
+        const entry = await client.getEntry(key!);
+        if (entry === undefined) return 1;
+        io.stdout(`${json(entry.value) ?? "null"}\n`);
+        return 0;
+      }
+      case "set": {
+        const [key, value] = expectArgs(command, ["KEY", "VALUE"]);
+        await client.set(key!, parseValue(value!), command.ttlMs === undefined ? {} : { ttl: command.ttlMs });
+        return 0;
+      }
+      case "delete": {
+        const [key] = expectArgs(command, ["KEY"]);
+        return (await client.delete(key!)) ? 0 : 1;
+      }
+      case "stats": {
+        expectArgs(command, []);
+        io.stdout(`${json(await client.stats(connection.namespace === undefined ? undefined : { namespace: connection.namespace }))}\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(verb)}`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Runs a `tiercache` client command (`get`, `set`, `delete`, `stats`,
+ * `health`, `watch`, `--help`, `--version`); resolves with the exit code.
+ */
+export async function clientMain(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: CliIo, version: string): Promise<number> {
+  const first = argv[0];
+  if (first === "--version" || first === "-V") {
+    io.stdout(`${version}\n`);
+    return 0;
+  }
+  if (first === undefined || first === "-h" || first === "--help" || first === "help" || argv.includes("--help") || argv.includes("-h")) {
+    io.stdout(`${USAGE}\n`);
+    return first === undefined ? 2 : 0;
+  }
+  try {
+    return await runVerb(parseClientCommand(argv, env), io);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof TypeError) {
+      io.stderr(`tiercache: ${err.message}; try "tiercache --help"\n`);
+      return 2;
+    }
+    if (err instanceof RpcError) {
+      io.stderr(`${statusName(err.code)}: ${err.details}\n`);
+      return 2;
+    }
+    const code = typeof err === "object" && err !== null && typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : undefined;
+    const details = typeof err === "object" && err !== null && typeof (err as { details?: unknown }).details === "string" ? (err as { details: string }).details : String(err);
+    io.stderr(`${code === undefined ? "UNKNOWN" : statusName(code)}: ${details}\n`);
+    return 2;
+  }
+}
+
+/** The process's own streams and signals. */
+export const processIo: CliIo = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+  onInterrupt(stop) {
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    return () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+    };
+  },
+};

@@ -1,0 +1,144 @@
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CacheClient } from "../../client/index.js";
+import { closedPort } from "../helpers/closed-port.js";
+import { listeningAddress, runTiercache, type TiercacheProcess } from "../helpers/tiercache-process.js";
+
+const BIN = new URL("../../bin/tiercache.js", import.meta.url).pathname;
+const VERSION = (await import("../../package.json", { with: { type: "json" } })).default.version;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `tiercache <args>` to completion, as a shell script would. */
+function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 20_000 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe("the tiercache client commands, against a real server process", () => {
+  let server: TiercacheProcess;
+  let address: string;
+  let client: CacheClient;
+  const TOKEN = "cli-test-token-0123456789";
+
+  beforeAll(async () => {
+    const tokens = JSON.stringify([{ token: TOKEN, namespaces: ["*"], rights: ["read", "write", "admin"] }]);
+    server = runTiercache(["serve", "--port", "0", "--storage", "memory"], { TIERCACHE_TOKENS: tokens });
+    address = await listeningAddress(server);
+    client = new CacheClient({ address, token: TOKEN });
+  });
+  afterAll(async () => {
+    client?.close();
+    server?.child.kill("SIGTERM");
+    await server?.exit;
+  });
+
+  const env = () => ({ TIERCACHE_ADDRESS: address, TIERCACHE_TOKEN: TOKEN });
+
+  it("set stores JSON when VALUE parses as JSON, else the string; get prints it as JSON", async () => {
+    expect(await cli(["set", "obj", '{"a":[1,2]}'], env())).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(await client.get("obj")).toEqual({ a: [1, 2] });
+    expect(await cli(["set", "word", "hello world"], env())).toMatchObject({ code: 0 });
+    expect(await client.get("word")).toBe("hello world");
+
+    expect(await cli(["get", "obj"], env())).toEqual({ code: 0, stdout: '{"a":[1,2]}\n', stderr: "" });
+    expect(await cli(["get", "word"], env())).toEqual({ code: 0, stdout: '"hello world"\n', stderr: "" });
+  });
+
+  it("get of a miss prints nothing and exits 1", async () => {
+    expect(await cli(["get", "never-written"], env())).toEqual({ code: 1, stdout: "", stderr: "" });
+  });
+
+  it("set --ttl gives the entry that TTL; --namespace and --address flags are honoured", async () => {
+    expect((await cli(["set", "t", "1", "--ttl", "60000", "--namespace", "cli-ns", "--address", address], { TIERCACHE_TOKEN: TOKEN })).code).toBe(0);
+    const entry = await client.getEntry("t", { namespace: "cli-ns" });
+    expect(entry?.value).toBe(1);
+    expect(entry?.ttlRemainingMs).toBeGreaterThan(50_000);
+    expect(entry?.ttlRemainingMs).toBeLessThanOrEqual(60_000);
+    expect(await client.get("t")).toBeUndefined();
+    expect(await cli(["get", "t", "--namespace=cli-ns"], env())).toMatchObject({ code: 0, stdout: "1\n" });
+  });
+
+  it("delete exits 0 when it removed the key, 1 when there was none", async () => {
+    await client.set("gone", true);
+    expect((await cli(["delete", "gone"], env())).code).toBe(0);
+    expect(await client.has("gone")).toBe(false);
+    expect((await cli(["delete", "gone"], env())).code).toBe(1);
+  });
+
+  it("failures print the status name and details on stderr and exit 2", async () => {
+    const noToken = await cli(["get", "obj"], { TIERCACHE_ADDRESS: address, TIERCACHE_TOKEN: "" });
+    expect(noToken.code).toBe(2);
+    expect(noToken.stdout).toBe("");
+    expect(noToken.stderr).toMatch(/^UNAUTHENTICATED: /);
+
+    const empty = await cli(["get", ""], env());
+    expect(empty).toMatchObject({ code: 2, stdout: "" });
+    expect(empty.stderr).toMatch(/^INVALID_ARGUMENT: key must not be empty/);
+
+    const down = await cli(["get", "obj", "--address", `127.0.0.1:${await closedPort()}`], { TIERCACHE_TOKEN: TOKEN });
+    expect(down.code).toBe(2);
+    expect(down.stderr).toMatch(/^UNAVAILABLE: /);
+  });
+
+  it("stats prints the namespace's statistics as JSON", async () => {
+    const res = await cli(["stats", "--namespace", "cli-ns"], env());
+    expect(res.code).toBe(0);
+    const stats = JSON.parse(res.stdout) as Array<{ namespace: string; tiers: Array<{ tier: string; entries: number }> }>;
+    expect(stats.map((s) => s.namespace)).toEqual(["cli-ns"]);
+    expect(stats[0]!.tiers.find((t) => t.tier === "memory")?.entries).toBe(1);
+  });
+
+  it("health prints SERVING and exits 0; an unknown service fails with NOT_FOUND", async () => {
+    expect(await cli(["health"], env())).toEqual({ code: 0, stdout: "SERVING\n", stderr: "" });
+    expect(await cli(["health", "tiercache.v1.CacheService"], env())).toMatchObject({ code: 0, stdout: "SERVING\n" });
+    const unknown = await cli(["health", "no.such.Service"], env());
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^NOT_FOUND: /);
+  });
+
+  it("watch prints change events as JSON lines until SIGTERM, then exits 0", async () => {
+    const watch = spawn(process.execPath, [BIN, "watch", "--namespace", "watched"], { env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    watch.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = once(watch, "exit");
+    const lines = () => stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { kind: string; namespace: string; keys: string[] });
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 50));
+    };
+    await until(() => lines().some((l) => l.kind === "READY"));
+    await client.set("w1", 1, { namespace: "watched" });
+    await client.delete("w1", { namespace: "watched" });
+    await client.set("elsewhere", 1, { namespace: "other" });
+    await until(() => lines().some((l) => l.kind === "DELETE"));
+    watch.kill("SIGTERM");
+    const [code] = await exited;
+    expect(code).toBe(0);
+    expect(lines().map(({ kind, namespace, keys }) => ({ kind, namespace, keys }))).toEqual([
+      { kind: "READY", namespace: "watched", keys: [] },
+      { kind: "SET", namespace: "watched", keys: ["w1"] },
+      { kind: "DELETE", namespace: "watched", keys: ["w1"] },
+    ]);
+  });
+
+  it("-h/--help describes the verbs, --version prints the version, a bad command line exits 2", async () => {
+    for (const flag of ["-h", "--help"]) {
+      const help = await cli([flag]);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/get KEY[\s\S]*set KEY VALUE \[--ttl MS\][\s\S]*watch[\s\S]*--address HOST:PORT/);
+    }
+    expect(await cli(["--version"])).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: "" });
+    expect(await cli(["frobnicate"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command "frobnicate"/) });
+    expect(await cli(["get"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/get takes KEY/) });
+    expect(await cli(["set", "k", "v", "--ttl", "soon"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/invalid --ttl "soon"/) });
+  });
+});
