@@ -62,31 +62,18 @@ export function sameMap(actual: ReadonlyMap<string, unknown>, expected: Readonly
   return true;
 }
 
-/** getEntry results: both misses, or the same value and ttlRemainingMs (`ttlAlso` accepts other TTLs a tolerated divergence gives). */
-export function sameEntry(ttlAlso: (actual: CacheEntry<unknown>) => boolean = () => false) {
-  return (actual: CacheEntry<unknown> | undefined, expected: EntryView | undefined): boolean => {
-    if (actual === undefined || expected === undefined) return actual === expected;
-    return sameValue(actual.value, expected.value) && (actual.ttlRemainingMs === expected.ttlRemainingMs || ttlAlso(actual));
-  };
+/** getEntry results: both misses, or the same value and ttlRemainingMs. */
+export function sameEntry(actual: CacheEntry<unknown> | undefined, expected: EntryView | undefined): boolean {
+  if (actual === undefined || expected === undefined) return actual === expected;
+  return sameValue(actual.value, expected.value) && actual.ttlRemainingMs === expected.ttlRemainingMs;
 }
 
-/**
- * streamGet results as [key, value] pairs: each distinct key exactly once,
- * with the model's value. `repeatAlso` and `valueAlso` accept what tolerated
- * divergences give instead.
- */
-export function sameStream(repeatAlso: (value: unknown, first: unknown) => boolean, valueAlso: (key: string, value: unknown) => boolean) {
-  return (pairs: readonly (readonly [string, unknown])[], expected: ReadonlyMap<string, unknown>): boolean => {
-    const seen = new Map<string, unknown>();
-    for (const [key, value] of pairs) {
-      if (!seen.has(key)) seen.set(key, value);
-      else if (!repeatAlso(value, seen.get(key))) return false;
-    }
-    if (seen.size !== expected.size) return false;
-    for (const [key, value] of expected) {
-      if (!seen.has(key)) return false;
-      if (!sameValue(seen.get(key), value) && !valueAlso(key, seen.get(key))) return false;
-    }
-    return true;
-  };
+/** streamGet results as [key, value] pairs: each distinct key exactly once, with the model's value. */
+export function sameStream(pairs: readonly (readonly [string, unknown])[], expected: ReadonlyMap<string, unknown>): boolean {
+  const seen = new Map<string, unknown>();
+  for (const [key, value] of pairs) {
+    if (seen.has(key)) return false;
+    seen.set(key, value);
+  }
+  return sameMap(seen, expected);
 }

@@ -6,10 +6,8 @@ import { readUntil, StalenessLog } from "../helpers/eventually.js";
 import { keyPoolArb } from "../helpers/conformance-keys.js";
 import { ReferenceCache } from "../model/reference-model.js";
 import { EXAMPLES } from "./examples.js";
-import { KNOWN_DIVERGENCES, type KnownDivergence } from "./known-divergences.js";
 import { describeOp, opArbs, SUITE_NAMESPACES, type Op, type OpMix } from "./ops.js";
 import { runOp, type RunContext } from "./run-op.js";
-import { keyLeftOutBecause } from "./tolerances.js";
 import { RunStats } from "./run-stats.js";
 import { conformanceSettings, type ConformanceSettings } from "./settings.js";
 
@@ -27,18 +25,11 @@ class OpCommand implements fc.AsyncCommand<RunContext, null> {
   }
 }
 
-/** The run's keys without those a tolerated divergence is known to mishandle. */
-function usableKeys(pool: readonly string[], tolerated: ReadonlySet<KnownDivergence>, kind: DeploymentKind): string[] {
-  const keys = pool.filter((key) => keyLeftOutBecause(key, tolerated, kind) === undefined);
-  return keys.length > 0 ? keys : ["a"];
-}
-
 /** The command line that replays a failure (fast-check's seed, path and the commands' replayPath). */
 function replayHint<T>(kind: DeploymentKind, mix: OpMix, details: fc.RunDetails<T>): string {
   const replayPath = /replayPath="([^"]*)"/.exec(fc.stringify(details.counterexample))?.[1];
   const env = [`CONFORMANCE_SEED=${details.seed}`, `CONFORMANCE_PATH=${JSON.stringify(details.counterexamplePath ?? "")}`];
   if (replayPath !== undefined) env.push(`CONFORMANCE_REPLAY_PATH=${JSON.stringify(replayPath)}`);
-  if (process.env.CONFORMANCE_TOLERATE) env.push(`CONFORMANCE_TOLERATE=${JSON.stringify(process.env.CONFORMANCE_TOLERATE)}`);
   return `Replay this failure: ${env.join(" ")} npx vitest run test/conformance/${kind}.conformance.test.ts -t ${JSON.stringify(MIX_TITLES[mix])}`;
 }
 
@@ -71,8 +62,7 @@ async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: Con
     const ctx: RunContext = {
       deployment,
       model: new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now }),
-      pool: usableKeys(pool.keys, settings.tolerated, deployment.kind),
-      tolerated: settings.tolerated,
+      pool: pool.keys,
       stats,
     };
     try {
@@ -102,24 +92,20 @@ async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: Con
  */
 export function describeConformance(kind: DeploymentKind): void {
   const settings = conformanceSettings();
-  const tolerated = [...settings.tolerated];
-  const title = `${kind}: conforms to the reference model${tolerated.length > 0 ? ` (TOLERATING known divergences: ${tolerated.join(", ")})` : ""}`;
 
-  describe(title, () => {
+  describe(`${kind}: conforms to the reference model`, () => {
     let deployment: Deployment;
     const stats = new RunStats();
     const tally: Tally = { runs: 0, steps: 0, ms: 0 };
 
     beforeAll(async () => {
       deployment = await startDeployment(kind);
-      for (const name of tolerated) console.warn(`[conformance ${kind}] TOLERATING ${name}: ${KNOWN_DIVERGENCES[name]}`);
     });
     afterAll(async () => {
       await deployment?.dispose();
       const lines = [
         `[conformance ${kind}] ${tally.runs} runs (${tally.steps} steps) in ${(tally.ms / 1000).toFixed(1)} s`,
         deployment?.eventual ? `coherence: ${stats.staleness.summary()}` : "reads exact (no re-reads)",
-        ...stats.skips(),
         "steps by the state of their (first) key:",
         ...stats.coverage().map((line) => `  ${line}`),
       ];
@@ -148,7 +134,6 @@ export function describeConformance(kind: DeploymentKind): void {
           deployment,
           model: new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now }),
           pool: example.keys,
-          tolerated: settings.tolerated,
           stats: new RunStats(),
         };
         for (const op of example.ops) await runOp(op, ctx);
@@ -159,8 +144,12 @@ export function describeConformance(kind: DeploymentKind): void {
       it('example: local tiers serve copies (tier "client") in every namespace, "" included, and still after a call named an invalid namespace', async () => {
         await deployment.reset(SUITE_NAMESPACES);
         const [c0, c1] = deployment.clients;
-        const emptyNamespace = settings.tolerated.has("empty-namespace-no-local-hits") ? [] : ([[c1!, undefined, 'client namespace ""'], [c0!, "", '""']] as const);
-        const cases: (readonly [ClientUnderTest, string | undefined, string])[] = [[c0!, undefined, "named by omission"], [c0!, "alpha", "alpha"], ...emptyNamespace];
+        const cases: (readonly [ClientUnderTest, string | undefined, string])[] = [
+          [c0!, undefined, "named by omission"],
+          [c0!, "alpha", "alpha"],
+          [c1!, undefined, 'client namespace ""'],
+          [c0!, "", '""'],
+        ];
         const problems: string[] = [];
         const servesLocally = async (who: ClientUnderTest, namespace: string | undefined, key: string, what: string) => {
           const options = namespace === undefined ? {} : { namespace };
@@ -170,10 +159,8 @@ export function describeConformance(kind: DeploymentKind): void {
           if (!read.matched) problems.push(`${who.label}, ${what}: no local copy served within ${read.waitedMs} ms (last read from tier ${read.value?.tier})`);
         };
         for (const [who, namespace, what] of cases) await servesLocally(who, namespace, `local-${what}`, what);
-        if (!settings.tolerated.has("invalid-namespace-stops-local-tier")) {
-          await expect(c0!.client.get("local", { namespace: "-invalid" })).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
-          await servesLocally(c0!, "alpha", "after", "alpha, after a call named an invalid namespace");
-        }
+        await expect(c0!.client.get("local", { namespace: "-invalid" })).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
+        await servesLocally(c0!, "alpha", "after", "alpha, after a call named an invalid namespace");
         expect(problems).toEqual([]);
       });
     }

@@ -3,7 +3,6 @@ import { COHERENCE_BOUND_MS, readUntil } from "../helpers/eventually.js";
 import { check, converge, sameEntry } from "./checks.js";
 import type { Op } from "./ops.js";
 import { attempt, predict, type Step } from "./step.js";
-import { entryTtlAlso, ttlAsSent } from "./tolerances.js";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -25,8 +24,7 @@ export async function runWrap(step: Step<Extract<Op, { op: "wrap" }>>): Promise<
     signal();
     return op.value;
   };
-  const ttl = ttlAsSent(op.ttl, ctx.tolerated);
-  const options = { ...step.options, ...(ttl !== undefined && { ttl }), ...(op.grace !== undefined && { grace: op.grace }) };
+  const options = { ...step.withTtl(op.ttl), ...(op.grace !== undefined && { grace: op.grace }) };
   const expected = predict(() => ctx.model.wrap(step.ns, key, op.value, { ttl: op.ttl, grace: op.grace }));
   const actual = await attempt(() => step.client.wrap(key, loader, options));
   check(step, expected.ok ? { ok: true, value: expected.value.value } : expected, actual, sameValue);
@@ -38,8 +36,7 @@ export async function runWrap(step: Step<Extract<Op, { op: "wrap" }>>): Promise<
   await Promise.race([called, sleep(COHERENCE_BOUND_MS)]);
   if (calls !== 1) step.fail([`the stale value was returned, but the background refresh ran the loader ${calls} time(s) within ${COHERENCE_BOUND_MS} ms (expected once)`]);
   const refreshed = ctx.model.getEntry(step.ns, key);
-  const same = sameEntry(entryTtlAlso(step, op.key));
-  const read = await readUntil(`getEntry after refresh: ${op.op}`, () => step.client.getEntry(key, step.options), (entry) => same(entry, refreshed), ctx.stats.staleness);
+  const read = await readUntil(`getEntry after refresh: ${op.op}`, () => step.client.getEntry(key, step.options), (entry) => sameEntry(entry, refreshed), ctx.stats.staleness);
   if (!read.matched) {
     step.fail([
       `the stale value was returned, but the refreshed value did not land within ${read.waitedMs} ms`,

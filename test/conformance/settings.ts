@@ -1,5 +1,3 @@
-import { parseTolerated, type KnownDivergence } from "./known-divergences.js";
-
 /** How the conformance suite runs, read once from the environment. */
 export interface ConformanceSettings {
   /** Random command sequences per deployment (`CONFORMANCE_RUNS`). */
@@ -12,8 +10,6 @@ export interface ConformanceSettings {
   readonly replayPath: string | undefined;
   /** Stop shrinking after this long and report the smallest failure so far (`CONFORMANCE_SHRINK_MS`). */
   readonly shrinkBudgetMs: number;
-  /** Known divergences to look past (`CONFORMANCE_TOLERATE`). */
-  readonly tolerated: ReadonlySet<KnownDivergence>;
 }
 
 /** Runs per deployment under plain `npm test`: each deployment's property stays well under a minute on 2 cores. */
@@ -37,6 +33,5 @@ export function conformanceSettings(env: Readonly<Record<string, string | undefi
     path: env.CONFORMANCE_PATH || undefined,
     replayPath: env.CONFORMANCE_REPLAY_PATH || undefined,
     shrinkBudgetMs: positiveInteger("CONFORMANCE_SHRINK_MS", env.CONFORMANCE_SHRINK_MS, 20_000),
-    tolerated: parseTolerated(env.CONFORMANCE_TOLERATE),
   };
 }

@@ -3,8 +3,6 @@ import type { ClientUnderTest, Deployment } from "../helpers/conformance-deploym
 import { keyAt, shortKey } from "../helpers/conformance-keys.js";
 import { describeValue } from "../helpers/conformance-values.js";
 import { InvalidArgument, type ReferenceCache } from "../model/reference-model.js";
-import { resolveTtl } from "../model/rules.js";
-import type { KnownDivergence } from "./known-divergences.js";
 import { describeOp, RECENT, type Ms, type Op } from "./ops.js";
 import type { RunStats } from "./run-stats.js";
 
@@ -13,7 +11,6 @@ export interface RunContext {
   readonly deployment: Deployment;
   readonly model: ReferenceCache;
   readonly pool: readonly string[];
-  readonly tolerated: ReadonlySet<KnownDivergence>;
   readonly stats: RunStats;
   /** The key (pool index) and namespace last written: what {@link RECENT} names. */
   recent?: { readonly key: number; readonly ns: string };
@@ -42,11 +39,6 @@ export async function attempt<T>(call: () => Promise<T>): Promise<Outcome<T>> {
   } catch (error) {
     return { ok: false, error };
   }
-}
-
-/** True when the model accepts `ms` as a TTL or grace. */
-export function validMs(ms: Ms): boolean {
-  return predict(() => resolveTtl(ms)).ok;
 }
 
 /** An error as one line of a divergence report: the gRPC status name for an RpcError. */
@@ -81,6 +73,11 @@ export class Step<O extends CallOp = CallOp> {
     const ns = recentNs ?? op.ns;
     this.ns = ns ?? this.who.namespace;
     this.options = ns === undefined ? {} : { namespace: ns };
+  }
+
+  /** The step's call options with `ttl` as the step gives it (left out when undefined). */
+  withTtl(ttl: Ms): { namespace?: string; ttl?: number } {
+    return ttl === undefined ? this.options : { ...this.options, ttl };
   }
 
   get eventual(): boolean {
