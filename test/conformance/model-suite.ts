@@ -4,18 +4,21 @@ import { Status } from "../../client/index.js";
 import { startDeployment, type ClientUnderTest, type Deployment, type DeploymentKind } from "../helpers/conformance-deployments.js";
 import { readUntil, StalenessLog } from "../helpers/eventually.js";
 import { keyPoolArb } from "../helpers/conformance-keys.js";
-import { ReferenceCache } from "../model/reference-model.js";
 import { EXAMPLES } from "./examples.js";
+import { finishFaultRun } from "./fault-run.js";
+import { MAX_FAULTS_PER_RUN } from "./fault-timeline.js";
 import { describeOp, opArbs, SUITE_NAMESPACES, type Op, type OpMix } from "./ops.js";
 import { runOp, type RunContext } from "./run-op.js";
 import { RunStats } from "./run-stats.js";
 import { conformanceSettings, type ConformanceSettings } from "./settings.js";
+import { newRunContext } from "./step.js";
 
 /** One random step, as fast-check's model-based testing wants it. */
 class OpCommand implements fc.AsyncCommand<RunContext, null> {
   constructor(readonly op: Op) {}
-  check(): boolean {
-    return true;
+  /** A fault step runs only in a run that may have faults, and at most MAX_FAULTS_PER_RUN times in it. */
+  check(ctx: Readonly<RunContext>): boolean {
+    return this.op.op !== "fault" || (ctx.faults !== undefined && ctx.faults.begun.length < MAX_FAULTS_PER_RUN);
   }
   async run(ctx: RunContext): Promise<void> {
     await runOp(this.op, ctx);
@@ -37,7 +40,13 @@ function replayHint<T>(kind: DeploymentKind, mix: OpMix, details: fc.RunDetails<
 const MIX_TITLES: Record<OpMix, string> = {
   all: "random command sequences: every operation",
   grace: "random command sequences: wrap with grace, values going stale, and what each operation does with them",
+  faults: "random command sequences with faults: Redis paused, killed and restarted, an instance's pub/sub connection cut",
 };
+
+/** The mixes a deployment runs: with faults where it can suffer them. */
+function mixesOf(deployment: DeploymentKind): OpMix[] {
+  return deployment === "two-instances" ? ["all", "grace", "faults"] : ["all", "grace"];
+}
 
 /** Per-test counters printed after each deployment. */
 interface Tally {
@@ -55,27 +64,26 @@ async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: Con
   });
   // Shrinking re-runs real calls; past the budget, remaining candidates pass at once and the smallest failure so far is reported.
   let shrinkDeadline = Infinity;
+  const faults = mix === "faults";
   const property = fc.asyncProperty(keyPoolArb(deployment.maxKeyBytes), commands, async (pool, steps) => {
     if (Date.now() > shrinkDeadline) return;
     tally.runs++;
+    if (faults) stats.faultRuns++;
     await deployment.reset(SUITE_NAMESPACES);
-    const ctx: RunContext = {
-      deployment,
-      model: new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now }),
-      pool: pool.keys,
-      stats,
-    };
+    const ctx = newRunContext(deployment, pool.keys, stats, faults);
     try {
       await fc.asyncModelRun(() => ({ model: ctx, real: null }), steps);
+      if (faults) await finishFaultRun(ctx);
     } catch (err) {
       if (shrinkDeadline === Infinity) shrinkDeadline = Date.now() + settings.shrinkBudgetMs;
       throw err;
     } finally {
       tally.steps += [...steps].length;
+      await ctx.faults?.healed().catch(() => {}); // the next run starts with no fault on
     }
   });
   const details = await fc.check(property, {
-    numRuns: settings.runs,
+    numRuns: faults ? settings.faultRuns : settings.runs,
     ...(settings.seed !== undefined && { seed: settings.seed }),
     ...(settings.path !== undefined && { path: settings.path }),
   });
@@ -106,15 +114,18 @@ export function describeConformance(kind: DeploymentKind): void {
       const lines = [
         `[conformance ${kind}] ${tally.runs} runs (${tally.steps} steps) in ${(tally.ms / 1000).toFixed(1)} s`,
         deployment?.eventual ? `coherence: ${stats.staleness.summary()}` : "reads exact (no re-reads)",
+        ...(stats.faultRuns > 0 ? [stats.faultSummary()] : []),
         "steps by the state of their (first) key:",
         ...stats.coverage().map((line) => `  ${line}`),
       ];
       console.log(lines.join("\n"));
     });
 
-    for (const mix of ["all", "grace"] as const) {
+    for (const mix of mixesOf(kind)) {
+      const runs = mix === "faults" ? settings.faultRuns : settings.runs;
+      const perRunMs = mix === "faults" ? 30_000 : 5_000;
       it(
-        `${MIX_TITLES[mix]} (${settings.runs} runs of up to ${settings.maxCommands} steps)`,
+        `${MIX_TITLES[mix]} (${runs} runs of up to ${settings.maxCommands} steps)`,
         async () => {
           const started = Date.now();
           try {
@@ -123,19 +134,14 @@ export function describeConformance(kind: DeploymentKind): void {
             tally.ms += Date.now() - started;
           }
         },
-        settings.runs * 5_000 + settings.shrinkBudgetMs + 60_000,
+        runs * perRunMs + settings.shrinkBudgetMs + 60_000,
       );
     }
 
     for (const example of EXAMPLES) {
       it(`example: ${example.name}`, async () => {
         await deployment.reset(SUITE_NAMESPACES);
-        const ctx: RunContext = {
-          deployment,
-          model: new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now }),
-          pool: example.keys,
-          stats: new RunStats(),
-        };
+        const ctx = newRunContext(deployment, example.keys, new RunStats(), false);
         for (const op of example.ops) await runOp(op, ctx);
       });
     }
