@@ -1,7 +1,8 @@
 import { RpcError, statusName, type CacheEntry } from "../../client/index.js";
 import { describeValue, sameValue } from "../helpers/conformance-values.js";
-import { COHERENCE_BOUND_MS, readUntil } from "../helpers/eventually.js";
+import { readUntil } from "../helpers/eventually.js";
 import type { EntryView } from "../model/reference-model.js";
+import { NOT_RETURNED, OneOf } from "./one-of.js";
 import { describeOp } from "./ops.js";
 import { attempt, describeError, predict, type Outcome, type Step } from "./step.js";
 
@@ -20,10 +21,16 @@ export function check<A, E>(step: Step, expected: Outcome<E>, actual: Outcome<A>
   if (!same(actual.value, expected.value)) step.fail([`expected: ${describeValue(expected.value)}`, `actual:   ${describeValue(actual.value)}`, ...suffix]);
 }
 
+function lagNote(step: Step, waitedMs: number): string {
+  const since = step.ctx.faults ? " since its first attempt, or since Redis answered again if later" : "";
+  return `(still different after re-reading for ${waitedMs} ms${since}; the bound is ${step.readBound.ms} ms)`;
+}
+
 /**
  * Checks a read: exact where reads are coherent; else re-reads until it
- * matches, failing once the coherence bound has passed. There it reads twice,
- * since the first read may leave a local copy for the second to serve.
+ * matches (an error, during a fault, is one more read that did not match),
+ * failing once the bound has passed. There it reads twice, since the first
+ * read may leave a local copy for the second to serve.
  */
 export async function checkRead<A, E>(step: Step, expected: Outcome<E>, call: () => Promise<A>, same: (actual: A, expected: E) => boolean): Promise<void> {
   if (!expected.ok || !step.eventual) {
@@ -31,62 +38,56 @@ export async function checkRead<A, E>(step: Step, expected: Outcome<E>, call: ()
     return;
   }
   for (let i = 0; i < 2; i++) {
-    const read = await readUntil(describeOp(step.op), () => attempt(call), (outcome) => outcome.ok && same(outcome.value, expected.value), step.ctx.stats.staleness);
-    check(step, expected, read.value, same, read.matched ? "" : `(still different after re-reading for ${read.waitedMs} ms; the coherence bound is ${COHERENCE_BOUND_MS} ms)`);
+    const read = await readUntil(describeOp(step.op), () => attempt(call), (outcome) => outcome.ok && same(outcome.value, expected.value), step.staleness, step.readBound);
+    check(step, expected, read.value, same, read.matched ? "" : lagNote(step, read.waitedMs));
   }
 }
 
 /**
  * Where reads lag (several instances, local tiers), waits until a plain get
- * of each key through the step's client shows the model's value, so that a
- * call whose result depends on the state (delete, touch, wrap) sees what the
- * model sees. A call the model refuses is left alone.
+ * of each key through the step's client shows a value the model allows, so
+ * that a call whose result depends on the state (delete, touch, wrap) sees
+ * what the model sees. A call the model refuses is left alone.
  */
 export async function converge(step: Step, keys: readonly number[] = step.keyIndexes()): Promise<void> {
   if (!step.eventual) return;
   for (const index of new Set(keys)) {
     const key = step.key(index);
-    const expected = predict(() => step.ctx.model.get(step.ns, key));
+    const expected = predict(() => new OneOf(step.ctx.possible.each(step.ns, key, (model) => model.get(step.ns, key))));
     if (!expected.ok) return;
-    const read = await readUntil(`get before ${describeOp(step.op)}`, () => step.client.get(key, step.options), (value) => sameValue(value, expected.value), step.ctx.stats.staleness);
+    const matches = (outcome: Outcome<unknown>) => outcome.ok && expected.value.some((value) => sameValue(outcome.value, value));
+    const read = await readUntil(`get before ${describeOp(step.op)}`, () => attempt(() => step.client.get(key, step.options)), matches, step.staleness, step.readBound);
     if (!read.matched) {
-      step.fail([`before the step, a get of k#${step.index(index)} through this client still read ${describeValue(read.value)} after ${read.waitedMs} ms, not ${describeValue(expected.value)}`]);
+      const got = read.value.ok ? describeValue(read.value.value) : describeError(read.value.error);
+      step.fail([`before the step, a get of k#${step.index(index)} through this client still read ${got} after ${read.waitedMs} ms, not ${describeValue(expected.value)}`]);
     }
   }
 }
 
-/** Maps equal key by key, order aside. */
-export function sameMap(actual: ReadonlyMap<string, unknown>, expected: ReadonlyMap<string, unknown>): boolean {
-  if (actual.size !== expected.size) return false;
-  for (const [key, value] of expected) if (!actual.has(key) || !sameValue(actual.get(key), value)) return false;
+/** getEntry results: both misses, or the same value and ttlRemainingMs. */
+export function sameEntry(actual: CacheEntry<unknown> | undefined, expected: EntryView | undefined): boolean {
+  if (actual === undefined || expected === undefined) return actual === expected;
+  return sameValue(actual.value, expected.value) && actual.ttlRemainingMs === expected.ttlRemainingMs;
+}
+
+/** getMany results: the keys returned, each with a value it may hold, and none left out that must be there. */
+export function sameMap(actual: ReadonlyMap<string, unknown>, expected: ReadonlyMap<string, OneOf<unknown>>): boolean {
+  for (const key of actual.keys()) if (!expected.has(key)) return false;
+  for (const [key, values] of expected) {
+    const got = actual.has(key) ? actual.get(key) : NOT_RETURNED;
+    if (!values.some((value) => sameValue(got, value))) return false;
+  }
   return true;
 }
 
-/** getEntry results: both misses, or the same value and ttlRemainingMs (`ttlAlso` accepts other TTLs a tolerated divergence gives). */
-export function sameEntry(ttlAlso: (actual: CacheEntry<unknown>) => boolean = () => false) {
-  return (actual: CacheEntry<unknown> | undefined, expected: EntryView | undefined): boolean => {
-    if (actual === undefined || expected === undefined) return actual === expected;
-    return sameValue(actual.value, expected.value) && (actual.ttlRemainingMs === expected.ttlRemainingMs || ttlAlso(actual));
-  };
-}
-
-/**
- * streamGet results as [key, value] pairs: each distinct key exactly once,
- * with the model's value. `repeatAlso` and `valueAlso` accept what tolerated
- * divergences give instead.
- */
-export function sameStream(repeatAlso: (value: unknown, first: unknown) => boolean, valueAlso: (key: string, value: unknown) => boolean) {
-  return (pairs: readonly (readonly [string, unknown])[], expected: ReadonlyMap<string, unknown>): boolean => {
-    const seen = new Map<string, unknown>();
-    for (const [key, value] of pairs) {
-      if (!seen.has(key)) seen.set(key, value);
-      else if (!repeatAlso(value, seen.get(key))) return false;
-    }
-    if (seen.size !== expected.size) return false;
-    for (const [key, value] of expected) {
-      if (!seen.has(key)) return false;
-      if (!sameValue(seen.get(key), value) && !valueAlso(key, seen.get(key))) return false;
-    }
-    return true;
-  };
+/** streamGet results as [key, value] pairs: each distinct key exactly once, with a value it may hold. */
+export function sameStream(pairs: readonly (readonly [string, unknown])[], expected: ReadonlyMap<string, OneOf<unknown>>): boolean {
+  const seen = new Map<string, unknown>();
+  for (const [key, value] of pairs) {
+    if (seen.has(key)) return false;
+    seen.set(key, value);
+  }
+  if (seen.size !== expected.size) return false;
+  for (const [key, values] of expected) if (!seen.has(key) || !values.some((value) => sameValue(seen.get(key), value))) return false;
+  return true;
 }

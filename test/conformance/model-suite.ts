@@ -4,20 +4,21 @@ import { Status } from "../../client/index.js";
 import { startDeployment, type ClientUnderTest, type Deployment, type DeploymentKind } from "../helpers/conformance-deployments.js";
 import { readUntil, StalenessLog } from "../helpers/eventually.js";
 import { keyPoolArb } from "../helpers/conformance-keys.js";
-import { ReferenceCache } from "../model/reference-model.js";
 import { EXAMPLES } from "./examples.js";
-import { KNOWN_DIVERGENCES, type KnownDivergence } from "./known-divergences.js";
+import { finishFaultRun } from "./fault-run.js";
+import { MAX_FAULTS_PER_RUN } from "./fault-timeline.js";
 import { describeOp, opArbs, SUITE_NAMESPACES, type Op, type OpMix } from "./ops.js";
 import { runOp, type RunContext } from "./run-op.js";
-import { keyLeftOutBecause } from "./tolerances.js";
 import { RunStats } from "./run-stats.js";
 import { conformanceSettings, type ConformanceSettings } from "./settings.js";
+import { newRunContext } from "./step.js";
 
 /** One random step, as fast-check's model-based testing wants it. */
 class OpCommand implements fc.AsyncCommand<RunContext, null> {
   constructor(readonly op: Op) {}
-  check(): boolean {
-    return true;
+  /** A fault step runs only in a run that may have faults, and at most MAX_FAULTS_PER_RUN times in it. */
+  check(ctx: Readonly<RunContext>): boolean {
+    return this.op.op !== "fault" || (ctx.faults !== undefined && ctx.faults.begun.length < MAX_FAULTS_PER_RUN);
   }
   async run(ctx: RunContext): Promise<void> {
     await runOp(this.op, ctx);
@@ -27,18 +28,11 @@ class OpCommand implements fc.AsyncCommand<RunContext, null> {
   }
 }
 
-/** The run's keys without those a tolerated divergence is known to mishandle. */
-function usableKeys(pool: readonly string[], tolerated: ReadonlySet<KnownDivergence>, kind: DeploymentKind): string[] {
-  const keys = pool.filter((key) => keyLeftOutBecause(key, tolerated, kind) === undefined);
-  return keys.length > 0 ? keys : ["a"];
-}
-
 /** The command line that replays a failure (fast-check's seed, path and the commands' replayPath). */
 function replayHint<T>(kind: DeploymentKind, mix: OpMix, details: fc.RunDetails<T>): string {
   const replayPath = /replayPath="([^"]*)"/.exec(fc.stringify(details.counterexample))?.[1];
   const env = [`CONFORMANCE_SEED=${details.seed}`, `CONFORMANCE_PATH=${JSON.stringify(details.counterexamplePath ?? "")}`];
   if (replayPath !== undefined) env.push(`CONFORMANCE_REPLAY_PATH=${JSON.stringify(replayPath)}`);
-  if (process.env.CONFORMANCE_TOLERATE) env.push(`CONFORMANCE_TOLERATE=${JSON.stringify(process.env.CONFORMANCE_TOLERATE)}`);
   return `Replay this failure: ${env.join(" ")} npx vitest run test/conformance/${kind}.conformance.test.ts -t ${JSON.stringify(MIX_TITLES[mix])}`;
 }
 
@@ -46,7 +40,13 @@ function replayHint<T>(kind: DeploymentKind, mix: OpMix, details: fc.RunDetails<
 const MIX_TITLES: Record<OpMix, string> = {
   all: "random command sequences: every operation",
   grace: "random command sequences: wrap with grace, values going stale, and what each operation does with them",
+  faults: "random command sequences with faults: Redis paused, killed and restarted, an instance's pub/sub connection cut",
 };
+
+/** The mixes a deployment runs: with faults where it can suffer them. */
+function mixesOf(deployment: DeploymentKind): OpMix[] {
+  return deployment === "two-instances" ? ["all", "grace", "faults"] : ["all", "grace"];
+}
 
 /** Per-test counters printed after each deployment. */
 interface Tally {
@@ -64,28 +64,26 @@ async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: Con
   });
   // Shrinking re-runs real calls; past the budget, remaining candidates pass at once and the smallest failure so far is reported.
   let shrinkDeadline = Infinity;
+  const faults = mix === "faults";
   const property = fc.asyncProperty(keyPoolArb(deployment.maxKeyBytes), commands, async (pool, steps) => {
     if (Date.now() > shrinkDeadline) return;
     tally.runs++;
+    if (faults) stats.faultRuns++;
     await deployment.reset(SUITE_NAMESPACES);
-    const ctx: RunContext = {
-      deployment,
-      model: new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now }),
-      pool: usableKeys(pool.keys, settings.tolerated, deployment.kind),
-      tolerated: settings.tolerated,
-      stats,
-    };
+    const ctx = newRunContext(deployment, pool.keys, stats, faults);
     try {
       await fc.asyncModelRun(() => ({ model: ctx, real: null }), steps);
+      if (faults) await finishFaultRun(ctx);
     } catch (err) {
       if (shrinkDeadline === Infinity) shrinkDeadline = Date.now() + settings.shrinkBudgetMs;
       throw err;
     } finally {
       tally.steps += [...steps].length;
+      await ctx.faults?.healed().catch(() => {}); // the next run starts with no fault on
     }
   });
   const details = await fc.check(property, {
-    numRuns: settings.runs,
+    numRuns: faults ? settings.faultRuns : settings.runs,
     ...(settings.seed !== undefined && { seed: settings.seed }),
     ...(settings.path !== undefined && { path: settings.path }),
   });
@@ -102,33 +100,32 @@ async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: Con
  */
 export function describeConformance(kind: DeploymentKind): void {
   const settings = conformanceSettings();
-  const tolerated = [...settings.tolerated];
-  const title = `${kind}: conforms to the reference model${tolerated.length > 0 ? ` (TOLERATING known divergences: ${tolerated.join(", ")})` : ""}`;
 
-  describe(title, () => {
+  describe(`${kind}: conforms to the reference model`, () => {
     let deployment: Deployment;
     const stats = new RunStats();
     const tally: Tally = { runs: 0, steps: 0, ms: 0 };
 
     beforeAll(async () => {
       deployment = await startDeployment(kind);
-      for (const name of tolerated) console.warn(`[conformance ${kind}] TOLERATING ${name}: ${KNOWN_DIVERGENCES[name]}`);
     });
     afterAll(async () => {
       await deployment?.dispose();
       const lines = [
         `[conformance ${kind}] ${tally.runs} runs (${tally.steps} steps) in ${(tally.ms / 1000).toFixed(1)} s`,
         deployment?.eventual ? `coherence: ${stats.staleness.summary()}` : "reads exact (no re-reads)",
-        ...stats.skips(),
+        ...(stats.faultRuns > 0 ? [stats.faultSummary()] : []),
         "steps by the state of their (first) key:",
         ...stats.coverage().map((line) => `  ${line}`),
       ];
       console.log(lines.join("\n"));
     });
 
-    for (const mix of ["all", "grace"] as const) {
+    for (const mix of mixesOf(kind)) {
+      const runs = mix === "faults" ? settings.faultRuns : settings.runs;
+      const perRunMs = mix === "faults" ? 30_000 : 5_000;
       it(
-        `${MIX_TITLES[mix]} (${settings.runs} runs of up to ${settings.maxCommands} steps)`,
+        `${MIX_TITLES[mix]} (${runs} runs of up to ${settings.maxCommands} steps)`,
         async () => {
           const started = Date.now();
           try {
@@ -137,20 +134,14 @@ export function describeConformance(kind: DeploymentKind): void {
             tally.ms += Date.now() - started;
           }
         },
-        settings.runs * 5_000 + settings.shrinkBudgetMs + 60_000,
+        runs * perRunMs + settings.shrinkBudgetMs + 60_000,
       );
     }
 
     for (const example of EXAMPLES) {
       it(`example: ${example.name}`, async () => {
         await deployment.reset(SUITE_NAMESPACES);
-        const ctx: RunContext = {
-          deployment,
-          model: new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now }),
-          pool: example.keys,
-          tolerated: settings.tolerated,
-          stats: new RunStats(),
-        };
+        const ctx = newRunContext(deployment, example.keys, new RunStats(), false);
         for (const op of example.ops) await runOp(op, ctx);
       });
     }
@@ -159,8 +150,12 @@ export function describeConformance(kind: DeploymentKind): void {
       it('example: local tiers serve copies (tier "client") in every namespace, "" included, and still after a call named an invalid namespace', async () => {
         await deployment.reset(SUITE_NAMESPACES);
         const [c0, c1] = deployment.clients;
-        const emptyNamespace = settings.tolerated.has("empty-namespace-no-local-hits") ? [] : ([[c1!, undefined, 'client namespace ""'], [c0!, "", '""']] as const);
-        const cases: (readonly [ClientUnderTest, string | undefined, string])[] = [[c0!, undefined, "named by omission"], [c0!, "alpha", "alpha"], ...emptyNamespace];
+        const cases: (readonly [ClientUnderTest, string | undefined, string])[] = [
+          [c0!, undefined, "named by omission"],
+          [c0!, "alpha", "alpha"],
+          [c1!, undefined, 'client namespace ""'],
+          [c0!, "", '""'],
+        ];
         const problems: string[] = [];
         const servesLocally = async (who: ClientUnderTest, namespace: string | undefined, key: string, what: string) => {
           const options = namespace === undefined ? {} : { namespace };
@@ -170,10 +165,8 @@ export function describeConformance(kind: DeploymentKind): void {
           if (!read.matched) problems.push(`${who.label}, ${what}: no local copy served within ${read.waitedMs} ms (last read from tier ${read.value?.tier})`);
         };
         for (const [who, namespace, what] of cases) await servesLocally(who, namespace, `local-${what}`, what);
-        if (!settings.tolerated.has("invalid-namespace-stops-local-tier")) {
-          await expect(c0!.client.get("local", { namespace: "-invalid" })).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
-          await servesLocally(c0!, "alpha", "after", "alpha, after a call named an invalid namespace");
-        }
+        await expect(c0!.client.get("local", { namespace: "-invalid" })).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
+        await servesLocally(c0!, "alpha", "after", "alpha, after a call named an invalid namespace");
         expect(problems).toEqual([]);
       });
     }

@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import type { Fault } from "../helpers/conformance-faults.js";
 import { describeValue, loaderValueArb, valueArb } from "../helpers/conformance-values.js";
 import { MAX_TTL_MS } from "../model/rules.js";
 
@@ -26,6 +27,7 @@ export type Op =
   | (Addressed & { readonly op: "wrap"; readonly key: number; readonly value: unknown; readonly ttl: Ms; readonly grace: Ms })
   | { readonly op: "advance"; readonly ms: number }
   | { readonly op: "settle" }
+  | { readonly op: "fault"; readonly fault: Fault }
   | { readonly op: "advanceTo"; readonly boundary: number; readonly offset: -1 | 0 | 1; readonly staleOnly: boolean };
 
 /** Valid namespaces the suite uses ("" is the default one, named both ways). The last is 64 characters, the longest valid. */
@@ -86,17 +88,35 @@ const ADVANCE_STEPS = [1, 999, 30_000, 59_999, 60_000, 61_000, 150_000, 3_600_00
 const to = { client: clientArb, ns: nsArb };
 
 /**
+ * Faults of the two-instance deployment, each lasting a short random time
+ * (real ms): Redis paused (beyond 2 s the instances flush for its silence),
+ * Redis killed and restarted, one instance's pub/sub connection cut. Shorter
+ * is simpler: shrinking moves towards 0.
+ */
+const faultArb: fc.Arbitrary<Fault> = fc.oneof(
+  fc.record({ kind: fc.constant("pauseRedis" as const), ms: fc.integer({ min: 100, max: 2_500 }) }),
+  fc.record({ kind: fc.constant("killRedis" as const), ms: fc.integer({ min: 0, max: 1_500 }) }),
+  fc.record({ kind: fc.constant("cutSubscription" as const), instance: fc.nat({ max: 1 }), ms: fc.integer({ min: 0, max: 2_500 }) }),
+);
+
+/**
  * Which mix of steps a run draws: "all" weighs every operation towards
  * reads and writes; "grace" writes mostly through wrap with grace and moves
  * the clock to where values go stale, then reads, touches, deletes and
- * wraps them there.
+ * wraps them there; "faults" is "all" with faults (for deployments that can
+ * suffer them).
  */
-export type OpMix = "all" | "grace";
+export type OpMix = "all" | "grace" | "faults";
 
-/** Weights of each kind of step in each mix. */
-const WEIGHTS: Record<OpMix, Record<"read" | "readMany" | "set" | "setMany" | "delete" | "deleteMany" | "touch" | "wrap" | "clear" | "advance" | "advanceTo" | "settle", number>> = {
-  all: { read: 8, readMany: 3, set: 8, setMany: 3, delete: 2, deleteMany: 1, touch: 2, wrap: 6, clear: 1, advance: 3, advanceTo: 4, settle: 6 },
-  grace: { read: 8, readMany: 3, set: 1, setMany: 1, delete: 2, deleteMany: 1, touch: 3, wrap: 8, clear: 0, advance: 1, advanceTo: 8, settle: 6 },
+type StepKind = "read" | "readMany" | "set" | "setMany" | "delete" | "deleteMany" | "touch" | "wrap" | "clear" | "advance" | "advanceTo" | "settle" | "fault";
+
+const ALL: Record<StepKind, number> = { read: 8, readMany: 3, set: 8, setMany: 3, delete: 2, deleteMany: 1, touch: 2, wrap: 6, clear: 1, advance: 3, advanceTo: 4, settle: 6, fault: 0 };
+
+/** Weights of each kind of step in each mix ("faults": often enough that most runs have one or two; a run takes at most MAX_FAULTS_PER_RUN). */
+const WEIGHTS: Record<OpMix, Record<StepKind, number>> = {
+  all: ALL,
+  grace: { read: 8, readMany: 3, set: 1, setMany: 1, delete: 2, deleteMany: 1, touch: 3, wrap: 8, clear: 0, advance: 1, advanceTo: 8, settle: 6, fault: 0 },
+  faults: { ...ALL, fault: 10 },
 };
 
 /** Every kind of step, weighted for `mix`; "settle" steps only where reads may lag (`eventual`). */
@@ -118,6 +138,7 @@ export function opArbs(mix: OpMix, eventual: boolean): { weight: number; arbitra
     { weight: w.clear, arbitrary: fc.record({ ...to, op: fc.constant("clear" as const) }) },
     { weight: w.advance, arbitrary: fc.record({ op: fc.constant("advance" as const), ms: fc.constantFrom(...ADVANCE_STEPS) }) },
     { weight: w.settle, arbitrary: fc.constant({ op: "settle" as const }) },
+    { weight: w.fault, arbitrary: fc.record({ op: fc.constant("fault" as const), fault: faultArb }) },
     {
       weight: w.advanceTo,
       arbitrary: fc.record({
@@ -129,6 +150,17 @@ export function opArbs(mix: OpMix, eventual: boolean): { weight: number; arbitra
     },
   ];
   return arbs.filter((arb) => arb.weight > 0);
+}
+
+function describeFault(fault: Fault): string {
+  switch (fault.kind) {
+    case "pauseRedis":
+      return `pause Redis for ${fault.ms} ms`;
+    case "killRedis":
+      return `kill Redis, restart it ${fault.ms} ms later`;
+    case "cutSubscription":
+      return `cut instance ${fault.instance + 1}'s pub/sub connection, refuse it for ${fault.ms} ms`;
+  }
 }
 
 function ms(value: Ms): string {
@@ -143,6 +175,7 @@ function k(index: number): string {
 export function describeOp(op: Op): string {
   if (op.op === "advance") return `advance(${op.ms})`;
   if (op.op === "settle") return "settle()";
+  if (op.op === "fault") return `fault(${describeFault(op.fault)})`;
   if (op.op === "advanceTo") {
     const which = op.staleOnly ? "the time k#recent goes stale, else stale boundary" : "boundary";
     return `advanceTo(${which} #${op.boundary}${op.offset === 0 ? "" : op.offset > 0 ? " + 1" : " - 1"})`;

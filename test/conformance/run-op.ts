@@ -1,11 +1,12 @@
 import { keyAt } from "../helpers/conformance-keys.js";
 import { sameValue } from "../helpers/conformance-values.js";
+import type { ReferenceCache } from "../model/reference-model.js";
 import { resolveTtl } from "../model/rules.js";
 import { check, checkRead, converge, sameEntry, sameMap, sameStream } from "./checks.js";
-import type { Op } from "./ops.js";
+import { among, NOT_RETURNED, OneOf } from "./one-of.js";
+import { describeOp, type Op } from "./ops.js";
 import { runWrap } from "./run-wrap.js";
-import { attempt, predict, Step, type CallOp, type RunContext } from "./step.js";
-import { deleteMayAlsoCount, entryTtlAlso, hasAlsoTrue, stepLeftOutBecause, streamRepeatAlso, streamValueAlso, ttlAsSent } from "./tolerances.js";
+import { attempt, predict, Step, type CallOp, type Outcome, type RunContext } from "./step.js";
 
 export type { RunContext } from "./step.js";
 
@@ -40,7 +41,8 @@ function coverageState(step: Step): string {
   const first = step.keyIndexes()[0];
   if (first === undefined) return refused ? "refused" : "no key";
   const found = predict(() => ctx.model.lookup(step.ns, step.key(first)));
-  return refused || !found.ok ? "refused" : found.value.state;
+  if (refused || !found.ok) return "refused";
+  return ctx.possible.isUncertain(step.ns, step.key(first)) ? "uncertain" : found.value.state;
 }
 
 /** Runs one step on the model and on the deployment; throws a divergence report when they differ. */
@@ -55,27 +57,71 @@ export async function runOp(op: Op, ctx: RunContext): Promise<void> {
     case "settle":
       if (ctx.deployment.eventual) await sleep(SETTLE_MS);
       return;
+    case "fault":
+      if (ctx.faults === undefined) throw new Error(`${describeOp(op)}: this deployment cannot suffer faults`);
+      ctx.stats.sawFault(op.fault.kind);
+      await ctx.faults.begin(op.fault);
+      return;
   }
   const step = new Step(op, ctx);
-  const leftOut = stepLeftOutBecause(step);
-  if (leftOut !== undefined) {
-    ctx.stats.skip(leftOut);
-    return;
-  }
   ctx.stats.saw(op.op, coverageState(step));
   await runCall(step);
   const written = op.op === "set" || op.op === "wrap" || op.op === "touch" ? op.key : op.op === "setMany" || op.op === "streamSet" ? op.entries.at(-1)?.[0] : undefined;
   if (written !== undefined) ctx.recent = { key: step.index(written), ns: step.ns };
 }
 
+/** What the model gives in each state `key` may be in (refusing the call as the model does). */
+function eachState<T>(step: Step, key: string, call: (model: ReferenceCache) => T): Outcome<OneOf<T>> {
+  return predict(() => OneOf.distinct(step.ctx.possible.each(step.ns, key, call)));
+}
+
+/**
+ * What a batch read gives, per distinct key, in each state the key may be
+ * in; `whole` checks the call as a whole first (refusing it as the model does).
+ */
+function eachKey<T>(step: Step, keys: readonly string[], whole: (model: ReferenceCache) => unknown, one: (model: ReferenceCache, key: string) => T): Outcome<Map<string, OneOf<T>>> {
+  return predict(() => {
+    step.ctx.possible.once(whole);
+    return new Map([...new Set(keys)].map((key) => [key, OneOf.distinct(step.ctx.possible.each(step.ns, key, (model) => one(model, key)))]));
+  });
+}
+
+/**
+ * A call that changes `keys()` (evaluated once the model accepts the call):
+ * checks its result, then applies `change` to the possible states, as done,
+ * or with an unknown outcome when it failed with UNAVAILABLE or
+ * DEADLINE_EXCEEDED because of a fault.
+ */
+async function runChange<A, E>(
+  step: Step,
+  expected: Outcome<E>,
+  call: () => Promise<A>,
+  same: (actual: A, expected: E) => boolean,
+  keys: () => readonly string[],
+  change: (model: ReferenceCache) => unknown,
+): Promise<void> {
+  const started = Date.now();
+  const actual = await attempt(call);
+  if (expected.ok && !actual.ok && step.excused(started, actual.error)) {
+    step.ctx.possible.apply(step.ns, keys(), change, "unknown");
+    step.ctx.stats.sawUnknownOutcome(step.op.op);
+    return;
+  }
+  check(step, expected, actual, same);
+  if (expected.ok) step.ctx.possible.apply(step.ns, keys(), change, "done");
+}
+
+const equal = <T>(actual: T, expected: T) => actual === expected;
+const anything = () => true;
+
 async function runCall(step: Step): Promise<void> {
   const op: CallOp = step.op;
   const { ctx, client, options, ns } = step;
-  const { model, tolerated } = ctx;
+  const { possible } = ctx;
   switch (op.op) {
     case "get": {
       const key = step.key(op.key);
-      return checkRead(step, predict(() => model.get(ns, key)), () => client.get(key, options), sameValue);
+      return checkRead(step, eachState(step, key, (m) => m.get(ns, key)), () => client.get(key, options), among(sameValue));
     }
     case "getEntry": {
       const key = step.key(op.key);
@@ -84,63 +130,69 @@ async function runCall(step: Step): Promise<void> {
         if (entry !== undefined) ctx.stats.saw("getEntry served by tier", entry.tier);
         return entry;
       };
-      return checkRead(step, predict(() => model.getEntry(ns, key)), read, sameEntry(entryTtlAlso(step, op.key)));
+      return checkRead(step, eachState(step, key, (m) => m.getEntry(ns, key)), read, among(sameEntry));
     }
     case "has": {
       const key = step.key(op.key);
-      const staleTrue = hasAlsoTrue(step, op.key);
-      return checkRead(step, predict(() => model.has(ns, key)), () => client.has(key, options), (actual, wanted) => actual === wanted || (staleTrue && actual));
+      return checkRead(step, eachState(step, key, (m) => m.has(ns, key)), () => client.has(key, options), among(equal));
     }
     case "getMany": {
       const keys = op.keys.map((i) => step.key(i));
-      return checkRead(step, predict(() => model.getMany(ns, keys)), () => client.getMany(keys, options), sameMap);
+      const one = (m: ReferenceCache, key: string) => {
+        const found = m.getMany(ns, [key]);
+        return found.has(key) ? found.get(key) : NOT_RETURNED;
+      };
+      return checkRead(step, eachKey(step, keys, (m) => m.getMany(ns, keys), one), () => client.getMany(keys, options), sameMap);
     }
     case "streamGet": {
       const keys = op.keys.map((i) => step.key(i));
-      return checkRead(step, predict(() => model.streamGet(ns, keys)), () => collect(client.streamGet(keys, options)), sameStream(streamRepeatAlso(step), streamValueAlso(step)));
+      const expected = eachKey(step, keys, (m) => m.streamGet(ns, keys), (m, key) => m.streamGet(ns, [key]).get(key));
+      return checkRead(step, expected, () => collect(client.streamGet(keys, options)), sameStream);
     }
     case "set": {
       const key = step.key(op.key);
-      const ttl = ttlAsSent(op.ttl, tolerated);
-      const expected = predict(() => model.set(ns, key, op.value, op.ttl));
-      return check(step, expected, await attempt(() => client.set(key, op.value, { ...options, ...(ttl !== undefined && { ttl }) })), () => true);
+      const change = (m: ReferenceCache) => m.set(ns, key, op.value, op.ttl);
+      return runChange(step, predict(() => possible.once(change)), () => client.set(key, op.value, step.withTtl(op.ttl)), anything, () => [key], change);
     }
     case "setMany":
     case "streamSet": {
       const entries = op.entries.map(([i, value]) => [step.key(i), value] as const);
-      const ttl = ttlAsSent(op.ttl, tolerated);
-      const callOptions = { ...options, ...(ttl !== undefined && { ttl }) };
+      const keys = () => entries.map(([key]) => key);
+      const callOptions = step.withTtl(op.ttl);
       if (op.op === "setMany") {
-        const expected = predict(() => model.setMany(ns, entries, op.ttl));
-        return check(step, expected, await attempt(() => client.setMany(entries, callOptions)), () => true);
+        const change = (m: ReferenceCache) => m.setMany(ns, entries, op.ttl);
+        return runChange(step, predict(() => possible.once(change)), () => client.setMany(entries, callOptions), anything, keys, change);
       }
-      const expected = predict(() => model.streamSet(ns, entries, op.ttl));
-      return check(step, expected, await attempt(() => client.streamSet(entries, callOptions)), (actual, wanted) => actual === wanted);
+      const change = (m: ReferenceCache) => m.streamSet(ns, entries, op.ttl);
+      return runChange(step, predict(() => possible.once(change)), () => client.streamSet(entries, callOptions), equal, keys, change);
     }
     case "delete": {
       const key = step.key(op.key);
       await converge(step);
-      const stale = deleteMayAlsoCount(step, [op.key]);
-      const expected = predict(() => model.delete(ns, key));
-      return check(step, expected, await attempt(() => client.delete(key, options)), (actual, wanted) => actual === wanted || (actual && stale === 1));
+      const expected = eachState(step, key, (m) => m.delete(ns, key));
+      return runChange(step, expected, () => client.delete(key, options), among(equal), () => [key], (m) => m.delete(ns, key));
     }
     case "deleteMany": {
       const keys = op.keys.map((i) => step.key(i));
       await converge(step);
-      const stale = deleteMayAlsoCount(step, op.keys);
-      const expected = predict(() => model.deleteMany(ns, keys));
-      return check(step, expected, await attempt(() => client.deleteMany(keys, options)), (actual, wanted) => actual >= wanted && actual <= wanted + stale);
+      // The count is a sum over the distinct keys of 0 or 1 each: every total between the least and the most is possible.
+      const expected = predict(() => {
+        const counts = eachKey(step, keys, (m) => m.deleteMany(ns, keys), (m, key) => m.deleteMany(ns, [key]));
+        if (!counts.ok) throw counts.error;
+        const [least, most] = [...counts.value.values()].reduce(([lo, hi], n) => [lo + Math.min(...n.values), hi + Math.max(...n.values)], [0, 0]);
+        return new OneOf(Array.from({ length: most - least + 1 }, (_, i) => least + i));
+      });
+      return runChange(step, expected, () => client.deleteMany(keys, options), among(equal), () => keys, (m) => m.deleteMany(ns, keys));
     }
     case "touch": {
       const key = step.key(op.key);
       await converge(step);
-      const ttl = ttlAsSent(op.ttl, tolerated);
-      const expected = predict(() => model.touch(ns, key, op.ttl));
-      return check(step, expected, await attempt(() => client.touch(key, { ...options, ...(ttl !== undefined && { ttl }) })), (actual, wanted) => actual === wanted);
+      const expected = eachState(step, key, (m) => m.touch(ns, key, op.ttl));
+      return runChange(step, expected, () => client.touch(key, step.withTtl(op.ttl)), among(equal), () => [key], (m) => m.touch(ns, key, op.ttl));
     }
     case "clear": {
-      const expected = predict(() => model.clear(ns));
-      return check(step, expected, await attempt(() => client.clear(options)), () => true);
+      const change = (m: ReferenceCache) => m.clear(ns);
+      return runChange(step, predict(() => possible.once(change)), () => client.clear(options), anything, () => possible.keys(ns), change);
     }
     case "wrap":
       return runWrap(step as Step<typeof op>);

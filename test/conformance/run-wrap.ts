@@ -1,19 +1,35 @@
 import { describeValue, sameValue } from "../helpers/conformance-values.js";
 import { COHERENCE_BOUND_MS, readUntil } from "../helpers/eventually.js";
+import type { ReferenceCache, WrapOutcome } from "../model/reference-model.js";
 import { check, converge, sameEntry } from "./checks.js";
+import { OneOf } from "./one-of.js";
 import type { Op } from "./ops.js";
-import { attempt, predict, type Step } from "./step.js";
-import { entryTtlAlso, ttlAsSent } from "./tolerances.js";
+import { attempt, predict, type Outcome, type Step } from "./step.js";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+type WrapStep = Step<Extract<Op, { op: "wrap" }>>;
+
+/** Whether `calls` loader runs by the time wrap returned fit what the model says wrap did. */
+function loaderFits(loader: WrapOutcome["loader"], calls: number): boolean {
+  if (loader === "not-called") return calls === 0;
+  if (loader === "called") return calls === 1;
+  return calls <= 1; // the background refresh may have started already
+}
 
 /**
  * A wrap step: the value it returns, how often the loader ran, and, when a
  * stale value was served, that one background refresh stores the loader's
  * value (waited for with getEntry, up to the coherence bound, before the
  * next step).
+ *
+ * Where the key's state is uncertain, or a fault may have kept wrap from
+ * the service, what it returned must fit one of the states the key may be
+ * in, or be the loader's value from a single run ("if the service is
+ * unavailable, wrap runs the loader and returns its result uncached", while
+ * a fault may excuse it); the key may then hold whatever any of those left.
  */
-export async function runWrap(step: Step<Extract<Op, { op: "wrap" }>>): Promise<void> {
+export async function runWrap(step: WrapStep): Promise<void> {
   const { op, ctx } = step;
   const key = step.key(op.key);
   await converge(step);
@@ -25,21 +41,49 @@ export async function runWrap(step: Step<Extract<Op, { op: "wrap" }>>): Promise<
     signal();
     return op.value;
   };
-  const ttl = ttlAsSent(op.ttl, ctx.tolerated);
-  const options = { ...step.options, ...(ttl !== undefined && { ttl }), ...(op.grace !== undefined && { grace: op.grace }) };
-  const expected = predict(() => ctx.model.wrap(step.ns, key, op.value, { ttl: op.ttl, grace: op.grace }));
+  const options = { ...step.withTtl(op.ttl), ...(op.grace !== undefined && { grace: op.grace }) };
+  const modelOptions = { ttl: op.ttl, grace: op.grace };
+  const change = (model: ReferenceCache) => model.wrap(step.ns, key, op.value, modelOptions);
+  const expected = predict(() => OneOf.distinct(ctx.possible.each(step.ns, key, change)));
+  const started = Date.now();
   const actual = await attempt(() => step.client.wrap(key, loader, options));
-  check(step, expected.ok ? { ok: true, value: expected.value.value } : expected, actual, sameValue);
-  if (!expected.ok) return;
-  const loaderRun = expected.value.loader;
-  if (loaderRun === "not-called" && calls !== 0) step.fail([`a fresh value was there, yet the loader ran ${calls} time(s)`]);
-  if (loaderRun === "called" && calls !== 1) step.fail([`on a miss the loader must run once; it ran ${calls} time(s)`]);
-  if (loaderRun !== "refresh") return;
+  if (!expected.ok) return check(step, expected, actual, () => true);
+  const disrupted = step.disrupted(started);
+  const only = expected.value.only;
+  if (only !== undefined && !disrupted) return checkKnown(step, only, actual, calls, called, change);
+
+  let refreshing = false;
+  if (actual.ok) {
+    const fits = expected.value.values.filter((outcome) => sameValue(actual.value, outcome.value) && loaderFits(outcome.loader, calls));
+    const uncached = disrupted && calls === 1 && sameValue(actual.value, op.value);
+    if (fits.length === 0 && !uncached) step.fail([`expected: ${describeValue(expected.value)}`, `actual:   ${describeValue(actual.value)}, the loader ran ${calls} time(s)`]);
+    refreshing = fits.some((outcome) => outcome.loader === "refresh");
+  } else if (!step.excused(started, actual.error)) {
+    check(step, { ok: true, value: expected.value }, actual, () => true);
+  }
+  ctx.possible.apply(step.ns, [key], change, disrupted ? "unknown" : "done");
+  // The loader's value may have been stored: by an uncached run's write, or by a background refresh.
+  if (disrupted || refreshing) {
+    const store = (model: ReferenceCache) => (model.delete(step.ns, key), model.wrap(step.ns, key, op.value, modelOptions));
+    ctx.possible.apply(step.ns, [key], store, "unknown");
+  }
+  // Counted when wrap failed, or ran the loader (whose value it then tried to store) while a fault was about.
+  if (disrupted && (!actual.ok || calls > 0)) ctx.stats.sawUnknownOutcome(op.op);
+}
+
+/** A wrap whose key's state is known, with no fault about: exactly what the model says, the refresh included. */
+async function checkKnown(step: WrapStep, expected: WrapOutcome, actual: Outcome<unknown>, calls: number, called: Promise<void>, change: (model: ReferenceCache) => unknown): Promise<void> {
+  const { op, ctx } = step;
+  const key = step.key(op.key);
+  check(step, { ok: true, value: expected.value }, actual, sameValue);
+  ctx.possible.apply(step.ns, [key], change, "done");
+  if (expected.loader === "not-called" && calls !== 0) step.fail([`a fresh value was there, yet the loader ran ${calls} time(s)`]);
+  if (expected.loader === "called" && calls !== 1) step.fail([`on a miss the loader must run once; it ran ${calls} time(s)`]);
+  if (expected.loader !== "refresh") return;
   await Promise.race([called, sleep(COHERENCE_BOUND_MS)]);
   if (calls !== 1) step.fail([`the stale value was returned, but the background refresh ran the loader ${calls} time(s) within ${COHERENCE_BOUND_MS} ms (expected once)`]);
   const refreshed = ctx.model.getEntry(step.ns, key);
-  const same = sameEntry(entryTtlAlso(step, op.key));
-  const read = await readUntil(`getEntry after refresh: ${op.op}`, () => step.client.getEntry(key, step.options), (entry) => same(entry, refreshed), ctx.stats.staleness);
+  const read = await readUntil(`getEntry after refresh: ${op.op}`, () => step.client.getEntry(key, step.options), (entry) => sameEntry(entry, refreshed), step.staleness, step.readBound);
   if (!read.matched) {
     step.fail([
       `the stale value was returned, but the refreshed value did not land within ${read.waitedMs} ms`,

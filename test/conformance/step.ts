@@ -2,25 +2,40 @@ import { RpcError, statusName, type CacheClient } from "../../client/index.js";
 import type { ClientUnderTest, Deployment } from "../helpers/conformance-deployments.js";
 import { keyAt, shortKey } from "../helpers/conformance-keys.js";
 import { describeValue } from "../helpers/conformance-values.js";
-import { InvalidArgument, type ReferenceCache } from "../model/reference-model.js";
-import { resolveTtl } from "../model/rules.js";
-import type { KnownDivergence } from "./known-divergences.js";
+import { COHERENCE_BOUND_MS, type ReadBound, type StalenessLog } from "../helpers/eventually.js";
+import { PossibleStates } from "../model/possible-states.js";
+import { InvalidArgument, ReferenceCache, type ModelEntry } from "../model/reference-model.js";
+import { FaultTimeline } from "./fault-timeline.js";
 import { describeOp, RECENT, type Ms, type Op } from "./ops.js";
 import type { RunStats } from "./run-stats.js";
 
 /** Everything a step needs: the deployment, the model on the same clock, the run's keys. */
 export interface RunContext {
   readonly deployment: Deployment;
+  /** The model; exact for every key whose state is known. */
   readonly model: ReferenceCache;
+  /** The states keys may be in after calls whose outcome is unknown (over {@link model}). */
+  readonly possible: PossibleStates;
   readonly pool: readonly string[];
-  readonly tolerated: ReadonlySet<KnownDivergence>;
   readonly stats: RunStats;
+  /** The run's faults, in a run that may have some. */
+  readonly faults: FaultTimeline | undefined;
   /** The key (pool index) and namespace last written: what {@link RECENT} names. */
   recent?: { readonly key: number; readonly ns: string };
 }
 
-/** A step that calls the service (not a clock move or a pause). */
-export type CallOp = Exclude<Op, { op: "advance" } | { op: "advanceTo" } | { op: "settle" }>;
+/** A fresh model (and possible states) for one run on `deployment`; with `faults`, the run may put faults on it. */
+export function newRunContext(deployment: Deployment, pool: readonly string[], stats: RunStats, faults: boolean): RunContext {
+  const model = new ReferenceCache({ maxKeyBytes: deployment.maxKeyBytes, now: deployment.clock.now });
+  const inject = deployment.injectFault;
+  if (faults && inject === undefined) throw new Error(`the ${deployment.kind} deployment cannot suffer faults`);
+  return { deployment, model, possible: new PossibleStates(model), pool, stats, faults: faults && inject ? new FaultTimeline(inject) : undefined };
+}
+
+const NORMAL_READS: ReadBound = { ms: COHERENCE_BOUND_MS };
+
+/** A step that calls the service (not a clock move, a pause or a fault). */
+export type CallOp = Exclude<Op, { op: "advance" } | { op: "advanceTo" } | { op: "settle" } | { op: "fault" }>;
 
 /** What a call, or the model, came to: a value or an error. */
 export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
@@ -42,11 +57,6 @@ export async function attempt<T>(call: () => Promise<T>): Promise<Outcome<T>> {
   } catch (error) {
     return { ok: false, error };
   }
-}
-
-/** True when the model accepts `ms` as a TTL or grace. */
-export function validMs(ms: Ms): boolean {
-  return predict(() => resolveTtl(ms)).ok;
 }
 
 /** An error as one line of a divergence report: the gRPC status name for an RpcError. */
@@ -83,8 +93,34 @@ export class Step<O extends CallOp = CallOp> {
     this.options = ns === undefined ? {} : { namespace: ns };
   }
 
+  /** The step's call options with `ttl` as the step gives it (left out when undefined). */
+  withTtl(ttl: Ms): { namespace?: string; ttl?: number } {
+    return ttl === undefined ? this.options : { ...this.options, ttl };
+  }
+
   get eventual(): boolean {
     return this.ctx.deployment.eventual;
+  }
+
+  /** How long reads may lag, and from when: longer in a run with faults. */
+  get readBound(): ReadBound {
+    return this.ctx.faults?.readBound ?? NORMAL_READS;
+  }
+
+  /** Where the staleness of this step's reads is counted: apart once the run had a fault. */
+  get staleness(): StalenessLog {
+    const { stats, faults } = this.ctx;
+    return faults !== undefined && faults.begun.length > 0 ? stats.afterFaults : stats.staleness;
+  }
+
+  /** True when a call of this step that began at `started` may have been kept from Redis by a fault. */
+  disrupted(started: number): boolean {
+    return this.ctx.faults?.disrupts(started) ?? false;
+  }
+
+  /** True when a call of this step that began at `started` may fail with `error` because of a fault. */
+  excused(started: number, error: unknown): boolean {
+    return this.ctx.faults?.excuses(started, error) ?? false;
   }
 
   /** The pool index a key index names (modulo the pool's size; {@link RECENT}: the key last written). */
@@ -115,18 +151,24 @@ export class Step<O extends CallOp = CallOp> {
     ];
     for (const index of new Set(keys.map((i) => this.index(i)))) {
       const key = this.key(index);
-      const found = predict(() => this.ctx.model.lookup(this.ns, key));
-      let state: string;
-      if (!found.ok) state = `refused (${(found.error as Error).message})`;
-      else if (found.value.state === "absent") state = "absent";
-      else {
-        const { value, freshUntil, goneAt } = found.value.entry;
-        const times =
-          freshUntil === Infinity ? "never expires" : found.value.state === "fresh" ? `fresh for ${freshUntil - now} ms more, then stale for ${goneAt - freshUntil} ms` : `stale for ${goneAt - now} ms more`;
-        state = `${found.value.state}, ${times}: ${describeValue(value)}`;
+      // lookup checks the namespace and the key as a call would.
+      const found = predict(() => (this.ctx.model.lookup(this.ns, key), this.ctx.possible.states(this.ns, key)));
+      if (!found.ok) {
+        report.push(`  model after the step: k#${index} ${showKey(key)} → refused (${(found.error as Error).message})`);
+        continue;
       }
-      report.push(`  model after the step: k#${index} ${showKey(key)} → ${state}`);
+      const states = found.value.map((entry) => describeEntry(entry, now));
+      const shown = states.length === 1 ? states[0] : `one of (the outcome of a call that failed during a fault is unknown):\n${states.map((state) => `      - ${state}`).join("\n")}`;
+      report.push(`  model after the step: k#${index} ${showKey(key)} → ${shown}`);
     }
     throw new Error(report.join("\n"));
   }
+}
+
+function describeEntry(entry: ModelEntry | undefined, now: number): string {
+  if (entry === undefined || now >= entry.goneAt) return "absent";
+  const { value, freshUntil, goneAt } = entry;
+  const state = now < freshUntil ? "fresh" : "stale";
+  const times = freshUntil === Infinity ? "never expires" : state === "fresh" ? `fresh for ${freshUntil - now} ms more, then stale for ${goneAt - freshUntil} ms` : `stale for ${goneAt - now} ms more`;
+  return `${state}, ${times}: ${describeValue(value)}`;
 }

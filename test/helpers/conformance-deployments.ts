@@ -1,4 +1,5 @@
-import type { CacheClient } from "../../client/index.js";
+import { RpcError, Status, type CacheClient } from "../../client/index.js";
+import { FaultableRedis, type Fault, type Heal } from "./conformance-faults.js";
 import { fakeClock, type FakeClock } from "./fake-clock.js";
 import { startTestRedis, type TestRedis } from "./redis-server.js";
 import { startTestServer, type TestServer } from "./test-server.js";
@@ -28,9 +29,14 @@ export interface Deployment {
   readonly eventual: boolean;
   /** The servers' max-key-bytes. */
   readonly maxKeyBytes: number;
+  /** Puts a fault on, where the deployment can suffer faults (two instances); resolves with what ends it. */
+  readonly injectFault: ((fault: Fault) => Promise<Heal>) | undefined;
   /** Two more clients of one server instance, without local tiers (lease tests). */
   sameInstanceClients(): [CacheClient, CacheClient];
-  /** Empties `namespaces` on every instance; where clients have local tiers, replaces them with new clients. */
+  /**
+   * Empties `namespaces` on every instance (where faults may have been, retrying while it recovers); where
+   * clients have local tiers, replaces them with new clients.
+   */
   reset(namespaces: readonly string[]): Promise<void>;
   dispose(): Promise<void>;
 }
@@ -58,11 +64,14 @@ async function singleInstance(kind: Exclude<DeploymentKind, "two-instances">, cl
   }
 }
 
-async function twoInstances(clock: FakeClock): Promise<{ servers: TestServer[]; redis: TestRedis }> {
-  const redis = await startTestRedis();
+async function twoInstances(clock: FakeClock): Promise<{ servers: TestServer[]; redis: FaultableRedis }> {
+  const redis = await FaultableRedis.start(2);
   const servers: TestServer[] = [];
   try {
-    for (let i = 0; i < 2; i++) servers.push(await startTestServer({ storage: "redis", redisUrl: redis.url, redisKeyPrefix: REDIS_PREFIX, ...FEW_IN_MEMORY }, { clock: clock.now }));
+    for (let i = 0; i < 2; i++) {
+      const config = { storage: "redis", redisUrl: redis.url, redisKeyPrefix: REDIS_PREFIX, ...FEW_IN_MEMORY } as const;
+      servers.push(await startTestServer(config, { clock: clock.now, invalidationSubscriber: redis.subscriber(i) }));
+    }
     return { servers, redis };
   } catch (err) {
     for (const server of servers) await server.dispose();
@@ -71,16 +80,36 @@ async function twoInstances(clock: FakeClock): Promise<{ servers: TestServer[]; 
   }
 }
 
+/** Longest wait for a namespace to be cleared while the deployment recovers from a fault. */
+const RECOVERY_TIMEOUT_MS = 20_000;
+
+/** Clears a namespace through `server`, retrying while it answers UNAVAILABLE or DEADLINE_EXCEEDED (recovering from a fault). */
+async function clearRecovering(server: TestServer, namespace: string): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      await server.client.clear({ namespace });
+      return;
+    } catch (err) {
+      const transient = RpcError.is(err, Status.UNAVAILABLE) || RpcError.is(err, Status.DEADLINE_EXCEEDED);
+      if (!transient || Date.now() - started > RECOVERY_TIMEOUT_MS) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 /**
  * Starts a deployment: "memory" (storage memory), "lmdb" (storage local in a
  * temporary directory), "redis" (its own redis-server), or "two-instances"
  * (two servers over one redis-server, one client with a local tier on each,
- * covering every namespace). Over LMDB and Redis the memory tier is kept
- * small (see SMALL_MEMORY).
+ * covering every namespace; Redis can be paused, killed and restarted, and
+ * each instance's pub/sub connection cut: see FaultableRedis). Over LMDB and
+ * Redis the memory tier is kept small (see SMALL_MEMORY).
  */
 export async function startDeployment(kind: DeploymentKind): Promise<Deployment> {
   const clock = fakeClock(Date.now());
   const { servers, redis } = kind === "two-instances" ? await twoInstances(clock) : await singleInstance(kind, clock);
+  const faultable = redis instanceof FaultableRedis ? redis : undefined;
   const local = kind === "two-instances";
   const connect = (i: number): ClientUnderTest => {
     const server = servers[i % servers.length]!;
@@ -98,6 +127,7 @@ export async function startDeployment(kind: DeploymentKind): Promise<Deployment>
     },
     eventual: local,
     maxKeyBytes: servers[0]!.config.maxKeyBytes,
+    injectFault: faultable && ((fault) => faultable.begin(fault)),
     sameInstanceClients: () => [servers[0]!.newClient(), servers[0]!.newClient()],
     async reset(namespaces) {
       if (local) {
@@ -105,7 +135,9 @@ export async function startDeployment(kind: DeploymentKind): Promise<Deployment>
         for (const { client } of clients) client.close();
         clients = [connect(0), connect(1)];
       }
-      for (const server of servers) for (const namespace of namespaces) await server.client.clear({ namespace });
+      for (const server of servers) {
+        for (const namespace of namespaces) await (faultable ? clearRecovering(server, namespace) : server.client.clear({ namespace }));
+      }
     },
     async dispose() {
       for (const server of servers) await server.dispose();

@@ -211,6 +211,34 @@ export class ReferenceCache {
     return [...(this.#namespaces.get(ns)?.keys() ?? [])].filter((key) => this.#state(ns, key).state !== "absent");
   }
 
+  /** A copy with the same entries, limits and clock: a world in which the caller may change one key's state. */
+  clone(): ReferenceCache {
+    const copy = new ReferenceCache({ maxKeyBytes: this.#maxKeyBytes, now: this.#now });
+    for (const [ns, entries] of this.#namespaces) copy.#namespaces.set(ns, new Map(entries));
+    return copy;
+  }
+
+  /** The entry a key holds now (fresh or stale), or undefined; the namespace is resolved, the key not checked. */
+  peek(namespace: string, key: string): ModelEntry | undefined {
+    const found = this.#state(resolveNamespace(namespace), key);
+    return found.state === "absent" ? undefined : found.entry;
+  }
+
+  /**
+   * Makes the key hold `entry` (undefined: nothing), as {@link peek} gave it:
+   * for callers that track several states a key may be in (possible-states.ts).
+   */
+  put(namespace: string, key: string, entry: ModelEntry | undefined): void {
+    const ns = resolveNamespace(namespace);
+    let entries = this.#namespaces.get(ns);
+    if (entry === undefined) {
+      entries?.delete(key);
+      return;
+    }
+    if (entries === undefined) this.#namespaces.set(ns, (entries = new Map()));
+    entries.set(key, entry);
+  }
+
   #checkKeys(namespace: string, keys: readonly string[]): string {
     const ns = resolveNamespace(namespace);
     for (const key of keys) checkKey(key, this.#maxKeyBytes);

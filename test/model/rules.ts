@@ -27,7 +27,7 @@ export function resolveNamespace(namespace: string): string {
 }
 
 /** True when `text` holds a UTF-16 surrogate that is not half of a pair. */
-export function hasLoneSurrogate(text: string): boolean {
+function hasLoneSurrogate(text: string): boolean {
   return LONE_SURROGATE.test(text);
 }
 
