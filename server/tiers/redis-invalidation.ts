@@ -1,3 +1,4 @@
+import { Cluster } from "ioredis";
 import { randomUUID } from "node:crypto";
 import type { Change } from "../engine/invalidation-bus.js";
 import type { Logger } from "../logger.js";
@@ -95,6 +96,10 @@ export class RedisInvalidationChannel {
   constructor(subscriber: RedisClient, send: (channel: string, message: string) => Promise<unknown>, options: InvalidationChannelOptions) {
     this.#channel = `${options.keyPrefix}:invalidations`;
     this.#subscriber = subscriber;
+    // This channel subscribes again itself on every "ready" (and handles failures); ioredis's own
+    // re-subscription is a promise nobody awaits, and a second drop rejects it unhandled, ending the process.
+    if (subscriber instanceof Cluster) subscriber.options.redisOptions = { ...subscriber.options.redisOptions, autoResubscribe: false };
+    else subscriber.options.autoResubscribe = false;
     this.#logger = options.logger;
     this.#handler = options.handler;
     this.#heartbeatMs = options.heartbeatMs ?? 1_000;
