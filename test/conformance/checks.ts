@@ -22,7 +22,7 @@ export function check<A, E>(step: Step, expected: Outcome<E>, actual: Outcome<A>
 }
 
 function lagNote(step: Step, waitedMs: number): string {
-  const since = step.ctx.faults ? " since its first attempt, or since Redis answered again if later" : "";
+  const since = step.afterFault ? " since its first attempt, or since Redis answered again if later" : "";
   return `(still different after re-reading for ${waitedMs} ms${since}; the bound is ${step.readBound.ms} ms)`;
 }
 

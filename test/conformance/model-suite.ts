@@ -4,6 +4,7 @@ import { Status } from "../../client/index.js";
 import { startDeployment, type ClientUnderTest, type Deployment, type DeploymentKind } from "../helpers/conformance-deployments.js";
 import { readUntil, StalenessLog } from "../helpers/eventually.js";
 import { keyPoolArb } from "../helpers/conformance-keys.js";
+import { UnhandledRejections } from "../helpers/unhandled-rejections.js";
 import { EXAMPLES } from "./examples.js";
 import { finishFaultRun } from "./fault-run.js";
 import { MAX_FAULTS_PER_RUN } from "./fault-timeline.js";
@@ -64,16 +65,24 @@ async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: Con
   });
   // Shrinking re-runs real calls; past the budget, remaining candidates pass at once and the smallest failure so far is reported.
   let shrinkDeadline = Infinity;
+  // A replay (CONFORMANCE_PATH) whose run passes this time would go on through fast-check's remaining shrink
+  // candidates, which numRuns does not bound; with faults each costs seconds. Once it passed, the rest pass at once.
+  let replayPassed = false;
   const faults = mix === "faults";
+  // Faults break connections while commands are in flight: where a rejection goes unhandled, the server process would crash.
+  const rejections = faults ? new UnhandledRejections() : undefined;
   const property = fc.asyncProperty(keyPoolArb(deployment.maxKeyBytes), commands, async (pool, steps) => {
-    if (Date.now() > shrinkDeadline) return;
+    if (Date.now() > shrinkDeadline || replayPassed) return;
     tally.runs++;
     if (faults) stats.faultRuns++;
     await deployment.reset(SUITE_NAMESPACES);
     const ctx = newRunContext(deployment, pool.keys, stats, faults);
+    const seen = rejections?.count ?? 0;
     try {
       await fc.asyncModelRun(() => ({ model: ctx, real: null }), steps);
       if (faults) await finishFaultRun(ctx);
+      rejections?.assertNoneSince(seen);
+      if (settings.path !== undefined && shrinkDeadline === Infinity) replayPassed = true; // no failure yet: the replayed run itself passed
     } catch (err) {
       if (shrinkDeadline === Infinity) shrinkDeadline = Date.now() + settings.shrinkBudgetMs;
       throw err;
@@ -82,11 +91,15 @@ async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: Con
       await ctx.faults?.healed().catch(() => {}); // the next run starts with no fault on
     }
   });
-  const details = await fc.check(property, {
-    numRuns: faults ? settings.faultRuns : settings.runs,
-    ...(settings.seed !== undefined && { seed: settings.seed }),
-    ...(settings.path !== undefined && { path: settings.path }),
-  });
+  rejections?.install();
+  const details = await fc
+    .check(property, {
+      numRuns: faults ? settings.faultRuns : settings.runs,
+      ...(settings.seed !== undefined && { seed: settings.seed }),
+      ...(settings.path !== undefined && { path: settings.path }),
+    })
+    .finally(() => rejections?.uninstall());
+  if (replayPassed) console.warn(`[conformance ${deployment.kind}] the replayed run passed this time; a failure that depends on real time (faults, lags) may need a few replays`);
   if (details.failed) {
     const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
     throw new Error(`${fc.defaultReportMessage(details)}\n\n${cause}\n\n${replayHint(deployment.kind, mix, details)}`);

@@ -102,15 +102,19 @@ export class Step<O extends CallOp = CallOp> {
     return this.ctx.deployment.eventual;
   }
 
-  /** How long reads may lag, and from when: longer in a run with faults. */
-  get readBound(): ReadBound {
-    return this.ctx.faults?.readBound ?? NORMAL_READS;
+  /** True once a fault began in this run. */
+  get afterFault(): boolean {
+    return (this.ctx.faults?.begun.length ?? 0) > 0;
   }
 
-  /** Where the staleness of this step's reads is counted: apart once the run had a fault. */
+  /** How long reads may lag, and from when: longer once a fault began in the run. */
+  get readBound(): ReadBound {
+    return this.afterFault ? this.ctx.faults!.readBound : NORMAL_READS;
+  }
+
+  /** Where the staleness of this step's reads is counted: apart once a fault began in the run. */
   get staleness(): StalenessLog {
-    const { stats, faults } = this.ctx;
-    return faults !== undefined && faults.begun.length > 0 ? stats.afterFaults : stats.staleness;
+    return this.afterFault ? this.ctx.stats.afterFaults : this.ctx.stats.staleness;
   }
 
   /** True when a call of this step that began at `started` may have been kept from Redis by a fault. */
