@@ -98,6 +98,18 @@ function responseBytesOf(key: string, envelope: Uint8Array): number {
   return decodedLength(envelope) + Buffer.byteLength(key, "utf8") + envelope[CONTENT_TYPE_LENGTH_OFFSET]! + ENTRY_FRAMING_BYTES;
 }
 
+/** The response bytes of `hits` (from their headers); throws ValueTooLargeError when over `limit`, before any decoding. */
+export function checkResponseSize(hits: readonly Hit[], limit: number): number {
+  let bytes = 0;
+  for (const hit of hits) bytes += hit.responseBytes;
+  if (bytes > limit) {
+    throw new ValueTooLargeError(
+      `the ${hits.length} values found would make a response of about ${bytes} bytes, over max-message-bytes (${limit}): ask for fewer keys, or use StreamGet`,
+    );
+  }
+  return bytes;
+}
+
 /** What GetOrLease found: a value, a lease, both (stale value), or neither. */
 export interface LeaseResult {
   found: FoundValue | undefined;
@@ -562,13 +574,7 @@ export class CacheEngine {
    */
   async getMany(namespace: string, keys: readonly string[], scope?: CallScope, maxResponseBytes = Infinity): Promise<FoundValue[]> {
     const hits = await this.lookupMany(namespace, keys, scope);
-    let bytes = 0;
-    for (const hit of hits) bytes += hit.responseBytes;
-    if (bytes > maxResponseBytes) {
-      throw new ValueTooLargeError(
-        `the ${hits.length} values found would make a response of about ${bytes} bytes, over max-message-bytes (${maxResponseBytes}): ask for fewer keys, or use StreamGet`,
-      );
-    }
+    checkResponseSize(hits, maxResponseBytes);
     return hits.map((hit) => this.decode(hit));
   }
 

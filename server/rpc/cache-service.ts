@@ -7,8 +7,7 @@ import {
   type FoundEntrySchema,
   type StatsResponseSchema,
 } from "../../gen/tiercache/v1/cache_pb.js";
-import { ValueTooLargeError } from "../../core/errors.js";
-import type { CacheEngine, FoundValue, Hit, ValueToSet } from "../engine/cache-engine.js";
+import { checkResponseSize, type CacheEngine, type FoundValue, type Hit, type ValueToSet } from "../engine/cache-engine.js";
 import { ResponseBudget } from "./response-budget.js";
 import type { CallScope, Tenant, TierName } from "../engine/durable-tier.js";
 import type { NamespaceStatsSnapshot } from "../engine/namespace-stats.js";
@@ -57,18 +56,6 @@ function toStats(snapshots: NamespaceStatsSnapshot[]): MessageInitShape<typeof S
 }
 
 /** The CacheService handlers: decode nothing, validate nothing, just map RPCs onto the engine. */
-/** The response bytes of `hits` (from their headers); throws ValueTooLargeError when over `limit`, before any decoding. */
-function checkResponseSize(hits: readonly Hit[], limit: number): number {
-  let bytes = 0;
-  for (const hit of hits) bytes += hit.responseBytes;
-  if (bytes > limit) {
-    throw new ValueTooLargeError(
-      `the ${hits.length} values found would make a response of about ${bytes} bytes, over max-message-bytes (${limit}): ask for fewer keys, or use StreamGet`,
-    );
-  }
-  return bytes;
-}
-
 /** Splits hits into consecutive chunks whose response bytes fit `limit` (the first chunk `firstLimit`); a chunk holds at least one hit. */
 function* chunksWithin(hits: readonly Hit[], firstLimit: number, limit: number): Iterable<Hit[]> {
   let chunk: Hit[] = [];
