@@ -1,6 +1,5 @@
 import type { Readable } from "node:stream";
 import type { DescMessage, DescMethod, DescService, Message, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   Client,
   Metadata,
@@ -22,6 +21,7 @@ import {
   type sendUnaryData,
 } from "@grpc/grpc-js";
 import { RpcError } from "./rpc-error.js";
+import { messageCodec } from "./wire/message-codec.js";
 
 /** What a server handler knows about the call it serves. */
 export interface CallContext {
@@ -158,20 +158,13 @@ function path(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
 }
 
-function serializer<D extends DescMessage>(schema: D): (message: MessageShape<D>) => Buffer {
-  return (message) => {
-    const bytes = toBinary(schema, message);
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  };
-}
-
 function passThrough(bytes: Buffer): Buffer {
   return bytes;
 }
 
 function decodeRequest<D extends DescMessage>(schema: D, bytes: Uint8Array): MessageShape<D> {
   try {
-    return fromBinary(schema, bytes);
+    return messageCodec(schema).decode(bytes);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     throw new RpcError(status.INVALID_ARGUMENT, `malformed ${schema.typeName}: ${reason}`, { cause: err });
@@ -193,8 +186,8 @@ export function serverDefinition(service: DescService): ServiceDefinition {
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: passThrough,
       requestDeserialize: passThrough,
-      responseSerialize: serializer(method.output) as (value: unknown) => Buffer,
-      responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
+      responseSerialize: messageCodec(method.output).encode as (value: unknown) => Buffer,
+      responseDeserialize: messageCodec(method.output).decode,
     };
   }
   return definition;
@@ -296,12 +289,11 @@ async function* decodeStream(
 
 async function writeAll(
   call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
-  schema: DescMessage,
   responses: AsyncIterable<MessageInitShape<DescMessage>>,
 ): Promise<void> {
   for await (const response of responses) {
     if (call.cancelled) return;
-    if (!call.write(create(schema, response))) await untilAny(call, ["drain", "cancelled", "close", "error"]);
+    if (!call.write(response)) await untilAny(call, ["drain", "cancelled", "close", "error"]);
   }
 }
 
@@ -346,7 +338,7 @@ function ending(context: () => ServerCallContext, ok: () => void, fail: (error: 
 }
 
 function wrapHandler(method: DescMethod, handler: unknown, options: ServerAdapterOptions): unknown {
-  const { input, output } = method;
+  const { input } = method;
   const { mapError, authorize } = options;
   const maxDeadlineMs = typeof options.maxDeadlineMs === "function" ? options.maxDeadlineMs(method) : options.maxDeadlineMs;
   if (maxDeadlineMs !== undefined && !(Number.isInteger(maxDeadlineMs) && maxDeadlineMs > 0 && maxDeadlineMs <= MAX_TIMER_MS)) {
@@ -358,7 +350,7 @@ function wrapHandler(method: DescMethod, handler: unknown, options: ServerAdapte
       const fn = handler as UnaryHandler<DescMessage, DescMessage>;
       return (call: ServerUnaryCall<Buffer, unknown>, callback: sendUnaryData<unknown>) => {
         let response: MessageInitShape<DescMessage> = {};
-        const end = ending(() => context, () => callback(null, create(output, response)), (err) => callback(asStatus(err)));
+        const end = ending(() => context, () => callback(null, response), (err) => callback(asStatus(err)));
         const context = new ServerCallContext(call, maxDeadlineMs, end.fail);
         const succeed = (res: MessageInitShape<DescMessage>) => {
           response = res;
@@ -380,7 +372,7 @@ function wrapHandler(method: DescMethod, handler: unknown, options: ServerAdapte
       const fn = handler as ClientStreamingHandler<DescMessage, DescMessage>;
       return (call: ServerReadableStream<Buffer, unknown>, callback: sendUnaryData<unknown>) => {
         let response: MessageInitShape<DescMessage> = {};
-        const end = ending(() => context, () => callback(null, create(output, response)), (err) => callback(asStatus(err)));
+        const end = ending(() => context, () => callback(null, response), (err) => callback(asStatus(err)));
         const context = new ServerCallContext(call, maxDeadlineMs, end.fail);
         try {
           authorize?.(method, undefined, context);
@@ -403,7 +395,7 @@ function wrapHandler(method: DescMethod, handler: unknown, options: ServerAdapte
           authorize?.(method, undefined, context);
           const request = decodeRequest(input, call.request);
           authorize?.(method, request, context);
-          await writeAll(call, output, fn(request, context));
+          await writeAll(call, fn(request, context));
         };
         run().then(end.ok, end.fail);
       };
@@ -415,7 +407,7 @@ function wrapHandler(method: DescMethod, handler: unknown, options: ServerAdapte
         const context = new ServerCallContext(call, maxDeadlineMs, end.fail);
         const run = async () => {
           authorize?.(method, undefined, context);
-          await writeAll(call, output, fn(decodeStream(method, call, context, authorize, end.streamFailed), context));
+          await writeAll(call, fn(decodeStream(method, call, context, authorize, end.streamFailed), context));
         };
         run().then(end.ok, end.fail);
       };
@@ -518,9 +510,8 @@ export function createClient<S extends DescService>(
   };
   for (const method of service.methods) {
     const methodPath = path(method);
-    const toBytes = serializer(method.input);
-    const serialize = (init: MessageInitShape<DescMessage>) => toBytes(create(method.input, init));
-    const deserialize = (bytes: Buffer) => fromBinary(method.output, bytes);
+    const serialize = messageCodec(method.input).encode;
+    const deserialize = messageCodec(method.output).decode;
     const metadataOf = (opts: CallOptions | undefined) => opts?.metadata ?? new Metadata();
     switch (method.methodKind) {
       case "unary":

@@ -1,0 +1,422 @@
+import type { DescField, DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { ScalarType } from "@bufbuild/protobuf";
+import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint.js";
+
+/**
+ * A binary codec derived from one message descriptor at start-up, for the
+ * few messages on the hot paths. It supports the field shapes those messages
+ * use (proto3 implicit-presence bool, string, bytes, int32, uint32, int64,
+ * uint64 and enums; repeated strings; singular and repeated messages) and
+ * gives up on anything else, so callers fall back to protobuf-es: a message
+ * with unknown fields, a value of the wrong type, malformed or non-canonical
+ * input. Whatever it returns is what protobuf-es would return (checked by a
+ * property test on random messages of every hot schema).
+ */
+export interface CompiledCodec<D extends DescMessage = DescMessage> {
+  readonly schema: D;
+  /** The binary form of `message` (a message or its init shape), or undefined when protobuf-es must do it. */
+  encode(message: object): Uint8Array | undefined;
+  /** The message in `bytes`, or undefined when protobuf-es must decode it (and give the canonical result or error). */
+  decode(bytes: Uint8Array): MessageShape<D> | undefined;
+}
+
+type Kind = "bool" | "string" | "bytes" | "int32" | "uint32" | "int64" | "uint64" | "strings" | "message" | "messages";
+
+interface FieldPlan {
+  readonly name: string;
+  readonly kind: Kind;
+  readonly tag: number;
+  readonly tagSize: number;
+  readonly wireType: number;
+  sub: Compiled | undefined;
+}
+
+/** Thrown inside a pass to hand the whole message to protobuf-es. */
+const GIVE_UP = Symbol("give up");
+
+const EMPTY_BYTES = new Uint8Array(0);
+const TWO_32 = 0x100000000;
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+function kindOf(field: DescField): Kind | undefined {
+  switch (field.fieldKind) {
+    case "enum":
+      return field.presence === 2 ? "int32" : undefined;
+    case "scalar": {
+      if (field.presence !== 2) return undefined;
+      switch (field.scalar) {
+        case ScalarType.BOOL:
+          return "bool";
+        case ScalarType.STRING:
+          return "string";
+        case ScalarType.BYTES:
+          return "bytes";
+        case ScalarType.INT32:
+          return "int32";
+        case ScalarType.UINT32:
+          return "uint32";
+        case ScalarType.INT64:
+          return field.longAsString ? undefined : "int64";
+        case ScalarType.UINT64:
+          return field.longAsString ? undefined : "uint64";
+        default:
+          return undefined;
+      }
+    }
+    case "list":
+      if (field.listKind === "scalar" && field.scalar === ScalarType.STRING) return "strings";
+      if (field.listKind === "message" && !field.delimitedEncoding) return "messages";
+      return undefined;
+    case "message":
+      return field.delimitedEncoding ? undefined : "message";
+    default:
+      return undefined;
+  }
+}
+
+class Compiled {
+  readonly typeName: string;
+  readonly plans: FieldPlan[];
+  /** Plans indexed by field number. */
+  readonly byNumber: (FieldPlan | undefined)[] = [];
+  readonly template: Record<string, unknown>;
+  readonly lists: string[];
+
+  constructor(schema: DescMessage, plans: FieldPlan[]) {
+    this.typeName = schema.typeName;
+    this.plans = plans;
+    const template: Record<string, unknown> = { $typeName: schema.typeName };
+    const lists: string[] = [];
+    for (const plan of plans) {
+      this.byNumber[plan.tag >>> 3] = plan;
+      if (plan.kind === "strings" || plan.kind === "messages") lists.push(plan.name);
+      else if (plan.kind !== "message") template[plan.name] = ZERO[plan.kind];
+    }
+    this.template = template;
+    this.lists = lists;
+  }
+
+  /** Size of `message`'s body; pushes string and sub-message sizes onto `sizes` in write order. */
+  size(message: Record<string, unknown>, sizes: number[]): number {
+    if (message.$unknown !== undefined && (message.$unknown as unknown[]).length > 0) throw GIVE_UP;
+    let total = 0;
+    for (const plan of this.plans) {
+      const value = message[plan.name];
+      if (value === undefined) continue;
+      switch (plan.kind) {
+        case "bool":
+          if (typeof value !== "boolean") throw GIVE_UP;
+          if (value) total += plan.tagSize + 1;
+          break;
+        case "string": {
+          if (typeof value !== "string") throw GIVE_UP;
+          if (value.length === 0) break;
+          const n = Buffer.byteLength(value);
+          sizes.push(n);
+          total += plan.tagSize + varintSize(n) + n;
+          break;
+        }
+        case "bytes":
+          if (!(value instanceof Uint8Array)) throw GIVE_UP;
+          if (value.byteLength > 0) total += plan.tagSize + varintSize(value.byteLength) + value.byteLength;
+          break;
+        case "int32":
+          if (typeof value !== "number" || !Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) throw GIVE_UP;
+          if (value !== 0) total += plan.tagSize + (value < 0 ? 10 : varintSize(value));
+          break;
+        case "uint32":
+          if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value >= TWO_32) throw GIVE_UP;
+          if (value !== 0) total += plan.tagSize + varintSize(value);
+          break;
+        case "int64":
+        case "uint64": {
+          const n = longOf(value, plan.kind);
+          if (n !== 0 && n !== 0n) total += plan.tagSize + (typeof n === "number" ? varintSize(n) : bigVarintSize(n));
+          break;
+        }
+        case "strings": {
+          if (!Array.isArray(value)) throw GIVE_UP;
+          for (const item of value) {
+            if (typeof item !== "string") throw GIVE_UP;
+            const n = Buffer.byteLength(item);
+            sizes.push(n);
+            total += plan.tagSize + varintSize(n) + n;
+          }
+          break;
+        }
+        case "message": {
+          if (typeof value !== "object" || value === null) throw GIVE_UP;
+          const at = sizes.push(0) - 1;
+          const n = plan.sub!.size(value as Record<string, unknown>, sizes);
+          sizes[at] = n;
+          total += plan.tagSize + varintSize(n) + n;
+          break;
+        }
+        case "messages": {
+          if (!Array.isArray(value)) throw GIVE_UP;
+          const sub = plan.sub!;
+          for (const item of value) {
+            if (typeof item !== "object" || item === null) throw GIVE_UP;
+            const at = sizes.push(0) - 1;
+            const n = sub.size(item as Record<string, unknown>, sizes);
+            sizes[at] = n;
+            total += plan.tagSize + varintSize(n) + n;
+          }
+          break;
+        }
+      }
+    }
+    return total;
+  }
+
+  /** Writes `message`'s body at `pos`, reading the sizes {@link size} pushed from `cursor.at`; returns the position after it. */
+  write(message: Record<string, unknown>, buf: Buffer, pos: number, sizes: number[], cursor: { at: number }): number {
+    for (const plan of this.plans) {
+      const value = message[plan.name];
+      if (value === undefined) continue;
+      switch (plan.kind) {
+        case "bool":
+          if (value) {
+            pos = writeVarint(buf, pos, plan.tag);
+            buf[pos++] = 1;
+          }
+          break;
+        case "string": {
+          if ((value as string).length === 0) break;
+          const n = sizes[cursor.at++]!;
+          pos = writeVarint(buf, writeVarint(buf, pos, plan.tag), n);
+          pos += buf.write(value as string, pos, n, "utf8");
+          break;
+        }
+        case "bytes": {
+          const bytes = value as Uint8Array;
+          if (bytes.byteLength === 0) break;
+          pos = writeVarint(buf, writeVarint(buf, pos, plan.tag), bytes.byteLength);
+          buf.set(bytes, pos);
+          pos += bytes.byteLength;
+          break;
+        }
+        case "int32":
+        case "uint32": {
+          const n = value as number;
+          if (n === 0) break;
+          pos = writeVarint(buf, pos, plan.tag);
+          pos = n < 0 ? writeBigVarint(buf, pos, BigInt(n)) : writeVarint(buf, pos, n);
+          break;
+        }
+        case "int64":
+        case "uint64": {
+          const n = longOf(value, plan.kind);
+          if (n === 0 || n === 0n) break;
+          pos = writeVarint(buf, pos, plan.tag);
+          pos = typeof n === "number" ? writeVarint(buf, pos, n) : writeBigVarint(buf, pos, n);
+          break;
+        }
+        case "strings":
+          for (const item of value as string[]) {
+            const n = sizes[cursor.at++]!;
+            pos = writeVarint(buf, writeVarint(buf, pos, plan.tag), n);
+            pos += buf.write(item, pos, n, "utf8");
+          }
+          break;
+        case "message": {
+          const n = sizes[cursor.at++]!;
+          pos = writeVarint(buf, writeVarint(buf, pos, plan.tag), n);
+          pos = plan.sub!.write(value as Record<string, unknown>, buf, pos, sizes, cursor);
+          break;
+        }
+        case "messages": {
+          const sub = plan.sub!;
+          for (const item of value as Record<string, unknown>[]) {
+            const n = sizes[cursor.at++]!;
+            pos = writeVarint(buf, writeVarint(buf, pos, plan.tag), n);
+            pos = sub.write(item, buf, pos, sizes, cursor);
+          }
+          break;
+        }
+      }
+    }
+    return pos;
+  }
+
+  /** The message in `buf[start, end)`; `input` is the same bytes as given (its subarrays are the bytes fields, as protobuf-es returns them). */
+  read(input: Uint8Array, buf: Buffer, start: number, end: number): Record<string, unknown> {
+    const message: Record<string, unknown> = { ...this.template };
+    for (const name of this.lists) message[name] = [];
+    let pos = start;
+    while (pos < end) {
+      let tag = buf[pos++]!;
+      if (tag > 0x7f) {
+        const second = buf[pos++]!;
+        if (second > 0x7f || pos > end) throw GIVE_UP;
+        tag = (tag & 0x7f) | (second << 7);
+      }
+      const plan = this.byNumber[tag >>> 3];
+      if (plan === undefined || (tag & 7) !== plan.wireType) throw GIVE_UP;
+      if (plan.wireType === 0) {
+        let value = 0;
+        let shift = 1;
+        let b: number;
+        let count = 0;
+        do {
+          if (pos >= end || ++count > 7) throw GIVE_UP;
+          b = buf[pos++]!;
+          value += (b & 0x7f) * shift;
+          shift *= 0x80;
+        } while (b > 0x7f);
+        switch (plan.kind) {
+          case "bool":
+            if (value > 1) throw GIVE_UP;
+            message[plan.name] = value === 1;
+            break;
+          case "int32":
+          case "uint32":
+            if (value > 0x7fffffff && (plan.kind === "int32" || value >= TWO_32)) throw GIVE_UP;
+            message[plan.name] = value;
+            break;
+          default:
+            message[plan.name] = BigInt(value);
+        }
+        continue;
+      }
+      let length = buf[pos++]!;
+      if (length > 0x7f) {
+        let shift = 0x80;
+        length &= 0x7f;
+        let b: number;
+        let count = 1;
+        do {
+          if (pos >= end || ++count > 4) throw GIVE_UP;
+          b = buf[pos++]!;
+          length += (b & 0x7f) * shift;
+          shift *= 0x80;
+        } while (b > 0x7f);
+      }
+      const stop = pos + length;
+      if (stop > end) throw GIVE_UP;
+      switch (plan.kind) {
+        case "string":
+          message[plan.name] = textOf(buf, pos, stop);
+          break;
+        case "strings":
+          (message[plan.name] as string[]).push(textOf(buf, pos, stop));
+          break;
+        case "bytes":
+          message[plan.name] = input.subarray(pos, stop);
+          break;
+        case "message":
+          if (message[plan.name] !== undefined) throw GIVE_UP;
+          message[plan.name] = plan.sub!.read(input, buf, pos, stop);
+          break;
+        case "messages":
+          (message[plan.name] as unknown[]).push(plan.sub!.read(input, buf, pos, stop));
+          break;
+        default:
+          throw GIVE_UP;
+      }
+      pos = stop;
+    }
+    if (pos !== end) throw GIVE_UP;
+    return message;
+  }
+}
+
+const ZERO: Record<Exclude<Kind, "strings" | "message" | "messages">, unknown> = {
+  bool: false,
+  string: "",
+  bytes: EMPTY_BYTES,
+  int32: 0,
+  uint32: 0,
+  int64: 0n,
+  uint64: 0n,
+};
+
+/** An int64/uint64 value as a number when it is a safe non-negative integer, else as a bigint. */
+function longOf(value: unknown, kind: "int64" | "uint64"): number | bigint {
+  let n: bigint;
+  if (typeof value === "bigint") n = value;
+  else if (typeof value === "number" && Number.isSafeInteger(value)) n = BigInt(value);
+  else throw GIVE_UP;
+  if (kind === "int64" ? BigInt.asIntN(64, n) !== n : BigInt.asUintN(64, n) !== n) throw GIVE_UP;
+  return n >= 0n && n <= 0x1fffffffffffffn ? Number(n) : n;
+}
+
+function textOf(buf: Buffer, start: number, end: number): string {
+  for (let i = start; i < end; i++) {
+    if (buf[i]! > 0x7f) {
+      try {
+        return strictUtf8.decode(buf.subarray(start, end));
+      } catch {
+        throw GIVE_UP;
+      }
+    }
+  }
+  return buf.toString("latin1", start, end);
+}
+
+const compiled = new WeakMap<DescMessage, Compiled | null>();
+
+function compile(schema: DescMessage, compiling: Map<DescMessage, Compiled>): Compiled | undefined {
+  const done = compiled.get(schema);
+  if (done !== undefined) return done ?? undefined;
+  const pending = compiling.get(schema);
+  if (pending) return pending;
+  if (schema.oneofs.length > 0) return remember(schema, undefined);
+  const plans: FieldPlan[] = [];
+  for (const field of schema.fields) {
+    const kind = kindOf(field);
+    if (kind === undefined || field.number > 0x7ff) return remember(schema, undefined);
+    const wireType = kind === "bool" || kind === "int32" || kind === "uint32" || kind === "int64" || kind === "uint64" ? 0 : 2;
+    const tag = (field.number << 3) | wireType;
+    plans.push({ name: field.localName, kind, tag, tagSize: varintSize(tag), wireType, sub: undefined });
+  }
+  plans.sort((a, b) => a.tag - b.tag);
+  const result = new Compiled(schema, plans);
+  compiling.set(schema, result);
+  for (const field of schema.fields) {
+    if (field.fieldKind !== "message" && !(field.fieldKind === "list" && field.listKind === "message")) continue;
+    const sub = compile(field.message, compiling);
+    if (!sub) return remember(schema, undefined);
+    plans.find((p) => p.name === field.localName)!.sub = sub;
+  }
+  return remember(schema, result);
+}
+
+function remember(schema: DescMessage, result: Compiled | undefined): Compiled | undefined {
+  compiled.set(schema, result ?? null);
+  return result;
+}
+
+const scratch: number[] = [];
+const cursor = { at: 0 };
+
+/** The compiled codec of `schema`, or undefined when its fields are outside what it supports. */
+export function compiledCodec<D extends DescMessage>(schema: D): CompiledCodec<D> | undefined {
+  const codec = compile(schema, new Map());
+  if (!codec) return undefined;
+  return {
+    schema,
+    encode(message) {
+      scratch.length = 0;
+      try {
+        const size = codec.size(message as Record<string, unknown>, scratch);
+        const buf = Buffer.allocUnsafe(size);
+        cursor.at = 0;
+        codec.write(message as Record<string, unknown>, buf, 0, scratch, cursor);
+        return buf;
+      } catch (err) {
+        if (err === GIVE_UP) return undefined;
+        throw err;
+      }
+    },
+    decode(bytes) {
+      const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      try {
+        return codec.read(bytes, buf, 0, buf.byteLength) as MessageShape<D>;
+      } catch (err) {
+        if (err === GIVE_UP || err instanceof RangeError) return undefined;
+        throw err;
+      }
+    },
+  };
+}

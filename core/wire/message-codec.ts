@@ -1,0 +1,35 @@
+import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { compiledCodec } from "./compiled-codec.js";
+
+/** Encodes and decodes one message type: the compiled codec where it applies, protobuf-es otherwise. */
+export interface MessageCodec<D extends DescMessage> {
+  /** The binary form of a message or of its init shape (as `create` takes it). */
+  encode(message: MessageInitShape<D> | MessageShape<D>): Buffer;
+  /** Decodes `bytes`; throws protobuf-es's error on malformed input. */
+  decode(bytes: Uint8Array): MessageShape<D>;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+const codecs = new WeakMap<DescMessage, MessageCodec<DescMessage>>();
+
+/** The codec of `schema` (made once per schema). */
+export function messageCodec<D extends DescMessage>(schema: D): MessageCodec<D> {
+  let codec = codecs.get(schema) as MessageCodec<D> | undefined;
+  if (!codec) {
+    const fast = compiledCodec(schema);
+    const slowEncode = (message: MessageInitShape<D> | MessageShape<D>) => asBuffer(toBinary(schema, create(schema, message as MessageInitShape<D>)));
+    const slowDecode = (bytes: Uint8Array) => fromBinary(schema, bytes);
+    codec = fast
+      ? {
+          encode: (message) => (fast.encode(message) as Buffer | undefined) ?? slowEncode(message),
+          decode: (bytes) => fast.decode(bytes) ?? slowDecode(bytes),
+        }
+      : { encode: slowEncode, decode: slowDecode };
+    codecs.set(schema, codec as unknown as MessageCodec<DescMessage>);
+  }
+  return codec;
+}
