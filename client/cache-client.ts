@@ -385,10 +385,10 @@ export class CacheClient implements AsyncDisposable {
 
   /** The value stored under `key`, or `undefined` on a miss (or when `undefined` itself was stored). */
   async get<T = unknown>(key: string, options?: CallOptions): Promise<T | undefined> {
-    checkedKey(key);
     const namespace = this.#ns(options);
     const value = this.#localValue(namespace, key);
     if (value !== LOCAL_MISS) return value as T;
+    checkedKey(key);
     return (await this.#getEntry<T>(namespace, key, options))?.value;
   }
 
@@ -429,9 +429,10 @@ export class CacheClient implements AsyncDisposable {
    * Throws RpcError INVALID_ARGUMENT for a key or namespace the server would refuse.
    */
   getLocal<T = unknown>(key: string, options?: Pick<CallOptions, "namespace">): T | undefined {
-    checkedKey(key);
     const value = this.#localValue(this.#ns(options), key);
-    return (value === LOCAL_MISS ? undefined : value) as T | undefined;
+    if (value !== LOCAL_MISS) return value as T;
+    checkedKey(key);
+    return undefined;
   }
 
   /**

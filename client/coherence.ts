@@ -62,6 +62,8 @@ export class CoherenceWatcher {
   readonly #options: Required<CoherenceOptions>;
   readonly #metadata: () => Metadata | undefined;
   readonly #cursors = new Map<string, Cursor>();
+  /** The cursor {@link isCoherent} found last: local hits mostly ask about one namespace. */
+  #last: { namespace: string; cursor: Cursor } | undefined;
   readonly #refused = new Set<string>();
   #controller: AbortController | undefined;
   #lastHeard = 0;
@@ -88,7 +90,12 @@ export class CoherenceWatcher {
    * unready, so the silence bound is `heartbeatsMissed` + ¼ heartbeats.
    */
   isCoherent(namespace: string): boolean {
-    return this.#cursors.get(namespace)?.ready === true;
+    const last = this.#last;
+    if (last !== undefined && last.namespace === namespace) return last.cursor.ready;
+    const cursor = this.#cursors.get(namespace);
+    if (cursor === undefined) return false;
+    this.#last = { namespace, cursor };
+    return cursor.ready;
   }
 
   #checkSilence(): void {
@@ -207,6 +214,7 @@ export class CoherenceWatcher {
     namespaces.forEach((namespace, i) => {
       if (!refused[i]) return;
       this.#cursors.delete(namespace);
+      this.#last = undefined;
       this.#refused.add(namespace);
       this.#listener.flush(namespace);
       dropped = true;

@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from "../core/clock.js";
+import { coarseClock, type Clock } from "../core/clock.js";
 import { namespaceProblem, resolveNamespace } from "../core/key-rules.js";
 import { MemoryTier, type EvictionPolicyName } from "../core/memory-tier.js";
 
@@ -19,9 +19,12 @@ export interface LocalTierOptions {
    * even if it may be stale (reads only). @default false
    */
   serveStaleWhenUnavailable?: boolean;
-  /** Clock (tests). @default Date.now */
+  /** Clock (tests). @default Date.now, read at most once per millisecond (copies expire a millisecond early to make up for it) */
   clock?: Clock;
 }
+
+/** The local tier reads the time once per this many ms at most (a clock read per hit costs as much as the hit). */
+const CLOCK_RESOLUTION_MS = 1;
 
 /** What {@link LocalTier.value} returns for a key it does not hold. */
 export const LOCAL_MISS: unique symbol = Symbol("local miss");
@@ -62,11 +65,17 @@ export class LocalTier {
   readonly #options: LocalTierOptions;
   readonly #tiers = new Map<string, MemoryTier<LocalEntry>>();
   readonly #clock: Clock;
+  /** How much earlier than the server's expiry a copy expires: the coarse clock's lag. */
+  readonly #earlyMs: number;
+  /** The namespace {@link value} read last, and its tier. */
+  #lastNamespace: string | undefined;
+  #lastTier: MemoryTier<LocalEntry> | undefined;
   readonly #only: ReadonlySet<string> | undefined;
 
   constructor(options: LocalTierOptions) {
     this.#options = options;
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = options.clock ?? coarseClock(undefined, CLOCK_RESOLUTION_MS);
+    this.#earlyMs = options.clock === undefined ? CLOCK_RESOLUTION_MS : 0;
     const problem = options.namespaces?.map(namespaceProblem).find((p) => p !== undefined);
     if (problem !== undefined) throw new TypeError(`localTier.namespaces: ${problem}`);
     this.#only = options.namespaces ? new Set(options.namespaces.map(resolveNamespace)) : undefined;
@@ -98,7 +107,11 @@ export class LocalTier {
 
   /** The value held for `key`, or {@link LOCAL_MISS} (no allocation: the hot path of a local hit). */
   value(namespace: string, key: string): unknown {
-    const entry = this.#tiers.get(namespace)?.get(key);
+    const tier = namespace === this.#lastNamespace ? this.#lastTier : this.#tiers.get(namespace);
+    if (tier === undefined) return LOCAL_MISS;
+    this.#lastNamespace = namespace;
+    this.#lastTier = tier;
+    const entry = tier.get(key);
     return entry === undefined ? LOCAL_MISS : entry.value;
   }
 
@@ -121,7 +134,11 @@ export class LocalTier {
       size: copy.size,
       serverExpiresAt: copy.ttlRemainingMs === 0 ? 0 : now + copy.ttlRemainingMs,
     };
-    this.#tier(namespace).set(key, entry, now + ttl);
+    if (ttl <= this.#earlyMs) {
+      this.delete(namespace, key);
+      return;
+    }
+    this.#tier(namespace).set(key, entry, now + ttl - this.#earlyMs);
   }
 
   delete(namespace: string, key: string): void {
