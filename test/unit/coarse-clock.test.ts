@@ -16,7 +16,7 @@ describe("coarseClock", () => {
     });
     expect(clock()).toBe(1000);
     time = 1005;
-    for (let i = 0; i < 62; i++) expect(clock()).toBe(1000);
+    for (let i = 0; i < 63; i++) expect(clock()).toBe(1000);
     expect(reads).toBe(1);
     expect(clock()).toBe(1005);
     expect(reads).toBe(2);
