@@ -36,7 +36,38 @@ const GIVE_UP = Symbol("give up");
 
 const EMPTY_BYTES = new Uint8Array(0);
 const TWO_32 = 0x100000000;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Node's unchecked Buffer methods behind `write` and `toString` (present since Node 0.x), or the checked ones. */
+interface FastBufferMethods {
+  utf8Write?: (this: Buffer, text: string, offset: number, length: number) => number;
+  latin1Slice?: (this: Buffer, start: number, end: number) => string;
+}
+const fast = Buffer.prototype as unknown as FastBufferMethods;
+const utf8Write: (buf: Buffer, text: string, offset: number, length: number) => number = fast.utf8Write
+  ? (buf, text, offset, length) => fast.utf8Write!.call(buf, text, offset, length)
+  : (buf, text, offset, length) => buf.write(text, offset, length, "utf8");
+const latin1Slice: (buf: Buffer, start: number, end: number) => string = fast.latin1Slice
+  ? (buf, start, end) => fast.latin1Slice!.call(buf, start, end)
+  : (buf, start, end) => buf.toString("latin1", start, end);
+
+/** UTF-8 bytes of `text`: counted in JS for short strings, where a native call costs more than the count. */
+function utf8Length(text: string): number {
+  const length = text.length;
+  if (length > 64) return Buffer.byteLength(text);
+  for (let i = 0; i < length; i++) if (text.charCodeAt(i) > 0x7f) return Buffer.byteLength(text);
+  return length;
+}
+
+/** Writes `text` of `n` UTF-8 bytes at `pos`: byte by byte when it is short ASCII. */
+function writeText(buf: Buffer, pos: number, text: string, n: number): number {
+  if (n === text.length && n <= 64) {
+    for (let i = 0; i < n; i++) buf[pos + i] = text.charCodeAt(i);
+    return pos + n;
+  }
+  return pos + utf8Write(buf, text, pos, n);
+}
 
 function kindOf(field: DescField): Kind | undefined {
   switch (field.fieldKind) {
@@ -111,7 +142,7 @@ class Compiled {
         case "string": {
           if (typeof value !== "string") throw GIVE_UP;
           if (value.length === 0) break;
-          const n = Buffer.byteLength(value);
+          const n = utf8Length(value);
           sizes.push(n);
           total += plan.tagSize + varintSize(n) + n;
           break;
@@ -138,7 +169,7 @@ class Compiled {
           if (!Array.isArray(value)) throw GIVE_UP;
           for (const item of value) {
             if (typeof item !== "string") throw GIVE_UP;
-            const n = Buffer.byteLength(item);
+            const n = utf8Length(item);
             sizes.push(n);
             total += plan.tagSize + varintSize(n) + n;
           }
@@ -184,8 +215,7 @@ class Compiled {
         case "string": {
           if ((value as string).length === 0) break;
           const n = sizes[cursor.at++]!;
-          pos = writeVarint(buf, writeVarint(buf, pos, plan.tag), n);
-          pos += buf.write(value as string, pos, n, "utf8");
+          pos = writeText(buf, writeVarint(buf, writeVarint(buf, pos, plan.tag), n), value as string, n);
           break;
         }
         case "bytes": {
@@ -215,8 +245,7 @@ class Compiled {
         case "strings":
           for (const item of value as string[]) {
             const n = sizes[cursor.at++]!;
-            pos = writeVarint(buf, writeVarint(buf, pos, plan.tag), n);
-            pos += buf.write(item, pos, n, "utf8");
+            pos = writeText(buf, writeVarint(buf, writeVarint(buf, pos, plan.tag), n), item, n);
           }
           break;
         case "message": {
@@ -334,11 +363,15 @@ const ZERO: Record<Exclude<Kind, "strings" | "message" | "messages">, unknown> =
 /** An int64/uint64 value as a number when it is a safe non-negative integer, else as a bigint. */
 function longOf(value: unknown, kind: "int64" | "uint64"): number | bigint {
   let n: bigint;
-  if (typeof value === "bigint") n = value;
-  else if (typeof value === "number" && Number.isSafeInteger(value)) n = BigInt(value);
-  else throw GIVE_UP;
+  if (typeof value === "bigint") {
+    if (value >= 0n && value <= MAX_SAFE) return Number(value);
+    n = value;
+  } else if (typeof value === "number" && Number.isSafeInteger(value)) {
+    if (value >= 0) return value;
+    n = BigInt(value);
+  } else throw GIVE_UP;
   if (kind === "int64" ? BigInt.asIntN(64, n) !== n : BigInt.asUintN(64, n) !== n) throw GIVE_UP;
-  return n >= 0n && n <= 0x1fffffffffffffn ? Number(n) : n;
+  return n;
 }
 
 function textOf(buf: Buffer, start: number, end: number): string {
@@ -351,7 +384,7 @@ function textOf(buf: Buffer, start: number, end: number): string {
       }
     }
   }
-  return buf.toString("latin1", start, end);
+  return latin1Slice(buf, start, end);
 }
 
 const compiled = new WeakMap<DescMessage, Compiled | null>();

@@ -582,25 +582,26 @@ export class CacheEngine {
    * The fresh values of several keys of one namespace, not yet decoded: the
    * distinct keys found, in the order first asked, each with the size it
    * takes in a response (from its header: nothing is decompressed).
+   * `missing`, when given, receives the distinct keys not found, in the same order.
    */
-  async lookupMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<Hit[]> {
+  async lookupMany(namespace: string, keys: readonly string[], scope?: CallScope, missing?: string[]): Promise<Hit[]> {
     checkBatch(keys.length, this.#options.maxBatch);
     for (const key of keys) checkKey(key, this.#options.maxKeyBytes);
-    return this.#inNamespace(namespace, "other", (state) => this.#lookupMany(state, keys, scope));
+    return this.#inNamespace(namespace, "other", (state) => this.#lookupMany(state, keys, scope, missing));
   }
 
-  async #lookupMany(state: NamespaceState, keys: readonly string[], scope: CallScope | undefined): Promise<Hit[]> {
+  async #lookupMany(state: NamespaceState, keys: readonly string[], scope: CallScope | undefined, missing?: string[]): Promise<Hit[]> {
     const unique = keys.length === 1 ? keys : [...new Set(keys)];
     const envelopes: (Uint8Array | undefined)[] = unique.map((key) => state.memory.get(key));
     const tiers: TierName[] = envelopes.map(() => "memory");
     const durable = this.#options.durable;
-    const missing = durable ? unique.filter((_, i) => envelopes[i] === undefined) : [];
-    if (durable && missing.length > 0) {
-      const toFetch = missing.filter((key) => !state.loads.has(key));
+    const notInMemory = durable ? unique.filter((_, i) => envelopes[i] === undefined) : [];
+    if (durable && notInMemory.length > 0) {
+      const toFetch = notInMemory.filter((key) => !state.loads.has(key));
       const batch = toFetch.length > 0 ? durable.getMany(state.name, toFetch, scope) : Promise.resolve([]);
       const position = new Map(toFetch.map((key, i) => [key, i]));
       const fetched = await withinScope(
-        Promise.all(missing.map((key) => this.#readThrough(state, key, async () => (await batch)[position.get(key)!]))),
+        Promise.all(notInMemory.map((key) => this.#readThrough(state, key, async () => (await batch)[position.get(key)!]))),
         scope,
       );
       let m = 0;
@@ -616,6 +617,8 @@ export class CacheEngine {
       const envelope = envelopes[i];
       if (envelope !== undefined && freshness(envelope, now) === "fresh") {
         hits.push({ key, envelope, tier: tiers[i]!, responseBytes: responseBytesOf(key, envelope) });
+      } else {
+        missing?.push(key);
       }
     });
     return hits;

@@ -144,11 +144,10 @@ export function cacheServiceHandlers(
     },
     async *streamGet(requests, ctx) {
       for await (const req of requests) {
-        const hits = await engine.lookupMany(req.namespace, req.keys, ctx);
-        const absent = new Set(req.keys);
-        for (const hit of hits) absent.delete(hit.key);
-        const missing = [...absent];
-        let bytes = missing.reduce((sum, key) => sum + 3 * key.length + 4, 0);
+        const missing: string[] = [];
+        const hits = await engine.lookupMany(req.namespace, req.keys, ctx, missing);
+        let bytes = 0;
+        for (const key of missing) bytes += 3 * key.length + 4;
         for (const chunk of chunksWithin(hits, responseBudget - bytes, responseBudget)) {
           const chunkBytes = chunk.reduce((sum, hit) => sum + hit.responseBytes, 0);
           const release = await decoding.acquire(chunkBytes, ctx.signal);
