@@ -550,6 +550,25 @@ export class CacheEngine {
     });
   }
 
+  /** {@link #readThrough} of several keys, none of them loading now, in one load (`fetch` gives one envelope per key, in order). */
+  #readThroughMany(state: NamespaceState, keys: readonly string[], fetch: () => Promise<(Uint8Array | undefined)[]>): Promise<(Uint8Array | undefined)[]> {
+    return state.loads.runMany(keys, async (isCurrent) => {
+      const envelopes = await fetch();
+      const now = this.#clock();
+      for (let i = 0; i < keys.length; i++) {
+        const envelope = envelopes[i];
+        if (envelope === undefined || freshness(envelope, now) === "gone") {
+          state.durable.misses++;
+          envelopes[i] = undefined;
+          continue;
+        }
+        state.durable.hits++;
+        if (isCurrent(i)) this.#keep(state, keys[i]!, envelope, readExpiresAt(envelope));
+      }
+      return envelopes;
+    });
+  }
+
   /** The envelope of `key` from memory, or else read through the durable tier; undefined when neither has it. */
   async #read(state: NamespaceState, key: string, scope: CallScope | undefined): Promise<{ envelope: Uint8Array; tier: TierName } | undefined> {
     const cached = state.memory.get(key);
@@ -597,17 +616,17 @@ export class CacheEngine {
     const durable = this.#options.durable;
     const notInMemory = durable ? unique.filter((_, i) => envelopes[i] === undefined) : [];
     if (durable && notInMemory.length > 0) {
-      const toFetch = notInMemory.filter((key) => !state.loads.has(key));
-      const batch = toFetch.length > 0 ? durable.getMany(state.name, toFetch, scope) : Promise.resolve([]);
-      const position = new Map(toFetch.map((key, i) => [key, i]));
-      const fetched = await withinScope(
-        Promise.all(notInMemory.map((key) => this.#readThrough(state, key, async () => (await batch)[position.get(key)!]))),
-        scope,
-      );
+      const loading = notInMemory.map((key) => state.loads.has(key));
+      const toFetch = notInMemory.filter((_, i) => !loading[i]);
+      const joined = notInMemory.filter((_, i) => loading[i]).map((key) => state.loads.run(key, () => Promise.resolve(undefined)));
+      const batch = toFetch.length > 0 ? this.#readThroughMany(state, toFetch, () => durable.getMany(state.name, toFetch, scope)) : Promise.resolve([]);
+      const [fetched, fromOthers] = await withinScope(Promise.all([batch, Promise.all(joined)]), scope);
+      let f = 0;
+      let o = 0;
       let m = 0;
       unique.forEach((_, i) => {
         if (envelopes[i] !== undefined) return;
-        envelopes[i] = fetched[m++];
+        envelopes[i] = loading[m++] ? fromOthers[o++] : fetched[f++];
         tiers[i] = durable.name;
       });
     }
