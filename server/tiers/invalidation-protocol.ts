@@ -35,9 +35,18 @@ export interface ChannelMessage {
 
 const KINDS: readonly ChangeKind[] = ["set", "delete", "touch", "clear"];
 
-/** The JSON text of a message. */
+/** The JSON text of a message: `v` and `from` come first (see {@link isFrom}). */
 export function encodeMessage(message: ChannelMessage): string {
-  return JSON.stringify(message);
+  return JSON.stringify({ v: message.v, from: message.from, seq: message.seq, changes: message.changes, hb: message.hb, settle: message.settle, ...(message.bye && { bye: true }) });
+}
+
+/**
+ * Whether `text`, as {@link encodeMessage} writes it, comes from `sender`,
+ * read without parsing it: an instance hears its own messages back, and they
+ * may list thousands of keys it has no use for.
+ */
+export function isFrom(text: string, sender: string): boolean {
+  return text.startsWith(`{"v":1,"from":${JSON.stringify(sender)},`);
 }
 
 function isCount(value: unknown): value is number {

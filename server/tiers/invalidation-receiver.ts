@@ -97,13 +97,17 @@ export class InvalidationReceiver {
     this.#lastFlush = now;
   }
 
+  /** One of this instance's own messages came back on the channel. */
+  receiveEcho(now: number): ReceiverVerdict {
+    const back = this.#heard(now);
+    this.#lastEcho = now;
+    return back;
+  }
+
   /** A message arrived on the channel. */
   receive(message: ChannelMessage, now: number): ReceiverVerdict {
+    if (message.from === this.#selfId) return this.receiveEcho(now);
     const back = this.#heard(now);
-    if (message.from === this.#selfId) {
-      this.#lastEcho = now;
-      return back;
-    }
     const peer = this.#peers.get(message.from);
     const first = firstSeq(message);
     let flush: string | undefined;

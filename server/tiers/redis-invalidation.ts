@@ -2,7 +2,7 @@ import { Cluster } from "ioredis";
 import { randomUUID } from "node:crypto";
 import type { Change } from "../engine/invalidation-bus.js";
 import type { Logger } from "../logger.js";
-import { parseMessage } from "./invalidation-protocol.js";
+import { isFrom, parseMessage } from "./invalidation-protocol.js";
 import { InvalidationPublisher, type PublisherStats } from "./invalidation-publisher.js";
 import { InvalidationReceiver } from "./invalidation-receiver.js";
 import type { RedisClient } from "./redis-connection.js";
@@ -129,15 +129,17 @@ export class RedisInvalidationChannel {
   }
 
   #onMessage(text: string): void {
-    const message = parseMessage(text);
-    if (!message) {
+    const echo = isFrom(text, this.id);
+    const message = echo ? undefined : parseMessage(text);
+    if (!echo && !message) {
       this.#logger.debug("ignoring a malformed invalidation message");
       return;
     }
-    const verdict = this.#receiver.receive(message, performance.now());
+    const now = performance.now();
+    const verdict = message ? this.#receiver.receive(message, now) : this.#receiver.receiveEcho(now);
     if (verdict.flush !== undefined) this.#flush(verdict.flush);
     for (const change of verdict.changes) this.#handler.apply(change);
-    if (message.from === this.id) this.#echoed?.();
+    if (echo) this.#echoed?.();
   }
 
   #flush(reason: string): void {
