@@ -19,6 +19,7 @@ import {
   readFloat64BE,
   withNewExpiry,
 } from "./envelope.js";
+import { CompressionOutlook } from "./compression-outlook.js";
 import { CorruptValueError, InvalidArgumentError, ValueTooLargeError } from "./errors.js";
 
 export {
@@ -76,6 +77,8 @@ export interface CodecStats {
   bytesStored: number;
   /** Number of envelopes stored compressed. */
   compressed: number;
+  /** Values at or above the threshold stored without trying to compress them: their content type's recent values did not compress (see CompressionOutlook). */
+  compressionSkipped: number;
 }
 
 /** Applies defaults to `options` and rejects nonsense with an {@link InvalidArgumentError}. */
@@ -121,6 +124,7 @@ export class ValueCodec {
   /** The last content type encoded, and its header template (see `headerTemplate`). */
   #headerType = "";
   #header: Uint8Array = headerTemplate(EMPTY);
+  readonly #outlook = new CompressionOutlook();
   #bytesIn = 0;
   #bytesStored = 0;
   #compressedCount = 0;
@@ -132,12 +136,14 @@ export class ValueCodec {
 
   /** Counters since creation (a snapshot). */
   get stats(): Readonly<CodecStats> {
-    return { bytesIn: this.#bytesIn, bytesStored: this.#bytesStored, compressed: this.#compressedCount };
+    return { bytesIn: this.#bytesIn, bytesStored: this.#bytesStored, compressed: this.#compressedCount, compressionSkipped: this.#outlook.skipped };
   }
 
   /**
    * Builds the envelope. Compresses when `value.byteLength >= compressionThreshold`
-   * and the compressed payload is smaller; otherwise stores it raw.
+   * and the compressed payload is smaller; otherwise stores it raw. Values of
+   * a content type whose recent values did not compress are stored raw
+   * without trying, for a while (see {@link CompressionOutlook}).
    *
    * @throws ValueTooLargeError if `value` exceeds `maxValueBytes`.
    * @throws InvalidArgumentError if `contentType` exceeds 255 UTF-8 bytes or
@@ -155,10 +161,11 @@ export class ValueCodec {
     const graceFlag = freshUntil === 0 ? 0 : FLAG_FRESH_UNTIL;
     const payloadOffset = header.length + (graceFlag === 0 ? 0 : FRESH_UNTIL_BYTES);
 
-    if (length >= compressionThreshold) {
+    if (length >= compressionThreshold && this.#outlook.shouldTry(contentType)) {
       const bound = binding.compressBound(length);
       if (this.#scratch.byteLength < bound) this.#scratch = Buffer.allocUnsafeSlow(bound);
       const compressedLength = this.#cctx.compress2(this.#scratch, value);
+      this.#outlook.record(contentType, compressedLength < length);
       if (compressedLength < length) {
         const envelope = Buffer.allocUnsafe(payloadOffset + compressedLength);
         writeHeader(envelope, FLAG_COMPRESSED | graceFlag, expiresAt, length, header, freshUntil);

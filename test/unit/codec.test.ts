@@ -154,7 +154,7 @@ describe("compression threshold", () => {
     const encoded = codec.encode(value, "", 0);
     expect(encoded[1]).toBe(0);
     expect(encoded.byteLength).toBe(ENVELOPE_HEADER_BYTES + value.length);
-    expect(codec.stats).toStrictEqual({ bytesIn: value.length, bytesStored: value.length, compressed: 0 });
+    expect(codec.stats).toStrictEqual({ bytesIn: value.length, bytesStored: value.length, compressed: 0, compressionSkipped: 0 });
   });
 
   it("never compresses with an Infinity threshold", () => {
@@ -164,11 +164,11 @@ describe("compression threshold", () => {
 
   it("counts bytes in, bytes stored and compressed values", () => {
     const codec = new ValueCodec();
-    expect(codec.stats).toStrictEqual({ bytesIn: 0, bytesStored: 0, compressed: 0 });
+    expect(codec.stats).toStrictEqual({ bytesIn: 0, bytesStored: 0, compressed: 0, compressionSkipped: 0 });
     codec.encode(Buffer.alloc(10), "", 0);
     const big = codec.encode(Buffer.alloc(10_000), "xy", 0);
     const stored = big.byteLength - ENVELOPE_HEADER_BYTES - 2;
-    expect(codec.stats).toStrictEqual({ bytesIn: 10_010, bytesStored: 10 + stored, compressed: 1 });
+    expect(codec.stats).toStrictEqual({ bytesIn: 10_010, bytesStored: 10 + stored, compressed: 1, compressionSkipped: 0 });
   });
 
   it("reuses its buffers without mixing up results", () => {
