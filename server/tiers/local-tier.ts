@@ -91,6 +91,15 @@ export class LocalTier implements DurableTier {
     }
   }
 
+  /**
+   * Entries in the store (expired ones not yet swept included) and the bytes
+   * of the pages holding them, from LMDB's own statistics: O(1), no scan.
+   */
+  footprint(): { entries: number; bytes: number } {
+    const stats = this.#values.getStats() as { entryCount: number; pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+    return { entries: stats.entryCount, bytes: (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages) * stats.pageSize };
+  }
+
   #live(envelope: Buffer | undefined): envelope is Buffer {
     return envelope !== undefined && isLive(envelope, this.#clock());
   }

@@ -300,6 +300,11 @@ export class RedisTier implements DurableTier {
     return this.#guard.state;
   }
 
+  /** Whether the data connection is up now (ioredis status "ready"); readiness checks it, no command is sent. */
+  get reachable(): boolean {
+    return this.#client.status === "ready";
+  }
+
   /** Counters of guarded calls since creation (a snapshot). */
   stats(): RedisTierStats {
     return this.#guard.stats();

@@ -1,0 +1,138 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { ServerInterceptingCall, status, type ServerInterceptor } from "@grpc/grpc-js";
+import { Counter, Histogram, type Registry } from "prom-client";
+
+/** Latency buckets in seconds: 50 µs to 5 s, about three per decade. */
+export const RPC_DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** Names of the gRPC status codes, by number ("OK", "INVALID_ARGUMENT"…). */
+const CODE_NAMES: readonly string[] = Object.entries(status)
+  .filter((entry): entry is [string, number] => typeof entry[1] === "number")
+  .sort((a, b) => a[1] - b[1])
+  .map(([name]) => name);
+
+/** What the metrics keep of one RPC method: its calls by status code and its latency histogram (labels bound once). */
+interface MethodSeries {
+  readonly method: string;
+  readonly streaming: boolean;
+  /** Calls ended, indexed by status code. */
+  readonly byCode: Float64Array;
+  readonly duration: { observe(seconds: number): void };
+}
+
+/** Calls of one method by status code, as the status page shows them. */
+export interface MethodCalls {
+  readonly method: string;
+  readonly streaming: boolean;
+  readonly total: number;
+  readonly errors: number;
+}
+
+/**
+ * Per-RPC metrics of one service: `tiercache_rpc_requests_total{method,code}`
+ * and `tiercache_rpc_duration_seconds{method}`, recorded by a grpc-js server
+ * interceptor ({@link RpcMetrics.interceptor}) when a call ends. Per call this
+ * costs one array increment and one histogram observation; label children
+ * are bound once per method.
+ */
+export class RpcMetrics {
+  readonly #byPath = new Map<string, MethodSeries>();
+  readonly #histogram: Histogram<"method">;
+
+  constructor(registry: Registry, service: DescService) {
+    this.#histogram = new Histogram({
+      name: "tiercache_rpc_duration_seconds",
+      help: "Time from a call's arrival to its status being sent, by method (streams: the stream's life).",
+      labelNames: ["method"],
+      buckets: RPC_DURATION_BUCKETS,
+      registers: [registry],
+    });
+    for (const method of service.methods) {
+      const streaming = method.methodKind !== "unary";
+      const series: MethodSeries = { method: method.name, streaming, byCode: new Float64Array(CODE_NAMES.length), duration: this.#histogram.labels(method.name) };
+      this.#byPath.set(`/${service.typeName}/${method.name}`, series);
+      this.#histogram.zero({ method: method.name });
+    }
+    const all = [...this.#byPath.values()];
+    new Counter({
+      name: "tiercache_rpc_requests_total",
+      help: "Calls ended, by method and gRPC status code (OK for success).",
+      labelNames: ["method", "code"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const series of all) {
+          // OK is always present, so a method's series exist before its first call.
+          series.byCode.forEach((n, code) => {
+            if (n > 0 || code === status.OK) this.inc({ method: series.method, code: CODE_NAMES[code]! }, n);
+          });
+        }
+      },
+    });
+  }
+
+  /** Records one ended call of the method at `path` (unknown paths are ignored). */
+  record(path: string, code: number, seconds: number): void {
+    const series = this.#byPath.get(path);
+    if (series === undefined) return;
+    series.byCode[code < series.byCode.length ? code : status.UNKNOWN]!++;
+    series.duration.observe(seconds);
+  }
+
+  /** Calls ended so far, per method. */
+  calls(): MethodCalls[] {
+    return [...this.#byPath.values()].map((s) => {
+      const total = s.byCode.reduce((a, b) => a + b, 0);
+      return { method: s.method, streaming: s.streaming, total, errors: total - s.byCode[status.OK]! };
+    });
+  }
+
+  /**
+   * Cumulative latency bucket counts of the unary methods together, one per
+   * {@link RPC_DURATION_BUCKETS} bound plus +Inf (streams are left out: their
+   * duration is how long they stayed open).
+   */
+  async unaryLatencyBuckets(): Promise<number[]> {
+    const unary = new Set([...this.#byPath.values()].filter((s) => !s.streaming).map((s) => s.method));
+    const counts = new Array<number>(RPC_DURATION_BUCKETS.length + 1).fill(0);
+    const { values } = await this.#histogram.get();
+    for (const v of values) {
+      if (v.metricName !== "tiercache_rpc_duration_seconds_bucket" || !unary.has(String(v.labels.method))) continue;
+      const le = (v.labels as { le?: string | number }).le;
+      const index = le === "+Inf" ? RPC_DURATION_BUCKETS.length : RPC_DURATION_BUCKETS.indexOf(Number(le));
+      if (index >= 0) counts[index]! += v.value;
+    }
+    return counts;
+  }
+
+  /**
+   * A grpc-js server interceptor that records every call of the service when
+   * it ends: with the status it sent, or CANCELLED / DEADLINE_EXCEEDED when
+   * it ended without one. List it first among the server's interceptors so
+   * that it sees the statuses the others send.
+   */
+  interceptor(): ServerInterceptor {
+    return (descriptor, call) => {
+      const path = descriptor.path;
+      if (!this.#byPath.has(path)) return new ServerInterceptingCall(call);
+      const start = performance.now();
+      let ended = false;
+      const end = (code: number) => {
+        if (ended) return;
+        ended = true;
+        this.record(path, code, (performance.now() - start) / 1000);
+      };
+      const deadlinePassed = () => {
+        const deadline = call.getDeadline();
+        return (deadline instanceof Date ? deadline.getTime() : deadline) <= Date.now();
+      };
+      return new ServerInterceptingCall(call, {
+        start: (next) => next({ onCancel: () => end(deadlinePassed() ? status.DEADLINE_EXCEEDED : status.CANCELLED) }),
+        sendStatus: (sent, next) => {
+          end(sent.code);
+          next(sent);
+        },
+      });
+    };
+  }
+}
