@@ -1,0 +1,183 @@
+import { credentials, status } from "@grpc/grpc-js";
+import { afterEach, describe, expect, it } from "vitest";
+import { systemClock } from "../../core/clock.js";
+import { createClient } from "../../core/grpc-adapter.js";
+import { RpcError } from "../../core/rpc-error.js";
+import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
+import { RPC_DURATION_BUCKETS } from "../../server/rpc-metrics.js";
+import type { StatusReport } from "../../server/status-report.js";
+import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
+import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
+import { startTestServer, type TestServer } from "../helpers/test-server.js";
+
+let t: TestServer | undefined;
+let redis: TestRedis | undefined;
+afterEach(async () => {
+  await t?.dispose();
+  t = undefined;
+  await redis?.stop();
+  redis = undefined;
+});
+
+function http(server: TestServer, path: string): Promise<Response> {
+  return fetch(`http://127.0.0.1:${server.server.metricsPort}${path}`);
+}
+
+async function scrape(server: TestServer): Promise<string> {
+  const res = await http(server, "/metrics");
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+/** The value of the series `name{labels}` (labels in the order prom-client writes them), or undefined when absent. */
+function series(body: string, name: string, labels: string): number | undefined {
+  const line = body.split("\n").find((l) => l.startsWith(`${name}{${labels}} `));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+}
+
+async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("metrics endpoint", () => {
+  it("counts calls by method and status code, with latency histograms per method", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0 });
+    await t.client.set("k", "v", { namespace: "m" });
+    await t.client.get("k", { namespace: "m" });
+    await t.client.get("missing", { namespace: "m" });
+    const raw = createClient(CacheService, t.server.address, credentials.createInsecure());
+    try {
+      const failed = await raw.get({ namespace: "m", key: "" }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(failed).toBeInstanceOf(RpcError);
+      expect((failed as RpcError).code).toBe(status.INVALID_ARGUMENT);
+    } finally {
+      raw.close();
+    }
+
+    const body = await scrape(t);
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Get",code="OK"')).toBe(2);
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Get",code="INVALID_ARGUMENT"')).toBe(1);
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Set",code="OK"')).toBe(1);
+    // Every method has its OK series from the start, so rate() works from the first scrape.
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Touch",code="OK"')).toBe(0);
+    expect(body).toContain("# TYPE tiercache_rpc_requests_total counter");
+    expect(body).toContain("# TYPE tiercache_rpc_duration_seconds histogram");
+    for (const le of RPC_DURATION_BUCKETS) expect(series(body, "tiercache_rpc_duration_seconds_bucket", `le="${le}",method="Get"`)).toBeTypeOf("number");
+    expect(series(body, "tiercache_rpc_duration_seconds_bucket", 'le="+Inf",method="Get"')).toBe(3);
+    expect(series(body, "tiercache_rpc_duration_seconds_count", 'method="Get"')).toBe(3);
+    expect(series(body, "tiercache_rpc_duration_seconds_bucket", 'le="+Inf",method="Delete"')).toBe(0);
+    // Ratios belong in PromQL; the since-start ratio is gone.
+    expect(body).not.toContain("tiercache_hit_ratio");
+    expect(series(body, "tiercache_hits_total", 'namespace="m",tier="memory"')).toBe(1);
+    // A memory-only server has no durable tier: no breaker or durable series at all.
+    expect(body).not.toContain("tiercache_durable_breaker_state");
+    expect(body).not.toContain("tiercache_durable_entries");
+    expect(body).toMatch(/^tiercache_memory_budget_bytes \d+$/m);
+    expect(body).toMatch(/^tiercache_memory_used_bytes \d+$/m);
+    expect(body).toMatch(/^tiercache_memory_budget_evictions_total 0$/m);
+  });
+
+  it("answers /healthz and /readyz while serving, and /status.json with the calls made", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0 });
+    const health = await http(t, "/healthz");
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ live: true });
+    const ready = await http(t, "/readyz");
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ready: true });
+
+    await t.client.set("a", 1, { namespace: "s" });
+    await t.client.get("a", { namespace: "s" });
+    const report = (await (await http(t, "/status.json")).json()) as StatusReport;
+    expect(report.totals.requests).toBe(2);
+    expect(report.namespaces).toEqual([{ namespace: "s", entries: 1, bytes: expect.any(Number), hits: 1, misses: 0, sets: 1, degradedWrites: 0 }]);
+    expect(report.storage).toBe("memory");
+    expect(report.ready).toEqual({ ready: true });
+    const page = await http(t, "/");
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    expect(await page.text()).toContain("status.json");
+    expect((await http(t, "/nope")).status).toBe(404);
+  });
+
+  it("reports the LMDB tier's real entries and bytes, and times durable calls", async () => {
+    t = await startTestServer({ storage: "local", metricsPort: 0 });
+    const tier = t.server.engine.durableTier!;
+    for (const key of ["a", "b", "c"]) await t.client.set(key, "x".repeat(2000), { namespace: "d" });
+    const body = await scrape(t);
+    expect(series(body, "tiercache_durable_entries", `tier="${tier}"`)).toBe(3);
+    expect(series(body, "tiercache_durable_bytes", `tier="${tier}"`)).toBeGreaterThan(0);
+    expect(series(body, "tiercache_durable_call_duration_seconds_count", `tier="${tier}",operation="set",outcome="ok"`)).toBe(3);
+    expect(body).not.toContain("tiercache_durable_breaker_state");
+  });
+
+  it("turns /readyz to 503 while draining, while /healthz stays 200", async () => {
+    const durable = new FakeDurableTier(systemClock);
+    t = await startTestServer({ storage: "memory", metricsPort: 0, shutdownGraceMs: 10_000 }, { durable });
+    let release!: () => void;
+    durable.gate = new Promise<void>((resolve) => (release = resolve));
+    const inFlight = t.client.get("held", { namespace: "drain" });
+    await until(async () => durable.calls.get, (n) => n === 1, "the read to reach the durable tier");
+    const stopping = t.server.shutdown();
+    const ready = await until(() => http(t!, "/readyz"), (res) => res.status === 503, "/readyz to turn 503");
+    expect(await ready.json()).toEqual({ ready: false, reason: "draining" });
+    expect((await http(t, "/healthz")).status).toBe(200);
+    release();
+    await inFlight;
+    await stopping;
+  });
+
+  it("counts a call whose client deadline passed as DEADLINE_EXCEEDED", async () => {
+    const durable = new FakeDurableTier(systemClock);
+    t = await startTestServer({ storage: "memory", metricsPort: 0 }, { durable });
+    let release!: () => void;
+    durable.gate = new Promise<void>((resolve) => (release = resolve));
+    const raw = createClient(CacheService, t.server.address, credentials.createInsecure());
+    try {
+      const failed = await raw.get({ namespace: "late", key: "k" }, { timeoutMs: 200 }).catch((err: unknown) => err);
+      expect((failed as RpcError).code).toBe(status.DEADLINE_EXCEEDED);
+      // The handler is still waiting on the durable tier: the server ended the call at the deadline without it.
+      const body = await until(() => scrape(t!), (b) => series(b, "tiercache_rpc_requests_total", 'method="Get",code="DEADLINE_EXCEEDED"') === 1, "the expired call to be counted");
+      expect(series(body, "tiercache_rpc_requests_total", 'method="Get",code="OK"')).toBe(0);
+    } finally {
+      raw.close();
+      release();
+    }
+    // The handler finishing later does not count the call twice.
+    await new Promise((r) => setTimeout(r, 100));
+    const after = await scrape(t);
+    expect(series(after, "tiercache_rpc_requests_total", 'method="Get",code="OK"')).toBe(0);
+    expect(series(after, "tiercache_rpc_duration_seconds_count", 'method="Get"')).toBe(1);
+  });
+
+  it("with Redis: shows the breaker state, omits durable sizes, and turns /readyz to 503 when Redis goes away", async () => {
+    redis = await startTestRedis();
+    t = await startTestServer({ storage: "redis", redisUrl: redis.url, redisTimeoutMs: 200, metricsPort: 0 });
+    await t.client.set("k", "v", { namespace: "r" });
+    const body = await scrape(t);
+    expect(series(body, "tiercache_durable_breaker_state", 'tier="redis",state="closed"')).toBe(1);
+    expect(series(body, "tiercache_durable_breaker_state", 'tier="redis",state="open"')).toBe(0);
+    expect(series(body, "tiercache_durable_breaker_state", 'tier="redis",state="half-open"')).toBe(0);
+    // Redis cannot tell a prefix's size without a scan: nothing is reported rather than 0.
+    expect(body).not.toContain("tiercache_durable_entries");
+    expect(body).not.toContain("tiercache_durable_bytes");
+    expect(series(body, "tiercache_durable_call_duration_seconds_count", 'tier="redis",operation="set",outcome="ok"')).toBe(1);
+    expect((await http(t, "/readyz")).status).toBe(200);
+
+    await redis.stop(true);
+    redis = undefined;
+    const ready = await until(() => http(t!, "/readyz"), (res) => res.status === 503, "/readyz to turn 503");
+    const reason = ((await ready.json()) as { reason: string }).reason;
+    expect(reason).toMatch(/^redis /);
+    expect((await http(t, "/healthz")).status).toBe(200);
+  });
+});
