@@ -14,10 +14,10 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   body { margin: 0; padding: 1.2rem 1.6rem; }
   h1 { font-size: 1.3rem; margin: 0 0 .8rem; }
   h1 small { font-weight: normal; color: #667; font-size: .85rem; margin-left: .6rem; }
-  .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: .8rem; margin-bottom: 1rem; }
+  .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: .8rem; margin-bottom: 1rem; }
   .card { background: #fff; border: 1px solid #dde1e7; border-radius: 6px; padding: .7rem .9rem; }
   .card .label { color: #667; font-size: .8rem; text-transform: uppercase; letter-spacing: .04em; }
-  .card .value { font-size: 1.6rem; font-variant-numeric: tabular-nums; margin: .2rem 0; }
+  .card .value { font-size: 1.5rem; white-space: nowrap; font-variant-numeric: tabular-nums; margin: .2rem 0; }
   .card svg { width: 100%; height: 40px; display: block; }
   .bar { height: 8px; background: #e6e9ee; border-radius: 4px; overflow: hidden; }
   .bar div { height: 100%; background: #3d7be0; width: 0; }
@@ -60,8 +60,9 @@ function line(svg, series, colors, max) {
   const top = max ?? Math.max(1e-9, ...series.flat().filter((v) => v !== null));
   svg.replaceChildren(...series.map((points, k) => {
     const path = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-    const offset = POINTS - points.length;
-    path.setAttribute("points", points.map((v, i) => v === null ? "" : (offset + i) + "," + (39 - (v / top) * 37).toFixed(2)).filter(Boolean).join(" "));
+    // Newest point at the right edge; at least 30 slots wide so that a young chart does not stretch.
+    const slots = Math.max(30, points.length), offset = slots - points.length, step = 120 / (slots - 1);
+    path.setAttribute("points", points.map((v, i) => v === null ? "" : ((offset + i) * step).toFixed(2) + "," + (39 - (v / top) * 37).toFixed(2)).filter(Boolean).join(" "));
     path.setAttribute("fill", "none"); path.setAttribute("stroke", colors[k]); path.setAttribute("stroke-width", "1.5"); path.setAttribute("vector-effect", "non-scaling-stroke");
     return path;
   }));
