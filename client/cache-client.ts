@@ -175,8 +175,11 @@ export interface TierStats extends TierCounters {
 export interface NamespaceStats {
   namespace: string;
   tiers: TierStats[];
+  /** Value bytes written, before compression. */
   bytesIn: number;
+  /** Envelope bytes stored for those writes (header and compression included). */
   bytesStored: number;
+  /** bytesIn / bytesStored (0 before the first write): 9 means values are stored 9× smaller. */
   compressionRatio: number;
   /** Writes kept in server memory only because the durable tier was down. */
   degradedWrites: number;

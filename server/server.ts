@@ -144,7 +144,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     await invalidations.start();
   }
   const durableBreaker = () => (durable instanceof RedisTier ? durable.breakerState : "");
-  const durableFootprint = () => (durable instanceof LocalTier ? durable.footprint() : undefined);
+  const durableFootprint = () => engine.durableFootprint();
   let draining = false;
   const readiness = () =>
     judgeReadiness({

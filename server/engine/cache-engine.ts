@@ -3,7 +3,7 @@ import type { ValueCodec } from "../../core/codec.js";
 import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, readExpiresAt, withNewExpiry } from "../../core/envelope.js";
 import { InvalidArgumentError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
-import type { CallScope, DurableTier, DurableWrite, Tenant, TierName } from "./durable-tier.js";
+import type { CallScope, DurableFootprint, DurableTier, DurableWrite, Tenant, TierName } from "./durable-tier.js";
 import { ARCHIVED_COUNTERS_BYTES, CounterArchive, NamespaceCounters, type DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
 import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change } from "./invalidation-bus.js";
 import { LeaseTable } from "./lease-table.js";
@@ -441,6 +441,11 @@ export class CacheEngine {
   /** Namespaces holding state now. */
   get namespaceCount(): number {
     return this.#namespaces.size;
+  }
+
+  /** What the durable tier holds, when it can tell cheaply (see {@link DurableTier.footprint}); undefined otherwise. */
+  durableFootprint(): DurableFootprint | undefined {
+    return this.#options.durable?.footprint?.();
   }
 
   /** The durable tier's name, or undefined when the engine is memory only. */

@@ -27,6 +27,12 @@ export interface Tenant {
   readonly maxBytes: number;
 }
 
+/** What a durable tier holds, from its own bookkeeping. */
+export interface DurableFootprint {
+  readonly entries: number;
+  readonly bytes: number;
+}
+
 /** The name a tier reports in responses and statistics. */
 export type TierName = "memory" | "local" | "redis";
 
@@ -55,4 +61,11 @@ export interface DurableTier {
   /** Removes every key of the namespace and nothing else. */
   clear(namespace: string, scope?: CallScope): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Entries the tier holds (all namespaces, expired ones not yet swept
+   * included) and the bytes holding them, when the tier can tell in O(1)
+   * without a scan; undefined (or no method) when it cannot: statistics
+   * then omit these figures rather than report 0.
+   */
+  footprint?(): DurableFootprint | undefined;
 }

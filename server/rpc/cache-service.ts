@@ -133,6 +133,7 @@ export function cacheServiceHandlers(
     },
     async stats(req) {
       const budget = engine.budget;
+      const footprint = engine.durableFootprint();
       return {
         ...toStats(engine.stats(req.namespace || undefined)),
         durableBreaker: durableBreaker(),
@@ -140,6 +141,7 @@ export function cacheServiceHandlers(
         memoryUsedBytes: big(budget?.usedBytes ?? 0),
         memoryBudgetEvictions: big(budget?.evictions ?? 0),
         namespacesHeld: big(engine.namespaceCount),
+        ...(footprint && { durableEntries: big(footprint.entries), durableBytes: big(footprint.bytes) }),
       };
     },
     async *streamGet(requests, ctx) {

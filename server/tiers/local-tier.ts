@@ -3,7 +3,7 @@ import { open, type Database, type DatabaseOptions, type RootDatabase } from "lm
 import { systemClock, type Clock } from "../../core/clock.js";
 import { isFresh, isLive, readExpiresAt, withNewExpiry } from "../../core/envelope.js";
 import { isTiercacheError, TierUnavailableError } from "../../core/errors.js";
-import type { DurableTier, DurableWrite } from "../engine/durable-tier.js";
+import type { DurableFootprint, DurableTier, DurableWrite } from "../engine/durable-tier.js";
 import { DataDirLock, DataDirLockedError } from "./data-dir-lock.js";
 import { expiredBefore, expiryKey, namespaceRange, parseExpiryKey, valueKey } from "./lmdb-keys.js";
 
@@ -95,7 +95,7 @@ export class LocalTier implements DurableTier {
    * Entries in the store (expired ones not yet swept included) and the bytes
    * of the pages holding them, from LMDB's own statistics: O(1), no scan.
    */
-  footprint(): { entries: number; bytes: number } {
+  footprint(): DurableFootprint {
     const stats = this.#values.getStats() as { entryCount: number; pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
     return { entries: stats.entryCount, bytes: (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages) * stats.pageSize };
   }

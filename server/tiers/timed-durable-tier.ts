@@ -1,4 +1,4 @@
-import type { CallScope, DurableTier, DurableWrite } from "../engine/durable-tier.js";
+import type { CallScope, DurableFootprint, DurableTier, DurableWrite } from "../engine/durable-tier.js";
 
 /** Records how long one durable-tier call took, in seconds, and whether it failed. */
 export type DurableCallObserver = (operation: DurableOperation, seconds: number, failed: boolean) => void;
@@ -72,6 +72,11 @@ export class TimedDurableTier implements DurableTier {
 
   clear(namespace: string, scope?: CallScope): Promise<void> {
     return this.#timed("clear", this.#tier.clear(namespace, scope));
+  }
+
+  /** Not timed: it reads the tier's own bookkeeping. */
+  footprint(): DurableFootprint | undefined {
+    return this.#tier.footprint?.();
   }
 
   close(): Promise<void> {

@@ -35,6 +35,16 @@ function series(body: string, name: string, labels: string): number | undefined 
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
+/** The Stats response as the wire carries it (the SDK's stats() returns namespaces only). */
+async function rawStats(server: TestServer) {
+  const raw = createClient(CacheService, server.server.address, credentials.createInsecure());
+  try {
+    return await raw.stats({});
+  } finally {
+    raw.close();
+  }
+}
+
 async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -118,6 +128,10 @@ describe("metrics endpoint", () => {
     expect(series(body, "tiercache_durable_bytes", `tier="${tier}"`)).toBeGreaterThan(0);
     expect(series(body, "tiercache_durable_call_duration_seconds_count", `tier="${tier}",operation="set",outcome="ok"`)).toBe(3);
     expect(body).not.toContain("tiercache_durable_breaker_state");
+    // The Stats RPC reports the same figures.
+    const stats = await rawStats(t);
+    expect(stats.durableEntries).toBe(3n);
+    expect(stats.durableBytes).toBe(BigInt(series(body, "tiercache_durable_bytes", `tier="${tier}"`)!));
   });
 
   it("turns /readyz to 503 while draining, while /healthz stays 200", async () => {
@@ -171,6 +185,9 @@ describe("metrics endpoint", () => {
     expect(body).not.toContain("tiercache_durable_entries");
     expect(body).not.toContain("tiercache_durable_bytes");
     expect(series(body, "tiercache_durable_call_duration_seconds_count", 'tier="redis",operation="set",outcome="ok"')).toBe(1);
+    const stats = await rawStats(t);
+    expect(stats.durableEntries).toBeUndefined();
+    expect(stats.durableBytes).toBeUndefined();
     expect((await http(t, "/readyz")).status).toBe(200);
 
     await redis.stop(true);
