@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { BoundHistogram, type HistogramChild } from "./bound-histogram.js";
 import { CacheService } from "../gen/tiercache/v1/cache_pb.js";
 import type { CacheEngine } from "./engine/cache-engine.js";
 import type { TierStatsSnapshot } from "./engine/namespace-stats.js";
@@ -167,16 +168,16 @@ function engineMetrics(registry: Registry, { engine, breaker, durableFootprint }
 }
 
 function durableCallMetrics(registry: Registry, tier: string): DurableCallObserver {
-  const histogram = new Histogram({
-    name: "tiercache_durable_call_duration_seconds",
-    help: "Time of one call to the durable tier (retries and breaker included), by operation and outcome.",
-    labelNames: ["tier", "operation", "outcome"],
-    buckets: RPC_DURATION_BUCKETS,
-    registers: [registry],
-  });
-  type Child = { observe(seconds: number): void };
-  const bound = {} as Record<DurableOperation, [Child, Child]>;
-  for (const op of DURABLE_OPERATIONS) bound[op] = [histogram.labels(tier, op, "ok"), histogram.labels(tier, op, "error")];
+  const histogram = new BoundHistogram(
+    "tiercache_durable_call_duration_seconds",
+    "Time of one call to the durable tier (retries and breaker included), by operation and outcome.",
+    RPC_DURATION_BUCKETS,
+    registry,
+  );
+  const bound = {} as Record<DurableOperation, [HistogramChild, HistogramChild]>;
+  for (const operation of DURABLE_OPERATIONS) {
+    bound[operation] = [histogram.child({ tier, operation, outcome: "ok" }), histogram.child({ tier, operation, outcome: "error" })];
+  }
   return (operation, seconds, failed) => bound[operation][failed ? 1 : 0].observe(seconds);
 }
 

@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { ServerInterceptingCall, status, type ServerInterceptor } from "@grpc/grpc-js";
-import { Counter, Histogram, type Registry } from "prom-client";
+import { Counter, type Registry } from "prom-client";
+import { BoundHistogram, type HistogramChild } from "./bound-histogram.js";
 
 /** Latency buckets in seconds: 50 µs to 5 s, about three per decade. */
 export const RPC_DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -17,7 +18,7 @@ interface MethodSeries {
   readonly streaming: boolean;
   /** Calls ended, indexed by status code. */
   readonly byCode: Float64Array;
-  readonly duration: { observe(seconds: number): void };
+  readonly duration: HistogramChild;
 }
 
 /** Calls of one method by status code, as the status page shows them. */
@@ -37,21 +38,18 @@ export interface MethodCalls {
  */
 export class RpcMetrics {
   readonly #byPath = new Map<string, MethodSeries>();
-  readonly #histogram: Histogram<"method">;
 
   constructor(registry: Registry, service: DescService) {
-    this.#histogram = new Histogram({
-      name: "tiercache_rpc_duration_seconds",
-      help: "Time from a call's arrival to its status being sent, by method (streams: the stream's life).",
-      labelNames: ["method"],
-      buckets: RPC_DURATION_BUCKETS,
-      registers: [registry],
-    });
+    const histogram = new BoundHistogram(
+      "tiercache_rpc_duration_seconds",
+      "Time from a call's arrival to its status being sent, by method (streams: the stream's life).",
+      RPC_DURATION_BUCKETS,
+      registry,
+    );
     for (const method of service.methods) {
       const streaming = method.methodKind !== "unary";
-      const series: MethodSeries = { method: method.name, streaming, byCode: new Float64Array(CODE_NAMES.length), duration: this.#histogram.labels(method.name) };
+      const series: MethodSeries = { method: method.name, streaming, byCode: new Float64Array(CODE_NAMES.length), duration: histogram.child({ method: method.name }) };
       this.#byPath.set(`/${service.typeName}/${method.name}`, series);
-      this.#histogram.zero({ method: method.name });
     }
     const all = [...this.#byPath.values()];
     new Counter({
@@ -88,19 +86,14 @@ export class RpcMetrics {
   }
 
   /**
-   * Cumulative latency bucket counts of the unary methods together, one per
-   * {@link RPC_DURATION_BUCKETS} bound plus +Inf (streams are left out: their
-   * duration is how long they stayed open).
+   * Latency bucket counts (not cumulative) of the unary methods together, one
+   * per {@link RPC_DURATION_BUCKETS} bound plus +Inf (streams are left out:
+   * their duration is how long they stayed open).
    */
-  async unaryLatencyBuckets(): Promise<number[]> {
-    const unary = new Set([...this.#byPath.values()].filter((s) => !s.streaming).map((s) => s.method));
+  unaryLatencyBuckets(): number[] {
     const counts = new Array<number>(RPC_DURATION_BUCKETS.length + 1).fill(0);
-    const { values } = await this.#histogram.get();
-    for (const v of values) {
-      if (v.metricName !== "tiercache_rpc_duration_seconds_bucket" || !unary.has(String(v.labels.method))) continue;
-      const le = (v.labels as { le?: string | number }).le;
-      const index = le === "+Inf" ? RPC_DURATION_BUCKETS.length : RPC_DURATION_BUCKETS.indexOf(Number(le));
-      if (index >= 0) counts[index]! += v.value;
+    for (const series of this.#byPath.values()) {
+      if (!series.streaming) series.duration.counts.forEach((n, i) => (counts[i]! += n));
     }
     return counts;
   }

@@ -89,6 +89,11 @@ export function bucketQuantile(q: number, buckets: readonly number[]): number | 
   return RPC_DURATION_BUCKETS[RPC_DURATION_BUCKETS.length - 1]!;
 }
 
+function cumulative(counts: readonly number[]): number[] {
+  let sum = 0;
+  return counts.map((n) => (sum += n));
+}
+
 /** What a {@link StatusReporter} reads. */
 export interface StatusSources {
   readonly engine: CacheEngine;
@@ -128,7 +133,7 @@ export class StatusReporter {
     }
     const requests = methods.reduce((sum, m) => sum + m.total, 0);
     const errors = methods.reduce((sum, m) => sum + m.errors, 0);
-    const sample: Sample = { at: now, requests, errors, hits, misses, buckets: await rpc.unaryLatencyBuckets() };
+    const sample: Sample = { at: now, requests, errors, hits, misses, buckets: cumulative(rpc.unaryLatencyBuckets()) };
     const base = this.#baseFor(now);
     this.#keep(sample);
 
