@@ -6,6 +6,9 @@ import { BoundHistogram, type HistogramChild } from "./bound-histogram.js";
 /** Latency buckets in seconds: 50 µs to 5 s, about three per decade. */
 export const RPC_DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/** How close to its deadline a cancelled call counts as DEADLINE_EXCEEDED. */
+const DEADLINE_SLACK_MS = 25;
+
 /** Names of the gRPC status codes, by number ("OK", "INVALID_ARGUMENT"…). */
 const CODE_NAMES: readonly string[] = Object.entries(status)
   .filter((entry): entry is [string, number] => typeof entry[1] === "number")
@@ -115,9 +118,11 @@ export class RpcMetrics {
         ended = true;
         this.record(path, code, (performance.now() - start) / 1000);
       };
+      // The server's copy of the client's deadline runs late by the request's transit time, so a client whose own
+      // deadline passed may cancel just before it: a cancel that close to the deadline counts as the deadline.
       const deadlinePassed = () => {
         const deadline = call.getDeadline();
-        return (deadline instanceof Date ? deadline.getTime() : deadline) <= Date.now();
+        return (deadline instanceof Date ? deadline.getTime() : deadline) <= Date.now() + DEADLINE_SLACK_MS;
       };
       return new ServerInterceptingCall(call, {
         start: (next) => next({ onCancel: () => end(deadlinePassed() ? status.DEADLINE_EXCEEDED : status.CANCELLED) }),

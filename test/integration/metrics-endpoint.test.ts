@@ -150,32 +150,37 @@ describe("metrics endpoint", () => {
     await stopping;
   });
 
-  it("counts a call whose client deadline passed as DEADLINE_EXCEEDED", async () => {
+  it("counts a call the server cut at its deadline ceiling as DEADLINE_EXCEEDED, and a cancelled call as CANCELLED, once each", async () => {
     const durable = new FakeDurableTier(systemClock);
-    t = await startTestServer({ storage: "memory", metricsPort: 0 }, { durable });
+    t = await startTestServer({ storage: "memory", metricsPort: 0, maxDeadlineMs: 1000 }, { durable });
     let release!: () => void;
     durable.gate = new Promise<void>((resolve) => (release = resolve));
     const raw = createClient(CacheService, t.server.address, credentials.createInsecure());
     try {
-      const failed = await raw.get({ namespace: "late", key: "k" }, { timeoutMs: 200 }).catch((err: unknown) => err);
-      expect((failed as RpcError).code).toBe(status.DEADLINE_EXCEEDED);
-      // The handler is still waiting on the durable tier: the server ended the call at the deadline without it.
-      const body = await until(() => scrape(t!), (b) => series(b, "tiercache_rpc_requests_total", 'method="Get",code="DEADLINE_EXCEEDED"') === 1, "the expired call to be counted");
-      expect(series(body, "tiercache_rpc_requests_total", 'method="Get",code="OK"')).toBe(0);
+      // No client deadline: the server's --max-deadline ends the call while the handler still waits on the durable tier.
+      const cut = await raw.get({ namespace: "late", key: "k" }).catch((err: unknown) => err);
+      expect((cut as RpcError).code).toBe(status.DEADLINE_EXCEEDED);
+      const abort = new AbortController();
+      const cancelled = raw.get({ namespace: "late", key: "k2" }, { signal: abort.signal }).catch((err: unknown) => err);
+      await until(async () => durable.calls.get, (n) => n === 2, "the second read to reach the durable tier");
+      abort.abort();
+      expect(((await cancelled) as RpcError).code).toBe(status.CANCELLED);
+      const body = await until(() => scrape(t!), (b) => series(b, "tiercache_rpc_requests_total", 'method="Get",code="CANCELLED"') === 1, "the cancelled call to be counted");
+      expect(series(body, "tiercache_rpc_requests_total", 'method="Get",code="DEADLINE_EXCEEDED"')).toBe(1);
     } finally {
       raw.close();
       release();
     }
-    // The handler finishing later does not count the call twice.
+    // The handlers finishing later do not count the calls again.
     await new Promise((r) => setTimeout(r, 100));
     const after = await scrape(t);
     expect(series(after, "tiercache_rpc_requests_total", 'method="Get",code="OK"')).toBe(0);
-    expect(series(after, "tiercache_rpc_duration_seconds_count", 'method="Get"')).toBe(1);
+    expect(series(after, "tiercache_rpc_duration_seconds_count", 'method="Get"')).toBe(2);
   });
 
   it("with Redis: shows the breaker state, omits durable sizes, and turns /readyz to 503 when Redis goes away", async () => {
     redis = await startTestRedis();
-    t = await startTestServer({ storage: "redis", redisUrl: redis.url, redisTimeoutMs: 200, metricsPort: 0 });
+    t = await startTestServer({ storage: "redis", redisUrl: redis.url, redisTimeoutMs: 200, degradedWrites: true, metricsPort: 0 });
     await t.client.set("k", "v", { namespace: "r" });
     const body = await scrape(t);
     expect(series(body, "tiercache_durable_breaker_state", 'tier="redis",state="closed"')).toBe(1);
@@ -196,5 +201,11 @@ describe("metrics endpoint", () => {
     const reason = ((await ready.json()) as { reason: string }).reason;
     expect(reason).toMatch(/^redis /);
     expect((await http(t, "/healthz")).status).toBe(200);
+
+    // A write while Redis is away is kept in memory only, and counted so.
+    await t.client.set("k2", "v", { namespace: "r" });
+    const after = await scrape(t);
+    expect(series(after, "tiercache_degraded_writes_total", 'namespace="r"')).toBe(1);
+    expect(series(after, "tiercache_durable_call_duration_seconds_count", 'tier="redis",operation="set",outcome="error"')).toBe(1);
   });
 });
