@@ -1,14 +1,14 @@
 import { createServer, type Server } from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
-import { BoundHistogram, type HistogramChild } from "./bound-histogram.js";
+import { BoundHistogram, type HistogramChild } from "./observability/bound-histogram.js";
 import { CacheService } from "../gen/tiercache/v1/cache_pb.js";
 import type { CacheEngine } from "./engine/cache-engine.js";
 import type { TierStatsSnapshot } from "./engine/namespace-stats.js";
 import type { Logger } from "./logger.js";
-import type { Readiness } from "./readiness.js";
-import { RpcMetrics, RPC_DURATION_BUCKETS } from "./rpc-metrics.js";
-import { StatusReporter } from "./status-report.js";
-import { STATUS_PAGE_HTML } from "./status-page.js";
+import type { Readiness } from "./observability/readiness.js";
+import { RpcMetrics, RPC_DURATION_BUCKETS } from "./observability/rpc-metrics.js";
+import { StatusReporter } from "./observability/status-report.js";
+import { STATUS_PAGE_HTML } from "./observability/status-page.js";
 import { DURABLE_OPERATIONS, type DurableCallObserver, type DurableOperation } from "./tiers/timed-durable-tier.js";
 
 type CounterField = "hits" | "misses" | "sets" | "deletes";

@@ -1,6 +1,6 @@
 import { Histogram, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { BoundHistogram } from "../../server/bound-histogram.js";
+import { BoundHistogram } from "../../server/observability/bound-histogram.js";
 
 describe("BoundHistogram", () => {
   it("writes the same text as prom-client's Histogram for the same observations", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { readiness } from "../../server/readiness.js";
-import { RPC_DURATION_BUCKETS } from "../../server/rpc-metrics.js";
-import { bucketQuantile } from "../../server/status-report.js";
+import { readiness } from "../../server/observability/readiness.js";
+import { RPC_DURATION_BUCKETS } from "../../server/observability/rpc-metrics.js";
+import { bucketQuantile } from "../../server/observability/status-report.js";
 
 /** Cumulative bucket counts for observations falling in the given bucket indexes (last index = +Inf). */
 function cumulative(observations: Record<number, number>): number[] {

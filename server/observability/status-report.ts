@@ -1,5 +1,5 @@
-import type { CacheEngine } from "./engine/cache-engine.js";
-import type { NamespaceStatsSnapshot } from "./engine/namespace-stats.js";
+import type { CacheEngine } from "../engine/cache-engine.js";
+import type { NamespaceStatsSnapshot } from "../engine/namespace-stats.js";
 import type { Readiness } from "./readiness.js";
 import { RPC_DURATION_BUCKETS, type RpcMetrics } from "./rpc-metrics.js";
 
