@@ -103,9 +103,11 @@ export class RpcMetrics {
 
   /**
    * A grpc-js server interceptor that records every call of the service when
-   * it ends: with the status it sent, or CANCELLED / DEADLINE_EXCEEDED when
-   * it ended without one. List it first among the server's interceptors so
-   * that it sees the statuses the others send.
+   * it ends: with the status sent, or CANCELLED / DEADLINE_EXCEEDED when it
+   * ended without one. List it first among the server's interceptors: it
+   * then wraps grpc-js's own call object, whose `sendStatus` also carries the
+   * statuses grpc-js sends by itself (a request over the message size limit,
+   * the client's deadline), which pass no interceptor.
    */
   interceptor(): ServerInterceptor {
     return (descriptor, call) => {
@@ -124,12 +126,13 @@ export class RpcMetrics {
         const deadline = call.getDeadline();
         return (deadline instanceof Date ? deadline.getTime() : deadline) <= Date.now() + DEADLINE_SLACK_MS;
       };
+      const send = call.sendStatus.bind(call);
+      call.sendStatus = (sent) => {
+        end(sent.code);
+        send(sent);
+      };
       return new ServerInterceptingCall(call, {
         start: (next) => next({ onCancel: () => end(deadlinePassed() ? status.DEADLINE_EXCEEDED : status.CANCELLED) }),
-        sendStatus: (sent, next) => {
-          end(sent.code);
-          next(sent);
-        },
       });
     };
   }

@@ -178,6 +178,20 @@ describe("metrics endpoint", () => {
     expect(series(after, "tiercache_rpc_duration_seconds_count", 'method="Get"')).toBe(2);
   });
 
+  it("counts a request grpc-js refuses before any handler (over --max-message-bytes) with the status it sent", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0, maxMessageBytes: 64 * 1024, maxValueBytes: 32 * 1024 });
+    const raw = createClient(CacheService, t.server.address, credentials.createInsecure());
+    try {
+      const refused = await raw.set({ namespace: "big", key: "k", value: new Uint8Array(128 * 1024) }).catch((err: unknown) => err);
+      expect((refused as RpcError).code).toBe(status.RESOURCE_EXHAUSTED);
+    } finally {
+      raw.close();
+    }
+    const body = await until(() => scrape(t!), (b) => (series(b, "tiercache_rpc_duration_seconds_count", 'method="Set"') ?? 0) > 0, "the refused call to be counted");
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Set",code="RESOURCE_EXHAUSTED"')).toBe(1);
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Set",code="CANCELLED"')).toBeUndefined();
+  });
+
   it("with Redis: shows the breaker state, omits durable sizes, and turns /readyz to 503 when Redis goes away", async () => {
     redis = await startTestRedis();
     t = await startTestServer({ storage: "redis", redisUrl: redis.url, redisTimeoutMs: 200, degradedWrites: true, metricsPort: 0 });
