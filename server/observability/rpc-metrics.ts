@@ -24,6 +24,11 @@ interface MethodSeries {
   readonly duration: HistogramChild;
 }
 
+function recordIn(series: MethodSeries, code: number, seconds: number): void {
+  series.byCode[code >= 0 && code < series.byCode.length ? code : status.UNKNOWN]!++;
+  series.duration.observe(seconds);
+}
+
 /** Calls of one method by status code, as the status page shows them. */
 export interface MethodCalls {
   readonly method: string;
@@ -72,14 +77,6 @@ export class RpcMetrics {
     });
   }
 
-  /** Records one ended call of the method at `path` (unknown paths are ignored). */
-  record(path: string, code: number, seconds: number): void {
-    const series = this.#byPath.get(path);
-    if (series === undefined) return;
-    series.byCode[code < series.byCode.length ? code : status.UNKNOWN]!++;
-    series.duration.observe(seconds);
-  }
-
   /** Calls ended so far, per method. */
   calls(): MethodCalls[] {
     return [...this.#byPath.values()].map((s) => {
@@ -111,14 +108,14 @@ export class RpcMetrics {
    */
   interceptor(): ServerInterceptor {
     return (descriptor, call) => {
-      const path = descriptor.path;
-      if (!this.#byPath.has(path)) return new ServerInterceptingCall(call);
+      const series = this.#byPath.get(descriptor.path);
+      if (series === undefined) return new ServerInterceptingCall(call);
       const start = performance.now();
       let ended = false;
       const end = (code: number) => {
         if (ended) return;
         ended = true;
-        this.record(path, code, (performance.now() - start) / 1000);
+        recordIn(series, code, (performance.now() - start) / 1000);
       };
       // The server's copy of the client's deadline runs late by the request's transit time, so a client whose own
       // deadline passed may cancel just before it: a cancel that close to the deadline counts as the deadline.
