@@ -27,6 +27,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   th:first-child, td:first-child { text-align: left; }
   th { background: #f0f2f5; font-weight: 600; }
   #error { color: #c0262d; margin: .5rem 0; }
+  #methods-table { width: auto; min-width: 320px; }
 </style>
 </head>
 <body>
@@ -34,7 +35,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <div id="error" hidden></div>
 <div class="cards">
   <div class="card"><div class="label">Ready</div><div class="value" id="ready">–</div><div id="ready-reason"></div></div>
-  <div class="card"><div class="label">Requests / s</div><div class="value" id="rps">–</div><svg id="rps-chart" viewBox="0 0 120 40" preserveAspectRatio="none"></svg></div>
+  <div class="card"><div class="label">Requests / s</div><div class="value" id="rps">–</div><div>errors / s: <span id="eps">–</span></div><svg id="rps-chart" viewBox="0 0 120 40" preserveAspectRatio="none"></svg></div>
   <div class="card"><div class="label">Hit ratio</div><div class="value" id="hit-ratio">–</div><svg id="hit-chart" viewBox="0 0 120 40" preserveAspectRatio="none"></svg></div>
   <div class="card"><div class="label">Latency p50 / p99</div><div class="value"><span id="p50">–</span> / <span id="p99">–</span></div><svg id="latency-chart" viewBox="0 0 120 40" preserveAspectRatio="none"></svg></div>
   <div class="card"><div class="label">Memory used / budget</div><div class="value" id="memory">–</div><div class="bar"><div id="memory-bar"></div></div></div>
@@ -46,6 +47,10 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <tbody id="namespaces"></tbody>
 </table>
 <p id="namespaces-note"></p>
+<table id="methods-table">
+  <thead><tr><th>method</th><th>calls</th><th>errors</th></tr></thead>
+  <tbody id="methods"></tbody>
+</table>
 <script>
 "use strict";
 const POINTS = 120;
@@ -74,6 +79,8 @@ function render(s) {
   $("ready").className = "value " + (s.ready.ready ? "ok" : "bad");
   $("ready-reason").textContent = s.ready.reason ?? "";
   $("rps").textContent = fmtRate(s.requestsPerSecond);
+  $("eps").textContent = fmtRate(s.errorsPerSecond);
+  $("eps").className = s.errorsPerSecond ? "bad" : "";
   $("hit-ratio").textContent = fmtRatio(s.hitRatio);
   $("p50").textContent = fmtSeconds(s.latency.p50);
   $("p99").textContent = fmtSeconds(s.latency.p99);
@@ -94,6 +101,12 @@ function render(s) {
     tr.dataset.namespace = ns.namespace;
     const reads = ns.hits + ns.misses;
     tr.append(cell(ns.namespace), cell(String(ns.entries)), cell(fmtBytes(ns.bytes)), cell(String(ns.hits)), cell(String(ns.misses)), cell(reads ? fmtRatio(ns.hits / reads) : "–"), cell(String(ns.sets)), cell(String(ns.degradedWrites)));
+    return tr;
+  }));
+  $("methods").replaceChildren(...s.methods.filter((m) => m.total > 0).map((m) => {
+    const tr = document.createElement("tr");
+    tr.dataset.method = m.method;
+    tr.append(cell(m.method), cell(m.total.toLocaleString("en-US")), cell(m.errors.toLocaleString("en-US")));
     return tr;
   }));
   $("namespaces-note").textContent = s.namespacesHeld > s.namespaces.length ? "showing the " + s.namespaces.length + " busiest of " + s.namespacesHeld + " namespaces" : "";

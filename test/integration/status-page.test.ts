@@ -71,6 +71,9 @@ describe.skipIf(plan.action === "skip")("the status page in a real headless Chro
     expect(await page.locator("#durable-size").textContent()).toMatch(/^20 entries, /);
     // Sets, gets and one Stats call, all counted.
     await expect.poll(async () => Number((await page.locator("#requests-total").textContent())?.replaceAll(",", "")), { timeout: 5_000 }).toBeGreaterThanOrEqual(20 + 33 + 7 + 1);
+    // Calls per method: 20 sets, 40 gets.
+    await expect.poll(async () => (await page.locator('#methods tr[data-method="Get"] td').allTextContents()).join("|"), { timeout: 5_000 }).toBe("Get|40|0");
+    expect((await page.locator('#methods tr[data-method="Set"] td').allTextContents()).join("|")).toBe("Set|20|0");
     // The charts drew something.
     expect(await page.locator("#rps-chart polyline").count()).toBe(1);
     expect(await page.locator("#latency-chart polyline").count()).toBe(2);
