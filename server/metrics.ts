@@ -224,7 +224,11 @@ export async function startMetricsServer(endpoints: MetricsEndpoints, host: stri
         return;
       }
       case "/status.json":
-        status.report().then((report) => res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(json(report)), failed("status report", res));
+        try {
+          res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(json(status.report()));
+        } catch (err) {
+          failed("status report", res)(err);
+        }
         return;
       case "/":
         res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(STATUS_PAGE_HTML);

@@ -105,23 +105,30 @@ export interface StatusSources {
 
 /**
  * Builds the status report. Rates and quantiles come from the difference
- * between now and a sample taken up to ~10 s ago; samples are taken only
- * when a report is asked for, at most one per 400 ms, and at most 32 are
- * kept, so the cost is bounded whatever polls it and nothing runs when
- * nobody looks.
+ * between now and a sample taken up to ~10 s ago. A report is built only
+ * when asked for, at most one per 400 ms (callers in between get the last
+ * one), and at most 32 samples are kept: the cost is bounded however many
+ * pages poll, and nothing runs when nobody looks.
  */
 export class StatusReporter {
   readonly #sources: StatusSources;
   readonly #started = Date.now();
   readonly #samples: Sample[] = [];
+  #last: StatusReport | undefined;
 
   constructor(sources: StatusSources) {
     this.#sources = sources;
   }
 
-  async report(): Promise<StatusReport> {
-    const { engine, rpc } = this.#sources;
+  report(): StatusReport {
     const now = Date.now();
+    if (this.#last && now - this.#last.time < MIN_SAMPLE_GAP_MS && now >= this.#last.time) return this.#last;
+    this.#last = this.#build(now);
+    return this.#last;
+  }
+
+  #build(now: number): StatusReport {
+    const { engine, rpc } = this.#sources;
     const stats = engine.stats();
     const methods = rpc.calls();
     let hits = 0;

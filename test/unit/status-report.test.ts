@@ -1,7 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { Registry } from "prom-client";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { ValueCodec } from "../../core/codec.js";
+import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
+import { CacheEngine } from "../../server/engine/cache-engine.js";
 import { readiness } from "../../server/observability/readiness.js";
-import { RPC_DURATION_BUCKETS } from "../../server/observability/rpc-metrics.js";
-import { bucketQuantile } from "../../server/observability/status-report.js";
+import { RPC_DURATION_BUCKETS, RpcMetrics } from "../../server/observability/rpc-metrics.js";
+import { bucketQuantile, StatusReporter } from "../../server/observability/status-report.js";
 
 /** Cumulative bucket counts for observations falling in the given bucket indexes (last index = +Inf). */
 function cumulative(observations: Record<number, number>): number[] {
@@ -43,5 +47,56 @@ describe("readiness", () => {
     expect(readiness({ draining: false, remote: { ...remote, breaker: "half-open" } })).toEqual({ ready: true });
     expect(readiness({ draining: false, remote: { ...remote, reachable: false } })).toEqual({ ready: false, reason: "redis unreachable" });
     expect(readiness({ draining: false, remote: { ...remote, canAnnounce: false } })).toEqual({ ready: false, reason: "redis invalidation channel down" });
+  });
+});
+
+describe("StatusReporter", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("rates the window between samples, reuses a report younger than 400 ms, and keeps few samples", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(1_000_000);
+    const engine = new CacheEngine({
+      codec: new ValueCodec(),
+      maxKeyBytes: 1024,
+      maxBatch: 100,
+      maxNamespaces: 10,
+      durable: undefined,
+      settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
+    });
+    const reporter = new StatusReporter({
+      engine,
+      rpc: new RpcMetrics(new Registry(), CacheService),
+      readiness: () => ({ ready: true }),
+      breaker: () => "",
+      durableFootprint: () => undefined,
+    });
+    await engine.set("ns", { key: "k", value: new Uint8Array([1]), contentType: "", ttlMs: 0, graceMs: 0 });
+    await engine.get("ns", "k");
+    const first = reporter.report();
+    expect(first.windowSeconds).toBeNull();
+    expect(first.hitRatio).toBeNull();
+    expect(first.totals).toMatchObject({ hits: 1, misses: 0 });
+    expect(first.namespaces).toEqual([{ namespace: "ns", entries: 1, bytes: expect.any(Number), hits: 1, misses: 0, sets: 1, degradedWrites: 0 }]);
+
+    vi.setSystemTime(1_000_300);
+    expect(reporter.report()).toBe(first);
+
+    // In the next two seconds: three hits and one miss.
+    for (const key of ["k", "k", "k", "absent"]) await engine.get("ns", key);
+    vi.setSystemTime(1_002_000);
+    const second = reporter.report();
+    expect(second.windowSeconds).toBe(2);
+    expect(second.hitRatio).toBe(0.75);
+    expect(second.requestsPerSecond).toBe(0);
+    expect(second.latency).toEqual({ p50: null, p99: null });
+
+    // Samples older than the window stop serving as the base, however many reports are asked for.
+    for (let t = 1_002_500; t <= 1_060_000; t += 500) {
+      vi.setSystemTime(t);
+      reporter.report();
+    }
+    vi.setSystemTime(1_060_500);
+    expect(reporter.report().windowSeconds).toBeLessThanOrEqual(10);
   });
 });
