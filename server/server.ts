@@ -14,6 +14,7 @@ import { startMetricsServer } from "./metrics.js";
 import { reflectionFor } from "./reflection.js";
 import { cacheServiceHandlers } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
+import { traceInterceptor } from "./rpc/trace-interceptor.js";
 import { watchRequestGuard } from "./rpc/watch-request-guard.js";
 import { WatcherSlots } from "./rpc/watcher-slots.js";
 import { AccessControl } from "./security/access-control.js";
@@ -23,6 +24,7 @@ import { LocalTier } from "./tiers/local-tier.js";
 import type { RedisClient } from "./tiers/redis-connection.js";
 import type { InvalidationChannelStats, RedisInvalidationChannel } from "./tiers/redis-invalidation.js";
 import { RedisTier, type RedisTierOptions } from "./tiers/redis-tier.js";
+import { TracedDurableTier } from "./tiers/traced-durable-tier.js";
 import { WriteFence } from "./tiers/write-fence.js";
 
 /** A started tiercache server. */
@@ -106,7 +108,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const engine = new CacheEngine({
     degradedWrites: config.degradedWrites,
     onChange: (change) => invalidations?.publish(change),
-    durable: fenced,
+    durable: fenced && new TracedDurableTier(fenced),
     codec: new ValueCodec({
       maxValueBytes: config.maxValueBytes,
       compressionThreshold: config.compressionThreshold === "off" ? Infinity : config.compressionThreshold,
@@ -142,7 +144,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     "grpc.max_send_message_length": config.maxMessageBytes,
     "grpc.max_concurrent_streams": config.maxConcurrentStreams,
     ...connectionOptions(config),
-    interceptors: [watchRequestGuard(config.maxWatchNamespaces)],
+    interceptors: [traceInterceptor(), watchRequestGuard(config.maxWatchNamespaces)],
   });
   const access = config.tokens && new AccessControl(config.tokens, { logger });
   const closing = new AbortController();
