@@ -155,7 +155,7 @@ export interface CachedOptions<A extends unknown[]> extends WrapOptions {
 }
 
 /** Where a value was found: a server tier, or "client" for the client's own local tier. */
-export type TierName = "client" | "memory" | "local" | "redis" | "unknown";
+export type TierName = "client" | "memory" | "lmdb" | "redis" | "unknown";
 
 /** A value read with its metadata. */
 export interface CacheEntry<T> {
@@ -189,7 +189,7 @@ export type EntriesInput = Record<string, unknown> | ReadonlyMap<string, unknown
 const TIER_NAMES: Record<Tier, TierName> = {
   [Tier.UNSPECIFIED]: "unknown",
   [Tier.MEMORY]: "memory",
-  [Tier.LOCAL]: "local",
+  [Tier.LMDB]: "lmdb",
   [Tier.REDIS]: "redis",
 };
 

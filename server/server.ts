@@ -11,6 +11,7 @@ import { connectionOptions, connectionLimits } from "./connection-options.js";
 import { listenGuarded, type GuardedListener } from "./guarded-listener.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import { startMetricsServer } from "./metrics.js";
+import { checkPortFree } from "./port-check.js";
 import { reflectionFor } from "./reflection.js";
 import { cacheServiceHandlers } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
@@ -20,7 +21,7 @@ import { WatcherSlots } from "./rpc/watcher-slots.js";
 import { AccessControl } from "./security/access-control.js";
 import { deadlineCeiling } from "./security/limits.js";
 import { serverCredentials, transportName } from "./security/transport.js";
-import { LocalTier } from "./tiers/local-tier.js";
+import { LmdbTier } from "./tiers/lmdb-tier.js";
 import type { RedisClient } from "./tiers/redis-connection.js";
 import type { InvalidationChannelStats, RedisInvalidationChannel } from "./tiers/redis-invalidation.js";
 import { RedisTier, type RedisTierOptions } from "./tiers/redis-tier.js";
@@ -91,7 +92,7 @@ async function openDurable(
 ): Promise<DurableTier | undefined> {
   if (config.storage === "memory") return undefined;
   if (config.storage === "redis") return RedisTier.connect(redisOptions(config, logger, clock, onBreakerStateChange));
-  return LocalTier.open({ dataDir: config.dataDir, ...(clock && { clock }) });
+  return LmdbTier.open({ dataDir: config.dataDir, ...(clock && { clock }) });
 }
 
 /** Starts a tiercache server with `config`; resolves once it listens. */
@@ -101,6 +102,8 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const logger = deps.logger ?? jsonLogger(config.logLevel);
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING", [DURABLE_HEALTH_NAME]: "SERVING" });
   const onBreakerStateChange = (state: string) => health.setStatus(DURABLE_HEALTH_NAME, state === "open" ? "NOT_SERVING" : "SERVING");
+  // A port in use fails here, before the durable tier is opened (or its data directory created).
+  await checkPortFree(config.host, config.port);
   const durable = deps.durable ?? (await openDurable(config, logger, deps.clock, onBreakerStateChange));
   let invalidations: RedisInvalidationChannel | undefined;
   // Over Redis, a change this instance cannot announce to the others is refused (see write-fence.ts).
@@ -186,7 +189,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     address,
     storage: durable?.name ?? "memory",
     redis: durable instanceof RedisTier ? (config.redisUrl ? "url" : config.redisClusterNodes ? "cluster" : "sentinel") : undefined,
-    dataDir: durable?.name === "local" ? config.dataDir : undefined,
+    dataDir: durable?.name === "lmdb" ? config.dataDir : undefined,
     metrics: metrics ? `http://${config.metricsHost}:${metrics.port}/metrics` : undefined,
     transport: transportName(config),
     access: access ? "tokens" : "open",

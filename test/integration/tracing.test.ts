@@ -54,7 +54,7 @@ function expectChain(method: string, durableName: string, system: string): void 
 describe("tracing over LMDB", () => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await startTestServer({ storage: "local" });
+    t = await startTestServer({ storage: "lmdb" });
   });
   afterAll(async () => {
     await t?.dispose();
@@ -62,12 +62,12 @@ describe("tracing over LMDB", () => {
 
   it("a Set is one trace: client span, server span, then the LMDB write", async () => {
     await t.client.set("k", "v");
-    expectChain("Set", "local set", "local");
+    expectChain("Set", "lmdb set", "lmdb");
   });
 
   it("a Get that misses memory reads LMDB inside the server span", async () => {
     expect(await t.client.get("absent")).toBeUndefined();
-    expectChain("Get", "local get", "local");
+    expectChain("Get", "lmdb get", "lmdb");
   });
 
   it("a call the server refuses fails both spans with the gRPC code where the conventions say so", async () => {
