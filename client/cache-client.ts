@@ -13,6 +13,7 @@ import { keyFromArguments } from "./cache-key.js";
 import { CoherenceWatcher, type CoherenceOptions, type ReadMark } from "./coherence.js";
 import { LOCAL_MISS, LocalTier, type LocalCopy, type LocalTierOptions, type ServerCopy } from "./local-tier.js";
 import { jsonSerializer, type Serializer } from "./serializer.js";
+import { heldClient, ProcessHold, unheldCredentials } from "./process-hold.js";
 import { tracedClient } from "./traced-rpc.js";
 import { resolveWrapOptions, Wrapper, type ResolvedWrapOptions, type WrapOptions } from "./wrap.js";
 
@@ -261,7 +262,10 @@ export class CacheClient implements AsyncDisposable {
     this.#streamBatchSize = positiveInteger("streamBatchSize", options.streamBatchSize, 500);
     const maxReceiveMessageBytes = positiveInteger("maxReceiveMessageBytes", options.maxReceiveMessageBytes, DEFAULT_MAX_MESSAGE_BYTES);
     this.#token = options.token;
-    const rpc = createClient(CacheService, target(options), channelCredentials(options), {
+    // With a local tier, the endless Watch stream must not keep the process alive: only calls in flight do.
+    const hold = options.localTier ? new ProcessHold() : undefined;
+    const credentials = channelCredentials(options);
+    const rpc = createClient(CacheService, target(options), hold ? unheldCredentials(credentials) : credentials, {
       defaultTimeoutMs: options.timeoutMs ?? 5000,
       channelOptions: {
         "grpc.service_config": serviceConfig(options.retryReads ?? true, (options.addresses?.length ?? 0) > 1),
@@ -274,7 +278,7 @@ export class CacheClient implements AsyncDisposable {
         ...options.channelOptions,
       },
     });
-    this.#rpc = tracedClient(CacheService, rpc, ["watch"]);
+    this.#rpc = tracedClient(CacheService, hold ? heldClient(CacheService, rpc, hold, ["watch"]) : rpc, ["watch"]);
     if (options.localTier) {
       const local = new LocalTier(options.localTier === true ? {} : options.localTier);
       this.#local = local;
