@@ -37,8 +37,8 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
   for (const message of deprecations) logger.warn(message);
   // Listen for signals before starting: a SIGTERM that arrives while the server starts (or just after it logged
   // that it listens) stops it once it has started, instead of killing the process without a drain.
-  let stop = () => void (stopRequested = true);
   let stopRequested = false;
+  let stop = () => void (stopRequested = true);
   const onSignal = () => stop();
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
