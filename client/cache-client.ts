@@ -13,6 +13,8 @@ import { keyFromArguments } from "./cache-key.js";
 import { CoherenceWatcher, type CoherenceOptions, type ReadMark } from "./coherence.js";
 import { LOCAL_MISS, LocalTier, type LocalCopy, type LocalTierOptions, type ServerCopy } from "./local-tier.js";
 import { jsonSerializer, type Serializer } from "./serializer.js";
+import { heldClient, ProcessHold, unheldCredentials } from "./process-hold.js";
+import { tracedClient } from "./traced-rpc.js";
 import { resolveWrapOptions, Wrapper, type ResolvedWrapOptions, type WrapOptions } from "./wrap.js";
 
 /** Options of a {@link CacheClient}. */
@@ -154,7 +156,7 @@ export interface CachedOptions<A extends unknown[]> extends WrapOptions {
 }
 
 /** Where a value was found: a server tier, or "client" for the client's own local tier. */
-export type TierName = "client" | "memory" | "local" | "redis" | "unknown";
+export type TierName = "client" | "memory" | "lmdb" | "redis" | "unknown";
 
 /** A value read with its metadata. */
 export interface CacheEntry<T> {
@@ -191,7 +193,7 @@ export type EntriesInput = Record<string, unknown> | ReadonlyMap<string, unknown
 const TIER_NAMES: Record<Tier, TierName> = {
   [Tier.UNSPECIFIED]: "unknown",
   [Tier.MEMORY]: "memory",
-  [Tier.LOCAL]: "local",
+  [Tier.LMDB]: "lmdb",
   [Tier.REDIS]: "redis",
 };
 
@@ -263,7 +265,10 @@ export class CacheClient implements AsyncDisposable {
     this.#streamBatchSize = positiveInteger("streamBatchSize", options.streamBatchSize, 500);
     const maxReceiveMessageBytes = positiveInteger("maxReceiveMessageBytes", options.maxReceiveMessageBytes, DEFAULT_MAX_MESSAGE_BYTES);
     this.#token = options.token;
-    this.#rpc = createClient(CacheService, target(options), channelCredentials(options), {
+    // With a local tier, the endless Watch stream must not keep the process alive: only calls in flight do.
+    const hold = options.localTier ? new ProcessHold() : undefined;
+    const credentials = channelCredentials(options);
+    const rpc = createClient(CacheService, target(options), hold ? unheldCredentials(credentials) : credentials, {
       defaultTimeoutMs: options.timeoutMs ?? 5000,
       channelOptions: {
         "grpc.service_config": serviceConfig(options.retryReads ?? true, (options.addresses?.length ?? 0) > 1),
@@ -276,6 +281,7 @@ export class CacheClient implements AsyncDisposable {
         ...options.channelOptions,
       },
     });
+    this.#rpc = tracedClient(CacheService, hold ? heldClient(CacheService, rpc, hold, ["watch"]) : rpc, ["watch"]);
     if (options.localTier) {
       const local = new LocalTier(options.localTier === true ? {} : options.localTier);
       this.#local = local;

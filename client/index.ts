@@ -22,9 +22,11 @@ export {
   CONTENT_TYPE_TAGGED_JSON,
   CONTENT_TYPE_BINARY,
   CONTENT_TYPE_TEXT,
+  UnserializableError,
   type Serializer,
 } from "./serializer.js";
 export { RpcError, Status, statusName } from "../core/rpc-error.js";
+export { CorruptValueError } from "../core/errors.js";
 export { LoaderTimeoutError, type WrapOptions } from "./wrap.js";
 export type { LocalTierOptions } from "./local-tier.js";
 export type { CoherenceOptions } from "./coherence.js";

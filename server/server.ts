@@ -13,19 +13,22 @@ import { jsonLogger, type Logger } from "./logger.js";
 import { ServerMetrics, startMetricsServer } from "./metrics.js";
 import { readiness as judgeReadiness, type Readiness } from "./observability/readiness.js";
 import { StatusReporter } from "./observability/status-report.js";
+import { checkPortFree } from "./port-check.js";
 import { reflectionFor } from "./reflection.js";
 import { cacheServiceHandlers } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
+import { traceInterceptor } from "./rpc/trace-interceptor.js";
 import { watchRequestGuard } from "./rpc/watch-request-guard.js";
 import { WatcherSlots } from "./rpc/watcher-slots.js";
 import { AccessControl } from "./security/access-control.js";
 import { deadlineCeiling } from "./security/limits.js";
 import { serverCredentials, transportName } from "./security/transport.js";
-import { LocalTier } from "./tiers/local-tier.js";
+import { LmdbTier } from "./tiers/lmdb-tier.js";
 import { TimedDurableTier } from "./tiers/timed-durable-tier.js";
 import type { RedisClient } from "./tiers/redis-connection.js";
 import type { InvalidationChannelStats, RedisInvalidationChannel } from "./tiers/redis-invalidation.js";
 import { RedisTier, type RedisTierOptions } from "./tiers/redis-tier.js";
+import { TracedDurableTier } from "./tiers/traced-durable-tier.js";
 import { WriteFence } from "./tiers/write-fence.js";
 
 /** A started tiercache server. */
@@ -94,7 +97,7 @@ async function openDurable(
 ): Promise<DurableTier | undefined> {
   if (config.storage === "memory") return undefined;
   if (config.storage === "redis") return RedisTier.connect(redisOptions(config, logger, clock, onBreakerStateChange));
-  return LocalTier.open({ dataDir: config.dataDir, ...(clock && { clock }) });
+  return LmdbTier.open({ dataDir: config.dataDir, ...(clock && { clock }) });
 }
 
 /** Starts a tiercache server with `config`; resolves once it listens. */
@@ -104,6 +107,8 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const logger = deps.logger ?? jsonLogger(config.logLevel);
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING", [DURABLE_HEALTH_NAME]: "SERVING" });
   const onBreakerStateChange = (state: string) => health.setStatus(DURABLE_HEALTH_NAME, state === "open" ? "NOT_SERVING" : "SERVING");
+  // A port in use fails here, before the durable tier is opened (or its data directory created).
+  await checkPortFree(config.host, config.port);
   const durable = deps.durable ?? (await openDurable(config, logger, deps.clock, onBreakerStateChange));
   let invalidations: RedisInvalidationChannel | undefined;
   // Over Redis, a change this instance cannot announce to the others is refused (see write-fence.ts).
@@ -114,7 +119,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const engine = new CacheEngine({
     degradedWrites: config.degradedWrites,
     onChange: (change) => invalidations?.publish(change),
-    durable: timed,
+    durable: timed && new TracedDurableTier(timed),
     codec: new ValueCodec({
       maxValueBytes: config.maxValueBytes,
       compressionThreshold: config.compressionThreshold === "off" ? Infinity : config.compressionThreshold,
@@ -160,7 +165,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     "grpc.max_concurrent_streams": config.maxConcurrentStreams,
     ...connectionOptions(config),
     // The metrics interceptor comes first so that it sees the statuses the others send.
-    interceptors: [...(metrics ? [metrics.rpc.interceptor()] : []), watchRequestGuard(config.maxWatchNamespaces)],
+    interceptors: [...(metrics ? [metrics.rpc.interceptor()] : []), traceInterceptor(), watchRequestGuard(config.maxWatchNamespaces)],
   });
   const access = config.tokens && new AccessControl(config.tokens, { logger });
   const closing = new AbortController();
@@ -204,7 +209,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     address,
     storage: durable?.name ?? "memory",
     redis: durable instanceof RedisTier ? (config.redisUrl ? "url" : config.redisClusterNodes ? "cluster" : "sentinel") : undefined,
-    dataDir: durable?.name === "local" ? config.dataDir : undefined,
+    dataDir: durable?.name === "lmdb" ? config.dataDir : undefined,
     metrics: http ? `http://${config.metricsHost}:${http.port}/metrics` : undefined,
     transport: transportName(config),
     access: access ? "tokens" : "open",

@@ -34,10 +34,10 @@ export interface DurableFootprint {
 }
 
 /** The name a tier reports in responses and statistics. */
-export type TierName = "memory" | "local" | "redis";
+export type TierName = "memory" | "lmdb" | "redis";
 
 /**
- * A durable tier below the memory tier: the embedded local store or Redis.
+ * A durable tier below the memory tier: the embedded LMDB store or Redis.
  *
  * It stores opaque envelopes per namespace and key, never returns an expired
  * one, and resolves a write only once the write is stored. Failures reject

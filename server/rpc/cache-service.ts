@@ -13,7 +13,7 @@ import type { CallScope, Tenant, TierName } from "../engine/durable-tier.js";
 import type { NamespaceStatsSnapshot } from "../engine/namespace-stats.js";
 import { watchStream, type WatchOptions } from "./watch-stream.js";
 
-const TIERS: Record<TierName, Tier> = { memory: Tier.MEMORY, local: Tier.LOCAL, redis: Tier.REDIS };
+const TIERS: Record<TierName, Tier> = { memory: Tier.MEMORY, lmdb: Tier.LMDB, redis: Tier.REDIS };
 
 function toFoundEntry(found: FoundValue): MessageInitShape<typeof FoundEntrySchema> {
   return { key: found.key, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };

@@ -15,7 +15,7 @@ const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new T
 
 /**
  * The behaviour every durable tier shares (STYLE.md item 7): run it against
- * the local store, Redis standalone and Redis Cluster alike.
+ * the LMDB store, Redis standalone and Redis Cluster alike.
  */
 export function describeDurableTier(name: string, open: (clock: FakeClock) => Promise<TierUnderTest>): void {
   describe(`durable tier conformance: ${name}`, () => {

@@ -5,7 +5,7 @@ import type { DurableTier, DurableWrite } from "../../server/engine/durable-tier
 
 /** An in-memory DurableTier that counts calls and can be made to fail or stall. */
 export class FakeDurableTier implements DurableTier {
-  readonly name = "local" as const;
+  readonly name = "lmdb" as const;
   readonly data = new Map<string, Uint8Array>();
   readonly calls = { get: 0, getMany: 0, set: 0 };
   failWrites = false;

@@ -120,7 +120,7 @@ describe("metrics endpoint", () => {
   });
 
   it("reports the LMDB tier's real entries and bytes, and times durable calls", async () => {
-    t = await startTestServer({ storage: "local", metricsPort: 0 });
+    t = await startTestServer({ storage: "lmdb", metricsPort: 0 });
     const tier = t.server.engine.durableTier!;
     for (const key of ["a", "b", "c"]) await t.client.set(key, "x".repeat(2000), { namespace: "d" });
     const body = await scrape(t);

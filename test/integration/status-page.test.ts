@@ -23,7 +23,7 @@ describe.skipIf(plan.action === "skip")("the status page in a real headless Chro
 
   beforeAll(async () => {
     if (plan.action !== "run") throw new Error(plan.message);
-    t = await startTestServer({ storage: "local", metricsPort: 0, maxMemoryBytes: 64 * 1024 * 1024 });
+    t = await startTestServer({ storage: "lmdb", metricsPort: 0, maxMemoryBytes: 64 * 1024 * 1024 });
     chromium = await launchChromium();
   });
 

@@ -6,7 +6,7 @@ import type { FakeClock } from "../helpers/fake-clock.js";
 
 /** The memory tier seen through the tier interface (one MemoryTier per namespace), so it runs the shared suite. */
 class MemoryTierAsDurable implements DurableTier {
-  readonly name = "local" as const;
+  readonly name = "lmdb" as const;
   readonly #tiers = new Map<string, MemoryTier<Uint8Array>>();
   constructor(private readonly clock: FakeClock) {}
   #tier(ns: string) {

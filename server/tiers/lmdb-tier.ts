@@ -7,8 +7,8 @@ import type { DurableFootprint, DurableTier, DurableWrite } from "../engine/dura
 import { DataDirLock, DataDirLockedError } from "./data-dir-lock.js";
 import { expiredBefore, expiryKey, namespaceRange, parseExpiryKey, valueKey } from "./lmdb-keys.js";
 
-/** Options of {@link LocalTier.open}. */
-export interface LocalTierOptions {
+/** Options of {@link LmdbTier.open}. */
+export interface LmdbTierOptions {
   /** Directory of the LMDB environment; created when missing. */
   dataDir: string;
   clock?: Clock;
@@ -46,8 +46,8 @@ function dropLegacyDatabases(root: RootDatabase): void {
  * synchronous memory-mapped lookups; writes are batched into transactions and
  * resolve once committed, which survives a crash of the server process.
  */
-export class LocalTier implements DurableTier {
-  readonly name = "local" as const;
+export class LmdbTier implements DurableTier {
+  readonly name = "lmdb" as const;
   readonly #lock: DataDirLock;
   readonly #root: RootDatabase;
   readonly #values: Database<Buffer, Buffer>;
@@ -57,7 +57,7 @@ export class LocalTier implements DurableTier {
   readonly #timer: NodeJS.Timeout;
   #closed = false;
 
-  private constructor(options: LocalTierOptions, lock: DataDirLock, root: RootDatabase) {
+  private constructor(options: LmdbTierOptions, lock: DataDirLock, root: RootDatabase) {
     this.#lock = lock;
     this.#root = root;
     this.#values = root.openDB<Buffer, Buffer>({ name: VALUES_DB, encoding: "binary", keyEncoding: "binary" });
@@ -73,7 +73,7 @@ export class LocalTier implements DurableTier {
    * (dots included). Throws a `TierUnavailableError` when another process,
    * or another open store in this one, holds the directory.
    */
-  static open(options: LocalTierOptions): LocalTier {
+  static open(options: LmdbTierOptions): LmdbTier {
     let lock: DataDirLock | undefined;
     let root: RootDatabase | undefined;
     try {
@@ -82,12 +82,12 @@ export class LocalTier implements DurableTier {
       // lmdb-js takes a path with an extension ("cache.v1") for a file name unless told otherwise
       root = open({ path: options.dataDir, noSubdir: false, mapSize: options.mapSize ?? 64 * 1024 ** 3 });
       dropLegacyDatabases(root);
-      return new LocalTier(options, lock, root);
+      return new LmdbTier(options, lock, root);
     } catch (err) {
       root?.close().catch(() => undefined);
       lock?.release();
       if (err instanceof DataDirLockedError) throw new TierUnavailableError(err.message, { cause: err });
-      throw new TierUnavailableError(`cannot open the local store in ${options.dataDir}: ${(err as Error).message}`, { cause: err });
+      throw new TierUnavailableError(`cannot open the LMDB store in ${options.dataDir}: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -115,12 +115,12 @@ export class LocalTier implements DurableTier {
 
   /** Runs `action` in a write transaction of its own, rolled back if it throws (lmdb's `transaction` would commit what ran). */
   async #write<T>(action: () => T): Promise<T> {
-    if (this.#closed) throw new TierUnavailableError("the local store is closed");
+    if (this.#closed) throw new TierUnavailableError("the LMDB store is closed");
     try {
       return await this.#values.childTransaction(action);
     } catch (err) {
       if (isTiercacheError(err)) throw err;
-      throw new TierUnavailableError(`local store write failed: ${(err as Error).message}`, { cause: err });
+      throw new TierUnavailableError(`LMDB store write failed: ${(err as Error).message}`, { cause: err });
     }
   }
 
