@@ -574,7 +574,8 @@ export class CacheEngine {
     const cached = state.memory.get(key);
     if (cached !== undefined) {
       if (!(await this.#hidden(state, [cached], scope))[0]) return { envelope: cached, tier: "memory" };
-      if (state.memory.peek(key) === cached) state.memory.delete(key);
+      // A hidden copy is dropped when the durable tier holds the truth; without one it stays (Delete still counts it) until it goes.
+      if (this.#options.durable && state.memory.peek(key) === cached) state.memory.delete(key);
       return undefined;
     }
     const durable = this.#options.durable;
