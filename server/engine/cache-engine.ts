@@ -713,7 +713,14 @@ export class CacheEngine {
     }
     if (!tagged) return 0;
     const durable = this.#options.durable;
-    return durable ? (await durable.tagEpochs(state.name, [], scope)).counter : state.tags.counter;
+    if (!durable) return state.tags.counter;
+    try {
+      return (await durable.tagEpochs(state.name, [], scope)).counter;
+    } catch (err) {
+      // A degraded write (memory only) goes on with counter 0: any earlier invalidation of its tags hides it (a miss, never stale).
+      if (err instanceof TierUnavailableError && this.#options.degradedWrites && !scope?.signal?.aborted) return 0;
+      throw err;
+    }
   }
 
   /** Writes one value to every tier. */

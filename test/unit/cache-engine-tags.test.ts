@@ -10,10 +10,11 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : undefined);
 const entry = (key: string, value: string, tags?: string[]): ValueToSet => ({ key, value: bytes(value), contentType: "text/plain", ttlMs: 0, ...(tags && { tags }) });
 
-function engineWith(durable: FakeDurableTier | undefined, onChange?: (change: Change) => void) {
+function engineWith(durable: FakeDurableTier | undefined, onChange?: (change: Change) => void, degradedWrites = false) {
   const clock = fakeClock();
   return new CacheEngine({
     durable,
+    degradedWrites,
     codec: new ValueCodec(),
     maxKeyBytes: 1024,
     maxBatch: 100,
@@ -122,5 +123,21 @@ describe("CacheEngine tags across instances (one durable tier)", () => {
     await expect(a.invalidateTags("ns", ["t"])).rejects.toBeInstanceOf(TierUnavailableError);
     expect(changes.at(-1)).toEqual({ kind: "tags", namespace: "ns", keys: ["t"] });
     expect(await a.get("ns", "k")).toBeUndefined();
+  });
+
+  it("a degraded tagged write (durable tier down) is kept in memory with counter 0: hidden if its tags were invalidated", async () => {
+    const durable = new FakeDurableTier(fakeClock().now);
+    const a = engineWith(durable, undefined, true);
+    await a.set("ns", entry("seen", "v", ["old"]));
+    await a.invalidateTags("ns", ["old"]);
+    durable.failWrites = true;
+    durable.tagEpochs = async () => {
+      throw new TierUnavailableError("down");
+    };
+    expect(await a.set("ns", entry("k", "v", ["fresh-tag"]))).toEqual({ stored: 1, degraded: true });
+    expect(await a.set("ns", entry("j", "v", ["old"]))).toEqual({ stored: 1, degraded: true });
+    expect(await a.get("ns", "j")).toBeUndefined(); // tag "old" is known here, and was invalidated after counter 0
+    // A tag whose epoch this instance does not know cannot be checked while the durable tier is down: the read fails, it does not guess.
+    await expect(a.get("ns", "k")).rejects.toBeInstanceOf(TierUnavailableError);
   });
 });
