@@ -20,10 +20,13 @@ const BUDGET_MS = 5;
 /** Writes `count` small values tagged `${set}-t0..15` in the namespace. */
 async function fill(client, namespace, set, count) {
   const tags = Array.from({ length: TAGS_PER_VALUE }, (_, i) => `${set}-t${i}`);
-  async function* entries() {
-    for (let i = 0; i < count; i++) yield [`${set}:${i}`, i];
+  const perStream = 100_000; // a stream is one call: keep each well within the server's max-deadline
+  for (let start = 0; start < count; start += perStream) {
+    async function* entries() {
+      for (let i = start; i < Math.min(count, start + perStream); i++) yield [`${set}:${i}`, i];
+    }
+    await client.streamSet(entries(), { namespace, tags, batchSize: 1000 });
   }
-  await client.streamSet(entries(), { namespace, tags, batchSize: 1000 });
   return tags;
 }
 
