@@ -820,9 +820,9 @@ export class CacheEngine {
     return this.#inNamespace(namespace, "other", async (state) => {
       const cached = state.memory.get(key);
       if (cached !== undefined) return isFresh(cached, this.#clock()) && !(await this.#hidden(state, [cached], scope))[0];
-      const durable = this.#options.durable;
-      if (!durable || !(await durable.has(state.name, key, scope))) return false;
-      const read = await this.#read(state, key, scope); // it may carry tags: only the whole envelope tells
+      if (!this.#options.durable) return false;
+      // One read of the whole envelope (promoted like a Get): only it tells the value's tags, which may hide it.
+      const read = await this.#read(state, key, scope);
       return read !== undefined && isFresh(read.envelope, this.#clock());
     });
   }
