@@ -131,7 +131,7 @@ export type OpMix = "all" | "grace" | "faults";
 
 type StepKind = "read" | "readMany" | "set" | "setMany" | "delete" | "deleteMany" | "touch" | "wrap" | "clear" | "invalidateTags" | "advance" | "advanceTo" | "settle" | "fault";
 
-const ALL: Record<StepKind, number> = { read: 8, readMany: 3, set: 8, setMany: 3, delete: 2, deleteMany: 1, touch: 2, wrap: 6, clear: 1, invalidateTags: 2, advance: 3, advanceTo: 4, settle: 6, fault: 0 };
+const ALL: Record<StepKind, number> = { read: 8, readMany: 3, set: 8, setMany: 3, delete: 2, deleteMany: 1, touch: 2, wrap: 6, clear: 1, invalidateTags: 3, advance: 3, advanceTo: 4, settle: 6, fault: 0 };
 
 /** Weights of each kind of step in each mix ("faults": often enough that most runs have one or two; a run takes at most MAX_FAULTS_PER_RUN). */
 const WEIGHTS: Record<OpMix, Record<StepKind, number>> = {

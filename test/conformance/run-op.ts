@@ -160,6 +160,8 @@ async function runCall(step: Step): Promise<void> {
       return runChange(step, predict(() => possible.once(change)), () => client.set(key, op.value, withTags(step.withTtl(op.ttl), op.tags)), anything, () => [key], change);
     }
     case "invalidateTags": {
+      const hides = predict(() => ctx.model.keys(ns).filter((key) => ctx.model.lookup(ns, key).state !== "absent" && ctx.model.peek(ns, key)!.tags.some((tag) => op.tags.includes(tag))).length);
+      ctx.stats.saw("invalidateTags hides", !hides.ok ? "refused" : hides.value === 0 ? "nothing" : "some values");
       const change = (m: ReferenceCache) => m.invalidateTags(ns, op.tags);
       return runChange(step, predict(() => possible.once(change)), () => client.invalidateTags(op.tags, options), anything, () => possible.keys(ns), change);
     }
