@@ -38,10 +38,10 @@ export type Tags = readonly string[] | undefined;
 const TAGS = ["t1", "t2", "user:1", "\u{1F600}"] as const;
 const INVALID_TAGS: readonly (readonly string[])[] = [[""], ["x".repeat(129)], ["a\uD800"], Array.from({ length: 17 }, (_, i) => `t${i}`)];
 
-/** Mostly no tags; else one to three of a small pool (duplicates too); rarely an invalid list. */
+/** Mostly one to three of a small pool (duplicates too, or none); else no tags; rarely an invalid list. */
 const tagsArb: fc.Arbitrary<Tags> = fc.oneof(
-  { weight: 6, arbitrary: fc.constant(undefined) },
-  { weight: 5, arbitrary: fc.array(fc.constantFrom(...TAGS), { minLength: 0, maxLength: 3 }) },
+  { weight: 3, arbitrary: fc.constant(undefined) },
+  { weight: 8, arbitrary: fc.array(fc.constantFrom(...TAGS), { minLength: 0, maxLength: 3 }) },
   { weight: 1, arbitrary: fc.constantFrom(...INVALID_TAGS) },
 );
 
@@ -125,9 +125,10 @@ const faultArb: fc.Arbitrary<Fault> = fc.oneof(
  * reads and writes; "grace" writes mostly through wrap with grace and moves
  * the clock to where values go stale, then reads, touches, deletes and
  * wraps them there; "faults" is "all" with faults (for deployments that can
- * suffer them).
+ * suffer them); "tags" writes tagged values, invalidates their tags and
+ * reads what is left.
  */
-export type OpMix = "all" | "grace" | "faults";
+export type OpMix = "all" | "grace" | "tags" | "faults";
 
 type StepKind = "read" | "readMany" | "set" | "setMany" | "delete" | "deleteMany" | "touch" | "wrap" | "clear" | "invalidateTags" | "advance" | "advanceTo" | "settle" | "fault";
 
@@ -137,6 +138,7 @@ const ALL: Record<StepKind, number> = { read: 8, readMany: 3, set: 8, setMany: 3
 const WEIGHTS: Record<OpMix, Record<StepKind, number>> = {
   all: ALL,
   grace: { read: 8, readMany: 3, set: 1, setMany: 1, delete: 2, deleteMany: 1, touch: 3, wrap: 8, clear: 0, invalidateTags: 0, advance: 1, advanceTo: 8, settle: 6, fault: 0 },
+  tags: { read: 8, readMany: 4, set: 8, setMany: 4, delete: 1, deleteMany: 1, touch: 1, wrap: 2, clear: 0, invalidateTags: 6, advance: 1, advanceTo: 1, settle: 6, fault: 0 },
   faults: { ...ALL, fault: 10 },
 };
 
