@@ -6,9 +6,10 @@ import { DEFAULT_NAMESPACE, namespaceProblem, resolveNamespace } from "../core/k
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../core/message-limits.js";
 import { METHOD_POLICIES, type CacheMethod } from "../core/method-policy.js";
 import { RpcError, Status } from "../core/rpc-error.js";
+import { MAX_TAGS_PER_ENTRY, MAX_TAGS_PER_INVALIDATION } from "../core/tag-rules.js";
 import type { TierCounters } from "../core/tier-counters.js";
 import { CacheService, Tier, type FoundEntry } from "../gen/tiercache/v1/cache_pb.js";
-import { checkedDuration, checkedKey, checkedKeys, checkedNamespace } from "./argument-checks.js";
+import { checkedDuration, checkedKey, checkedKeys, checkedNamespace, checkedTags } from "./argument-checks.js";
 import { keyFromArguments } from "./cache-key.js";
 import { CoherenceWatcher, type CoherenceOptions, type ReadMark } from "./coherence.js";
 import { LOCAL_MISS, LocalTier, type LocalCopy, type LocalTierOptions, type ServerCopy } from "./local-tier.js";
@@ -141,6 +142,12 @@ export interface SetOptions extends CallOptions {
    * negative, NaN, infinite or over 100 years is INVALID_ARGUMENT.
    */
   ttl?: number;
+  /**
+   * Tags that {@link CacheClient.invalidateTags} can hide the value by (every
+   * value of the call, for setMany and streamSet): at most 16, each 1 to 128
+   * UTF-8 bytes; more is INVALID_ARGUMENT.
+   */
+  tags?: readonly string[];
 }
 
 /** Options of streaming bulk calls. */
@@ -185,6 +192,8 @@ export interface NamespaceStats {
   compressionRatio: number;
   /** Writes kept in server memory only because the durable tier was down. */
   degradedWrites: number;
+  /** InvalidateTags calls made through the server instance that answered. */
+  tagInvalidations: number;
 }
 
 /** Entries to write: a record, a Map, or any iterable of pairs. */
@@ -196,6 +205,11 @@ const TIER_NAMES: Record<Tier, TierName> = {
   [Tier.LMDB]: "lmdb",
   [Tier.REDIS]: "redis",
 };
+
+/** The checked tags of a write's options ([] when none). */
+function tagsOf(options: SetOptions | undefined): string[] {
+  return options?.tags === undefined ? [] : checkedTags(options.tags, MAX_TAGS_PER_ENTRY, "a value");
+}
 
 function entriesOf(input: EntriesInput): Iterable<readonly [string, unknown]> {
   if (input instanceof Map) return input.entries();
@@ -210,6 +224,7 @@ interface WireEntry {
   contentType: string;
   ttlMs: bigint;
   graceMs: bigint;
+  tags: string[];
 }
 
 function localEntry<T>(copy: LocalCopy): CacheEntry<T> {
@@ -452,9 +467,10 @@ export class CacheClient implements AsyncDisposable {
     checkedKey(key);
     const namespace = this.#ns(options);
     const ttlMs = BigInt(checkedDuration("ttl", options?.ttl));
+    const tags = tagsOf(options);
     const { bytes, contentType } = this.#serializer.encode(value);
     this.#forgetLocal(namespace, [key]);
-    const res = await this.#rpc.set({ namespace, key, value: bytes, contentType, ttlMs }, this.#call(options));
+    const res = await this.#rpc.set({ namespace, key, value: bytes, contentType, ttlMs, tags }, this.#call(options));
     return { degraded: res.degraded };
   }
 
@@ -509,18 +525,18 @@ export class CacheClient implements AsyncDisposable {
   }
 
   /** Encodes entries for the wire, refusing any key the server would refuse or garble. */
-  #toEntries(input: Iterable<readonly [string, unknown]>, ttlMs: bigint, graceMs = 0n): WireEntry[] {
+  #toEntries(input: Iterable<readonly [string, unknown]>, ttlMs: bigint, graceMs = 0n, tags: string[] = []): WireEntry[] {
     return Array.from(input, ([key, value]) => {
       checkedKey(key);
       const { bytes, contentType } = this.#serializer.encode(value);
-      return { key, value: bytes, contentType, ttlMs, graceMs };
+      return { key, value: bytes, contentType, ttlMs, graceMs, tags };
     });
   }
 
   /** Stores several values in one call; all share `options.ttl`. */
   async setMany(entries: EntriesInput, options?: SetOptions): Promise<{ degraded: boolean }> {
     const namespace = this.#ns(options);
-    const list = this.#toEntries(entriesOf(entries), BigInt(checkedDuration("ttl", options?.ttl)));
+    const list = this.#toEntries(entriesOf(entries), BigInt(checkedDuration("ttl", options?.ttl)), 0n, tagsOf(options));
     return this.#setMany(namespace, list, options);
   }
 
@@ -536,6 +552,22 @@ export class CacheClient implements AsyncDisposable {
     const namespace = this.#ns(options);
     this.#forgetLocal(namespace, list);
     return (await this.#rpc.deleteMany({ namespace, keys: list }, this.#call(options))).deleted;
+  }
+
+  /**
+   * Hides every value of the namespace (the client's, or `options.namespace`)
+   * written before this call with any of `tags` (1 to 64): once it resolves,
+   * no server instance serves them, and client local tiers drop them within
+   * the same bound as a delete. The cost does not depend on how many values
+   * carry the tags. Values written afterwards are served as usual.
+   */
+  async invalidateTags(tags: readonly string[], options?: CallOptions): Promise<void> {
+    const list = checkedTags(tags, MAX_TAGS_PER_INVALIDATION, "invalidateTags");
+    if (list.length === 0) throw new RpcError(Status.INVALID_ARGUMENT, "invalidateTags needs at least one tag");
+    const namespace = this.#ns(options);
+    this.#local?.flush(namespace);
+    await this.#rpc.invalidateTags({ namespace, tags: list }, this.#call(options));
+    this.#local?.flush(namespace);
   }
 
   /** Removes every key of the namespace (the client's, or `options.namespace`). */
@@ -555,6 +587,7 @@ export class CacheClient implements AsyncDisposable {
       bytesStored: Number(ns.bytesStored),
       compressionRatio: ns.compressionRatio,
       degradedWrites: Number(ns.degradedWrites),
+      tagInvalidations: Number(ns.tagInvalidations),
       tiers: ns.tiers.map((t) => ({
         tier: TIER_NAMES[t.tier] ?? "unknown",
         hits: Number(t.hits),
@@ -598,8 +631,9 @@ export class CacheClient implements AsyncDisposable {
   async streamSet(entries: AsyncIterable<readonly [string, unknown]> | Iterable<readonly [string, unknown]>, options?: StreamOptions): Promise<number> {
     const namespace = this.#ns(options);
     const ttlMs = BigInt(checkedDuration("ttl", options?.ttl));
+    const tags = tagsOf(options);
     const size = positiveInteger("batchSize", options?.batchSize, this.#streamBatchSize);
-    const toEntries = (batch: (readonly [string, unknown])[]) => this.#toEntries(batch, ttlMs);
+    const toEntries = (batch: (readonly [string, unknown])[]) => this.#toEntries(batch, ttlMs, 0n, tags);
     const forget = (list: readonly WireEntry[]) => this.#forgetLocal(namespace, list.map((e) => e.key));
     const requests = (async function* () {
       for await (const batch of batches(entries, size)) {

@@ -9,7 +9,7 @@ import type { Readiness } from "./observability/readiness.js";
 import { RpcMetrics, RPC_DURATION_BUCKETS } from "./observability/rpc-metrics.js";
 import { StatusReporter } from "./observability/status-report.js";
 import { STATUS_PAGE_HTML } from "./observability/status-page.js";
-import { DURABLE_OPERATIONS, type DurableCallObserver, type DurableOperation } from "./tiers/timed-durable-tier.js";
+import { DURABLE_OPERATIONS, type DurableCall, type DurableCallHook, type DurableOperation } from "./tiers/observed-durable-tier.js";
 
 type CounterField = "hits" | "misses" | "sets" | "deletes";
 
@@ -40,14 +40,14 @@ export interface MetricsSources {
 export class ServerMetrics {
   readonly registry = new Registry();
   readonly rpc: RpcMetrics;
-  /** Records one durable-tier call (see `TimedDurableTier`). */
-  readonly observeDurableCall: DurableCallObserver;
+  /** Times each durable-tier call (a hook of `ObservedDurableTier`). */
+  readonly timeDurableCall: DurableCallHook;
 
   /** `durableTier`: the durable tier's name ("redis"…), undefined without one. */
   constructor(durableTier: string | undefined) {
     collectDefaultMetrics({ register: this.registry });
     this.rpc = new RpcMetrics(this.registry, CacheService);
-    this.observeDurableCall = durableCallMetrics(this.registry, durableTier ?? "");
+    this.timeDurableCall = durableCallMetrics(this.registry, durableTier ?? "");
   }
 
   /** Adds the metrics read from the engine and the durable tier at scrape time. */
@@ -167,7 +167,7 @@ function engineMetrics(registry: Registry, { engine, breaker, durableFootprint }
   }
 }
 
-function durableCallMetrics(registry: Registry, tier: string): DurableCallObserver {
+function durableCallMetrics(registry: Registry, tier: string): DurableCallHook {
   const histogram = new BoundHistogram(
     "tiercache_durable_call_duration_seconds",
     "Time of one call to the durable tier (retries and breaker included), by operation and outcome.",
@@ -178,7 +178,19 @@ function durableCallMetrics(registry: Registry, tier: string): DurableCallObserv
   for (const operation of DURABLE_OPERATIONS) {
     bound[operation] = [histogram.child({ tier, operation, outcome: "ok" }), histogram.child({ tier, operation, outcome: "error" })];
   }
-  return (operation, seconds, failed) => bound[operation][failed ? 1 : 0].observe(seconds);
+  return <T>({ operation }: DurableCall, run: () => Promise<T>): Promise<T> => {
+    const start = performance.now();
+    return run().then(
+      (result) => {
+        bound[operation][0].observe((performance.now() - start) / 1000);
+        return result;
+      },
+      (err: unknown) => {
+        bound[operation][1].observe((performance.now() - start) / 1000);
+        throw err;
+      },
+    );
+  };
 }
 
 /** What the HTTP endpoint serves. */

@@ -24,11 +24,11 @@ import { AccessControl } from "./security/access-control.js";
 import { deadlineCeiling } from "./security/limits.js";
 import { serverCredentials, transportName } from "./security/transport.js";
 import { LmdbTier } from "./tiers/lmdb-tier.js";
-import { TimedDurableTier } from "./tiers/timed-durable-tier.js";
+import { ObservedDurableTier } from "./tiers/observed-durable-tier.js";
 import type { RedisClient } from "./tiers/redis-connection.js";
 import type { InvalidationChannelStats, RedisInvalidationChannel } from "./tiers/redis-invalidation.js";
 import { RedisTier, type RedisTierOptions } from "./tiers/redis-tier.js";
-import { TracedDurableTier } from "./tiers/traced-durable-tier.js";
+import { traceDurableCalls } from "./tiers/durable-call-tracing.js";
 import { WriteFence } from "./tiers/write-fence.js";
 
 /** A started tiercache server. */
@@ -115,11 +115,11 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const fenced = durable instanceof RedisTier ? new WriteFence(durable, () => invalidations?.canAnnounce ?? false) : durable;
   // Metrics cost nothing per call when the metrics port is off: no interceptor, no timing of durable calls.
   const metrics = config.metricsPort === "off" ? undefined : new ServerMetrics(durable?.name);
-  const timed = metrics && fenced ? new TimedDurableTier(fenced, metrics.observeDurableCall) : fenced;
+  const observed = fenced && new ObservedDurableTier(fenced, [...(metrics ? [metrics.timeDurableCall] : []), traceDurableCalls(fenced.name)]);
   const engine = new CacheEngine({
     degradedWrites: config.degradedWrites,
     onChange: (change) => invalidations?.publish(change),
-    durable: timed && new TracedDurableTier(timed),
+    durable: observed,
     codec: new ValueCodec({
       maxValueBytes: config.maxValueBytes,
       compressionThreshold: config.compressionThreshold === "off" ? Infinity : config.compressionThreshold,

@@ -33,6 +33,14 @@ export interface DurableFootprint {
   readonly bytes: number;
 }
 
+/** What {@link DurableTier.tagEpochs} read. */
+export interface TagEpochs {
+  /** The namespace's tag counter now: a value written from now on records it. */
+  readonly counter: number;
+  /** The invalidation epoch of each tag asked for, in order; 0 = never invalidated. */
+  readonly epochs: readonly number[];
+}
+
 /** The name a tier reports in responses and statistics. */
 export type TierName = "memory" | "lmdb" | "redis";
 
@@ -58,8 +66,19 @@ export interface DurableTier {
   has(namespace: string, key: string, scope?: CallScope): Promise<boolean>;
   /** Sets a new expiry on an unexpired key; false when absent. */
   touch(namespace: string, key: string, expiresAt: number, scope?: CallScope): Promise<boolean>;
-  /** Removes every key of the namespace and nothing else. */
+  /** Removes every key of the namespace and nothing else (its tag epochs stay: they only ever grow). */
   clear(namespace: string, scope?: CallScope): Promise<void>;
+  /**
+   * The namespace's tag counter and the invalidation epoch of each tag (0 =
+   * never invalidated), in one read (see engine/tag-table.ts).
+   */
+  tagEpochs(namespace: string, tags: readonly string[], scope?: CallScope): Promise<TagEpochs>;
+  /**
+   * Bumps the namespace's tag counter and records the new value as the
+   * invalidation epoch of every tag, atomically, durably; resolves with it.
+   * Repeating it is harmless (it only hides more).
+   */
+  invalidateTags(namespace: string, tags: readonly string[], scope?: CallScope): Promise<number>;
   close(): Promise<void>;
   /**
    * Entries the tier holds (all namespaces, expired ones not yet swept

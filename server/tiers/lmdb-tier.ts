@@ -3,7 +3,7 @@ import { open, type Database, type DatabaseOptions, type RootDatabase } from "lm
 import { systemClock, type Clock } from "../../core/clock.js";
 import { isFresh, isLive, readExpiresAt, withNewExpiry } from "../../core/envelope.js";
 import { isTiercacheError, TierUnavailableError } from "../../core/errors.js";
-import type { DurableFootprint, DurableTier, DurableWrite } from "../engine/durable-tier.js";
+import type { DurableFootprint, DurableTier, DurableWrite, TagEpochs } from "../engine/durable-tier.js";
 import { DataDirLock, DataDirLockedError } from "./data-dir-lock.js";
 import { expiredBefore, expiryKey, namespaceRange, parseExpiryKey, valueKey } from "./lmdb-keys.js";
 
@@ -25,6 +25,8 @@ const MARK = Buffer.from([1]);
 /** Databases of the byte-exact key encoding (lmdb-keys.ts). */
 const VALUES_DB = "values-v2";
 const EXPIRY_DB = "expiry-v2";
+/** Tag epochs, keyed like values (namespace, tag); the namespace's tag counter under the empty tag (tags are never empty). */
+const TAGS_DB = "tags-v1";
 /** Databases of the first format, keyed with ordered-binary, which let some keys share a record: dropped on open. */
 const LEGACY_DBS = ["values", "expiry"] as const;
 
@@ -52,6 +54,7 @@ export class LmdbTier implements DurableTier {
   readonly #root: RootDatabase;
   readonly #values: Database<Buffer, Buffer>;
   readonly #expiry: Database<Buffer, Buffer>;
+  readonly #tags: Database<Buffer, Buffer>;
   readonly #clock: Clock;
   readonly #sweepBatch: number;
   readonly #timer: NodeJS.Timeout;
@@ -62,6 +65,7 @@ export class LmdbTier implements DurableTier {
     this.#root = root;
     this.#values = root.openDB<Buffer, Buffer>({ name: VALUES_DB, encoding: "binary", keyEncoding: "binary" });
     this.#expiry = root.openDB<Buffer, Buffer>({ name: EXPIRY_DB, encoding: "binary", keyEncoding: "binary" });
+    this.#tags = root.openDB<Buffer, Buffer>({ name: TAGS_DB, encoding: "binary", keyEncoding: "binary" });
     this.#clock = options.clock ?? systemClock;
     this.#sweepBatch = options.sweepBatch ?? 10_000;
     this.#timer = setInterval(() => void this.#sweepUntilCaughtUp(), options.sweepIntervalMs ?? 30_000);
@@ -198,6 +202,25 @@ export class LmdbTier implements DurableTier {
         return batch.length === this.#sweepBatch;
       });
     }
+  }
+
+  #tagEpoch(namespace: string, tag: string): number {
+    const stored = this.#tags.get(valueKey(namespace, tag));
+    return stored === undefined ? 0 : stored.readDoubleBE(0);
+  }
+
+  async tagEpochs(namespace: string, tags: readonly string[]): Promise<TagEpochs> {
+    return { counter: this.#tagEpoch(namespace, ""), epochs: tags.map((tag) => this.#tagEpoch(namespace, tag)) };
+  }
+
+  async invalidateTags(namespace: string, tags: readonly string[]): Promise<number> {
+    return this.#write(() => {
+      const epoch = this.#tagEpoch(namespace, "") + 1;
+      const bytes = Buffer.alloc(8);
+      bytes.writeDoubleBE(epoch);
+      for (const tag of ["", ...tags]) this.#tags.put(valueKey(namespace, tag), bytes);
+      return epoch;
+    });
   }
 
   #sweeping = false;

@@ -66,5 +66,16 @@ export class FakeDurableTier implements DurableTier {
   async clear(ns: string) {
     for (const id of [...this.data.keys()]) if (id.startsWith(`${ns}\u0000`)) this.data.delete(id);
   }
+  readonly tagCounters = new Map<string, number>();
+  async tagEpochs(ns: string, tags: readonly string[]) {
+    return { counter: this.tagCounters.get(ns) ?? 0, epochs: tags.map((tag) => this.tagCounters.get(`${ns}\u0000${tag}`) ?? 0) };
+  }
+  async invalidateTags(ns: string, tags: readonly string[]) {
+    if (this.failWrites) throw new TierUnavailableError("injected write failure");
+    const epoch = (this.tagCounters.get(ns) ?? 0) + 1;
+    this.tagCounters.set(ns, epoch);
+    for (const tag of tags) this.tagCounters.set(`${ns}\u0000${tag}`, epoch);
+    return epoch;
+  }
   async close() {}
 }

@@ -51,6 +51,16 @@ class MemoryTierAsDurable implements DurableTier {
   async clear(ns: string) {
     this.#tier(ns).clear();
   }
+  readonly #tagEpochs = new Map<string, number>();
+  async tagEpochs(ns: string, tags: readonly string[]) {
+    return { counter: this.#tagEpochs.get(ns) ?? 0, epochs: tags.map((tag) => this.#tagEpochs.get(`${ns}\u0000${tag}`) ?? 0) };
+  }
+  async invalidateTags(ns: string, tags: readonly string[]) {
+    const epoch = (this.#tagEpochs.get(ns) ?? 0) + 1;
+    this.#tagEpochs.set(ns, epoch);
+    for (const tag of tags) this.#tagEpochs.set(`${ns}\u0000${tag}`, epoch);
+    return epoch;
+  }
   async close() {}
 }
 
