@@ -1,5 +1,6 @@
 import { keyProblem, namespaceProblem, resolveNamespace } from "../core/key-rules.js";
 import { RpcError, Status } from "../core/rpc-error.js";
+import { distinctTags, tagsProblem } from "../core/tag-rules.js";
 import { wholeDurationMs } from "../core/ttl-rules.js";
 
 function invalid(details: string): RpcError {
@@ -22,6 +23,15 @@ export function checkedKeys(keys: Iterable<string>): string[] {
   const list = [...keys];
   for (const key of list) checkedKey(key);
   return list;
+}
+
+/** Tags to send (a copy, duplicates dropped): at most `max` tags of 1 to 128 UTF-8 bytes, or throws RpcError INVALID_ARGUMENT. */
+export function checkedTags(tags: readonly string[], max: number, what: string): string[] {
+  if (!Array.isArray(tags)) throw invalid(`tags must be an array of strings`);
+  for (const tag of tags) if (typeof tag !== "string") throw invalid(`a tag must be a string, got ${typeof tag}`);
+  const problem = tagsProblem(tags, max, what);
+  if (problem !== undefined) throw invalid(problem);
+  return [...distinctTags(tags)];
 }
 
 /** The namespace to send ("" becomes "default"), or throws RpcError INVALID_ARGUMENT. */

@@ -6,13 +6,16 @@ import { DEFAULT_NAMESPACE, namespaceProblem, resolveNamespace } from "../core/k
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../core/message-limits.js";
 import { METHOD_POLICIES, type CacheMethod } from "../core/method-policy.js";
 import { RpcError, Status } from "../core/rpc-error.js";
+import { MAX_TAGS_PER_ENTRY, MAX_TAGS_PER_INVALIDATION } from "../core/tag-rules.js";
 import type { TierCounters } from "../core/tier-counters.js";
 import { CacheService, Tier, type FoundEntry } from "../gen/tiercache/v1/cache_pb.js";
-import { checkedDuration, checkedKey, checkedKeys, checkedNamespace } from "./argument-checks.js";
+import { checkedDuration, checkedKey, checkedKeys, checkedNamespace, checkedTags } from "./argument-checks.js";
 import { keyFromArguments } from "./cache-key.js";
 import { CoherenceWatcher, type CoherenceOptions, type ReadMark } from "./coherence.js";
 import { LOCAL_MISS, LocalTier, type LocalCopy, type LocalTierOptions, type ServerCopy } from "./local-tier.js";
 import { jsonSerializer, type Serializer } from "./serializer.js";
+import { heldClient, ProcessHold, unheldCredentials } from "./process-hold.js";
+import { tracedClient } from "./traced-rpc.js";
 import { resolveWrapOptions, Wrapper, type ResolvedWrapOptions, type WrapOptions } from "./wrap.js";
 
 /** Options of a {@link CacheClient}. */
@@ -139,6 +142,12 @@ export interface SetOptions extends CallOptions {
    * negative, NaN, infinite or over 100 years is INVALID_ARGUMENT.
    */
   ttl?: number;
+  /**
+   * Tags that {@link CacheClient.invalidateTags} can hide the value by (every
+   * value of the call, for setMany and streamSet): at most 16, each 1 to 128
+   * UTF-8 bytes; more is INVALID_ARGUMENT.
+   */
+  tags?: readonly string[];
 }
 
 /** Options of streaming bulk calls. */
@@ -154,7 +163,7 @@ export interface CachedOptions<A extends unknown[]> extends WrapOptions {
 }
 
 /** Where a value was found: a server tier, or "client" for the client's own local tier. */
-export type TierName = "client" | "memory" | "local" | "redis" | "unknown";
+export type TierName = "client" | "memory" | "lmdb" | "redis" | "unknown";
 
 /** A value read with its metadata. */
 export interface CacheEntry<T> {
@@ -175,11 +184,16 @@ export interface TierStats extends TierCounters {
 export interface NamespaceStats {
   namespace: string;
   tiers: TierStats[];
+  /** Value bytes written, before compression. */
   bytesIn: number;
+  /** Envelope bytes stored for those writes (header and compression included). */
   bytesStored: number;
+  /** bytesIn / bytesStored (0 before the first write): 9 means values are stored 9× smaller. */
   compressionRatio: number;
   /** Writes kept in server memory only because the durable tier was down. */
   degradedWrites: number;
+  /** InvalidateTags calls made through the server instance that answered. */
+  tagInvalidations: number;
 }
 
 /** Entries to write: a record, a Map, or any iterable of pairs. */
@@ -188,9 +202,14 @@ export type EntriesInput = Record<string, unknown> | ReadonlyMap<string, unknown
 const TIER_NAMES: Record<Tier, TierName> = {
   [Tier.UNSPECIFIED]: "unknown",
   [Tier.MEMORY]: "memory",
-  [Tier.LOCAL]: "local",
+  [Tier.LMDB]: "lmdb",
   [Tier.REDIS]: "redis",
 };
+
+/** The checked tags of a write's options ([] when none). */
+function tagsOf(options: SetOptions | undefined): string[] {
+  return options?.tags === undefined ? [] : checkedTags(options.tags, MAX_TAGS_PER_ENTRY, "a value");
+}
 
 function entriesOf(input: EntriesInput): Iterable<readonly [string, unknown]> {
   if (input instanceof Map) return input.entries();
@@ -205,6 +224,7 @@ interface WireEntry {
   contentType: string;
   ttlMs: bigint;
   graceMs: bigint;
+  tags: string[];
 }
 
 function localEntry<T>(copy: LocalCopy): CacheEntry<T> {
@@ -260,7 +280,10 @@ export class CacheClient implements AsyncDisposable {
     this.#streamBatchSize = positiveInteger("streamBatchSize", options.streamBatchSize, 500);
     const maxReceiveMessageBytes = positiveInteger("maxReceiveMessageBytes", options.maxReceiveMessageBytes, DEFAULT_MAX_MESSAGE_BYTES);
     this.#token = options.token;
-    this.#rpc = createClient(CacheService, target(options), channelCredentials(options), {
+    // With a local tier, the endless Watch stream must not keep the process alive: only calls in flight do.
+    const hold = options.localTier ? new ProcessHold() : undefined;
+    const credentials = channelCredentials(options);
+    const rpc = createClient(CacheService, target(options), hold ? unheldCredentials(credentials) : credentials, {
       defaultTimeoutMs: options.timeoutMs ?? 5000,
       channelOptions: {
         "grpc.service_config": serviceConfig(options.retryReads ?? true, (options.addresses?.length ?? 0) > 1),
@@ -273,6 +296,7 @@ export class CacheClient implements AsyncDisposable {
         ...options.channelOptions,
       },
     });
+    this.#rpc = tracedClient(CacheService, hold ? heldClient(CacheService, rpc, hold, ["watch"]) : rpc, ["watch"]);
     if (options.localTier) {
       const local = new LocalTier(options.localTier === true ? {} : options.localTier);
       this.#local = local;
@@ -444,9 +468,10 @@ export class CacheClient implements AsyncDisposable {
     checkedKey(key);
     const namespace = this.#ns(options);
     const ttlMs = BigInt(checkedDuration("ttl", options?.ttl));
+    const tags = tagsOf(options);
     const { bytes, contentType } = this.#serializer.encode(value);
     this.#forgetLocal(namespace, [key]);
-    const res = await this.#rpc.set({ namespace, key, value: bytes, contentType, ttlMs }, this.#call(options));
+    const res = await this.#rpc.set({ namespace, key, value: bytes, contentType, ttlMs, tags }, this.#call(options));
     return { degraded: res.degraded };
   }
 
@@ -501,18 +526,18 @@ export class CacheClient implements AsyncDisposable {
   }
 
   /** Encodes entries for the wire, refusing any key the server would refuse or garble. */
-  #toEntries(input: Iterable<readonly [string, unknown]>, ttlMs: bigint, graceMs = 0n): WireEntry[] {
+  #toEntries(input: Iterable<readonly [string, unknown]>, ttlMs: bigint, graceMs = 0n, tags: string[] = []): WireEntry[] {
     return Array.from(input, ([key, value]) => {
       checkedKey(key);
       const { bytes, contentType } = this.#serializer.encode(value);
-      return { key, value: bytes, contentType, ttlMs, graceMs };
+      return { key, value: bytes, contentType, ttlMs, graceMs, tags };
     });
   }
 
   /** Stores several values in one call; all share `options.ttl`. */
   async setMany(entries: EntriesInput, options?: SetOptions): Promise<{ degraded: boolean }> {
     const namespace = this.#ns(options);
-    const list = this.#toEntries(entriesOf(entries), BigInt(checkedDuration("ttl", options?.ttl)));
+    const list = this.#toEntries(entriesOf(entries), BigInt(checkedDuration("ttl", options?.ttl)), 0n, tagsOf(options));
     return this.#setMany(namespace, list, options);
   }
 
@@ -528,6 +553,22 @@ export class CacheClient implements AsyncDisposable {
     const namespace = this.#ns(options);
     this.#forgetLocal(namespace, list);
     return (await this.#rpc.deleteMany({ namespace, keys: list }, this.#call(options))).deleted;
+  }
+
+  /**
+   * Hides every value of the namespace (the client's, or `options.namespace`)
+   * written before this call with any of `tags` (1 to 64): once it resolves,
+   * no server instance serves them, and client local tiers drop them within
+   * the same bound as a delete. The cost does not depend on how many values
+   * carry the tags. Values written afterwards are served as usual.
+   */
+  async invalidateTags(tags: readonly string[], options?: CallOptions): Promise<void> {
+    const list = checkedTags(tags, MAX_TAGS_PER_INVALIDATION, "invalidateTags");
+    if (list.length === 0) throw new RpcError(Status.INVALID_ARGUMENT, "invalidateTags needs at least one tag");
+    const namespace = this.#ns(options);
+    this.#local?.flush(namespace);
+    await this.#rpc.invalidateTags({ namespace, tags: list }, this.#call(options));
+    this.#local?.flush(namespace);
   }
 
   /** Removes every key of the namespace (the client's, or `options.namespace`). */
@@ -547,6 +588,7 @@ export class CacheClient implements AsyncDisposable {
       bytesStored: Number(ns.bytesStored),
       compressionRatio: ns.compressionRatio,
       degradedWrites: Number(ns.degradedWrites),
+      tagInvalidations: Number(ns.tagInvalidations),
       tiers: ns.tiers.map((t) => ({
         tier: TIER_NAMES[t.tier] ?? "unknown",
         hits: Number(t.hits),
@@ -590,8 +632,9 @@ export class CacheClient implements AsyncDisposable {
   async streamSet(entries: AsyncIterable<readonly [string, unknown]> | Iterable<readonly [string, unknown]>, options?: StreamOptions): Promise<number> {
     const namespace = this.#ns(options);
     const ttlMs = BigInt(checkedDuration("ttl", options?.ttl));
+    const tags = tagsOf(options);
     const size = positiveInteger("batchSize", options?.batchSize, this.#streamBatchSize);
-    const toEntries = (batch: (readonly [string, unknown])[]) => this.#toEntries(batch, ttlMs);
+    const toEntries = (batch: (readonly [string, unknown])[]) => this.#toEntries(batch, ttlMs, 0n, tags);
     const forget = (list: readonly WireEntry[]) => this.#forgetLocal(namespace, list.map((e) => e.key));
     const requests = (async function* () {
       for await (const batch of batches(entries, size)) {

@@ -255,6 +255,7 @@ export class CoherenceWatcher {
         break;
       case WatchEventKind.RESET:
       case WatchEventKind.CLEAR:
+      case WatchEventKind.TAGS: // local copies do not know their tags: drop them all
         cursor.epoch++;
         this.#listener.flush(event.namespace);
         break;

@@ -22,9 +22,12 @@ export {
   CONTENT_TYPE_TAGGED_JSON,
   CONTENT_TYPE_BINARY,
   CONTENT_TYPE_TEXT,
+  UnserializableError,
   type Serializer,
 } from "./serializer.js";
 export { RpcError, Status, statusName } from "../core/rpc-error.js";
+export { CorruptValueError } from "../core/errors.js";
+export { MAX_TAGS_PER_ENTRY, MAX_TAG_BYTES, MAX_TAGS_PER_INVALIDATION } from "../core/tag-rules.js";
 export { LoaderTimeoutError, type WrapOptions } from "./wrap.js";
 export type { LocalTierOptions } from "./local-tier.js";
 export type { CoherenceOptions } from "./coherence.js";

@@ -72,14 +72,21 @@ const UNDEFINED_TAG = Object.freeze({ [TAG]: "undefined" });
 type Tag = { [TAG]: string; v?: unknown };
 type JsonObject = Record<string, unknown>;
 
-/** A TypeError raised by the walk; `path` is filled in as it unwinds. */
-class UnserializableError extends TypeError {
+/**
+ * A value the serializer cannot encode (a function, a symbol, a cycle...):
+ * writes reject with it before anything is sent. It is a `TypeError`;
+ * `path` leads from the value to the part that failed.
+ */
+export class UnserializableError extends TypeError {
+  /** Keys and indexes from the value (whose own entry is "") down to the part that cannot be encoded. */
   readonly path: (string | number)[] = [];
+  /** Why, without the path. */
   readonly reason: string;
 
+  /** @internal `key` is where the walk stood; callers up the value prepend theirs. */
   constructor(reason: string, key: string | number) {
     super(reason);
-    this.name = "TypeError";
+    this.name = "UnserializableError";
     this.reason = reason;
     this.path.push(key);
   }

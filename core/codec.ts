@@ -8,7 +8,9 @@ import {
   ENVELOPE_HEADER_BYTES,
   EXPIRES_AT_OFFSET,
   FLAG_COMPRESSED,
+  encodeTagSection,
   FLAG_FRESH_UNTIL,
+  FLAG_TAGS,
   FLAGS_OFFSET,
   FRESH_UNTIL_BYTES,
   KNOWN_FLAGS,
@@ -17,7 +19,9 @@ import {
   ENVELOPE_VERSION,
   readExpiresAt,
   readFloat64BE,
+  readTagSection,
   withNewExpiry,
+  type TagStamp,
 } from "./envelope.js";
 import { CompressionOutlook } from "./compression-outlook.js";
 import { CorruptValueError, InvalidArgumentError, ValueTooLargeError } from "./errors.js";
@@ -67,6 +71,8 @@ export interface DecodedValue {
   compressed: boolean;
   /** ms since epoch after which the value is stale (within grace until expiresAt); 0 = no grace. */
   freshUntil: number;
+  /** The tags it was written with, and the namespace's tag epoch then; undefined for a value without tags. */
+  tags: TagStamp | undefined;
 }
 
 /** Counters of a {@link ValueCodec} since creation. */
@@ -149,7 +155,7 @@ export class ValueCodec {
    * @throws InvalidArgumentError if `contentType` exceeds 255 UTF-8 bytes or
    *   `expiresAt` is not a non-negative safe integer.
    */
-  encode(value: Uint8Array, contentType: string, expiresAt: number, freshUntil = 0): Uint8Array {
+  encode(value: Uint8Array, contentType: string, expiresAt: number, freshUntil = 0, tags?: TagStamp): Uint8Array {
     const length = value.byteLength;
     const { maxValueBytes, compressionThreshold } = this.options;
     if (length > maxValueBytes) {
@@ -158,8 +164,10 @@ export class ValueCodec {
     checkMoment("expiresAt", expiresAt);
     if (freshUntil !== 0) checkMoment("freshUntil", freshUntil);
     const header = this.#headerOf(contentType);
-    const graceFlag = freshUntil === 0 ? 0 : FLAG_FRESH_UNTIL;
-    const payloadOffset = header.length + (graceFlag === 0 ? 0 : FRESH_UNTIL_BYTES);
+    const tagSection = tags === undefined || tags.tags.length === 0 ? undefined : encodeTagSection(tags);
+    const flags = (freshUntil === 0 ? 0 : FLAG_FRESH_UNTIL) | (tagSection === undefined ? 0 : FLAG_TAGS);
+    const tagsAt = header.length + (freshUntil === 0 ? 0 : FRESH_UNTIL_BYTES);
+    const payloadOffset = tagsAt + (tagSection?.byteLength ?? 0);
 
     if (length >= compressionThreshold && this.#outlook.shouldTry(contentType)) {
       const bound = binding.compressBound(length);
@@ -168,7 +176,8 @@ export class ValueCodec {
       this.#outlook.record(contentType, compressedLength < length);
       if (compressedLength < length) {
         const envelope = Buffer.allocUnsafe(payloadOffset + compressedLength);
-        writeHeader(envelope, FLAG_COMPRESSED | graceFlag, expiresAt, length, header, freshUntil);
+        writeHeader(envelope, FLAG_COMPRESSED | flags, expiresAt, length, header, freshUntil);
+        if (tagSection) envelope.set(tagSection, tagsAt);
         this.#scratch.copy(envelope, payloadOffset, 0, compressedLength);
         this.#count(length, compressedLength, 1);
         return envelope;
@@ -176,7 +185,8 @@ export class ValueCodec {
     }
 
     const envelope = Buffer.allocUnsafe(payloadOffset + length);
-    writeHeader(envelope, graceFlag, expiresAt, length, header, freshUntil);
+    writeHeader(envelope, flags, expiresAt, length, header, freshUntil);
+    if (tagSection) envelope.set(tagSection, tagsAt);
     envelope.set(value, payloadOffset);
     this.#count(length, length, 0);
     return envelope;
@@ -212,6 +222,12 @@ export class ValueCodec {
       freshUntil = readFloat64BE(envelope, typeEnd);
       if (!Number.isSafeInteger(freshUntil) || freshUntil < 0) throw new CorruptValueError(`envelope has an invalid freshUntil (${freshUntil})`);
     }
+    let tags: TagStamp | undefined;
+    if ((flags & FLAG_TAGS) !== 0) {
+      const section = readTagSection(envelope)!;
+      tags = { epoch: section.epoch, tags: section.tags };
+      payloadOffset += section.bytes;
+    }
     const { maxValueBytes } = this.options;
     if (declared > maxValueBytes) {
       throw new ValueTooLargeError(`stored value of ${declared} bytes exceeds max-value-bytes (${maxValueBytes})`);
@@ -221,9 +237,9 @@ export class ValueCodec {
       if (payload.byteLength !== declared) {
         throw new CorruptValueError(`envelope payload is ${payload.byteLength} bytes but declares ${declared}`);
       }
-      return { value: payload, contentType, expiresAt, compressed: false, freshUntil };
+      return { value: payload, contentType, expiresAt, compressed: false, freshUntil, tags };
     }
-    return { value: this.#decompress(payload, declared), contentType, expiresAt, compressed: true, freshUntil };
+    return { value: this.#decompress(payload, declared), contentType, expiresAt, compressed: true, freshUntil, tags };
   }
 
   /** Reads only `expiresAt` (no decompression). @throws CorruptValueError */

@@ -1,4 +1,5 @@
 import { CorruptValueError, InvalidArgumentError } from "./errors.js";
+import { MAX_TAG_BYTES, MAX_TAGS_PER_ENTRY } from "./tag-rules.js";
 
 /**
  * The stored value envelope, and the rules every tier applies to it. Every
@@ -8,14 +9,23 @@ import { CorruptValueError, InvalidArgumentError } from "./errors.js";
  * ```
  * offset 0   u8   format version = 1
  * offset 1   u8   flags: bit0 = payload is zstd-compressed; bit1 = a freshUntil
- *                  field follows the content type; other bits must be 0
+ *                  field follows the content type; bit2 = a tag section
+ *                  follows (after freshUntil, if any); other bits must be 0
  * offset 2   f64  expiresAt, big-endian, ms since epoch, 0 = never (integers only)
  * offset 10  u32  original (uncompressed) payload length, big-endian
  * offset 14  u8   content-type length N (0..255)
  * offset 15  N bytes content type (UTF-8)
  * [offset 15+N  f64 freshUntil, big-endian, ms since epoch, only when bit1 is set]
+ * [tag section, only when bit2 is set:
+ *                 f64 tagEpoch, big-endian: the namespace's tag epoch when written
+ *                 u8  count T (1..16)
+ *                 T × (u8 length L (1..128), L bytes tag, UTF-8)]
  * then            payload
  * ```
+ *
+ * Tags: a value with tags is served only while none of its tags has an
+ * invalidation epoch above its tagEpoch (see server/engine/tag-clock.ts); a
+ * value without tags has no tag section and costs nothing more.
  *
  * The rules: a value is **fresh** before its freshUntil (its expiresAt when it
  * has no grace period), **stale** from then until expiresAt (served only to
@@ -31,8 +41,10 @@ export const FLAGS_OFFSET = 1;
 export const FLAG_COMPRESSED = 0x01;
 /** Flags bit: an f64 `freshUntil` follows the content type (the value has a grace period). */
 export const FLAG_FRESH_UNTIL = 0x02;
+/** Flags bit: a tag section (tagEpoch and tags) follows freshUntil, or the content type when there is none. */
+export const FLAG_TAGS = 0x04;
 /** Every flag this version knows. */
-export const KNOWN_FLAGS = FLAG_COMPRESSED | FLAG_FRESH_UNTIL;
+export const KNOWN_FLAGS = FLAG_COMPRESSED | FLAG_FRESH_UNTIL | FLAG_TAGS;
 /** Size of the fixed part of the envelope, before the content type. */
 export const ENVELOPE_HEADER_BYTES = 15;
 /** Offset of the big-endian f64 `expiresAt`. */
@@ -45,8 +57,10 @@ export const CONTENT_TYPE_LENGTH_OFFSET = 14;
 export const MAX_CONTENT_TYPE_BYTES = 255;
 /** Size of the optional `freshUntil` field. */
 export const FRESH_UNTIL_BYTES = 8;
-/** A prefix this long always holds everything the rules read (header, longest content type, freshUntil). */
-export const ENVELOPE_RULES_BYTES = ENVELOPE_HEADER_BYTES + MAX_CONTENT_TYPE_BYTES + FRESH_UNTIL_BYTES;
+/** Largest tag section: tagEpoch, count, and 16 tags of 128 bytes with their lengths (see core/tag-rules.ts). */
+export const MAX_TAG_SECTION_BYTES = 8 + 1 + MAX_TAGS_PER_ENTRY * (1 + MAX_TAG_BYTES);
+/** A prefix this long always holds everything the rules read (header, longest content type, freshUntil, tag section). */
+export const ENVELOPE_RULES_BYTES = ENVELOPE_HEADER_BYTES + MAX_CONTENT_TYPE_BYTES + FRESH_UNTIL_BYTES + MAX_TAG_SECTION_BYTES;
 
 /** Where a value stands at some moment. */
 export type Freshness = "fresh" | "stale" | "gone";
@@ -171,4 +185,67 @@ export function withNewExpiry(envelope: Uint8Array, expiresAt: number): Uint8Arr
   writeFloat64BE(copy, EXPIRES_AT_OFFSET, expiresAt);
   if (at >= 0) writeFloat64BE(copy, at, expiresAt);
   return Buffer.from(copy.buffer, copy.byteOffset, copy.byteLength);
+}
+
+/** The tags a value was written with, and the namespace's tag epoch at the time. */
+export interface TagStamp {
+  /** The namespace's tag epoch when the value was written (a non-negative safe integer). */
+  readonly epoch: number;
+  /** 1 to 16 distinct tags of 1 to 128 UTF-8 bytes (checked by core/tag-rules.ts before). */
+  readonly tags: readonly string[];
+}
+
+/** Offset of the tag section, or -1 when the envelope has none. @throws CorruptValueError when truncated */
+export function tagSectionOffset(envelope: Uint8Array): number {
+  checkHeader(envelope);
+  const flags = envelope[FLAGS_OFFSET]!;
+  if ((flags & FLAG_TAGS) === 0) return -1;
+  const at = ENVELOPE_HEADER_BYTES + envelope[CONTENT_TYPE_LENGTH_OFFSET]! + ((flags & FLAG_FRESH_UNTIL) === 0 ? 0 : FRESH_UNTIL_BYTES);
+  if (at + 9 > envelope.byteLength) throw new CorruptValueError("envelope is truncated inside its tag section");
+  return at;
+}
+
+/** The bytes of the tag section of `stamp`. */
+export function encodeTagSection(stamp: TagStamp): Buffer {
+  checkMoment("tagEpoch", stamp.epoch);
+  const encoded = stamp.tags.map((tag) => Buffer.from(tag, "utf8"));
+  const section = Buffer.allocUnsafe(9 + encoded.reduce((sum, bytes) => sum + 1 + bytes.byteLength, 0));
+  section.writeDoubleBE(stamp.epoch, 0);
+  section[8] = encoded.length;
+  let at = 9;
+  for (const bytes of encoded) {
+    section[at++] = bytes.byteLength;
+    section.set(bytes, at);
+    at += bytes.byteLength;
+  }
+  return section;
+}
+
+const tagDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * The tag section of an envelope (or of a prefix at least {@link ENVELOPE_RULES_BYTES}
+ * long), its length in bytes included; undefined when it has none.
+ *
+ * @throws CorruptValueError for a truncated or malformed section.
+ */
+export function readTagSection(envelope: Uint8Array): (TagStamp & { readonly bytes: number }) | undefined {
+  const start = tagSectionOffset(envelope);
+  if (start < 0) return undefined;
+  const epoch = readMoment(envelope, start, "tagEpoch");
+  const count = envelope[start + 8]!;
+  if (count === 0 || count > MAX_TAGS_PER_ENTRY) throw new CorruptValueError(`envelope has ${count} tags`);
+  const tags: string[] = [];
+  let at = start + 9;
+  for (let i = 0; i < count; i++) {
+    const length = at < envelope.byteLength ? envelope[at]! : 0;
+    if (length === 0 || length > MAX_TAG_BYTES || at + 1 + length > envelope.byteLength) throw new CorruptValueError("envelope has a malformed tag");
+    try {
+      tags.push(tagDecoder.decode(envelope.subarray(at + 1, at + 1 + length)));
+    } catch (err) {
+      throw new CorruptValueError("envelope has a tag that is not valid UTF-8", { cause: err });
+    }
+    at += 1 + length;
+  }
+  return { epoch, tags, bytes: at - start };
 }

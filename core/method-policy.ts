@@ -59,4 +59,10 @@ export const METHOD_POLICIES: { readonly [M in CacheMethod]: MethodPolicy } = Ob
   /** A lease lets its holder fill the key and makes other callers wait: a write. It returns values, so it may meet a corrupt one. */
   getOrLease: { right: "write", retryOnUnavailable: false, statuses: READ_CALL },
   releaseLease: write,
+  /**
+   * Retried, unlike other writes: a repeat (or a first attempt that lands
+   * late) can only hide more values (a miss, never a stale hit), while an
+   * invalidation given up on would leave stale values readable.
+   */
+  invalidateTags: { right: "write", retryOnUnavailable: true, statuses: EVERY_CALL },
 });

@@ -10,9 +10,9 @@ export interface TierCounters {
   sets: number;
   /** Keys removed by Delete, DeleteMany or Clear. */
   deletes: number;
-  /** Entries held now (memory tier only). */
+  /** Entries held now by the memory tier; 0 for a durable tier means "not reported" (counting one namespace there takes a scan). */
   entries: number;
-  /** Bytes held now, per-entry overhead included (memory tier only). */
+  /** Bytes held now by the memory tier, per-entry overhead included; 0 for a durable tier means "not reported". */
   bytes: number;
   /** Entries evicted because the byte bound was reached. */
   evictionsSize: number;

@@ -47,3 +47,20 @@ export const orOff =
   <T>(parser: Parser<T>): Parser<T | "off"> =>
   (raw) =>
     raw.trim() === "off" ? "off" : parser(raw);
+
+/** A size the way `bytes` reads it back, in the largest binary unit that divides it: 268435456 -> "256MiB". */
+export function formatBytes(n: number): string {
+  for (const [unit, factor] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+    if (n >= factor && n % factor === 0) return `${n / factor}${unit}`;
+  }
+  return String(n);
+}
+
+/** A duration the way `duration` reads it back, in the largest unit that divides it: 10000 -> "10s". */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return "0";
+  for (const [unit, factor] of [["d", 86400e3], ["h", 3600e3], ["m", 60e3], ["s", 1e3]] as const) {
+    if (ms % factor === 0) return `${ms / factor}${unit}`;
+  }
+  return `${ms}ms`;
+}

@@ -4,15 +4,15 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from "../core/message-limits.js";
 import { NAMESPACE_OVERHEAD_BYTES } from "./engine/cache-engine.js";
 import type { EvictionPolicyName } from "../core/memory-tier.js";
 import type { LogLevel } from "./logger.js";
-import { bytes, duration, fraction, integer, oneOf, orOff, text, type Parser } from "./config-values.js";
+import { bytes, duration, formatBytes, formatDuration, fraction, integer, oneOf, orOff, text, type Parser } from "./config-values.js";
 import { parseNamespaceSettings, type NamespaceOverrides } from "./namespace-config.js";
-import { LOCAL_TIER_MAX_KEY_BYTES } from "./tiers/lmdb-keys.js";
+import { LMDB_TIER_MAX_KEY_BYTES } from "./tiers/lmdb-keys.js";
 import { checkRedisUrl, parseHostPort } from "./tiers/redis-connection.js";
 import { tokensOption, type AccessGrant } from "./security/tokens.js";
 import { pemFile, securityProblem, switchValue } from "./security/transport.js";
 
 /** Where values are kept below the memory tier. */
-export type StorageKind = "local" | "memory" | "redis";
+export type StorageKind = "lmdb" | "memory" | "redis";
 
 /** The server's resolved configuration: every field set, every value checked. */
 export interface ServerConfig {
@@ -20,7 +20,7 @@ export interface ServerConfig {
   host: string;
   /** Port to listen on; 0 picks a free one. @default 50051 */
   port: number;
-  /** Durable tier: "local" (embedded store in dataDir) or "memory" (none). @default "local" */
+  /** Durable tier: "lmdb" (embedded LMDB store in dataDir), "redis", or "memory" (none). @default "lmdb" */
   storage: StorageKind;
   /** Redis server URL (redis:// or rediss://, user and password in the URL). @default none */
   redisUrl: string | undefined;
@@ -143,6 +143,8 @@ interface OptionSpec<K extends keyof ServerConfig> {
   parse: Parser<ServerConfig[K]>;
   /** A flag that takes no value: `--flag` alone means "true". */
   isSwitch?: true;
+  /** Values still accepted but renamed: old value -> the value it means now (a notice says so). */
+  deprecatedValues?: Readonly<Record<string, string>>;
   expected: string;
   default: ServerConfig[K] | (() => ServerConfig[K]);
   description: string;
@@ -184,7 +186,7 @@ function option<K extends keyof ServerConfig>(spec: OptionSpec<K>): OptionSpec<K
 export const OPTIONS = [
   option({ key: "host", flag: "--host", env: "TIERCACHE_HOST", parse: text, expected: "a host name or IP address", default: "127.0.0.1", description: "address to listen on" }),
   option({ key: "port", flag: "--port", env: "TIERCACHE_PORT", parse: integer(0, 65535), expected: "an integer from 0 to 65535", default: 50051, description: "port to listen on (0 = any free port)" }),
-  option({ key: "storage", flag: "--storage", env: "TIERCACHE_STORAGE", parse: oneOf<StorageKind>("local", "memory", "redis"), expected: '"local", "memory" or "redis"', default: "local", description: "durable tier: embedded store in --data-dir, none, or Redis (the default when a Redis option is set)" }),
+  option({ key: "storage", flag: "--storage", env: "TIERCACHE_STORAGE", parse: oneOf<StorageKind>("lmdb", "memory", "redis"), deprecatedValues: { local: "lmdb" }, expected: '"lmdb", "memory" or "redis"', default: "lmdb", description: "durable tier: embedded LMDB store in --data-dir, none, or Redis (the default when a Redis option is set)" }),
   option({ key: "redisUrl", flag: "--redis-url", env: "TIERCACHE_REDIS_URL", parse: redisUrl, expected: "a redis:// or rediss:// URL", default: undefined, description: "Redis server URL; turns the Redis tier on" }),
   option({ key: "redisClusterNodes", flag: "--redis-cluster-nodes", env: "TIERCACHE_REDIS_CLUSTER_NODES", parse: hostPorts("--redis-cluster-nodes"), expected: "host:port,host:port,...", default: undefined, description: "Redis Cluster seed nodes" }),
   option({ key: "redisSentinels", flag: "--redis-sentinels", env: "TIERCACHE_REDIS_SENTINELS", parse: hostPorts("--redis-sentinels"), expected: "host:port,host:port,...", default: undefined, description: "Redis Sentinel addresses" }),
@@ -202,7 +204,7 @@ export const OPTIONS = [
   option({ key: "memoryMaxEntries", flag: "--memory-max-entries", env: "TIERCACHE_MEMORY_MAX_ENTRIES", parse: integer(1, 1e9), expected: "an integer from 1 to 1000000000", default: 100_000, description: "memory tier bound per namespace: entries" }),
   option({ key: "memoryMaxBytes", flag: "--memory-max-bytes", env: "TIERCACHE_MEMORY_MAX_BYTES", parse: bytes(1024), expected: "a size of at least 1 KiB such as 64MiB or 1GiB", default: 256 * 1024 ** 2, description: "memory tier bound per namespace: bytes" }),
   option({ key: "memoryPolicy", flag: "--memory-policy", env: "TIERCACHE_MEMORY_POLICY", parse: oneOf<EvictionPolicyName>("lru", "fifo", "lfu", "tinylfu"), expected: "lru, fifo, lfu or tinylfu", default: "lru", description: "memory tier eviction policy" }),
-  option({ key: "maxKeyBytes", flag: "--max-key-bytes", env: "TIERCACHE_MAX_KEY_BYTES", parse: integer(1, 65536), expected: "an integer from 1 to 65536", default: 1024, description: `longest key in UTF-8 bytes (at most ${LOCAL_TIER_MAX_KEY_BYTES} with --storage local)` }),
+  option({ key: "maxKeyBytes", flag: "--max-key-bytes", env: "TIERCACHE_MAX_KEY_BYTES", parse: integer(1, 65536), expected: "an integer from 1 to 65536", default: 1024, description: `longest key in UTF-8 bytes (at most ${LMDB_TIER_MAX_KEY_BYTES} with --storage lmdb)` }),
   option({ key: "maxValueBytes", flag: "--max-value-bytes", env: "TIERCACHE_MAX_VALUE_BYTES", parse: bytes(1), expected: "a size such as 1MiB", default: 1024 ** 2, description: "largest value" }),
   option({ key: "compressionThreshold", flag: "--compression-threshold", env: "TIERCACHE_COMPRESSION_THRESHOLD", parse: orOff(bytes(1)), expected: 'a size such as 1KiB, or "off"', default: 1024, description: "zstd-compress values of at least this size" }),
   option({ key: "compressionLevel", flag: "--compression-level", env: "TIERCACHE_COMPRESSION_LEVEL", parse: integer(1, 19), expected: "an integer from 1 to 19", default: 1, description: "zstd level" }),
@@ -214,7 +216,7 @@ export const OPTIONS = [
   option({ key: "shutdownGraceMs", flag: "--shutdown-grace", env: "TIERCACHE_SHUTDOWN_GRACE", parse: duration(0), expected: "a duration such as 10s", default: 10_000, description: "how long SIGTERM waits for in-flight calls" }),
   option({ key: "logLevel", flag: "--log-level", env: "TIERCACHE_LOG_LEVEL", parse: oneOf<LogLevel>("debug", "info", "warn", "error"), expected: "debug, info, warn or error", default: "info", description: "log level" }),
   option({ key: "metricsPort", flag: "--metrics-port", env: "TIERCACHE_METRICS_PORT", parse: orOff(integer(0, 65535)), expected: 'a port from 0 to 65535, or "off"', default: "off", description: "serve Prometheus /metrics on this port" }),
-  option({ key: "metricsHost", flag: "--metrics-host", env: "TIERCACHE_METRICS_HOST", parse: text, expected: "a host name or IP address", default: "127.0.0.1", description: "address of the /metrics endpoint" }),
+  option({ key: "metricsHost", flag: "--metrics-host", env: "TIERCACHE_METRICS_HOST", parse: text, expected: "a host name or IP address", default: "127.0.0.1", description: "address of the metrics endpoint (/metrics, /healthz, /readyz, status page)" }),
   // Security: TLS / mutual TLS, access tokens, refusals on exposed addresses, per-call limits.
   option({ key: "tlsCert", flag: "--tls-cert", env: "TIERCACHE_TLS_CERT", parse: pemFile("certificate"), expected: "a PEM certificate file", default: undefined, description: "server certificate chain (PEM file); turns TLS on" }),
   option({ key: "tlsKey", flag: "--tls-key", env: "TIERCACHE_TLS_KEY", parse: pemFile("private key"), expected: "a PEM private key file", default: undefined, description: "private key of --tls-cert (PEM file)" }),
@@ -259,15 +261,27 @@ function parseFlags(argv: readonly string[]): Map<string, string> {
 /**
  * Resolves the configuration from command-line flags (first), `TIERCACHE_*`
  * environment variables (second) and defaults. Throws {@link ConfigError}
- * naming the first option whose value cannot be used.
+ * naming the first option whose value cannot be used. A value still accepted
+ * under an old name (`--storage local`) is used as its new name, and
+ * `onDeprecated` gets a message saying so.
  */
-export function resolveConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ServerConfig {
+export function resolveConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  onDeprecated: (message: string) => void = () => {},
+): ServerConfig {
   const flags = parseFlags(argv);
   const config: Partial<Record<keyof ServerConfig, unknown>> = {};
   for (const spec of OPTIONS as readonly AnySpec[]) {
     const fromFlag = flags.get(spec.flag);
     const fromEnv = env[spec.env];
-    const [raw, source] = fromFlag !== undefined ? [fromFlag, spec.flag] : fromEnv !== undefined && fromEnv !== "" ? [fromEnv, spec.env] : [undefined, ""];
+    let [raw, source] = fromFlag !== undefined ? [fromFlag, spec.flag] : fromEnv !== undefined && fromEnv !== "" ? [fromEnv, spec.env] : [undefined, ""];
+    const deprecated = spec.deprecatedValues;
+    const renamed = raw !== undefined && deprecated !== undefined && Object.hasOwn(deprecated, raw.trim()) ? deprecated[raw.trim()] : undefined;
+    if (renamed !== undefined) {
+      onDeprecated(`${source} ${JSON.stringify(raw)} is deprecated: use ${JSON.stringify(renamed)}, which means the same`);
+      raw = renamed;
+    }
     if (raw === undefined) {
       config[spec.key] = typeof spec.default === "function" ? spec.default() : spec.default;
       continue;
@@ -301,10 +315,10 @@ export function checkConsistency(config: ServerConfig): void {
   if (config.storage === "redis" && targets === 0) {
     throw new ConfigError("--storage", "invalid --storage redis: it needs --redis-url, --redis-cluster-nodes or --redis-sentinels");
   }
-  if (config.storage === "local" && config.maxKeyBytes > LOCAL_TIER_MAX_KEY_BYTES) {
+  if (config.storage === "lmdb" && config.maxKeyBytes > LMDB_TIER_MAX_KEY_BYTES) {
     throw new ConfigError(
       "--max-key-bytes",
-      `invalid --max-key-bytes ${config.maxKeyBytes}: the embedded store (--storage local) holds keys of at most ${LOCAL_TIER_MAX_KEY_BYTES} bytes; use a smaller value, or Redis or --storage memory for longer keys`,
+      `invalid --max-key-bytes ${config.maxKeyBytes}: the embedded store (--storage lmdb) holds keys of at most ${LMDB_TIER_MAX_KEY_BYTES} bytes; use a smaller value, or Redis or --storage memory for longer keys`,
     );
   }
   if (config.maxNamespaces * NAMESPACE_OVERHEAD_BYTES > config.maxMemoryBytes / 4) {
@@ -328,12 +342,29 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
   return { ...resolveConfig([], {}), ...overrides };
 }
 
-/** Help text listing every option. */
+/** An option's default as the user would write it: sizes and durations with units. */
+function shownDefault(spec: AnySpec): string {
+  const value = typeof spec.default === "function" ? spec.default() : spec.default;
+  if (value instanceof Map || value === undefined) return "none";
+  if (Array.isArray(value)) return value.join(",");
+  if (typeof value === "number" && spec.expected.includes("a size")) return formatBytes(value);
+  if (typeof value === "number" && spec.expected.includes("a duration")) return formatDuration(value);
+  return String(value);
+}
+
+/** Help text listing every option: what it does, the values it accepts, its default and its environment variable. */
 export function helpText(): string {
-  const rows = (OPTIONS as readonly AnySpec[]).map((spec) => {
-    const value = typeof spec.default === "function" ? spec.default() : spec.default;
-    const def = value instanceof Map || value === undefined ? "none" : Array.isArray(value) ? value.join(",") : value;
-    return `  ${`${spec.flag}${spec.isSwitch ? "" : " <value>"}`.padEnd(30)} ${spec.description} [${spec.env}, default ${JSON.stringify(def)}]`;
-  });
-  return ["Usage: tiercache serve [options]", "", "Options (flags override TIERCACHE_* environment variables):", ...rows, "  --help                         show this help"].join("\n");
+  const rows = (OPTIONS as readonly AnySpec[]).flatMap((spec) => [
+    `  ${`${spec.flag}${spec.isSwitch ? "" : " <value>"}`.padEnd(34)} ${spec.description}`,
+    `  ${"".padEnd(34)} ${spec.isSwitch ? "a switch" : `accepts ${spec.expected}`}; default ${shownDefault(spec)}; env ${spec.env}`,
+  ]);
+  return [
+    "Usage: tiercache serve [options]",
+    "",
+    "Options (flags override TIERCACHE_* environment variables). Sizes take B, KiB, MiB, GiB (or KB, MB, GB);",
+    "durations take ms, s, m, h, d (a bare number is ms).",
+    ...rows,
+    `  ${"-h, --help".padEnd(34)} show this help`,
+    `  ${"--version".padEnd(34)} print the version`,
+  ].join("\n");
 }

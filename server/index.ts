@@ -7,5 +7,5 @@ export { resolveConfig, defaultConfig, ConfigError, OPTIONS, type ServerConfig, 
 export { CacheEngine, type CacheEngineOptions, type NamespaceSettings, type FoundValue, type ValueToSet } from "./engine/cache-engine.js";
 export type { DurableTier, DurableWrite, TierName } from "./engine/durable-tier.js";
 export type { NamespaceStatsSnapshot, TierStatsSnapshot } from "./engine/namespace-stats.js";
-export { LocalTier, type LocalTierOptions } from "./tiers/local-tier.js";
+export { LmdbTier, type LmdbTierOptions } from "./tiers/lmdb-tier.js";
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from "./logger.js";

@@ -10,19 +10,25 @@ import type { DurableTier } from "./engine/durable-tier.js";
 import { connectionOptions, connectionLimits } from "./connection-options.js";
 import { listenGuarded, type GuardedListener } from "./guarded-listener.js";
 import { jsonLogger, type Logger } from "./logger.js";
-import { startMetricsServer } from "./metrics.js";
+import { ServerMetrics, startMetricsServer } from "./metrics.js";
+import { readiness as judgeReadiness, type Readiness } from "./observability/readiness.js";
+import { StatusReporter } from "./observability/status-report.js";
+import { checkPortFree } from "./port-check.js";
 import { reflectionFor } from "./reflection.js";
 import { cacheServiceHandlers } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
+import { traceInterceptor } from "./rpc/trace-interceptor.js";
 import { watchRequestGuard } from "./rpc/watch-request-guard.js";
 import { WatcherSlots } from "./rpc/watcher-slots.js";
 import { AccessControl } from "./security/access-control.js";
 import { deadlineCeiling } from "./security/limits.js";
 import { serverCredentials, transportName } from "./security/transport.js";
-import { LocalTier } from "./tiers/local-tier.js";
+import { LmdbTier } from "./tiers/lmdb-tier.js";
+import { ObservedDurableTier } from "./tiers/observed-durable-tier.js";
 import type { RedisClient } from "./tiers/redis-connection.js";
 import type { InvalidationChannelStats, RedisInvalidationChannel } from "./tiers/redis-invalidation.js";
 import { RedisTier, type RedisTierOptions } from "./tiers/redis-tier.js";
+import { traceDurableCalls } from "./tiers/durable-call-tracing.js";
 import { WriteFence } from "./tiers/write-fence.js";
 
 /** A started tiercache server. */
@@ -30,13 +36,15 @@ export interface RunningServer {
   /** `host:port` it listens on. */
   readonly address: string;
   readonly port: number;
-  /** Port of the Prometheus /metrics endpoint, when it is on. */
+  /** Port of the HTTP endpoint (/metrics, /healthz, /readyz, the status page), when it is on. */
   readonly metricsPort: number | undefined;
   readonly engine: CacheEngine;
   /** The Redis circuit breaker: "closed", "open" or "half-open"; "" without Redis. */
   durableBreaker(): string;
   /** Client connections: open now, accepted and refused (`--max-connections`) since start. */
   connections(): { open: number; accepted: number; refused: number };
+  /** Whether the server should get traffic now (what /readyz answers). */
+  readiness(): Readiness;
   /** Counters and state of the invalidation channel between instances; undefined without Redis. */
   invalidationStats(): InvalidationChannelStats | undefined;
   /**
@@ -89,7 +97,7 @@ async function openDurable(
 ): Promise<DurableTier | undefined> {
   if (config.storage === "memory") return undefined;
   if (config.storage === "redis") return RedisTier.connect(redisOptions(config, logger, clock, onBreakerStateChange));
-  return LocalTier.open({ dataDir: config.dataDir, ...(clock && { clock }) });
+  return LmdbTier.open({ dataDir: config.dataDir, ...(clock && { clock }) });
 }
 
 /** Starts a tiercache server with `config`; resolves once it listens. */
@@ -99,14 +107,19 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const logger = deps.logger ?? jsonLogger(config.logLevel);
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING", [DURABLE_HEALTH_NAME]: "SERVING" });
   const onBreakerStateChange = (state: string) => health.setStatus(DURABLE_HEALTH_NAME, state === "open" ? "NOT_SERVING" : "SERVING");
+  // A port in use fails here, before the durable tier is opened (or its data directory created).
+  await checkPortFree(config.host, config.port);
   const durable = deps.durable ?? (await openDurable(config, logger, deps.clock, onBreakerStateChange));
   let invalidations: RedisInvalidationChannel | undefined;
   // Over Redis, a change this instance cannot announce to the others is refused (see write-fence.ts).
   const fenced = durable instanceof RedisTier ? new WriteFence(durable, () => invalidations?.canAnnounce ?? false) : durable;
+  // Metrics cost nothing per call when the metrics port is off: no interceptor, no timing of durable calls.
+  const metrics = config.metricsPort === "off" ? undefined : new ServerMetrics(durable?.name);
+  const observed = fenced && new ObservedDurableTier(fenced, [...(metrics ? [metrics.timeDurableCall] : []), traceDurableCalls(fenced.name)]);
   const engine = new CacheEngine({
     degradedWrites: config.degradedWrites,
     onChange: (change) => invalidations?.publish(change),
-    durable: fenced,
+    durable: observed,
     codec: new ValueCodec({
       maxValueBytes: config.maxValueBytes,
       compressionThreshold: config.compressionThreshold === "off" ? Infinity : config.compressionThreshold,
@@ -136,13 +149,23 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     await invalidations.start();
   }
   const durableBreaker = () => (durable instanceof RedisTier ? durable.breakerState : "");
+  const durableFootprint = () => engine.durableFootprint();
+  let draining = false;
+  const readiness = () =>
+    judgeReadiness({
+      draining,
+      ...(durable instanceof RedisTier && {
+        remote: { name: durable.name, breaker: durable.breakerState, reachable: durable.reachable, canAnnounce: invalidations?.canAnnounce ?? false },
+      }),
+    });
 
   const server = new Server({
     "grpc.max_receive_message_length": config.maxMessageBytes,
     "grpc.max_send_message_length": config.maxMessageBytes,
     "grpc.max_concurrent_streams": config.maxConcurrentStreams,
     ...connectionOptions(config),
-    interceptors: [watchRequestGuard(config.maxWatchNamespaces)],
+    // The metrics interceptor comes first so that it sees the statuses the others send.
+    interceptors: [...(metrics ? [metrics.rpc.interceptor()] : []), traceInterceptor(), watchRequestGuard(config.maxWatchNamespaces)],
   });
   const access = config.tokens && new AccessControl(config.tokens, { logger });
   const closing = new AbortController();
@@ -167,10 +190,12 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   }
   const port = listener.port;
   const address = `${config.host}:${port}`;
-  let metrics: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
-  if (config.metricsPort !== "off") {
+  let http: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+  if (metrics && config.metricsPort !== "off") {
+    metrics.addEngine({ engine, breaker: durableBreaker, durableFootprint });
+    const status = new StatusReporter({ engine, rpc: metrics.rpc, readiness, breaker: durableBreaker, durableFootprint });
     try {
-      metrics = await startMetricsServer(engine, config.metricsHost, config.metricsPort, logger);
+      http = await startMetricsServer({ metrics, status, readiness }, config.metricsHost, config.metricsPort, logger);
     } catch (err) {
       listener.stopAccepting();
       server.forceShutdown();
@@ -184,8 +209,8 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     address,
     storage: durable?.name ?? "memory",
     redis: durable instanceof RedisTier ? (config.redisUrl ? "url" : config.redisClusterNodes ? "cluster" : "sentinel") : undefined,
-    dataDir: durable?.name === "local" ? config.dataDir : undefined,
-    metrics: metrics ? `http://${config.metricsHost}:${metrics.port}/metrics` : undefined,
+    dataDir: durable?.name === "lmdb" ? config.dataDir : undefined,
+    metrics: http ? `http://${config.metricsHost}:${http.port}/metrics` : undefined,
     transport: transportName(config),
     access: access ? "tokens" : "open",
   });
@@ -193,6 +218,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     (stopping ??= (async () => {
+      draining = true;
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
       logger.info("draining", { graceMs: config.shutdownGraceMs });
@@ -210,7 +236,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
         });
       });
       listener.destroyAll(); // what grpc-js never took (a stalled handshake) or left half-closed
-      await new Promise<void>((resolve) => (metrics ? metrics.server.close(() => resolve()) : resolve()));
+      await new Promise<void>((resolve) => (http ? http.server.close(() => resolve()) : resolve()));
       await invalidations?.close();
       await engine.close();
       logger.info("stopped");
@@ -218,5 +244,5 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
 
   const connections = () => ({ open: listener.connections, accepted: listener.accepted, refused: listener.refused });
   const invalidationStats = () => invalidations?.stats();
-  return { address, port, metricsPort: metrics?.port, engine, durableBreaker, connections, invalidationStats, shutdown };
+  return { address, port, metricsPort: http?.port, engine, durableBreaker, readiness, connections, invalidationStats, shutdown };
 }

@@ -1,6 +1,6 @@
 /**
  * Subject server: the real tiercache server (dist/server startServer), in
- * its own process, with storage "memory" or "local" (or a Redis tier when
+ * its own process, with storage "memory" or "lmdb" (or a Redis tier when
  * `redisUrl` is given and the Redis tier exists). Reports its CPU time on
  * request so the harness can compute CPU per call.
  */

@@ -13,6 +13,7 @@ import redisServiceGet from "./redis-service-get.js";
 import redisTier from "./redis-tier.js";
 import serviceGet from "./service-get.js";
 import streamGet from "./stream-get.js";
+import tagInvalidation from "./tag-invalidation.js";
 import wrapZipf from "./wrap-zipf.js";
 
 export const scenarios = [
@@ -22,6 +23,7 @@ export const scenarios = [
   memoryPerEntry,
   compression,
   hitRatio,
+  tagInvalidation,
   // Scenarios whose subject is still being written: baselines measured, subjects reported "not available yet".
   redisServiceGet,
   redisTier,

@@ -1,14 +1,16 @@
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { ValueCodec } from "../../core/codec.js";
-import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, readExpiresAt, withNewExpiry } from "../../core/envelope.js";
+import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, FLAG_TAGS, FLAGS_OFFSET, freshness, isFresh, readExpiresAt, readTagSection, withNewExpiry, type TagStamp } from "../../core/envelope.js";
 import { InvalidArgumentError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
-import type { CallScope, DurableTier, DurableWrite, Tenant, TierName } from "./durable-tier.js";
+import { distinctTags, MAX_TAGS_PER_ENTRY, MAX_TAGS_PER_INVALIDATION, tagsProblem } from "../../core/tag-rules.js";
+import type { CallScope, DurableFootprint, DurableTier, DurableWrite, Tenant, TierName } from "./durable-tier.js";
 import { ARCHIVED_COUNTERS_BYTES, CounterArchive, NamespaceCounters, type DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
 import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change } from "./invalidation-bus.js";
 import { LeaseTable } from "./lease-table.js";
 import { MemoryBudget } from "./memory-budget.js";
 import { SingleFlight } from "./single-flight.js";
+import { TagTable } from "./tag-table.js";
 import { checkBatch, checkKey, checkNamespace, checkTtl } from "./validation.js";
 
 /** Settings that apply to each namespace. */
@@ -128,6 +130,8 @@ export interface ValueToSet {
   graceMs?: number;
   /** The lease (from getOrLease) this write fulfils. */
   leaseToken?: string;
+  /** Tags (at most 16, each 1 to 128 UTF-8 bytes) that InvalidateTags can hide it by. */
+  tags?: readonly string[];
 }
 
 /** Rejects when the scope's signal aborts first; a shared load itself keeps running for its other callers. */
@@ -164,11 +168,19 @@ const MAX_LEASES_SHARE = 0.1;
 const MAX_ARCHIVE_SHARE = 0.05;
 /** Bytes of one held lease (map entry, key, token, record). */
 const LEASE_OVERHEAD_BYTES = 256;
+/** Most tag epochs one namespace remembers (each counted in the memory budget). */
+const MAX_TAGS_PER_NAMESPACE = 10_000;
+/** The keys a change names: none for "tags" (its `keys` are tags). */
+function changedKeys(change: Change): readonly string[] {
+  return change.kind === "tags" ? [] : change.keys;
+}
 /** Bytes per entry besides its envelope and key, measured on Node 20 x64: map entry, slots, policy links, and the envelope's own Uint8Array, ArrayBuffer and backing-store allocation. */
 const ENTRY_OVERHEAD_BYTES = 600;
 
 class NamespaceState {
   readonly memory: MemoryTier<Uint8Array>;
+  /** Invalidation epochs of its tags (a cache over the durable tier, or the truth without one). */
+  readonly tags: TagTable;
   /** Durable reads in flight, per key: concurrent misses share one. */
   readonly loads = new SingleFlight<Uint8Array | undefined>();
   readonly durable: DurableCounters;
@@ -189,7 +201,9 @@ class NamespaceState {
     /** False for a state made for one call past max-namespaces: it keeps nothing in memory. */
     readonly registered: boolean,
     readonly counters: NamespaceCounters,
+    hasDurable: boolean,
   ) {
+    this.tags = new TagTable(MAX_TAGS_PER_NAMESPACE, !hasDurable);
     this.durable = counters.durable;
     this.written = counters.written;
     this.memory = new MemoryTier<Uint8Array>({
@@ -276,7 +290,7 @@ export class CacheEngine {
       maxMemory === Infinity
         ? undefined
         : new MemoryBudget(maxMemory, {
-            tiers: () => Array.from(this.#namespaces.values(), (state) => state.memory),
+            tiers: () => Array.from(this.#namespaces.values(), (state) => [state.memory, state.tags]).flat(),
             fixedBytes: () =>
               this.#namespaces.size * NAMESPACE_OVERHEAD_BYTES +
               this.#leases.size * LEASE_OVERHEAD_BYTES +
@@ -317,7 +331,7 @@ export class CacheEngine {
     if (state) {
       this.#drop(state, change);
       if (change.kind === "clear") state.remoteClears++;
-      else for (const key of change.keys) if (state.changing.has(key)) state.overtaken.add(key);
+      else for (const key of changedKeys(change)) if (state.changing.has(key)) state.overtaken.add(key);
     }
     this.#publish(change);
   }
@@ -326,6 +340,7 @@ export class CacheEngine {
   forgetRemoteState(): void {
     for (const state of this.#namespaces.values()) {
       this.#drop(state, { kind: "clear", namespace: state.name, keys: [] });
+      if (this.#options.durable) state.tags.forget();
       state.remoteClears++;
     }
     this.bus.resetAll();
@@ -335,13 +350,15 @@ export class CacheEngine {
   #drop(state: NamespaceState, change: Change): void {
     this.#forgetLoads(state, change);
     if (change.kind === "clear") state.memory.clear();
-    else for (const key of change.keys) state.memory.delete(key);
+    else if (change.kind === "tags") {
+      if (this.#options.durable) state.tags.forget(change.keys);
+    } else for (const key of change.keys) state.memory.delete(key);
   }
 
   /** Detaches in-flight durable reads of the change's keys (all of them for a clear): they will not be promoted. */
   #forgetLoads(state: NamespaceState, change: Change): void {
     if (change.kind === "clear") state.loads.forgetAll();
-    else for (const key of change.keys) state.loads.forget(key);
+    else for (const key of changedKeys(change)) state.loads.forget(key);
   }
 
   /**
@@ -356,7 +373,8 @@ export class CacheEngine {
   async #commit<T>(state: NamespaceState, change: Change, durablePart: () => Promise<T>, applyToMemory: (result: T) => void): Promise<T> {
     this.#forgetLoads(state, change);
     state.pending++;
-    const keys = change.keys.length === 1 ? change.keys : [...new Set(change.keys)];
+    const named = changedKeys(change);
+    const keys = named.length === 1 ? named : [...new Set(named)];
     for (const key of keys) {
       const inFlight = state.changing.get(key) ?? 0;
       // Two local changes to one key in flight: a durable tier may apply them in either order, so neither is kept.
@@ -388,7 +406,8 @@ export class CacheEngine {
   #endChange(state: NamespaceState, change: Change, clears: number): readonly string[] | "all" {
     state.pending--;
     const overtaken: string[] = [];
-    for (const key of change.keys.length === 1 ? change.keys : new Set(change.keys)) {
+    const named = changedKeys(change);
+    for (const key of named.length === 1 ? named : new Set(named)) {
       if (state.overtaken.has(key)) overtaken.push(key);
       const left = state.changing.get(key)! - 1;
       if (left > 0) state.changing.set(key, left);
@@ -404,7 +423,7 @@ export class CacheEngine {
   #settleChange(state: NamespaceState, change: Change): void {
     const held = this.#namespaces.get(state.name);
     if (held !== undefined && held !== state) this.#drop(held, change); // made through a state of its own, past max-namespaces
-    for (const key of change.keys) this.#leases.notifyWritten(state.name, key);
+    for (const key of changedKeys(change)) this.#leases.notifyWritten(state.name, key);
     this.#changed(change);
   }
 
@@ -443,6 +462,11 @@ export class CacheEngine {
     return this.#namespaces.size;
   }
 
+  /** What the durable tier holds, when it can tell cheaply (see {@link DurableTier.footprint}); undefined otherwise. */
+  durableFootprint(): DurableFootprint | undefined {
+    return this.#options.durable?.footprint?.();
+  }
+
   /** The durable tier's name, or undefined when the engine is memory only. */
   get durableTier(): TierName | undefined {
     return this.#options.durable?.name;
@@ -463,13 +487,13 @@ export class CacheEngine {
       if (intent === "write") {
         throw new ValueTooLargeError(`namespace ${JSON.stringify(ns)} would exceed max-namespaces (${this.#options.maxNamespaces} namespaces holding data)`);
       }
-      return new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock, false, new NamespaceCounters());
+      return new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock, false, new NamespaceCounters(), this.#options.durable !== undefined);
     }
     const owner = intent === "write" && tenant !== undefined ? this.#tenantState(tenant) : undefined;
     if (owner && owner.namespaces.size >= tenant!.maxNamespaces) {
       throw new ValueTooLargeError(`namespace ${JSON.stringify(ns)} would exceed the quota of ${tenant!.id}: ${tenant!.maxNamespaces} namespaces holding data`);
     }
-    const created = new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock, true, this.#archive.take(ns));
+    const created = new NamespaceState(ns, this.#options.settingsFor(ns), this.#clock, true, this.#archive.take(ns), this.#options.durable !== undefined);
     this.#namespaces.set(ns, created);
     if (owner) {
       created.owner = owner;
@@ -569,14 +593,52 @@ export class CacheEngine {
     });
   }
 
-  /** The envelope of `key` from memory, or else read through the durable tier; undefined when neither has it. */
+  /** The envelope of `key` from memory, or else read through the durable tier; undefined when neither has it, or an invalidation of its tags hides it. */
   async #read(state: NamespaceState, key: string, scope: CallScope | undefined): Promise<{ envelope: Uint8Array; tier: TierName } | undefined> {
     const cached = state.memory.get(key);
-    if (cached !== undefined) return { envelope: cached, tier: "memory" };
+    if (cached !== undefined) {
+      if (!(await this.#hidden(state, [cached], scope))[0]) return { envelope: cached, tier: "memory" };
+      // A hidden copy is dropped when the durable tier holds the truth; without one it stays (Delete still counts it) until it goes.
+      if (this.#options.durable && state.memory.peek(key) === cached) state.memory.delete(key);
+      return undefined;
+    }
     const durable = this.#options.durable;
     if (!durable) return undefined;
     const envelope = await withinScope(this.#readThrough(state, key, () => durable.get(state.name, key, scope)), scope);
-    return envelope === undefined ? undefined : { envelope, tier: durable.name };
+    if (envelope === undefined || (await this.#hidden(state, [envelope], scope))[0]) return undefined;
+    return { envelope, tier: durable.name };
+  }
+
+  /**
+   * For each envelope, whether an invalidation of one of its tags hides it:
+   * some tag's epoch is above the one it was written with. Tag epochs this
+   * instance does not know are read from the durable tier, in one read.
+   */
+  async #hidden(state: NamespaceState, envelopes: readonly (Uint8Array | undefined)[], scope: CallScope | undefined): Promise<boolean[]> {
+    const hidden = envelopes.map(() => false);
+    let pending: { index: number; stamp: TagStamp; unknown: string[] }[] | undefined;
+    envelopes.forEach((envelope, index) => {
+      if (envelope === undefined || (envelope[FLAGS_OFFSET]! & FLAG_TAGS) === 0) return;
+      const stamp = readTagSection(envelope)!;
+      const unknown: string[] = [];
+      for (const tag of stamp.tags) {
+        const epoch = state.tags.epochOf(tag);
+        if (epoch === undefined) unknown.push(tag);
+        else if (epoch > stamp.epoch) hidden[index] = true;
+      }
+      if (!hidden[index] && unknown.length > 0) (pending ??= []).push({ index, stamp, unknown });
+    });
+    const durable = this.#options.durable;
+    if (pending === undefined || !durable) return hidden;
+    const tags = [...new Set(pending.flatMap((p) => p.unknown))];
+    const generation = state.tags.generation;
+    const read = await durable.tagEpochs(state.name, tags, scope);
+    const before = state.tags.bytes;
+    state.tags.remember(tags, read.epochs, generation);
+    if (state.registered && state.tags.bytes > before) this.budget?.added(state.tags.bytes - before);
+    const epochs = new Map(tags.map((tag, i) => [tag, read.epochs[i]!]));
+    for (const { index, stamp, unknown } of pending) hidden[index] = unknown.some((tag) => epochs.get(tag)! > stamp.epoch);
+    return hidden;
   }
 
   /** Reads one key; undefined on a miss. Only fresh values, unless `acceptStale` (GetOrLease). */
@@ -631,10 +693,11 @@ export class CacheEngine {
       });
     }
     const now = this.#clock();
+    const hidden = await this.#hidden(state, envelopes, scope);
     const hits: Hit[] = [];
     unique.forEach((key, i) => {
       const envelope = envelopes[i];
-      if (envelope !== undefined && freshness(envelope, now) === "fresh") {
+      if (envelope !== undefined && !hidden[i] && freshness(envelope, now) === "fresh") {
         hits.push({ key, envelope, tier: tiers[i]!, responseBytes: responseBytesOf(key, envelope) });
       } else {
         missing?.push(key);
@@ -654,11 +717,37 @@ export class CacheEngine {
     return { key: hit.key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs: 1, tier: hit.tier, stale: false, freshRemainingMs: 1 };
   }
 
-  #encode(state: NamespaceState, entry: ValueToSet): DurableWrite {
+  #encode(state: NamespaceState, entry: ValueToSet, tagCounter: number): DurableWrite {
     checkKey(entry.key, this.#options.maxKeyBytes);
     const { expiresAt, freshUntil } = this.#expiry(state, entry.ttlMs, entry.graceMs);
-    const envelope = this.#options.codec.encode(entry.value, entry.contentType, expiresAt, freshUntil);
+    const tags = entry.tags === undefined || entry.tags.length === 0 ? undefined : { epoch: tagCounter, tags: distinctTags(entry.tags) };
+    const envelope = this.#options.codec.encode(entry.value, entry.contentType, expiresAt, freshUntil, tags);
     return { key: entry.key, envelope, expiresAt };
+  }
+
+  /**
+   * The namespace's tag counter, read before a tagged write (from the durable
+   * tier, which every instance shares): an invalidation that lands after this
+   * read, even before the write, hides the value (a miss, never a stale hit).
+   */
+  async #tagCounter(state: NamespaceState, entries: readonly ValueToSet[], scope: CallScope | undefined): Promise<number> {
+    let tagged = false;
+    for (const entry of entries) {
+      if (entry.tags === undefined || entry.tags.length === 0) continue;
+      const problem = tagsProblem(entry.tags, MAX_TAGS_PER_ENTRY, `entry ${JSON.stringify(entry.key.slice(0, 40))}`);
+      if (problem !== undefined) throw new InvalidArgumentError(problem);
+      tagged = true;
+    }
+    if (!tagged) return 0;
+    const durable = this.#options.durable;
+    if (!durable) return state.tags.counter;
+    try {
+      return (await durable.tagEpochs(state.name, [], scope)).counter;
+    } catch (err) {
+      // A degraded write (memory only) goes on with counter 0: any earlier invalidation of its tags hides it (a miss, never stale).
+      if (err instanceof TierUnavailableError && this.#options.degradedWrites && !scope?.signal?.aborted) return 0;
+      throw err;
+    }
   }
 
   /** Writes one value to every tier. */
@@ -685,7 +774,8 @@ export class CacheEngine {
 
   async #write(state: NamespaceState, entries: readonly ValueToSet[], scope: CallScope | undefined): Promise<WriteOutcome> {
     checkBatch(entries.length, this.#options.maxBatch);
-    const writes = entries.map((entry) => this.#encode(state, entry));
+    const tagCounter = await this.#tagCounter(state, entries, scope);
+    const writes = entries.map((entry) => this.#encode(state, entry, tagCounter));
     const durable = this.#options.durable;
     const change: Change = { kind: "set", namespace: state.name, keys: writes.map((w) => w.key) };
     const degraded = await this.#commit(
@@ -756,9 +846,11 @@ export class CacheEngine {
     checkKey(key, this.#options.maxKeyBytes);
     return this.#inNamespace(namespace, "other", async (state) => {
       const cached = state.memory.get(key);
-      if (cached !== undefined) return isFresh(cached, this.#clock());
-      const durable = this.#options.durable;
-      return durable ? durable.has(state.name, key, scope) : false;
+      if (cached !== undefined) return isFresh(cached, this.#clock()) && !(await this.#hidden(state, [cached], scope))[0];
+      if (!this.#options.durable) return false;
+      // One read of the whole envelope (promoted like a Get): only it tells the value's tags, which may hide it.
+      const read = await this.#read(state, key, scope);
+      return read !== undefined && isFresh(read.envelope, this.#clock());
     });
   }
 
@@ -785,6 +877,35 @@ export class CacheEngine {
         else if (!found && durable) state.memory.delete(key);
       },
     );
+  }
+
+  /**
+   * Hides every value of the namespace written before now with any of
+   * `tags`, in every tier and on every instance, whatever their number: one
+   * small durable write, and one change event (Watch kind TAGS).
+   */
+  async invalidateTags(namespace: string, tags: readonly string[], scope?: CallScope): Promise<void> {
+    if (tags.length === 0) throw new InvalidArgumentError("InvalidateTags needs at least one tag");
+    const problem = tagsProblem(tags, MAX_TAGS_PER_INVALIDATION, "InvalidateTags");
+    if (problem !== undefined) throw new InvalidArgumentError(problem);
+    const unique = distinctTags(tags);
+    const durable = this.#options.durable;
+    await this.#inNamespace(namespace, "other", (state) => {
+      const generation = state.tags.generation;
+      const before = state.tags.bytes;
+      return this.#commit(
+        state,
+        { kind: "tags", namespace: state.name, keys: unique },
+        async () => {
+          state.written.tagInvalidations++;
+          return durable ? durable.invalidateTags(state.name, unique, scope) : state.tags.invalidate(unique);
+        },
+        (epoch) => {
+          if (durable) state.tags.remember(unique, unique.map(() => epoch), generation);
+          if (state.registered && state.tags.bytes > before) this.budget?.added(state.tags.bytes - before);
+        },
+      );
+    });
   }
 
   /** Empties one namespace in every tier. */

@@ -27,11 +27,25 @@ export interface Tenant {
   readonly maxBytes: number;
 }
 
+/** What a durable tier holds, from its own bookkeeping. */
+export interface DurableFootprint {
+  readonly entries: number;
+  readonly bytes: number;
+}
+
+/** What {@link DurableTier.tagEpochs} read. */
+export interface TagEpochs {
+  /** The namespace's tag counter now: a value written from now on records it. */
+  readonly counter: number;
+  /** The invalidation epoch of each tag asked for, in order; 0 = never invalidated. */
+  readonly epochs: readonly number[];
+}
+
 /** The name a tier reports in responses and statistics. */
-export type TierName = "memory" | "local" | "redis";
+export type TierName = "memory" | "lmdb" | "redis";
 
 /**
- * A durable tier below the memory tier: the embedded local store or Redis.
+ * A durable tier below the memory tier: the embedded LMDB store or Redis.
  *
  * It stores opaque envelopes per namespace and key, never returns an expired
  * one, and resolves a write only once the write is stored. Failures reject
@@ -52,7 +66,25 @@ export interface DurableTier {
   has(namespace: string, key: string, scope?: CallScope): Promise<boolean>;
   /** Sets a new expiry on an unexpired key; false when absent. */
   touch(namespace: string, key: string, expiresAt: number, scope?: CallScope): Promise<boolean>;
-  /** Removes every key of the namespace and nothing else. */
+  /** Removes every key of the namespace and nothing else (its tag epochs stay: they only ever grow). */
   clear(namespace: string, scope?: CallScope): Promise<void>;
+  /**
+   * The namespace's tag counter and the invalidation epoch of each tag (0 =
+   * never invalidated), in one read (see engine/tag-table.ts).
+   */
+  tagEpochs(namespace: string, tags: readonly string[], scope?: CallScope): Promise<TagEpochs>;
+  /**
+   * Bumps the namespace's tag counter and records the new value as the
+   * invalidation epoch of every tag, atomically, durably; resolves with it.
+   * Repeating it is harmless (it only hides more).
+   */
+  invalidateTags(namespace: string, tags: readonly string[], scope?: CallScope): Promise<number>;
   close(): Promise<void>;
+  /**
+   * Entries the tier holds (all namespaces, expired ones not yet swept
+   * included) and the bytes holding them, when the tier can tell in O(1)
+   * without a scan; undefined (or no method) when it cannot: statistics
+   * then omit these figures rather than report 0.
+   */
+  footprint?(): DurableFootprint | undefined;
 }

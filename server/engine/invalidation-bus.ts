@@ -2,14 +2,14 @@ import { randomUUID } from "node:crypto";
 import { Fifo } from "./fifo.js";
 import { eventBytes, namespaceLogBytes } from "./history-size.js";
 
-/** What changed in a namespace. */
-export type ChangeKind = "set" | "delete" | "touch" | "clear";
+/** What changed in a namespace ("tags": values with any of the tags named in `keys` were invalidated). */
+export type ChangeKind = "set" | "delete" | "touch" | "clear" | "tags";
 
 /** A change, as it travels between server instances (no sequence number yet). */
 export interface Change {
   kind: ChangeKind;
   namespace: string;
-  /** The keys (empty for "clear"). */
+  /** The keys (empty for "clear"; the tags for "tags"). */
   keys: readonly string[];
 }
 

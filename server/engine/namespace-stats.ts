@@ -15,6 +15,8 @@ export interface NamespaceStatsSnapshot {
   bytesStored: number;
   compressionRatio: number;
   degradedWrites: number;
+  /** InvalidateTags calls that reached every tier (or may have: an uncertain outcome counts). */
+  tagInvalidations: number;
 }
 
 /** Counters the engine keeps for a durable tier of one namespace. */
@@ -34,7 +36,7 @@ const ZERO_MEMORY_STATS: MemoryTierStats = Object.freeze({ hits: 0, misses: 0, s
 /** Every counter of one namespace; outlives the namespace's state (see {@link CounterArchive}). */
 export class NamespaceCounters {
   readonly durable = new DurableCounters();
-  readonly written = { bytesIn: 0, bytesStored: 0, degraded: 0 };
+  readonly written = { bytesIn: 0, bytesStored: 0, degraded: 0, tagInvalidations: 0 };
   /** Memory-tier counters of the states this namespace had before the current one. */
   memoryBase: MemoryTierStats = ZERO_MEMORY_STATS;
 
@@ -42,7 +44,7 @@ export class NamespaceCounters {
   merge(other: NamespaceCounters): void {
     this.memoryBase = addMemoryStats(this.memoryBase, other.memoryBase);
     for (const field of ["hits", "misses", "sets", "deletes", "expirations"] as const) this.durable[field] += other.durable[field];
-    for (const field of ["bytesIn", "bytesStored", "degraded"] as const) this.written[field] += other.written[field];
+    for (const field of ["bytesIn", "bytesStored", "degraded", "tagInvalidations"] as const) this.written[field] += other.written[field];
   }
 
   /** These counters, with those of a memory tier that is going away folded into the base. */
@@ -117,7 +119,7 @@ export function snapshotNamespace(
   namespace: string,
   memory: MemoryTier<Uint8Array>,
   durable: { name: TierName; counters: DurableCounters } | undefined,
-  written: { bytesIn: number; bytesStored: number; degraded: number },
+  written: { bytesIn: number; bytesStored: number; degraded: number; tagInvalidations: number },
   memoryBase: MemoryTierStats = ZERO_MEMORY_STATS,
 ): NamespaceStatsSnapshot {
   const m = addMemoryStats(memoryBase, memory.stats);
@@ -159,5 +161,6 @@ export function snapshotNamespace(
     bytesStored: written.bytesStored,
     compressionRatio: written.bytesStored === 0 ? 0 : written.bytesIn / written.bytesStored,
     degradedWrites: written.degraded,
+    tagInvalidations: written.tagInvalidations,
   };
 }

@@ -13,7 +13,7 @@ import type { CallScope, Tenant, TierName } from "../engine/durable-tier.js";
 import type { NamespaceStatsSnapshot } from "../engine/namespace-stats.js";
 import { watchStream, type WatchOptions } from "./watch-stream.js";
 
-const TIERS: Record<TierName, Tier> = { memory: Tier.MEMORY, local: Tier.LOCAL, redis: Tier.REDIS };
+const TIERS: Record<TierName, Tier> = { memory: Tier.MEMORY, lmdb: Tier.LMDB, redis: Tier.REDIS };
 
 function toFoundEntry(found: FoundValue): MessageInitShape<typeof FoundEntrySchema> {
   return { key: found.key, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };
@@ -25,7 +25,9 @@ function ttlOf(ttlMs: bigint): number {
 }
 
 function toValue(entry: Entry): ValueToSet {
-  return { key: entry.key, value: entry.value, contentType: entry.contentType, ttlMs: ttlOf(entry.ttlMs), graceMs: ttlOf(entry.graceMs) };
+  const value: ValueToSet = { key: entry.key, value: entry.value, contentType: entry.contentType, ttlMs: ttlOf(entry.ttlMs), graceMs: ttlOf(entry.graceMs) };
+  if (entry.tags.length > 0) value.tags = entry.tags;
+  return value;
 }
 
 const big = (n: number) => BigInt(n);
@@ -35,6 +37,7 @@ function toStats(snapshots: NamespaceStatsSnapshot[]): MessageInitShape<typeof S
     namespaces: snapshots.map((ns) => ({
       namespace: ns.namespace,
       degradedWrites: big(ns.degradedWrites),
+      tagInvalidations: big(ns.tagInvalidations),
       compressionRatio: ns.compressionRatio,
       bytesIn: big(ns.bytesIn),
       bytesStored: big(ns.bytesStored),
@@ -99,6 +102,7 @@ export function cacheServiceHandlers(
     async set(req, ctx) {
       const entry: ValueToSet = { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs), graceMs: ttlOf(req.graceMs) };
       if (req.leaseToken !== "") entry.leaseToken = req.leaseToken;
+      if (req.tags.length > 0) entry.tags = req.tags;
       const { degraded } = await engine.set(req.namespace, entry, writeScope(ctx));
       return { degraded };
     },
@@ -127,12 +131,17 @@ export function cacheServiceHandlers(
     async deleteMany(req, ctx) {
       return { deleted: await engine.deleteMany(req.namespace, req.keys, ctx) };
     },
+    async invalidateTags(req, ctx) {
+      await engine.invalidateTags(req.namespace, req.tags, ctx);
+      return {};
+    },
     async clear(req, ctx) {
       await engine.clear(req.namespace, ctx);
       return {};
     },
     async stats(req) {
       const budget = engine.budget;
+      const footprint = engine.durableFootprint();
       return {
         ...toStats(engine.stats(req.namespace || undefined)),
         durableBreaker: durableBreaker(),
@@ -140,6 +149,7 @@ export function cacheServiceHandlers(
         memoryUsedBytes: big(budget?.usedBytes ?? 0),
         memoryBudgetEvictions: big(budget?.evictions ?? 0),
         namespacesHeld: big(engine.namespaceCount),
+        ...(footprint && { durableEntries: big(footprint.entries), durableBytes: big(footprint.bytes) }),
       };
     },
     async *streamGet(requests, ctx) {

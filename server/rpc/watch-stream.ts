@@ -38,6 +38,7 @@ const KINDS: Record<WatchEvent["kind"], WatchEventKind> = {
   delete: WatchEventKind.DELETE,
   touch: WatchEventKind.TOUCH,
   clear: WatchEventKind.CLEAR,
+  tags: WatchEventKind.TAGS,
   reset: WatchEventKind.RESET,
 };
 

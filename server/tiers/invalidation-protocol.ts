@@ -33,7 +33,7 @@ export interface ChannelMessage {
   readonly bye?: true;
 }
 
-const KINDS: readonly ChangeKind[] = ["set", "delete", "touch", "clear"];
+const KINDS: readonly ChangeKind[] = ["set", "delete", "touch", "clear", "tags"];
 
 /** The JSON text of a message: `v` and `from` come first (see {@link isFrom}). */
 export function encodeMessage(message: ChannelMessage): string {

@@ -9,11 +9,11 @@ const LONGEST_NAMESPACE_BYTES = 64;
 const SEPARATOR = 0x00;
 
 /**
- * The longest key, in UTF-8 bytes, that the local tier stores in every
+ * The longest key, in UTF-8 bytes, that the LMDB tier stores in every
  * namespace: LMDB's limit less the expiry index's overhead (expiry time,
  * longest namespace, separator).
  */
-export const LOCAL_TIER_MAX_KEY_BYTES = LMDB_MAX_KEY_BYTES - EXPIRES_AT_BYTES - LONGEST_NAMESPACE_BYTES - 1;
+export const LMDB_TIER_MAX_KEY_BYTES = LMDB_MAX_KEY_BYTES - EXPIRES_AT_BYTES - LONGEST_NAMESPACE_BYTES - 1;
 
 const LONE_SURROGATE = /\p{Surrogate}/u;
 

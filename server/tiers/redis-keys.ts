@@ -44,6 +44,16 @@ export function redisKey(prefix: string, namespace: string, key: string): string
   return namespacePrefix(prefix, namespace) + key;
 }
 
+/**
+ * The hash of a namespace's tag epochs: `${prefix}:{${namespace}}#tags`. It
+ * shares the namespace's hash tag (same Cluster slot as its values) and is
+ * outside `${prefix}:{${namespace}}:*`, so no key collides with it and Clear
+ * leaves it (epochs only ever grow).
+ */
+export function tagEpochsKey(prefix: string, namespace: string): string {
+  return `${namespacePrefix(prefix, namespace).slice(0, -1)}#tags`;
+}
+
 /** A SCAN MATCH pattern matching exactly the keys of `namespace`. */
 export function namespacePattern(prefix: string, namespace: string): string {
   return `${namespacePrefix(prefix, namespace).replace(GLOB, "\\$&")}*`;

@@ -12,7 +12,7 @@ import {
   isLive,
 } from "../../core/envelope.js";
 import { CorruptValueError, InvalidArgumentError, TierUnavailableError } from "../../core/errors.js";
-import type { CallScope, DurableTier, DurableWrite } from "../engine/durable-tier.js";
+import type { CallScope, DurableTier, DurableWrite, TagEpochs } from "../engine/durable-tier.js";
 import { silentLogger, type Logger } from "../logger.js";
 import {
   checkRedisUrl,
@@ -26,7 +26,7 @@ import {
   type RedisTarget,
 } from "./redis-connection.js";
 import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
-import { checkKeyPrefix, namespacePattern, redisKey } from "./redis-keys.js";
+import { checkKeyPrefix, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
 
 export type { BreakerState } from "./redis-guard.js";
 import { RedisInvalidationChannel, type InvalidationSettings, type RemoteChangeHandler } from "./redis-invalidation.js";
@@ -225,6 +225,24 @@ if px == 0 then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1
 return 1
 `;
 
+/** The invalidate-tags script. */
+interface InvalidateTagsCommand {
+  /** KEYS[1] the namespace's tag hash; ARGV the tags. Returns the new epoch. */
+  tiercacheInvalidateTags(key: string, ...tags: string[]): Promise<number>;
+}
+
+/**
+ * InvalidateTags in one round trip and one slot: bump the namespace's tag
+ * counter (field "" of its hash; a tag is never empty) and give the new value
+ * to every tag. The hash shares the namespace's hash tag, so it lives in the
+ * slot of the namespace's values in Cluster mode too.
+ */
+export const INVALIDATE_TAGS_LUA = `
+local epoch = redis.call('HINCRBY', KEYS[1], '', 1)
+for i = 1, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], epoch) end
+return epoch
+`;
+
 /** The TTL of a write: ms for PX, "none" for no expiry, "expired" when the expiry has passed. */
 type Ttl = number | "none" | "expired";
 
@@ -266,6 +284,7 @@ export class RedisTier implements DurableTier {
   readonly #guard: RedisGuard;
   readonly #clock: Clock;
   readonly #touch: TouchCommand;
+  readonly #invalidateTags: InvalidateTagsCommand;
   #closed = false;
 
   private constructor(options: ResolvedRedisTierOptions, client: RedisClient) {
@@ -275,6 +294,8 @@ export class RedisTier implements DurableTier {
     this.#guard = new RedisGuard(options);
     client.defineCommand("tiercacheTouch", { numberOfKeys: 1, lua: TOUCH_LUA });
     this.#touch = client as unknown as TouchCommand;
+    client.defineCommand("tiercacheInvalidateTags", { numberOfKeys: 1, lua: INVALIDATE_TAGS_LUA });
+    this.#invalidateTags = client as unknown as InvalidateTagsCommand;
   }
 
   /**
@@ -298,6 +319,11 @@ export class RedisTier implements DurableTier {
   /** The circuit breaker's state. */
   get breakerState(): BreakerState {
     return this.#guard.state;
+  }
+
+  /** Whether the data connection is up now (ioredis status "ready"); readiness checks it, no command is sent. */
+  get reachable(): boolean {
+    return this.#client.status === "ready";
   }
 
   /** Counters of guarded calls since creation (a snapshot). */
@@ -390,6 +416,18 @@ export class RedisTier implements DurableTier {
     }
   }
 
+  async tagEpochs(namespace: string, tags: readonly string[], scope?: CallScope): Promise<TagEpochs> {
+    const id = tagEpochsKey(this.options.keyPrefix, namespace);
+    const [counter, ...epochs] = await this.#exec("tagEpochs", true, scope, () => this.#client.hmget(id, "", ...tags));
+    return { counter: epochOf(counter), epochs: epochs.map(epochOf) };
+  }
+
+  /** Retried: a repeated invalidation only hides what the first one hid, plus what was written in between (a miss, never a stale hit). */
+  async invalidateTags(namespace: string, tags: readonly string[], scope?: CallScope): Promise<number> {
+    const id = tagEpochsKey(this.options.keyPrefix, namespace);
+    return this.#exec("invalidateTags", true, scope, () => this.#invalidateTags.tiercacheInvalidateTags(id, ...tags));
+  }
+
   /**
    * The invalidation channel shared with the other server instances over this
    * Redis (see redis-invalidation.ts). It subscribes on a connection of its
@@ -463,6 +501,14 @@ export class RedisTier implements DurableTier {
     const ms = Math.ceil(expiresAt - this.#clock());
     return ms > 0 ? ms : "expired";
   }
+}
+
+/** A tag epoch as HMGET returns it (null = never invalidated). */
+function epochOf(reply: string | null | undefined): number {
+  if (reply === null || reply === undefined) return 0;
+  const epoch = Number(reply);
+  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new CorruptValueError(`tag epoch ${JSON.stringify(reply.slice(0, 40))} is not a counter`);
+  return epoch;
 }
 
 /** A Buffer view of the bytes (no copy). */

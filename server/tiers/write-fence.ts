@@ -1,8 +1,8 @@
 import { TierUnavailableError } from "../../core/errors.js";
-import type { CallScope, DurableTier, DurableWrite } from "../engine/durable-tier.js";
+import type { CallScope, DurableTier, DurableWrite, TagEpochs } from "../engine/durable-tier.js";
 
 /**
- * A durable tier that refuses changes (set, delete, touch, clear) while
+ * A durable tier that refuses changes (set, delete, touch, clear, invalidateTags) while
  * `canAnnounce()` is false, i.e. while this instance's invalidation messages
  * are not getting through to Redis: another instance could not hear of such
  * a change, and once it has flushed for this instance's silence it would
@@ -70,6 +70,15 @@ export class WriteFence implements DurableTier {
   async clear(namespace: string, scope?: CallScope): Promise<void> {
     this.#check("clear");
     return this.#tier.clear(namespace, scope);
+  }
+
+  tagEpochs(namespace: string, tags: readonly string[], scope?: CallScope): Promise<TagEpochs> {
+    return this.#tier.tagEpochs(namespace, tags, scope);
+  }
+
+  async invalidateTags(namespace: string, tags: readonly string[], scope?: CallScope): Promise<number> {
+    this.#check("invalidateTags");
+    return this.#tier.invalidateTags(namespace, tags, scope);
   }
 
   close(): Promise<void> {

@@ -15,7 +15,7 @@ const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new T
 
 /**
  * The behaviour every durable tier shares (STYLE.md item 7): run it against
- * the local store, Redis standalone and Redis Cluster alike.
+ * the LMDB store, Redis standalone and Redis Cluster alike.
  */
 export function describeDurableTier(name: string, open: (clock: FakeClock) => Promise<TierUnderTest>): void {
   describe(`durable tier conformance: ${name}`, () => {
@@ -175,6 +175,26 @@ export function describeDurableTier(name: string, open: (clock: FakeClock) => Pr
       clock.advance(5_001);
       expect(await tier.get(ns, "g")).toBeUndefined();
       expect(await tier.has(ns, "g")).toBe(false);
+    });
+
+    it("keeps tag epochs per namespace: one counter, bumped by every invalidation, that clear leaves alone", async () => {
+      const { tier } = t;
+      expect(await tier.tagEpochs(ns, ["a", "b"])).toEqual({ counter: 0, epochs: [0, 0] });
+      expect(await tier.invalidateTags(ns, ["a"])).toBe(1);
+      expect(await tier.invalidateTags(ns, ["b", "c"])).toBe(2);
+      await tier.clear(ns);
+      expect(await tier.tagEpochs(ns, ["a", "b", "c", "d"])).toEqual({ counter: 2, epochs: [1, 2, 2, 0] });
+      expect(await tier.tagEpochs(`${ns}-other`, ["a"])).toEqual({ counter: 0, epochs: [0] });
+      expect(await tier.invalidateTags(ns, ["a"])).toBe(3);
+      expect(await tier.tagEpochs(ns, ["a", "\u{1F600}:x"])).toEqual({ counter: 3, epochs: [3, 0] });
+    });
+
+    it("carries tags in the envelope without touching them", async () => {
+      const tagged = codec.encode(new TextEncoder().encode("v"), "text/plain", 0, 0, { epoch: 7, tags: ["user:1", "org:7"] });
+      await t.tier.set(ns, { key: "k", envelope: tagged, expiresAt: 0 });
+      expect(codec.decode((await t.tier.get(ns, "k"))!).tags).toEqual({ epoch: 7, tags: ["user:1", "org:7"] });
+      expect(await t.tier.touch(ns, "k", clock.now() + 5_000)).toBe(true);
+      expect(codec.decode((await t.tier.get(ns, "k"))!).tags).toEqual({ epoch: 7, tags: ["user:1", "org:7"] });
     });
   });
 }

@@ -18,6 +18,30 @@ const prefix = "p".repeat(64);
  */
 export const EXAMPLES: readonly Example[] = [
   {
+    name: "invalidateTags hides every value written before with any of the tags, from every read; delete and touch still count it; later writes are served",
+    keys: ["a", "b", "c"],
+    ops: [
+      { ...c0, op: "set", key: 0, value: 1, ttl: undefined, tags: ["user:1", "t1"] },
+      { ...c0, op: "setMany", entries: [[1, 2], [2, 3]], ttl: 60_000, tags: ["t1"] },
+      { ...c0, op: "set", key: 2, value: 4, ttl: undefined, tags: ["t2"] },
+      { ...c0, op: "invalidateTags", tags: ["t1", "t1"] },
+      { ...c0, op: "get", key: 0 },
+      { ...c0, op: "has", key: 1 },
+      { ...c0, op: "getMany", keys: [0, 1, 2] },
+      { ...c0, op: "streamGet", keys: [0, 1, 2] },
+      { ...c0, op: "touch", key: 1, ttl: 120_000 },
+      { ...c0, op: "getEntry", key: 1 },
+      { ...c0, op: "delete", key: 0 },
+      { ...c0, op: "wrap", key: 1, value: "loaded", ttl: 60_000, grace: 0 },
+      { ...c0, op: "streamSet", entries: [[0, "again"]], ttl: undefined, tags: ["t1"] },
+      { ...c0, op: "get", key: 0 },
+      { client: 1, ns: "default", op: "invalidateTags", tags: ["t2"] },
+      { ...c0, op: "get", key: 2 },
+      { ...c0, op: "invalidateTags", tags: [] },
+      { ...c0, op: "set", key: 0, value: 5, ttl: undefined, tags: ["x".repeat(129)] },
+    ],
+  },
+  {
     name: "wrap within grace returns the stale value at once, then one background refresh stores the loader's value",
     keys: ["page"],
     ops: [

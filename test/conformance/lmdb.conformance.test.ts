@@ -1,4 +1,4 @@
 import { describeConformance } from "./model-suite.js";
 
-// Deployment: storage "local": memory tier over LMDB in a temporary data directory.
+// Deployment: storage "lmdb": memory tier over LMDB in a temporary data directory.
 describeConformance("lmdb");

@@ -41,12 +41,13 @@ function replayHint<T>(kind: DeploymentKind, mix: OpMix, details: fc.RunDetails<
 const MIX_TITLES: Record<OpMix, string> = {
   all: "random command sequences: every operation",
   grace: "random command sequences: wrap with grace, values going stale, and what each operation does with them",
+  tags: "random command sequences: tagged writes, tag invalidations, and what reads see after them",
   faults: "random command sequences with faults: Redis paused, killed and restarted, an instance's pub/sub connection cut",
 };
 
 /** The mixes a deployment runs: with faults where it can suffer them. */
 function mixesOf(deployment: DeploymentKind): OpMix[] {
-  return deployment === "two-instances" ? ["all", "grace", "faults"] : ["all", "grace"];
+  return deployment === "two-instances" ? ["all", "grace", "tags", "faults"] : ["all", "grace", "tags"];
 }
 
 /** Per-test counters printed after each deployment. */

@@ -20,8 +20,9 @@ interface Addressed {
 export type Op =
   | (Addressed & { readonly op: "get" | "getEntry" | "has" | "delete"; readonly key: number })
   | (Addressed & { readonly op: "getMany" | "streamGet" | "deleteMany"; readonly keys: readonly number[] })
-  | (Addressed & { readonly op: "set"; readonly key: number; readonly value: unknown; readonly ttl: Ms })
-  | (Addressed & { readonly op: "setMany" | "streamSet"; readonly entries: readonly (readonly [number, unknown])[]; readonly ttl: Ms })
+  | (Addressed & { readonly op: "set"; readonly key: number; readonly value: unknown; readonly ttl: Ms; readonly tags?: Tags })
+  | (Addressed & { readonly op: "setMany" | "streamSet"; readonly entries: readonly (readonly [number, unknown])[]; readonly ttl: Ms; readonly tags?: Tags })
+  | (Addressed & { readonly op: "invalidateTags"; readonly tags: readonly string[] })
   | (Addressed & { readonly op: "touch"; readonly key: number; readonly ttl: Ms })
   | (Addressed & { readonly op: "clear" })
   | (Addressed & { readonly op: "wrap"; readonly key: number; readonly value: unknown; readonly ttl: Ms; readonly grace: Ms })
@@ -29,6 +30,26 @@ export type Op =
   | { readonly op: "settle" }
   | { readonly op: "fault"; readonly fault: Fault }
   | { readonly op: "advanceTo"; readonly boundary: number; readonly offset: -1 | 0 | 1; readonly staleOnly: boolean };
+
+/** The tags option of a write (undefined = absent). */
+export type Tags = readonly string[] | undefined;
+
+/** A few tags, so that writes and invalidations meet; and tags every call must refuse. */
+const TAGS = ["t1", "t2", "user:1", "\u{1F600}"] as const;
+const INVALID_TAGS: readonly (readonly string[])[] = [[""], ["x".repeat(129)], ["a\uD800"], Array.from({ length: 17 }, (_, i) => `t${i}`)];
+
+/** Mostly one to three of a small pool (duplicates too, or none); else no tags; rarely an invalid list. */
+const tagsArb: fc.Arbitrary<Tags> = fc.oneof(
+  { weight: 3, arbitrary: fc.constant(undefined) },
+  { weight: 8, arbitrary: fc.array(fc.constantFrom(...TAGS), { minLength: 0, maxLength: 3 }) },
+  { weight: 1, arbitrary: fc.constantFrom(...INVALID_TAGS) },
+);
+
+/** What invalidateTags names: one or two of the pool; rarely none, or an invalid list. */
+const invalidationArb: fc.Arbitrary<readonly string[]> = fc.oneof(
+  { weight: 8, arbitrary: fc.array(fc.constantFrom(...TAGS), { minLength: 1, maxLength: 2 }) },
+  { weight: 1, arbitrary: fc.constantFrom([], ...INVALID_TAGS, Array.from({ length: 65 }, (_, i) => `t${i}`)) },
+);
 
 /** Valid namespaces the suite uses ("" is the default one, named both ways). The last is 64 characters, the longest valid. */
 export const SUITE_NAMESPACES = ["", "default", "alpha", `z${"9._-".repeat(15)}abc`] as const;
@@ -104,18 +125,20 @@ const faultArb: fc.Arbitrary<Fault> = fc.oneof(
  * reads and writes; "grace" writes mostly through wrap with grace and moves
  * the clock to where values go stale, then reads, touches, deletes and
  * wraps them there; "faults" is "all" with faults (for deployments that can
- * suffer them).
+ * suffer them); "tags" writes tagged values, invalidates their tags and
+ * reads what is left.
  */
-export type OpMix = "all" | "grace" | "faults";
+export type OpMix = "all" | "grace" | "tags" | "faults";
 
-type StepKind = "read" | "readMany" | "set" | "setMany" | "delete" | "deleteMany" | "touch" | "wrap" | "clear" | "advance" | "advanceTo" | "settle" | "fault";
+type StepKind = "read" | "readMany" | "set" | "setMany" | "delete" | "deleteMany" | "touch" | "wrap" | "clear" | "invalidateTags" | "advance" | "advanceTo" | "settle" | "fault";
 
-const ALL: Record<StepKind, number> = { read: 8, readMany: 3, set: 8, setMany: 3, delete: 2, deleteMany: 1, touch: 2, wrap: 6, clear: 1, advance: 3, advanceTo: 4, settle: 6, fault: 0 };
+const ALL: Record<StepKind, number> = { read: 8, readMany: 3, set: 8, setMany: 3, delete: 2, deleteMany: 1, touch: 2, wrap: 6, clear: 1, invalidateTags: 3, advance: 3, advanceTo: 4, settle: 6, fault: 0 };
 
 /** Weights of each kind of step in each mix ("faults": often enough that most runs have one or two; a run takes at most MAX_FAULTS_PER_RUN). */
 const WEIGHTS: Record<OpMix, Record<StepKind, number>> = {
   all: ALL,
-  grace: { read: 8, readMany: 3, set: 1, setMany: 1, delete: 2, deleteMany: 1, touch: 3, wrap: 8, clear: 0, advance: 1, advanceTo: 8, settle: 6, fault: 0 },
+  grace: { read: 8, readMany: 3, set: 1, setMany: 1, delete: 2, deleteMany: 1, touch: 3, wrap: 8, clear: 0, invalidateTags: 0, advance: 1, advanceTo: 8, settle: 6, fault: 0 },
+  tags: { read: 8, readMany: 4, set: 8, setMany: 4, delete: 1, deleteMany: 1, touch: 1, wrap: 2, clear: 0, invalidateTags: 6, advance: 1, advanceTo: 1, settle: 6, fault: 0 },
   faults: { ...ALL, fault: 10 },
 };
 
@@ -126,11 +149,18 @@ export function opArbs(mix: OpMix, eventual: boolean): { weight: number; arbitra
   const arbs: { weight: number; arbitrary: fc.Arbitrary<Op> }[] = [
     { weight: w.read, arbitrary: fc.record({ ...to, op: fc.constantFrom("get" as const, "getEntry" as const, "has" as const), key: keyArb }) },
     { weight: w.readMany, arbitrary: fc.record({ ...to, op: fc.constantFrom("getMany" as const, "streamGet" as const), keys: keysArb }) },
-    { weight: w.set, arbitrary: fc.record({ ...to, op: fc.constant("set" as const), key: keyArb, value, ttl: ttlArb }) },
+    { weight: w.set, arbitrary: fc.record({ ...to, op: fc.constant("set" as const), key: keyArb, value, ttl: ttlArb, tags: tagsArb }) },
     {
       weight: w.setMany,
-      arbitrary: fc.record({ ...to, op: fc.constantFrom("setMany" as const, "streamSet" as const), entries: fc.array(fc.tuple(keyArb, value), { maxLength: 5 }), ttl: ttlArb }),
+      arbitrary: fc.record({
+        ...to,
+        op: fc.constantFrom("setMany" as const, "streamSet" as const),
+        entries: fc.array(fc.tuple(keyArb, value), { maxLength: 5 }),
+        ttl: ttlArb,
+        tags: tagsArb,
+      }),
     },
+    { weight: w.invalidateTags, arbitrary: fc.record({ ...to, op: fc.constant("invalidateTags" as const), tags: invalidationArb }) },
     { weight: w.delete, arbitrary: fc.record({ ...to, op: fc.constant("delete" as const), key: keyArb }) },
     { weight: w.deleteMany, arbitrary: fc.record({ ...to, op: fc.constant("deleteMany" as const), keys: keysArb }) },
     { weight: w.touch, arbitrary: fc.record({ ...to, op: fc.constant("touch" as const), key: keyArb, ttl: ttlArb }) },
@@ -167,6 +197,10 @@ function ms(value: Ms): string {
   return value === undefined ? "absent" : Object.is(value, -0) ? "-0" : String(value);
 }
 
+function tagList(tags: Tags): string {
+  return tags === undefined ? "" : `, tags=${JSON.stringify(tags.map((tag) => (tag.length > 20 ? `${tag.slice(0, 8)}…(${tag.length})` : tag)))}`;
+}
+
 function k(index: number): string {
   return index === RECENT ? "k#recent" : `k#${index}`;
 }
@@ -194,10 +228,12 @@ export function describeOp(op: Op): string {
     case "deleteMany":
       return `${head}[${op.keys.map(k).join(", ")}])`;
     case "set":
-      return `${head}${k(op.key)}, ${describeValue(op.value)}, ttl=${ms(op.ttl)})`;
+      return `${head}${k(op.key)}, ${describeValue(op.value)}, ttl=${ms(op.ttl)}${tagList(op.tags)})`;
     case "setMany":
     case "streamSet":
-      return `${head}[${op.entries.map(([i, v]) => `[${k(i)}, ${describeValue(v)}]`).join(", ")}], ttl=${ms(op.ttl)})`;
+      return `${head}[${op.entries.map(([i, v]) => `[${k(i)}, ${describeValue(v)}]`).join(", ")}], ttl=${ms(op.ttl)}${tagList(op.tags)})`;
+    case "invalidateTags":
+      return `c${op.client}.invalidateTags(${op.ns === undefined ? "" : `ns=${JSON.stringify(op.ns)}, `}${tagList(op.tags).slice(2)})`;
     case "touch":
       return `${head}${k(op.key)}, ttl=${ms(op.ttl)})`;
     case "wrap":

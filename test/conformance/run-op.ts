@@ -4,7 +4,7 @@ import type { ReferenceCache } from "../model/reference-model.js";
 import { resolveTtl } from "../model/rules.js";
 import { check, checkRead, converge, sameEntry, sameMap, sameStream } from "./checks.js";
 import { among, NOT_RETURNED, OneOf } from "./one-of.js";
-import { describeOp, type Op } from "./ops.js";
+import { describeOp, type Op, type Tags } from "./ops.js";
 import { runWrap } from "./run-wrap.js";
 import { attempt, predict, Step, type CallOp, type Outcome, type RunContext } from "./step.js";
 
@@ -111,6 +111,11 @@ async function runChange<A, E>(
   if (expected.ok) step.ctx.possible.apply(step.ns, keys(), change, "done");
 }
 
+/** Call options with the step's tags, when it gives some. */
+function withTags<O extends object>(options: O, tags: Tags): O & { tags?: readonly string[] } {
+  return tags === undefined ? options : { ...options, tags };
+}
+
 const equal = <T>(actual: T, expected: T) => actual === expected;
 const anything = () => true;
 
@@ -151,19 +156,25 @@ async function runCall(step: Step): Promise<void> {
     }
     case "set": {
       const key = step.key(op.key);
-      const change = (m: ReferenceCache) => m.set(ns, key, op.value, op.ttl);
-      return runChange(step, predict(() => possible.once(change)), () => client.set(key, op.value, step.withTtl(op.ttl)), anything, () => [key], change);
+      const change = (m: ReferenceCache) => m.set(ns, key, op.value, op.ttl, op.tags);
+      return runChange(step, predict(() => possible.once(change)), () => client.set(key, op.value, withTags(step.withTtl(op.ttl), op.tags)), anything, () => [key], change);
+    }
+    case "invalidateTags": {
+      const hides = predict(() => ctx.model.keys(ns).filter((key) => ctx.model.lookup(ns, key).state !== "absent" && ctx.model.peek(ns, key)!.tags.some((tag) => op.tags.includes(tag))).length);
+      ctx.stats.saw("invalidateTags hides", !hides.ok ? "refused" : hides.value === 0 ? "nothing" : "some values");
+      const change = (m: ReferenceCache) => m.invalidateTags(ns, op.tags);
+      return runChange(step, predict(() => possible.once(change)), () => client.invalidateTags(op.tags, options), anything, () => possible.keys(ns), change);
     }
     case "setMany":
     case "streamSet": {
       const entries = op.entries.map(([i, value]) => [step.key(i), value] as const);
       const keys = () => entries.map(([key]) => key);
-      const callOptions = step.withTtl(op.ttl);
+      const callOptions = withTags(step.withTtl(op.ttl), op.tags);
       if (op.op === "setMany") {
-        const change = (m: ReferenceCache) => m.setMany(ns, entries, op.ttl);
+        const change = (m: ReferenceCache) => m.setMany(ns, entries, op.ttl, op.tags);
         return runChange(step, predict(() => possible.once(change)), () => client.setMany(entries, callOptions), anything, keys, change);
       }
-      const change = (m: ReferenceCache) => m.streamSet(ns, entries, op.ttl);
+      const change = (m: ReferenceCache) => m.streamSet(ns, entries, op.ttl, op.tags);
       return runChange(step, predict(() => possible.once(change)), () => client.streamSet(entries, callOptions), equal, keys, change);
     }
     case "delete": {

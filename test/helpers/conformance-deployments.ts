@@ -54,7 +54,7 @@ const FEW_IN_MEMORY = { memoryMaxEntries: 4 } as const;
 
 async function singleInstance(kind: Exclude<DeploymentKind, "two-instances">, clock: FakeClock): Promise<{ servers: TestServer[]; redis?: TestRedis }> {
   if (kind === "memory") return { servers: [await startTestServer({ storage: "memory" }, { clock: clock.now })] };
-  if (kind === "lmdb") return { servers: [await startTestServer({ storage: "local", ...SMALL_MEMORY }, { clock: clock.now })] };
+  if (kind === "lmdb") return { servers: [await startTestServer({ storage: "lmdb", ...SMALL_MEMORY }, { clock: clock.now })] };
   const redis = await startTestRedis();
   try {
     return { servers: [await startTestServer({ storage: "redis", redisUrl: redis.url, redisKeyPrefix: REDIS_PREFIX, ...SMALL_MEMORY }, { clock: clock.now })], redis };

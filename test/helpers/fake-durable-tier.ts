@@ -5,7 +5,7 @@ import type { DurableTier, DurableWrite } from "../../server/engine/durable-tier
 
 /** An in-memory DurableTier that counts calls and can be made to fail or stall. */
 export class FakeDurableTier implements DurableTier {
-  readonly name = "local" as const;
+  readonly name = "lmdb" as const;
   readonly data = new Map<string, Uint8Array>();
   readonly calls = { get: 0, getMany: 0, set: 0 };
   failWrites = false;
@@ -65,6 +65,17 @@ export class FakeDurableTier implements DurableTier {
   }
   async clear(ns: string) {
     for (const id of [...this.data.keys()]) if (id.startsWith(`${ns}\u0000`)) this.data.delete(id);
+  }
+  readonly tagCounters = new Map<string, number>();
+  async tagEpochs(ns: string, tags: readonly string[]) {
+    return { counter: this.tagCounters.get(ns) ?? 0, epochs: tags.map((tag) => this.tagCounters.get(`${ns}\u0000${tag}`) ?? 0) };
+  }
+  async invalidateTags(ns: string, tags: readonly string[]) {
+    if (this.failWrites) throw new TierUnavailableError("injected write failure");
+    const epoch = (this.tagCounters.get(ns) ?? 0) + 1;
+    this.tagCounters.set(ns, epoch);
+    for (const tag of tags) this.tagCounters.set(`${ns}\u0000${tag}`, epoch);
+    return epoch;
   }
   async close() {}
 }

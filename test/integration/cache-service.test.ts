@@ -3,7 +3,7 @@ import { CONTENT_TYPE_JSON, CONTENT_TYPE_TAGGED_JSON, RpcError, Status } from ".
 import { fakeClock } from "../helpers/fake-clock.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 
-describe.each(["local", "memory"] as const)("CacheService over a real server (storage=%s)", (storage) => {
+describe.each(["lmdb", "memory"] as const)("CacheService over a real server (storage=%s)", (storage) => {
   const clock = fakeClock();
   let t: TestServer;
 
@@ -128,8 +128,8 @@ describe.each(["local", "memory"] as const)("CacheService over a real server (st
     expect(memory?.hits).toBe(1);
     expect(memory?.misses).toBe(1);
     expect(memory?.entries).toBe(1);
-    expect(stats?.tiers.length).toBe(storage === "local" ? 2 : 1);
-    if (storage === "local") expect(stats?.tiers[1]?.misses).toBe(1);
+    expect(stats?.tiers.length).toBe(storage === "lmdb" ? 2 : 1);
+    if (storage === "lmdb") expect(stats?.tiers[1]?.misses).toBe(1);
     const all = await client.stats();
     expect(all.map((s) => s.namespace)).toContain("stats");
   });

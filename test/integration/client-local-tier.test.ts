@@ -66,7 +66,7 @@ describe("the client's local tier, kept coherent by Watch", () => {
   });
 
   it("stops serving locally when the Watch stream breaks, and resets after a server restart", async () => {
-    t = await startTestServer({ storage: "local" });
+    t = await startTestServer({ storage: "lmdb" });
     const { dataDir } = t;
     const port = t.server.port;
     const reader = new CacheClient({ address: t.server.address, localTier: true, coherence: { reconnectBaseMs: 20, reconnectMaxMs: 100 } });
@@ -76,7 +76,7 @@ describe("the client's local tier, kept coherent by Watch", () => {
     t = undefined;
     await eventually(() => reader.getLocal("k") === undefined, 3_000);
 
-    const restarted = await startTestServer({ storage: "local", dataDir, port });
+    const restarted = await startTestServer({ storage: "lmdb", dataDir, port });
     t = restarted;
     const writer = restarted.newClient();
     await eventually(() => writer.set("k", "after").then(() => true, () => false), 5_000);

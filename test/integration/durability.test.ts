@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { fakeClock } from "../helpers/fake-clock.js";
 import { startTestServer, tempDir } from "../helpers/test-server.js";
 
-describe("the embedded local tier across restarts", () => {
+describe("the embedded LMDB tier across restarts", () => {
   const dirs: { remove(): void }[] = [];
   afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
 
@@ -25,7 +25,7 @@ describe("the embedded local tier across restarts", () => {
     expect(await second.client.getMany(["a", "b"], { namespace: "bulk" })).toEqual(new Map([["a", 1], ["b", 2]]));
     expect(await second.client.get("deleted")).toBeUndefined();
     const entry = await second.client.getEntry("expiring");
-    expect(entry?.tier).toBe("local");
+    expect(entry?.tier).toBe("lmdb");
     expect(entry?.ttlRemainingMs).toBe(60_000);
     clock.advance(60_000);
     expect(await second.client.get("expiring")).toBeUndefined();
@@ -41,7 +41,7 @@ describe("the embedded local tier across restarts", () => {
     await first.stop();
     const second = await startTestServer({ dataDir: dir.path }, { clock: clock.now });
     clock.advance(4_000);
-    expect((await second.client.getEntry("k"))?.tier).toBe("local");
+    expect((await second.client.getEntry("k"))?.tier).toBe("lmdb");
     const promoted = await second.client.getEntry("k");
     expect(promoted?.tier).toBe("memory");
     expect(promoted?.ttlRemainingMs).toBe(6_000);

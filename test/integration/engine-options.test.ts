@@ -37,7 +37,7 @@ describe("engine options through the service", () => {
   });
 
   it("stores large values compressed and reports the ratio; reads give the original bytes", async () => {
-    t = await startTestServer({ storage: "local" });
+    t = await startTestServer({ storage: "lmdb" });
     const doc = { rows: Array.from({ length: 400 }, (_, i) => ({ id: i, name: `row number ${i}`, tags: ["alpha", "beta"] })) };
     await t.client.set("doc", doc, { namespace: "docs" });
     await t.client.set("small", { a: 1 }, { namespace: "docs" });
@@ -46,7 +46,7 @@ describe("engine options through the service", () => {
     expect(stats!.compressionRatio).toBeGreaterThan(3);
     expect(await t.client.get("doc", { namespace: "docs" })).toEqual(doc);
     await t.stop();
-    const again = await startTestServer({ storage: "local", dataDir: t.dataDir });
+    const again = await startTestServer({ storage: "lmdb", dataDir: t.dataDir });
     expect(await again.client.get("doc", { namespace: "docs" })).toEqual(doc);
     await again.stop();
   });

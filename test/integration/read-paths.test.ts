@@ -8,7 +8,7 @@ import { startTestServer, type TestServer } from "../helpers/test-server.js";
 type Storage = ServerConfig["storage"];
 
 /** Every read path, server and client, for each deployment: one rule for a stale value. */
-describe.each<Storage>(["memory", "local", "redis"])("read paths agree (%s)", (storage) => {
+describe.each<Storage>(["memory", "lmdb", "redis"])("read paths agree (%s)", (storage) => {
   const clock = fakeClock(Date.now());
   let redis: TestRedis | undefined;
   let t: TestServer;

@@ -14,7 +14,9 @@ In namespace NS (default "interop") it:
   - Get:       reads "ts-written" and checks that json.loads of its bytes equals
                the --expect JSON;
   - GetMany:   reads ["ts-written", "py-written", "missing"];
-  - StreamGet: sends two batches of keys on one bidi stream and reads both answers.
+  - StreamGet: sends two batches of keys on one bidi stream and reads both answers;
+  - Tags:      writes "py-tagged" with the tag "py-tag", reads it, invalidates
+               the tag with InvalidateTags, and checks that it is gone.
 
 It prints one JSON line with the results and exits 0 when every check held,
 1 when a check failed, 2 on a gRPC error, 3 when grpc or protobuf is missing.
@@ -130,6 +132,16 @@ def main():
             answers.append({"found": [e.key for e in answer.entries], "missing": list(answer.missing)})
         results["stream_get"] = answers
         checks["stream_get_two_answers"] = len(answers) == len(batches)
+
+        cache.Set(
+            cache.message("SetRequest", namespace=ns, key="py-tagged", value=b"1", content_type=CONTENT_TYPE_JSON, tags=["py-tag", "org:7"]),
+            timeout=TIMEOUT_S,
+        )
+        before = cache.Get(cache.message("GetRequest", namespace=ns, key="py-tagged"), timeout=TIMEOUT_S)
+        cache.InvalidateTags(cache.message("InvalidateTagsRequest", namespace=ns, tags=["py-tag"]), timeout=TIMEOUT_S)
+        after = cache.Get(cache.message("GetRequest", namespace=ns, key="py-tagged"), timeout=TIMEOUT_S)
+        checks["tagged_found_before_invalidation"] = before.found
+        checks["tagged_gone_after_invalidation"] = not after.found
 
     print(json.dumps(results, ensure_ascii=False))
     return 0 if all(checks.values()) else 1

@@ -105,7 +105,12 @@ describe.skipIf(plan.action === "skip")("a Python client (grpcio + a descriptor 
       get_equals_expected: true,
       get_many_py_value: true,
       stream_get_two_answers: true,
+      tagged_found_before_invalidation: true,
+      tagged_gone_after_invalidation: true,
     });
+    expect(await t.client.get("py-tagged", { namespace: NAMESPACE })).toBeUndefined(); // Python's InvalidateTags holds for TypeScript too
+    await t.client.set("py-tagged", 2, { namespace: NAMESPACE, tags: ["py-tag"] });
+    expect(await t.client.get("py-tagged", { namespace: NAMESPACE })).toBe(2);
     expect(results.get).toEqual({ found: true, content_type: CONTENT_TYPE_JSON, value: written });
     expect(results.get_many).toEqual({ "ts-written": written, "py-written": results.set.value });
     expect(results.stream_get).toEqual([

@@ -10,7 +10,7 @@ export type ChangeOutcome = "done" | "unknown";
 
 function sameEntry(a: PossibleEntry, b: PossibleEntry): boolean {
   if (a === undefined || b === undefined) return a === b;
-  return a.freshUntil === b.freshUntil && a.goneAt === b.goneAt && isDeepStrictEqual(a.value, b.value);
+  return a.freshUntil === b.freshUntil && a.goneAt === b.goneAt && a.hidden === b.hidden && isDeepStrictEqual(a.tags, b.tags) && isDeepStrictEqual(a.value, b.value);
 }
 
 function distinct(entries: readonly PossibleEntry[]): PossibleEntry[] {

@@ -6,6 +6,11 @@
  * compare every result; the README's "Semantics" section says the same in
  * prose.
  *
+ * Tags: a value written with tags is hidden by a later `invalidateTags`
+ * naming any of them: every read (get, getMany, streamGet, has, wrap) sees
+ * nothing there. Delete and touch do not look at tags: they count a hidden
+ * value by its time alone (touch keeps it hidden); a new write replaces it.
+ *
  * The model is deliberately naive: a Map per namespace, times compared on
  * the clock it is given, no tiers, no eviction (tests keep far below every
  * bound), and the namespace default TTL is 0 (no expiry).
@@ -14,7 +19,7 @@
  * the service must refuse throws {@link InvalidArgument} (gRPC status
  * INVALID_ARGUMENT) and leaves the model as it was.
  */
-import { checkKey, InvalidArgument, resolveNamespace, resolveTtl } from "./rules.js";
+import { checkKey, InvalidArgument, MAX_TAGS_PER_ENTRY, MAX_TAGS_PER_INVALIDATION, resolveNamespace, resolveTags, resolveTtl } from "./rules.js";
 
 export { InvalidArgument } from "./rules.js";
 
@@ -25,6 +30,10 @@ export interface ModelEntry {
   readonly freshUntil: number;
   /** Stale (within grace) while freshUntil ≤ now < goneAt; gone from goneAt on. */
   readonly goneAt: number;
+  /** The distinct tags it was written with. */
+  readonly tags: readonly string[];
+  /** An invalidateTags named one of its tags after it was written: reads see nothing. */
+  readonly hidden: boolean;
 }
 
 /** What a key holds now. */
@@ -120,21 +129,32 @@ export class ReferenceCache {
   }
 
   /** Stores `value`; `ttl` 0 or absent = never expires. */
-  set(namespace: string, key: string, value: unknown, ttl?: number): void {
-    this.setMany(namespace, [[key, value]], ttl);
+  set(namespace: string, key: string, value: unknown, ttl?: number, tags?: readonly string[]): void {
+    this.setMany(namespace, [[key, value]], ttl, tags);
   }
 
-  /** Stores every entry with one TTL, in order: a key given twice keeps the last value. */
-  setMany(namespace: string, entries: readonly (readonly [string, unknown])[], ttl?: number): void {
+  /** Stores every entry with one TTL and the same tags, in order: a key given twice keeps the last value. */
+  setMany(namespace: string, entries: readonly (readonly [string, unknown])[], ttl?: number, tags?: readonly string[]): void {
     const ns = this.#checkKeys(namespace, entries.map(([key]) => key));
     const ttlMs = resolveTtl(ttl);
-    for (const [key, value] of entries) this.#store(ns, key, value, ttlMs, 0);
+    const distinct = resolveTags(tags, MAX_TAGS_PER_ENTRY);
+    for (const [key, value] of entries) this.#store(ns, key, value, ttlMs, 0, distinct);
   }
 
   /** Like {@link setMany}; returns how many entries were sent. */
-  streamSet(namespace: string, entries: readonly (readonly [string, unknown])[], ttl?: number): number {
-    this.setMany(namespace, entries, ttl);
+  streamSet(namespace: string, entries: readonly (readonly [string, unknown])[], ttl?: number, tags?: readonly string[]): number {
+    this.setMany(namespace, entries, ttl, tags);
     return entries.length;
+  }
+
+  /** Hides every value of the namespace written with any of `tags` (1 to 64 of them). */
+  invalidateTags(namespace: string, tags: readonly string[]): void {
+    const ns = resolveNamespace(namespace);
+    const named = resolveTags(tags, MAX_TAGS_PER_INVALIDATION);
+    if (named.length === 0) throw new InvalidArgument("invalidateTags needs at least one tag");
+    const entries = this.#namespaces.get(ns);
+    if (entries === undefined) return;
+    for (const [key, entry] of entries) if (!entry.hidden && entry.tags.some((tag) => named.includes(tag))) entries.set(key, { ...entry, hidden: true });
   }
 
   /** Removes the key (stale too); true iff it was fresh. */
@@ -147,7 +167,7 @@ export class ReferenceCache {
     const ns = this.#checkKeys(namespace, keys);
     let fresh = 0;
     for (const key of new Set(keys)) {
-      if (this.#state(ns, key).state === "fresh") fresh++;
+      if (this.#state(ns, key, true).state === "fresh") fresh++;
       this.#namespaces.get(ns)?.delete(key);
     }
     return fresh;
@@ -157,9 +177,9 @@ export class ReferenceCache {
   touch(namespace: string, key: string, ttl?: number): boolean {
     const ns = this.#checkKeys(namespace, [key]);
     const ttlMs = resolveTtl(ttl);
-    const found = this.#state(ns, key);
+    const found = this.#state(ns, key, true);
     if (found.state !== "fresh") return false;
-    this.#store(ns, key, found.entry.value, ttlMs, 0);
+    this.#store(ns, key, found.entry.value, ttlMs, 0, found.entry.tags, found.entry.hidden);
     return true;
   }
 
@@ -205,10 +225,10 @@ export class ReferenceCache {
     return [...times].sort((a, b) => a - b);
   }
 
-  /** Keys that hold a value (fresh or stale) in a namespace. */
+  /** Keys that hold a value (fresh or stale, hidden too) in a namespace. */
   keys(namespace: string): string[] {
     const ns = resolveNamespace(namespace);
-    return [...(this.#namespaces.get(ns)?.keys() ?? [])].filter((key) => this.#state(ns, key).state !== "absent");
+    return [...(this.#namespaces.get(ns)?.keys() ?? [])].filter((key) => this.#state(ns, key, true).state !== "absent");
   }
 
   /** A copy with the same entries, limits and clock: a world in which the caller may change one key's state. */
@@ -218,9 +238,9 @@ export class ReferenceCache {
     return copy;
   }
 
-  /** The entry a key holds now (fresh or stale), or undefined; the namespace is resolved, the key not checked. */
+  /** The entry a key holds now (fresh or stale, hidden too), or undefined; the namespace is resolved, the key not checked. */
   peek(namespace: string, key: string): ModelEntry | undefined {
-    const found = this.#state(resolveNamespace(namespace), key);
+    const found = this.#state(resolveNamespace(namespace), key, true);
     return found.state === "absent" ? undefined : found.entry;
   }
 
@@ -245,19 +265,20 @@ export class ReferenceCache {
     return ns;
   }
 
-  #state(ns: string, key: string): KeyState {
+  /** What a key holds for reads; with `evenHidden`, by its times alone (for delete and touch). */
+  #state(ns: string, key: string, evenHidden = false): KeyState {
     const entry = this.#namespaces.get(ns)?.get(key);
     const now = this.#now();
-    if (entry === undefined || now >= entry.goneAt) return { state: "absent" };
+    if (entry === undefined || now >= entry.goneAt || (entry.hidden && !evenHidden)) return { state: "absent" };
     return now < entry.freshUntil ? { state: "fresh", entry } : { state: "stale", entry };
   }
 
-  #store(ns: string, key: string, value: unknown, ttlMs: number, graceMs: number): void {
+  #store(ns: string, key: string, value: unknown, ttlMs: number, graceMs: number, tags: readonly string[] = [], hidden = false): void {
     let entries = this.#namespaces.get(ns);
     if (entries === undefined) this.#namespaces.set(ns, (entries = new Map()));
     const now = this.#now();
     const entry: ModelEntry =
-      ttlMs === 0 ? { value, freshUntil: Infinity, goneAt: Infinity } : { value, freshUntil: now + ttlMs, goneAt: now + ttlMs + graceMs };
+      ttlMs === 0 ? { value, freshUntil: Infinity, goneAt: Infinity, tags, hidden } : { value, freshUntil: now + ttlMs, goneAt: now + ttlMs + graceMs, tags, hidden };
     entries.set(key, entry);
   }
 }

@@ -54,3 +54,24 @@ export function resolveTtl(ttl: number | undefined, what = "ttl"): number {
   if (!Number.isFinite(ttl) || ttl < 0 || ttl > MAX_TTL_MS) throw new InvalidArgument(`${what} ${ttl} is not a finite number of ms from 0 to ${MAX_TTL_MS}`);
   return Math.ceil(ttl);
 }
+
+/** Most tags one value may carry; longest tag in UTF-8 bytes; most tags one invalidateTags names. */
+export const MAX_TAGS_PER_ENTRY = 16;
+export const MAX_TAG_BYTES = 128;
+export const MAX_TAGS_PER_INVALIDATION = 64;
+
+/**
+ * The distinct tags of a call: absent = none; each 1 to {@link MAX_TAG_BYTES}
+ * UTF-8 bytes of well-formed Unicode, at most `max` of them (duplicates
+ * count). Anything else is refused.
+ */
+export function resolveTags(tags: readonly string[] | undefined, max: number): readonly string[] {
+  if (tags === undefined) return [];
+  if (tags.length > max) throw new InvalidArgument(`${tags.length} tags, over ${max}`);
+  for (const tag of tags) {
+    if (tag === "") throw new InvalidArgument("empty tag");
+    if (hasLoneSurrogate(tag)) throw new InvalidArgument(`tag ${JSON.stringify(tag)} holds a lone surrogate`);
+    if (Buffer.byteLength(tag, "utf8") > MAX_TAG_BYTES) throw new InvalidArgument(`tag of ${Buffer.byteLength(tag, "utf8")} bytes is over ${MAX_TAG_BYTES}`);
+  }
+  return [...new Set(tags)];
+}

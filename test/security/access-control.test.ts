@@ -77,8 +77,9 @@ const CALLS: Record<string, (c: Client, namespace: string, metadata: Metadata) =
   Watch: (c, namespace, metadata) => drain(c.watch({ cursors: [{ namespace }] }, { metadata, timeoutMs: 500 }), 1),
   GetOrLease: (c, namespace, metadata) => c.getOrLease({ namespace, key: "k", leaseMs: 1000, waitMs: 0 }, { metadata }),
   ReleaseLease: (c, namespace, metadata) => c.releaseLease({ namespace, key: "k", leaseToken: "x" }, { metadata }),
+  InvalidateTags: (c, namespace, metadata) => c.invalidateTags({ namespace, tags: ["t"] }, { metadata }),
 };
-const SETTLED = new Set(["Get", "Has", "GetMany", "StreamGet", "Set", "Delete", "Touch", "SetMany", "DeleteMany", "StreamSet", "Clear", "Stats"]);
+const SETTLED = new Set(["Get", "Has", "GetMany", "StreamGet", "Set", "Delete", "Touch", "SetMany", "DeleteMany", "StreamSet", "Clear", "Stats", "InvalidateTags"]);
 
 /** A token holding `right` (alone or with others), but only on team-a. */
 const HOLDER: Record<Right, string> = { read: READER, write: WRITER, admin: NS_ADMIN };

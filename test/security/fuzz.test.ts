@@ -8,7 +8,7 @@ import { startServerChild, type ServerChild } from "../helpers/server-child.js";
 import { METHOD_POLICIES, type CacheMethod } from "../../core/method-policy.js";
 import { ENVELOPE_HEADER_BYTES, ENVELOPE_VERSION, FLAG_COMPRESSED } from "../../core/codec.js";
 import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
-import { LocalTier } from "../../server/tiers/local-tier.js";
+import { LmdbTier } from "../../server/tiers/lmdb-tier.js";
 import { tempDir } from "../helpers/test-server.js";
 
 // The server under fuzz runs in a child process (so that a crash is seen, and its memory can be measured
@@ -298,7 +298,7 @@ describe("fuzzing the wire against a live server", () => {
 
   beforeAll(async () => {
     // Zstd bombs written straight into the durable store, as a corrupted disk or a hostile writer could leave them.
-    const tier = LocalTier.open({ dataDir: dir.path });
+    const tier = LmdbTier.open({ dataDir: dir.path });
     await tier.setMany("bomb", [
       { key: "declares-huge", envelope: bombEnvelope(0xffff_ffff, 64 * 1024 ** 2), expiresAt: 0 },
       { key: "declares-small", envelope: bombEnvelope(100, 64 * 1024 ** 2), expiresAt: 0 },

@@ -84,7 +84,7 @@ describe("a server bounded as a whole", () => {
       { token: "reader-token-0123456789abcdef", namespaces: ["team-b.*"], rights: ["read"] },
       { token: "admin-token-0123456789abcdef", namespaces: ["*"], rights: ["read", "write", "admin"] },
     ];
-    server = await startServerChild(["--storage", "local", "--data-dir", `${process.env.TMPDIR ?? "/tmp"}/tiercache-bounds-${process.pid}-${Date.now()}`, "--max-namespaces", "100"], {
+    server = await startServerChild(["--storage", "lmdb", "--data-dir", `${process.env.TMPDIR ?? "/tmp"}/tiercache-bounds-${process.pid}-${Date.now()}`, "--max-namespaces", "100"], {
       TIERCACHE_TOKENS: JSON.stringify(tokens),
     });
     const reader = client({ token: tokens[0]!.token });

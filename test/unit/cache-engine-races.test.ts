@@ -136,7 +136,7 @@ describe("CacheEngine: a change whose durable outcome is uncertain", () => {
     };
     await expect(engine.set("ns", { key: "k", value: bytes("new"), contentType: "", ttlMs: 0 })).rejects.toBeInstanceOf(TierUnavailableError);
     expect(changes).toEqual([{ kind: "set", namespace: "ns", keys: ["k"] }]);
-    expect(await engine.get("ns", "k")).toMatchObject({ tier: "local" });
+    expect(await engine.get("ns", "k")).toMatchObject({ tier: "lmdb" });
     expect(text((await engine.get("ns", "k"))?.value)).toBe("new");
   });
 
@@ -217,7 +217,7 @@ describe("CacheEngine: a local write overtaken by another instance's change", ()
     engine.applyRemoteChange({ kind: "set", namespace: "ns", keys: ["k"] }); // and A hears it before its own reply
     land();
     await writing;
-    expect(await engine.get("ns", "k")).toMatchObject({ tier: "local" });
+    expect(await engine.get("ns", "k")).toMatchObject({ tier: "lmdb" });
     expect(text((await engine.get("ns", "k"))?.value)).toBe("v3-B");
   });
 
@@ -239,7 +239,7 @@ describe("CacheEngine: a local write overtaken by another instance's change", ()
       else engine.forgetRemoteState();
       land();
       await writing;
-      expect((await engine.get("ns", "k"))?.tier, interrupt).toBe("local");
+      expect((await engine.get("ns", "k"))?.tier, interrupt).toBe("lmdb");
     }
   });
 });

@@ -50,7 +50,7 @@ describe("CacheEngine layering", () => {
     await other.set("ns", { key: "k", value: bytes("v"), contentType: "", ttlMs: 10_000 });
     clock.advance(3_000);
     const first = await engine.get("ns", "k");
-    expect(first).toMatchObject({ tier: "local", ttlRemainingMs: 7_000 });
+    expect(first).toMatchObject({ tier: "lmdb", ttlRemainingMs: 7_000 });
     clock.advance(2_000);
     expect(await engine.get("ns", "k")).toMatchObject({ tier: "memory", ttlRemainingMs: 5_000 });
     clock.advance(5_000);

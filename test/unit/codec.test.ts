@@ -98,7 +98,7 @@ describe("ValueCodec round trips", () => {
   it("reads an envelope written by another implementation, compressed or not", () => {
     const codec = new ValueCodec();
     const raw = codec.decode(envelope({ declared: 3, contentType: "é/x", payload: Buffer.from("abc"), expiresAt: 7 }));
-    expect(raw).toStrictEqual({ value: Buffer.from("abc"), contentType: "é/x", expiresAt: 7, compressed: false, freshUntil: 0 });
+    expect(raw).toStrictEqual({ value: Buffer.from("abc"), contentType: "é/x", expiresAt: 7, compressed: false, freshUntil: 0, tags: undefined });
     const data = text(3000);
     const compressed = codec.decode(envelope({ flags: 1, declared: data.length, payload: zstd(data) }));
     expect(compressed.compressed).toBe(true);
@@ -109,7 +109,7 @@ describe("ValueCodec round trips", () => {
   it("handles empty values and content types", () => {
     const codec = new ValueCodec({ compressionThreshold: 0 });
     const decoded = codec.decode(codec.encode(new Uint8Array(0), "", 0));
-    expect(decoded).toStrictEqual({ value: Buffer.alloc(0), contentType: "", expiresAt: 0, compressed: false, freshUntil: 0 });
+    expect(decoded).toStrictEqual({ value: Buffer.alloc(0), contentType: "", expiresAt: 0, compressed: false, freshUntil: 0, tags: undefined });
   });
 
   it("reads an envelope inside a larger buffer (non-zero byteOffset)", () => {

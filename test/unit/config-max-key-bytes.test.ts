@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, resolveConfig } from "../../server/config.js";
-import { LOCAL_TIER_MAX_KEY_BYTES } from "../../server/tiers/lmdb-keys.js";
+import { LMDB_TIER_MAX_KEY_BYTES } from "../../server/tiers/lmdb-keys.js";
 
 function refusal(argv: readonly string[], env: Record<string, string> = {}): ConfigError | undefined {
   try {
@@ -15,20 +15,21 @@ function refusal(argv: readonly string[], env: Record<string, string> = {}): Con
 describe("--max-key-bytes against the embedded store's key limit", () => {
   it("refuses, at start-up, a limit the embedded store cannot hold, naming the option and the largest usable value", () => {
     for (const [argv, env] of [
-      [["--max-key-bytes", String(LOCAL_TIER_MAX_KEY_BYTES + 1)], {}],
+      [["--max-key-bytes", String(LMDB_TIER_MAX_KEY_BYTES + 1)], {}],
+      [["--max-key-bytes", "4096", "--storage", "lmdb"], {}],
       [["--max-key-bytes", "4096", "--storage", "local"], {}],
       [[], { TIERCACHE_MAX_KEY_BYTES: "65536" }],
     ] as const) {
       const error = refusal(argv, env);
       expect(error?.option).toBe("--max-key-bytes");
-      expect(error?.message).toContain(`at most ${LOCAL_TIER_MAX_KEY_BYTES} bytes`);
+      expect(error?.message).toContain(`at most ${LMDB_TIER_MAX_KEY_BYTES} bytes`);
       expect(error?.message).not.toContain("\n");
     }
   });
 
   it("accepts the default and the largest usable value with the embedded store", () => {
     expect(resolveConfig([], {}).maxKeyBytes).toBe(1024);
-    expect(resolveConfig(["--max-key-bytes", String(LOCAL_TIER_MAX_KEY_BYTES)], {}).maxKeyBytes).toBe(LOCAL_TIER_MAX_KEY_BYTES);
+    expect(resolveConfig(["--max-key-bytes", String(LMDB_TIER_MAX_KEY_BYTES)], {}).maxKeyBytes).toBe(LMDB_TIER_MAX_KEY_BYTES);
   });
 
   it("leaves longer keys to Redis and to memory-only servers, which have no such limit", () => {

@@ -4,7 +4,7 @@ import { ConfigError, resolveConfig } from "../../server/config.js";
 describe("resolveConfig", () => {
   it("has working defaults", () => {
     const config = resolveConfig([], {});
-    expect(config).toMatchObject({ host: "127.0.0.1", port: 50051, storage: "local", defaultTtlMs: 0, memoryPolicy: "lru", maxKeyBytes: 1024 });
+    expect(config).toMatchObject({ host: "127.0.0.1", port: 50051, storage: "lmdb", defaultTtlMs: 0, memoryPolicy: "lru", maxKeyBytes: 1024 });
     expect(config.dataDir).toMatch(/tiercache-data$/);
   });
 
@@ -38,6 +38,18 @@ describe("resolveConfig", () => {
     expect((error as ConfigError).option).toBe(option);
     expect((error as ConfigError).message).toContain(option);
     expect((error as ConfigError).message).not.toContain("\n");
+  });
+
+  it("accepts the old --storage local as lmdb, and says it is deprecated", () => {
+    for (const [argv, env, source] of [[["--storage", "local"], {}, "--storage"], [[], { TIERCACHE_STORAGE: "local" }, "TIERCACHE_STORAGE"]] as const) {
+      const notices: string[] = [];
+      expect(resolveConfig(argv, env, (message) => notices.push(message)).storage).toBe("lmdb");
+      expect(notices).toEqual([`${source} "local" is deprecated: use "lmdb", which means the same`]);
+    }
+    const notices: string[] = [];
+    expect(resolveConfig(["--storage", "lmdb"], {}, (message) => notices.push(message)).storage).toBe("lmdb");
+    expect(notices).toEqual([]);
+    expect(() => resolveConfig(["--storage", "toString"], {})).toThrow(ConfigError);
   });
 
   it("names the environment variable when the bad value came from it", () => {

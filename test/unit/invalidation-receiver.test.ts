@@ -51,6 +51,11 @@ describe("the invalidation protocol's wire format", () => {
       expect(parseMessage(bad), bad).toBeUndefined();
     }
   });
+
+  it("carries a tag invalidation as a change of kind tags, its tags in keys", () => {
+    const m: ChannelMessage = { v: 1, from: "a", seq: 3, changes: [{ kind: "tags", namespace: "ns", keys: ["org:7", "user:1"] }], hb: 1000, settle: 1500 };
+    expect(parseMessage(encodeMessage(m))).toEqual(m);
+  });
 });
 
 describe("InvalidationReceiver", () => {

@@ -12,7 +12,7 @@ const keyArb = fc.oneof(
 );
 const expiresAtArb = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER - 1 });
 
-describe("the local tier's LMDB keys", () => {
+describe("the LMDB tier's keys", () => {
   it("are the namespace's UTF-8, 0x00, then the key's UTF-8, byte for byte", () => {
     fc.assert(
       fc.property(namespaceArb, keyArb, (namespace, key) => {

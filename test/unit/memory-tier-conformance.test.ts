@@ -6,7 +6,7 @@ import type { FakeClock } from "../helpers/fake-clock.js";
 
 /** The memory tier seen through the tier interface (one MemoryTier per namespace), so it runs the shared suite. */
 class MemoryTierAsDurable implements DurableTier {
-  readonly name = "local" as const;
+  readonly name = "lmdb" as const;
   readonly #tiers = new Map<string, MemoryTier<Uint8Array>>();
   constructor(private readonly clock: FakeClock) {}
   #tier(ns: string) {
@@ -50,6 +50,16 @@ class MemoryTierAsDurable implements DurableTier {
   }
   async clear(ns: string) {
     this.#tier(ns).clear();
+  }
+  readonly #tagEpochs = new Map<string, number>();
+  async tagEpochs(ns: string, tags: readonly string[]) {
+    return { counter: this.#tagEpochs.get(ns) ?? 0, epochs: tags.map((tag) => this.#tagEpochs.get(`${ns}\u0000${tag}`) ?? 0) };
+  }
+  async invalidateTags(ns: string, tags: readonly string[]) {
+    const epoch = (this.#tagEpochs.get(ns) ?? 0) + 1;
+    this.#tagEpochs.set(ns, epoch);
+    for (const tag of tags) this.#tagEpochs.set(`${ns}\u0000${tag}`, epoch);
+    return epoch;
   }
   async close() {}
 }

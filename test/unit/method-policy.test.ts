@@ -15,9 +15,9 @@ describe("method policies (core/method-policy.ts)", () => {
     }
   });
 
-  it("retry reads only: a retried write could land after a later write", () => {
+  it("retry reads only, and InvalidateTags: a retried write could land after a later write, a retried invalidation only hides more", () => {
     const retried = CacheService.methods.filter((m) => METHOD_POLICIES[m.localName as CacheMethod].retryOnUnavailable).map((m) => m.name);
-    expect(retried.sort()).toEqual(["Get", "GetMany", "Has", "Stats"]);
+    expect(retried.sort()).toEqual(["Get", "GetMany", "Has", "InvalidateTags", "Stats"]);
   });
 
   it("let every method fail on bad input, credentials, deadline and an unavailable tier, and never INTERNAL or UNKNOWN", () => {

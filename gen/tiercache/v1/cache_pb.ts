@@ -16,6 +16,9 @@
 //   values are INVALID_ARGUMENT. Expired entries are never returned.
 // - Batches (GetMany, SetMany, DeleteMany, and each stream message) hold at
 //   most the server's `max-batch` items; more is RESOURCE_EXHAUSTED.
+// - `tags` (on Set, SetMany and StreamSet entries): at most 16 per entry,
+//   each 1 to 128 bytes of UTF-8 (duplicates count once); InvalidateTags
+//   names 1 to 64 tags. Anything else is INVALID_ARGUMENT.
 // - Error statuses: INVALID_ARGUMENT for malformed input, RESOURCE_EXHAUSTED
 //   for limits, UNAVAILABLE when a tier needed for the call cannot serve it,
 //   DEADLINE_EXCEEDED when the client's deadline passed.
@@ -32,7 +35,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tiercache/v1/cache.proto.
  */
 export const file_tiercache_v1_cache: GenFile = /*@__PURE__*/
-  fileDesc("Chh0aWVyY2FjaGUvdjEvY2FjaGUucHJvdG8SDHRpZXJjYWNoZS52MSJbCgVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEg4KBnR0bF9tcxgEIAEoAxIQCghncmFjZV9tcxgFIAEoAyKlAQoKRm91bmRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEhgKEHR0bF9yZW1haW5pbmdfbXMYBCABKAMSIAoEdGllchgFIAEoDjISLnRpZXJjYWNoZS52MS5UaWVyEg0KBXN0YWxlGAYgASgIEhoKEmZyZXNoX3JlbWFpbmluZ19tcxgHIAEoAyIsCgpHZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiuwEKC0dldFJlc3BvbnNlEg0KBWZvdW5kGAEgASgIEg0KBXZhbHVlGAIgASgMEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRIYChB0dGxfcmVtYWluaW5nX21zGAQgASgDEiAKBHRpZXIYBSABKA4yEi50aWVyY2FjaGUudjEuVGllchINCgVzdGFsZRgGIAEoCBIaChJmcmVzaF9yZW1haW5pbmdfbXMYByABKAMSEQoJc3RyZWFtX2lkGAggASgJIogBCgpTZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSDQoFdmFsdWUYAyABKAwSFAoMY29udGVudF90eXBlGAQgASgJEg4KBnR0bF9tcxgFIAEoAxIQCghncmFjZV9tcxgGIAEoAxITCgtsZWFzZV90b2tlbhgHIAEoCSIfCgtTZXRSZXNwb25zZRIQCghkZWdyYWRlZBgBIAEoCCIvCg1EZWxldGVSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiIQoORGVsZXRlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCIsCgpIYXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiHAoLSGFzUmVzcG9uc2USDQoFZm91bmQYASABKAgiPgoMVG91Y2hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSDgoGdHRsX21zGAMgASgDIh4KDVRvdWNoUmVzcG9uc2USDQoFZm91bmQYASABKAgiMQoOR2V0TWFueVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGtleXMYAiADKAkiTwoPR2V0TWFueVJlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC50aWVyY2FjaGUudjEuRm91bmRFbnRyeRIRCglzdHJlYW1faWQYAiABKAkiSQoOU2V0TWFueVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEiQKB2VudHJpZXMYAiADKAsyEy50aWVyY2FjaGUudjEuRW50cnkiMwoPU2V0TWFueVJlc3BvbnNlEg4KBnN0b3JlZBgBIAEoDRIQCghkZWdyYWRlZBgCIAEoCCI0ChFEZWxldGVNYW55UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEa2V5cxgCIAMoCSIlChJEZWxldGVNYW55UmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoDSIhCgxDbGVhclJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIg8KDUNsZWFyUmVzcG9uc2UiIQoMU3RhdHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSLMAQoNU3RhdHNSZXNwb25zZRIwCgpuYW1lc3BhY2VzGAEgAygLMhwudGllcmNhY2hlLnYxLk5hbWVzcGFjZVN0YXRzEhcKD2R1cmFibGVfYnJlYWtlchgCIAEoCRIbChNtZW1vcnlfYnVkZ2V0X2J5dGVzGAMgASgDEhkKEW1lbW9yeV91c2VkX2J5dGVzGAQgASgDEh8KF21lbW9yeV9idWRnZXRfZXZpY3Rpb25zGAUgASgDEhcKD25hbWVzcGFjZXNfaGVsZBgGIAEoAyKnAQoOTmFtZXNwYWNlU3RhdHMSEQoJbmFtZXNwYWNlGAEgASgJEiYKBXRpZXJzGAIgAygLMhcudGllcmNhY2hlLnYxLlRpZXJTdGF0cxIQCghieXRlc19pbhgDIAEoBBIUCgxieXRlc19zdG9yZWQYBCABKAQSGQoRY29tcHJlc3Npb25fcmF0aW8YBSABKAESFwoPZGVncmFkZWRfd3JpdGVzGAYgASgEIuIBCglUaWVyU3RhdHMSIAoEdGllchgBIAEoDjISLnRpZXJjYWNoZS52MS5UaWVyEgwKBGhpdHMYAiABKAQSDgoGbWlzc2VzGAMgASgEEhAKCGhpdF9yYXRlGAQgASgBEgwKBHNldHMYBSABKAQSDwoHZGVsZXRlcxgGIAEoBBIPCgdlbnRyaWVzGAcgASgEEg0KBWJ5dGVzGAggASgEEhYKDmV2aWN0aW9uc19zaXplGAkgASgEEhcKD2V2aWN0aW9uc19jb3VudBgKIAEoBBITCgtleHBpcmF0aW9ucxgLIAEoBCIzChBTdHJlYW1HZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRrZXlzGAIgAygJIk8KEVN0cmVhbUdldFJlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC50aWVyY2FjaGUudjEuRm91bmRFbnRyeRIPCgdtaXNzaW5nGAIgAygJIksKEFN0cmVhbVNldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEiQKB2VudHJpZXMYAiADKAsyEy50aWVyY2FjaGUudjEuRW50cnkiNQoRU3RyZWFtU2V0UmVzcG9uc2USDgoGc3RvcmVkGAEgASgEEhAKCGRlZ3JhZGVkGAIgASgIIjoKDFdhdGNoUmVxdWVzdBIqCgdjdXJzb3JzGAEgAygLMhkudGllcmNhY2hlLnYxLldhdGNoQ3Vyc29yIkYKC1dhdGNoQ3Vyc29yEhEKCW5hbWVzcGFjZRgBIAEoCRIRCglzdHJlYW1faWQYAiABKAkSEQoJYWZ0ZXJfc2VxGAMgASgEIpIBCg1XYXRjaFJlc3BvbnNlEioKBGtpbmQYASABKA4yHC50aWVyY2FjaGUudjEuV2F0Y2hFdmVudEtpbmQSEQoJbmFtZXNwYWNlGAIgASgJEgwKBGtleXMYAyADKAkSCwoDc2VxGAQgASgEEhEKCXN0cmVhbV9pZBgFIAEoCRIUCgxoZWFydGJlYXRfbXMYBiABKA0ibQoRR2V0T3JMZWFzZVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCRIQCghsZWFzZV9tcxgDIAEoDRIPCgd3YWl0X21zGAQgASgNEhUKDXdhaXRfb25fc3RhbGUYBSABKAgi1wEKEkdldE9yTGVhc2VSZXNwb25zZRINCgVmb3VuZBgBIAEoCBINCgV2YWx1ZRgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSGAoQdHRsX3JlbWFpbmluZ19tcxgEIAEoAxIgCgR0aWVyGAUgASgOMhIudGllcmNhY2hlLnYxLlRpZXISDQoFc3RhbGUYBiABKAgSEwoLbGVhc2VfdG9rZW4YByABKAkSGgoSZnJlc2hfcmVtYWluaW5nX21zGAggASgDEhEKCXN0cmVhbV9pZBgJIAEoCSJKChNSZWxlYXNlTGVhc2VSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSEwoLbGVhc2VfdG9rZW4YAyABKAkiKAoUUmVsZWFzZUxlYXNlUmVzcG9uc2USEAoIcmVsZWFzZWQYASABKAgqTQoEVGllchIUChBUSUVSX1VOU1BFQ0lGSUVEEAASDwoLVElFUl9NRU1PUlkQARIOCgpUSUVSX0xPQ0FMEAISDgoKVElFUl9SRURJUxADKvkBCg5XYXRjaEV2ZW50S2luZBIgChxXQVRDSF9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASGAoUV0FUQ0hfRVZFTlRfS0lORF9TRVQQARIbChdXQVRDSF9FVkVOVF9LSU5EX0RFTEVURRACEhoKFldBVENIX0VWRU5UX0tJTkRfVE9VQ0gQAxIaChZXQVRDSF9FVkVOVF9LSU5EX0NMRUFSEAQSGgoWV0FUQ0hfRVZFTlRfS0lORF9SRVNFVBAFEhoKFldBVENIX0VWRU5UX0tJTkRfUkVBRFkQBhIeChpXQVRDSF9FVkVOVF9LSU5EX0hFQVJUQkVBVBAHMrwICgxDYWNoZVNlcnZpY2USOgoDR2V0EhgudGllcmNhY2hlLnYxLkdldFJlcXVlc3QaGS50aWVyY2FjaGUudjEuR2V0UmVzcG9uc2USOgoDU2V0EhgudGllcmNhY2hlLnYxLlNldFJlcXVlc3QaGS50aWVyY2FjaGUudjEuU2V0UmVzcG9uc2USQwoGRGVsZXRlEhsudGllcmNhY2hlLnYxLkRlbGV0ZVJlcXVlc3QaHC50aWVyY2FjaGUudjEuRGVsZXRlUmVzcG9uc2USOgoDSGFzEhgudGllcmNhY2hlLnYxLkhhc1JlcXVlc3QaGS50aWVyY2FjaGUudjEuSGFzUmVzcG9uc2USQAoFVG91Y2gSGi50aWVyY2FjaGUudjEuVG91Y2hSZXF1ZXN0GhsudGllcmNhY2hlLnYxLlRvdWNoUmVzcG9uc2USRgoHR2V0TWFueRIcLnRpZXJjYWNoZS52MS5HZXRNYW55UmVxdWVzdBodLnRpZXJjYWNoZS52MS5HZXRNYW55UmVzcG9uc2USRgoHU2V0TWFueRIcLnRpZXJjYWNoZS52MS5TZXRNYW55UmVxdWVzdBodLnRpZXJjYWNoZS52MS5TZXRNYW55UmVzcG9uc2USTwoKRGVsZXRlTWFueRIfLnRpZXJjYWNoZS52MS5EZWxldGVNYW55UmVxdWVzdBogLnRpZXJjYWNoZS52MS5EZWxldGVNYW55UmVzcG9uc2USQAoFQ2xlYXISGi50aWVyY2FjaGUudjEuQ2xlYXJSZXF1ZXN0GhsudGllcmNhY2hlLnYxLkNsZWFyUmVzcG9uc2USQAoFU3RhdHMSGi50aWVyY2FjaGUudjEuU3RhdHNSZXF1ZXN0GhsudGllcmNhY2hlLnYxLlN0YXRzUmVzcG9uc2USUAoJU3RyZWFtR2V0Eh4udGllcmNhY2hlLnYxLlN0cmVhbUdldFJlcXVlc3QaHy50aWVyY2FjaGUudjEuU3RyZWFtR2V0UmVzcG9uc2UoATABEk4KCVN0cmVhbVNldBIeLnRpZXJjYWNoZS52MS5TdHJlYW1TZXRSZXF1ZXN0Gh8udGllcmNhY2hlLnYxLlN0cmVhbVNldFJlc3BvbnNlKAESQgoFV2F0Y2gSGi50aWVyY2FjaGUudjEuV2F0Y2hSZXF1ZXN0GhsudGllcmNhY2hlLnYxLldhdGNoUmVzcG9uc2UwARJPCgpHZXRPckxlYXNlEh8udGllcmNhY2hlLnYxLkdldE9yTGVhc2VSZXF1ZXN0GiAudGllcmNhY2hlLnYxLkdldE9yTGVhc2VSZXNwb25zZRJVCgxSZWxlYXNlTGVhc2USIS50aWVyY2FjaGUudjEuUmVsZWFzZUxlYXNlUmVxdWVzdBoiLnRpZXJjYWNoZS52MS5SZWxlYXNlTGVhc2VSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("Chh0aWVyY2FjaGUvdjEvY2FjaGUucHJvdG8SDHRpZXJjYWNoZS52MSJpCgVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEg4KBnR0bF9tcxgEIAEoAxIQCghncmFjZV9tcxgFIAEoAxIMCgR0YWdzGAYgAygJIqUBCgpGb3VuZEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSGAoQdHRsX3JlbWFpbmluZ19tcxgEIAEoAxIgCgR0aWVyGAUgASgOMhIudGllcmNhY2hlLnYxLlRpZXISDQoFc3RhbGUYBiABKAgSGgoSZnJlc2hfcmVtYWluaW5nX21zGAcgASgDIiwKCkdldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCSK7AQoLR2V0UmVzcG9uc2USDQoFZm91bmQYASABKAgSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEhgKEHR0bF9yZW1haW5pbmdfbXMYBCABKAMSIAoEdGllchgFIAEoDjISLnRpZXJjYWNoZS52MS5UaWVyEg0KBXN0YWxlGAYgASgIEhoKEmZyZXNoX3JlbWFpbmluZ19tcxgHIAEoAxIRCglzdHJlYW1faWQYCCABKAkilgEKClNldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCRINCgV2YWx1ZRgDIAEoDBIUCgxjb250ZW50X3R5cGUYBCABKAkSDgoGdHRsX21zGAUgASgDEhAKCGdyYWNlX21zGAYgASgDEhMKC2xlYXNlX3Rva2VuGAcgASgJEgwKBHRhZ3MYCCADKAkiHwoLU2V0UmVzcG9uc2USEAoIZGVncmFkZWQYASABKAgiLwoNRGVsZXRlUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSCwoDa2V5GAIgASgJIiEKDkRlbGV0ZVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAgiLAoKSGFzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSCwoDa2V5GAIgASgJIhwKC0hhc1Jlc3BvbnNlEg0KBWZvdW5kGAEgASgIIj4KDFRvdWNoUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSCwoDa2V5GAIgASgJEg4KBnR0bF9tcxgDIAEoAyIeCg1Ub3VjaFJlc3BvbnNlEg0KBWZvdW5kGAEgASgIIjEKDkdldE1hbnlSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRrZXlzGAIgAygJIk8KD0dldE1hbnlSZXNwb25zZRIpCgdlbnRyaWVzGAEgAygLMhgudGllcmNhY2hlLnYxLkZvdW5kRW50cnkSEQoJc3RyZWFtX2lkGAIgASgJIkkKDlNldE1hbnlSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIkCgdlbnRyaWVzGAIgAygLMhMudGllcmNhY2hlLnYxLkVudHJ5IjMKD1NldE1hbnlSZXNwb25zZRIOCgZzdG9yZWQYASABKA0SEAoIZGVncmFkZWQYAiABKAgiNAoRRGVsZXRlTWFueVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGtleXMYAiADKAkiJQoSRGVsZXRlTWFueVJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKA0iIQoMQ2xlYXJSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSIPCg1DbGVhclJlc3BvbnNlIiEKDFN0YXRzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkirAIKDVN0YXRzUmVzcG9uc2USMAoKbmFtZXNwYWNlcxgBIAMoCzIcLnRpZXJjYWNoZS52MS5OYW1lc3BhY2VTdGF0cxIXCg9kdXJhYmxlX2JyZWFrZXIYAiABKAkSGwoTbWVtb3J5X2J1ZGdldF9ieXRlcxgDIAEoAxIZChFtZW1vcnlfdXNlZF9ieXRlcxgEIAEoAxIfChdtZW1vcnlfYnVkZ2V0X2V2aWN0aW9ucxgFIAEoAxIXCg9uYW1lc3BhY2VzX2hlbGQYBiABKAMSHAoPZHVyYWJsZV9lbnRyaWVzGAcgASgESACIAQESGgoNZHVyYWJsZV9ieXRlcxgIIAEoBEgBiAEBQhIKEF9kdXJhYmxlX2VudHJpZXNCEAoOX2R1cmFibGVfYnl0ZXMiwgEKDk5hbWVzcGFjZVN0YXRzEhEKCW5hbWVzcGFjZRgBIAEoCRImCgV0aWVycxgCIAMoCzIXLnRpZXJjYWNoZS52MS5UaWVyU3RhdHMSEAoIYnl0ZXNfaW4YAyABKAQSFAoMYnl0ZXNfc3RvcmVkGAQgASgEEhkKEWNvbXByZXNzaW9uX3JhdGlvGAUgASgBEhcKD2RlZ3JhZGVkX3dyaXRlcxgGIAEoBBIZChF0YWdfaW52YWxpZGF0aW9ucxgHIAEoBCLiAQoJVGllclN0YXRzEiAKBHRpZXIYASABKA4yEi50aWVyY2FjaGUudjEuVGllchIMCgRoaXRzGAIgASgEEg4KBm1pc3NlcxgDIAEoBBIQCghoaXRfcmF0ZRgEIAEoARIMCgRzZXRzGAUgASgEEg8KB2RlbGV0ZXMYBiABKAQSDwoHZW50cmllcxgHIAEoBBINCgVieXRlcxgIIAEoBBIWCg5ldmljdGlvbnNfc2l6ZRgJIAEoBBIXCg9ldmljdGlvbnNfY291bnQYCiABKAQSEwoLZXhwaXJhdGlvbnMYCyABKAQiMwoQU3RyZWFtR2V0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEa2V5cxgCIAMoCSJPChFTdHJlYW1HZXRSZXNwb25zZRIpCgdlbnRyaWVzGAEgAygLMhgudGllcmNhY2hlLnYxLkZvdW5kRW50cnkSDwoHbWlzc2luZxgCIAMoCSJLChBTdHJlYW1TZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIkCgdlbnRyaWVzGAIgAygLMhMudGllcmNhY2hlLnYxLkVudHJ5IjUKEVN0cmVhbVNldFJlc3BvbnNlEg4KBnN0b3JlZBgBIAEoBBIQCghkZWdyYWRlZBgCIAEoCCI6CgxXYXRjaFJlcXVlc3QSKgoHY3Vyc29ycxgBIAMoCzIZLnRpZXJjYWNoZS52MS5XYXRjaEN1cnNvciJGCgtXYXRjaEN1cnNvchIRCgluYW1lc3BhY2UYASABKAkSEQoJc3RyZWFtX2lkGAIgASgJEhEKCWFmdGVyX3NlcRgDIAEoBCKSAQoNV2F0Y2hSZXNwb25zZRIqCgRraW5kGAEgASgOMhwudGllcmNhY2hlLnYxLldhdGNoRXZlbnRLaW5kEhEKCW5hbWVzcGFjZRgCIAEoCRIMCgRrZXlzGAMgAygJEgsKA3NlcRgEIAEoBBIRCglzdHJlYW1faWQYBSABKAkSFAoMaGVhcnRiZWF0X21zGAYgASgNIm0KEUdldE9yTGVhc2VSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSEAoIbGVhc2VfbXMYAyABKA0SDwoHd2FpdF9tcxgEIAEoDRIVCg13YWl0X29uX3N0YWxlGAUgASgIItcBChJHZXRPckxlYXNlUmVzcG9uc2USDQoFZm91bmQYASABKAgSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEhgKEHR0bF9yZW1haW5pbmdfbXMYBCABKAMSIAoEdGllchgFIAEoDjISLnRpZXJjYWNoZS52MS5UaWVyEg0KBXN0YWxlGAYgASgIEhMKC2xlYXNlX3Rva2VuGAcgASgJEhoKEmZyZXNoX3JlbWFpbmluZ19tcxgIIAEoAxIRCglzdHJlYW1faWQYCSABKAkiSgoTUmVsZWFzZUxlYXNlUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSCwoDa2V5GAIgASgJEhMKC2xlYXNlX3Rva2VuGAMgASgJIigKFFJlbGVhc2VMZWFzZVJlc3BvbnNlEhAKCHJlbGVhc2VkGAEgASgIIjgKFUludmFsaWRhdGVUYWdzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEdGFncxgCIAMoCSIYChZJbnZhbGlkYXRlVGFnc1Jlc3BvbnNlKkwKBFRpZXISFAoQVElFUl9VTlNQRUNJRklFRBAAEg8KC1RJRVJfTUVNT1JZEAESDQoJVElFUl9MTURCEAISDgoKVElFUl9SRURJUxADKpQCCg5XYXRjaEV2ZW50S2luZBIgChxXQVRDSF9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASGAoUV0FUQ0hfRVZFTlRfS0lORF9TRVQQARIbChdXQVRDSF9FVkVOVF9LSU5EX0RFTEVURRACEhoKFldBVENIX0VWRU5UX0tJTkRfVE9VQ0gQAxIaChZXQVRDSF9FVkVOVF9LSU5EX0NMRUFSEAQSGgoWV0FUQ0hfRVZFTlRfS0lORF9SRVNFVBAFEhoKFldBVENIX0VWRU5UX0tJTkRfUkVBRFkQBhIeChpXQVRDSF9FVkVOVF9LSU5EX0hFQVJUQkVBVBAHEhkKFVdBVENIX0VWRU5UX0tJTkRfVEFHUxAIMpkJCgxDYWNoZVNlcnZpY2USOgoDR2V0EhgudGllcmNhY2hlLnYxLkdldFJlcXVlc3QaGS50aWVyY2FjaGUudjEuR2V0UmVzcG9uc2USOgoDU2V0EhgudGllcmNhY2hlLnYxLlNldFJlcXVlc3QaGS50aWVyY2FjaGUudjEuU2V0UmVzcG9uc2USQwoGRGVsZXRlEhsudGllcmNhY2hlLnYxLkRlbGV0ZVJlcXVlc3QaHC50aWVyY2FjaGUudjEuRGVsZXRlUmVzcG9uc2USOgoDSGFzEhgudGllcmNhY2hlLnYxLkhhc1JlcXVlc3QaGS50aWVyY2FjaGUudjEuSGFzUmVzcG9uc2USQAoFVG91Y2gSGi50aWVyY2FjaGUudjEuVG91Y2hSZXF1ZXN0GhsudGllcmNhY2hlLnYxLlRvdWNoUmVzcG9uc2USRgoHR2V0TWFueRIcLnRpZXJjYWNoZS52MS5HZXRNYW55UmVxdWVzdBodLnRpZXJjYWNoZS52MS5HZXRNYW55UmVzcG9uc2USRgoHU2V0TWFueRIcLnRpZXJjYWNoZS52MS5TZXRNYW55UmVxdWVzdBodLnRpZXJjYWNoZS52MS5TZXRNYW55UmVzcG9uc2USTwoKRGVsZXRlTWFueRIfLnRpZXJjYWNoZS52MS5EZWxldGVNYW55UmVxdWVzdBogLnRpZXJjYWNoZS52MS5EZWxldGVNYW55UmVzcG9uc2USQAoFQ2xlYXISGi50aWVyY2FjaGUudjEuQ2xlYXJSZXF1ZXN0GhsudGllcmNhY2hlLnYxLkNsZWFyUmVzcG9uc2USQAoFU3RhdHMSGi50aWVyY2FjaGUudjEuU3RhdHNSZXF1ZXN0GhsudGllcmNhY2hlLnYxLlN0YXRzUmVzcG9uc2USUAoJU3RyZWFtR2V0Eh4udGllcmNhY2hlLnYxLlN0cmVhbUdldFJlcXVlc3QaHy50aWVyY2FjaGUudjEuU3RyZWFtR2V0UmVzcG9uc2UoATABEk4KCVN0cmVhbVNldBIeLnRpZXJjYWNoZS52MS5TdHJlYW1TZXRSZXF1ZXN0Gh8udGllcmNhY2hlLnYxLlN0cmVhbVNldFJlc3BvbnNlKAESQgoFV2F0Y2gSGi50aWVyY2FjaGUudjEuV2F0Y2hSZXF1ZXN0GhsudGllcmNhY2hlLnYxLldhdGNoUmVzcG9uc2UwARJPCgpHZXRPckxlYXNlEh8udGllcmNhY2hlLnYxLkdldE9yTGVhc2VSZXF1ZXN0GiAudGllcmNhY2hlLnYxLkdldE9yTGVhc2VSZXNwb25zZRJVCgxSZWxlYXNlTGVhc2USIS50aWVyY2FjaGUudjEuUmVsZWFzZUxlYXNlUmVxdWVzdBoiLnRpZXJjYWNoZS52MS5SZWxlYXNlTGVhc2VSZXNwb25zZRJbCg5JbnZhbGlkYXRlVGFncxIjLnRpZXJjYWNoZS52MS5JbnZhbGlkYXRlVGFnc1JlcXVlc3QaJC50aWVyY2FjaGUudjEuSW52YWxpZGF0ZVRhZ3NSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * Entry is one value to store.
@@ -75,6 +78,13 @@ export type Entry = Message<"tiercache.v1.Entry"> & {
    * @generated from field: int64 grace_ms = 5;
    */
   graceMs: bigint;
+
+  /**
+   * Tags that InvalidateTags can hide the value by (see the limits above).
+   *
+   * @generated from field: repeated string tags = 6;
+   */
+  tags: string[];
 };
 
 /**
@@ -307,6 +317,13 @@ export type SetRequest = Message<"tiercache.v1.SetRequest"> & {
    * @generated from field: string lease_token = 7;
    */
   leaseToken: string;
+
+  /**
+   * Tags that InvalidateTags can hide the value by (see the limits above).
+   *
+   * @generated from field: repeated string tags = 8;
+   */
+  tags: string[];
 };
 
 /**
@@ -761,6 +778,24 @@ export type StatsResponse = Message<"tiercache.v1.StatsResponse"> & {
    * @generated from field: int64 namespaces_held = 6;
    */
   namespacesHeld: bigint;
+
+  /**
+   * Entries the durable tier holds now, all namespaces together (expired
+   * entries not yet swept included). Set only when the tier can tell without
+   * a scan (the embedded LMDB store); unset means "not reported" (Redis,
+   * or no durable tier), never 0 entries.
+   *
+   * @generated from field: optional uint64 durable_entries = 7;
+   */
+  durableEntries?: bigint | undefined;
+
+  /**
+   * Bytes of the durable tier's storage holding those entries (LMDB: pages
+   * of its values database). Set and unset as durable_entries.
+   *
+   * @generated from field: optional uint64 durable_bytes = 8;
+   */
+  durableBytes?: bigint | undefined;
 };
 
 /**
@@ -806,8 +841,9 @@ export type NamespaceStats = Message<"tiercache.v1.NamespaceStats"> & {
   bytesStored: bigint;
 
   /**
-   * bytes_in / bytes_stored, or 0 before the first write; above 1 means
-   * compression saved space.
+   * bytes_in / bytes_stored, or 0 before the first write: how many times
+   * smaller values are stored than written (9 means stored 9x smaller;
+   * below 1, the envelope header outweighed what compression saved).
    *
    * @generated from field: double compression_ratio = 5;
    */
@@ -820,6 +856,14 @@ export type NamespaceStats = Message<"tiercache.v1.NamespaceStats"> & {
    * @generated from field: uint64 degraded_writes = 6;
    */
   degradedWrites: bigint;
+
+  /**
+   * InvalidateTags calls made through this instance (one that failed with an
+   * uncertain outcome counts too).
+   *
+   * @generated from field: uint64 tag_invalidations = 7;
+   */
+  tagInvalidations: bigint;
 };
 
 /**
@@ -878,14 +922,17 @@ export type TierStats = Message<"tiercache.v1.TierStats"> & {
   deletes: bigint;
 
   /**
-   * Entries held now (the memory tier only; 0 for durable tiers).
+   * Entries held now by the memory tier. Durable tiers do not report it per
+   * namespace (that would take a scan): 0 here means "not reported"; see
+   * StatsResponse.durable_entries for the whole durable tier.
    *
    * @generated from field: uint64 entries = 7;
    */
   entries: bigint;
 
   /**
-   * Bytes held now, per-entry overhead included (the memory tier only).
+   * Bytes held now by the memory tier, per-entry overhead included. Durable
+   * tiers: 0, not reported (see StatsResponse.durable_bytes).
    *
    * @generated from field: uint64 bytes = 8;
    */
@@ -1110,7 +1157,7 @@ export type WatchResponse = Message<"tiercache.v1.WatchResponse"> & {
   namespace: string;
 
   /**
-   * The keys concerned (SET, DELETE, TOUCH).
+   * The keys concerned (SET, DELETE, TOUCH), or the tags invalidated (TAGS).
    *
    * @generated from field: repeated string keys = 3;
    */
@@ -1330,6 +1377,49 @@ export const ReleaseLeaseResponseSchema: GenMessage<ReleaseLeaseResponse> = /*@_
   messageDesc(file_tiercache_v1_cache, 34);
 
 /**
+ * InvalidateTagsRequest names the tags to invalidate.
+ *
+ * @generated from message tiercache.v1.InvalidateTagsRequest
+ */
+export type InvalidateTagsRequest = Message<"tiercache.v1.InvalidateTagsRequest"> & {
+  /**
+   * The namespace; empty means "default".
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * 1 to 64 tags, each 1 to 128 bytes of UTF-8.
+   *
+   * @generated from field: repeated string tags = 2;
+   */
+  tags: string[];
+};
+
+/**
+ * Describes the message tiercache.v1.InvalidateTagsRequest.
+ * Use `create(InvalidateTagsRequestSchema)` to create a new message.
+ */
+export const InvalidateTagsRequestSchema: GenMessage<InvalidateTagsRequest> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 35);
+
+/**
+ * InvalidateTagsResponse acknowledges that the invalidation is durable.
+ *
+ * @generated from message tiercache.v1.InvalidateTagsResponse
+ */
+export type InvalidateTagsResponse = Message<"tiercache.v1.InvalidateTagsResponse"> & {
+};
+
+/**
+ * Describes the message tiercache.v1.InvalidateTagsResponse.
+ * Use `create(InvalidateTagsResponseSchema)` to create a new message.
+ */
+export const InvalidateTagsResponseSchema: GenMessage<InvalidateTagsResponse> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 36);
+
+/**
  * Tier names a level of the tier chain.
  *
  * @generated from enum tiercache.v1.Tier
@@ -1350,11 +1440,15 @@ export enum Tier {
   MEMORY = 1,
 
   /**
-   * The embedded durable store kept in the server's data directory.
+   * The embedded LMDB store kept in the server's data directory (the
+   * server's durable tier when it runs without Redis). It was named
+   * TIER_LOCAL in earlier versions: the number, and so the binary wire
+   * format, is unchanged; the proto JSON name is now "TIER_LMDB". "Local
+   * tier" now means only a client's in-process cache.
    *
-   * @generated from enum value: TIER_LOCAL = 2;
+   * @generated from enum value: TIER_LMDB = 2;
    */
-  LOCAL = 2,
+  LMDB = 2,
 
   /**
    * Redis, when the server is configured with one.
@@ -1431,6 +1525,14 @@ export enum WatchEventKind {
    * @generated from enum value: WATCH_EVENT_KIND_HEARTBEAT = 7;
    */
   HEARTBEAT = 7,
+
+  /**
+   * Values with any of the tags in `keys` were invalidated: drop every copy
+   * that has one of them (or whose tags are not known).
+   *
+   * @generated from enum value: WATCH_EVENT_KIND_TAGS = 8;
+   */
+  TAGS = 8,
 }
 
 /**
@@ -1632,6 +1734,21 @@ export const CacheService: GenService<{
     methodKind: "unary";
     input: typeof ReleaseLeaseRequestSchema;
     output: typeof ReleaseLeaseResponseSchema;
+  },
+  /**
+   * InvalidateTags hides every value of the namespace that was written with
+   * any of the tags before the call: once it is acknowledged, no read of any
+   * server instance returns them (other instances and client local tiers
+   * within the same bound as a Delete, see the README), however many they
+   * are: it is one small write, not one per value. Values written after it
+   * are served as usual. Repeating it is harmless.
+   *
+   * @generated from rpc tiercache.v1.CacheService.InvalidateTags
+   */
+  invalidateTags: {
+    methodKind: "unary";
+    input: typeof InvalidateTagsRequestSchema;
+    output: typeof InvalidateTagsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tiercache_v1_cache, 0);

@@ -1,10 +1,10 @@
-import { LocalTier } from "../../server/tiers/local-tier.js";
+import { LmdbTier } from "../../server/tiers/lmdb-tier.js";
 import { describeDurableTier } from "../conformance/durable-tier-suite.js";
 import { tempDir } from "../helpers/test-server.js";
 
 describeDurableTier("local (LMDB)", async (clock) => {
   const dir = tempDir();
-  const tier = LocalTier.open({ dataDir: dir.path, clock: clock.now, sweepBatch: 1000 });
+  const tier = LmdbTier.open({ dataDir: dir.path, clock: clock.now, sweepBatch: 1000 });
   return {
     tier,
     dispose: async () => {

@@ -5,21 +5,21 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ValueCodec } from "../../core/codec.js";
 import { TierUnavailableError } from "../../core/errors.js";
-import { LocalTier } from "../../server/tiers/local-tier.js";
+import { LmdbTier } from "../../server/tiers/lmdb-tier.js";
 import { tempDir } from "../helpers/test-server.js";
 
 const codec = new ValueCodec();
 const write = (key: string, value: string) => ({ key, envelope: codec.encode(new TextEncoder().encode(value), "text/plain", 0), expiresAt: 0 });
 const text = (stored: Uint8Array | undefined) => (stored === undefined ? undefined : new TextDecoder().decode(codec.decode(stored).value));
 
-const DIST_LOCAL_TIER = new URL("../../dist/server/tiers/local-tier.js", import.meta.url).href;
+const DIST_LMDB_TIER = new URL("../../dist/server/tiers/lmdb-tier.js", import.meta.url).href;
 
-/** Runs a separate Node process that opens the local tier in `dataDir`, stores k=v and waits; resolves once it holds the directory. */
+/** Runs a separate Node process that opens the LMDB tier in `dataDir`, stores k=v and waits; resolves once it holds the directory. */
 async function holderProcess(dataDir: string) {
   const envelope = Buffer.from(write("k", "from the holder").envelope).toString("base64");
   const script = `
-    const { LocalTier } = await import(${JSON.stringify(DIST_LOCAL_TIER)});
-    const tier = LocalTier.open({ dataDir: ${JSON.stringify(dataDir)} });
+    const { LmdbTier } = await import(${JSON.stringify(DIST_LMDB_TIER)});
+    const tier = LmdbTier.open({ dataDir: ${JSON.stringify(dataDir)} });
     await tier.set("ns", { key: "k", envelope: Buffer.from(${JSON.stringify(envelope)}, "base64"), expiresAt: 0 });
     process.stdout.write("ready\\n");
     setInterval(() => {}, 60_000);
@@ -35,11 +35,11 @@ async function holderProcess(dataDir: string) {
   return { pid: child.pid!, kill };
 }
 
-/** The error LocalTier.open throws for `dataDir`, or undefined (after closing the tier) when it opens. */
+/** The error LmdbTier.open throws for `dataDir`, or undefined (after closing the tier) when it opens. */
 async function refusalToOpen(dataDir: string): Promise<Error | undefined> {
-  let tier: LocalTier;
+  let tier: LmdbTier;
   try {
-    tier = LocalTier.open({ dataDir });
+    tier = LmdbTier.open({ dataDir });
   } catch (err) {
     return err as Error;
   }
@@ -47,7 +47,7 @@ async function refusalToOpen(dataDir: string): Promise<Error | undefined> {
   return undefined;
 }
 
-describe("the local tier's data directory", () => {
+describe("the LMDB tier's data directory", () => {
   const cleanup: (() => Promise<void> | void)[] = [];
   afterEach(async () => {
     for (const step of cleanup.splice(0).reverse()) await step();
@@ -57,10 +57,10 @@ describe("the local tier's data directory", () => {
     const parent = tempDir();
     cleanup.push(parent.remove);
     const dataDir = join(parent.path, name);
-    const first = LocalTier.open({ dataDir });
+    const first = LmdbTier.open({ dataDir });
     await first.set("ns", write("k", "v"));
     await first.close();
-    const second = LocalTier.open({ dataDir });
+    const second = LmdbTier.open({ dataDir });
     cleanup.push(() => second.close());
     expect(text(await second.get("ns", "k"))).toBe("v");
     expect(readdirSync(parent.path)).toEqual([name]);
@@ -69,13 +69,13 @@ describe("the local tier's data directory", () => {
   it("refuses a second open of one directory, naming the holder and the directory, until the first is closed", async () => {
     const dir = tempDir();
     cleanup.push(dir.remove);
-    const first = LocalTier.open({ dataDir: dir.path });
+    const first = LmdbTier.open({ dataDir: dir.path });
     const refusal = await refusalToOpen(dir.path);
     expect(refusal).toBeInstanceOf(TierUnavailableError);
     expect((refusal as Error).message).toContain(dir.path);
     expect((refusal as Error).message).toContain(`pid ${process.pid}`);
     await first.close();
-    const third = LocalTier.open({ dataDir: dir.path });
+    const third = LmdbTier.open({ dataDir: dir.path });
     cleanup.push(() => third.close());
     await third.set("ns", write("k", "v"));
   });
@@ -89,7 +89,7 @@ describe("the local tier's data directory", () => {
     expect(refusal?.message).toContain(`pid ${holder.pid} `);
     expect(refusal?.message).toContain(dir.path);
     await holder.kill();
-    const tier = LocalTier.open({ dataDir: dir.path });
+    const tier = LmdbTier.open({ dataDir: dir.path });
     cleanup.push(() => tier.close());
     expect(text(await tier.get("ns", "k"))).toBe("from the holder");
   });

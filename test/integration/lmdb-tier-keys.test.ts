@@ -3,8 +3,8 @@ import { open as openLmdb, type DatabaseOptions } from "lmdb";
 import { afterEach, describe, expect, it } from "vitest";
 import { ValueCodec } from "../../core/codec.js";
 import { InvalidArgumentError, TierUnavailableError } from "../../core/errors.js";
-import { LOCAL_TIER_MAX_KEY_BYTES } from "../../server/tiers/lmdb-keys.js";
-import { LocalTier } from "../../server/tiers/local-tier.js";
+import { LMDB_TIER_MAX_KEY_BYTES } from "../../server/tiers/lmdb-keys.js";
+import { LmdbTier } from "../../server/tiers/lmdb-tier.js";
 import { fakeClock, type FakeClock } from "../helpers/fake-clock.js";
 import { tempDir } from "../helpers/test-server.js";
 
@@ -17,7 +17,7 @@ const MAX_KEY_BYTES = 1024;
 const LONG_PREFIX = "p".repeat(64);
 
 interface OpenTier {
-  tier: LocalTier;
+  tier: LmdbTier;
   clock: FakeClock;
   dispose(): Promise<void>;
 }
@@ -25,7 +25,7 @@ interface OpenTier {
 function openTier(): OpenTier {
   const dir = tempDir("tiercache-keys-");
   const clock = fakeClock();
-  const tier = LocalTier.open({ dataDir: dir.path, clock: clock.now, sweepIntervalMs: 3_600_000 });
+  const tier = LmdbTier.open({ dataDir: dir.path, clock: clock.now, sweepIntervalMs: 3_600_000 });
   return {
     tier,
     clock,
@@ -36,7 +36,7 @@ function openTier(): OpenTier {
   };
 }
 
-describe("local tier keys: examples that the ordered-binary encoding got wrong", () => {
+describe("LMDB tier keys: examples that the ordered-binary encoding got wrong", () => {
   let open: OpenTier | undefined;
   afterEach(async () => {
     await open?.dispose();
@@ -86,12 +86,12 @@ describe("local tier keys: examples that the ordered-binary encoding got wrong",
     expect(await tier.sweep()).toBe(1);
   });
 
-  it("stores keys up to LOCAL_TIER_MAX_KEY_BYTES in the longest namespace with a TTL, and that is LMDB's real limit", async () => {
+  it("stores keys up to LMDB_TIER_MAX_KEY_BYTES in the longest namespace with a TTL, and that is LMDB's real limit", async () => {
     open = openTier();
     const { tier, clock } = open;
     const namespace = "n".repeat(64);
-    const longest = "😀".repeat(Math.floor(LOCAL_TIER_MAX_KEY_BYTES / 4)) + "x".repeat(LOCAL_TIER_MAX_KEY_BYTES % 4);
-    expect(Buffer.byteLength(longest)).toBe(LOCAL_TIER_MAX_KEY_BYTES);
+    const longest = "😀".repeat(Math.floor(LMDB_TIER_MAX_KEY_BYTES / 4)) + "x".repeat(LMDB_TIER_MAX_KEY_BYTES % 4);
+    expect(Buffer.byteLength(longest)).toBe(LMDB_TIER_MAX_KEY_BYTES);
     const expiresAt = clock.now() + 10;
     await tier.set(namespace, { key: longest, envelope: envelope("v", expiresAt), expiresAt });
     expect(text(await tier.get(namespace, longest))).toBe("v");
@@ -116,7 +116,7 @@ describe("local tier keys: examples that the ordered-binary encoding got wrong",
     const { tier, clock } = open;
     const expiresAt = clock.now() + 10;
     const fits = { key: "fits", envelope: envelope("v", expiresAt), expiresAt };
-    const tooLong = { key: "x".repeat(LOCAL_TIER_MAX_KEY_BYTES + 1), envelope: envelope("w", expiresAt), expiresAt };
+    const tooLong = { key: "x".repeat(LMDB_TIER_MAX_KEY_BYTES + 1), envelope: envelope("w", expiresAt), expiresAt };
     await expect(tier.setMany("n".repeat(64), [fits, tooLong])).rejects.toThrow(TierUnavailableError);
     expect(await tier.getMany("n".repeat(64), [fits.key, tooLong.key])).toEqual([undefined, undefined]);
     clock.advance(10);
@@ -124,7 +124,7 @@ describe("local tier keys: examples that the ordered-binary encoding got wrong",
   });
 });
 
-describe("local tier keys: the first format", () => {
+describe("LMDB tier keys: the first format", () => {
   it("is dropped on open, and its entries are not served", async () => {
     const dir = tempDir();
     try {
@@ -135,7 +135,7 @@ describe("local tier keys: the first format", () => {
       await legacyExpiry.put([1, "ns", "k"], Buffer.from([1]));
       await legacyRoot.close();
 
-      const tier = LocalTier.open({ dataDir: dir.path });
+      const tier = LmdbTier.open({ dataDir: dir.path });
       expect(await tier.get("ns", "k")).toBeUndefined();
       await tier.close();
 
@@ -176,7 +176,7 @@ const keyArb: fc.Arbitrary<string> = fc.oneof(
   fc.tuple(fc.integer({ min: 0, max: 3 }), fc.string({ unit: controlChar, minLength: 1, maxLength: 4 })).map(([pad, tail]) => (LONG_PREFIX + "p".repeat(pad) + tail)),
   fc.integer({ min: 60, max: 68 }).chain((n) => fc.string({ unit: controlChar, minLength: n, maxLength: n })),
   fc.constantFrom("\u0000".repeat(32), "\u0004\u0000".repeat(32), "\u0000", "\u0004\u0000"),
-  fc.constantFrom(MAX_KEY_BYTES, MAX_KEY_BYTES - 1, MAX_KEY_BYTES - 4, LOCAL_TIER_MAX_KEY_BYTES).chain((bytes) =>
+  fc.constantFrom(MAX_KEY_BYTES, MAX_KEY_BYTES - 1, MAX_KEY_BYTES - 4, LMDB_TIER_MAX_KEY_BYTES).chain((bytes) =>
     fc.constantFrom("x".repeat(bytes), "😀".repeat(Math.floor(bytes / 4)) + "x".repeat(bytes % 4), `${"x".repeat(bytes - 1)}\u0000`),
   ),
 );
@@ -335,7 +335,7 @@ async function runScenario(keys: readonly string[], commands: readonly Command[]
   }
 }
 
-describe("local tier keys: model-based", () => {
+describe("LMDB tier keys: model-based", () => {
   it("behaves like a map per namespace for adversarial keys", async () => {
     await fc.assert(
       fc.asyncProperty(scenarioArb, ([keys, commands]) => runScenario(keys, commands)),

@@ -3,12 +3,12 @@ import { open, type Database, type DatabaseOptions, type RootDatabase } from "lm
 import { systemClock, type Clock } from "../../core/clock.js";
 import { isFresh, isLive, readExpiresAt, withNewExpiry } from "../../core/envelope.js";
 import { isTiercacheError, TierUnavailableError } from "../../core/errors.js";
-import type { DurableTier, DurableWrite } from "../engine/durable-tier.js";
+import type { DurableFootprint, DurableTier, DurableWrite, TagEpochs } from "../engine/durable-tier.js";
 import { DataDirLock, DataDirLockedError } from "./data-dir-lock.js";
 import { expiredBefore, expiryKey, namespaceRange, parseExpiryKey, valueKey } from "./lmdb-keys.js";
 
-/** Options of {@link LocalTier.open}. */
-export interface LocalTierOptions {
+/** Options of {@link LmdbTier.open}. */
+export interface LmdbTierOptions {
   /** Directory of the LMDB environment; created when missing. */
   dataDir: string;
   clock?: Clock;
@@ -25,6 +25,8 @@ const MARK = Buffer.from([1]);
 /** Databases of the byte-exact key encoding (lmdb-keys.ts). */
 const VALUES_DB = "values-v2";
 const EXPIRY_DB = "expiry-v2";
+/** Tag epochs, keyed like values (namespace, tag); the namespace's tag counter under the empty tag (tags are never empty). */
+const TAGS_DB = "tags-v1";
 /** Databases of the first format, keyed with ordered-binary, which let some keys share a record: dropped on open. */
 const LEGACY_DBS = ["values", "expiry"] as const;
 
@@ -46,22 +48,24 @@ function dropLegacyDatabases(root: RootDatabase): void {
  * synchronous memory-mapped lookups; writes are batched into transactions and
  * resolve once committed, which survives a crash of the server process.
  */
-export class LocalTier implements DurableTier {
-  readonly name = "local" as const;
+export class LmdbTier implements DurableTier {
+  readonly name = "lmdb" as const;
   readonly #lock: DataDirLock;
   readonly #root: RootDatabase;
   readonly #values: Database<Buffer, Buffer>;
   readonly #expiry: Database<Buffer, Buffer>;
+  readonly #tags: Database<Buffer, Buffer>;
   readonly #clock: Clock;
   readonly #sweepBatch: number;
   readonly #timer: NodeJS.Timeout;
   #closed = false;
 
-  private constructor(options: LocalTierOptions, lock: DataDirLock, root: RootDatabase) {
+  private constructor(options: LmdbTierOptions, lock: DataDirLock, root: RootDatabase) {
     this.#lock = lock;
     this.#root = root;
     this.#values = root.openDB<Buffer, Buffer>({ name: VALUES_DB, encoding: "binary", keyEncoding: "binary" });
     this.#expiry = root.openDB<Buffer, Buffer>({ name: EXPIRY_DB, encoding: "binary", keyEncoding: "binary" });
+    this.#tags = root.openDB<Buffer, Buffer>({ name: TAGS_DB, encoding: "binary", keyEncoding: "binary" });
     this.#clock = options.clock ?? systemClock;
     this.#sweepBatch = options.sweepBatch ?? 10_000;
     this.#timer = setInterval(() => void this.#sweepUntilCaughtUp(), options.sweepIntervalMs ?? 30_000);
@@ -73,7 +77,7 @@ export class LocalTier implements DurableTier {
    * (dots included). Throws a `TierUnavailableError` when another process,
    * or another open store in this one, holds the directory.
    */
-  static open(options: LocalTierOptions): LocalTier {
+  static open(options: LmdbTierOptions): LmdbTier {
     let lock: DataDirLock | undefined;
     let root: RootDatabase | undefined;
     try {
@@ -82,13 +86,22 @@ export class LocalTier implements DurableTier {
       // lmdb-js takes a path with an extension ("cache.v1") for a file name unless told otherwise
       root = open({ path: options.dataDir, noSubdir: false, mapSize: options.mapSize ?? 64 * 1024 ** 3 });
       dropLegacyDatabases(root);
-      return new LocalTier(options, lock, root);
+      return new LmdbTier(options, lock, root);
     } catch (err) {
       root?.close().catch(() => undefined);
       lock?.release();
       if (err instanceof DataDirLockedError) throw new TierUnavailableError(err.message, { cause: err });
-      throw new TierUnavailableError(`cannot open the local store in ${options.dataDir}: ${(err as Error).message}`, { cause: err });
+      throw new TierUnavailableError(`cannot open the LMDB store in ${options.dataDir}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /**
+   * Entries in the store (expired ones not yet swept included) and the bytes
+   * of the pages holding them, from LMDB's own statistics: O(1), no scan.
+   */
+  footprint(): DurableFootprint {
+    const stats = this.#values.getStats() as { entryCount: number; pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+    return { entries: stats.entryCount, bytes: (stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages) * stats.pageSize };
   }
 
   #live(envelope: Buffer | undefined): envelope is Buffer {
@@ -106,12 +119,12 @@ export class LocalTier implements DurableTier {
 
   /** Runs `action` in a write transaction of its own, rolled back if it throws (lmdb's `transaction` would commit what ran). */
   async #write<T>(action: () => T): Promise<T> {
-    if (this.#closed) throw new TierUnavailableError("the local store is closed");
+    if (this.#closed) throw new TierUnavailableError("the LMDB store is closed");
     try {
       return await this.#values.childTransaction(action);
     } catch (err) {
       if (isTiercacheError(err)) throw err;
-      throw new TierUnavailableError(`local store write failed: ${(err as Error).message}`, { cause: err });
+      throw new TierUnavailableError(`LMDB store write failed: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -189,6 +202,25 @@ export class LocalTier implements DurableTier {
         return batch.length === this.#sweepBatch;
       });
     }
+  }
+
+  #tagEpoch(namespace: string, tag: string): number {
+    const stored = this.#tags.get(valueKey(namespace, tag));
+    return stored === undefined ? 0 : stored.readDoubleBE(0);
+  }
+
+  async tagEpochs(namespace: string, tags: readonly string[]): Promise<TagEpochs> {
+    return { counter: this.#tagEpoch(namespace, ""), epochs: tags.map((tag) => this.#tagEpoch(namespace, tag)) };
+  }
+
+  async invalidateTags(namespace: string, tags: readonly string[]): Promise<number> {
+    return this.#write(() => {
+      const epoch = this.#tagEpoch(namespace, "") + 1;
+      const bytes = Buffer.alloc(8);
+      bytes.writeDoubleBE(epoch);
+      for (const tag of ["", ...tags]) this.#tags.put(valueKey(namespace, tag), bytes);
+      return epoch;
+    });
   }
 
   #sweeping = false;

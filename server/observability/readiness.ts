@@ -1,0 +1,38 @@
+/** Whether the server should get traffic now, and why not. */
+export interface Readiness {
+  readonly ready: boolean;
+  /** Short reason when not ready ("draining", "redis circuit breaker open"…). */
+  readonly reason?: string;
+}
+
+/** What readiness is judged from. */
+export interface ReadinessInputs {
+  /** The server is shutting down (SIGTERM). */
+  readonly draining: boolean;
+  /** The durable tier, when it is a remote one that can be down. */
+  readonly remote?: {
+    readonly name: string;
+    /** "closed", "open" or "half-open". */
+    readonly breaker: string;
+    /** The connection is up now. */
+    readonly reachable: boolean;
+    /** Changes can be announced to the other instances (else writes are refused). */
+    readonly canAnnounce: boolean;
+  };
+}
+
+/**
+ * Ready unless draining, or the remote durable tier is unreachable, its
+ * breaker is open, or this instance cannot announce its changes (writes
+ * would be refused). Never sends anything: it reads state the tier keeps.
+ */
+export function readiness(inputs: ReadinessInputs): Readiness {
+  if (inputs.draining) return { ready: false, reason: "draining" };
+  const remote = inputs.remote;
+  if (remote) {
+    if (remote.breaker === "open") return { ready: false, reason: `${remote.name} circuit breaker open` };
+    if (!remote.reachable) return { ready: false, reason: `${remote.name} unreachable` };
+    if (!remote.canAnnounce) return { ready: false, reason: `${remote.name} invalidation channel down` };
+  }
+  return { ready: true };
+}

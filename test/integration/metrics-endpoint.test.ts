@@ -1,0 +1,225 @@
+import { credentials, status } from "@grpc/grpc-js";
+import { afterEach, describe, expect, it } from "vitest";
+import { systemClock } from "../../core/clock.js";
+import { createClient } from "../../core/grpc-adapter.js";
+import { RpcError } from "../../core/rpc-error.js";
+import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
+import { RPC_DURATION_BUCKETS } from "../../server/observability/rpc-metrics.js";
+import type { StatusReport } from "../../server/observability/status-report.js";
+import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
+import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
+import { startTestServer, type TestServer } from "../helpers/test-server.js";
+
+let t: TestServer | undefined;
+let redis: TestRedis | undefined;
+afterEach(async () => {
+  await t?.dispose();
+  t = undefined;
+  await redis?.stop();
+  redis = undefined;
+});
+
+function http(server: TestServer, path: string): Promise<Response> {
+  return fetch(`http://127.0.0.1:${server.server.metricsPort}${path}`);
+}
+
+async function scrape(server: TestServer): Promise<string> {
+  const res = await http(server, "/metrics");
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+/** The value of the series `name{labels}` (labels in the order prom-client writes them), or undefined when absent. */
+function series(body: string, name: string, labels: string): number | undefined {
+  const line = body.split("\n").find((l) => l.startsWith(`${name}{${labels}} `));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+}
+
+/** The Stats response as the wire carries it (the SDK's stats() returns namespaces only). */
+async function rawStats(server: TestServer) {
+  const raw = createClient(CacheService, server.server.address, credentials.createInsecure());
+  try {
+    return await raw.stats({});
+  } finally {
+    raw.close();
+  }
+}
+
+async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("metrics endpoint", () => {
+  it("counts calls by method and status code, with latency histograms per method", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0 });
+    await t.client.set("k", "v", { namespace: "m" });
+    await t.client.get("k", { namespace: "m" });
+    await t.client.get("missing", { namespace: "m" });
+    const raw = createClient(CacheService, t.server.address, credentials.createInsecure());
+    try {
+      const failed = await raw.get({ namespace: "m", key: "" }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(failed).toBeInstanceOf(RpcError);
+      expect((failed as RpcError).code).toBe(status.INVALID_ARGUMENT);
+    } finally {
+      raw.close();
+    }
+
+    const body = await scrape(t);
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Get",code="OK"')).toBe(2);
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Get",code="INVALID_ARGUMENT"')).toBe(1);
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Set",code="OK"')).toBe(1);
+    // Every method has its OK series from the start, so rate() works from the first scrape.
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Touch",code="OK"')).toBe(0);
+    expect(body).toContain("# TYPE tiercache_rpc_requests_total counter");
+    expect(body).toContain("# TYPE tiercache_rpc_duration_seconds histogram");
+    for (const le of RPC_DURATION_BUCKETS) expect(series(body, "tiercache_rpc_duration_seconds_bucket", `le="${le}",method="Get"`)).toBeTypeOf("number");
+    expect(series(body, "tiercache_rpc_duration_seconds_bucket", 'le="+Inf",method="Get"')).toBe(3);
+    expect(series(body, "tiercache_rpc_duration_seconds_count", 'method="Get"')).toBe(3);
+    expect(series(body, "tiercache_rpc_duration_seconds_bucket", 'le="+Inf",method="Delete"')).toBe(0);
+    // Ratios belong in PromQL; the since-start ratio is gone.
+    expect(body).not.toContain("tiercache_hit_ratio");
+    expect(series(body, "tiercache_hits_total", 'namespace="m",tier="memory"')).toBe(1);
+    // A memory-only server has no durable tier: no breaker or durable series at all.
+    expect(body).not.toContain("tiercache_durable_breaker_state");
+    expect(body).not.toContain("tiercache_durable_entries");
+    expect(body).toMatch(/^tiercache_memory_budget_bytes \d+$/m);
+    expect(body).toMatch(/^tiercache_memory_used_bytes \d+$/m);
+    expect(body).toMatch(/^tiercache_memory_budget_evictions_total 0$/m);
+  });
+
+  it("answers /healthz and /readyz while serving, and /status.json with the calls made", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0 });
+    const health = await http(t, "/healthz");
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ live: true });
+    const ready = await http(t, "/readyz");
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ready: true });
+
+    await t.client.set("a", 1, { namespace: "s" });
+    await t.client.get("a", { namespace: "s" });
+    const report = (await (await http(t, "/status.json")).json()) as StatusReport;
+    expect(report.totals.requests).toBe(2);
+    expect(report.namespaces).toEqual([{ namespace: "s", entries: 1, bytes: expect.any(Number), hits: 1, misses: 0, sets: 1, degradedWrites: 0 }]);
+    expect(report.storage).toBe("memory");
+    expect(report.ready).toEqual({ ready: true });
+    const page = await http(t, "/");
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    expect(await page.text()).toContain("status.json");
+    expect((await http(t, "/nope")).status).toBe(404);
+  });
+
+  it("reports the LMDB tier's real entries and bytes, and times durable calls", async () => {
+    t = await startTestServer({ storage: "lmdb", metricsPort: 0 });
+    const tier = t.server.engine.durableTier!;
+    for (const key of ["a", "b", "c"]) await t.client.set(key, "x".repeat(2000), { namespace: "d" });
+    const body = await scrape(t);
+    expect(series(body, "tiercache_durable_entries", `tier="${tier}"`)).toBe(3);
+    expect(series(body, "tiercache_durable_bytes", `tier="${tier}"`)).toBeGreaterThan(0);
+    expect(series(body, "tiercache_durable_call_duration_seconds_count", `tier="${tier}",operation="set",outcome="ok"`)).toBe(3);
+    expect(body).not.toContain("tiercache_durable_breaker_state");
+    // The Stats RPC reports the same figures.
+    const stats = await rawStats(t);
+    expect(stats.durableEntries).toBe(3n);
+    expect(stats.durableBytes).toBe(BigInt(series(body, "tiercache_durable_bytes", `tier="${tier}"`)!));
+  });
+
+  it("turns /readyz to 503 while draining, while /healthz stays 200", async () => {
+    const durable = new FakeDurableTier(systemClock);
+    t = await startTestServer({ storage: "memory", metricsPort: 0, shutdownGraceMs: 10_000 }, { durable });
+    let release!: () => void;
+    durable.gate = new Promise<void>((resolve) => (release = resolve));
+    const inFlight = t.client.get("held", { namespace: "drain" });
+    await until(async () => durable.calls.get, (n) => n === 1, "the read to reach the durable tier");
+    const stopping = t.server.shutdown();
+    const ready = await until(() => http(t!, "/readyz"), (res) => res.status === 503, "/readyz to turn 503");
+    expect(await ready.json()).toEqual({ ready: false, reason: "draining" });
+    expect((await http(t, "/healthz")).status).toBe(200);
+    release();
+    await inFlight;
+    await stopping;
+  });
+
+  it("counts a call the server cut at its deadline ceiling as DEADLINE_EXCEEDED, and a cancelled call as CANCELLED, once each", async () => {
+    const durable = new FakeDurableTier(systemClock);
+    t = await startTestServer({ storage: "memory", metricsPort: 0, maxDeadlineMs: 1000 }, { durable });
+    let release!: () => void;
+    durable.gate = new Promise<void>((resolve) => (release = resolve));
+    const raw = createClient(CacheService, t.server.address, credentials.createInsecure());
+    try {
+      // No client deadline: the server's --max-deadline ends the call while the handler still waits on the durable tier.
+      const cut = await raw.get({ namespace: "late", key: "k" }).catch((err: unknown) => err);
+      expect((cut as RpcError).code).toBe(status.DEADLINE_EXCEEDED);
+      const abort = new AbortController();
+      const cancelled = raw.get({ namespace: "late", key: "k2" }, { signal: abort.signal }).catch((err: unknown) => err);
+      await until(async () => durable.calls.get, (n) => n === 2, "the second read to reach the durable tier");
+      abort.abort();
+      expect(((await cancelled) as RpcError).code).toBe(status.CANCELLED);
+      const body = await until(() => scrape(t!), (b) => series(b, "tiercache_rpc_requests_total", 'method="Get",code="CANCELLED"') === 1, "the cancelled call to be counted");
+      expect(series(body, "tiercache_rpc_requests_total", 'method="Get",code="DEADLINE_EXCEEDED"')).toBe(1);
+    } finally {
+      raw.close();
+      release();
+    }
+    // The handlers finishing later do not count the calls again.
+    await new Promise((r) => setTimeout(r, 100));
+    const after = await scrape(t);
+    expect(series(after, "tiercache_rpc_requests_total", 'method="Get",code="OK"')).toBe(0);
+    expect(series(after, "tiercache_rpc_duration_seconds_count", 'method="Get"')).toBe(2);
+  });
+
+  it("counts a request grpc-js refuses before any handler (over --max-message-bytes) with the status it sent", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0, maxMessageBytes: 64 * 1024, maxValueBytes: 32 * 1024 });
+    const raw = createClient(CacheService, t.server.address, credentials.createInsecure());
+    try {
+      const refused = await raw.set({ namespace: "big", key: "k", value: new Uint8Array(128 * 1024) }).catch((err: unknown) => err);
+      expect((refused as RpcError).code).toBe(status.RESOURCE_EXHAUSTED);
+    } finally {
+      raw.close();
+    }
+    const body = await until(() => scrape(t!), (b) => (series(b, "tiercache_rpc_duration_seconds_count", 'method="Set"') ?? 0) > 0, "the refused call to be counted");
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Set",code="RESOURCE_EXHAUSTED"')).toBe(1);
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Set",code="CANCELLED"')).toBeUndefined();
+  });
+
+  it("with Redis: shows the breaker state, omits durable sizes, and turns /readyz to 503 when Redis goes away", async () => {
+    redis = await startTestRedis();
+    t = await startTestServer({ storage: "redis", redisUrl: redis.url, redisTimeoutMs: 200, degradedWrites: true, metricsPort: 0 });
+    await t.client.set("k", "v", { namespace: "r" });
+    const body = await scrape(t);
+    expect(series(body, "tiercache_durable_breaker_state", 'tier="redis",state="closed"')).toBe(1);
+    expect(series(body, "tiercache_durable_breaker_state", 'tier="redis",state="open"')).toBe(0);
+    expect(series(body, "tiercache_durable_breaker_state", 'tier="redis",state="half-open"')).toBe(0);
+    // Redis cannot tell a prefix's size without a scan: nothing is reported rather than 0.
+    expect(body).not.toContain("tiercache_durable_entries");
+    expect(body).not.toContain("tiercache_durable_bytes");
+    expect(series(body, "tiercache_durable_call_duration_seconds_count", 'tier="redis",operation="set",outcome="ok"')).toBe(1);
+    const stats = await rawStats(t);
+    expect(stats.durableEntries).toBeUndefined();
+    expect(stats.durableBytes).toBeUndefined();
+    expect((await http(t, "/readyz")).status).toBe(200);
+
+    await redis.stop(true);
+    redis = undefined;
+    const ready = await until(() => http(t!, "/readyz"), (res) => res.status === 503, "/readyz to turn 503");
+    const reason = ((await ready.json()) as { reason: string }).reason;
+    expect(reason).toMatch(/^redis /);
+    expect((await http(t, "/healthz")).status).toBe(200);
+
+    // A write while Redis is away is kept in memory only, and counted so.
+    await t.client.set("k2", "v", { namespace: "r" });
+    const after = await scrape(t);
+    expect(series(after, "tiercache_degraded_writes_total", 'namespace="r"')).toBe(1);
+    expect(series(after, "tiercache_durable_call_duration_seconds_count", 'tier="redis",operation="set",outcome="error"')).toBe(1);
+  });
+});

@@ -1,0 +1,105 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { CacheClient } from "../../client/index.js";
+import { RpcError, Status } from "../../core/rpc-error.js";
+import { COHERENCE_BOUND_MS } from "../helpers/eventually.js";
+import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
+import { startTestServer, tempDir, type TestServer } from "../helpers/test-server.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `check` holds, for at most `ms`; the time it took. */
+async function within(ms: number, check: () => Promise<boolean> | boolean): Promise<number> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > ms) throw new Error(`condition not met within ${ms} ms`);
+    await sleep(10);
+  }
+  return Date.now() - start;
+}
+
+/** Reads until the client's local tier serves `key`. */
+async function warm(client: CacheClient, key: string): Promise<void> {
+  await within(5_000, async () => {
+    await client.get(key);
+    return client.getLocal(key) !== undefined;
+  });
+}
+
+describe("tags across two instances over one Redis, with client local tiers on both", () => {
+  let redis: TestRedis;
+  let a: TestServer;
+  let b: TestServer;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    a = await startTestServer({ storage: "redis", redisUrl: redis.url });
+    b = await startTestServer({ storage: "redis", redisUrl: redis.url });
+  });
+  afterAll(async () => {
+    await a?.dispose();
+    await b?.dispose();
+    await redis?.stop();
+  });
+
+  it("an invalidation through A hides the values on B and in both clients' local tiers, and later writes are served", async () => {
+    const onA = a.newClient({ localTier: true, namespace: "tags2" });
+    const onB = b.newClient({ localTier: true, namespace: "tags2" });
+    await onA.set("user:1", { name: "Ada" }, { tags: ["user:1", "org:7"] });
+    await onA.setMany({ "team:1": "t1", "team:2": "t2" }, { tags: ["org:7"] });
+    await onA.streamSet([["doc:1", "d1"]], { tags: ["org:7", "doc"] });
+    await onA.set("other", "kept", { tags: ["org:8"] });
+    for (const client of [onA, onB]) for (const key of ["user:1", "team:1", "doc:1", "other"]) await warm(client, key);
+    await b.client.get("team:2", { namespace: "tags2" });
+    expect((await b.client.getEntry("team:2", { namespace: "tags2" }))?.tier).toBe("memory"); // B's memory tier holds it too
+
+    await onA.invalidateTags(["org:7"]);
+    expect(onA.getLocal("user:1")).toBeUndefined(); // the caller's own local tier, at once
+    expect(await a.client.get("team:1", { namespace: "tags2" })).toBeUndefined(); // the instance that invalidated, at once
+    const took = await within(COHERENCE_BOUND_MS, async () => {
+      const gone = ["user:1", "team:1", "team:2", "doc:1"];
+      for (const key of gone) if ((await onB.get(key)) !== undefined || (await b.client.get(key, { namespace: "tags2" })) !== undefined) return false;
+      return gone.every((key) => onB.getLocal(key) === undefined && onA.getLocal(key) === undefined);
+    });
+    console.log(`tag invalidation reached instance B and both local tiers in ${took} ms`);
+    expect(await onB.get("other")).toBe("kept");
+    expect(await onB.getMany(["user:1", "team:1", "other"])).toEqual(new Map([["other", "kept"]]));
+    expect(await onB.has("doc:1")).toBe(false);
+
+    await onB.set("user:1", { name: "Ada 2" }, { tags: ["org:7"] });
+    expect(await onA.get("user:1")).toEqual({ name: "Ada 2" });
+    const stats = await a.client.stats({ namespace: "tags2" });
+    expect(stats[0]!.tagInvalidations).toBe(1);
+  });
+
+  it("refuses tags past the limits with INVALID_ARGUMENT, in the client and on the server", async () => {
+    const tooMany = Array.from({ length: 17 }, (_, i) => `t${i}`);
+    await expect(a.client.set("k", 1, { tags: tooMany })).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
+    await expect(a.client.invalidateTags([])).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
+    await expect(a.client.invalidateTags(["x".repeat(129)])).rejects.toBeInstanceOf(RpcError);
+  });
+});
+
+describe("tags on LMDB survive a restart", () => {
+  const dir = tempDir();
+  let t: TestServer | undefined;
+  afterEach(async () => {
+    await t?.stop();
+    t = undefined;
+  });
+  afterAll(() => dir.remove());
+
+  it("a value invalidated before the restart stays hidden after it, and one written after the invalidation is served", async () => {
+    t = await startTestServer({ storage: "lmdb", dataDir: dir.path });
+    await t.client.set("old", "before", { tags: ["release"] });
+    await t.client.set("untagged", "u");
+    await t.client.invalidateTags(["release"]);
+    await t.client.set("new", "after", { tags: ["release"] });
+    await t.stop();
+
+    t = await startTestServer({ storage: "lmdb", dataDir: dir.path });
+    expect(await t.client.get("old")).toBeUndefined();
+    expect(await t.client.get("new")).toBe("after");
+    expect(await t.client.get("untagged")).toBe("u");
+    await t.client.invalidateTags(["release"]);
+    expect(await t.client.get("new")).toBeUndefined();
+  });
+});
