@@ -5,9 +5,10 @@ import {
   Tier,
   type Entry,
   type FoundEntrySchema,
+  type GetResponseSchema,
   type StatsResponseSchema,
 } from "../../gen/tiercache/v1/cache_pb.js";
-import { checkResponseSize, type CacheEngine, type FoundValue, type Hit, type ValueToSet } from "../engine/cache-engine.js";
+import { checkResponseSize, NEEDS_ASYNC, type CacheEngine, type FoundValue, type Hit, type ValueToSet } from "../engine/cache-engine.js";
 import { ResponseBudget } from "./response-budget.js";
 import type { CallScope, Tenant, TierName } from "../engine/durable-tier.js";
 import type { NamespaceStatsSnapshot } from "../engine/namespace-stats.js";
@@ -94,10 +95,13 @@ export function cacheServiceHandlers(
     return tenant === undefined ? ctx : { signal: ctx.signal, deadline: ctx.deadline, tenant };
   };
   return {
-    async get(req, ctx) {
-      const found = await engine.get(req.namespace, req.key, ctx);
-      if (!found) return { streamId: engine.bus.streamId };
-      return { streamId: engine.bus.streamId, found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };
+    get(req, ctx) {
+      const respond = (found: FoundValue | undefined): MessageInitShape<typeof GetResponseSchema> =>
+        found
+          ? { streamId: engine.bus.streamId, found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) }
+          : { streamId: engine.bus.streamId };
+      const now = engine.getNow(req.namespace, req.key);
+      return now === NEEDS_ASYNC ? engine.get(req.namespace, req.key, ctx).then(respond) : respond(now);
     },
     async set(req, ctx) {
       const entry: ValueToSet = { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs), graceMs: ttlOf(req.graceMs) };
