@@ -46,7 +46,8 @@ export function tooManyCursors(bytes: Uint8Array, maxNamespaces: number): string
  */
 export function watchRequestGuard(maxNamespaces: number): ServerInterceptor {
   return (method, call) => {
-    if (method.path !== WATCH_PATH) return new ServerInterceptingCall(call);
+    // Handing the call through is what a pass-through ServerInterceptingCall would do, without allocating one.
+    if (method.path !== WATCH_PATH) return call as ServerInterceptingCall;
     const guarded: ServerInterceptingCall = new ServerInterceptingCall(call, {
       start: (next) =>
         next({
