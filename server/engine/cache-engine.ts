@@ -5,7 +5,7 @@ import { InvalidArgumentError, TierUnavailableError, ValueTooLargeError } from "
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import type { CallScope, DurableTier, DurableWrite, Tenant, TierName } from "./durable-tier.js";
 import { ARCHIVED_COUNTERS_BYTES, CounterArchive, NamespaceCounters, type DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
-import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change } from "./invalidation-bus.js";
+import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change, type WriteOrigin } from "./invalidation-bus.js";
 import { LeaseTable } from "./lease-table.js";
 import { MemoryBudget } from "./memory-budget.js";
 import { SingleFlight } from "./single-flight.js";
@@ -128,6 +128,8 @@ export interface ValueToSet {
   graceMs?: number;
   /** The lease (from getOrLease) this write fulfils. */
   leaseToken?: string;
+  /** Who writes it; tags the change's Watch event when it is the only entry and reaches every tier. */
+  origin?: WriteOrigin;
 }
 
 /** Rejects when the scope's signal aborts first; a shared load itself keeps running for its other callers. */
@@ -368,9 +370,11 @@ export class CacheEngine {
     try {
       result = await durablePart();
     } catch (err) {
+      // Not tagged with its writer: an uncertain write must reach its writer too.
+      const untagged: Change = { kind: change.kind, namespace: change.namespace, keys: change.keys };
       this.#endChange(state, change, clears);
-      this.#drop(state, change);
-      this.#settleChange(state, change);
+      this.#drop(state, untagged);
+      this.#settleChange(state, untagged);
       throw err;
     }
     this.#forgetLoads(state, change);
@@ -380,7 +384,9 @@ export class CacheEngine {
     // which the durable tier applied last is unknown here, so memory keeps none and the next read asks it.
     if (overtaken === "all") this.#drop(state, change);
     else if (overtaken.length > 0) this.#drop(state, { ...change, keys: overtaken });
-    this.#settleChange(state, change);
+    // An overtaken write is not tagged with its writer: which value the durable tier kept is unknown.
+    const settled = overtaken === "all" || overtaken.length > 0 ? { kind: change.kind, namespace: change.namespace, keys: change.keys } : change;
+    this.#settleChange(state, settled);
     return result;
   }
 
@@ -666,6 +672,8 @@ export class CacheEngine {
     const writes = entries.map((entry) => this.#encode(state, entry));
     const durable = this.#options.durable;
     const change: Change = { kind: "set", namespace: state.name, keys: writes.map((w) => w.key) };
+    const origin = entries.length === 1 ? entries[0]!.origin : undefined;
+    if (origin !== undefined) change.origin = origin;
     const degraded = await this.#commit(
       state,
       change,
@@ -783,14 +791,19 @@ export class CacheEngine {
   /**
    * Reads a key for a caller that will compute it on a miss: a fresh value;
    * or a stale one, with the lease when nobody holds it; or, on a miss, the
-   * lease, after waiting up to `waitMs` for another holder's value.
+   * lease, after waiting up to `waitMs` for another holder's value. A fresh
+   * value with at most `refreshAheadMs` left before it goes stale comes with
+   * the lease when nobody holds it (eager refresh).
    */
-  async getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, scope?: CallScope, waitOnStale = false): Promise<LeaseResult> {
+  async getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, scope?: CallScope, waitOnStale = false, refreshAheadMs = 0): Promise<LeaseResult> {
     if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > 600_000) throw new InvalidArgumentError(`lease_ms ${leaseMs} is out of range: use 1 to 600000`);
     if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 60_000) throw new InvalidArgumentError(`wait_ms ${waitMs} is out of range: use 0 to 60000`);
     const name = checkNamespace(namespace);
     let found = await this.get(name, key, scope, true);
-    if (found && !found.stale) return { found, leaseToken: undefined };
+    if (found && !found.stale) {
+      const due = refreshAheadMs > 0 && found.freshRemainingMs !== 0 && found.freshRemainingMs <= refreshAheadMs;
+      return { found, leaseToken: due ? this.#tryLease(name, key, leaseMs) : undefined };
+    }
     let leaseToken = this.#tryLease(name, key, leaseMs);
     if (leaseToken || (found && !waitOnStale)) return { found, leaseToken };
     await this.#leases.waitFor(name, key, waitMs, scope?.signal);

@@ -90,12 +90,13 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     let version = 0;
     const loader = async () => `v${++version}`;
     expect(await t.client.wrap("page", loader, { namespace, ttl: 1_000, grace: 10_000 })).toBe("v1");
+    await t.client.settled();
     clock.advance(1_500);
     expect(await t.client.get("page", { namespace })).toBeUndefined();
     const stale = await Promise.all(Array.from({ length: 20 }, () => t.client.wrap("page", loader, { namespace, ttl: 1_000, grace: 10_000 })));
     expect(stale.every((v) => v === "v1")).toBe(true);
     for (let i = 0; i < 50 && version < 2; i++) await sleep(10);
-    await sleep(20);
+    await t.client.settled();
     expect(version).toBe(2);
     expect(await t.client.wrap("page", loader, { namespace, ttl: 1_000, grace: 10_000 })).toBe("v2");
   });
@@ -103,6 +104,7 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
   it("keeps serving the stale value when the loader fails, until grace ends", async () => {
     const namespace = ns();
     await t.client.wrap("k", async () => "good", { namespace, ttl: 1_000, grace: 5_000 });
+    await t.client.settled();
     clock.advance(2_000);
     const broken = async (): Promise<string> => {
       throw new Error("source down");
@@ -117,6 +119,7 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
   it("applies soft and hard loader timeouts", async () => {
     const namespace = ns();
     await t.client.wrap("k", async () => "old", { namespace, ttl: 1_000, grace: 60_000 });
+    await t.client.settled();
     clock.advance(1_500);
     const slow = async () => {
       await sleep(300);
@@ -132,6 +135,7 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     const namespace = ns();
     const options = { ttl: 1_000, grace: 60_000, staleWhileRevalidate: false };
     await t.client.wrap("page", async () => "v1", { namespace, ...options });
+    await t.client.settled();
     clock.advance(1_500);
     const clients = Array.from({ length: 5 }, () => t.newClient({ namespace }));
     let calls = 0;
@@ -149,6 +153,7 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     const namespace = ns();
     const options = { ttl: 1_000, grace: 60_000, staleWhileRevalidate: false, softTimeout: 30 };
     await t.client.wrap("page", async () => "v1", { namespace, ...options });
+    await t.client.settled();
     clock.advance(1_500);
     const clients = Array.from({ length: 5 }, () => t.newClient({ namespace }));
     let calls = 0;
