@@ -46,7 +46,12 @@ export async function runWrap(step: WrapStep): Promise<void> {
   const change = (model: ReferenceCache) => model.wrap(step.ns, key, op.value, modelOptions);
   const expected = predict(() => OneOf.distinct(ctx.possible.each(step.ns, key, change)));
   const started = Date.now();
-  const actual = await attempt(() => step.client.wrap(key, loader, options));
+  // wrap writes a loaded value in the background: the model's next step sees it once settled() says it is written.
+  const actual = await attempt(async () => {
+    const value = await step.client.wrap(key, loader, options);
+    await step.client.settled();
+    return value;
+  });
   if (!expected.ok) return check(step, expected, actual, () => true);
   const disrupted = step.disrupted(started);
   const only = expected.value.only;

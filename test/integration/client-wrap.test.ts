@@ -29,6 +29,7 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     const results = await Promise.all(Array.from({ length: callers }, () => t.client.wrap("hot", loader, { namespace, ttl: 60_000 })));
     expect(calls).toBe(1);
     expect(results.every((r) => r.answer === 42)).toBe(true);
+    await t.client.settled();
     expect(await t.client.get("hot", { namespace })).toEqual({ answer: 42 });
     console.log(`stampede: ${callers} concurrent callers -> ${calls} loader call(s)`);
   });
@@ -182,9 +183,11 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     await t.client.wrap("absent2", nothing, { namespace, negativeTtl: 5_000, ttl: 60_000 });
     expect(await t.client.wrap("absent2", nothing, { namespace, negativeTtl: 5_000 })).toBeUndefined();
     expect(calls).toBe(3);
+    await t.client.settled();
     expect((await t.client.getEntry("absent2", { namespace }))?.ttlRemainingMs).toBe(5_000);
     expect(await t.client.has("absent2", { namespace })).toBe(true);
     await t.client.wrap("null", async () => null, { namespace });
+    await t.client.settled();
     expect(await t.client.getEntry("null", { namespace })).toMatchObject({ value: null, contentType: "application/json" });
     expect((await t.client.getEntry("absent2", { namespace }))?.contentType).toBe("application/vnd.tiercache.tagged+json");
   });
@@ -226,6 +229,7 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     await users.byId(2, { full: true, tags: ["a"] });
     expect(calls).toBe(2);
     expect(await users.name(7)).toBe("user 7");
+    await client.settled();
     expect(await client.get("user-name:7")).toBe("user 7");
     expect(await client.get(keyFromArguments("Users.byId", [1, { full: true, tags: ["a"] }]))).toEqual({ id: 1, full: true, tags: ["a"] });
   });
