@@ -1,9 +1,9 @@
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { ValueCodec } from "../../core/codec.js";
 import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, readExpiresAt, withNewExpiry } from "../../core/envelope.js";
-import { InvalidArgumentError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
+import { InvalidArgumentError, LeaseLostError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
-import type { CallScope, DurableTier, DurableWrite, Tenant, TierName } from "./durable-tier.js";
+import type { CallScope, DurableTier, DurableWrite, LeaseAttempt, Tenant, TierName } from "./durable-tier.js";
 import { ARCHIVED_COUNTERS_BYTES, CounterArchive, NamespaceCounters, type DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
 import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change, type WriteOrigin } from "./invalidation-bus.js";
 import { LeaseTable } from "./lease-table.js";
@@ -315,6 +315,8 @@ export class CacheEngine {
    * tier's copies and tells this instance's watchers.
    */
   applyRemoteChange(change: Change): void {
+    if (change.kind === "clear") this.#leases.notifyNamespace(change.namespace);
+    else for (const key of change.keys) this.#leases.notifyWritten(change.namespace, key);
     const state = this.#namespaces.get(change.namespace);
     if (state) {
       this.#drop(state, change);
@@ -659,7 +661,7 @@ export class CacheEngine {
         try {
           return await this.#write(state, entries, scope);
         } catch (err) {
-          for (const entry of entries) if (entry.leaseToken) this.#leases.release(state.name, entry.key, entry.leaseToken);
+          for (const entry of entries) if (entry.leaseToken) void this.#releaseLease(state.name, entry.key, entry.leaseToken);
           throw err;
         }
       },
@@ -680,7 +682,12 @@ export class CacheEngine {
       async () => {
         if (!durable) return false;
         try {
-          if (writes.length === 1) await durable.set(state.name, writes[0]!, scope);
+          const fenced = writes.length === 1 && durable.leases !== undefined ? entries[0]!.leaseToken : undefined;
+          if (fenced !== undefined) {
+            if (!(await durable.leases!.setFenced(state.name, writes[0]!, fenced, scope))) {
+              throw new LeaseLostError(`the lease on ${JSON.stringify(writes[0]!.key)} lapsed and another caller holds it now: this value was not stored`);
+            }
+          } else if (writes.length === 1) await durable.set(state.name, writes[0]!, scope);
           else await durable.setMany(state.name, writes, scope);
           state.durable.sets += writes.length;
           return false;
@@ -696,7 +703,12 @@ export class CacheEngine {
           state.written.bytesIn += entries[i]!.value.byteLength;
           state.written.bytesStored += write.envelope.byteLength;
         });
-        for (const entry of entries) if (entry.leaseToken) this.#leases.release(state.name, entry.key, entry.leaseToken);
+        for (const entry of entries) {
+          if (!entry.leaseToken) continue;
+          this.#leases.release(state.name, entry.key, entry.leaseToken);
+          // A fenced write ended its shared lease itself; any other write of a lease holder gives it back.
+          if (durable?.leases && entries.length > 1) void durable.leases.release(state.name, entry.key, entry.leaseToken).catch(() => false);
+        }
       },
     );
     return { stored: writes.length, degraded };
@@ -802,30 +814,70 @@ export class CacheEngine {
     let found = await this.get(name, key, scope, true);
     if (found && !found.stale) {
       const due = refreshAheadMs > 0 && found.freshRemainingMs !== 0 && found.freshRemainingMs <= refreshAheadMs;
-      return { found, leaseToken: due ? this.#tryLease(name, key, leaseMs) : undefined };
+      return { found, leaseToken: due ? (await this.#tryLease(name, key, leaseMs, false, scope)).token : undefined };
     }
-    let leaseToken = this.#tryLease(name, key, leaseMs);
-    if (leaseToken || (found && !waitOnStale)) return { found, leaseToken };
-    await this.#leases.waitFor(name, key, waitMs, scope?.signal);
-    found = (await this.get(name, key, scope, true)) ?? found;
-    if (found && !found.stale) return { found, leaseToken: undefined };
-    leaseToken = this.#tryLease(name, key, leaseMs);
-    return { found, leaseToken };
+    // Waits use real time (timers), whatever the engine's clock.
+    const deadline = performance.now() + waitMs;
+    for (;;) {
+      const attempt = await this.#tryLease(name, key, leaseMs, true, scope);
+      if (attempt.token !== undefined || (found && !waitOnStale)) return { found, leaseToken: attempt.token };
+      const left = deadline - performance.now();
+      // heldElsewhereMs 0: a fresh value was written since the read above; read it whatever the deadline.
+      if ((left <= 0 && attempt.heldElsewhereMs !== 0) || scope?.signal?.aborted) return { found, leaseToken: undefined };
+      await this.#leases.waitFor(name, key, left, scope?.signal, attempt.heldElsewhereMs);
+      found = (await this.get(name, key, scope, true)) ?? found;
+      if (found && !found.stale) return { found, leaseToken: undefined };
+    }
   }
 
-  /** A lease, unless someone holds it or the server holds max-leases already (the caller then computes without one). */
-  #tryLease(namespace: string, key: string, leaseMs: number): string | undefined {
-    if (this.#leases.size >= this.#maxLeases) return undefined;
+  /**
+   * A lease, unless someone holds it or the server holds max-leases already
+   * (the caller then computes without one). Over a durable tier with shared
+   * leases (Redis), the lease is taken there too, so one caller across all
+   * instances gets it; when that tier cannot be reached, the lease stays
+   * this instance's.
+   */
+  async #tryLease(namespace: string, key: string, leaseMs: number, unlessFresh: boolean, scope: CallScope | undefined): Promise<{ token: string | undefined; heldElsewhereMs?: number }> {
+    if (this.#leases.size >= this.#maxLeases) return { token: undefined };
     const token = this.#leases.tryAcquire(namespace, key, leaseMs);
-    if (token !== undefined) this.budget?.added(LEASE_OVERHEAD_BYTES);
-    return token;
+    if (token === undefined) return { token: undefined };
+    const shared = this.#options.durable?.leases;
+    if (shared) {
+      let attempt: LeaseAttempt;
+      try {
+        attempt = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope);
+      } catch (err) {
+        if (!(err instanceof TierUnavailableError) || scope?.signal?.aborted) {
+          this.#leases.release(namespace, key, token);
+          throw err;
+        }
+        attempt = { acquired: true };
+      }
+      if (!attempt.acquired) {
+        this.#leases.release(namespace, key, token);
+        return { token: undefined, heldElsewhereMs: attempt.heldForMs };
+      }
+    }
+    this.budget?.added(LEASE_OVERHEAD_BYTES);
+    return { token };
   }
 
-  /** Gives a lease back without a value; true when `token` held it. */
-  releaseLease(namespace: string, key: string, token: string): boolean {
+  /** Gives a lease back without a value; true when `token` held it (here, or in the shared leases). */
+  async releaseLease(namespace: string, key: string, token: string): Promise<boolean> {
     const name = checkNamespace(namespace);
     checkKey(key, this.#options.maxKeyBytes);
-    return this.#leases.release(name, key, token);
+    return this.#releaseLease(name, key, token);
+  }
+
+  async #releaseLease(namespace: string, key: string, token: string): Promise<boolean> {
+    const here = this.#leases.release(namespace, key, token);
+    const shared = this.#options.durable?.leases;
+    if (!shared) return here;
+    const there = await shared.release(namespace, key, token).catch(() => false);
+    // Wakes the callers other instances hold waiting for this lease: announced as a touch of the key,
+    // which every instance and watcher already handles (it drops copies of the key; it holds none fresh, or a refresh failed).
+    if (there) this.#options.onChange?.({ kind: "touch", namespace, keys: [key] });
+    return here || there;
   }
 
   /** Counters of one namespace (zeros when it holds nothing), or of every namespace holding data. */

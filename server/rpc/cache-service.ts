@@ -186,8 +186,8 @@ export function cacheServiceHandlers(
         ...(leaseToken && { leaseToken }),
       };
     },
-    releaseLease(req) {
-      return { released: engine.releaseLease(req.namespace, req.key, req.leaseToken) };
+    async releaseLease(req) {
+      return { released: await engine.releaseLease(req.namespace, req.key, req.leaseToken) };
     },
     async streamSet(requests, ctx) {
       let stored = 0;
