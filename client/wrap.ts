@@ -77,7 +77,7 @@ function refreshAhead(eagerRefresh: number | undefined, ttl: number): number {
     throw new RpcError(Status.INVALID_ARGUMENT, `eagerRefresh ${String(eagerRefresh)} is out of range: use a fraction of the ttl above 0 and below 1`);
   }
   if (ttl === 0) throw new RpcError(Status.INVALID_ARGUMENT, "eagerRefresh needs a ttl: it is a fraction of it");
-  return Math.max(1, Math.min(0xffff_ffff, Math.floor(ttl * (1 - eagerRefresh))));
+  return Math.max(1, Math.min(0xffff_ffff, Math.round(ttl * (1 - eagerRefresh))));
 }
 
 function checkedLimit(name: string, ms: number | undefined, min: number, max: number): number | undefined {
