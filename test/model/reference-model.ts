@@ -188,6 +188,7 @@ export class ReferenceCache {
     const ns = this.#checkKeys(namespace, [key]);
     const ttlMs = resolveTtl(options.ttl);
     const graceMs = resolveTtl(options.grace, "grace");
+    if (options.eagerRefresh !== undefined && ttlMs === 0) throw new InvalidArgument("eagerRefresh needs a ttl: it is a fraction of it");
     const found = this.#state(ns, key);
     const ctx = options.loaderContext ?? {};
     const store = () => {
