@@ -302,7 +302,9 @@ export type SetRequest = Message<"tiercache.v1.SetRequest"> & {
 
   /**
    * The lease this write fulfils (from GetOrLease); releases it and wakes
-   * the callers waiting for the value. Empty = none.
+   * the callers waiting for the value. Empty = none. Over Redis the write is
+   * fenced: when this lease lapsed and another caller holds the key's lease
+   * now, nothing is stored and the call fails FAILED_PRECONDITION.
    *
    * @generated from field: string lease_token = 7;
    */
@@ -1657,7 +1659,8 @@ export const CacheService: GenService<{
    * to `wait_ms` for the value to be written; a stale hit is answered at once
    * with `stale` set instead of waiting. When the wait ends without a value,
    * the answer has neither value nor token, and the caller may compute the
-   * value itself. Leases live in the server instance that granted them.
+   * value itself. Over Redis, leases are shared by every server instance
+   * over it (kept in Redis); otherwise they live in the granting instance.
    *
    * @generated from rpc tiercache.v1.CacheService.GetOrLease
    */
