@@ -384,11 +384,14 @@ export class CacheClient implements AsyncDisposable {
     const writeSeq = ++this.#writeSeq;
     const id = `${namespace}\u0000${key}`;
     const local = this.#coherentLocal(namespace);
+    let kept: unknown = LOCAL_MISS;
     if (local !== undefined && ttl > 0) {
+      // The copy other readers get is what a read from the server would give (the serializer's round trip), not the loader's object.
+      kept = this.#serializer.decode(bytes, contentType);
       this.#watcher!.changedLocally(namespace, key);
       if (this.#ownWrites.size >= MAX_OWN_WRITES) this.#ownWrites.clear();
-      this.#ownWrites.set(id, { seq: writeSeq, value });
-      local.set(namespace, key, { value, contentType, size: bytes.byteLength, freshMs: ttl, ttlRemainingMs: ttl });
+      this.#ownWrites.set(id, { seq: writeSeq, value: kept });
+      local.set(namespace, key, { value: kept, contentType, size: bytes.byteLength, freshMs: ttl, ttlRemainingMs: ttl });
     } else {
       this.#local?.delete(namespace, key);
     }
@@ -400,7 +403,7 @@ export class CacheClient implements AsyncDisposable {
     } catch (err) {
       if (this.#ownWrites.get(id)?.seq === writeSeq) this.#ownWrites.delete(id);
       const held = this.#local;
-      if (held !== undefined && held.value(namespace, key) === value) held.delete(namespace, key);
+      if (held !== undefined && kept !== LOCAL_MISS && held.value(namespace, key) === kept) held.delete(namespace, key);
       throw err;
     }
   }

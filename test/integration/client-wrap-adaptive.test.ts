@@ -60,8 +60,12 @@ describe("wrap: one round trip per miss, own-write echo, adaptive caching, eager
     finished.length = 0;
     let loads = 0;
     const loader = async () => ({ n: ++loads });
-    expect(await reader.wrap("k", loader, { ttl: 60_000 })).toEqual({ n: 1 });
+    const returned = await reader.wrap("k", loader, { ttl: 60_000 });
+    expect(returned).toEqual({ n: 1 });
     expect(finished).toEqual(["GetOrLease"]);
+    // The local copy is what a server read would give (a serializer round trip), not the loader's own object.
+    expect(reader.getLocal("k")).toEqual({ n: 1 });
+    expect(reader.getLocal("k")).not.toBe(returned);
     await reader.settled();
     expect(finished).toEqual(["GetOrLease", "Set"]);
     // Events arrive in order: once the marker's change dropped its copy, the echo of the Set came before it.
