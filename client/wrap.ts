@@ -259,7 +259,7 @@ export class Wrapper {
       }
     } catch (err) {
       if (!unreachable(err)) throw err;
-      return (await this.#load(namespace, key, loader, options, "")) as T;
+      return (await this.#load(namespace, key, loader, options, "", false)) as T;
     }
     if (read.found && !read.stale) {
       if (read.leaseToken) this.#refreshInBackground(namespace, key, loader, options, read.leaseToken);
@@ -318,9 +318,10 @@ export class Wrapper {
    * Runs the loader (within hardTimeout) with its context, and stores its
    * result in the background: the caller gets the value at once (kept
    * locally by the backend), a failed write is reported and gives the lease
-   * back. A failed or skipped run gives the lease back too.
+   * back. A failed or skipped run gives the lease back too. With `store`
+   * false (the service is unreachable), the value is returned uncached.
    */
-  async #load<T>(namespace: string, key: string, loader: Loader<T>, options: ResolvedWrapOptions, leaseToken: string): Promise<T> {
+  async #load<T>(namespace: string, key: string, loader: Loader<T>, options: ResolvedWrapOptions, leaseToken: string, store = true): Promise<T> {
     const ctx = new LoaderContext();
     let value: T | typeof TIMED_OUT;
     try {
@@ -330,7 +331,7 @@ export class Wrapper {
       if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});
       throw err;
     }
-    if (ctx.skipped || (value === undefined && options.negativeTtl === undefined && ctx.ttl === undefined)) {
+    if (!store || ctx.skipped || (value === undefined && options.negativeTtl === undefined && ctx.ttl === undefined)) {
       if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});
       return value;
     }
