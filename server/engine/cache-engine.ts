@@ -821,6 +821,8 @@ export class CacheEngine {
     for (;;) {
       const attempt = await this.#tryLease(name, key, leaseMs, true, scope);
       if (attempt.token !== undefined || (found && !waitOnStale)) return { found, leaseToken: attempt.token };
+      // Nobody to wait for (max-leases reached with the key free): the caller computes without a lease.
+      if (attempt.heldElsewhereMs === undefined && !this.#leases.isHeld(name, key)) return { found, leaseToken: undefined };
       const left = deadline - performance.now();
       // heldElsewhereMs 0: a fresh value was written since the read above; read it whatever the deadline.
       if ((left <= 0 && attempt.heldElsewhereMs !== 0) || scope?.signal?.aborted) return { found, leaseToken: undefined };

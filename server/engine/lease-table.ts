@@ -60,6 +60,11 @@ export class LeaseTable {
     return token;
   }
 
+  /** True when someone holds the key's lease here now. */
+  isHeld(namespace: string, key: string): boolean {
+    return this.#current(this.#id(namespace, key)) !== undefined;
+  }
+
   /** Ends the lease if `token` holds it; true when it did. */
   release(namespace: string, key: string, token: string): boolean {
     const id = this.#id(namespace, key);

@@ -7,7 +7,7 @@ import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
-function setup() {
+function setup(maxLeases?: number) {
   const clock = fakeClock();
   const durable = new FakeDurableTier(clock.now);
   const engine = new CacheEngine({
@@ -17,6 +17,7 @@ function setup() {
     maxBatch: 100,
     maxNamespaces: 10,
     clock: clock.now,
+    ...(maxLeases !== undefined && { maxLeases }),
     settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
   });
   const events: WatchEvent[] = [];
@@ -48,5 +49,12 @@ describe("CacheEngine: writer-tagged changes and eager-refresh leases", () => {
     expect((await engine.getOrLease("ns", "k", 5_000, 0)).leaseToken).toBeUndefined();
     await engine.set("ns", { key: "k", value: bytes("v2"), contentType: "", ttlMs: 10_000, leaseToken: first.leaseToken! });
     expect((await engine.getOrLease("ns", "k", 5_000, 0, undefined, false, 2_000)).leaseToken).toBeUndefined();
+  });
+
+  it("at max-leases, a caller of a free key gets neither value nor lease at once (it computes without one)", async () => {
+    const { engine } = setup(1);
+    expect((await engine.getOrLease("ns", "a", 60_000, 0)).leaseToken).toBeDefined();
+    // Without the answer at once, this would wait out the 60 s and fail on the test's timeout.
+    expect(await engine.getOrLease("ns", "b", 60_000, 60_000)).toEqual({ found: undefined, leaseToken: undefined });
   });
 });
