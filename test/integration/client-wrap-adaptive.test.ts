@@ -29,6 +29,22 @@ function countingInterceptor(finished: string[]): Interceptor {
   };
 }
 
+/** Holds every Set call of the client back until `release()` is called. */
+function gatedSets(): { interceptor: Interceptor; release: () => void } {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const interceptor: Interceptor = (options, nextCall) => {
+    if (!options.method_definition.path.endsWith("/Set")) return new InterceptingCall(nextCall(options));
+    const requester = new RequesterBuilder()
+      .withStart((metadata, listener, next) => void gate.then(() => next(metadata, listener)))
+      .withSendMessage((message, next) => void gate.then(() => next(message)))
+      .withHalfClose((next) => void gate.then(() => next()))
+      .build();
+    return new InterceptingCall(nextCall(options), requester);
+  };
+  return { interceptor, release: () => open() };
+}
+
 /** Reads `key` (written by someone else) until the local tier serves it: the namespace's Watch is READY. */
 async function warm(client: CacheClient, key: string, namespace: string): Promise<void> {
   await eventually(async () => {
@@ -80,6 +96,27 @@ describe("wrap: one round trip per miss, own-write echo, adaptive caching, eager
     await eventually(() => reader.getLocal("k") === undefined);
     expect(await reader.wrap("k", loader, { ttl: 60_000 })).toEqual({ n: 99 });
     expect(loads).toBe(1);
+  });
+
+  it("a foreign write that lands while the client's own write is in flight drops the copy, and the client ends up agreeing with the server", async () => {
+    const namespace = ns();
+    const { interceptor, release } = gatedSets();
+    const reader = t.newClient({ namespace, localTier: { clock: clock.now }, channelOptions: { interceptors: [interceptor] } });
+    const writer = t.newClient({ namespace });
+    await writer.set("marker", 0);
+    await warm(reader, "marker", namespace);
+    expect(await reader.wrap("k", () => "own", { ttl: 60_000, lease: false })).toBe("own");
+    expect(reader.getLocal("k")).toBe("own");
+    // Another client writes the key before this client's Set reaches the server.
+    await writer.set("k", "foreign");
+    await eventually(() => reader.getLocal("k") === undefined);
+    release();
+    await reader.settled();
+    // The own write landed last: its echo must not bring back a copy the foreign write dropped, nor keep "foreign".
+    await writer.set("marker", 1);
+    await eventually(() => reader.getLocal("marker") === undefined);
+    expect(await writer.get("k")).toBe("own");
+    expect(await reader.get("k")).toBe("own");
   });
 
   it("a background write that fails drops the local copy, is counted and reported, and gives the lease back", async () => {
