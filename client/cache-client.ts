@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { credentials as grpcCredentials, Metadata, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { isIP } from "node:net";
@@ -16,7 +17,8 @@ import { LOCAL_MISS, LocalTier, type LocalCopy, type LocalTierOptions, type Serv
 import { jsonSerializer, type Serializer } from "./serializer.js";
 import { heldClient, ProcessHold, unheldCredentials } from "./process-hold.js";
 import { tracedClient } from "./traced-rpc.js";
-import { resolveWrapOptions, Wrapper, type ResolvedWrapOptions, type WrapOptions } from "./wrap.js";
+import { resolveWrapOptions, Wrapper, type Loader, type ResolvedWrapOptions, type StoreOptions, type WrapOptions, type WrapTask } from "./wrap.js";
+import { LoaderContext, type WrapContext } from "./wrap-context.js";
 
 /** Options of a {@link CacheClient}. */
 export interface CacheClientOptions {
@@ -55,7 +57,33 @@ export interface CacheClientOptions {
   token?: string | undefined;
   /** grpc-js channel options. */
   channelOptions?: ChannelOptions;
+  /**
+   * Called when a background part of `wrap` fails: the write of a loaded
+   * value (the caller already has it; its local copy is dropped and the
+   * lease given back) or an eager refresh (the current value stays).
+   * Counted in {@link CacheClient.wrapStats} either way.
+   * @default logs one line with console.warn
+   */
+  onBackgroundError?: (error: unknown, info: BackgroundErrorInfo) => void;
 }
+
+/** What failed in the background, for {@link CacheClientOptions.onBackgroundError}. */
+export interface BackgroundErrorInfo {
+  task: WrapTask;
+  namespace: string;
+  key: string;
+}
+
+/** Counters of `wrap`'s background work. */
+export interface WrapStats {
+  /** Writes of loaded values that failed (or whose outcome is unknown). */
+  writeFailures: number;
+  /** Eager or stale-while-revalidate refreshes that failed. */
+  refreshFailures: number;
+}
+
+/** Own writes whose Watch echo is awaited, at most; past it they are forgotten (their echoes then drop the copies). */
+const MAX_OWN_WRITES = 100_000;
 
 /** TLS settings of a client. Each field is a file path or the PEM text itself. */
 export interface TlsOptions {
@@ -196,6 +224,16 @@ export interface NamespaceStats {
   tagInvalidations: number;
 }
 
+/**
+ * wrapMany's batch loader: gets the missing keys, and `context(key)`, the
+ * {@link WrapContext} of one of them (to set its TTL, grace or tags, or skip
+ * caching it); returns a Map or a record of the values it found.
+ */
+export type ManyLoader<T> = (
+  missing: string[],
+  context: (key: string) => WrapContext,
+) => Promise<ReadonlyMap<string, T> | Record<string, T>> | ReadonlyMap<string, T> | Record<string, T>;
+
 /** Entries to write: a record, a Map, or any iterable of pairs. */
 export type EntriesInput = Record<string, unknown> | ReadonlyMap<string, unknown> | Iterable<readonly [string, unknown]>;
 
@@ -273,8 +311,18 @@ export class CacheClient implements AsyncDisposable {
   readonly #local: LocalTier | undefined;
   readonly #watcher: CoherenceWatcher | undefined;
   readonly #wrapper: Wrapper;
+  /** Names this client's writes so that it can tell their Watch echoes (see SetRequest.writer_id). */
+  readonly #writerId = randomBytes(12).toString("base64url");
+  #writeSeq = 0n;
+  /** The latest own write of each key whose echo is awaited, with the value kept locally for it. */
+  readonly #ownWrites = new Map<string, { seq: bigint; value: unknown }>();
+  readonly #wrapStats: WrapStats = { writeFailures: 0, refreshFailures: 0 };
+  readonly #onBackgroundError: (error: unknown, info: BackgroundErrorInfo) => void;
 
   constructor(options: CacheClientOptions) {
+    this.#onBackgroundError =
+      options.onBackgroundError ??
+      ((error, { task, namespace, key }) => console.warn(`tiercache: background ${task} of ${JSON.stringify(key)} in ${namespace} failed: ${String(error)}`));
     this.#namespace = clientNamespace(options.namespace);
     this.#serializer = options.serializer ?? jsonSerializer;
     this.#streamBatchSize = positiveInteger("streamBatchSize", options.streamBatchSize, 500);
@@ -302,33 +350,108 @@ export class CacheClient implements AsyncDisposable {
       this.#local = local;
       this.#watcher = new CoherenceWatcher(
         this.#rpc,
-        { invalidate: (ns, keys) => keys.forEach((key) => local.delete(ns, key)), flush: (ns) => local.flush(ns) },
+        {
+          invalidate: (ns, keys) =>
+            keys.forEach((key) => {
+              local.delete(ns, key);
+              this.#ownWrites.delete(`${ns}\u0000${key}`);
+            }),
+          flush: (ns) => local.flush(ns),
+          ownEcho: (ns, key, writerId, writeSeq) => this.#isOwnEcho(ns, key, writerId, writeSeq),
+        },
         options.coherence,
         () => this.#call(undefined).metadata,
       );
     }
     this.#wrapper = new Wrapper({
-      getOrLease: async (namespace, key, leaseMs, waitMs, waitOnStale) => {
+      getOrLease: async (namespace, key, leaseMs, waitMs, waitOnStale, refreshAheadMs) => {
         const mark = this.#watcher?.mark(namespace);
         const call = this.#call(waitMs > 0 ? { timeoutMs: waitMs + 5000 } : undefined);
-        const res = await this.#rpc.getOrLease({ namespace, key, leaseMs, waitMs, waitOnStale }, call);
+        const res = await this.#rpc.getOrLease({ namespace, key, leaseMs, waitMs, waitOnStale, refreshAheadMs }, call);
         const value = res.found ? this.#serializer.decode(res.value, res.contentType) : undefined;
         if (res.found && !res.stale) this.#remember(namespace, key, this.#serverCopy(value, res), mark, res.streamId);
         return { found: res.found, value, stale: res.stale, leaseToken: res.leaseToken };
       },
-      store: async (namespace, key, value, { ttl, grace, leaseToken }) => {
-        const { bytes, contentType } = this.#serializer.encode(value);
-        this.#local?.delete(namespace, key);
-        await this.#rpc.set({ namespace, key, value: bytes, contentType, ttlMs: BigInt(ttl), graceMs: BigInt(grace), leaseToken }, this.#call(undefined));
-      },
+      store: (namespace, key, value, options) => this.#storeOwnWrite(namespace, key, value, options),
       releaseLease: async (namespace, key, leaseToken) => {
         await this.#rpc.releaseLease({ namespace, key, leaseToken }, this.#call(undefined));
       },
-      local: (namespace, key) => {
-        const value = this.#localValue(namespace, key);
-        return value === LOCAL_MISS ? { found: false, value: undefined } : { found: true, value };
+      local: (namespace, key, refreshAheadMs) => {
+        if (refreshAheadMs === 0) {
+          const value = this.#localValue(namespace, key);
+          return value === LOCAL_MISS ? { found: false, value: undefined, due: false } : { found: true, value, due: false };
+        }
+        const copy = this.#coherentLocal(namespace)?.get(namespace, key);
+        if (copy === undefined) return { found: false, value: undefined, due: false };
+        return { found: true, value: copy.value, due: copy.ttlRemainingMs !== 0 && copy.ttlRemainingMs <= refreshAheadMs };
+      },
+      failed: (task, namespace, key, error) => {
+        if (task === "write") this.#wrapStats.writeFailures++;
+        else this.#wrapStats.refreshFailures++;
+        try {
+          this.#onBackgroundError(error, { task, namespace, key });
+        } catch {
+          // A throwing error handler must not become an unhandled rejection.
+        }
       },
     });
+  }
+
+  /**
+   * Writes a loaded value, tagged with this client's writer id: keeps it as
+   * the local copy at once (with an explicit TTL, while the namespace is
+   * coherent), so that its Watch echo leaves it in place while any other
+   * change of the key drops it; drops it again if the write fails.
+   */
+  async #storeOwnWrite(namespace: string, key: string, value: unknown, { ttl, grace, leaseToken, tags }: StoreOptions): Promise<void> {
+    const { bytes, contentType } = this.#serializer.encode(value);
+    const writeSeq = ++this.#writeSeq;
+    const id = `${namespace}\u0000${key}`;
+    const local = this.#coherentLocal(namespace);
+    let kept: unknown = LOCAL_MISS;
+    if (local !== undefined && ttl > 0) {
+      // The copy other readers get is what a read from the server would give (the serializer's round trip), not the loader's object.
+      kept = this.#serializer.decode(bytes, contentType);
+      this.#watcher!.changedLocally(namespace, key);
+      if (this.#ownWrites.size >= MAX_OWN_WRITES) this.#ownWrites.clear();
+      this.#ownWrites.set(id, { seq: writeSeq, value: kept });
+      local.set(namespace, key, { value: kept, contentType, size: bytes.byteLength, freshMs: ttl, ttlRemainingMs: ttl });
+    } else {
+      this.#local?.delete(namespace, key);
+    }
+    const request = { namespace, key, value: bytes, contentType, ttlMs: BigInt(ttl), graceMs: BigInt(grace), leaseToken, writerId: this.#writerId, writeSeq, tags: tags === undefined ? [] : checkedTags(tags, MAX_TAGS_PER_ENTRY, "a value") };
+    try {
+      await this.#rpc.set(request, this.#call(undefined));
+    } catch (err) {
+      if (this.#ownWrites.get(id)?.seq === writeSeq) this.#ownWrites.delete(id);
+      const held = this.#local;
+      if (held !== undefined && kept !== LOCAL_MISS && held.value(namespace, key) === kept) held.delete(namespace, key);
+      throw err;
+    }
+  }
+
+  /** True when a SET event is the echo of this client's latest write of the key and the local copy is still that write's value. */
+  #isOwnEcho(namespace: string, key: string, writerId: string, writeSeq: bigint): boolean {
+    if (writerId !== this.#writerId) return false;
+    const id = `${namespace}\u0000${key}`;
+    const own = this.#ownWrites.get(id);
+    if (own === undefined || own.seq !== writeSeq) return false;
+    this.#ownWrites.delete(id);
+    return this.#local!.value(namespace, key) === own.value;
+  }
+
+  /**
+   * Resolves when the background writes (and refreshes) that `wrap` has
+   * started so far are done, stored or failed; never rejects. Await it to
+   * know that other clients can read what `wrap` loaded.
+   */
+  settled(): Promise<void> {
+    return this.#wrapper.settled();
+  }
+
+  /** Counters of `wrap`'s background writes and refreshes that failed. */
+  wrapStats(): WrapStats {
+    return { ...this.#wrapStats };
   }
 
   /** The local tier when it may serve `namespace` now; starts watching the namespace when it may not yet. */
@@ -659,8 +782,15 @@ export class CacheClient implements AsyncDisposable {
    * its value, then get the stale one. A loader's `undefined` is cached only
    * with `negativeTtl`. If the service is unavailable, the loader's result
    * is returned uncached.
+   *
+   * A miss costs one call on the caller's path: the loaded value is
+   * returned (and kept in the local tier) at once, and written in the
+   * background (see `onBackgroundError`). The loader gets a
+   * {@link WrapContext} to set this value's TTL, grace or tags, or to skip
+   * caching it; with `eagerRefresh`, a hit late in its TTL is refreshed in
+   * the background by one caller across clients.
    */
-  wrap<T>(key: string, loader: () => T | Promise<T>, options: WrapOptions = {}): Promise<T> {
+  wrap<T>(key: string, loader: Loader<T>, options: WrapOptions = {}): Promise<T> {
     let namespace: string;
     let resolved: ResolvedWrapOptions;
     try {
@@ -674,7 +804,7 @@ export class CacheClient implements AsyncDisposable {
   }
 
   /** Alias of {@link wrap}. */
-  getOrSet<T>(key: string, loader: () => T | Promise<T>, options: WrapOptions = {}): Promise<T> {
+  getOrSet<T>(key: string, loader: Loader<T>, options: WrapOptions = {}): Promise<T> {
     return this.wrap(key, loader, options);
   }
 
@@ -687,7 +817,7 @@ export class CacheClient implements AsyncDisposable {
    */
   async wrapMany<T>(
     keys: Iterable<string>,
-    loader: (missing: string[]) => Promise<ReadonlyMap<string, T> | Record<string, T>> | ReadonlyMap<string, T> | Record<string, T>,
+    loader: ManyLoader<T>,
     options: WrapOptions = {},
   ): Promise<Map<string, T>> {
     const wanted = [...new Set(checkedKeys(keys))];
@@ -706,29 +836,33 @@ export class CacheClient implements AsyncDisposable {
     return result;
   }
 
-  /** wrapMany's loader call, and the writes of what it returned (failed writes are ignored). */
-  async #loadMissing<T>(
-    namespace: string,
-    missing: string[],
-    loader: (missing: string[]) => Promise<ReadonlyMap<string, T> | Record<string, T>> | ReadonlyMap<string, T> | Record<string, T>,
-    { ttl, grace, negativeTtl }: ResolvedWrapOptions,
-    options: CallOptions,
-  ): Promise<Map<string, T>> {
+  /** wrapMany's loader call (each key with its own context), and the writes of what it returned (failed writes are ignored). */
+  async #loadMissing<T>(namespace: string, missing: string[], loader: ManyLoader<T>, { ttl, grace, negativeTtl, tags }: ResolvedWrapOptions, options: CallOptions): Promise<Map<string, T>> {
     const asked = new Set(missing);
-    const returned = await loader(missing);
+    const contexts = new Map<string, LoaderContext>();
+    const contextOf = (key: string): WrapContext => {
+      if (!asked.has(key)) throw new TypeError(`wrapMany: ${JSON.stringify(key)} is not one of the missing keys`);
+      let ctx = contexts.get(key);
+      if (ctx === undefined) contexts.set(key, (ctx = new LoaderContext()));
+      return ctx;
+    };
+    const returned = await loader(missing, contextOf);
     const loaded = new Map<string, T>();
     for (const [key, value] of returned instanceof Map ? returned : Object.entries(returned as Record<string, T>)) {
       if (asked.has(key) && value !== undefined) loaded.set(key, value);
     }
-    const writes: Promise<unknown>[] = [];
-    const store = (pairs: [string, unknown][], ttlMs: number, graceMs: number) => {
-      for (const batch of chunks(pairs, this.#streamBatchSize)) {
-        writes.push(this.#setMany(namespace, this.#toEntries(batch, BigInt(ttlMs), BigInt(graceMs)), options).catch(() => {}));
-      }
-    };
-    store([...loaded], ttl, grace);
-    if (negativeTtl !== undefined) store(missing.filter((key) => !loaded.has(key)).map((key) => [key, undefined]), negativeTtl, 0);
-    await Promise.all(writes);
+    const entries: WireEntry[] = [];
+    for (const key of missing) {
+      const ctx = contexts.get(key);
+      if (ctx?.skipped) continue;
+      const found = loaded.has(key);
+      if (!found && negativeTtl === undefined && ctx?.ttl === undefined) continue;
+      const entryTtl = ctx?.ttl ?? (found ? ttl : negativeTtl!);
+      const entryGrace = ctx?.grace ?? (found ? grace : 0);
+      const entryTags = ctx?.tags ?? tags;
+      entries.push(...this.#toEntries([[key, loaded.get(key)]], BigInt(entryTtl), BigInt(entryGrace), entryTags === undefined ? [] : checkedTags(entryTags, MAX_TAGS_PER_ENTRY, "a value")));
+    }
+    await Promise.all(chunks(entries, this.#streamBatchSize).map((batch) => this.#setMany(namespace, batch, options).catch(() => {})));
     return loaded;
   }
 
@@ -764,8 +898,9 @@ export class CacheClient implements AsyncDisposable {
     this.#rpc.close();
   }
 
-  /** Closes the client at the end of an `await using` block. */
+  /** Closes the client at the end of an `await using` block, once wrap's background writes are done. */
   async [Symbol.asyncDispose](): Promise<void> {
+    await this.settled();
     this.close();
   }
 }

@@ -9,6 +9,12 @@ export interface CoherenceListener {
   invalidate(namespace: string, keys: readonly string[]): void;
   /** Anything held for the namespace may be stale: drop it all. */
   flush(namespace: string): void;
+  /**
+   * A SET event of one key written by `writerId` (see SetRequest.writer_id):
+   * true when it is the echo of this client's own latest write of the key
+   * and the local copy is that write's value, which then stays.
+   */
+  ownEcho?(namespace: string, key: string, writerId: string, writeSeq: bigint): boolean;
 }
 
 /** Options of a {@link CoherenceWatcher}. */
@@ -141,6 +147,11 @@ export class CoherenceWatcher {
     return changed === undefined || changed <= mark.counter;
   }
 
+  /** Marks `key` changed by this client (its own write): reads of it in flight will not keep what they got. */
+  changedLocally(namespace: string, key: string): void {
+    this.#keyChanged(namespace, [key]);
+  }
+
   #keyChanged(namespace: string, keys: readonly string[]): void {
     this.#counter++;
     if (this.#changedAt.size + keys.length > MAX_TRACKED_KEYS) {
@@ -261,8 +272,14 @@ export class CoherenceWatcher {
         break;
       default:
         this.#keyChanged(event.namespace, event.keys);
+        if (this.#isOwnEcho(event)) break;
         this.#listener.invalidate(event.namespace, event.keys);
     }
+  }
+
+  #isOwnEcho(event: WatchResponse): boolean {
+    if (event.kind !== WatchEventKind.SET || event.writerId === "" || event.keys.length !== 1 || !this.#listener.ownEcho) return false;
+    return this.#listener.ownEcho(event.namespace, event.keys[0]!, event.writerId, event.writeSeq);
   }
 
   /** Stops watching. */

@@ -15,6 +15,9 @@ export {
   type NamespaceStats,
   type TierStats,
   type TierName,
+  type ManyLoader,
+  type BackgroundErrorInfo,
+  type WrapStats,
 } from "./cache-client.js";
 export {
   jsonSerializer,
@@ -28,7 +31,8 @@ export {
 export { RpcError, Status, statusName } from "../core/rpc-error.js";
 export { CorruptValueError } from "../core/errors.js";
 export { MAX_TAGS_PER_ENTRY, MAX_TAG_BYTES, MAX_TAGS_PER_INVALIDATION } from "../core/tag-rules.js";
-export { LoaderTimeoutError, type WrapOptions } from "./wrap.js";
+export { LoaderTimeoutError, type Loader, type WrapOptions, type WrapTask } from "./wrap.js";
+export { wrapContext, type WrapContext } from "./wrap-context.js";
 export type { LocalTierOptions } from "./local-tier.js";
 export type { CoherenceOptions } from "./coherence.js";
 export { keyFromArguments } from "./cache-key.js";

@@ -1,5 +1,7 @@
 import { RpcError, Status } from "../core/rpc-error.js";
-import { checkedDuration } from "./argument-checks.js";
+import { MAX_TAGS_PER_ENTRY } from "../core/tag-rules.js";
+import { checkedDuration, checkedTags } from "./argument-checks.js";
+import { LoaderContext, runInContext, type WrapContext } from "./wrap-context.js";
 
 /** Options of `wrap` / `getOrSet` / `cached`. */
 export interface WrapOptions {
@@ -25,6 +27,8 @@ export interface WrapOptions {
   softTimeout?: number;
   /** Give up on the loader after this long (ms): serve stale if there is one, else reject with LoaderTimeoutError. */
   hardTimeout?: number;
+  /** Tags of the value the loader returns (at most 16, each 1 to 128 UTF-8 bytes), for `invalidateTags`; `ctx.setTags` replaces them per call. */
+  tags?: readonly string[];
   /** Ask the server for a lease so one client computes a missing key. @default true */
   lease?: boolean;
   /** How long callers in other clients wait for the lease holder's value, in ms (at most 60000). @default 2000 */
@@ -37,6 +41,13 @@ export interface WrapOptions {
    * @default hardTimeout, else 10000
    */
   leaseMs?: number;
+  /**
+   * Eager refresh, as a fraction of `ttl` (above 0, below 1; needs a `ttl`):
+   * a hit after this share of the TTL is returned at once and starts one
+   * background refresh of the key, one across all clients (through the
+   * server lease). A failed refresh keeps the current value until it expires.
+   */
+  eagerRefresh?: number;
 }
 
 /** The longest timer Node can set (about 24.8 days); a longer softTimeout or hardTimeout is refused. */
@@ -59,6 +70,18 @@ export interface ResolvedWrapOptions {
   lease: boolean;
   leaseWaitMs: number;
   leaseMs: number;
+  tags: readonly string[] | undefined;
+  /** With eagerRefresh: a hit with at most this many ms left before it goes stale is refreshed early; 0 = never. */
+  refreshAheadMs: number;
+}
+
+function refreshAhead(eagerRefresh: number | undefined, ttl: number): number {
+  if (eagerRefresh === undefined) return 0;
+  if (typeof eagerRefresh !== "number" || !(eagerRefresh > 0 && eagerRefresh < 1)) {
+    throw new RpcError(Status.INVALID_ARGUMENT, `eagerRefresh ${String(eagerRefresh)} is out of range: use a fraction of the ttl above 0 and below 1`);
+  }
+  if (ttl === 0) throw new RpcError(Status.INVALID_ARGUMENT, "eagerRefresh needs a ttl: it is a fraction of it");
+  return Math.max(1, Math.min(0xffff_ffff, Math.round(ttl * (1 - eagerRefresh))));
 }
 
 function checkedLimit(name: string, ms: number | undefined, min: number, max: number): number | undefined {
@@ -72,8 +95,10 @@ function checkedLimit(name: string, ms: number | undefined, min: number, max: nu
 /** Checks and resolves WrapOptions; throws RpcError INVALID_ARGUMENT naming the option that is out of range. */
 export function resolveWrapOptions(options: WrapOptions): ResolvedWrapOptions {
   const hardTimeout = checkedLimit("hardTimeout", options.hardTimeout, 0, MAX_TIMER_MS);
+  const ttl = checkedDuration("ttl", options.ttl);
   return {
-    ttl: checkedDuration("ttl", options.ttl),
+    ttl,
+    refreshAheadMs: refreshAhead(options.eagerRefresh, ttl),
     grace: checkedDuration("grace", options.grace),
     negativeTtl: options.negativeTtl === undefined ? undefined : checkedDuration("negativeTtl", options.negativeTtl),
     staleWhileRevalidate: options.staleWhileRevalidate ?? true,
@@ -82,6 +107,7 @@ export function resolveWrapOptions(options: WrapOptions): ResolvedWrapOptions {
     lease: options.lease ?? true,
     leaseWaitMs: checkedLimit("leaseWaitMs", options.leaseWaitMs, 0, MAX_LEASE_WAIT_MS) ?? 2000,
     leaseMs: checkedLimit("leaseMs", options.leaseMs, 1, MAX_LEASE_MS) ?? Math.max(1, Math.min(MAX_LEASE_MS, hardTimeout ?? DEFAULT_LEASE_MS)),
+    tags: options.tags === undefined ? undefined : checkedTags(options.tags, MAX_TAGS_PER_ENTRY, "a value"),
   };
 }
 
@@ -98,19 +124,45 @@ export interface LeaseRead {
   found: boolean;
   value: unknown;
   stale: boolean;
+  /** With a fresh value: the caller should refresh it early (eager refresh); else it should compute it. */
   leaseToken: string;
 }
 
-/** What `wrap` needs from the client. */
-export interface WrapBackend {
-  /** GetOrLease; `waitOnStale`: on a stale value whose lease another caller holds, wait up to `waitMs` for its value. */
-  getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, waitOnStale: boolean): Promise<LeaseRead>;
-  store(namespace: string, key: string, value: unknown, options: { ttl: number; grace: number; leaseToken: string }): Promise<void>;
-  releaseLease(namespace: string, key: string, token: string): Promise<void>;
-  /** A fresh local copy, if the local tier holds one. */
-  local(namespace: string, key: string): { found: boolean; value: unknown };
+/** A loader: computes the value of a missing key; may tune how it is cached through its context. */
+export type Loader<T> = (ctx: WrapContext) => T | Promise<T>;
+
+/** How a loaded value is written. */
+export interface StoreOptions {
+  ttl: number;
+  grace: number;
+  leaseToken: string;
+  /** From ctx.setTags; undefined when the loader set none. */
+  tags: readonly string[] | undefined;
 }
 
+/** What a background part of `wrap` was doing when it failed. */
+export type WrapTask = "write" | "refresh";
+
+/** What `wrap` needs from the client. */
+export interface WrapBackend {
+  /**
+   * GetOrLease; `waitOnStale`: on a stale value whose lease another caller
+   * holds, wait up to `waitMs` for its value; `refreshAheadMs`: see
+   * ResolvedWrapOptions.
+   */
+  getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, waitOnStale: boolean, refreshAheadMs: number): Promise<LeaseRead>;
+  /**
+   * Keeps `value` as the key's local copy at once (when the local tier may
+   * serve the namespace), then writes it; the promise settles with the write,
+   * and the local copy is dropped if the write fails.
+   */
+  store(namespace: string, key: string, value: unknown, options: StoreOptions): Promise<void>;
+  releaseLease(namespace: string, key: string, token: string): Promise<void>;
+  /** A fresh local copy, if the local tier holds one; `due`: it has at most `refreshAheadMs` left (0 = never due). */
+  local(namespace: string, key: string, refreshAheadMs: number): { found: boolean; value: unknown; due: boolean };
+  /** A background write or refresh failed (the caller already has its value). */
+  failed(task: WrapTask, namespace: string, key: string, err: unknown): void;
+}
 const TIMED_OUT = Symbol("timed out");
 
 function within<T>(promise: Promise<T>, ms: number | undefined): Promise<T | typeof TIMED_OUT> {
@@ -152,15 +204,34 @@ export class Wrapper {
   readonly #backend: WrapBackend;
   readonly #flights = new Map<string, Flight>();
   readonly #refreshing = new Set<string>();
+  /** Background writes and refreshes in flight. */
+  readonly #background = new Set<Promise<unknown>>();
 
   constructor(backend: WrapBackend) {
     this.#backend = backend;
   }
 
+  /** Resolves when the background writes and refreshes started so far have settled (never rejects). */
+  async settled(): Promise<void> {
+    while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
+  }
+
+  #track(work: Promise<unknown>): void {
+    const tracked = work.then(
+      () => {},
+      () => {},
+    );
+    this.#background.add(tracked);
+    void tracked.finally(() => this.#background.delete(tracked));
+  }
+
   /** The cached value of `key`, or the loader's result (stored for next time). */
-  wrap<T>(namespace: string, key: string, loader: () => T | Promise<T>, resolved: ResolvedWrapOptions): Promise<T> {
-    const local = this.#backend.local(namespace, key);
-    if (local.found) return Promise.resolve(local.value as T);
+  wrap<T>(namespace: string, key: string, loader: Loader<T>, resolved: ResolvedWrapOptions): Promise<T> {
+    const local = this.#backend.local(namespace, key, resolved.refreshAheadMs);
+    if (local.found) {
+      if (local.due) this.#refreshEarly(namespace, key, loader, resolved);
+      return Promise.resolve(local.value as T);
+    }
     const id = `${namespace}\u0000${key}`;
     const flight = this.#flights.get(id);
     if (flight) return this.#join(id, flight, namespace, key, loader, resolved) as Promise<T>;
@@ -173,29 +244,32 @@ export class Wrapper {
   }
 
   /** Waits for a run in flight until its lease ends; then, if it is still the key's run, starts another. */
-  async #join<T>(id: string, flight: Flight, namespace: string, key: string, loader: () => T | Promise<T>, options: ResolvedWrapOptions): Promise<T> {
+  async #join<T>(id: string, flight: Flight, namespace: string, key: string, loader: Loader<T>, options: ResolvedWrapOptions): Promise<T> {
     const result = await Promise.race([flight.promise, expiryOf(flight)]);
     if (result !== TIMED_OUT) return result as T;
     if (this.#flights.get(id) === flight) this.#flights.delete(id);
     return this.wrap(namespace, key, loader, options);
   }
 
-  async #run<T>(namespace: string, key: string, loader: () => T | Promise<T>, options: ResolvedWrapOptions): Promise<T> {
+  async #run<T>(namespace: string, key: string, loader: Loader<T>, options: ResolvedWrapOptions): Promise<T> {
     let read: LeaseRead;
     try {
-      read = await this.#backend.getOrLease(namespace, key, options.leaseMs, options.lease ? options.leaseWaitMs : 0, false);
+      read = await this.#backend.getOrLease(namespace, key, options.leaseMs, options.lease ? options.leaseWaitMs : 0, false, options.refreshAheadMs);
       if (read.found && read.stale && !read.leaseToken && !options.staleWhileRevalidate && options.lease) {
         const waitMs = Math.min(MAX_LEASE_WAIT_MS, options.softTimeout ?? options.leaseWaitMs);
-        read = await this.#backend.getOrLease(namespace, key, options.leaseMs, waitMs, true).catch((err: unknown) => {
+        read = await this.#backend.getOrLease(namespace, key, options.leaseMs, waitMs, true, 0).catch((err: unknown) => {
           if (unreachable(err)) return read;
           throw err;
         });
       }
     } catch (err) {
       if (!unreachable(err)) throw err;
-      return (await this.#load(namespace, key, loader, options, "")) as T;
+      return (await this.#load(namespace, key, loader, options, "", false)) as T;
     }
-    if (read.found && !read.stale) return read.value as T;
+    if (read.found && !read.stale) {
+      if (read.leaseToken) this.#refreshInBackground(namespace, key, loader, options, read.leaseToken);
+      return read.value as T;
+    }
     if (read.found) {
       if (options.staleWhileRevalidate) {
         if (read.leaseToken) this.#refreshInBackground(namespace, key, loader, options, read.leaseToken);
@@ -214,37 +288,67 @@ export class Wrapper {
     return (await this.#load(namespace, key, loader, options, read.leaseToken)) as T;
   }
 
-  #refreshInBackground<T>(namespace: string, key: string, loader: () => T | Promise<T>, options: ResolvedWrapOptions, token: string): void {
+  #refreshInBackground<T>(namespace: string, key: string, loader: Loader<T>, options: ResolvedWrapOptions, token: string): void {
     const id = `${namespace}\u0000${key}`;
     if (this.#refreshing.has(id)) return;
     this.#refreshing.add(id);
-    this.#load(namespace, key, loader, options, token)
-      .catch(() => {})
-      .finally(() => this.#refreshing.delete(id));
+    this.#track(
+      this.#load(namespace, key, loader, options, token)
+        .catch((err: unknown) => this.#backend.failed("refresh", namespace, key, err))
+        .finally(() => this.#refreshing.delete(id)),
+    );
   }
 
-  /** Runs the loader (within hardTimeout) and stores its result; gives the lease back when it fails. */
-  async #load<T>(namespace: string, key: string, loader: () => T | Promise<T>, options: ResolvedWrapOptions, leaseToken: string): Promise<T> {
+  /**
+   * Eager refresh of a local hit: asks the server for the lease (one caller
+   * across clients gets it while the value is due) and refreshes only with it.
+   */
+  #refreshEarly<T>(namespace: string, key: string, loader: Loader<T>, options: ResolvedWrapOptions): void {
+    const id = `${namespace}\u0000${key}`;
+    if (this.#refreshing.has(id)) return;
+    this.#refreshing.add(id);
+    this.#track(
+      this.#backend
+        .getOrLease(namespace, key, options.leaseMs, 0, false, options.refreshAheadMs)
+        .then(async (read) => {
+          if (read.leaseToken && read.found) await this.#load(namespace, key, loader, options, read.leaseToken);
+          else if (read.leaseToken) await this.#backend.releaseLease(namespace, key, read.leaseToken);
+        })
+        .catch((err: unknown) => this.#backend.failed("refresh", namespace, key, err))
+        .finally(() => this.#refreshing.delete(id)),
+    );
+  }
+
+  /**
+   * Runs the loader (within hardTimeout) with its context, and stores its
+   * result in the background: the caller gets the value at once (kept
+   * locally by the backend), a failed write is reported and gives the lease
+   * back. A failed or skipped run gives the lease back too. With `store`
+   * false (the service is unreachable), the value is returned uncached.
+   */
+  async #load<T>(namespace: string, key: string, loader: Loader<T>, options: ResolvedWrapOptions, leaseToken: string, store = true): Promise<T> {
+    const ctx = new LoaderContext();
     let value: T | typeof TIMED_OUT;
     try {
-      value = await within(Promise.resolve().then(loader), options.hardTimeout);
+      value = await within(Promise.resolve().then(() => runInContext(ctx, () => loader(ctx))), options.hardTimeout);
       if (value === TIMED_OUT) throw new LoaderTimeoutError(key, options.hardTimeout!);
     } catch (err) {
       if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});
       throw err;
     }
-    if (value === undefined && options.negativeTtl === undefined) {
+    if (!store || ctx.skipped || (value === undefined && options.negativeTtl === undefined && ctx.ttl === undefined)) {
       if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});
       return value;
     }
-    const ttl = value === undefined ? options.negativeTtl! : options.ttl;
-    const grace = value === undefined ? 0 : options.grace;
-    try {
-      await this.#backend.store(namespace, key, value, { ttl, grace, leaseToken });
-    } catch {
-      // The value is still the caller's answer; the lease goes back so others need not wait for it.
-      if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});
-    }
+    const ttl = ctx.ttl ?? (value === undefined ? options.negativeTtl! : options.ttl);
+    const grace = ctx.grace ?? (value === undefined ? 0 : options.grace);
+    this.#track(
+      this.#backend.store(namespace, key, value, { ttl, grace, leaseToken, tags: ctx.tags ?? options.tags }).catch(async (err: unknown) => {
+        this.#backend.failed("write", namespace, key, err);
+        // The value is still the caller's answer; the lease goes back so others need not wait for it.
+        if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});
+      }),
+    );
     return value;
   }
 }

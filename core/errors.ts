@@ -7,7 +7,7 @@
  */
 
 /** The stable codes of {@link TiercacheError} subclasses. */
-export type TiercacheErrorCode = "INVALID_ARGUMENT" | "LIMIT_EXCEEDED" | "CORRUPT_VALUE" | "TIER_UNAVAILABLE";
+export type TiercacheErrorCode = "INVALID_ARGUMENT" | "LIMIT_EXCEEDED" | "CORRUPT_VALUE" | "TIER_UNAVAILABLE" | "LEASE_LOST";
 
 /** Options accepted by every {@link TiercacheError} constructor. */
 export interface TiercacheErrorOptions {
@@ -50,6 +50,12 @@ export class CorruptValueError extends TiercacheError {
 export class TierUnavailableError extends TiercacheError {
   override readonly name = "TierUnavailableError";
   override readonly code = "TIER_UNAVAILABLE";
+}
+
+/** A write carrying a lease token was refused: the lease lapsed and another caller holds it now. */
+export class LeaseLostError extends TiercacheError {
+  override readonly name = "LeaseLostError";
+  override readonly code = "LEASE_LOST";
 }
 
 /** True when `err` is a tiercache domain error (optionally with the given `code`). */

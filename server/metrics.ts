@@ -101,7 +101,7 @@ function engineMetrics(registry: Registry, { engine, breaker, durableFootprint }
   memoryGauge("tiercache_entries", "Entries the memory tier holds, per namespace.", (t) => t.entries);
   memoryGauge("tiercache_bytes", "Bytes the memory tier holds, per-entry overhead included, per namespace.", (t) => t.bytes);
 
-  const perNamespace = (name: string, help: string, read: (ns: { bytesIn: number; bytesStored: number; degradedWrites: number }) => number) =>
+  const perNamespace = (name: string, help: string, read: (ns: { bytesIn: number; bytesStored: number; degradedWrites: number; tagInvalidations: number }) => number) =>
     new Counter({
       name,
       help,
@@ -115,6 +115,7 @@ function engineMetrics(registry: Registry, { engine, breaker, durableFootprint }
   perNamespace("tiercache_value_bytes_in_total", "Value bytes written, before compression.", (ns) => ns.bytesIn);
   perNamespace("tiercache_value_bytes_stored_total", "Envelope bytes stored for those writes, after compression.", (ns) => ns.bytesStored);
   perNamespace("tiercache_degraded_writes_total", "Writes kept in the memory tier only because the durable tier was unavailable (--degraded-writes).", (ns) => ns.degradedWrites);
+  perNamespace("tiercache_tag_invalidations_total", "InvalidateTags calls that took effect.", (ns) => ns.tagInvalidations);
 
   const serverGauge = (name: string, help: string, read: () => number) =>
     new Gauge({

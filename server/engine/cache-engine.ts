@@ -1,12 +1,12 @@
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { ValueCodec } from "../../core/codec.js";
 import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, FLAG_TAGS, FLAGS_OFFSET, freshness, isFresh, readExpiresAt, readTagSection, withNewExpiry, type TagStamp } from "../../core/envelope.js";
-import { InvalidArgumentError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
+import { InvalidArgumentError, LeaseLostError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import { distinctTags, MAX_TAGS_PER_ENTRY, MAX_TAGS_PER_INVALIDATION, tagsProblem } from "../../core/tag-rules.js";
-import type { CallScope, DurableFootprint, DurableTier, DurableWrite, Tenant, TierName } from "./durable-tier.js";
+import type { CallScope, DurableFootprint, DurableTier, DurableWrite, LeaseAttempt, Tenant, TierName } from "./durable-tier.js";
 import { ARCHIVED_COUNTERS_BYTES, CounterArchive, NamespaceCounters, type DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
-import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change } from "./invalidation-bus.js";
+import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change, type WriteOrigin } from "./invalidation-bus.js";
 import { LeaseTable } from "./lease-table.js";
 import { MemoryBudget } from "./memory-budget.js";
 import { SingleFlight } from "./single-flight.js";
@@ -135,6 +135,8 @@ export interface ValueToSet {
   leaseToken?: string;
   /** Tags (at most 16, each 1 to 128 UTF-8 bytes) that InvalidateTags can hide it by. */
   tags?: readonly string[];
+  /** Who writes it; tags the change's Watch event when it is the only entry and reaches every tier. */
+  origin?: WriteOrigin;
 }
 
 /** Rejects when the scope's signal aborts first; a shared load itself keeps running for its other callers. */
@@ -330,6 +332,8 @@ export class CacheEngine {
    * tier's copies and tells this instance's watchers.
    */
   applyRemoteChange(change: Change): void {
+    if (change.kind === "clear") this.#leases.notifyNamespace(change.namespace);
+    else for (const key of change.keys) this.#leases.notifyWritten(change.namespace, key);
     const state = this.#namespaces.get(change.namespace);
     if (state) {
       this.#drop(state, change);
@@ -389,9 +393,11 @@ export class CacheEngine {
     try {
       result = await durablePart();
     } catch (err) {
+      // Not tagged with its writer: an uncertain write must reach its writer too.
+      const untagged: Change = { kind: change.kind, namespace: change.namespace, keys: change.keys };
       this.#endChange(state, change, clears);
-      this.#drop(state, change);
-      this.#settleChange(state, change);
+      this.#drop(state, untagged);
+      this.#settleChange(state, untagged);
       throw err;
     }
     this.#forgetLoads(state, change);
@@ -401,7 +407,9 @@ export class CacheEngine {
     // which the durable tier applied last is unknown here, so memory keeps none and the next read asks it.
     if (overtaken === "all") this.#drop(state, change);
     else if (overtaken.length > 0) this.#drop(state, { ...change, keys: overtaken });
-    this.#settleChange(state, change);
+    // An overtaken write is not tagged with its writer: which value the durable tier kept is unknown.
+    const settled = overtaken === "all" || overtaken.length > 0 ? { kind: change.kind, namespace: change.namespace, keys: change.keys } : change;
+    this.#settleChange(state, settled);
     return result;
   }
 
@@ -783,7 +791,7 @@ export class CacheEngine {
         try {
           return await this.#write(state, entries, scope);
         } catch (err) {
-          for (const entry of entries) if (entry.leaseToken) this.#leases.release(state.name, entry.key, entry.leaseToken);
+          for (const entry of entries) if (entry.leaseToken) void this.#releaseLease(state.name, entry.key, entry.leaseToken);
           throw err;
         }
       },
@@ -797,13 +805,20 @@ export class CacheEngine {
     const writes = entries.map((entry) => this.#encode(state, entry, tagCounter));
     const durable = this.#options.durable;
     const change: Change = { kind: "set", namespace: state.name, keys: writes.map((w) => w.key) };
+    const origin = entries.length === 1 ? entries[0]!.origin : undefined;
+    if (origin !== undefined) change.origin = origin;
     const degraded = await this.#commit(
       state,
       change,
       async () => {
         if (!durable) return false;
         try {
-          if (writes.length === 1) await durable.set(state.name, writes[0]!, scope);
+          const fenced = writes.length === 1 && durable.leases !== undefined ? entries[0]!.leaseToken : undefined;
+          if (fenced !== undefined) {
+            if (!(await durable.leases!.setFenced(state.name, writes[0]!, fenced, scope))) {
+              throw new LeaseLostError(`the lease on ${JSON.stringify(writes[0]!.key)} lapsed and another caller holds it now: this value was not stored`);
+            }
+          } else if (writes.length === 1) await durable.set(state.name, writes[0]!, scope);
           else await durable.setMany(state.name, writes, scope);
           state.durable.sets += writes.length;
           return false;
@@ -819,7 +834,12 @@ export class CacheEngine {
           state.written.bytesIn += entries[i]!.value.byteLength;
           state.written.bytesStored += write.envelope.byteLength;
         });
-        for (const entry of entries) if (entry.leaseToken) this.#leases.release(state.name, entry.key, entry.leaseToken);
+        for (const entry of entries) {
+          if (!entry.leaseToken) continue;
+          this.#leases.release(state.name, entry.key, entry.leaseToken);
+          // A fenced write ended its shared lease itself; any other write of a lease holder gives it back.
+          if (durable?.leases && entries.length > 1) void durable.leases.release(state.name, entry.key, entry.leaseToken).catch(() => false);
+        }
       },
     );
     return { stored: writes.length, degraded };
@@ -945,36 +965,83 @@ export class CacheEngine {
   /**
    * Reads a key for a caller that will compute it on a miss: a fresh value;
    * or a stale one, with the lease when nobody holds it; or, on a miss, the
-   * lease, after waiting up to `waitMs` for another holder's value.
+   * lease, after waiting up to `waitMs` for another holder's value. A fresh
+   * value with at most `refreshAheadMs` left before it goes stale comes with
+   * the lease when nobody holds it (eager refresh).
    */
-  async getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, scope?: CallScope, waitOnStale = false): Promise<LeaseResult> {
+  async getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, scope?: CallScope, waitOnStale = false, refreshAheadMs = 0): Promise<LeaseResult> {
     if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > 600_000) throw new InvalidArgumentError(`lease_ms ${leaseMs} is out of range: use 1 to 600000`);
     if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 60_000) throw new InvalidArgumentError(`wait_ms ${waitMs} is out of range: use 0 to 60000`);
     const name = checkNamespace(namespace);
     let found = await this.get(name, key, scope, true);
-    if (found && !found.stale) return { found, leaseToken: undefined };
-    let leaseToken = this.#tryLease(name, key, leaseMs);
-    if (leaseToken || (found && !waitOnStale)) return { found, leaseToken };
-    await this.#leases.waitFor(name, key, waitMs, scope?.signal);
-    found = (await this.get(name, key, scope, true)) ?? found;
-    if (found && !found.stale) return { found, leaseToken: undefined };
-    leaseToken = this.#tryLease(name, key, leaseMs);
-    return { found, leaseToken };
+    if (found && !found.stale) {
+      const due = refreshAheadMs > 0 && found.freshRemainingMs !== 0 && found.freshRemainingMs <= refreshAheadMs;
+      return { found, leaseToken: due ? (await this.#tryLease(name, key, leaseMs, false, scope)).token : undefined };
+    }
+    // Waits use real time (timers), whatever the engine's clock.
+    const deadline = performance.now() + waitMs;
+    for (;;) {
+      const attempt = await this.#tryLease(name, key, leaseMs, true, scope);
+      if (attempt.token !== undefined || (found && !waitOnStale)) return { found, leaseToken: attempt.token };
+      // Nobody to wait for (max-leases reached with the key free): the caller computes without a lease.
+      if (attempt.heldElsewhereMs === undefined && !this.#leases.isHeld(name, key)) return { found, leaseToken: undefined };
+      const left = deadline - performance.now();
+      // heldElsewhereMs 0: a fresh value was written since the read above; read it whatever the deadline.
+      if ((left <= 0 && attempt.heldElsewhereMs !== 0) || scope?.signal?.aborted) return { found, leaseToken: undefined };
+      await this.#leases.waitFor(name, key, left, scope?.signal, attempt.heldElsewhereMs);
+      found = (await this.get(name, key, scope, true)) ?? found;
+      if (found && !found.stale) return { found, leaseToken: undefined };
+    }
   }
 
-  /** A lease, unless someone holds it or the server holds max-leases already (the caller then computes without one). */
-  #tryLease(namespace: string, key: string, leaseMs: number): string | undefined {
-    if (this.#leases.size >= this.#maxLeases) return undefined;
+  /**
+   * A lease, unless someone holds it or the server holds max-leases already
+   * (the caller then computes without one). Over a durable tier with shared
+   * leases (Redis), the lease is taken there too, so one caller across all
+   * instances gets it; when that tier cannot be reached, the lease stays
+   * this instance's.
+   */
+  async #tryLease(namespace: string, key: string, leaseMs: number, unlessFresh: boolean, scope: CallScope | undefined): Promise<{ token: string | undefined; heldElsewhereMs?: number }> {
+    if (this.#leases.size >= this.#maxLeases) return { token: undefined };
     const token = this.#leases.tryAcquire(namespace, key, leaseMs);
-    if (token !== undefined) this.budget?.added(LEASE_OVERHEAD_BYTES);
-    return token;
+    if (token === undefined) return { token: undefined };
+    const shared = this.#options.durable?.leases;
+    if (shared) {
+      let attempt: LeaseAttempt;
+      try {
+        attempt = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope);
+      } catch (err) {
+        if (!(err instanceof TierUnavailableError) || scope?.signal?.aborted) {
+          this.#leases.release(namespace, key, token);
+          throw err;
+        }
+        attempt = { acquired: true };
+      }
+      if (!attempt.acquired) {
+        this.#leases.release(namespace, key, token);
+        return { token: undefined, heldElsewhereMs: attempt.heldForMs };
+      }
+    }
+    this.budget?.added(LEASE_OVERHEAD_BYTES);
+    return { token };
   }
 
-  /** Gives a lease back without a value; true when `token` held it. */
-  releaseLease(namespace: string, key: string, token: string): boolean {
+  /** Gives a lease back without a value; true when `token` held it (here, or in the shared leases). */
+  async releaseLease(namespace: string, key: string, token: string): Promise<boolean> {
     const name = checkNamespace(namespace);
     checkKey(key, this.#options.maxKeyBytes);
-    return this.#leases.release(name, key, token);
+    return this.#releaseLease(name, key, token);
+  }
+
+  async #releaseLease(namespace: string, key: string, token: string): Promise<boolean> {
+    const here = this.#leases.release(namespace, key, token);
+    const shared = this.#options.durable?.leases;
+    if (!shared) return here;
+    const there = await shared.release(namespace, key, token).catch(() => false);
+    // Wakes the callers other instances hold waiting for this lease: announced as a touch of the key,
+    // which every instance and watcher already handles (it drops copies of the key; it holds none fresh, or a refresh failed).
+    if (there) this.#options.onChange?.({ kind: "touch", namespace, keys: [key] });
+    return here || there;
   }
 
   /** Counters of one namespace (zeros when it holds nothing), or of every namespace holding data. */

@@ -87,4 +87,32 @@ export interface DurableTier {
    * then omit these figures rather than report 0.
    */
   footprint?(): DurableFootprint | undefined;
+  /** Leases shared by every server instance over this tier (Redis); absent when leases stay per instance. */
+  readonly leases?: SharedLeases;
+}
+
+/**
+ * What a {@link SharedLeases.acquire} found: the lease is the caller's; or
+ * another holder keeps it this many ms more; or (`freshValue`) nobody holds
+ * it but the key holds a fresh value now (written since the caller read it).
+ */
+export type LeaseAttempt = { readonly acquired: true } | { readonly acquired: false; readonly heldForMs: number; readonly freshValue?: true };
+
+/**
+ * Leases kept in the durable tier so that callers of every server instance
+ * over it share them: at most one holder per (namespace, key), lapsing after
+ * its duration.
+ */
+export interface SharedLeases {
+  /** Takes the lease for `token` unless another holds it, or (`unlessFresh`) the key holds a fresh value. */
+  acquire(namespace: string, key: string, token: string, durationMs: number, unlessFresh: boolean, scope?: CallScope): Promise<LeaseAttempt>;
+  /** Ends the lease if `token` holds it; true when it did. */
+  release(namespace: string, key: string, token: string): Promise<boolean>;
+  /**
+   * The write of a lease holder, fenced: stored (and the lease ended) when
+   * `token` holds the lease or nobody does; refused (false, nothing written)
+   * when another caller holds it, i.e. this holder's lease lapsed and was
+   * taken over. Atomic with respect to acquire and release.
+   */
+  setFenced(namespace: string, write: DurableWrite, token: string, scope?: CallScope): Promise<boolean>;
 }

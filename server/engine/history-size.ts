@@ -13,9 +13,13 @@ export const KEY_OVERHEAD_BYTES = 32;
 /** One namespace log held for its history: the log, its FIFO and listener set, and its map entry. */
 export const NAMESPACE_LOG_OVERHEAD_BYTES = 560;
 
-/** Estimated bytes of one retained event with these keys (its namespace string is the log's, counted there). */
-export function eventBytes(keys: readonly string[]): number {
+/** One event's write origin (see WriteOrigin): the object and its bigint. */
+export const ORIGIN_OVERHEAD_BYTES = 64;
+
+/** Estimated bytes of one retained event with these keys and writer id (its namespace string is the log's, counted there). */
+export function eventBytes(keys: readonly string[], writerId?: string): number {
   let bytes = EVENT_OVERHEAD_BYTES;
+  if (writerId !== undefined) bytes += ORIGIN_OVERHEAD_BYTES + 2 * writerId.length;
   for (const key of keys) bytes += KEY_OVERHEAD_BYTES + 2 * key.length;
   return bytes;
 }

@@ -11,6 +11,14 @@ export interface Change {
   namespace: string;
   /** The keys (empty for "clear"; the tags for "tags"). */
   keys: readonly string[];
+  /** The client whose one-key Set made this change, when it named itself (see SetRequest.writer_id). */
+  origin?: WriteOrigin;
+}
+
+/** Who made a write: the writer's id and its own number for the write. */
+export interface WriteOrigin {
+  readonly writerId: string;
+  readonly writeSeq: bigint;
 }
 
 /** A numbered change of one namespace, as watchers receive it. */
@@ -142,10 +150,11 @@ export class InvalidationBus {
     const log = this.#logs.get(change.namespace) ?? this.#open(change.namespace);
     // Own copy of the keys: an exact-size array, not a caller's array with room to grow.
     const numbered: NumberedChange = { kind: change.kind, namespace: log.name, keys: change.keys.slice(), seq: ++log.seq };
+    if (change.origin !== undefined) numbered.origin = change.origin;
     this.#numbered++;
     log.history.push(numbered);
     this.#retained.push(numbered);
-    this.#retainedBytes += eventBytes(numbered.keys);
+    this.#retainedBytes += eventBytes(numbered.keys, numbered.origin?.writerId);
     this.#trim();
     for (const listener of log.listeners) listener(numbered);
     return numbered;
@@ -212,7 +221,7 @@ export class InvalidationBus {
       const oldest = this.#retained.shift()!;
       const log = this.#logs.get(oldest.namespace)!;
       log.history.shift(); // the oldest event of all is its namespace's oldest too
-      this.#retainedBytes -= eventBytes(oldest.keys);
+      this.#retainedBytes -= eventBytes(oldest.keys, oldest.origin?.writerId);
       if (log.history.length === 0 && log.listeners.size === 0) this.#free(log);
     }
   }

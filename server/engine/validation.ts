@@ -32,3 +32,13 @@ export function checkTtl(ttlMs: number, field = "ttl_ms"): void {
 export function checkBatch(size: number, maxBatch: number): void {
   if (size > maxBatch) throw new ValueTooLargeError(`batch of ${size} items is over max-batch (${maxBatch})`);
 }
+
+/** Longest writer id a Set may name (it is kept in the Watch history). */
+export const MAX_WRITER_ID_BYTES = 64;
+
+/** Throws InvalidArgumentError for a writer id over MAX_WRITER_ID_BYTES UTF-8 bytes. */
+export function checkWriterId(writerId: string): void {
+  if (Buffer.byteLength(writerId, "utf8") > MAX_WRITER_ID_BYTES) {
+    throw new InvalidArgumentError(`writer_id is longer than ${MAX_WRITER_ID_BYTES} bytes`);
+  }
+}

@@ -10,6 +10,7 @@ import {
 } from "../../gen/tiercache/v1/cache_pb.js";
 import { checkResponseSize, NEEDS_ASYNC, type CacheEngine, type FoundValue, type Hit, type ValueToSet } from "../engine/cache-engine.js";
 import { ResponseBudget } from "./response-budget.js";
+import { checkWriterId } from "../engine/validation.js";
 import type { CallScope, Tenant, TierName } from "../engine/durable-tier.js";
 import type { NamespaceStatsSnapshot } from "../engine/namespace-stats.js";
 import { watchStream, type WatchOptions } from "./watch-stream.js";
@@ -107,6 +108,10 @@ export function cacheServiceHandlers(
       const entry: ValueToSet = { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs), graceMs: ttlOf(req.graceMs) };
       if (req.leaseToken !== "") entry.leaseToken = req.leaseToken;
       if (req.tags.length > 0) entry.tags = req.tags;
+      if (req.writerId !== "") {
+        checkWriterId(req.writerId);
+        entry.origin = { writerId: req.writerId, writeSeq: req.writeSeq };
+      }
       const { degraded } = await engine.set(req.namespace, entry, writeScope(ctx));
       return { degraded };
     },
@@ -179,7 +184,7 @@ export function cacheServiceHandlers(
       return watchStream(engine.bus, req, ctx, watchOptions);
     },
     async getOrLease(req, ctx) {
-      const { found, leaseToken } = await engine.getOrLease(req.namespace, req.key, req.leaseMs, req.waitMs, ctx, req.waitOnStale);
+      const { found, leaseToken } = await engine.getOrLease(req.namespace, req.key, req.leaseMs, req.waitMs, ctx, req.waitOnStale, req.refreshAheadMs);
       return {
         streamId: engine.bus.streamId,
         ...(found && {
@@ -194,8 +199,8 @@ export function cacheServiceHandlers(
         ...(leaseToken && { leaseToken }),
       };
     },
-    releaseLease(req) {
-      return { released: engine.releaseLease(req.namespace, req.key, req.leaseToken) };
+    async releaseLease(req) {
+      return { released: await engine.releaseLease(req.namespace, req.key, req.leaseToken) };
     },
     async streamSet(requests, ctx) {
       let stored = 0;

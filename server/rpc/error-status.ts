@@ -1,5 +1,5 @@
 import { status } from "@grpc/grpc-js";
-import { CorruptValueError, InvalidArgumentError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
+import { CorruptValueError, InvalidArgumentError, LeaseLostError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import type { Logger } from "../logger.js";
 
 /**
@@ -11,6 +11,7 @@ export function errorToStatus(logger: Logger): (error: unknown) => { code: statu
   return (error) => {
     if (error instanceof InvalidArgumentError) return { code: status.INVALID_ARGUMENT, details: error.message };
     if (error instanceof ValueTooLargeError) return { code: status.RESOURCE_EXHAUSTED, details: error.message };
+    if (error instanceof LeaseLostError) return { code: status.FAILED_PRECONDITION, details: error.message };
     if (error instanceof TierUnavailableError) {
       logger.warn("tier unavailable", { error: error.message });
       return { code: status.UNAVAILABLE, details: error.message };

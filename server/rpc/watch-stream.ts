@@ -55,13 +55,20 @@ export async function* watchStream(bus: InvalidationBus, request: WatchRequest, 
   if (request.cursors.length > maxNamespaces) {
     throw new ValueTooLargeError(`a Watch may name at most max-watch-namespaces (${maxNamespaces}) namespaces; this one names ${request.cursors.length}`);
   }
-  const toMessage = (event: WatchEvent): WatchMessage => ({
-    kind: KINDS[event.kind],
-    namespace: event.namespace,
-    keys: "keys" in event ? [...event.keys] : [],
-    seq: BigInt(event.seq),
-    streamId: bus.streamId,
-  });
+  const toMessage = (event: WatchEvent): WatchMessage => {
+    const message: WatchMessage = {
+      kind: KINDS[event.kind],
+      namespace: event.namespace,
+      keys: "keys" in event ? [...event.keys] : [],
+      seq: BigInt(event.seq),
+      streamId: bus.streamId,
+    };
+    if ("origin" in event && event.origin !== undefined) {
+      message.writerId = event.origin.writerId;
+      message.writeSeq = event.origin.writeSeq;
+    }
+    return message;
+  };
   const ready = (namespace: string, seq: number): WatchMessage => ({
     kind: WatchEventKind.READY,
     namespace,

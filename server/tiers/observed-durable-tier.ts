@@ -1,4 +1,4 @@
-import type { CallScope, DurableFootprint, DurableTier, DurableWrite, TagEpochs } from "../engine/durable-tier.js";
+import type { CallScope, DurableFootprint, DurableTier, DurableWrite, SharedLeases, TagEpochs } from "../engine/durable-tier.js";
 
 /** The operations of the durable-tier port that go to the store. */
 export const DURABLE_OPERATIONS = ["get", "getMany", "set", "setMany", "delete", "deleteMany", "has", "touch", "clear", "tagEpochs", "invalidateTags"] as const;
@@ -22,10 +22,13 @@ export type DurableCallHook = <T>(call: DurableCall, run: () => Promise<T>) => P
 export class ObservedDurableTier implements DurableTier {
   readonly #tier: DurableTier;
   readonly #hooks: readonly DurableCallHook[];
+  /** The wrapped tier's shared leases, passed through unobserved. */
+  readonly leases?: SharedLeases;
 
   constructor(tier: DurableTier, hooks: readonly DurableCallHook[]) {
     this.#tier = tier;
     this.#hooks = hooks;
+    if (tier.leases) this.leases = tier.leases;
   }
 
   get name(): DurableTier["name"] {

@@ -58,3 +58,13 @@ export function tagEpochsKey(prefix: string, namespace: string): string {
 export function namespacePattern(prefix: string, namespace: string): string {
   return `${namespacePrefix(prefix, namespace).replace(GLOB, "\\$&")}*`;
 }
+
+/**
+ * The Redis key of the lease on `key` (see SharedLeases): `${prefix}:lease:{${namespace}}:${key}`.
+ * Same hash tag as the value (one slot, so one Lua script may touch both);
+ * outside the namespace's SCAN pattern, so Clear leaves leases alone (they lapse).
+ */
+export function leaseKey(prefix: string, namespace: string, key: string): string {
+  namespacePrefix(prefix, namespace);
+  return `${prefix}:lease:{${namespace}}:${key}`;
+}

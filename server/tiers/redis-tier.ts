@@ -12,7 +12,7 @@ import {
   isLive,
 } from "../../core/envelope.js";
 import { CorruptValueError, InvalidArgumentError, TierUnavailableError } from "../../core/errors.js";
-import type { CallScope, DurableTier, DurableWrite, TagEpochs } from "../engine/durable-tier.js";
+import type { CallScope, DurableTier, DurableWrite, LeaseAttempt, SharedLeases, TagEpochs } from "../engine/durable-tier.js";
 import { silentLogger, type Logger } from "../logger.js";
 import {
   checkRedisUrl,
@@ -26,7 +26,7 @@ import {
   type RedisTarget,
 } from "./redis-connection.js";
 import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
-import { checkKeyPrefix, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
+import { checkKeyPrefix, leaseKey, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
 
 export type { BreakerState } from "./redis-guard.js";
 import { RedisInvalidationChannel, type InvalidationSettings, type RemoteChangeHandler } from "./redis-invalidation.js";
@@ -200,6 +200,71 @@ interface TouchCommand {
  * envelope has one (ending its grace), in place (SETRANGE, no copy of the
  * value), and move the Redis TTL to match. A stale or gone value is left alone.
  */
+/**
+ * KEYS[1] lease, KEYS[2] value; ARGV: token, ms, unlessFresh ("1"/"0"), now.
+ * -1 when the token holds the lease now (taken, or already its own); -2
+ * (not taken) when `unlessFresh` and the value is fresh: it was written since
+ * the caller read it; else the ms the holder has left.
+ */
+export const LEASE_ACQUIRE_LUA = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return -1 end
+if holder then
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 0 then left = 0 end
+  return left
+end
+if ARGV[3] == '1' then
+  local head = redis.call('GETRANGE', KEYS[2], 0, ${ENVELOPE_RULES_BYTES - 1})
+  if #head >= ${ENVELOPE_HEADER_BYTES} and string.byte(head, 1) == ${ENVELOPE_VERSION} then
+    local now = tonumber(ARGV[4])
+    local expiresAt = struct.unpack('>d', string.sub(head, ${EXPIRES_AT_OFFSET + 1}, ${EXPIRES_AT_OFFSET + 8}))
+    local fresh = expiresAt == 0 or expiresAt > now
+    if fresh and bit.band(string.byte(head, ${FLAGS_OFFSET + 1}), ${FLAG_FRESH_UNTIL}) ~= 0 then
+      local freshAt = ${ENVELOPE_HEADER_BYTES} + string.byte(head, ${CONTENT_TYPE_LENGTH_OFFSET + 1})
+      if #head >= freshAt + ${FRESH_UNTIL_BYTES} then
+        local freshUntil = struct.unpack('>d', string.sub(head, freshAt + 1, freshAt + ${FRESH_UNTIL_BYTES}))
+        fresh = freshUntil == 0 or freshUntil > now
+      end
+    end
+    if fresh then return -2 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return -1
+`;
+
+/** KEYS[1] lease; ARGV: token. 1 when the token held the lease (now ended). */
+export const LEASE_RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+`;
+
+/**
+ * KEYS[1] value, KEYS[2] lease; ARGV: token, envelope, PX ms (0 = no expiry,
+ * -1 = already expired: remove). Writes and ends the lease when the token
+ * holds it or nobody does (1); refuses when another holder has it (0).
+ */
+export const LEASE_FENCED_SET_LUA = `
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] then return 0 end
+local px = tonumber(ARGV[3])
+if px == -1 then redis.call('UNLINK', KEYS[1])
+elseif px == 0 then redis.call('SET', KEYS[1], ARGV[2])
+else redis.call('SET', KEYS[1], ARGV[2], 'PX', px) end
+if holder then redis.call('DEL', KEYS[2]) end
+return 1
+`;
+
+interface LeaseCommands {
+  tiercacheLeaseAcquire(lease: string, key: string, token: string, ms: number, unlessFresh: string, now: number): Promise<number>;
+  tiercacheLeaseRelease(lease: string, token: string): Promise<number>;
+  tiercacheLeaseSet(key: string, lease: string, token: string, envelope: Buffer, px: number): Promise<number>;
+}
+
 export const TOUCH_LUA = `
 local head = redis.call('GETRANGE', KEYS[1], 0, ${ENVELOPE_RULES_BYTES - 1})
 if #head < ${ENVELOPE_HEADER_BYTES} then return 0 end
@@ -296,7 +361,41 @@ export class RedisTier implements DurableTier {
     this.#touch = client as unknown as TouchCommand;
     client.defineCommand("tiercacheInvalidateTags", { numberOfKeys: 1, lua: INVALIDATE_TAGS_LUA });
     this.#invalidateTags = client as unknown as InvalidateTagsCommand;
+    client.defineCommand("tiercacheLeaseAcquire", { numberOfKeys: 2, lua: LEASE_ACQUIRE_LUA });
+    client.defineCommand("tiercacheLeaseRelease", { numberOfKeys: 1, lua: LEASE_RELEASE_LUA });
+    client.defineCommand("tiercacheLeaseSet", { numberOfKeys: 2, lua: LEASE_FENCED_SET_LUA });
+    const commands = client as unknown as LeaseCommands;
+    const prefix = options.keyPrefix;
+    this.leases = {
+      acquire: async (namespace, key, token, durationMs, unlessFresh, scope): Promise<LeaseAttempt> => {
+        const lease = leaseKey(prefix, namespace, key);
+        const id = this.#key(namespace, key);
+        const left = await this.#exec("leaseAcquire", true, scope, () =>
+          commands.tiercacheLeaseAcquire(lease, id, token, durationMs, unlessFresh ? "1" : "0", this.#clock()),
+        );
+        if (left === -1) return { acquired: true };
+        return left === -2 ? { acquired: false, heldForMs: 0, freshValue: true } : { acquired: false, heldForMs: left };
+      },
+      release: async (namespace, key, token) => {
+        const lease = leaseKey(prefix, namespace, key);
+        return (await this.#exec("leaseRelease", false, undefined, () => commands.tiercacheLeaseRelease(lease, token))) === 1;
+      },
+      setFenced: async (namespace, write, token, scope) => {
+        const id = this.#key(namespace, write.key);
+        const lease = leaseKey(prefix, namespace, write.key);
+        const value = toBuffer(write.envelope);
+        return (
+          (await this.#exec("setFenced", true, scope, () => {
+            const ttl = this.#ttl(write.expiresAt);
+            return commands.tiercacheLeaseSet(id, lease, token, value, ttl === "expired" ? -1 : ttl === "none" ? 0 : ttl);
+          })) === 1
+        );
+      },
+    };
   }
+
+  /** Leases in Redis, shared by every instance over it (see SharedLeases). */
+  readonly leases: SharedLeases;
 
   /**
    * Creates the tier and starts connecting. Resolves once Redis answered, or

@@ -1,5 +1,5 @@
 import { TierUnavailableError } from "../../core/errors.js";
-import type { CallScope, DurableTier, DurableWrite, TagEpochs } from "../engine/durable-tier.js";
+import type { CallScope, DurableTier, DurableWrite, SharedLeases, TagEpochs } from "../engine/durable-tier.js";
 
 /**
  * A durable tier that refuses changes (set, delete, touch, clear, invalidateTags) while
@@ -15,9 +15,23 @@ export class WriteFence implements DurableTier {
   readonly #tier: DurableTier;
   readonly #canAnnounce: () => boolean;
 
+  /** The tier's shared leases; their fenced write is refused like any other change. */
+  readonly leases?: SharedLeases;
+
   constructor(tier: DurableTier, canAnnounce: () => boolean) {
     this.#tier = tier;
     this.#canAnnounce = canAnnounce;
+    const leases = tier.leases;
+    if (leases) {
+      this.leases = {
+        acquire: (namespace, key, token, durationMs, unlessFresh, scope) => leases.acquire(namespace, key, token, durationMs, unlessFresh, scope),
+        release: (namespace, key, token) => leases.release(namespace, key, token),
+        setFenced: async (namespace, write, token, scope) => {
+          this.#check("set");
+          return leases.setFenced(namespace, write, token, scope);
+        },
+      };
+    }
   }
 
   get name(): DurableTier["name"] {

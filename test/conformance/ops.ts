@@ -25,7 +25,7 @@ export type Op =
   | (Addressed & { readonly op: "invalidateTags"; readonly tags: readonly string[] })
   | (Addressed & { readonly op: "touch"; readonly key: number; readonly ttl: Ms })
   | (Addressed & { readonly op: "clear" })
-  | (Addressed & { readonly op: "wrap"; readonly key: number; readonly value: unknown; readonly ttl: Ms; readonly grace: Ms })
+  | (Addressed & { readonly op: "wrap"; readonly key: number; readonly value: unknown; readonly ttl: Ms; readonly grace: Ms; readonly eagerRefresh?: number | undefined; readonly loaderContext?: WrapLoaderContext | undefined })
   | { readonly op: "advance"; readonly ms: number }
   | { readonly op: "settle" }
   | { readonly op: "fault"; readonly fault: Fault }
@@ -76,6 +76,21 @@ const ttlArb: fc.Arbitrary<Ms> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(MAX_TTL_MS, -0) },
   { weight: 1, arbitrary: fc.constantFrom(-1, -0.5, NaN, Infinity, -Infinity, MAX_TTL_MS + 1, MAX_TTL_MS + 0.5) },
 );
+
+/** What a wrap step's loader says through its context (see WrapContext). */
+export interface WrapLoaderContext {
+  readonly ttl?: number;
+  readonly skip?: boolean;
+}
+
+/** Mostly nothing; sometimes a TTL of the loader's own, or skip. */
+const loaderContextArb: fc.Arbitrary<WrapLoaderContext | undefined> = fc.oneof(
+  { weight: 6, arbitrary: fc.constant(undefined) },
+  { weight: 1, arbitrary: fc.constantFrom<WrapLoaderContext>({ ttl: 30_000 }, { ttl: 200_000 }, { skip: true }) },
+);
+
+/** Mostly no eager refresh. */
+const eagerRefreshArb: fc.Arbitrary<number | undefined> = fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom(0.5, 0.8) });
 
 /** TTLs of wrap: mostly finite, so that values with grace go stale. */
 const wrapTtlArb: fc.Arbitrary<Ms> = fc.oneof(
@@ -164,7 +179,7 @@ export function opArbs(mix: OpMix, eventual: boolean): { weight: number; arbitra
     { weight: w.delete, arbitrary: fc.record({ ...to, op: fc.constant("delete" as const), key: keyArb }) },
     { weight: w.deleteMany, arbitrary: fc.record({ ...to, op: fc.constant("deleteMany" as const), keys: keysArb }) },
     { weight: w.touch, arbitrary: fc.record({ ...to, op: fc.constant("touch" as const), key: keyArb, ttl: ttlArb }) },
-    { weight: w.wrap, arbitrary: fc.record({ ...to, op: fc.constant("wrap" as const), key: keyArb, value: loaderValueArb(), ttl: wrapTtlArb, grace: graceArb }) },
+    { weight: w.wrap, arbitrary: fc.record({ ...to, op: fc.constant("wrap" as const), key: keyArb, value: loaderValueArb(), ttl: wrapTtlArb, grace: graceArb, eagerRefresh: eagerRefreshArb, loaderContext: loaderContextArb }) },
     { weight: w.clear, arbitrary: fc.record({ ...to, op: fc.constant("clear" as const) }) },
     { weight: w.advance, arbitrary: fc.record({ op: fc.constant("advance" as const), ms: fc.constantFrom(...ADVANCE_STEPS) }) },
     { weight: w.settle, arbitrary: fc.constant({ op: "settle" as const }) },
@@ -237,7 +252,7 @@ export function describeOp(op: Op): string {
     case "touch":
       return `${head}${k(op.key)}, ttl=${ms(op.ttl)})`;
     case "wrap":
-      return `${head}${k(op.key)}, loader → ${describeValue(op.value)}, ttl=${ms(op.ttl)}, grace=${ms(op.grace)})`;
+      return `${head}${k(op.key)}, loader → ${describeValue(op.value)}${op.loaderContext ? ` ctx ${JSON.stringify(op.loaderContext)}` : ""}, ttl=${ms(op.ttl)}, grace=${ms(op.grace)}${op.eagerRefresh === undefined ? "" : `, eagerRefresh=${op.eagerRefresh}`})`;
     case "clear":
       return `c${op.client}.clear(${op.ns === undefined ? "" : `ns=${JSON.stringify(op.ns)}`})`;
   }

@@ -1,3 +1,4 @@
+import type { WrapContext } from "../../client/index.js";
 import { describeValue, sameValue } from "../helpers/conformance-values.js";
 import { COHERENCE_BOUND_MS, readUntil } from "../helpers/eventually.js";
 import type { ReferenceCache, WrapOutcome } from "../model/reference-model.js";
@@ -36,17 +37,24 @@ export async function runWrap(step: WrapStep): Promise<void> {
   let calls = 0;
   let signal = () => {};
   const called = new Promise<void>((resolve) => (signal = resolve));
-  const loader = () => {
+  const loader = (ctx: WrapContext) => {
     calls++;
     signal();
+    if (op.loaderContext?.ttl !== undefined) ctx.setTtl(op.loaderContext.ttl);
+    if (op.loaderContext?.skip) ctx.skip();
     return op.value;
   };
-  const options = { ...step.withTtl(op.ttl), ...(op.grace !== undefined && { grace: op.grace }) };
-  const modelOptions = { ttl: op.ttl, grace: op.grace };
+  const options = { ...step.withTtl(op.ttl), ...(op.grace !== undefined && { grace: op.grace }), ...(op.eagerRefresh !== undefined && { eagerRefresh: op.eagerRefresh }) };
+  const modelOptions = { ttl: op.ttl, grace: op.grace, eagerRefresh: op.eagerRefresh, loaderContext: op.loaderContext };
   const change = (model: ReferenceCache) => model.wrap(step.ns, key, op.value, modelOptions);
   const expected = predict(() => OneOf.distinct(ctx.possible.each(step.ns, key, change)));
   const started = Date.now();
-  const actual = await attempt(() => step.client.wrap(key, loader, options));
+  // wrap writes a loaded value in the background: the model's next step sees it once settled() says it is written.
+  const actual = await attempt(async () => {
+    const value = await step.client.wrap(key, loader, options);
+    await step.client.settled();
+    return value;
+  });
   if (!expected.ok) return check(step, expected, actual, () => true);
   const disrupted = step.disrupted(started);
   const only = expected.value.only;

@@ -29,6 +29,7 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     const results = await Promise.all(Array.from({ length: callers }, () => t.client.wrap("hot", loader, { namespace, ttl: 60_000 })));
     expect(calls).toBe(1);
     expect(results.every((r) => r.answer === 42)).toBe(true);
+    await t.client.settled();
     expect(await t.client.get("hot", { namespace })).toEqual({ answer: 42 });
     console.log(`stampede: ${callers} concurrent callers -> ${calls} loader call(s)`);
   });
@@ -90,12 +91,13 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     let version = 0;
     const loader = async () => `v${++version}`;
     expect(await t.client.wrap("page", loader, { namespace, ttl: 1_000, grace: 10_000 })).toBe("v1");
+    await t.client.settled();
     clock.advance(1_500);
     expect(await t.client.get("page", { namespace })).toBeUndefined();
     const stale = await Promise.all(Array.from({ length: 20 }, () => t.client.wrap("page", loader, { namespace, ttl: 1_000, grace: 10_000 })));
     expect(stale.every((v) => v === "v1")).toBe(true);
     for (let i = 0; i < 50 && version < 2; i++) await sleep(10);
-    await sleep(20);
+    await t.client.settled();
     expect(version).toBe(2);
     expect(await t.client.wrap("page", loader, { namespace, ttl: 1_000, grace: 10_000 })).toBe("v2");
   });
@@ -103,6 +105,7 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
   it("keeps serving the stale value when the loader fails, until grace ends", async () => {
     const namespace = ns();
     await t.client.wrap("k", async () => "good", { namespace, ttl: 1_000, grace: 5_000 });
+    await t.client.settled();
     clock.advance(2_000);
     const broken = async (): Promise<string> => {
       throw new Error("source down");
@@ -117,6 +120,7 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
   it("applies soft and hard loader timeouts", async () => {
     const namespace = ns();
     await t.client.wrap("k", async () => "old", { namespace, ttl: 1_000, grace: 60_000 });
+    await t.client.settled();
     clock.advance(1_500);
     const slow = async () => {
       await sleep(300);
@@ -132,6 +136,7 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     const namespace = ns();
     const options = { ttl: 1_000, grace: 60_000, staleWhileRevalidate: false };
     await t.client.wrap("page", async () => "v1", { namespace, ...options });
+    await t.client.settled();
     clock.advance(1_500);
     const clients = Array.from({ length: 5 }, () => t.newClient({ namespace }));
     let calls = 0;
@@ -149,6 +154,7 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     const namespace = ns();
     const options = { ttl: 1_000, grace: 60_000, staleWhileRevalidate: false, softTimeout: 30 };
     await t.client.wrap("page", async () => "v1", { namespace, ...options });
+    await t.client.settled();
     clock.advance(1_500);
     const clients = Array.from({ length: 5 }, () => t.newClient({ namespace }));
     let calls = 0;
@@ -177,9 +183,11 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     await t.client.wrap("absent2", nothing, { namespace, negativeTtl: 5_000, ttl: 60_000 });
     expect(await t.client.wrap("absent2", nothing, { namespace, negativeTtl: 5_000 })).toBeUndefined();
     expect(calls).toBe(3);
+    await t.client.settled();
     expect((await t.client.getEntry("absent2", { namespace }))?.ttlRemainingMs).toBe(5_000);
     expect(await t.client.has("absent2", { namespace })).toBe(true);
     await t.client.wrap("null", async () => null, { namespace });
+    await t.client.settled();
     expect(await t.client.getEntry("null", { namespace })).toMatchObject({ value: null, contentType: "application/json" });
     expect((await t.client.getEntry("absent2", { namespace }))?.contentType).toBe("application/vnd.tiercache.tagged+json");
   });
@@ -221,6 +229,7 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     await users.byId(2, { full: true, tags: ["a"] });
     expect(calls).toBe(2);
     expect(await users.name(7)).toBe("user 7");
+    await client.settled();
     expect(await client.get("user-name:7")).toBe("user 7");
     expect(await client.get(keyFromArguments("Users.byId", [1, { full: true, tags: ["a"] }]))).toEqual({ id: 1, full: true, tags: ["a"] });
   });

@@ -132,6 +132,11 @@ describe("metrics endpoint", () => {
     const stats = await rawStats(t);
     expect(stats.durableEntries).toBe(3n);
     expect(stats.durableBytes).toBe(BigInt(series(body, "tiercache_durable_bytes", `tier="${tier}"`)!));
+
+    await t.client.invalidateTags(["org:1"], { namespace: "d" });
+    const later = await scrape(t);
+    expect(series(later, "tiercache_tag_invalidations_total", 'namespace="d"')).toBe(1);
+    expect(series(later, "tiercache_durable_call_duration_seconds_count", `tier="${tier}",operation="invalidateTags",outcome="ok"`)).toBe(1);
   });
 
   it("turns /readyz to 503 while draining, while /healthz stays 200", async () => {

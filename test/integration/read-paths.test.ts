@@ -39,6 +39,7 @@ describe.each<Storage>(["memory", "lmdb", "redis"])("read paths agree (%s)", (st
   it("a value past its TTL, within grace, is a miss for get, getEntry, getMany, streamGet and has, and stale for wrap", async () => {
     const namespace = ns();
     await t.client.wrap("g", () => "v1", { namespace, ttl: 60_000, grace: 600_000 });
+    await t.client.settled();
     expect(await t.client.get("g", { namespace })).toBe("v1");
     clock.advance(61_000);
     for (const client of [t.client, cold]) {
@@ -55,6 +56,7 @@ describe.each<Storage>(["memory", "lmdb", "redis"])("read paths agree (%s)", (st
   it("touch leaves a stale value alone, and ends the grace of a fresh one in every tier", async () => {
     const namespace = ns();
     await t.client.wrap("g", () => "v", { namespace, ttl: 60_000, grace: 600_000 });
+    await t.client.settled();
     expect(await t.client.touch("g", { namespace, ttl: 120_000 })).toBe(true);
     clock.advance(61_000);
     expect(await cold.get("g", { namespace })).toBe("v"); // fresh to the new expiry: the old grace is gone
@@ -62,6 +64,7 @@ describe.each<Storage>(["memory", "lmdb", "redis"])("read paths agree (%s)", (st
     expect(await cold.has("g", { namespace })).toBe(false);
     let loads = 0;
     expect(await cold.wrap("g", () => `new${++loads}`, { namespace, ttl: 60_000 })).toBe("new1"); // gone: no stale copy left
+    await cold.settled();
     clock.advance(61_000);
     expect(await t.client.touch("g", { namespace, ttl: 120_000 })).toBe(false);
   });

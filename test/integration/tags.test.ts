@@ -103,3 +103,57 @@ describe("tags on LMDB survive a restart", () => {
     expect(await t.client.get("new")).toBeUndefined();
   });
 });
+
+describe("tags on wrap, @cached and wrapMany values", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ storage: "memory" });
+  });
+  afterAll(async () => {
+    await server?.dispose();
+  });
+
+  it("wrap's tags option and ctx.setTags tag the stored value, so invalidateTags makes the next wrap load again", async () => {
+    for (const localTier of [false, true]) {
+      const client = server.newClient({ localTier, namespace: `wrap-tags-${localTier}` });
+      let loads = 0;
+      const loader = async () => ++loads;
+      expect(await client.wrap("by-option", loader, { ttl: 60_000, tags: ["org:1"] })).toBe(1);
+      expect(await client.wrap("by-ctx", async (ctx) => {
+        ctx.setTags(["org:2"]);
+        return ++loads;
+      }, { ttl: 60_000, tags: ["org:1"] })).toBe(2);
+      await client.settled();
+      expect(await client.wrap("by-option", loader, { ttl: 60_000 })).toBe(1);
+      await client.invalidateTags(["org:1"]);
+      expect(await client.wrap("by-option", loader, { ttl: 60_000 })).toBe(3); // hidden: loaded again
+      expect(await client.wrap("by-ctx", loader, { ttl: 60_000 })).toBe(2); // ctx.setTags replaced the option's tags
+      await client.settled();
+      await client.invalidateTags(["org:2"]);
+      expect(await client.wrap("by-ctx", loader, { ttl: 60_000 })).toBe(4);
+      await client.settled();
+      await client.close();
+    }
+  });
+
+  it("wrapMany tags each stored value with its ctx's tags, else the option's", async () => {
+    const client = server.newClient({ namespace: "wrap-many-tags" });
+    const first = await client.wrapMany(["a", "b"], async (missing, ctx) => {
+      ctx("b").setTags(["only-b"]);
+      return new Map(missing.map((key) => [key, key.toUpperCase()]));
+    }, { ttl: 60_000, tags: ["all"] });
+    expect(first).toEqual(new Map([["a", "A"], ["b", "B"]]));
+    await client.invalidateTags(["only-b"]);
+    expect(await client.get("a")).toBe("A");
+    expect(await client.get("b")).toBeUndefined();
+    await client.invalidateTags(["all"]);
+    expect(await client.get("a")).toBeUndefined();
+    await client.close();
+  });
+
+  it("refuses a wrap tag over the limits with INVALID_ARGUMENT", async () => {
+    const client = server.newClient({ namespace: "wrap-tags-bad" });
+    await expect(client.wrap("k", async () => 1, { ttl: 1000, tags: ["x".repeat(129)] })).rejects.toSatisfy((err) => RpcError.is(err, Status.INVALID_ARGUMENT));
+    await client.close();
+  });
+});

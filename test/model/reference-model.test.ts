@@ -50,6 +50,27 @@ describe("reference model", () => {
     expect(cache.wrap("", "k", "v3", { ttl: 10 })).toEqual({ value: "v3", loader: "called" });
   });
 
+  it("wrap with eagerRefresh: a fresh value near its end is returned and refreshed once", () => {
+    const { clock, cache } = setup();
+    cache.wrap("", "k", "v1", { ttl: 100, eagerRefresh: 0.8 });
+    clock.advance(79);
+    expect(cache.wrap("", "k", "v2", { ttl: 100, eagerRefresh: 0.8 })).toEqual({ value: "v1", loader: "not-called" });
+    clock.advance(1);
+    expect(cache.wrap("", "k", "v2", { ttl: 100, eagerRefresh: 0.8 })).toEqual({ value: "v1", loader: "refresh" });
+    expect(cache.getEntry("", "k")).toEqual({ value: "v2", ttlRemainingMs: 100 });
+    expect(cache.wrap("", "k", "v3", { ttl: 100, eagerRefresh: 0.8 })).toEqual({ value: "v2", loader: "not-called" });
+  });
+
+  it("wrap with a loader context: its ttl and grace replace the options; skip returns the value uncached", () => {
+    const { clock, cache } = setup();
+    expect(cache.wrap("", "k", "v", { ttl: 100, loaderContext: { ttl: 10 } })).toEqual({ value: "v", loader: "called" });
+    expect(cache.getEntry("", "k")).toEqual({ value: "v", ttlRemainingMs: 10 });
+    clock.advance(10);
+    expect(cache.lookup("", "k").state).toBe("absent");
+    expect(cache.wrap("", "s", "v", { ttl: 100, loaderContext: { skip: true } })).toEqual({ value: "v", loader: "called" });
+    expect(cache.lookup("", "s").state).toBe("absent");
+  });
+
   it("touch renews a fresh value only and drops its grace; delete counts fresh values and removes stale ones", () => {
     const { clock, cache } = setup();
     cache.wrap("", "a", "x", { ttl: 10, grace: 100 });

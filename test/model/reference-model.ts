@@ -66,6 +66,14 @@ export interface WrapModelOptions {
   ttl?: number | undefined;
   /** ms a value stays readable by `wrap` (stale) after its TTL; ignored when the TTL is 0. */
   grace?: number | undefined;
+  /**
+   * Eager refresh (a fraction of `ttl`, which it needs): a fresh value with at
+   * most round(ttl × (1 − eagerRefresh)) ms left is returned while one
+   * background refresh stores the loader's value ("refresh").
+   */
+  eagerRefresh?: number | undefined;
+  /** What the loader said through its context: `ttl`/`grace` replace the options for its value; `skip` returns it uncached. */
+  loaderContext?: { ttl?: number; grace?: number; skip?: boolean } | undefined;
 }
 
 /** Limits and clock of a {@link ReferenceCache}. */
@@ -189,17 +197,31 @@ export class ReferenceCache {
   }
 
   /**
-   * A fresh value if there is one (loader not called); on a miss, the
-   * loader's value, stored with ttl and grace; with a stale value, that value,
-   * while one background refresh stores the loader's value.
+   * A fresh value if there is one (loader not called; with eagerRefresh and
+   * the value near its end, one background refresh stores the loader's
+   * value); on a miss, the loader's value, stored with ttl and grace (or
+   * what the loader's context said, or not at all when it skipped); with a
+   * stale value, that value, while one background refresh stores the
+   * loader's value.
    */
   wrap(namespace: string, key: string, loaderValue: unknown, options: WrapModelOptions = {}): WrapOutcome {
     const ns = this.#checkKeys(namespace, [key]);
     const ttlMs = resolveTtl(options.ttl);
     const graceMs = resolveTtl(options.grace, "grace");
+    if (options.eagerRefresh !== undefined && ttlMs === 0) throw new InvalidArgument("eagerRefresh needs a ttl: it is a fraction of it");
     const found = this.#state(ns, key);
-    if (found.state === "fresh") return { value: found.entry.value, loader: "not-called" };
-    this.#store(ns, key, loaderValue, ttlMs, graceMs);
+    const ctx = options.loaderContext ?? {};
+    const store = () => {
+      if (!ctx.skip) this.#store(ns, key, loaderValue, ctx.ttl === undefined ? ttlMs : resolveTtl(ctx.ttl), ctx.grace === undefined ? graceMs : resolveTtl(ctx.grace, "grace"));
+    };
+    if (found.state === "fresh") {
+      const ahead = options.eagerRefresh === undefined || ttlMs === 0 ? 0 : Math.max(1, Math.round(ttlMs * (1 - options.eagerRefresh)));
+      const left = found.entry.freshUntil - this.#now();
+      if (ahead === 0 || found.entry.freshUntil === Infinity || left > ahead) return { value: found.entry.value, loader: "not-called" };
+      store();
+      return { value: found.entry.value, loader: "refresh" };
+    }
+    store();
     return found.state === "stale" ? { value: found.entry.value, loader: "refresh" } : { value: loaderValue, loader: "called" };
   }
 

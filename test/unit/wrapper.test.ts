@@ -15,7 +15,8 @@ function memoryBackend(): WrapBackend & { stored: Map<string, unknown> } {
       stored.set(key, value);
     },
     async releaseLease() {},
-    local: () => ({ found: false, value: undefined }),
+    local: () => ({ found: false, value: undefined, due: false }),
+    failed: () => {},
   };
 }
 

@@ -1,0 +1,70 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { checkedDuration } from "./argument-checks.js";
+
+/**
+ * What a `wrap` loader may say about the value it computes (adaptive
+ * caching). Each setter overrides the matching wrap option for this value
+ * only; the last call wins.
+ */
+export interface WrapContext {
+  /** Time to live of this value, in ms (0 = the namespace default), instead of the `ttl` option. */
+  setTtl(ms: number): void;
+  /** Grace of this value, in ms, instead of the `grace` option. */
+  setGrace(ms: number): void;
+  /** Tags to store this value with (for tag invalidation). */
+  setTags(tags: readonly string[]): void;
+  /** Return this value to the caller but do not cache it (the lease is given back). */
+  skip(): void;
+}
+
+/** The context of one loader run, and what the loader said through it. */
+export class LoaderContext implements WrapContext {
+  ttl: number | undefined;
+  grace: number | undefined;
+  tags: readonly string[] | undefined;
+  skipped = false;
+
+  setTtl(ms: number): void {
+    this.ttl = checkedDuration("ttl", ms);
+  }
+
+  setGrace(ms: number): void {
+    this.grace = checkedDuration("grace", ms);
+  }
+
+  setTags(tags: readonly string[]): void {
+    if (!Array.isArray(tags) || tags.some((tag) => typeof tag !== "string")) throw new TypeError("setTags takes an array of strings");
+    this.tags = [...tags];
+  }
+
+  skip(): void {
+    this.skipped = true;
+  }
+}
+
+const current = new AsyncLocalStorage<WrapContext>();
+
+/** Runs `fn` with `context` as the one {@link wrapContext} returns inside it. */
+export function runInContext<T>(context: WrapContext, fn: () => T): T {
+  return current.run(context, fn);
+}
+
+/**
+ * The context of the loader run this code is part of: inside a method
+ * decorated with `@cache.cached(...)` (or any `wrap` loader), the
+ * {@link WrapContext} of its run; `undefined` elsewhere.
+ *
+ * ```ts
+ * class Users {
+ *   @cache.cached({ ttl: 60_000 })
+ *   async byId(id: number) {
+ *     const user = await db.find(id);
+ *     if (!user) wrapContext()?.skip();
+ *     return user;
+ *   }
+ * }
+ * ```
+ */
+export function wrapContext(): WrapContext | undefined {
+  return current.getStore();
+}

@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CacheClient, RpcError, Status } from "../../client/index.js";
+import { fakeClock } from "../helpers/fake-clock.js";
+import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
+import { startTestServer, type TestServer } from "../helpers/test-server.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("stampede protection across instances: leases in Redis", () => {
+  let redis: TestRedis;
+  let one: TestServer;
+  let two: TestServer;
+  let n = 0;
+  const ns = () => `lease${++n}`;
+  const clock = fakeClock(Date.now());
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    one = await startTestServer({ storage: "redis", redisUrl: redis.url }, { clock: clock.now });
+    two = await startTestServer({ storage: "redis", redisUrl: redis.url }, { clock: clock.now });
+  });
+  afterAll(async () => {
+    await one?.dispose();
+    await two?.dispose();
+    await redis?.stop();
+  });
+
+  const clientsOf = (namespace: string, perInstance: number, localTier = false) => [
+    ...Array.from({ length: perInstance }, () => one.newClient({ namespace, localTier })),
+    ...Array.from({ length: perInstance }, () => two.newClient({ namespace, localTier })),
+  ];
+
+  it("120 concurrent wraps of one key from clients of two instances run a slow loader once", async () => {
+    const namespace = ns();
+    const clients = clientsOf(namespace, 3);
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await sleep(300);
+      return { computed: calls };
+    };
+    const results = await Promise.all(Array.from({ length: 120 }, (_, i) => clients[i % clients.length]!.wrap("hot", loader, { ttl: 60_000 })));
+    expect(calls).toBe(1);
+    expect(results.every((r) => r.computed === 1)).toBe(true);
+  });
+
+  it("hands the lease to another instance's caller when the holder's loader fails", async () => {
+    const namespace = ns();
+    const [a, b] = [one.newClient({ namespace }), two.newClient({ namespace })];
+    const failing = a.wrap("k", async () => {
+      await sleep(200);
+      throw new Error("source down");
+    }, { ttl: 60_000, leaseMs: 60_000 });
+    await sleep(50);
+    let bCalls = 0;
+    const fromB = b.wrap("k", async () => `b${++bCalls}`, { ttl: 60_000, leaseWaitMs: 5_000 });
+    await expect(failing).rejects.toThrow("source down");
+    expect(await fromB).toBe("b1");
+  });
+
+  it("eager refresh runs once across clients of both instances", async () => {
+    const namespace = ns();
+    const clients = clientsOf(namespace, 3);
+    let loads = 0;
+    const loader = async () => {
+      loads++;
+      await sleep(100);
+      return `v${loads}`;
+    };
+    const options = { ttl: 10_000, eagerRefresh: 0.5 };
+    expect(await clients[0]!.wrap("k", loader, options)).toBe("v1");
+    await clients[0]!.settled();
+    const early = await Promise.all(clients.flatMap((c) => [c.wrap("k", loader, options), c.wrap("k", loader, options)]));
+    expect(early.every((v) => v === "v1")).toBe(true);
+    await Promise.all(clients.map((c) => c.settled()));
+    expect(loads).toBe(1);
+    clock.advance(6_000);
+    const late = await Promise.all(clients.flatMap((c) => [c.wrap("k", loader, options), c.wrap("k", loader, options)]));
+    expect(late.every((v) => v === "v1")).toBe(true);
+    await Promise.all(clients.map((c) => c.settled()));
+    expect(loads).toBe(2);
+    expect(await clients[5]!.get("k")).toBe("v2");
+  });
+
+  it("fences a lease holder's write: refused once its lease lapsed and another caller holds it", async () => {
+    const namespace = ns();
+    const raw = one.client;
+    const a = await rawLease(one, namespace, "k", 50);
+    expect(a).not.toBe("");
+    await sleep(120);
+    const b = await rawLease(two, namespace, "k", 60_000);
+    expect(b).not.toBe("");
+    const late = setWithLease(one, namespace, "k", "from lapsed holder", a);
+    await expect(late).rejects.toSatisfy((err: unknown) => RpcError.is(err, Status.FAILED_PRECONDITION));
+    await setWithLease(two, namespace, "k", "from holder", b);
+    expect(await raw.get("k", { namespace })).toBe("from holder");
+  });
+});
+
+/** A GetOrLease through the raw RPC client of a test server's CacheClient-free channel: the lease token ("" when none). */
+async function rawLease(server: TestServer, namespace: string, key: string, leaseMs: number): Promise<string> {
+  const { createClient } = await import("../../core/grpc-adapter.js");
+  const { CacheService } = await import("../../gen/tiercache/v1/cache_pb.js");
+  const { credentials } = await import("@grpc/grpc-js");
+  const rpc = createClient(CacheService, server.server.address, credentials.createInsecure());
+  try {
+    return (await rpc.getOrLease({ namespace, key, leaseMs, waitMs: 0 })).leaseToken;
+  } finally {
+    rpc.close();
+  }
+}
+
+async function setWithLease(server: TestServer, namespace: string, key: string, value: string, leaseToken: string): Promise<void> {
+  const { createClient } = await import("../../core/grpc-adapter.js");
+  const { CacheService } = await import("../../gen/tiercache/v1/cache_pb.js");
+  const { credentials } = await import("@grpc/grpc-js");
+  const rpc = createClient(CacheService, server.server.address, credentials.createInsecure());
+  try {
+    await rpc.set({ namespace, key, value: new TextEncoder().encode(JSON.stringify(value)), contentType: "application/json", leaseToken });
+  } finally {
+    rpc.close();
+  }
+}

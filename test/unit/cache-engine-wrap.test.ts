@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { ValueCodec } from "../../core/codec.js";
+import { CacheEngine } from "../../server/engine/cache-engine.js";
+import type { WatchEvent } from "../../server/engine/invalidation-bus.js";
+import { fakeClock } from "../helpers/fake-clock.js";
+import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+function setup(maxLeases?: number) {
+  const clock = fakeClock();
+  const durable = new FakeDurableTier(clock.now);
+  const engine = new CacheEngine({
+    durable,
+    codec: new ValueCodec(),
+    maxKeyBytes: 1024,
+    maxBatch: 100,
+    maxNamespaces: 10,
+    clock: clock.now,
+    ...(maxLeases !== undefined && { maxLeases }),
+    settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
+  });
+  const events: WatchEvent[] = [];
+  engine.bus.subscribe("ns", { streamId: "", afterSeq: 0 }, (event) => events.push(event));
+  return { clock, durable, engine, events };
+}
+
+describe("CacheEngine: writer-tagged changes and eager-refresh leases", () => {
+  it("tags a one-key Set's event with its writer only when the write reached every tier", async () => {
+    const { durable, engine, events } = setup();
+    const origin = { writerId: "client-a", writeSeq: 7n };
+    await engine.set("ns", { key: "k", value: bytes("v"), contentType: "", ttlMs: 0, origin });
+    expect(events.at(-1)).toMatchObject({ kind: "set", keys: ["k"], origin });
+    durable.failWrites = true;
+    await expect(engine.set("ns", { key: "k", value: bytes("w"), contentType: "", ttlMs: 0, origin: { writerId: "client-a", writeSeq: 8n } })).rejects.toThrow();
+    expect(events.at(-1)).toMatchObject({ kind: "set", keys: ["k"] });
+    expect(events.at(-1)).not.toHaveProperty("origin");
+  });
+
+  it("grants the lease with a fresh value only within refresh_ahead_ms of going stale, to one caller at a time", async () => {
+    const { clock, engine } = setup();
+    await engine.set("ns", { key: "k", value: bytes("v"), contentType: "", ttlMs: 10_000 });
+    expect((await engine.getOrLease("ns", "k", 5_000, 0, undefined, false, 2_000)).leaseToken).toBeUndefined();
+    clock.advance(8_500);
+    const first = await engine.getOrLease("ns", "k", 5_000, 0, undefined, false, 2_000);
+    expect(first.found?.stale).toBe(false);
+    expect(first.leaseToken).toBeDefined();
+    expect((await engine.getOrLease("ns", "k", 5_000, 0, undefined, false, 2_000)).leaseToken).toBeUndefined();
+    expect((await engine.getOrLease("ns", "k", 5_000, 0)).leaseToken).toBeUndefined();
+    await engine.set("ns", { key: "k", value: bytes("v2"), contentType: "", ttlMs: 10_000, leaseToken: first.leaseToken! });
+    expect((await engine.getOrLease("ns", "k", 5_000, 0, undefined, false, 2_000)).leaseToken).toBeUndefined();
+  });
+
+  it("at max-leases, a caller of a free key gets neither value nor lease at once (it computes without one)", async () => {
+    const { engine } = setup(1);
+    expect((await engine.getOrLease("ns", "a", 60_000, 0)).leaseToken).toBeDefined();
+    // Without the answer at once, this would wait out the 60 s and fail on the test's timeout.
+    expect(await engine.getOrLease("ns", "b", 60_000, 60_000)).toEqual({ found: undefined, leaseToken: undefined });
+  });
+});
