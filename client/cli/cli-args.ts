@@ -22,13 +22,15 @@ export interface ClientCommand {
   readonly verb: string;
   readonly args: readonly string[];
   readonly ttlMs: number | undefined;
+  /** `--tags a,b`: tags of the value `set` stores; undefined when not given. */
+  readonly tags: readonly string[] | undefined;
   readonly connection: ConnectionOptions;
 }
 
 /** The address used when neither --address nor TIERCACHE_ADDRESS is given. */
 export const DEFAULT_ADDRESS = "127.0.0.1:50051";
 
-const VALUE_FLAGS = new Set(["--address", "--namespace", "--token", "--tls-ca", "--tls-cert", "--tls-key", "--ttl", "--timeout"]);
+const VALUE_FLAGS = new Set(["--address", "--namespace", "--token", "--tls-ca", "--tls-cert", "--tls-key", "--ttl", "--tags", "--timeout"]);
 
 function nonNegativeMs(flag: string, text: string): number {
   const ms = Number(text);
@@ -63,6 +65,7 @@ export function parseClientCommand(argv: readonly string[], env: Readonly<Record
     flags.set(name, value);
   }
   const ttl = flags.get("--ttl");
+  const tags = flags.get("--tags");
   const timeout = flags.get("--timeout");
   const tlsCa = flags.get("--tls-ca");
   const tlsCert = flags.get("--tls-cert");
@@ -73,6 +76,7 @@ export function parseClientCommand(argv: readonly string[], env: Readonly<Record
     verb,
     args,
     ttlMs: ttl === undefined ? undefined : nonNegativeMs("--ttl", ttl),
+    tags: tags === undefined ? undefined : tags.split(","),
     connection: {
       address: flags.get("--address") ?? (env["TIERCACHE_ADDRESS"] || DEFAULT_ADDRESS),
       namespace: flags.get("--namespace"),

@@ -17,7 +17,9 @@ const USAGE = `Usage: tiercache <command> [options]
 Commands:
   serve [options]               run the server (tiercache serve --help lists its options)
   get KEY                       print the value as JSON; exit 1 on a miss
-  set KEY VALUE [--ttl MS]      store VALUE (JSON when it parses as JSON, else a string)
+  set KEY VALUE [--ttl MS] [--tags a,b]
+                                store VALUE (JSON when it parses as JSON, else a string), with tags
+  invalidate-tags TAG...        hide every value written before now with any of these tags
   delete KEY                    remove KEY; exit 1 when it was not there
   stats                         print the server's statistics as JSON (of --namespace, else all)
   health [SERVICE]              print the grpc.health.v1 status; exit 1 unless SERVING
@@ -37,7 +39,7 @@ Exit codes: 0 done; 1 miss (get, delete) or not SERVING (health);
 2 failure (the gRPC status name and details on stderr) or a bad command line.`;
 
 /** The verbs handled here, besides `serve`. */
-export const CLIENT_VERBS: ReadonlySet<string> = new Set(["get", "set", "delete", "stats", "health", "watch"]);
+export const CLIENT_VERBS: ReadonlySet<string> = new Set(["get", "set", "delete", "invalidate-tags", "stats", "health", "watch"]);
 
 /** VALUE of `set`: JSON when it parses, else the string itself. */
 export function parseValue(text: string): unknown {
@@ -88,7 +90,12 @@ async function runVerb(command: ClientCommand, io: CliIo): Promise<number> {
       }
       case "set": {
         const [key, value] = expectArgs(command, ["KEY", "VALUE"]);
-        await client.set(key!, parseValue(value!), command.ttlMs === undefined ? {} : { ttl: command.ttlMs });
+        await client.set(key!, parseValue(value!), { ...(command.ttlMs !== undefined && { ttl: command.ttlMs }), ...(command.tags !== undefined && { tags: command.tags }) });
+        return 0;
+      }
+      case "invalidate-tags": {
+        if (command.args.length === 0) throw new UsageError("invalidate-tags needs at least one TAG");
+        await client.invalidateTags(command.args);
         return 0;
       }
       case "delete": {

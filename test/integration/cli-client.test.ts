@@ -68,6 +68,17 @@ describe("the tiercache client commands, against a real server process", () => {
     expect(await cli(["get", "t", "--namespace=cli-ns"], env())).toMatchObject({ code: 0, stdout: "1\n" });
   });
 
+  it("set --tags tags the value; invalidate-tags hides it; a bad tag exits 2 with INVALID_ARGUMENT", async () => {
+    expect((await cli(["set", "tagged", '"v"', "--tags", "org:7,user:1"], env())).code).toBe(0);
+    expect(await client.get("tagged")).toBe("v");
+    expect((await cli(["invalidate-tags", "user:1"], env())).code).toBe(0);
+    expect(await client.get("tagged")).toBeUndefined();
+    const bad = await cli(["set", "k", "1", "--tags", "x".repeat(129)], env());
+    expect(bad).toMatchObject({ code: 2, stdout: "" });
+    expect(bad.stderr).toMatch(/^INVALID_ARGUMENT: /);
+    expect((await cli(["invalidate-tags"], env())).code).toBe(2);
+  });
+
   it("delete exits 0 when it removed the key, 1 when there was none", async () => {
     await client.set("gone", true);
     expect((await cli(["delete", "gone"], env())).code).toBe(0);
