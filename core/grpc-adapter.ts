@@ -201,6 +201,7 @@ class ServerCallContext implements CallContext {
   readonly #deadline: number;
   #timer: NodeJS.Timeout | undefined;
   #expired: RpcError | undefined;
+  #onCancel: (() => void) | undefined;
 
   /** `onExpire` ends the call when the `maxDeadlineMs` ceiling passes before the client's own deadline. */
   constructor(call: AnyServerCall, maxDeadlineMs: number | undefined, onExpire: (error: RpcError) => void) {
@@ -218,9 +219,11 @@ class ServerCallContext implements CallContext {
     (call as ServerUnaryCall<unknown, unknown>).once("cancelled", () => this.close());
   }
 
-  /** Stops the deadline ceiling's timer: the call has ended. */
+  /** Stops the deadline ceiling's timer and stops listening for a cancel: the call has ended. */
   close(): void {
     clearTimeout(this.#timer);
+    if (this.#onCancel) (this.#call as ServerUnaryCall<unknown, unknown>).removeListener("cancelled", this.#onCancel);
+    this.#onCancel = undefined;
   }
 
   get signal(): AbortSignal {
@@ -230,7 +233,11 @@ class ServerCallContext implements CallContext {
       const reason = () => new RpcError(status.CANCELLED, "the call was cancelled or its deadline passed");
       if (this.#expired) controller.abort(this.#expired);
       else if (this.#call.cancelled) controller.abort(reason());
-      else (this.#call as ServerUnaryCall<unknown, unknown>).once("cancelled", () => controller.abort(reason()));
+      else {
+        // grpc-js reports "cancelled" also when the stream closes after the call ended: close() stops listening first.
+        this.#onCancel = () => controller.abort(reason());
+        (this.#call as ServerUnaryCall<unknown, unknown>).once("cancelled", this.#onCancel);
+      }
     }
     return this.#controller.signal;
   }
