@@ -48,10 +48,10 @@ export default {
       return {
         rows: [
           hasTier
-            ? measured({ scenario: NAME, ...rows.set, ratios: res.tcSet.map((v, i) => v / res.rawSet[i]), context: `${k(res.tcSet)} vs ${k(res.rawSet)}` })
+            ? measured({ scenario: NAME, ...rows.set, ratios: res.tcSet.map((v, i) => v / res.rawSet[i]), goal: { op: ">=", value: 0.7 }, context: `${k(res.tcSet)} vs ${k(res.rawSet)}` })
             : unavailable({ scenario: NAME, ...rows.set, context: `baseline ${k(res.rawSet)}` }),
           hasTier
-            ? measured({ scenario: NAME, ...rows.get, ratios: res.tcGet.map((v, i) => v / res.rawGet[i]), context: `${k(res.tcGet)} vs ${k(res.rawGet)}` })
+            ? measured({ scenario: NAME, ...rows.get, ratios: res.tcGet.map((v, i) => v / res.rawGet[i]), goal: { op: ">=", value: 0.5 }, context: `${k(res.tcGet)} vs ${k(res.rawGet)}` })
             : unavailable({ scenario: NAME, ...rows.get, context: `baseline ${k(res.rawGet)}` }),
         ],
       };

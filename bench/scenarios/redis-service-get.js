@@ -36,17 +36,18 @@ export default {
       const targets = hasTier ? ["echo", "tc"] : ["echo"];
       const results = await measureUnary(ctx, load, servers, targets);
       const med = (t, pick) => median(results[t].map(pick));
+      // Goals (issue 13): p50 <=1.15x, throughput >=0.85x of echo + one ioredis GET.
       const metrics = [
-        ["p50, sequential", (r) => r.seq.p50, us],
+        ["p50, sequential", (r) => r.seq.p50, us, { op: "<=", value: 1.15 }],
         ["p99, sequential", (r) => r.seq.p99, us],
         ["p99, 10 in flight", (r) => r.c10.p99, us],
-        ["throughput, 100 in flight", (r) => r.c100.opsPerSec, (v) => `${fmt(v)} ops/s`],
+        ["throughput, 100 in flight", (r) => r.c100.opsPerSec, (v) => `${fmt(v)} ops/s`, { op: ">=", value: 0.85 }],
         ["server CPU per call", (r) => r.cpuPerCall, (v) => `${v.toFixed(0)} µs`],
       ];
       return {
-        rows: metrics.map(([label, pick, f]) =>
+        rows: metrics.map(([label, pick, f, goal]) =>
           hasTier
-            ? measured({ scenario: NAME, subject: `${subject}: ${label}`, baseline, ratios: results.tc.map((t, i) => pick(t) / pick(results.echo[i])), context: `${f(med("tc", pick))} vs ${f(med("echo", pick))}` })
+            ? measured({ scenario: NAME, subject: `${subject}: ${label}`, baseline, ratios: results.tc.map((t, i) => pick(t) / pick(results.echo[i])), ...(goal && { goal }), context: `${f(med("tc", pick))} vs ${f(med("echo", pick))}` })
             : unavailable({ scenario: NAME, subject: `${subject}: ${label}`, baseline, context: `baseline ${f(med("echo", pick))}` }),
         ),
       };
