@@ -980,8 +980,9 @@ export class CacheEngine {
     }
     // Waits use real time (timers), whatever the engine's clock.
     const deadline = performance.now() + waitMs;
+    let unlessFresh = true;
     for (;;) {
-      const attempt = await this.#tryLease(name, key, leaseMs, true, scope);
+      const attempt = await this.#tryLease(name, key, leaseMs, unlessFresh, scope);
       if (attempt.token !== undefined || (found && !waitOnStale)) return { found, leaseToken: attempt.token };
       // Nobody to wait for (max-leases reached with the key free): the caller computes without a lease.
       if (attempt.heldElsewhereMs === undefined && !this.#leases.isHeld(name, key)) return { found, leaseToken: undefined };
@@ -989,7 +990,10 @@ export class CacheEngine {
       // heldElsewhereMs 0: a fresh value was written since the read above; read it whatever the deadline.
       if ((left <= 0 && attempt.heldElsewhereMs !== 0) || scope?.signal?.aborted) return { found, leaseToken: undefined };
       await this.#leases.waitFor(name, key, left, scope?.signal, attempt.heldElsewhereMs);
-      found = (await this.get(name, key, scope, true)) ?? found;
+      const reread = await this.get(name, key, scope, true);
+      // The shared lease saw a fresh value that reads do not serve (its tags were invalidated): take the lease over it.
+      if (reread === undefined && attempt.heldElsewhereMs === 0) unlessFresh = false;
+      found = reread ?? found;
       if (found && !found.stale) return { found, leaseToken: undefined };
     }
   }

@@ -157,3 +157,31 @@ describe("tags on wrap, @cached and wrapMany values", () => {
     await client.close();
   });
 });
+
+describe("wrap of a key whose stored value its tags hide, with leases in Redis", () => {
+  let redis: TestRedis;
+  let server: TestServer;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    server = await startTestServer({ storage: "redis", redisUrl: redis.url });
+  });
+  afterAll(async () => {
+    await server?.dispose();
+    await redis?.stop();
+  });
+
+  it("takes the lease at once and stores the loader's value (the hidden value is fresh to the lease script)", async () => {
+    const client = server.newClient({ namespace: "hidden-lease" });
+    await client.set("k", "old", { ttl: 300_000, tags: ["t1"] });
+    await client.invalidateTags(["t1"]);
+    const started = Date.now();
+    let loads = 0;
+    expect(await client.wrap("k", async () => `new-${++loads}`, { ttl: 60_000, leaseWaitMs: 30_000 })).toBe("new-1");
+    await client.settled();
+    // A hang detector, not a speed check: before the fix the lease was retried until the 30 s wait ran out.
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(await client.get("k")).toBe("new-1");
+    expect(loads).toBe(1);
+    await client.close();
+  });
+});
