@@ -1,5 +1,6 @@
 import type { DescField, DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { ScalarType } from "@bufbuild/protobuf";
+import { generateWriter, type GeneratedWriter, type WriterHelpers } from "./generated-writer.js";
 import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint.js";
 
 /**
@@ -127,145 +128,25 @@ class Compiled {
     this.lists = lists;
   }
 
+  #writer: GeneratedWriter | undefined;
+
+  /** The generated size and write functions of this type, made on first use (its nested types are linked by then). */
+  get #generated(): GeneratedWriter {
+    return (this.#writer ??= generateWriter(
+      this.plans,
+      this.plans.filter((p) => p.kind === "message" || p.kind === "messages").map((p) => p.sub!),
+      WRITER_HELPERS,
+    ));
+  }
+
   /** Size of `message`'s body; pushes string and sub-message sizes onto `sizes` in write order. */
   size(message: Record<string, unknown>, sizes: number[]): number {
-    if (message.$unknown !== undefined && (message.$unknown as unknown[]).length > 0) throw GIVE_UP;
-    let total = 0;
-    for (const plan of this.plans) {
-      const value = message[plan.name];
-      if (value === undefined) continue;
-      switch (plan.kind) {
-        case "bool":
-          if (typeof value !== "boolean") throw GIVE_UP;
-          if (value) total += plan.tagSize + 1;
-          break;
-        case "string": {
-          if (typeof value !== "string") throw GIVE_UP;
-          if (value.length === 0) break;
-          const n = utf8Length(value);
-          sizes.push(n);
-          total += plan.tagSize + varintSize(n) + n;
-          break;
-        }
-        case "bytes":
-          if (!(value instanceof Uint8Array)) throw GIVE_UP;
-          if (value.byteLength > 0) total += plan.tagSize + varintSize(value.byteLength) + value.byteLength;
-          break;
-        case "int32":
-          if (typeof value !== "number" || !Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) throw GIVE_UP;
-          if (value !== 0) total += plan.tagSize + (value < 0 ? 10 : varintSize(value));
-          break;
-        case "uint32":
-          if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value >= TWO_32) throw GIVE_UP;
-          if (value !== 0) total += plan.tagSize + varintSize(value);
-          break;
-        case "int64":
-        case "uint64": {
-          const n = longOf(value, plan.kind);
-          if (n !== 0 && n !== 0n) total += plan.tagSize + (typeof n === "number" ? varintSize(n) : bigVarintSize(n));
-          break;
-        }
-        case "strings": {
-          if (!Array.isArray(value)) throw GIVE_UP;
-          for (const item of value) {
-            if (typeof item !== "string") throw GIVE_UP;
-            const n = utf8Length(item);
-            sizes.push(n);
-            total += plan.tagSize + varintSize(n) + n;
-          }
-          break;
-        }
-        case "message": {
-          if (typeof value !== "object" || value === null) throw GIVE_UP;
-          const at = sizes.push(0) - 1;
-          const n = plan.sub!.size(value as Record<string, unknown>, sizes);
-          sizes[at] = n;
-          total += plan.tagSize + varintSize(n) + n;
-          break;
-        }
-        case "messages": {
-          if (!Array.isArray(value)) throw GIVE_UP;
-          const sub = plan.sub!;
-          for (const item of value) {
-            if (typeof item !== "object" || item === null) throw GIVE_UP;
-            const at = sizes.push(0) - 1;
-            const n = sub.size(item as Record<string, unknown>, sizes);
-            sizes[at] = n;
-            total += plan.tagSize + varintSize(n) + n;
-          }
-          break;
-        }
-      }
-    }
-    return total;
+    return this.#generated.size(message, sizes);
   }
 
   /** Writes `message`'s body at `pos`, reading the sizes {@link size} pushed from `cursor.at`; returns the position after it. */
   write(message: Record<string, unknown>, buf: Buffer, pos: number, sizes: number[], cursor: { at: number }): number {
-    for (const plan of this.plans) {
-      const value = message[plan.name];
-      if (value === undefined) continue;
-      switch (plan.kind) {
-        case "bool":
-          if (value) {
-            pos = writeVarint(buf, pos, plan.tag);
-            buf[pos++] = 1;
-          }
-          break;
-        case "string": {
-          if ((value as string).length === 0) break;
-          const n = sizes[cursor.at++]!;
-          pos = writeText(buf, writeVarint(buf, writeVarint(buf, pos, plan.tag), n), value as string, n);
-          break;
-        }
-        case "bytes": {
-          const bytes = value as Uint8Array;
-          if (bytes.byteLength === 0) break;
-          pos = writeVarint(buf, writeVarint(buf, pos, plan.tag), bytes.byteLength);
-          buf.set(bytes, pos);
-          pos += bytes.byteLength;
-          break;
-        }
-        case "int32":
-        case "uint32": {
-          const n = value as number;
-          if (n === 0) break;
-          pos = writeVarint(buf, pos, plan.tag);
-          pos = n < 0 ? writeBigVarint(buf, pos, BigInt(n)) : writeVarint(buf, pos, n);
-          break;
-        }
-        case "int64":
-        case "uint64": {
-          const n = longOf(value, plan.kind);
-          if (n === 0 || n === 0n) break;
-          pos = writeVarint(buf, pos, plan.tag);
-          pos = typeof n === "number" ? writeVarint(buf, pos, n) : writeBigVarint(buf, pos, n);
-          break;
-        }
-        case "strings":
-          for (const item of value as string[]) {
-            const n = sizes[cursor.at++]!;
-            pos = writeText(buf, writeVarint(buf, writeVarint(buf, pos, plan.tag), n), item, n);
-          }
-          break;
-        case "message": {
-          const n = sizes[cursor.at++]!;
-          pos = writeVarint(buf, writeVarint(buf, pos, plan.tag), n);
-          pos = plan.sub!.write(value as Record<string, unknown>, buf, pos, sizes, cursor);
-          break;
-        }
-        case "messages": {
-          const sub = plan.sub!;
-          for (const item of value as Record<string, unknown>[]) {
-            const n = sizes[cursor.at++]!;
-            pos = writeVarint(buf, writeVarint(buf, pos, plan.tag), n);
-            pos = sub.write(item, buf, pos, sizes, cursor);
-          }
-          break;
-        }
-      }
-    }
-    return pos;
+    return this.#generated.write(message, buf, pos, sizes, cursor);
   }
 
   /** The message in `buf[start, end)`; `input` is the same bytes as given (its subarrays are the bytes fields, as protobuf-es returns them). */
@@ -386,6 +267,8 @@ function textOf(buf: Buffer, start: number, end: number): string {
   }
   return latin1Slice(buf, start, end);
 }
+
+const WRITER_HELPERS: WriterHelpers = { GIVE_UP, utf8Length, varintSize, bigVarintSize, writeVarint, writeBigVarint, writeText, longOf };
 
 const compiled = new WeakMap<DescMessage, Compiled | null>();
 
