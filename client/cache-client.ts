@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { credentials as grpcCredentials, Metadata, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { isIP } from "node:net";
-import { createClient, type CallOptions as RpcCallOptions, type ServiceClient } from "../core/grpc-adapter.js";
+import { createClient, timeoutProblem, type CallOptions as RpcCallOptions, type ServiceClient } from "../core/grpc-adapter.js";
 import { DEFAULT_NAMESPACE, namespaceProblem, resolveNamespace } from "../core/key-rules.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../core/message-limits.js";
 import { METHOD_POLICIES, type CacheMethod } from "../core/method-policy.js";
@@ -36,7 +36,7 @@ export interface CacheClientOptions {
   namespace?: string;
   /** Encodes values to bytes and back. @default jsonSerializer */
   serializer?: Serializer;
-  /** Deadline of each call, in ms. @default 5000 */
+  /** Deadline of each call, in ms: over 0, at most 2^31-1 (about 24.8 days). @default 5000 */
   timeoutMs?: number;
   /**
    * Items per message in streaming bulk calls, and per GetMany/SetMany call
@@ -156,7 +156,10 @@ function serviceConfig(retryReads: boolean, balanced: boolean): string {
 export interface CallOptions {
   /** Namespace of this call ("" = "default"); defaults to the client's. */
   namespace?: string;
-  /** Deadline of this call, in ms; defaults to the client's. */
+  /**
+   * Deadline of this call, in ms (over 0, at most 2^31-1); defaults to the
+   * client's. Anything else rejects with INVALID_ARGUMENT.
+   */
   timeoutMs?: number;
   /** Cancels the call when aborted. */
   signal?: AbortSignal;
@@ -327,6 +330,8 @@ export class CacheClient implements AsyncDisposable {
     this.#serializer = options.serializer ?? jsonSerializer;
     this.#streamBatchSize = positiveInteger("streamBatchSize", options.streamBatchSize, 500);
     const maxReceiveMessageBytes = positiveInteger("maxReceiveMessageBytes", options.maxReceiveMessageBytes, DEFAULT_MAX_MESSAGE_BYTES);
+    const timeoutIssue = options.timeoutMs === undefined ? undefined : timeoutProblem("timeoutMs", options.timeoutMs);
+    if (timeoutIssue !== undefined) throw new TypeError(timeoutIssue);
     this.#token = options.token;
     // With a local tier, the endless Watch stream must not keep the process alive: only calls in flight do.
     const hold = options.localTier ? new ProcessHold() : undefined;

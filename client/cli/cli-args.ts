@@ -1,3 +1,6 @@
+import { timeoutProblem } from "../../core/grpc-adapter.js";
+import { RpcError, Status } from "../../core/rpc-error.js";
+
 /** A command line the `tiercache` client verbs cannot run; printed with the usage hint, exit code 2. */
 export class UsageError extends Error {
   override readonly name = "UsageError";
@@ -32,9 +35,19 @@ export const DEFAULT_ADDRESS = "127.0.0.1:50051";
 
 const VALUE_FLAGS = new Set(["--address", "--namespace", "--token", "--tls-ca", "--tls-cert", "--tls-key", "--ttl", "--tags", "--timeout"]);
 
+const DECIMAL = /^\d+(\.\d+)?$/;
+
 function nonNegativeMs(flag: string, text: string): number {
+  if (!DECIMAL.test(text)) throw new UsageError(`invalid ${flag} ${JSON.stringify(text)}: expected a decimal number of ms, at least 0`);
+  return Number(text);
+}
+
+/** --timeout: a decimal number of ms; one the SDK would refuse (0, over 2^31-1) is INVALID_ARGUMENT, as the SDK reports it. */
+function timeoutMs(text: string): number {
+  if (!DECIMAL.test(text) && !/^\d+(\.\d+)?e\d+$/i.test(text)) throw new UsageError(`invalid --timeout ${JSON.stringify(text)}: expected a decimal number of ms`);
   const ms = Number(text);
-  if (text.trim() === "" || !Number.isFinite(ms) || ms < 0) throw new UsageError(`invalid ${flag} ${JSON.stringify(text)}: expected a number of ms, at least 0`);
+  const problem = timeoutProblem("--timeout", ms);
+  if (problem !== undefined) throw new RpcError(Status.INVALID_ARGUMENT, problem);
   return ms;
 }
 
@@ -82,7 +95,7 @@ export function parseClientCommand(argv: readonly string[], env: Readonly<Record
       namespace: flags.get("--namespace"),
       token: flags.get("--token") ?? (env["TIERCACHE_TOKEN"] || undefined),
       tls,
-      timeoutMs: timeout === undefined ? 5_000 : nonNegativeMs("--timeout", timeout),
+      timeoutMs: timeout === undefined ? 5_000 : timeoutMs(timeout),
     },
   };
 }

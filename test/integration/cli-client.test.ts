@@ -101,6 +101,16 @@ describe("the tiercache client commands, against a real server process", () => {
     expect(down.stderr).toMatch(/^UNAVAILABLE: /);
   });
 
+  it("a --timeout the SDK cannot carry fails with INVALID_ARGUMENT and exit 2, never a crash; a non-decimal one is a usage error", async () => {
+    for (const timeout of ["1e15", "0", "2147483648"]) {
+      const res = await cli(["get", "obj", "--timeout", timeout], env());
+      expect(res).toMatchObject({ code: 2, stdout: "" });
+      expect(res.stderr).toMatch(/^INVALID_ARGUMENT: --timeout must be/);
+    }
+    expect(await cli(["get", "obj", "--timeout", "-5"], env())).toMatchObject({ code: 2, stderr: expect.stringMatching(/invalid --timeout "-5"/) });
+    expect(await cli(["get", "obj", "--timeout", "2147483647"], env())).toMatchObject({ code: 0, stdout: '{"a":[1,2]}\n' });
+  });
+
   it("stats prints the namespace's statistics as JSON", async () => {
     const res = await cli(["stats", "--namespace", "cli-ns"], env());
     expect(res.code).toBe(0);
