@@ -206,9 +206,44 @@ export interface CacheEntry<T> {
   tier: TierName;
 }
 
-/** Counters of one tier of one namespace (see the Stats RPC). */
-export interface TierStats extends TierCounters {
+/**
+ * Counters of one tier of one namespace (see the Stats RPC). `entries` and
+ * `bytes` are absent for a durable tier: it does not count them per
+ * namespace (see {@link ServerStats.durableEntries} for the whole tier).
+ */
+export interface TierStats extends Omit<TierCounters, "entries" | "bytes"> {
   tier: TierName;
+  /** Entries held now (memory tier); absent when not reported (durable tiers). */
+  entries?: number;
+  /** Bytes held now, per-entry overhead included (memory tier); absent when not reported (durable tiers). */
+  bytes?: number;
+}
+
+/** State of the durable tier's circuit breaker (Redis): "closed" is healthy, "open" fails fast, "half-open" probes. */
+export type BreakerState = "closed" | "open" | "half-open";
+
+/** Figures of the server instance as a whole (see the Stats RPC). */
+export interface ServerStats {
+  /** The durable tier's circuit breaker; absent when the server has no remote durable tier (memory, LMDB). */
+  durableBreaker?: BreakerState;
+  /** The server-wide memory budget (`--max-memory`), in bytes; 0 = unbounded. */
+  memoryBudgetBytes: number;
+  /** Bytes counted against the budget now (memory tiers, namespace state, leases). */
+  memoryUsedBytes: number;
+  /** Entries evicted to keep within the budget since start. */
+  memoryBudgetEvictions: number;
+  /** Namespaces holding data now. */
+  namespacesHeld: number;
+  /** Entries the durable tier holds now, all namespaces together; absent when not reported (Redis, or no durable tier). */
+  durableEntries?: number;
+  /** Bytes of the durable tier's storage holding them; absent when not reported. */
+  durableBytes?: number;
+}
+
+/** What {@link CacheClient.statsReport} returns: per-namespace counters and the server-wide figures. */
+export interface StatsReport {
+  namespaces: NamespaceStats[];
+  server: ServerStats;
 }
 
 /** Counters of one namespace. */
@@ -708,29 +743,54 @@ export class CacheClient implements AsyncDisposable {
 
   /** Counters of `options.namespace`, or of every namespace when none (or "") is given. */
   async stats(options?: CallOptions): Promise<NamespaceStats[]> {
+    return (await this.statsReport(options)).namespaces;
+  }
+
+  /**
+   * The counters {@link stats} returns, and the server-wide figures beside
+   * them: durable tier breaker, memory budget, namespaces held, durable tier
+   * size (one Stats call).
+   */
+  async statsReport(options?: CallOptions): Promise<StatsReport> {
     const namespace = options?.namespace ? checkedNamespace(options.namespace) : "";
     const res = await this.#rpc.stats({ namespace }, this.#call(options));
-    return res.namespaces.map((ns) => ({
-      namespace: ns.namespace,
-      bytesIn: Number(ns.bytesIn),
-      bytesStored: Number(ns.bytesStored),
-      compressionRatio: ns.compressionRatio,
-      degradedWrites: Number(ns.degradedWrites),
-      tagInvalidations: Number(ns.tagInvalidations),
-      tiers: ns.tiers.map((t) => ({
-        tier: TIER_NAMES[t.tier] ?? "unknown",
-        hits: Number(t.hits),
-        misses: Number(t.misses),
-        hitRate: t.hitRate,
-        sets: Number(t.sets),
-        deletes: Number(t.deletes),
-        entries: Number(t.entries),
-        bytes: Number(t.bytes),
-        evictionsSize: Number(t.evictionsSize),
-        evictionsCount: Number(t.evictionsCount),
-        expirations: Number(t.expirations),
+    const breaker = res.durableBreaker;
+    return {
+      namespaces: res.namespaces.map((ns) => ({
+        namespace: ns.namespace,
+        bytesIn: Number(ns.bytesIn),
+        bytesStored: Number(ns.bytesStored),
+        compressionRatio: ns.compressionRatio,
+        degradedWrites: Number(ns.degradedWrites),
+        tagInvalidations: Number(ns.tagInvalidations),
+        tiers: ns.tiers.map((t) => {
+          const tier = TIER_NAMES[t.tier] ?? "unknown";
+          // Durable tiers send 0 for "not reported" (proto TierStats.entries): no fake zeros.
+          const reported = tier === "memory" || t.entries !== 0n || t.bytes !== 0n;
+          return {
+            tier,
+            hits: Number(t.hits),
+            misses: Number(t.misses),
+            hitRate: t.hitRate,
+            sets: Number(t.sets),
+            deletes: Number(t.deletes),
+            ...(reported && { entries: Number(t.entries), bytes: Number(t.bytes) }),
+            evictionsSize: Number(t.evictionsSize),
+            evictionsCount: Number(t.evictionsCount),
+            expirations: Number(t.expirations),
+          };
+        }),
       })),
-    }));
+      server: {
+        ...((breaker === "closed" || breaker === "open" || breaker === "half-open") && { durableBreaker: breaker }),
+        memoryBudgetBytes: Number(res.memoryBudgetBytes),
+        memoryUsedBytes: Number(res.memoryUsedBytes),
+        memoryBudgetEvictions: Number(res.memoryBudgetEvictions),
+        namespacesHeld: Number(res.namespacesHeld),
+        ...(res.durableEntries !== undefined && { durableEntries: Number(res.durableEntries) }),
+        ...(res.durableBytes !== undefined && { durableBytes: Number(res.durableBytes) }),
+      },
+    };
   }
 
   /**

@@ -21,7 +21,8 @@ Commands:
                                 store VALUE (JSON when it parses as JSON, else a string), with tags
   invalidate-tags TAG...        hide every value written before now with any of these tags
   delete KEY                    remove KEY; exit 1 when it was not there
-  stats                         print the server's statistics as JSON (of --namespace, else all)
+  stats                         print the server's statistics as JSON: {"namespaces": [...] (of
+                                --namespace, else all), "server": {...} (server-wide figures)}
   health [SERVICE]              print the grpc.health.v1 status; exit 1 unless SERVING
   watch                         print the namespace's change events as JSON lines until Ctrl-C or SIGTERM
 
@@ -104,7 +105,7 @@ async function runVerb(command: ClientCommand, io: CliIo): Promise<number> {
       }
       case "stats": {
         expectArgs(command, []);
-        io.stdout(`${json(await client.stats(connection.namespace === undefined ? undefined : { namespace: connection.namespace }))}\n`);
+        io.stdout(`${json(await client.statsReport(connection.namespace === undefined ? undefined : { namespace: connection.namespace }))}\n`);
         return 0;
       }
       default:

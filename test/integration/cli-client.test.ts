@@ -111,12 +111,14 @@ describe("the tiercache client commands, against a real server process", () => {
     expect(await cli(["get", "obj", "--timeout", "2147483647"], env())).toMatchObject({ code: 0, stdout: '{"a":[1,2]}\n' });
   });
 
-  it("stats prints the namespace's statistics as JSON", async () => {
+  it("stats prints the namespace's statistics and the server-wide figures as JSON", async () => {
     const res = await cli(["stats", "--namespace", "cli-ns"], env());
     expect(res.code).toBe(0);
-    const stats = JSON.parse(res.stdout) as Array<{ namespace: string; tiers: Array<{ tier: string; entries: number }> }>;
-    expect(stats.map((s) => s.namespace)).toEqual(["cli-ns"]);
-    expect(stats[0]!.tiers.find((t) => t.tier === "memory")?.entries).toBe(1);
+    const stats = JSON.parse(res.stdout) as { namespaces: Array<{ namespace: string; tiers: Array<{ tier: string; entries: number }> }>; server: Record<string, unknown> };
+    expect(stats.namespaces.map((s) => s.namespace)).toEqual(["cli-ns"]);
+    expect(stats.namespaces[0]!.tiers.find((t) => t.tier === "memory")?.entries).toBe(1);
+    expect(Object.keys(stats.server).sort()).toEqual(["memoryBudgetBytes", "memoryBudgetEvictions", "memoryUsedBytes", "namespacesHeld"]);
+    expect(stats.server["memoryUsedBytes"]).toBeGreaterThan(0);
   });
 
   it("health prints SERVING and exits 0; an unknown service fails with NOT_FOUND", async () => {
