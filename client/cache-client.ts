@@ -412,7 +412,7 @@ export class CacheClient implements AsyncDisposable {
         if (res.found && !res.stale) this.#remember(namespace, key, this.#serverCopy(value, res), mark, res.streamId);
         return { found: res.found, value, stale: res.stale, leaseToken: res.leaseToken };
       },
-      store: (namespace, key, value, options) => this.#storeOwnWrite(namespace, key, value, options),
+      store: (namespace, key, value, options) => this.#storeOwnWrite(namespace, key, this.#serializer.encode(value), options),
       releaseLease: async (namespace, key, leaseToken) => {
         await this.#rpc.releaseLease({ namespace, key, leaseToken }, this.#call(undefined));
       },
@@ -443,8 +443,7 @@ export class CacheClient implements AsyncDisposable {
    * coherent), so that its Watch echo leaves it in place while any other
    * change of the key drops it; drops it again if the write fails.
    */
-  async #storeOwnWrite(namespace: string, key: string, value: unknown, { ttl, grace, leaseToken, tags }: StoreOptions): Promise<void> {
-    const { bytes, contentType } = this.#serializer.encode(value);
+  async #storeOwnWrite(namespace: string, key: string, { bytes, contentType }: { bytes: Uint8Array; contentType: string }, { ttl, grace, leaseToken, tags }: StoreOptions): Promise<void> {
     const writeSeq = ++this.#writeSeq;
     const id = `${namespace}\u0000${key}`;
     const local = this.#coherentLocal(namespace);
