@@ -92,6 +92,7 @@ export function parseClientCommand(argv: readonly string[], env: Readonly<Record
     if (value === undefined) throw new UsageError(`${name} needs a value`);
     flags.set(name, value);
   }
+  if (help) return { verb, help, args, ttlMs: undefined, tags: undefined, connection: { address: DEFAULT_ADDRESS, namespace: undefined, token: undefined, tls: undefined, timeoutMs: 5_000 } };
   const namespace = flags.get("--namespace");
   if (namespace !== undefined) checkedNamespace(namespace);
   const address = flags.get("--address") ?? (env["TIERCACHE_ADDRESS"] || DEFAULT_ADDRESS);

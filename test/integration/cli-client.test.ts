@@ -158,7 +158,7 @@ describe("the tiercache client commands, against a real server process", () => {
     expect(await client.get("dash")).toBe("-h");
     expect(await cli(["set", "dash2", "--", "--help"], env())).toMatchObject({ code: 0, stdout: "" });
     expect(await client.get("dash2")).toBe("--help");
-    const verbHelp = await cli(["set", "--help"]);
+    const verbHelp = await cli(["set", "--help", "--address", "no-port"]);
     expect(verbHelp.code).toBe(0);
     expect(verbHelp.stdout).toMatch(/^Usage: tiercache/);
     const none = await cli([]);
