@@ -24,7 +24,7 @@ export interface ConnectionOptions {
 /** One parsed client command line. */
 export interface ClientCommand {
   readonly verb: string;
-  /** `VERB --help` or `VERB -h` (before any `--`): print the usage and do nothing else. */
+  /** `VERB --help` or `VERB -h` (right after the verb): print the usage and do nothing else. Elsewhere `-h` is an argument. */
   readonly help: boolean;
   readonly args: readonly string[];
   readonly ttlMs: number | undefined;
@@ -77,7 +77,7 @@ export function parseClientCommand(argv: readonly string[], env: Readonly<Record
       args.push(...rest.slice(i + 1));
       break;
     }
-    if (arg === "-h" || arg === "--help") {
+    if (i === 0 && (arg === "-h" || arg === "--help")) {
       help = true;
       continue;
     }

@@ -39,8 +39,9 @@ Options of the client commands:
   -h, --help                    this text
   --version                     the version
 
-A VALUE or KEY that starts with "-" goes after "--" (tiercache set k -- -h): before it,
--h and --help ask for this text.
+-h and --help print this text as the first word or right after the command (tiercache set --help);
+elsewhere -h is an argument (tiercache set k -h stores "-h"), and after "--" every word is one
+(tiercache set k -- --ttl).
 
 Exit codes: 0 done; 1 miss (get, delete) or not SERVING (health);
 2 failure (the gRPC status name and details on stderr) or a bad command line;

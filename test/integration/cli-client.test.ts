@@ -153,9 +153,12 @@ describe("the tiercache client commands, against a real server process", () => {
     ]);
   });
 
-  it("-h after -- is a value; VERB --help prints the usage; no command prints the usage on stderr with exit 2", async () => {
+  it("-h as an argument or after -- is a value; VERB --help prints the usage; no command prints the usage on stderr with exit 2", async () => {
     expect(await cli(["set", "dash", "--", "-h"], env())).toEqual({ code: 0, stdout: "", stderr: "" });
     expect(await client.get("dash")).toBe("-h");
+    expect(await cli(["set", "dash1", "-h"], env())).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(await client.get("dash1")).toBe("-h");
+    expect(await cli(["set", "dash3", "x", "--help"], env())).toMatchObject({ code: 2, stdout: "", stderr: expect.stringMatching(/unknown option --help/) });
     expect(await cli(["set", "dash2", "--", "--help"], env())).toMatchObject({ code: 0, stdout: "" });
     expect(await client.get("dash2")).toBe("--help");
     const verbHelp = await cli(["set", "--help", "--address", "no-port"]);
