@@ -159,8 +159,10 @@ export async function clientMain(argv: readonly string[], env: Readonly<Record<s
       return 2;
     }
     const code = typeof err === "object" && err !== null && typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : undefined;
-    const details = typeof err === "object" && err !== null && typeof (err as { details?: unknown }).details === "string" ? (err as { details: string }).details : String(err);
-    io.stderr(`${code === undefined ? "UNKNOWN" : statusName(code)}: ${details}\n`);
+    const details = typeof err === "object" && err !== null && typeof (err as { details?: unknown }).details === "string" ? (err as { details: string }).details : undefined;
+    // Only a gRPC failure gets a status name; a local one (a file, the system) says what it is.
+    if (code === undefined || details === undefined) io.stderr(`tiercache: ${err instanceof Error ? err.message : String(err)}\n`);
+    else io.stderr(`${statusName(code)}: ${details}\n`);
     return 2;
   }
 }
