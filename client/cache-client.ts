@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { credentials as grpcCredentials, Metadata, type ChannelCredentials, type ChannelOptions } from "@grpc/grpc-js";
 import { isIP } from "node:net";
-import { createClient, type CallOptions as RpcCallOptions, type ServiceClient } from "../core/grpc-adapter.js";
+import { createClient, timeoutProblem, type CallOptions as RpcCallOptions, type ServiceClient } from "../core/grpc-adapter.js";
 import { DEFAULT_NAMESPACE, namespaceProblem, resolveNamespace } from "../core/key-rules.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../core/message-limits.js";
 import { METHOD_POLICIES, type CacheMethod } from "../core/method-policy.js";
@@ -36,7 +36,7 @@ export interface CacheClientOptions {
   namespace?: string;
   /** Encodes values to bytes and back. @default jsonSerializer */
   serializer?: Serializer;
-  /** Deadline of each call, in ms. @default 5000 */
+  /** Deadline of each call, in ms: over 0, at most 2^31-1 (about 24.8 days). @default 5000 */
   timeoutMs?: number;
   /**
    * Items per message in streaming bulk calls, and per GetMany/SetMany call
@@ -156,7 +156,10 @@ function serviceConfig(retryReads: boolean, balanced: boolean): string {
 export interface CallOptions {
   /** Namespace of this call ("" = "default"); defaults to the client's. */
   namespace?: string;
-  /** Deadline of this call, in ms; defaults to the client's. */
+  /**
+   * Deadline of this call, in ms (over 0, at most 2^31-1); defaults to the
+   * client's. Anything else rejects with INVALID_ARGUMENT.
+   */
   timeoutMs?: number;
   /** Cancels the call when aborted. */
   signal?: AbortSignal;
@@ -203,9 +206,44 @@ export interface CacheEntry<T> {
   tier: TierName;
 }
 
-/** Counters of one tier of one namespace (see the Stats RPC). */
-export interface TierStats extends TierCounters {
+/**
+ * Counters of one tier of one namespace (see the Stats RPC). `entries` and
+ * `bytes` are absent for a durable tier: it does not count them per
+ * namespace (see {@link ServerStats.durableEntries} for the whole tier).
+ */
+export interface TierStats extends Omit<TierCounters, "entries" | "bytes"> {
   tier: TierName;
+  /** Entries held now (memory tier); absent when not reported (durable tiers). */
+  entries?: number;
+  /** Bytes held now, per-entry overhead included (memory tier); absent when not reported (durable tiers). */
+  bytes?: number;
+}
+
+/** State of the durable tier's circuit breaker (Redis): "closed" is healthy, "open" fails fast, "half-open" probes. */
+export type BreakerState = "closed" | "open" | "half-open";
+
+/** Figures of the server instance as a whole (see the Stats RPC). */
+export interface ServerStats {
+  /** The durable tier's circuit breaker; absent when the server has no remote durable tier (memory, LMDB). */
+  durableBreaker?: BreakerState;
+  /** The server-wide memory budget (`--max-memory`), in bytes; 0 = unbounded. */
+  memoryBudgetBytes: number;
+  /** Bytes counted against the budget now (memory tiers, namespace state, leases). */
+  memoryUsedBytes: number;
+  /** Entries evicted to keep within the budget since start. */
+  memoryBudgetEvictions: number;
+  /** Namespaces holding data now. */
+  namespacesHeld: number;
+  /** Entries the durable tier holds now, all namespaces together; absent when not reported (Redis, or no durable tier). */
+  durableEntries?: number;
+  /** Bytes of the durable tier's storage holding them; absent when not reported. */
+  durableBytes?: number;
+}
+
+/** What {@link CacheClient.statsReport} returns: per-namespace counters and the server-wide figures. */
+export interface StatsReport {
+  namespaces: NamespaceStats[];
+  server: ServerStats;
 }
 
 /** Counters of one namespace. */
@@ -327,6 +365,8 @@ export class CacheClient implements AsyncDisposable {
     this.#serializer = options.serializer ?? jsonSerializer;
     this.#streamBatchSize = positiveInteger("streamBatchSize", options.streamBatchSize, 500);
     const maxReceiveMessageBytes = positiveInteger("maxReceiveMessageBytes", options.maxReceiveMessageBytes, DEFAULT_MAX_MESSAGE_BYTES);
+    const timeoutIssue = options.timeoutMs === undefined ? undefined : timeoutProblem("timeoutMs", options.timeoutMs);
+    if (timeoutIssue !== undefined) throw new TypeError(timeoutIssue);
     this.#token = options.token;
     // With a local tier, the endless Watch stream must not keep the process alive: only calls in flight do.
     const hold = options.localTier ? new ProcessHold() : undefined;
@@ -372,7 +412,7 @@ export class CacheClient implements AsyncDisposable {
         if (res.found && !res.stale) this.#remember(namespace, key, this.#serverCopy(value, res), mark, res.streamId);
         return { found: res.found, value, stale: res.stale, leaseToken: res.leaseToken };
       },
-      store: (namespace, key, value, options) => this.#storeOwnWrite(namespace, key, value, options),
+      store: (namespace, key, value, options) => this.#storeOwnWrite(namespace, key, this.#serializer.encode(value), options),
       releaseLease: async (namespace, key, leaseToken) => {
         await this.#rpc.releaseLease({ namespace, key, leaseToken }, this.#call(undefined));
       },
@@ -403,8 +443,7 @@ export class CacheClient implements AsyncDisposable {
    * coherent), so that its Watch echo leaves it in place while any other
    * change of the key drops it; drops it again if the write fails.
    */
-  async #storeOwnWrite(namespace: string, key: string, value: unknown, { ttl, grace, leaseToken, tags }: StoreOptions): Promise<void> {
-    const { bytes, contentType } = this.#serializer.encode(value);
+  async #storeOwnWrite(namespace: string, key: string, { bytes, contentType }: { bytes: Uint8Array; contentType: string }, { ttl, grace, leaseToken, tags }: StoreOptions): Promise<void> {
     const writeSeq = ++this.#writeSeq;
     const id = `${namespace}\u0000${key}`;
     const local = this.#coherentLocal(namespace);
@@ -703,29 +742,54 @@ export class CacheClient implements AsyncDisposable {
 
   /** Counters of `options.namespace`, or of every namespace when none (or "") is given. */
   async stats(options?: CallOptions): Promise<NamespaceStats[]> {
+    return (await this.statsReport(options)).namespaces;
+  }
+
+  /**
+   * The counters {@link stats} returns, and the server-wide figures beside
+   * them: durable tier breaker, memory budget, namespaces held, durable tier
+   * size (one Stats call).
+   */
+  async statsReport(options?: CallOptions): Promise<StatsReport> {
     const namespace = options?.namespace ? checkedNamespace(options.namespace) : "";
     const res = await this.#rpc.stats({ namespace }, this.#call(options));
-    return res.namespaces.map((ns) => ({
-      namespace: ns.namespace,
-      bytesIn: Number(ns.bytesIn),
-      bytesStored: Number(ns.bytesStored),
-      compressionRatio: ns.compressionRatio,
-      degradedWrites: Number(ns.degradedWrites),
-      tagInvalidations: Number(ns.tagInvalidations),
-      tiers: ns.tiers.map((t) => ({
-        tier: TIER_NAMES[t.tier] ?? "unknown",
-        hits: Number(t.hits),
-        misses: Number(t.misses),
-        hitRate: t.hitRate,
-        sets: Number(t.sets),
-        deletes: Number(t.deletes),
-        entries: Number(t.entries),
-        bytes: Number(t.bytes),
-        evictionsSize: Number(t.evictionsSize),
-        evictionsCount: Number(t.evictionsCount),
-        expirations: Number(t.expirations),
+    const breaker = res.durableBreaker;
+    return {
+      namespaces: res.namespaces.map((ns) => ({
+        namespace: ns.namespace,
+        bytesIn: Number(ns.bytesIn),
+        bytesStored: Number(ns.bytesStored),
+        compressionRatio: ns.compressionRatio,
+        degradedWrites: Number(ns.degradedWrites),
+        tagInvalidations: Number(ns.tagInvalidations),
+        tiers: ns.tiers.map((t) => {
+          const tier = TIER_NAMES[t.tier] ?? "unknown";
+          // Durable tiers send 0 for "not reported" (proto TierStats.entries): no fake zeros.
+          const reported = tier === "memory" || t.entries !== 0n || t.bytes !== 0n;
+          return {
+            tier,
+            hits: Number(t.hits),
+            misses: Number(t.misses),
+            hitRate: t.hitRate,
+            sets: Number(t.sets),
+            deletes: Number(t.deletes),
+            ...(reported && { entries: Number(t.entries), bytes: Number(t.bytes) }),
+            evictionsSize: Number(t.evictionsSize),
+            evictionsCount: Number(t.evictionsCount),
+            expirations: Number(t.expirations),
+          };
+        }),
       })),
-    }));
+      server: {
+        ...((breaker === "closed" || breaker === "open" || breaker === "half-open") && { durableBreaker: breaker }),
+        memoryBudgetBytes: Number(res.memoryBudgetBytes),
+        memoryUsedBytes: Number(res.memoryUsedBytes),
+        memoryBudgetEvictions: Number(res.memoryBudgetEvictions),
+        namespacesHeld: Number(res.namespacesHeld),
+        ...(res.durableEntries !== undefined && { durableEntries: Number(res.durableEntries) }),
+        ...(res.durableBytes !== undefined && { durableBytes: Number(res.durableBytes) }),
+      },
+    };
   }
 
   /**

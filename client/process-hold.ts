@@ -6,7 +6,8 @@ import type { CallOptions, ServiceClient } from "../core/grpc-adapter.js";
 type AnyMethod = (request: unknown, options?: CallOptions) => unknown;
 
 /**
- * Holds the process open while calls are in flight, and only then. grpc-js
+ * Holds the process open while calls are in flight (for a response stream:
+ * while the caller awaits its next message), and only then. grpc-js
  * holds it while any call is open on a connection, the endless Watch stream
  * behind a client's local tier included, so an unclosed client with a local
  * tier would keep a finished program running. With {@link unheldCredentials}
@@ -30,12 +31,33 @@ export class ProcessHold {
   }
 }
 
-async function* heldStream(responses: AsyncIterable<unknown>, hold: ProcessHold): AsyncIterable<unknown> {
-  try {
-    yield* responses;
-  } finally {
-    hold.end();
-  }
+/**
+ * `responses`, holding the process only while the caller awaits a step of it
+ * (`next`, `return`, `throw`): a stream the caller stops reading without
+ * finishing it must not keep the program running, as it would not without
+ * a local tier.
+ */
+function heldStream(responses: AsyncIterable<unknown>, hold: ProcessHold): AsyncIterable<unknown> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<unknown> {
+      const inner = responses[Symbol.asyncIterator]();
+      const held = (step: () => Promise<IteratorResult<unknown>>): Promise<IteratorResult<unknown>> => {
+        hold.begin();
+        let pending: Promise<IteratorResult<unknown>>;
+        try {
+          pending = step();
+        } catch (err) {
+          pending = Promise.reject(err);
+        }
+        return pending.finally(() => hold.end());
+      };
+      return {
+        next: () => held(() => inner.next()),
+        return: (value?: unknown) => held(() => (inner.return ? inner.return(value) : Promise.resolve({ done: true, value }))),
+        throw: (error?: unknown) => held(() => (inner.throw ? inner.throw(error) : Promise.reject(error))),
+      };
+    },
+  };
 }
 
 /** `client` with every call but those named in `unheld` (by local name, e.g. `watch`) holding the process through `hold`. */
@@ -56,6 +78,7 @@ export function heldClient<S extends DescService>(service: S, client: ServiceCli
     }
     const streamsResponses = method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming";
     wrapped[method.localName] = (request: unknown, options?: CallOptions) => {
+      if (streamsResponses) return heldStream(call(request, options) as AsyncIterable<unknown>, hold);
       hold.begin();
       let result: unknown;
       try {
@@ -64,7 +87,6 @@ export function heldClient<S extends DescService>(service: S, client: ServiceCli
         hold.end();
         throw err;
       }
-      if (streamsResponses) return heldStream(result as AsyncIterable<unknown>, hold);
       return (result as Promise<unknown>).finally(() => hold.end());
     };
   }

@@ -42,12 +42,14 @@
  * arrays and plain objects, nested in any way. Array holes come back as
  * `undefined` elements.
  *
- * Everything else follows `JSON.stringify`: class instances (including typed
- * arrays other than `Uint8Array`) honour `toJSON` or become plain objects of
- * their own enumerable string-keyed properties; boxed primitives are unboxed;
- * symbol keys, non-enumerable properties and extra array properties are
- * dropped. A cycle, or a function or symbol value anywhere, throws a
- * `TypeError`.
+ * Everything else follows `JSON.stringify`: class instances honour `toJSON`
+ * or become plain objects of their own enumerable string-keyed properties;
+ * boxed primitives are unboxed; symbol keys, non-enumerable properties and
+ * extra array properties are dropped. A cycle, a function or symbol value,
+ * or a built-in whose state JSON cannot see (typed arrays other than
+ * `Uint8Array`, `DataView`, `ArrayBuffer`, `Error`, `RegExp`, `WeakMap`,
+ * `WeakSet`, `WeakRef`, `Promise`) without a `toJSON`, anywhere, throws
+ * {@link UnserializableError}.
  */
 import { CorruptValueError } from "../core/errors.js";
 
@@ -162,6 +164,8 @@ class TaggingWalk {
       const time = value.getTime();
       return this.#tag("Date", Number.isNaN(time) ? null : value.toISOString());
     }
+    const lossy = typeof (value as { toJSON?: unknown }).toJSON === "function" ? undefined : lossyBuiltIn(value);
+    if (lossy !== undefined) throw new UnserializableError(`cannot serialize a ${lossy} (it would come back as a plain object); give it a toJSON or convert it`, key);
     const ancestors = this.#ancestors;
     if (ancestors.includes(value)) throw new UnserializableError("cannot serialize a cyclic structure", key);
     ancestors.push(value);
@@ -245,6 +249,24 @@ class TaggingWalk {
     }
     return copy ?? object;
   }
+}
+
+/**
+ * The name of a built-in whose state JSON.stringify does not see (typed
+ * arrays other than Uint8Array, Error, RegExp, weak collections...), so that
+ * it would come back as `{}` or an index-keyed object; undefined otherwise.
+ */
+function lossyBuiltIn(value: object): string | undefined {
+  if (ArrayBuffer.isView(value)) return value.constructor.name || "typed array";
+  if (value instanceof ArrayBuffer) return "ArrayBuffer";
+  if (typeof SharedArrayBuffer === "function" && value instanceof SharedArrayBuffer) return "SharedArrayBuffer";
+  if (value instanceof Error) return value.name || "Error";
+  if (value instanceof RegExp) return "RegExp";
+  if (value instanceof WeakMap) return "WeakMap";
+  if (value instanceof WeakSet) return "WeakSet";
+  if (value instanceof WeakRef) return "WeakRef";
+  if (value instanceof Promise) return "Promise";
+  return undefined;
 }
 
 /** A new object with the members of `object` that come before `stop`. */

@@ -154,7 +154,8 @@ export interface WrapBackend {
   /**
    * Keeps `value` as the key's local copy at once (when the local tier may
    * serve the namespace), then writes it; the promise settles with the write,
-   * and the local copy is dropped if the write fails.
+   * and the local copy is dropped if the write fails. Throws at once, writing
+   * nothing, when the value cannot be encoded.
    */
   store(namespace: string, key: string, value: unknown, options: StoreOptions): Promise<void>;
   releaseLease(namespace: string, key: string, token: string): Promise<void>;
@@ -342,8 +343,16 @@ export class Wrapper {
     }
     const ttl = ctx.ttl ?? (value === undefined ? options.negativeTtl! : options.ttl);
     const grace = ctx.grace ?? (value === undefined ? 0 : options.grace);
+    let stored: Promise<void>;
+    try {
+      stored = this.#backend.store(namespace, key, value, { ttl, grace, leaseToken, tags: ctx.tags ?? options.tags });
+    } catch (err) {
+      // The value cannot be encoded (UnserializableError): the caller is told, as set and wrapMany tell it.
+      if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});
+      throw err;
+    }
     this.#track(
-      this.#backend.store(namespace, key, value, { ttl, grace, leaseToken, tags: ctx.tags ?? options.tags }).catch(async (err: unknown) => {
+      stored.catch(async (err: unknown) => {
         this.#backend.failed("write", namespace, key, err);
         // The value is still the caller's answer; the lease goes back so others need not wait for it.
         if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});

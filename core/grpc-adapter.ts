@@ -439,10 +439,41 @@ export function addService<S extends DescService>(
   server.addService(serverDefinition(service), implementation);
 }
 
+/** Longest call timeout a client accepts, in ms (Node's longest timer, about 24.8 days). */
+export const MAX_CALL_TIMEOUT_MS = MAX_TIMER_MS;
+
+/** Why `timeoutMs` cannot be a call's timeout (not a number from over 0 to {@link MAX_CALL_TIMEOUT_MS}), or undefined when it can. */
+export function timeoutProblem(name: string, timeoutMs: unknown): string | undefined {
+  if (typeof timeoutMs === "number" && Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= MAX_CALL_TIMEOUT_MS) return undefined;
+  return `${name} must be a number of ms over 0 and at most ${MAX_CALL_TIMEOUT_MS}, got ${String(timeoutMs)}`;
+}
+
+function checkedDeadline(deadline: Date | number): number {
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  if (ms === Infinity) return ms;
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms > Date.now() + MAX_CALL_TIMEOUT_MS) {
+    throw new RpcError(status.INVALID_ARGUMENT, `deadline must be Infinity or a time at most ${MAX_CALL_TIMEOUT_MS} ms from now, got ${String(deadline)}`);
+  }
+  return ms;
+}
+
+/**
+ * The grpc-js options of a call; throws RpcError INVALID_ARGUMENT for a
+ * deadline or timeout grpc-js would refuse later, out of reach of the caller
+ * (it throws "Deadline is too far in the future" from a callback).
+ */
 function grpcCallOptions(options: CallOptions | undefined, defaultTimeoutMs: number | undefined): GrpcCallOptions {
-  if (options?.deadline !== undefined) return { deadline: options.deadline };
+  if (options?.deadline !== undefined) return { deadline: checkedDeadline(options.deadline) };
   const timeout = options?.timeoutMs ?? defaultTimeoutMs;
-  return timeout === undefined ? {} : { deadline: Date.now() + timeout };
+  if (timeout === undefined) return {};
+  const problem = timeoutProblem("timeoutMs", timeout);
+  if (problem !== undefined) throw new RpcError(status.INVALID_ARGUMENT, problem);
+  return { deadline: Date.now() + timeout };
+}
+
+/** A response stream that fails with `error` when read (streaming methods never throw synchronously). */
+async function* failedStream(error: unknown): AsyncIterable<never> {
+  throw error;
 }
 
 function toRpcError(err: ServiceError): RpcError {
@@ -535,7 +566,13 @@ export function createClient<S extends DescService>(
         break;
       case "server_streaming":
         methods[method.localName] = (request: MessageInitShape<DescMessage>, opts?: CallOptions) => {
-          const call = client.makeServerStreamRequest(methodPath, serialize, deserialize, request, metadataOf(opts), grpcCallOptions(opts, timeout));
+          let callOptions: GrpcCallOptions;
+          try {
+            callOptions = grpcCallOptions(opts, timeout);
+          } catch (err) {
+            return failedStream(err);
+          }
+          const call = client.makeServerStreamRequest(methodPath, serialize, deserialize, request, metadataOf(opts), callOptions);
           return readAll(call, linkSignal(call, opts?.signal));
         };
         break;
@@ -560,7 +597,13 @@ export function createClient<S extends DescService>(
         break;
       case "bidi_streaming":
         methods[method.localName] = (requests: AsyncIterable<MessageInitShape<DescMessage>>, opts?: CallOptions) => {
-          const call = client.makeBidiStreamRequest(methodPath, serialize, deserialize, metadataOf(opts), grpcCallOptions(opts, timeout));
+          let callOptions: GrpcCallOptions;
+          try {
+            callOptions = grpcCallOptions(opts, timeout);
+          } catch (err) {
+            return failedStream(err);
+          }
+          const call = client.makeBidiStreamRequest(methodPath, serialize, deserialize, metadataOf(opts), callOptions);
           let done = false;
           const unlink = linkSignal(call, opts?.signal);
           let pumpError: unknown;

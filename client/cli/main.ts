@@ -1,6 +1,7 @@
 import { RpcError, statusName } from "../../core/rpc-error.js";
 import { parseClientCommand, UsageError, type ClientCommand } from "./cli-args.js";
 import { cacheClient } from "./cli-connection.js";
+import { parseValue, printable, type StoredBytes } from "./cli-values.js";
 import { checkHealth } from "./health-check.js";
 import { watchEvents } from "./watch-events.js";
 
@@ -16,12 +17,15 @@ const USAGE = `Usage: tiercache <command> [options]
 
 Commands:
   serve [options]               run the server (tiercache serve --help lists its options)
-  get KEY                       print the value as JSON; exit 1 on a miss
+  get KEY                       print the value as JSON (values JSON cannot carry, e.g. Map, BigInt,
+                                NaN, as their {"$t": ...} tags); exit 1 on a miss or a stored undefined
   set KEY VALUE [--ttl MS] [--tags a,b]
-                                store VALUE (JSON when it parses as JSON, else a string), with tags
+                                store VALUE (JSON when it parses as JSON, else a string; an integer
+                                beyond 2^53 as a BigInt), with tags
   invalidate-tags TAG...        hide every value written before now with any of these tags
   delete KEY                    remove KEY; exit 1 when it was not there
-  stats                         print the server's statistics as JSON (of --namespace, else all)
+  stats                         print the server's statistics as JSON: {"namespaces": [...] (of
+                                --namespace, else all), "server": {...} (server-wide figures)}
   health [SERVICE]              print the grpc.health.v1 status; exit 1 unless SERVING
   watch                         print the namespace's change events as JSON lines until Ctrl-C or SIGTERM
 
@@ -35,20 +39,20 @@ Options of the client commands:
   -h, --help                    this text
   --version                     the version
 
+-h and --help print this text as the first word or right after the command (tiercache set --help);
+elsewhere -h is an argument (tiercache set k -h stores "-h"), and after "--" every word is one
+(tiercache set k -- --ttl).
+
 Exit codes: 0 done; 1 miss (get, delete) or not SERVING (health);
-2 failure (the gRPC status name and details on stderr) or a bad command line.`;
+2 failure (the gRPC status name and details on stderr) or a bad command line;
+3 watch only: the server ended the stream (it shut down), as opposed to Ctrl-C or SIGTERM (0).`;
+
+/** Exit code of `watch` when the server ends the stream (a server shutting down ends Watch with OK). */
+export const EXIT_STREAM_CLOSED = 3;
 
 /** The verbs handled here, besides `serve`. */
 export const CLIENT_VERBS: ReadonlySet<string> = new Set(["get", "set", "delete", "invalidate-tags", "stats", "health", "watch"]);
 
-/** VALUE of `set`: JSON when it parses, else the string itself. */
-export function parseValue(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
-}
 
 const json = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
 
@@ -71,26 +75,31 @@ async function runVerb(command: ClientCommand, io: CliIo): Promise<number> {
     expectArgs(command, []);
     const controller = new AbortController();
     const unlisten = io.onInterrupt(() => controller.abort());
+    let end: "interrupted" | "closed";
     try {
-      await watchEvents(connection, (line) => io.stdout(`${json(line)}\n`), controller.signal);
+      end = await watchEvents(connection, (line) => io.stdout(`${json(line)}\n`), controller.signal);
     } finally {
       unlisten();
     }
-    return 0;
+    if (end === "interrupted") return 0;
+    io.stderr("tiercache: the server closed the stream (it is shutting down)\n");
+    return EXIT_STREAM_CLOSED;
   }
   const client = cacheClient(connection);
   try {
     switch (verb) {
       case "get": {
         const [key] = expectArgs(command, ["KEY"]);
-        const entry = await client.getEntry(key!);
-        if (entry === undefined) return 1;
-        io.stdout(`${json(entry.value) ?? "null"}\n`);
+        const entry = await client.getEntry<StoredBytes>(key!);
+        const text = entry === undefined ? undefined : printable(entry.value);
+        if (text === undefined) return 1;
+        io.stdout(`${text}\n`);
         return 0;
       }
       case "set": {
         const [key, value] = expectArgs(command, ["KEY", "VALUE"]);
-        await client.set(key!, parseValue(value!), { ...(command.ttlMs !== undefined && { ttl: command.ttlMs }), ...(command.tags !== undefined && { tags: command.tags }) });
+        const { degraded } = await client.set(key!, parseValue(value!), { ...(command.ttlMs !== undefined && { ttl: command.ttlMs }), ...(command.tags !== undefined && { tags: command.tags }) });
+        if (degraded) io.stderr("tiercache: warning: stored in the server's memory only (degraded write: its durable tier is unavailable)\n");
         return 0;
       }
       case "invalidate-tags": {
@@ -104,7 +113,7 @@ async function runVerb(command: ClientCommand, io: CliIo): Promise<number> {
       }
       case "stats": {
         expectArgs(command, []);
-        io.stdout(`${json(await client.stats(connection.namespace === undefined ? undefined : { namespace: connection.namespace }))}\n`);
+        io.stdout(`${json(await client.statsReport(connection.namespace === undefined ? undefined : { namespace: connection.namespace }))}\n`);
         return 0;
       }
       default:
@@ -125,12 +134,21 @@ export async function clientMain(argv: readonly string[], env: Readonly<Record<s
     io.stdout(`${version}\n`);
     return 0;
   }
-  if (first === undefined || first === "-h" || first === "--help" || first === "help" || argv.includes("--help") || argv.includes("-h")) {
+  if (first === undefined) {
+    io.stderr(`${USAGE}\n`);
+    return 2;
+  }
+  if (first === "-h" || first === "--help" || first === "help") {
     io.stdout(`${USAGE}\n`);
-    return first === undefined ? 2 : 0;
+    return 0;
   }
   try {
-    return await runVerb(parseClientCommand(argv, env), io);
+    const command = parseClientCommand(argv, env);
+    if (command.help) {
+      io.stdout(`${USAGE}\n`);
+      return 0;
+    }
+    return await runVerb(command, io);
   } catch (err) {
     if (err instanceof UsageError || err instanceof TypeError) {
       io.stderr(`tiercache: ${err.message}; try "tiercache --help"\n`);
@@ -141,8 +159,10 @@ export async function clientMain(argv: readonly string[], env: Readonly<Record<s
       return 2;
     }
     const code = typeof err === "object" && err !== null && typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : undefined;
-    const details = typeof err === "object" && err !== null && typeof (err as { details?: unknown }).details === "string" ? (err as { details: string }).details : String(err);
-    io.stderr(`${code === undefined ? "UNKNOWN" : statusName(code)}: ${details}\n`);
+    const details = typeof err === "object" && err !== null && typeof (err as { details?: unknown }).details === "string" ? (err as { details: string }).details : undefined;
+    // Only a gRPC failure gets a status name; a local one (a file, the system) says what it is.
+    if (code === undefined || details === undefined) io.stderr(`tiercache: ${err instanceof Error ? err.message : String(err)}\n`);
+    else io.stderr(`${statusName(code)}: ${details}\n`);
     return 2;
   }
 }

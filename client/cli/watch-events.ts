@@ -13,9 +13,11 @@ export interface WatchLine {
 
 /**
  * Streams the Watch events of the options' namespace to `print` (heartbeats
- * left out) until `signal` aborts, which resolves; a failure of the stream rejects.
+ * left out) until `signal` aborts (resolves "interrupted") or the server ends
+ * the stream with OK, as it does when it shuts down (resolves "closed"); a
+ * failure of the stream rejects.
  */
-export async function watchEvents(options: ConnectionOptions, print: (line: WatchLine) => void, signal: AbortSignal): Promise<void> {
+export async function watchEvents(options: ConnectionOptions, print: (line: WatchLine) => void, signal: AbortSignal): Promise<"interrupted" | "closed"> {
   const rpc = createClient(CacheService, options.address, channelCredentials(options));
   try {
     const events = rpc.watch({ cursors: [{ namespace: options.namespace ?? "" }] }, { signal, deadline: Infinity, metadata: callMetadata(options) });
@@ -23,8 +25,10 @@ export async function watchEvents(options: ConnectionOptions, print: (line: Watc
       if (event.kind === WatchEventKind.HEARTBEAT) continue;
       print({ kind: WatchEventKind[event.kind] ?? String(event.kind), namespace: event.namespace, keys: [...event.keys], seq: Number(event.seq) });
     }
+    return signal.aborted ? "interrupted" : "closed";
   } catch (err) {
     if (!signal.aborted) throw err;
+    return "interrupted";
   } finally {
     rpc.close();
   }

@@ -101,12 +101,24 @@ describe("the tiercache client commands, against a real server process", () => {
     expect(down.stderr).toMatch(/^UNAVAILABLE: /);
   });
 
-  it("stats prints the namespace's statistics as JSON", async () => {
+  it("a --timeout the SDK cannot carry fails with INVALID_ARGUMENT and exit 2, never a crash; a non-decimal one is a usage error", async () => {
+    for (const timeout of ["1e15", "0", "2147483648"]) {
+      const res = await cli(["get", "obj", "--timeout", timeout], env());
+      expect(res).toMatchObject({ code: 2, stdout: "" });
+      expect(res.stderr).toMatch(/^INVALID_ARGUMENT: --timeout must be/);
+    }
+    expect(await cli(["get", "obj", "--timeout", "-5"], env())).toMatchObject({ code: 2, stderr: expect.stringMatching(/invalid --timeout "-5"/) });
+    expect(await cli(["get", "obj", "--timeout", "2147483647"], env())).toMatchObject({ code: 0, stdout: '{"a":[1,2]}\n' });
+  });
+
+  it("stats prints the namespace's statistics and the server-wide figures as JSON", async () => {
     const res = await cli(["stats", "--namespace", "cli-ns"], env());
     expect(res.code).toBe(0);
-    const stats = JSON.parse(res.stdout) as Array<{ namespace: string; tiers: Array<{ tier: string; entries: number }> }>;
-    expect(stats.map((s) => s.namespace)).toEqual(["cli-ns"]);
-    expect(stats[0]!.tiers.find((t) => t.tier === "memory")?.entries).toBe(1);
+    const stats = JSON.parse(res.stdout) as { namespaces: Array<{ namespace: string; tiers: Array<{ tier: string; entries: number }> }>; server: Record<string, unknown> };
+    expect(stats.namespaces.map((s) => s.namespace)).toEqual(["cli-ns"]);
+    expect(stats.namespaces[0]!.tiers.find((t) => t.tier === "memory")?.entries).toBe(1);
+    expect(Object.keys(stats.server).sort()).toEqual(["memoryBudgetBytes", "memoryBudgetEvictions", "memoryUsedBytes", "namespacesHeld"]);
+    expect(stats.server["memoryUsedBytes"]).toBeGreaterThan(0);
   });
 
   it("health prints SERVING and exits 0; an unknown service fails with NOT_FOUND", async () => {
@@ -141,9 +153,82 @@ describe("the tiercache client commands, against a real server process", () => {
     ]);
   });
 
+  it("-h as an argument or after -- is a value; VERB --help prints the usage; no command prints the usage on stderr with exit 2", async () => {
+    expect(await cli(["set", "dash", "--", "-h"], env())).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(await client.get("dash")).toBe("-h");
+    expect(await cli(["set", "dash1", "-h"], env())).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(await client.get("dash1")).toBe("-h");
+    expect(await cli(["set", "dash3", "x", "--help"], env())).toMatchObject({ code: 2, stdout: "", stderr: expect.stringMatching(/unknown option --help/) });
+    expect(await cli(["set", "dash2", "--", "--help"], env())).toMatchObject({ code: 0, stdout: "" });
+    expect(await client.get("dash2")).toBe("--help");
+    const verbHelp = await cli(["set", "--help", "--address", "no-port"]);
+    expect(verbHelp.code).toBe(0);
+    expect(verbHelp.stdout).toMatch(/^Usage: tiercache/);
+    const none = await cli([]);
+    expect(none).toMatchObject({ code: 2, stdout: "" });
+    expect(none.stderr).toMatch(/^Usage: tiercache/);
+  });
+
+  it("get prints what JSON cannot carry as its tag, a stored undefined as a miss; set keeps integers beyond 2^53", async () => {
+    await client.set("map", new Map([["a", 1]]));
+    await client.set("set", new Set([1, 2]));
+    await client.set("buf", Buffer.from([1, 2, 3]));
+    await client.set("nan", Number.NaN);
+    await client.set("undef", undefined);
+    await client.set("nested", { when: new Date(0), n: 10n });
+    expect(await cli(["get", "map"], env())).toEqual({ code: 0, stdout: '{"$t":"Map","v":[["a",1]]}\n', stderr: "" });
+    expect(await cli(["get", "set"], env())).toMatchObject({ code: 0, stdout: '{"$t":"Set","v":[1,2]}\n' });
+    expect(await cli(["get", "buf"], env())).toMatchObject({ code: 0, stdout: '{"$t":"Bytes","v":"AQID"}\n' });
+    expect(await cli(["get", "nan"], env())).toMatchObject({ code: 0, stdout: '{"$t":"Number","v":"NaN"}\n' });
+    expect(await cli(["get", "undef"], env())).toEqual({ code: 1, stdout: "", stderr: "" });
+    expect(await cli(["get", "nested"], env())).toMatchObject({ code: 0, stdout: '{"when":{"$t":"Date","v":"1970-01-01T00:00:00.000Z"},"n":{"$t":"BigInt","v":"10"}}\n' });
+
+    expect((await cli(["set", "big", "12345678901234567890"], env())).code).toBe(0);
+    expect(await client.get("big")).toBe(12345678901234567890n);
+    expect(await cli(["get", "big"], env())).toMatchObject({ code: 0, stdout: '{"$t":"BigInt","v":"12345678901234567890"}\n' });
+    const nestedBig = await cli(["set", "big2", '{"id":12345678901234567890}'], env());
+    expect(nestedBig).toMatchObject({ code: 2, stderr: expect.stringMatching(/integer beyond 2\^53/) });
+    expect(await client.has("big2")).toBe(false);
+  });
+
+  it("reports local failures clearly: an unreadable --tls-ca, an address without a port, a hex --ttl exit 2; a bad --namespace is INVALID_ARGUMENT", async () => {
+    const ca = await cli(["get", "k", "--tls-ca", "/nonexistent/ca.pem"], env());
+    expect(ca).toMatchObject({ code: 2, stdout: "" });
+    expect(ca.stderr).toMatch(/^tiercache: cannot read --tls-ca "\/nonexistent\/ca.pem": ENOENT/);
+    const port = await cli(["get", "k", "--address", "127.0.0.1"], env());
+    expect(port).toMatchObject({ code: 2, stderr: expect.stringMatching(/^tiercache: invalid --address "127.0.0.1": expected HOST:PORT/) });
+    expect(await cli(["get", "k"], { ...env(), TIERCACHE_ADDRESS: "localhost" })).toMatchObject({ code: 2, stderr: expect.stringMatching(/invalid TIERCACHE_ADDRESS/) });
+    expect(await cli(["set", "k", "1", "--ttl", "0x10"], env())).toMatchObject({ code: 2, stderr: expect.stringMatching(/invalid --ttl "0x10"/) });
+    const ns = await cli(["get", "k", "--namespace", "no spaces"], env());
+    expect(ns).toMatchObject({ code: 2, stdout: "" });
+    expect(ns.stderr).toMatch(/^INVALID_ARGUMENT: invalid namespace "no spaces"/);
+  });
+
+  it("watch exits 3 with a line on stderr when the server ends the stream (shutting down), not 0 as on SIGTERM", async () => {
+    const own = runTiercache(["serve", "--port", "0", "--storage", "memory"]);
+    try {
+      const ownAddress = await listeningAddress(own);
+      const watch = spawn(process.execPath, [BIN, "watch", "--address", ownAddress], { stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      watch.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+      watch.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = once(watch, "exit");
+      for (let i = 0; i < 200 && !stdout.includes("READY"); i++) await new Promise((r) => setTimeout(r, 50));
+      own.child.kill("SIGTERM");
+      const [code] = await exited;
+      expect(code).toBe(3);
+      expect(stderr).toMatch(/^tiercache: the server closed the stream/);
+    } finally {
+      own.child.kill("SIGTERM");
+      await own.exit;
+    }
+  });
+
   it("-h/--help describes the verbs, --version prints the version, a bad command line exits 2", async () => {
     for (const flag of ["-h", "--help"]) {
       const help = await cli([flag]);
+      expect(help.stderr).toBe("");
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/get KEY[\s\S]*set KEY VALUE \[--ttl MS\][\s\S]*watch[\s\S]*--address HOST:PORT/);
     }

@@ -122,6 +122,35 @@ describe("arguments the client refuses before sending", () => {
     }
   });
 
+  it("refuses a timeoutMs grpc-js cannot carry with INVALID_ARGUMENT in every call, and in the client's options", async () => {
+    const calls: Record<string, (c: CacheClient, timeoutMs: number) => unknown> = {
+      get: (c, timeoutMs) => c.get("k", { timeoutMs }),
+      getEntry: (c, timeoutMs) => c.getEntry("k", { timeoutMs }),
+      set: (c, timeoutMs) => c.set("k", 1, { timeoutMs }),
+      delete: (c, timeoutMs) => c.delete("k", { timeoutMs }),
+      has: (c, timeoutMs) => c.has("k", { timeoutMs }),
+      touch: (c, timeoutMs) => c.touch("k", { ttl: 1, timeoutMs }),
+      getMany: (c, timeoutMs) => c.getMany(["k"], { timeoutMs }),
+      setMany: (c, timeoutMs) => c.setMany({ k: 1 }, { timeoutMs }),
+      deleteMany: (c, timeoutMs) => c.deleteMany(["k"], { timeoutMs }),
+      streamGet: (c, timeoutMs) => c.streamGet(["k"], { timeoutMs }),
+      streamSet: (c, timeoutMs) => c.streamSet([["k", 1]], { timeoutMs }),
+      stats: (c, timeoutMs) => c.stats({ timeoutMs }),
+      clear: (c, timeoutMs) => c.clear({ timeoutMs }),
+      invalidateTags: (c, timeoutMs) => c.invalidateTags(["t"], { timeoutMs }),
+    };
+    for (const [name, call] of Object.entries(calls)) {
+      for (const timeoutMs of [1e15, -5, 0, Number.NaN]) {
+        const err = await rpcFailure(() => call(nowhere, timeoutMs));
+        expect(err?.code, `${name} ${timeoutMs}: ${err?.message}`).toBe(Status.INVALID_ARGUMENT);
+        expect(err?.details).toMatch(/^timeoutMs must be a number of ms over 0 and at most 2147483647/);
+      }
+    }
+    for (const timeoutMs of [1e15, -5, 0, Number.NaN]) {
+      expect(() => new CacheClient({ address: "127.0.0.1:1", timeoutMs })).toThrow(/^timeoutMs must be a number of ms over 0/);
+    }
+  });
+
   it("refuses an invalid namespace in the client's options", () => {
     expect(() => new CacheClient({ address: "127.0.0.1:1", namespace: "no spaces" })).toThrow(/^invalid namespace "no spaces"/);
   });

@@ -84,6 +84,18 @@ describe("a client that is never closed", () => {
     expect(run.code).toBe(0);
   });
 
+  it("with a local tier, lets the process exit when a streamGet is left unfinished, as without one", async () => {
+    for (const localTier of [true, false]) {
+      const run = await runChild(`
+        const client = new CacheClient({ address: ${JSON.stringify(t.server.address)}, localTier: ${localTier} });
+        const first = await client.streamGet(["a", "b"])[Symbol.asyncIterator]().next();
+        console.log(JSON.stringify(first.value));
+      `);
+      expect(run.stdout, `localTier ${localTier}`).toBe(`${JSON.stringify(["a", null])}\n`);
+      expect(run.code, `localTier ${localTier}: killed when null`).toBe(0);
+    }
+  });
+
   it("without a local tier, lets the process exit too", async () => {
     const run = await runChild(`
       const client = new CacheClient({ address: ${JSON.stringify(t.server.address)} });

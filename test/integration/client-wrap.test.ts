@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CacheClient, LoaderTimeoutError, keyFromArguments } from "../../client/index.js";
+import { CacheClient, LoaderTimeoutError, UnserializableError, keyFromArguments } from "../../client/index.js";
 import { fakeClock } from "../helpers/fake-clock.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 
@@ -32,6 +32,21 @@ describe("wrap, getOrSet, wrapMany and cached", () => {
     await t.client.settled();
     expect(await t.client.get("hot", { namespace })).toEqual({ answer: 42 });
     console.log(`stampede: ${callers} concurrent callers -> ${calls} loader call(s)`);
+  });
+
+  it("refuses a loaded value the serializer cannot encode with UnserializableError in wrap as in wrapMany and set, caching nothing", async () => {
+    const namespace = ns();
+    const c = t.newClient();
+    for (const bad of [() => 1, new Uint16Array([1, 2]), new Error("boom")]) {
+      await expect(c.set("s", bad, { namespace })).rejects.toBeInstanceOf(UnserializableError);
+      await expect(c.wrap("w", async () => bad, { namespace, ttl: 60_000 })).rejects.toBeInstanceOf(UnserializableError);
+      await expect(c.wrapMany(["m"], async () => ({ m: bad }), { namespace, ttl: 60_000 })).rejects.toBeInstanceOf(UnserializableError);
+    }
+    await c.settled();
+    expect(c.wrapStats().writeFailures).toBe(0);
+    expect(await c.getMany(["s", "w", "m"], { namespace })).toEqual(new Map());
+    // The key is not left leased: the next wrap loads at once.
+    expect(await c.wrap("w", async () => "fine", { namespace, ttl: 60_000 })).toBe("fine");
   });
 
   it("lets one client compute a missing key while other clients wait for its value (server lease)", async () => {

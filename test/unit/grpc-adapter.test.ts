@@ -125,6 +125,22 @@ describe("grpc-adapter", () => {
     await expect(client.collect(slow, { timeoutMs: 100 })).rejects.toMatchObject({ code: status.DEADLINE_EXCEEDED });
   });
 
+  it("refuses a timeout or deadline grpc-js cannot carry with INVALID_ARGUMENT, on every call kind, without throwing synchronously", async () => {
+    for (const timeoutMs of [1e15, -5, 0, Number.NaN, Infinity, 2 ** 31]) {
+      await expect(client.echo({ text: "x" }, { timeoutMs })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+      await expect(client.collect([{ text: "x" }], { timeoutMs })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+      const repeat = client.repeat({ text: "x", count: 1 }, { timeoutMs });
+      await expect(repeat[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+      const chat = client.chat([{ text: "x" }], { timeoutMs });
+      await expect(chat[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    }
+    for (const deadline of [Date.now() + 1e15, Number.NaN, new Date(Number.NaN)]) {
+      await expect(client.echo({ text: "x" }, { deadline })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    }
+    expect(await client.echo({ text: "ok" }, { timeoutMs: 2 ** 31 - 1 })).toMatchObject({ text: "ok" });
+    expect(await client.echo({ text: "ok" }, { deadline: Infinity })).toMatchObject({ text: "ok" });
+  });
+
   it("derives handler and client types from the descriptor", () => {
     expectTypeOf(client.echo).returns.resolves.toHaveProperty("text").toEqualTypeOf<string>();
     // @ts-expect-error a missing handler does not compile

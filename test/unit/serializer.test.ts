@@ -6,6 +6,7 @@ import {
   CONTENT_TYPE_TAGGED_JSON,
   CONTENT_TYPE_TEXT,
   jsonSerializer,
+  UnserializableError,
 } from "../../client/serializer.js";
 import { CorruptValueError } from "../../core/errors.js";
 
@@ -329,6 +330,36 @@ describe("binary and text", () => {
 });
 
 describe("unserializable values", () => {
+  it("refuses built-ins JSON would flatten to {} or index keys, anywhere, with UnserializableError naming the path; a toJSON makes them fine", () => {
+    const lossy: [unknown, string][] = [
+      [new Uint16Array([1, 2]), "Uint16Array"],
+      [new Float64Array([1.5]), "Float64Array"],
+      [new DataView(new ArrayBuffer(2)), "DataView"],
+      [new ArrayBuffer(2), "ArrayBuffer"],
+      [new Error("boom"), "Error"],
+      [new TypeError("bad"), "TypeError"],
+      [/ab+c/gi, "RegExp"],
+      [new WeakMap(), "WeakMap"],
+      [new WeakSet(), "WeakSet"],
+      [Promise.resolve(1), "Promise"],
+    ];
+    for (const [value, name] of lossy) {
+      expect(() => encode(value)).toThrow(UnserializableError);
+      expect(() => encode(value)).toThrow(new RegExp(`cannot serialize a ${name}`));
+      let nested: unknown;
+      try {
+        encode({ list: [1, new Map([["k", value]])] });
+      } catch (err) {
+        nested = err;
+      }
+      expect(nested).toBeInstanceOf(UnserializableError);
+      expect((nested as UnserializableError).message).toMatch(/at value\["list"\]\[1\]\["<map value k>"\]$/);
+    }
+    const withToJson = Object.assign(new Uint16Array([1, 2]), { toJSON: () => [1, 2] });
+    const encoded = encode({ a: withToJson });
+    expect(decode(encoded.bytes, encoded.contentType)).toStrictEqual({ a: [1, 2] });
+  });
+
   it("refuses a cycle with a TypeError", () => {
     const object: Record<string, unknown> = { a: 1 };
     object["self"] = object;
