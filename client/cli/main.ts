@@ -22,7 +22,7 @@ Commands:
   set KEY VALUE [--ttl MS] [--tags a,b]
                                 store VALUE (JSON when it parses as JSON, else a string; an integer
                                 beyond 2^53 as a BigInt), with tags
-  invalidate-tags TAG...        hide every value written before now with any of these tags
+  invalidate-tags TAG[,TAG]...  hide every value written before now with any of these tags
   delete KEY                    remove KEY; exit 1 when it was not there
   stats                         print the server's statistics as JSON: {"namespaces": [...] (of
                                 --namespace, else all), "server": {...} (server-wide figures)}
@@ -104,7 +104,8 @@ async function runVerb(command: ClientCommand, io: CliIo): Promise<number> {
       }
       case "invalidate-tags": {
         if (command.args.length === 0) throw new UsageError("invalidate-tags needs at least one TAG");
-        await client.invalidateTags(command.args);
+        // Commas separate tags here as in `set --tags`, so that what one writes the other can name.
+        await client.invalidateTags(command.args.flatMap((arg) => arg.split(",")));
         return 0;
       }
       case "delete": {

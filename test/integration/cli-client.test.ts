@@ -73,6 +73,9 @@ describe("the tiercache client commands, against a real server process", () => {
     expect(await client.get("tagged")).toBe("v");
     expect((await cli(["invalidate-tags", "user:1"], env())).code).toBe(0);
     expect(await client.get("tagged")).toBeUndefined();
+    expect((await cli(["set", "pair", "1", "--tags", "red,blue"], env())).code).toBe(0);
+    expect((await cli(["invalidate-tags", "green,blue"], env())).code).toBe(0); // commas separate tags, as in --tags
+    expect(await client.get("pair")).toBeUndefined();
     const bad = await cli(["set", "k", "1", "--tags", "x".repeat(129)], env());
     expect(bad).toMatchObject({ code: 2, stdout: "" });
     expect(bad.stderr).toMatch(/^INVALID_ARGUMENT: /);
