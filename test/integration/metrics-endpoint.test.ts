@@ -119,6 +119,23 @@ describe("metrics endpoint", () => {
     expect((await http(t, "/nope")).status).toBe(404);
   });
 
+  it("keeps a namespace's counters (Prometheus and Stats) once it empties, and goes on counting when it is used again", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0 });
+    await t.client.set("k", "v", { namespace: "churn" });
+    for (let i = 0; i < 10; i++) await t.client.get("k", { namespace: "churn" });
+    await t.client.delete("k", { namespace: "churn" });
+    expect(t.server.engine.namespaceCount).toBe(0);
+    const body = await scrape(t);
+    expect(series(body, "tiercache_hits_total", 'namespace="churn",tier="memory"')).toBe(10);
+    expect(series(body, "tiercache_sets_total", 'namespace="churn",tier="memory"')).toBe(1);
+    expect(series(body, "tiercache_deletes_total", 'namespace="churn",tier="memory"')).toBe(1);
+    expect((await rawStats(t)).namespaces.map((ns) => ns.namespace)).toEqual(["churn"]);
+    await t.client.set("k", "v", { namespace: "churn" });
+    const later = await scrape(t);
+    expect(series(later, "tiercache_hits_total", 'namespace="churn",tier="memory"')).toBe(10);
+    expect(series(later, "tiercache_sets_total", 'namespace="churn",tier="memory"')).toBe(2);
+  });
+
   it("reports the LMDB tier's real entries and bytes, and times durable calls", async () => {
     t = await startTestServer({ storage: "lmdb", metricsPort: 0 });
     const tier = t.server.engine.durableTier!;
