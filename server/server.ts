@@ -11,7 +11,7 @@ import { connectionOptions, connectionLimits } from "./connection-options.js";
 import { listenGuarded, type GuardedListener } from "./guarded-listener.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import { ServerMetrics, startMetricsServer } from "./metrics.js";
-import { readiness as judgeReadiness, type Readiness } from "./observability/readiness.js";
+import { readiness as judgeReadiness, remoteReadiness, type Readiness, type ReadinessInputs } from "./observability/readiness.js";
 import { StatusReporter } from "./observability/status-report.js";
 import { checkPortFree } from "./port-check.js";
 import { reflectionFor } from "./reflection.js";
@@ -70,8 +70,10 @@ export interface ServerDependencies {
 }
 
 const SERVICE_NAME = CacheService.typeName;
-/** Health entry that follows the durable tier: NOT_SERVING while the Redis breaker is open. */
+/** Health entry that follows the durable tier: NOT_SERVING whenever /readyz would say Redis is not usable. */
 export const DURABLE_HEALTH_NAME = "tiercache.durable";
+/** How often the durable health entry is judged again (connection changes have no hook of their own). */
+const DURABLE_HEALTH_REFRESH_MS = 200;
 
 function redisOptions(config: ServerConfig, logger: Logger, clock: Clock | undefined, onBreakerStateChange: (state: string) => void): RedisTierOptions {
   const common = {
@@ -106,7 +108,14 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   checkConsistency(config);
   const logger = deps.logger ?? jsonLogger(config.logLevel);
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING", [DURABLE_HEALTH_NAME]: "SERVING" });
-  const onBreakerStateChange = (state: string) => health.setStatus(DURABLE_HEALTH_NAME, state === "open" ? "NOT_SERVING" : "SERVING");
+  // The durable entry follows the same judgement as /readyz (see remoteReadiness), refreshed on every breaker change and every DURABLE_HEALTH_REFRESH_MS.
+  let remote: (() => NonNullable<ReadinessInputs["remote"]>) | undefined;
+  let durableHealth = "SERVING";
+  const refreshDurableHealth = () => {
+    const now = remote === undefined || remoteReadiness(remote()).ready ? "SERVING" : "NOT_SERVING";
+    if (now !== durableHealth) health.setStatus(DURABLE_HEALTH_NAME, (durableHealth = now));
+  };
+  const onBreakerStateChange = () => refreshDurableHealth();
   // A port in use fails here, before the durable tier is opened (or its data directory created).
   await checkPortFree(config.host, config.port);
   const durable = deps.durable ?? (await openDurable(config, logger, deps.clock, onBreakerStateChange));
@@ -151,13 +160,12 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const durableBreaker = () => (durable instanceof RedisTier ? durable.breakerState : "");
   const durableFootprint = () => engine.durableFootprint();
   let draining = false;
-  const readiness = () =>
-    judgeReadiness({
-      draining,
-      ...(durable instanceof RedisTier && {
-        remote: { name: durable.name, breaker: durable.breakerState, reachable: durable.reachable, canAnnounce: invalidations?.canAnnounce ?? false },
-      }),
-    });
+  if (durable instanceof RedisTier) {
+    remote = () => ({ name: durable.name, breaker: durable.breakerState, reachable: durable.reachable, canAnnounce: invalidations?.canAnnounce ?? false });
+  }
+  const readiness = () => judgeReadiness({ draining, ...(remote && { remote: remote() }) });
+  refreshDurableHealth();
+  const healthRefresh = remote ? setInterval(refreshDurableHealth, DURABLE_HEALTH_REFRESH_MS).unref() : undefined;
 
   const server = new Server({
     "grpc.max_receive_message_length": config.maxMessageBytes,
@@ -183,6 +191,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   try {
     listener = await listenGuarded(server.createConnectionInjector(serverCredentials(config)), config.host, config.port, connectionLimits(config), logger);
   } catch (err) {
+    clearInterval(healthRefresh);
     server.forceShutdown();
     await invalidations?.close();
     await engine.close();
@@ -197,6 +206,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     try {
       http = await startMetricsServer({ metrics, status, readiness }, config.metricsHost, config.metricsPort, logger);
     } catch (err) {
+      clearInterval(healthRefresh);
       listener.stopAccepting();
       server.forceShutdown();
       listener.destroyAll();
@@ -219,6 +229,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const shutdown = () =>
     (stopping ??= (async () => {
       draining = true;
+      clearInterval(healthRefresh);
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
       logger.info("draining", { graceMs: config.shutdownGraceMs });

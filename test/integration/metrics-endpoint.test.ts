@@ -1,4 +1,6 @@
-import { credentials, status } from "@grpc/grpc-js";
+import { credentials, makeGenericClientConstructor, status, type Client, type ServiceError } from "@grpc/grpc-js";
+import { service as healthService } from "grpc-health-check";
+import { DURABLE_HEALTH_NAME } from "../../server/server.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { systemClock } from "../../core/clock.js";
 import { createClient } from "../../core/grpc-adapter.js";
@@ -42,6 +44,19 @@ async function rawStats(server: TestServer) {
     return await raw.stats({});
   } finally {
     raw.close();
+  }
+}
+
+/** The gRPC health status of `service` (grpc.health.v1 Check). */
+async function healthOf(server: TestServer, service: string): Promise<string> {
+  const Health = makeGenericClientConstructor(healthService, "Health");
+  const client = new Health(server.server.address, credentials.createInsecure()) as Client & {
+    check(req: { service: string }, done: (err: ServiceError | null, res?: { status: string }) => void): void;
+  };
+  try {
+    return await new Promise((resolve, reject) => client.check({ service }, (err, res) => (err ? reject(err) : resolve(res!.status))));
+  } finally {
+    client.close();
   }
 }
 
@@ -216,7 +231,7 @@ describe("metrics endpoint", () => {
 
   it("with Redis: shows the breaker state, omits durable sizes, and turns /readyz to 503 when Redis goes away", async () => {
     redis = await startTestRedis();
-    t = await startTestServer({ storage: "redis", redisUrl: redis.url, redisTimeoutMs: 200, degradedWrites: true, metricsPort: 0 });
+    t = await startTestServer({ storage: "redis", redisUrl: redis.url, redisTimeoutMs: 200, redisBreakerResetMs: 300, degradedWrites: true, metricsPort: 0 });
     await t.client.set("k", "v", { namespace: "r" });
     const body = await scrape(t);
     expect(series(body, "tiercache_durable_breaker_state", 'tier="redis",state="closed"')).toBe(1);
@@ -237,6 +252,13 @@ describe("metrics endpoint", () => {
     const reason = ((await ready.json()) as { reason: string }).reason;
     expect(reason).toMatch(/^redis /);
     expect((await http(t, "/healthz")).status).toBe(200);
+
+    // The durable health entry says the same as /readyz, also once the breaker is half-open with Redis still down.
+    await until(() => healthOf(t!, DURABLE_HEALTH_NAME), (s) => s === "NOT_SERVING", "the durable health entry to turn NOT_SERVING");
+    for (let i = 0; i < 15; i++) await t.client.get(`absent${i}`, { namespace: "r" }).catch(() => undefined);
+    await until(async () => t!.server.durableBreaker(), (state) => state === "half-open", "the breaker to turn half-open");
+    expect(await healthOf(t, DURABLE_HEALTH_NAME)).toBe("NOT_SERVING");
+    expect((await http(t, "/readyz")).status).toBe(503);
 
     // A write while Redis is away is kept in memory only, and counted so.
     await t.client.set("k2", "v", { namespace: "r" });
