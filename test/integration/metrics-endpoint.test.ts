@@ -50,7 +50,7 @@ async function rawStats(server: TestServer) {
 /** The gRPC health status of `service` (grpc.health.v1 Check). */
 async function healthOf(server: TestServer, service: string): Promise<string> {
   const Health = makeGenericClientConstructor(healthService, "Health");
-  const client = new Health(server.server.address, credentials.createInsecure()) as Client & {
+  const client = new Health(server.server.address, credentials.createInsecure()) as unknown as Client & {
     check(req: { service: string }, done: (err: ServiceError | null, res?: { status: string }) => void): void;
   };
   try {
