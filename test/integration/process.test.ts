@@ -83,4 +83,34 @@ describe("the tiercache command", () => {
     again.child.kill("SIGTERM");
     expect(await again.exit).toBe(0);
   });
+
+  it("ignores (and logs) a second SIGTERM while it drains, so the call in flight still ends and it exits 0", async () => {
+    const dir = tempDir();
+    cleanup.push(dir.remove);
+    const server = run(["serve", "--port", "0", "--data-dir", dir.path, "--shutdown-grace", "10s"]);
+    cleanup.push(() => server.child.kill("SIGKILL"));
+    const client = new CacheClient({ address: await listening(server) });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const inFlight = client.streamSet(
+      (async function* () {
+        yield ["first", 1] as const;
+        await gate;
+        yield ["second", 2] as const;
+      })(),
+      { batchSize: 1 },
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    server.child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 200));
+    server.child.kill("SIGTERM"); // as npm's shell and the terminal both deliver one
+    server.child.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 200));
+    release();
+    expect(await inFlight).toBe(2);
+    expect(await server.exit).toBe(0);
+    client.close();
+    expect(server.stderr()).toContain("already stopping; signal ignored");
+    expect(server.stderr()).toContain('"stopped"');
+  });
 });
