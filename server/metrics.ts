@@ -50,6 +50,21 @@ export class ServerMetrics {
     this.timeDurableCall = durableCallMetrics(this.registry, durableTier ?? "");
   }
 
+  /** The shared rendering of this registry, counted by `tiercache_metrics_renders_total`. */
+  sharedRender(maxAgeMs: number): SharedRender {
+    const shared = new SharedRender(() => this.registry.metrics(), maxAgeMs);
+    new Counter({
+      name: "tiercache_metrics_renders_total",
+      help: "Renderings of /metrics made; scrapes within --metrics-max-age of one (or during it) share it.",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(shared.renders);
+      },
+    });
+    return shared;
+  }
+
   /** Adds the metrics read from the engine and the durable tier at scrape time. */
   addEngine(sources: MetricsSources): void {
     engineMetrics(this.registry, sources);
@@ -194,11 +209,51 @@ function durableCallMetrics(registry: Registry, tier: string): DurableCallHook {
   };
 }
 
+/**
+ * One rendering of the metrics, shared: scrapes that arrive while it is made,
+ * or less than `maxAgeMs` after it was made, get the same text. Bounds what
+ * scrapers cost the server to one rendering per `maxAgeMs`, however many.
+ */
+export class SharedRender {
+  /** Renderings made so far. */
+  renders = 0;
+  #body: Promise<string> | undefined;
+  /** When the current rendering was finished (Infinity while it is made). */
+  #doneAt = -Infinity;
+
+  constructor(
+    private readonly render: () => Promise<string>,
+    private readonly maxAgeMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** The current rendering, or a new one when it is older than `maxAgeMs`. */
+  get(): Promise<string> {
+    if (this.#body !== undefined && this.now() - this.#doneAt < this.maxAgeMs) return this.#body;
+    if (this.#body !== undefined && this.#doneAt === Infinity) return this.#body;
+    this.renders++;
+    const body = this.render();
+    this.#body = body;
+    this.#doneAt = Infinity;
+    body.then(
+      () => {
+        if (this.#body === body) this.#doneAt = this.now();
+      },
+      () => {
+        if (this.#body === body) this.#body = undefined;
+      },
+    );
+    return body;
+  }
+}
+
 /** What the HTTP endpoint serves. */
 export interface MetricsEndpoints {
   readonly metrics: ServerMetrics;
   readonly status: StatusReporter;
   readonly readiness: () => Readiness;
+  /** How long one rendering of /metrics is shared (see {@link SharedRender}). */
+  readonly maxAgeMs: number;
 }
 
 function json(body: unknown): string {
@@ -214,6 +269,7 @@ function json(body: unknown): string {
 export async function startMetricsServer(endpoints: MetricsEndpoints, host: string, port: number, logger: Logger): Promise<{ server: Server; port: number }> {
   const { metrics, status, readiness } = endpoints;
   const registry = metrics.registry;
+  const rendering = metrics.sharedRender(endpoints.maxAgeMs);
   const failed = (what: string, res: import("node:http").ServerResponse) => (err: unknown) => {
     logger.error(`${what} failed`, { error: (err as Error).message });
     res.writeHead(500, { "content-type": "text/plain" }).end(`${what} failed\n`);
@@ -226,7 +282,7 @@ export async function startMetricsServer(endpoints: MetricsEndpoints, host: stri
     }
     switch (path) {
       case "/metrics":
-        registry.metrics().then((body) => res.writeHead(200, { "content-type": registry.contentType }).end(body), failed("metrics collection", res));
+        rendering.get().then((body) => res.writeHead(200, { "content-type": registry.contentType }).end(body), failed("metrics collection", res));
         return;
       case "/healthz":
         res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(json({ live: true }));

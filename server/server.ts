@@ -204,7 +204,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     metrics.addEngine({ engine, breaker: durableBreaker, durableFootprint });
     const status = new StatusReporter({ engine, rpc: metrics.rpc, readiness, breaker: durableBreaker, durableFootprint });
     try {
-      http = await startMetricsServer({ metrics, status, readiness }, config.metricsHost, config.metricsPort, logger);
+      http = await startMetricsServer({ metrics, status, readiness, maxAgeMs: config.metricsMaxAgeMs }, config.metricsHost, config.metricsPort, logger);
     } catch (err) {
       clearInterval(healthRefresh);
       listener.stopAccepting();

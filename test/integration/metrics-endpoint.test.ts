@@ -33,7 +33,8 @@ async function scrape(server: TestServer): Promise<string> {
 
 /** The value of the series `name{labels}` (labels in the order prom-client writes them), or undefined when absent. */
 function series(body: string, name: string, labels: string): number | undefined {
-  const line = body.split("\n").find((l) => l.startsWith(`${name}{${labels}} `));
+  const prefix = labels === "" ? `${name} ` : `${name}{${labels}} `;
+  const line = body.split("\n").find((l) => l.startsWith(prefix));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
@@ -149,6 +150,15 @@ describe("metrics endpoint", () => {
     const later = await scrape(t);
     expect(series(later, "tiercache_hits_total", 'namespace="churn",tier="memory"')).toBe(10);
     expect(series(later, "tiercache_sets_total", 'namespace="churn",tier="memory"')).toBe(2);
+  });
+
+  it("shares one rendering of /metrics between concurrent scrapers and those within --metrics-max-age", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0, metricsMaxAgeMs: 60_000 });
+    for (let i = 0; i < 50; i++) await t.client.set("k", i, { namespace: `ns${i}` });
+    const bodies = await Promise.all([scrape(t), scrape(t), scrape(t), scrape(t)]);
+    const later = await scrape(t);
+    for (const body of [...bodies, later]) expect(series(body, "tiercache_metrics_renders_total", "")).toBe(1);
+    expect(new Set([...bodies, later]).size).toBe(1);
   });
 
   it("reports the LMDB tier's real entries and bytes, and times durable calls", async () => {
