@@ -6,6 +6,8 @@ import { jsonLogger } from "./logger.js";
 import { startServer } from "./server.js";
 
 const HELP_FLAGS = new Set(["--help", "-h"]);
+/** How long the process may linger once the server has stopped (an unref'd timer: it only fires if something else holds the process). */
+const EXIT_AFTER_STOP_MS = 500;
 
 /** Runs the `tiercache` command line; resolves with the process exit code once the server has stopped. */
 export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
@@ -77,6 +79,8 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
     void launcher.gone.then(stop);
   });
   removeSignalListeners();
+  // Stopped: nothing may keep the process alive past this (a socket or timer a library left behind).
+  setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_AFTER_STOP_MS).unref();
   return 0;
 }
 

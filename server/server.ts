@@ -72,6 +72,8 @@ export interface ServerDependencies {
 const SERVICE_NAME = CacheService.typeName;
 /** Health entry that follows the durable tier: NOT_SERVING whenever /readyz would say Redis is not usable. */
 export const DURABLE_HEALTH_NAME = "tiercache.durable";
+/** How long closing the tiers may take once the grace is over; a Redis that does not answer by then is disconnected. */
+const CLOSE_BUDGET_MS = 1_000;
 /** How often the durable health entry is judged again (connection changes have no hook of their own). */
 const DURABLE_HEALTH_REFRESH_MS = 200;
 
@@ -247,9 +249,24 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
         });
       });
       listener.destroyAll(); // what grpc-js never took (a stalled handshake) or left half-closed
-      await new Promise<void>((resolve) => (http ? http.server.close(() => resolve()) : resolve()));
-      await invalidations?.close();
-      await engine.close();
+      // Closing is bounded too (the grace is spent): a stalled or unreachable Redis is disconnected after CLOSE_BUDGET_MS.
+      http?.server.close();
+      http?.server.closeAllConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const closed = await Promise.race([
+        (async () => {
+          await invalidations?.close(CLOSE_BUDGET_MS / 2);
+          await engine.close();
+          return true;
+        })(),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_BUDGET_MS))),
+      ]);
+      clearTimeout(timer);
+      if (!closed) {
+        logger.warn("closing the durable tier took too long; disconnecting", { budgetMs: CLOSE_BUDGET_MS });
+        invalidations?.disconnect();
+        if (durable instanceof RedisTier) durable.disconnect();
+      }
       logger.info("stopped");
     })());
 
