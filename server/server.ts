@@ -13,7 +13,7 @@ import { jsonLogger, type Logger } from "./logger.js";
 import { ServerMetrics, startMetricsServer } from "./metrics.js";
 import { readiness as judgeReadiness, remoteReadiness, type Readiness, type ReadinessInputs } from "./observability/readiness.js";
 import { StatusReporter } from "./observability/status-report.js";
-import { checkPortFree } from "./port-check.js";
+import { checkPortsFree } from "./port-check.js";
 import { reflectionFor } from "./reflection.js";
 import { cacheServiceHandlers } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
@@ -118,8 +118,11 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     if (now !== durableHealth) health.setStatus(DURABLE_HEALTH_NAME, (durableHealth = now));
   };
   const onBreakerStateChange = () => refreshDurableHealth();
-  // A port in use fails here, before the durable tier is opened (or its data directory created).
-  await checkPortFree(config.host, config.port);
+  // A port in use (or given twice) fails here, before the durable tier is opened (or its data directory created).
+  await checkPortsFree([
+    { host: config.host, port: config.port },
+    ...(config.metricsPort === "off" ? [] : [{ host: config.metricsHost, port: config.metricsPort, what: "metrics" }]),
+  ]);
   const durable = deps.durable ?? (await openDurable(config, logger, deps.clock, onBreakerStateChange));
   let invalidations: RedisInvalidationChannel | undefined;
   // Over Redis, a change this instance cannot announce to the others is refused (see write-fence.ts).
