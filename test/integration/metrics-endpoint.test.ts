@@ -161,6 +161,21 @@ describe("metrics endpoint", () => {
     expect(new Set([...bodies, later]).size).toBe(1);
   });
 
+  it("counts a Watch the client closes as CANCELLED on /metrics, but not as an error on the status page", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0 });
+    for (let i = 0; i < 3; i++) {
+      const local = t.newClient({ localTier: true });
+      await local.set("k", i, { namespace: "w" });
+      await local.get("k", { namespace: "w" });
+      local.close();
+    }
+    const body = await until(() => scrape(t!), (b) => series(b, "tiercache_rpc_requests_total", 'method="Watch",code="CANCELLED"') === 3, "the closed Watch streams to be counted");
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Watch",code="CANCELLED"')).toBe(3);
+    const report = (await (await http(t, "/status.json")).json()) as StatusReport;
+    expect(report.methods.find((m) => m.method === "Watch")).toEqual({ method: "Watch", total: 3, errors: 0 });
+    expect(report.totals.errors).toBe(0);
+  });
+
   it("reports the LMDB tier's real entries and bytes, and times durable calls", async () => {
     t = await startTestServer({ storage: "lmdb", metricsPort: 0 });
     const tier = t.server.engine.durableTier!;
