@@ -95,7 +95,9 @@ function engineMetrics(registry: Registry, { engine, breaker, durableFootprint }
     registers: [registry],
     collect() {
       this.reset();
+      // Only the memory tier evicts or expires entries itself: durable-tier series would stay 0 forever.
       for (const { ns, tier } of snapshot()) {
+        if (tier.tier !== "memory") continue;
         this.inc({ namespace: ns, tier: tier.tier, cause: "size" }, tier.evictionsSize);
         this.inc({ namespace: ns, tier: tier.tier, cause: "count" }, tier.evictionsCount);
         this.inc({ namespace: ns, tier: tier.tier, cause: "ttl" }, tier.expirations);

@@ -185,6 +185,9 @@ describe("metrics endpoint", () => {
     expect(series(body, "tiercache_durable_bytes", `tier="${tier}"`)).toBeGreaterThan(0);
     expect(series(body, "tiercache_durable_call_duration_seconds_count", `tier="${tier}",operation="set",outcome="ok"`)).toBe(3);
     expect(body).not.toContain("tiercache_durable_breaker_state");
+    // The durable tier never evicts: no series that could never move.
+    expect(body).toContain('tiercache_evictions_total{namespace="d",tier="memory",cause="size"} 0');
+    expect(body).not.toContain(`tiercache_evictions_total{namespace="d",tier="${tier}"`);
     // The Stats RPC reports the same figures.
     const stats = await rawStats(t);
     expect(stats.durableEntries).toBe(3n);
