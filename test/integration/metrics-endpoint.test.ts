@@ -292,6 +292,12 @@ describe("metrics endpoint", () => {
     await t.client.set("k2", "v", { namespace: "r" });
     const after = await scrape(t);
     expect(series(after, "tiercache_degraded_writes_total", 'namespace="r"')).toBe(1);
+    // Also in a namespace that holds nothing afterwards: its counters are listed from the archive.
+    for (let i = 0; i < 5; i++) await t.client.set(`d${i}`, i, { namespace: "fresh" }).catch(() => undefined);
+    await t.client.deleteMany(["d0", "d1", "d2", "d3", "d4"], { namespace: "fresh" }).catch(() => undefined);
+    const degraded = (await rawStats(t)).namespaces.find((ns) => ns.namespace === "fresh")?.degradedWrites;
+    expect(series(await scrape(t), "tiercache_degraded_writes_total", 'namespace="fresh"')).toBe(Number(degraded));
+    expect(Number(degraded)).toBeGreaterThan(0);
     expect(series(after, "tiercache_durable_call_duration_seconds_count", 'tier="redis",operation="set",outcome="error"')).toBe(1);
   });
 });
