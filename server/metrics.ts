@@ -3,9 +3,10 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import { BoundHistogram, type HistogramChild } from "./observability/bound-histogram.js";
 import { CacheService } from "../gen/tiercache/v1/cache_pb.js";
 import type { CacheEngine } from "./engine/cache-engine.js";
-import type { TierStatsSnapshot } from "./engine/namespace-stats.js";
+import type { NamespaceStatsSnapshot, TierStatsSnapshot } from "./engine/namespace-stats.js";
 import type { Logger } from "./logger.js";
 import type { Readiness } from "./observability/readiness.js";
+import { NamespaceSeriesGroups } from "./observability/namespace-series.js";
 import { RpcMetrics, RPC_DURATION_BUCKETS } from "./observability/rpc-metrics.js";
 import { StatusReporter } from "./observability/status-report.js";
 import { STATUS_PAGE_HTML } from "./observability/status-page.js";
@@ -29,6 +30,8 @@ export interface MetricsSources {
   readonly breaker: () => string;
   /** Entries and bytes the durable tier holds, when it can tell without a scan; undefined otherwise. */
   readonly durableFootprint: () => { entries: number; bytes: number } | undefined;
+  /** Namespaces with series of their own; the others are summed under namespace="_other". */
+  readonly maxNamespaces: number;
 }
 
 /**
@@ -52,7 +55,7 @@ export class ServerMetrics {
 
   /** The shared rendering of this registry, counted by `tiercache_metrics_renders_total`. */
   sharedRender(maxAgeMs: number): SharedRender {
-    const shared = new SharedRender(() => this.registry.metrics(), maxAgeMs);
+    const shared = new SharedRender(() => this.#render(), maxAgeMs);
     new Counter({
       name: "tiercache_metrics_renders_total",
       help: "Renderings of /metrics made; scrapes within --metrics-max-age of one (or during it) share it.",
@@ -67,13 +70,26 @@ export class ServerMetrics {
 
   /** Adds the metrics read from the engine and the durable tier at scrape time. */
   addEngine(sources: MetricsSources): void {
-    engineMetrics(this.registry, sources);
+    this.#forgetEngineSnapshot = engineMetrics(this.registry, sources);
+  }
+
+  #forgetEngineSnapshot = () => {};
+
+  /** One rendering of every metric, reading the engine's counters once. */
+  #render(): Promise<string> {
+    this.#forgetEngineSnapshot();
+    return this.registry.metrics().finally(() => this.#forgetEngineSnapshot());
   }
 }
 
-function engineMetrics(registry: Registry, { engine, breaker, durableFootprint }: MetricsSources): void {
+/** Adds the engine's metrics; returns what forgets the grouping of the namespaces made for one rendering. */
+function engineMetrics(registry: Registry, { engine, breaker, durableFootprint, maxNamespaces }: MetricsSources): () => void {
   const labelNames = ["namespace", "tier"] as const;
-  const snapshot = () => engine.stats().flatMap((ns) => ns.tiers.map((tier) => ({ ns: ns.namespace, tier })));
+  const groups = new NamespaceSeriesGroups(maxNamespaces);
+  // One grouping of the engine's counters per rendering, shared by every collector (forgotten before and after each rendering).
+  let current: NamespaceStatsSnapshot[] | undefined;
+  const namespaces = () => (current ??= groups.group(engine.stats()));
+  const snapshot = () => namespaces().flatMap((ns) => ns.tiers.map((tier) => ({ ns: ns.namespace, tier })));
 
   const counter = (name: string, help: string, read: (t: TierStatsSnapshot) => number) =>
     new Counter({
@@ -126,7 +142,7 @@ function engineMetrics(registry: Registry, { engine, breaker, durableFootprint }
       registers: [registry],
       collect() {
         this.reset();
-        for (const ns of engine.stats()) this.inc({ namespace: ns.namespace }, read(ns));
+        for (const ns of namespaces()) this.inc({ namespace: ns.namespace }, read(ns));
       },
     });
   perNamespace("tiercache_value_bytes_in_total", "Value bytes written, before compression.", (ns) => ns.bytesIn);
@@ -183,6 +199,7 @@ function engineMetrics(registry: Registry, { engine, breaker, durableFootprint }
     footprint("tiercache_durable_entries", "Entries the durable tier holds, all namespaces (expired ones not yet swept included).", (f) => f.entries);
     footprint("tiercache_durable_bytes", "Bytes of the durable tier's storage pages holding entries.", (f) => f.bytes);
   }
+  return () => (current = undefined);
 }
 
 function durableCallMetrics(registry: Registry, tier: string): DurableCallHook {

@@ -206,7 +206,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const address = `${config.host}:${port}`;
   let http: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   if (metrics && config.metricsPort !== "off") {
-    metrics.addEngine({ engine, breaker: durableBreaker, durableFootprint });
+    metrics.addEngine({ engine, breaker: durableBreaker, durableFootprint, maxNamespaces: config.metricsMaxNamespaces });
     const status = new StatusReporter({ engine, rpc: metrics.rpc, readiness, breaker: durableBreaker, durableFootprint });
     try {
       http = await startMetricsServer({ metrics, status, readiness, maxAgeMs: config.metricsMaxAgeMs }, config.metricsHost, config.metricsPort, logger);

@@ -176,6 +176,16 @@ describe("metrics endpoint", () => {
     expect(report.totals.errors).toBe(0);
   });
 
+  it("sums the namespaces past --metrics-max-namespaces under namespace=\"_other\"", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0, metricsMaxNamespaces: 2 });
+    for (const name of ["n1", "n2", "n3", "n4"]) await t.client.set("k", 1, { namespace: name });
+    const body = await scrape(t);
+    const own = ["n1", "n2", "n3", "n4"].filter((name) => series(body, "tiercache_sets_total", `namespace="${name}",tier="memory"`) !== undefined);
+    expect(own).toHaveLength(2);
+    expect(series(body, "tiercache_sets_total", 'namespace="_other",tier="memory"')).toBe(2);
+    expect(series(body, "tiercache_entries", 'namespace="_other",tier="memory"')).toBe(2);
+  });
+
   it("reports the LMDB tier's real entries and bytes, and times durable calls", async () => {
     t = await startTestServer({ storage: "lmdb", metricsPort: 0 });
     const tier = t.server.engine.durableTier!;
