@@ -82,6 +82,10 @@ export interface ServerConfig {
   metricsPort: number | "off";
   /** Address of the /metrics endpoint. @default "127.0.0.1" */
   metricsHost: string;
+  /** Namespaces with per-namespace series of their own on /metrics; the rest are summed under namespace="_other". @default 500 */
+  metricsMaxNamespaces: number;
+  /** How long one rendering of /metrics is served to every scraper; 0 renders per scrape (concurrent scrapes still share one). @default 1000 */
+  metricsMaxAgeMs: number;
 
   // Security (see server/security/): transport, access tokens, per-call limits.
   /** Server certificate chain, PEM; TLS is on when it is set. @default none (plaintext) */
@@ -216,6 +220,8 @@ export const OPTIONS = [
   option({ key: "shutdownGraceMs", flag: "--shutdown-grace", env: "TIERCACHE_SHUTDOWN_GRACE", parse: duration(0), expected: "a duration such as 10s", default: 10_000, description: "how long SIGTERM waits for in-flight calls" }),
   option({ key: "logLevel", flag: "--log-level", env: "TIERCACHE_LOG_LEVEL", parse: oneOf<LogLevel>("debug", "info", "warn", "error"), expected: "debug, info, warn or error", default: "info", description: "log level" }),
   option({ key: "metricsPort", flag: "--metrics-port", env: "TIERCACHE_METRICS_PORT", parse: orOff(integer(0, 65535)), expected: 'a port from 0 to 65535, or "off"', default: "off", description: "serve Prometheus /metrics on this port" }),
+  option({ key: "metricsMaxNamespaces", flag: "--metrics-max-namespaces", env: "TIERCACHE_METRICS_MAX_NAMESPACES", parse: integer(0, 1_000_000), expected: "an integer from 0 to 1000000", default: 500, description: "namespaces with /metrics series of their own; the rest are summed under namespace=\"_other\"" }),
+  option({ key: "metricsMaxAgeMs", flag: "--metrics-max-age", env: "TIERCACHE_METRICS_MAX_AGE", parse: timerDuration(0), expected: "a duration such as 1s", default: 1000, description: "how long one rendering of /metrics is shared by every scraper" }),
   option({ key: "metricsHost", flag: "--metrics-host", env: "TIERCACHE_METRICS_HOST", parse: text, expected: "a host name or IP address", default: "127.0.0.1", description: "address of the metrics endpoint (/metrics, /healthz, /readyz, status page)" }),
   // Security: TLS / mutual TLS, access tokens, refusals on exposed addresses, per-call limits.
   option({ key: "tlsCert", flag: "--tls-cert", env: "TIERCACHE_TLS_CERT", parse: pemFile("certificate"), expected: "a PEM certificate file", default: undefined, description: "server certificate chain (PEM file); turns TLS on" }),

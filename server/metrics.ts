@@ -3,9 +3,10 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import { BoundHistogram, type HistogramChild } from "./observability/bound-histogram.js";
 import { CacheService } from "../gen/tiercache/v1/cache_pb.js";
 import type { CacheEngine } from "./engine/cache-engine.js";
-import type { TierStatsSnapshot } from "./engine/namespace-stats.js";
+import type { NamespaceStatsSnapshot, TierStatsSnapshot } from "./engine/namespace-stats.js";
 import type { Logger } from "./logger.js";
 import type { Readiness } from "./observability/readiness.js";
+import { NamespaceSeriesGroups } from "./observability/namespace-series.js";
 import { RpcMetrics, RPC_DURATION_BUCKETS } from "./observability/rpc-metrics.js";
 import { StatusReporter } from "./observability/status-report.js";
 import { STATUS_PAGE_HTML } from "./observability/status-page.js";
@@ -29,6 +30,8 @@ export interface MetricsSources {
   readonly breaker: () => string;
   /** Entries and bytes the durable tier holds, when it can tell without a scan; undefined otherwise. */
   readonly durableFootprint: () => { entries: number; bytes: number } | undefined;
+  /** Namespaces with series of their own; the others are summed under namespace="_other". */
+  readonly maxNamespaces: number;
 }
 
 /**
@@ -50,15 +53,43 @@ export class ServerMetrics {
     this.timeDurableCall = durableCallMetrics(this.registry, durableTier ?? "");
   }
 
+  /** The shared rendering of this registry, counted by `tiercache_metrics_renders_total`. */
+  sharedRender(maxAgeMs: number): SharedRender {
+    const shared = new SharedRender(() => this.#render(), maxAgeMs);
+    new Counter({
+      name: "tiercache_metrics_renders_total",
+      help: "Renderings of /metrics made; scrapes within --metrics-max-age of one (or during it) share it.",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(shared.renders);
+      },
+    });
+    return shared;
+  }
+
   /** Adds the metrics read from the engine and the durable tier at scrape time. */
   addEngine(sources: MetricsSources): void {
-    engineMetrics(this.registry, sources);
+    this.#forgetEngineSnapshot = engineMetrics(this.registry, sources);
+  }
+
+  #forgetEngineSnapshot = () => {};
+
+  /** One rendering of every metric, reading the engine's counters once. */
+  #render(): Promise<string> {
+    this.#forgetEngineSnapshot();
+    return this.registry.metrics().finally(() => this.#forgetEngineSnapshot());
   }
 }
 
-function engineMetrics(registry: Registry, { engine, breaker, durableFootprint }: MetricsSources): void {
+/** Adds the engine's metrics; returns what forgets the grouping of the namespaces made for one rendering. */
+function engineMetrics(registry: Registry, { engine, breaker, durableFootprint, maxNamespaces }: MetricsSources): () => void {
   const labelNames = ["namespace", "tier"] as const;
-  const snapshot = () => engine.stats().flatMap((ns) => ns.tiers.map((tier) => ({ ns: ns.namespace, tier })));
+  const groups = new NamespaceSeriesGroups(maxNamespaces);
+  // One grouping of the engine's counters per rendering, shared by every collector (forgotten before and after each rendering).
+  let current: NamespaceStatsSnapshot[] | undefined;
+  const namespaces = () => (current ??= groups.group(engine.stats()));
+  const snapshot = () => namespaces().flatMap((ns) => ns.tiers.map((tier) => ({ ns: ns.namespace, tier })));
 
   const counter = (name: string, help: string, read: (t: TierStatsSnapshot) => number) =>
     new Counter({
@@ -80,7 +111,9 @@ function engineMetrics(registry: Registry, { engine, breaker, durableFootprint }
     registers: [registry],
     collect() {
       this.reset();
+      // Only the memory tier evicts or expires entries itself: durable-tier series would stay 0 forever.
       for (const { ns, tier } of snapshot()) {
+        if (tier.tier !== "memory") continue;
         this.inc({ namespace: ns, tier: tier.tier, cause: "size" }, tier.evictionsSize);
         this.inc({ namespace: ns, tier: tier.tier, cause: "count" }, tier.evictionsCount);
         this.inc({ namespace: ns, tier: tier.tier, cause: "ttl" }, tier.expirations);
@@ -109,7 +142,7 @@ function engineMetrics(registry: Registry, { engine, breaker, durableFootprint }
       registers: [registry],
       collect() {
         this.reset();
-        for (const ns of engine.stats()) this.inc({ namespace: ns.namespace }, read(ns));
+        for (const ns of namespaces()) this.inc({ namespace: ns.namespace }, read(ns));
       },
     });
   perNamespace("tiercache_value_bytes_in_total", "Value bytes written, before compression.", (ns) => ns.bytesIn);
@@ -166,6 +199,7 @@ function engineMetrics(registry: Registry, { engine, breaker, durableFootprint }
     footprint("tiercache_durable_entries", "Entries the durable tier holds, all namespaces (expired ones not yet swept included).", (f) => f.entries);
     footprint("tiercache_durable_bytes", "Bytes of the durable tier's storage pages holding entries.", (f) => f.bytes);
   }
+  return () => (current = undefined);
 }
 
 function durableCallMetrics(registry: Registry, tier: string): DurableCallHook {
@@ -194,11 +228,51 @@ function durableCallMetrics(registry: Registry, tier: string): DurableCallHook {
   };
 }
 
+/**
+ * One rendering of the metrics, shared: scrapes that arrive while it is made,
+ * or less than `maxAgeMs` after it was made, get the same text. Bounds what
+ * scrapers cost the server to one rendering per `maxAgeMs`, however many.
+ */
+export class SharedRender {
+  /** Renderings made so far. */
+  renders = 0;
+  #body: Promise<string> | undefined;
+  /** When the current rendering was finished (Infinity while it is made). */
+  #doneAt = -Infinity;
+
+  constructor(
+    private readonly render: () => Promise<string>,
+    private readonly maxAgeMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** The current rendering, or a new one when it is older than `maxAgeMs`. */
+  get(): Promise<string> {
+    if (this.#body !== undefined && this.now() - this.#doneAt < this.maxAgeMs) return this.#body;
+    if (this.#body !== undefined && this.#doneAt === Infinity) return this.#body;
+    this.renders++;
+    const body = this.render();
+    this.#body = body;
+    this.#doneAt = Infinity;
+    body.then(
+      () => {
+        if (this.#body === body) this.#doneAt = this.now();
+      },
+      () => {
+        if (this.#body === body) this.#body = undefined;
+      },
+    );
+    return body;
+  }
+}
+
 /** What the HTTP endpoint serves. */
 export interface MetricsEndpoints {
   readonly metrics: ServerMetrics;
   readonly status: StatusReporter;
   readonly readiness: () => Readiness;
+  /** How long one rendering of /metrics is shared (see {@link SharedRender}). */
+  readonly maxAgeMs: number;
 }
 
 function json(body: unknown): string {
@@ -214,6 +288,7 @@ function json(body: unknown): string {
 export async function startMetricsServer(endpoints: MetricsEndpoints, host: string, port: number, logger: Logger): Promise<{ server: Server; port: number }> {
   const { metrics, status, readiness } = endpoints;
   const registry = metrics.registry;
+  const rendering = metrics.sharedRender(endpoints.maxAgeMs);
   const failed = (what: string, res: import("node:http").ServerResponse) => (err: unknown) => {
     logger.error(`${what} failed`, { error: (err as Error).message });
     res.writeHead(500, { "content-type": "text/plain" }).end(`${what} failed\n`);
@@ -226,7 +301,7 @@ export async function startMetricsServer(endpoints: MetricsEndpoints, host: stri
     }
     switch (path) {
       case "/metrics":
-        registry.metrics().then((body) => res.writeHead(200, { "content-type": registry.contentType }).end(body), failed("metrics collection", res));
+        rendering.get().then((body) => res.writeHead(200, { "content-type": registry.contentType }).end(body), failed("metrics collection", res));
         return;
       case "/healthz":
         res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(json({ live: true }));

@@ -11,9 +11,9 @@ import { connectionOptions, connectionLimits } from "./connection-options.js";
 import { listenGuarded, type GuardedListener } from "./guarded-listener.js";
 import { jsonLogger, type Logger } from "./logger.js";
 import { ServerMetrics, startMetricsServer } from "./metrics.js";
-import { readiness as judgeReadiness, type Readiness } from "./observability/readiness.js";
+import { readiness as judgeReadiness, remoteReadiness, type Readiness, type ReadinessInputs } from "./observability/readiness.js";
 import { StatusReporter } from "./observability/status-report.js";
-import { checkPortFree } from "./port-check.js";
+import { checkPortsFree } from "./port-check.js";
 import { reflectionFor } from "./reflection.js";
 import { cacheServiceHandlers } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
@@ -70,8 +70,12 @@ export interface ServerDependencies {
 }
 
 const SERVICE_NAME = CacheService.typeName;
-/** Health entry that follows the durable tier: NOT_SERVING while the Redis breaker is open. */
+/** Health entry that follows the durable tier: NOT_SERVING whenever /readyz would say Redis is not usable. */
 export const DURABLE_HEALTH_NAME = "tiercache.durable";
+/** How long closing the tiers may take once the grace is over; a Redis that does not answer by then is disconnected. */
+const CLOSE_BUDGET_MS = 1_000;
+/** How often the durable health entry is judged again (connection changes have no hook of their own). */
+const DURABLE_HEALTH_REFRESH_MS = 200;
 
 function redisOptions(config: ServerConfig, logger: Logger, clock: Clock | undefined, onBreakerStateChange: (state: string) => void): RedisTierOptions {
   const common = {
@@ -106,9 +110,19 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   checkConsistency(config);
   const logger = deps.logger ?? jsonLogger(config.logLevel);
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING", [DURABLE_HEALTH_NAME]: "SERVING" });
-  const onBreakerStateChange = (state: string) => health.setStatus(DURABLE_HEALTH_NAME, state === "open" ? "NOT_SERVING" : "SERVING");
-  // A port in use fails here, before the durable tier is opened (or its data directory created).
-  await checkPortFree(config.host, config.port);
+  // The durable entry follows the same judgement as /readyz (see remoteReadiness), refreshed on every breaker change and every DURABLE_HEALTH_REFRESH_MS.
+  let remote: (() => NonNullable<ReadinessInputs["remote"]>) | undefined;
+  let durableHealth = "SERVING";
+  const refreshDurableHealth = () => {
+    const now = remote === undefined || remoteReadiness(remote()).ready ? "SERVING" : "NOT_SERVING";
+    if (now !== durableHealth) health.setStatus(DURABLE_HEALTH_NAME, (durableHealth = now));
+  };
+  const onBreakerStateChange = () => refreshDurableHealth();
+  // A port in use (or given twice) fails here, before the durable tier is opened (or its data directory created).
+  await checkPortsFree([
+    { host: config.host, port: config.port },
+    ...(config.metricsPort === "off" ? [] : [{ host: config.metricsHost, port: config.metricsPort, what: "metrics" }]),
+  ]);
   const durable = deps.durable ?? (await openDurable(config, logger, deps.clock, onBreakerStateChange));
   let invalidations: RedisInvalidationChannel | undefined;
   // Over Redis, a change this instance cannot announce to the others is refused (see write-fence.ts).
@@ -151,13 +165,12 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const durableBreaker = () => (durable instanceof RedisTier ? durable.breakerState : "");
   const durableFootprint = () => engine.durableFootprint();
   let draining = false;
-  const readiness = () =>
-    judgeReadiness({
-      draining,
-      ...(durable instanceof RedisTier && {
-        remote: { name: durable.name, breaker: durable.breakerState, reachable: durable.reachable, canAnnounce: invalidations?.canAnnounce ?? false },
-      }),
-    });
+  if (durable instanceof RedisTier) {
+    remote = () => ({ name: durable.name, breaker: durable.breakerState, reachable: durable.reachable, canAnnounce: invalidations?.canAnnounce ?? false });
+  }
+  const readiness = () => judgeReadiness({ draining, ...(remote && { remote: remote() }) });
+  refreshDurableHealth();
+  const healthRefresh = remote ? setInterval(refreshDurableHealth, DURABLE_HEALTH_REFRESH_MS).unref() : undefined;
 
   const server = new Server({
     "grpc.max_receive_message_length": config.maxMessageBytes,
@@ -183,6 +196,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   try {
     listener = await listenGuarded(server.createConnectionInjector(serverCredentials(config)), config.host, config.port, connectionLimits(config), logger);
   } catch (err) {
+    clearInterval(healthRefresh);
     server.forceShutdown();
     await invalidations?.close();
     await engine.close();
@@ -192,11 +206,12 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const address = `${config.host}:${port}`;
   let http: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   if (metrics && config.metricsPort !== "off") {
-    metrics.addEngine({ engine, breaker: durableBreaker, durableFootprint });
+    metrics.addEngine({ engine, breaker: durableBreaker, durableFootprint, maxNamespaces: config.metricsMaxNamespaces });
     const status = new StatusReporter({ engine, rpc: metrics.rpc, readiness, breaker: durableBreaker, durableFootprint });
     try {
-      http = await startMetricsServer({ metrics, status, readiness }, config.metricsHost, config.metricsPort, logger);
+      http = await startMetricsServer({ metrics, status, readiness, maxAgeMs: config.metricsMaxAgeMs }, config.metricsHost, config.metricsPort, logger);
     } catch (err) {
+      clearInterval(healthRefresh);
       listener.stopAccepting();
       server.forceShutdown();
       listener.destroyAll();
@@ -219,6 +234,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const shutdown = () =>
     (stopping ??= (async () => {
       draining = true;
+      clearInterval(healthRefresh);
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
       logger.info("draining", { graceMs: config.shutdownGraceMs });
@@ -236,9 +252,24 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
         });
       });
       listener.destroyAll(); // what grpc-js never took (a stalled handshake) or left half-closed
-      await new Promise<void>((resolve) => (http ? http.server.close(() => resolve()) : resolve()));
-      await invalidations?.close();
-      await engine.close();
+      // Closing is bounded too (the grace is spent): a stalled or unreachable Redis is disconnected after CLOSE_BUDGET_MS.
+      http?.server.close();
+      http?.server.closeAllConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const closed = await Promise.race([
+        (async () => {
+          await invalidations?.close(CLOSE_BUDGET_MS / 2);
+          await engine.close();
+          return true;
+        })(),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_BUDGET_MS))),
+      ]);
+      clearTimeout(timer);
+      if (!closed) {
+        logger.warn("closing the durable tier took too long; disconnecting", { budgetMs: CLOSE_BUDGET_MS });
+        invalidations?.disconnect();
+        if (durable instanceof RedisTier) durable.disconnect();
+      }
       logger.info("stopped");
     })());
 

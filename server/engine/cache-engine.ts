@@ -1048,20 +1048,33 @@ export class CacheEngine {
     return here || there;
   }
 
-  /** Counters of one namespace (zeros when it holds nothing), or of every namespace holding data. */
+  /**
+   * Counters of one namespace (zeros when it never counted anything), or of
+   * every namespace the server has seen: those holding state and those whose
+   * counters are archived (the archive is bounded; see {@link CounterArchive}).
+   * A namespace's counters never go down while it is listed.
+   */
   stats(namespace?: string): NamespaceStatsSnapshot[] {
-    const durable = this.#options.durable;
     if (namespace !== undefined) {
       const name = checkNamespace(namespace);
-      if (!this.#namespaces.has(name)) {
-        const counters = this.#archive.peek(name) ?? new NamespaceCounters();
-        return [snapshotNamespace(name, EMPTY_TIER, durable && { name: durable.name, counters: counters.durable }, counters.written, counters.memoryBase)];
-      }
+      const state = this.#namespaces.get(name);
+      return [this.#snapshot(name, state, this.#archive.peek(name))];
     }
-    const states = namespace ? [this.#namespaces.get(checkNamespace(namespace))!] : [...this.#namespaces.values()];
-    return states.map((state) =>
-      snapshotNamespace(state.name, state.memory, durable && { name: durable.name, counters: state.durable }, state.written, state.counters.memoryBase),
-    );
+    const held = [...this.#namespaces.values()].map((state) => this.#snapshot(state.name, state, this.#archive.peek(state.name)));
+    for (const [name, counters] of this.#archive.records()) if (!this.#namespaces.has(name)) held.push(this.#snapshot(name, undefined, counters));
+    return held;
+  }
+
+  /** The snapshot of a namespace from its state (if held) and its archived counters (if any). */
+  #snapshot(name: string, state: NamespaceState | undefined, archived: NamespaceCounters | undefined): NamespaceStatsSnapshot {
+    const durable = this.#options.durable;
+    let counters = state?.counters ?? archived ?? new NamespaceCounters();
+    if (state && archived) {
+      counters = new NamespaceCounters();
+      counters.merge(state.counters);
+      counters.merge(archived);
+    }
+    return snapshotNamespace(name, state?.memory ?? EMPTY_TIER, durable && { name: durable.name, counters: counters.durable }, counters.written, counters.memoryBase);
   }
 
   /** Closes the durable tier. */

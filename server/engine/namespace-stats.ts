@@ -99,6 +99,8 @@ export class CounterArchive {
 
   /** Keeps the counters of a namespace whose state goes away. */
   retire(namespace: string, counters: NamespaceCounters): void {
+    const earlier = this.#records.get(namespace); // counters of a call past max-namespaces that ended while the state was held
+    if (earlier !== undefined) counters.merge(earlier);
     this.#records.delete(namespace);
     this.#records.set(namespace, counters);
     if (this.#records.size > this.maxRecords) this.#records.delete(this.#records.keys().next().value!);
@@ -106,6 +108,11 @@ export class CounterArchive {
 
   get size(): number {
     return this.#records.size;
+  }
+
+  /** Every record, least recently retired first. */
+  records(): IterableIterator<[string, NamespaceCounters]> {
+    return this.#records.entries();
   }
 }
 

@@ -28,11 +28,19 @@ export interface ReadinessInputs {
  */
 export function readiness(inputs: ReadinessInputs): Readiness {
   if (inputs.draining) return { ready: false, reason: "draining" };
-  const remote = inputs.remote;
-  if (remote) {
-    if (remote.breaker === "open") return { ready: false, reason: `${remote.name} circuit breaker open` };
-    if (!remote.reachable) return { ready: false, reason: `${remote.name} unreachable` };
-    if (!remote.canAnnounce) return { ready: false, reason: `${remote.name} invalidation channel down` };
-  }
+  return inputs.remote ? remoteReadiness(inputs.remote) : { ready: true };
+}
+
+/**
+ * Whether the remote durable tier is known usable: breaker not open, the
+ * connection up, changes announceable. Half-open with the connection up
+ * counts as usable: the next call closes the breaker, and refusing traffic
+ * until then would keep it half-open. Both `/readyz` and the gRPC health
+ * entry `tiercache.durable` follow this judgement.
+ */
+export function remoteReadiness(remote: NonNullable<ReadinessInputs["remote"]>): Readiness {
+  if (remote.breaker === "open") return { ready: false, reason: `${remote.name} circuit breaker open` };
+  if (!remote.reachable) return { ready: false, reason: `${remote.name} unreachable` };
+  if (!remote.canAnnounce) return { ready: false, reason: `${remote.name} invalidation channel down` };
   return { ready: true };
 }

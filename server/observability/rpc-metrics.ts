@@ -34,6 +34,7 @@ export interface MethodCalls {
   readonly method: string;
   readonly streaming: boolean;
   readonly total: number;
+  /** Calls that did not end OK, less the streams the client cancelled (a client closing a Watch is normal). */
   readonly errors: number;
 }
 
@@ -81,7 +82,8 @@ export class RpcMetrics {
   calls(): MethodCalls[] {
     return [...this.#byPath.values()].map((s) => {
       const total = s.byCode.reduce((a, b) => a + b, 0);
-      return { method: s.method, streaming: s.streaming, total, errors: total - s.byCode[status.OK]! };
+      const closedByClient = s.streaming ? s.byCode[status.CANCELLED]! : 0;
+      return { method: s.method, streaming: s.streaming, total, errors: total - s.byCode[status.OK]! - closedByClient };
     });
   }
 

@@ -26,7 +26,7 @@ export interface StatusReport {
   storage: string;
   /** The remote tier's circuit breaker ("closed", "open", "half-open"), "" without one. */
   breaker: string;
-  /** Seconds the rates below cover (null until two samples were taken). */
+  /** Seconds the rates below cover: ~10, or the time since the last poll when polls are further apart (null until two samples were taken). */
   windowSeconds: number | null;
   /** Calls ended per second over the window, all methods. */
   requestsPerSecond: number | null;
@@ -105,7 +105,8 @@ export interface StatusSources {
 
 /**
  * Builds the status report. Rates and quantiles come from the difference
- * between now and a sample taken up to ~10 s ago. A report is built only
+ * between now and a sample taken up to ~10 s ago (or the last one, when
+ * reports are asked for less often). A report is built only
  * when asked for, at most one per 400 ms (callers in between get the last
  * one), and at most 32 samples are kept: the cost is bounded however many
  * pages poll, and nothing runs when nobody looks.
@@ -178,9 +179,14 @@ export class StatusReporter {
     };
   }
 
-  /** The oldest sample within the window, at least a sample gap old. */
+  /**
+   * The oldest sample within the window, at least a sample gap old; when none
+   * is that recent (a script polling less often than the window), the latest
+   * sample at least a gap old, however long ago.
+   */
   #baseFor(now: number): Sample | undefined {
-    return this.#samples.find((s) => now - s.at <= WINDOW_MS && now - s.at >= MIN_SAMPLE_GAP_MS);
+    const old = (s: Sample) => now - s.at >= MIN_SAMPLE_GAP_MS;
+    return this.#samples.find((s) => now - s.at <= WINDOW_MS && old(s)) ?? this.#samples.findLast(old);
   }
 
   #keep(sample: Sample): void {

@@ -233,12 +233,24 @@ export class RedisInvalidationChannel {
     this.#publisher.enqueue({ kind: change.kind, namespace: change.namespace, keys: [...change.keys] });
   }
 
-  /** Publishes what waits (bounded), says goodbye, and closes the subscription. */
-  async close(): Promise<void> {
+  /** Publishes what waits (for at most `timeoutMs`, and 2 heartbeats), says goodbye, and closes the subscription. */
+  async close(timeoutMs = 1_000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
-    await this.#publisher.close(Math.min(2 * this.#heartbeatMs, 1_000));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#publisher.close(Math.min(2 * this.#heartbeatMs, timeoutMs)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    this.disconnect();
+  }
+
+  /** Closes the subscription at once, whatever waits to be published. */
+  disconnect(): void {
+    this.#closed = true;
+    for (const timer of this.#timers) clearInterval(timer);
     this.#subscribed = false;
     this.#subscriber.removeAllListeners("close");
     this.#subscriber.disconnect();

@@ -555,7 +555,16 @@ export class RedisTier implements DurableTier {
     if (this.#closed) return;
     this.#closed = true;
     this.#guard.close();
-    await closeRedisClient(this.#client, this.options.commandTimeoutMs);
+    // QUIT only over a connection that is up, and never for longer than a command may take; else drop it at once.
+    if (this.reachable) await closeRedisClient(this.#client, this.options.commandTimeoutMs);
+    else this.#client.disconnect();
+  }
+
+  /** Drops the connection at once, without QUIT (for a shutdown that ran out of time). */
+  disconnect(): void {
+    this.#closed = true;
+    this.#guard.close();
+    this.#client.disconnect();
   }
 
   /** Deletes keys in one transaction, counting those that held a fresh value (duplicates count once). */

@@ -30,7 +30,7 @@ export async function startTestServer(
   deps: ServerDependencies = {},
 ): Promise<TestServer> {
   const dir = overrides.dataDir ? undefined : tempDir();
-  const config = defaultConfig({ port: 0, shutdownGraceMs: 2000, dataDir: dir?.path ?? overrides.dataDir!, ...overrides });
+  const config = defaultConfig({ port: 0, shutdownGraceMs: 2000, metricsMaxAgeMs: 0, dataDir: dir?.path ?? overrides.dataDir!, ...overrides });
   const server = await startServer(config, { logger: silentLogger, ...deps });
   const clients: CacheClient[] = [];
   const newClient = (options: Partial<CacheClientOptions> = {}) => {

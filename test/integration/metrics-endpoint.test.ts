@@ -1,4 +1,6 @@
-import { credentials, status } from "@grpc/grpc-js";
+import { credentials, makeGenericClientConstructor, status, type Client, type ServiceError } from "@grpc/grpc-js";
+import { service as healthService } from "grpc-health-check";
+import { DURABLE_HEALTH_NAME } from "../../server/server.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { systemClock } from "../../core/clock.js";
 import { createClient } from "../../core/grpc-adapter.js";
@@ -31,7 +33,8 @@ async function scrape(server: TestServer): Promise<string> {
 
 /** The value of the series `name{labels}` (labels in the order prom-client writes them), or undefined when absent. */
 function series(body: string, name: string, labels: string): number | undefined {
-  const line = body.split("\n").find((l) => l.startsWith(`${name}{${labels}} `));
+  const prefix = labels === "" ? `${name} ` : `${name}{${labels}} `;
+  const line = body.split("\n").find((l) => l.startsWith(prefix));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
@@ -42,6 +45,19 @@ async function rawStats(server: TestServer) {
     return await raw.stats({});
   } finally {
     raw.close();
+  }
+}
+
+/** The gRPC health status of `service` (grpc.health.v1 Check). */
+async function healthOf(server: TestServer, service: string): Promise<string> {
+  const Health = makeGenericClientConstructor(healthService, "Health");
+  const client = new Health(server.server.address, credentials.createInsecure()) as unknown as Client & {
+    check(req: { service: string }, done: (err: ServiceError | null, res?: { status: string }) => void): void;
+  };
+  try {
+    return await new Promise((resolve, reject) => client.check({ service }, (err, res) => (err ? reject(err) : resolve(res!.status))));
+  } finally {
+    client.close();
   }
 }
 
@@ -119,6 +135,57 @@ describe("metrics endpoint", () => {
     expect((await http(t, "/nope")).status).toBe(404);
   });
 
+  it("keeps a namespace's counters (Prometheus and Stats) once it empties, and goes on counting when it is used again", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0 });
+    await t.client.set("k", "v", { namespace: "churn" });
+    for (let i = 0; i < 10; i++) await t.client.get("k", { namespace: "churn" });
+    await t.client.delete("k", { namespace: "churn" });
+    expect(t.server.engine.namespaceCount).toBe(0);
+    const body = await scrape(t);
+    expect(series(body, "tiercache_hits_total", 'namespace="churn",tier="memory"')).toBe(10);
+    expect(series(body, "tiercache_sets_total", 'namespace="churn",tier="memory"')).toBe(1);
+    expect(series(body, "tiercache_deletes_total", 'namespace="churn",tier="memory"')).toBe(1);
+    expect((await rawStats(t)).namespaces.map((ns) => ns.namespace)).toEqual(["churn"]);
+    await t.client.set("k", "v", { namespace: "churn" });
+    const later = await scrape(t);
+    expect(series(later, "tiercache_hits_total", 'namespace="churn",tier="memory"')).toBe(10);
+    expect(series(later, "tiercache_sets_total", 'namespace="churn",tier="memory"')).toBe(2);
+  });
+
+  it("shares one rendering of /metrics between concurrent scrapers and those within --metrics-max-age", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0, metricsMaxAgeMs: 60_000 });
+    for (let i = 0; i < 50; i++) await t.client.set("k", i, { namespace: `ns${i}` });
+    const bodies = await Promise.all([scrape(t), scrape(t), scrape(t), scrape(t)]);
+    const later = await scrape(t);
+    for (const body of [...bodies, later]) expect(series(body, "tiercache_metrics_renders_total", "")).toBe(1);
+    expect(new Set([...bodies, later]).size).toBe(1);
+  });
+
+  it("counts a Watch the client closes as CANCELLED on /metrics, but not as an error on the status page", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0 });
+    for (let i = 0; i < 3; i++) {
+      const local = t.newClient({ localTier: true });
+      await local.set("k", i, { namespace: "w" });
+      await local.get("k", { namespace: "w" });
+      local.close();
+    }
+    const body = await until(() => scrape(t!), (b) => series(b, "tiercache_rpc_requests_total", 'method="Watch",code="CANCELLED"') === 3, "the closed Watch streams to be counted");
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Watch",code="CANCELLED"')).toBe(3);
+    const report = (await (await http(t, "/status.json")).json()) as StatusReport;
+    expect(report.methods.find((m) => m.method === "Watch")).toEqual({ method: "Watch", total: 3, errors: 0 });
+    expect(report.totals.errors).toBe(0);
+  });
+
+  it("sums the namespaces past --metrics-max-namespaces under namespace=\"_other\"", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0, metricsMaxNamespaces: 2 });
+    for (const name of ["n1", "n2", "n3", "n4"]) await t.client.set("k", 1, { namespace: name });
+    const body = await scrape(t);
+    const own = ["n1", "n2", "n3", "n4"].filter((name) => series(body, "tiercache_sets_total", `namespace="${name}",tier="memory"`) !== undefined);
+    expect(own).toHaveLength(2);
+    expect(series(body, "tiercache_sets_total", 'namespace="_other",tier="memory"')).toBe(2);
+    expect(series(body, "tiercache_entries", 'namespace="_other",tier="memory"')).toBe(2);
+  });
+
   it("reports the LMDB tier's real entries and bytes, and times durable calls", async () => {
     t = await startTestServer({ storage: "lmdb", metricsPort: 0 });
     const tier = t.server.engine.durableTier!;
@@ -128,6 +195,9 @@ describe("metrics endpoint", () => {
     expect(series(body, "tiercache_durable_bytes", `tier="${tier}"`)).toBeGreaterThan(0);
     expect(series(body, "tiercache_durable_call_duration_seconds_count", `tier="${tier}",operation="set",outcome="ok"`)).toBe(3);
     expect(body).not.toContain("tiercache_durable_breaker_state");
+    // The durable tier never evicts: no series that could never move.
+    expect(body).toContain('tiercache_evictions_total{namespace="d",tier="memory",cause="size"} 0');
+    expect(body).not.toContain(`tiercache_evictions_total{namespace="d",tier="${tier}"`);
     // The Stats RPC reports the same figures.
     const stats = await rawStats(t);
     expect(stats.durableEntries).toBe(3n);
@@ -199,7 +269,7 @@ describe("metrics endpoint", () => {
 
   it("with Redis: shows the breaker state, omits durable sizes, and turns /readyz to 503 when Redis goes away", async () => {
     redis = await startTestRedis();
-    t = await startTestServer({ storage: "redis", redisUrl: redis.url, redisTimeoutMs: 200, degradedWrites: true, metricsPort: 0 });
+    t = await startTestServer({ storage: "redis", redisUrl: redis.url, redisTimeoutMs: 200, redisBreakerResetMs: 300, degradedWrites: true, metricsPort: 0 });
     await t.client.set("k", "v", { namespace: "r" });
     const body = await scrape(t);
     expect(series(body, "tiercache_durable_breaker_state", 'tier="redis",state="closed"')).toBe(1);
@@ -221,10 +291,23 @@ describe("metrics endpoint", () => {
     expect(reason).toMatch(/^redis /);
     expect((await http(t, "/healthz")).status).toBe(200);
 
+    // The durable health entry says the same as /readyz, also once the breaker is half-open with Redis still down.
+    await until(() => healthOf(t!, DURABLE_HEALTH_NAME), (s) => s === "NOT_SERVING", "the durable health entry to turn NOT_SERVING");
+    for (let i = 0; i < 15; i++) await t.client.get(`absent${i}`, { namespace: "r" }).catch(() => undefined);
+    await until(async () => t!.server.durableBreaker(), (state) => state === "half-open", "the breaker to turn half-open");
+    expect(await healthOf(t, DURABLE_HEALTH_NAME)).toBe("NOT_SERVING");
+    expect((await http(t, "/readyz")).status).toBe(503);
+
     // A write while Redis is away is kept in memory only, and counted so.
     await t.client.set("k2", "v", { namespace: "r" });
     const after = await scrape(t);
     expect(series(after, "tiercache_degraded_writes_total", 'namespace="r"')).toBe(1);
+    // Also in a namespace that holds nothing afterwards: its counters are listed from the archive.
+    for (let i = 0; i < 5; i++) await t.client.set(`d${i}`, i, { namespace: "fresh" }).catch(() => undefined);
+    await t.client.deleteMany(["d0", "d1", "d2", "d3", "d4"], { namespace: "fresh" }).catch(() => undefined);
+    const degraded = (await rawStats(t)).namespaces.find((ns) => ns.namespace === "fresh")?.degradedWrites;
+    expect(series(await scrape(t), "tiercache_degraded_writes_total", 'namespace="fresh"')).toBe(Number(degraded));
+    expect(Number(degraded)).toBeGreaterThan(0);
     expect(series(after, "tiercache_durable_call_duration_seconds_count", 'tier="redis",operation="set",outcome="error"')).toBe(1);
   });
 });

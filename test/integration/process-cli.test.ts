@@ -61,6 +61,35 @@ describe("tiercache serve on the command line", () => {
     expect(existsSync(dataDir)).toBe(false);
   });
 
+  it("a metrics port in use, or the same as --port, stops start-up before the data directory is created", async () => {
+    const holder: Server = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    cleanup.push(() => holder.close());
+    const busy = (holder.address() as { port: number }).port;
+    const free = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const port = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(port));
+      });
+    });
+    const dir = tempDir();
+    cleanup.push(dir.remove);
+
+    const inUse = join(dir.path, "in-use");
+    const run = await tiercache(["serve", "--port", "0", "--data-dir", inUse, "--metrics-port", String(busy)]);
+    expect(run.code).toBe(1);
+    const lines = jsonLines(run.stderr);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: "error", message: "cannot start", error: `metrics port ${busy} on 127.0.0.1 is already in use` });
+    expect(existsSync(inUse)).toBe(false);
+
+    const same = join(dir.path, "same");
+    const twice = await tiercache(["serve", "--port", String(free), "--data-dir", same, "--metrics-port", String(free)]);
+    expect(twice.code).toBe(1);
+    expect(jsonLines(twice.stderr)[0]).toMatchObject({ message: "cannot start", error: `metrics port ${free} on 127.0.0.1 is already in use` });
+    expect(existsSync(same)).toBe(false);
+  });
+
   it("--storage local still starts the LMDB tier, with a deprecation warning", async () => {
     const dir = tempDir();
     cleanup.push(dir.remove);

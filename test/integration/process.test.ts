@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import { CacheClient } from "../../client/index.js";
+import { startTestRedis } from "../helpers/redis-server.js";
 import { tempDir } from "../helpers/test-server.js";
 
 const BIN = new URL("../../bin/tiercache.js", import.meta.url).pathname;
@@ -82,5 +83,50 @@ describe("the tiercache command", () => {
     client2.close();
     again.child.kill("SIGTERM");
     expect(await again.exit).toBe(0);
+  });
+
+  it("with Redis paused (answering nothing), exits 0 within --shutdown-grace plus the close budget (1 s) and exit margin (0.5 s)", async () => {
+    const redis = await startTestRedis();
+    cleanup.push(() => void redis.stop(true));
+    const server = run(["serve", "--port", "0", "--storage", "redis", "--redis-url", redis.url, "--shutdown-grace", "1s"]);
+    cleanup.push(() => server.child.kill("SIGKILL"));
+    await listening(server);
+    redis.pause();
+    const sent = Date.now();
+    server.child.kill("SIGTERM");
+    expect(await server.exit).toBe(0);
+    // A bound the shutdown promises (it took 3 to 6 s while QUIT and the last publish were waited for), not a speed measurement.
+    expect(Date.now() - sent).toBeLessThan(1_000 + 1_000 + 500);
+    expect(server.stderr()).toContain('"stopped"');
+  });
+
+  it("ignores (and logs) a second SIGTERM while it drains, so the call in flight still ends and it exits 0", async () => {
+    const dir = tempDir();
+    cleanup.push(dir.remove);
+    const server = run(["serve", "--port", "0", "--data-dir", dir.path, "--shutdown-grace", "10s"]);
+    cleanup.push(() => server.child.kill("SIGKILL"));
+    const client = new CacheClient({ address: await listening(server) });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const inFlight = client.streamSet(
+      (async function* () {
+        yield ["first", 1] as const;
+        await gate;
+        yield ["second", 2] as const;
+      })(),
+      { batchSize: 1 },
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    server.child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 200));
+    server.child.kill("SIGTERM"); // as npm's shell and the terminal both deliver one
+    server.child.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 200));
+    release();
+    expect(await inFlight).toBe(2);
+    expect(await server.exit).toBe(0);
+    client.close();
+    expect(server.stderr()).toContain("already stopping; signal ignored");
+    expect(server.stderr()).toContain('"stopped"');
   });
 });

@@ -145,4 +145,18 @@ describe("CacheEngine layering", () => {
     await engine.clear("ns");
     expect(engine.namespaceCount).toBe(0);
   });
+
+  it("lists a namespace whose state was forgotten, with counters that never go down", async () => {
+    await engine.set("churn", { key: "k", value: bytes("v"), contentType: "", ttlMs: 0 });
+    for (let i = 0; i < 5; i++) await engine.get("churn", "k");
+    const memoryOf = (list: ReturnType<CacheEngine["stats"]>) => list.find((ns) => ns.namespace === "churn")?.tiers[0];
+    expect(memoryOf(engine.stats())).toMatchObject({ hits: 5, sets: 1 });
+    await engine.delete("churn", "k");
+    expect(engine.namespaceCount).toBe(0);
+    expect(memoryOf(engine.stats())).toMatchObject({ hits: 5, sets: 1, deletes: 1 });
+    expect(memoryOf(engine.stats("churn"))).toMatchObject({ hits: 5, sets: 1, deletes: 1 });
+    await engine.set("churn", { key: "k", value: bytes("v"), contentType: "", ttlMs: 0 });
+    expect(engine.stats().filter((ns) => ns.namespace === "churn")).toHaveLength(1);
+    expect(memoryOf(engine.stats())).toMatchObject({ hits: 5, sets: 2, deletes: 1 });
+  });
 });

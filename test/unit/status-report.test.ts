@@ -98,5 +98,14 @@ describe("StatusReporter", () => {
     }
     vi.setSystemTime(1_060_500);
     expect(reporter.report().windowSeconds).toBeLessThanOrEqual(10);
+
+    // A script polling every 30 s gets rates over the 30 s since its last poll.
+    await engine.get("ns", "k");
+    vi.setSystemTime(1_090_500);
+    const slow = reporter.report();
+    expect(slow.windowSeconds).toBe(30);
+    expect(slow.hitRatio).toBe(1);
+    vi.setSystemTime(1_120_500);
+    expect(reporter.report().windowSeconds).toBe(30);
   });
 });
