@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { checkedDuration } from "./argument-checks.js";
+import { MAX_TAGS_PER_ENTRY } from "../core/tag-rules.js";
+import { checkedDuration, checkedTags } from "./argument-checks.js";
 
 /**
  * What a `wrap` loader may say about the value it computes (adaptive
@@ -11,7 +12,7 @@ export interface WrapContext {
   setTtl(ms: number): void;
   /** Grace of this value, in ms, instead of the `grace` option. */
   setGrace(ms: number): void;
-  /** Tags to store this value with (for tag invalidation). */
+  /** Tags to store this value with (for tag invalidation); throws RpcError INVALID_ARGUMENT past the tag limits, as the `tags` option does. */
   setTags(tags: readonly string[]): void;
   /** Return this value to the caller but do not cache it (the lease is given back). */
   skip(): void;
@@ -33,8 +34,7 @@ export class LoaderContext implements WrapContext {
   }
 
   setTags(tags: readonly string[]): void {
-    if (!Array.isArray(tags) || tags.some((tag) => typeof tag !== "string")) throw new TypeError("setTags takes an array of strings");
-    this.tags = [...tags];
+    this.tags = checkedTags(tags, MAX_TAGS_PER_ENTRY, "ctx.setTags");
   }
 
   skip(): void {

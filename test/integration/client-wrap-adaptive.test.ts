@@ -185,6 +185,25 @@ describe("wrap: one round trip per miss, own-write echo, adaptive caching, eager
     expect(await other.wrap("k", () => "computed", { ttl: 60_000, leaseWaitMs: 60_000 })).toBe("computed");
   });
 
+  it("ctx.setTags refuses tags past the limits at once, as ctx.setTtl(-1) does, instead of an uncached value", async () => {
+    const namespace = ns();
+    const client = t.newClient({ namespace });
+    const seventeen = Array.from({ length: 17 }, (_, i) => `t${i}`);
+    for (const tags of [seventeen, [""], ["x".repeat(129)]]) {
+      await expect(client.wrap("k", (ctx) => {
+        ctx.setTags(tags);
+        return 1;
+      }, { ttl: 60_000 })).rejects.toMatchObject({ code: 3 });
+    }
+    expect(await client.wrap("k", (ctx) => {
+      ctx.setTags([...seventeen.slice(0, 16), "t0"]);
+      return 2;
+    }, { ttl: 60_000 })).toBe(2);
+    await client.settled();
+    expect(client.wrapStats().writeFailures).toBe(0);
+    expect(await client.get("k")).toBe(2);
+  });
+
   it("@cached methods reach their context through wrapContext()", async () => {
     const namespace = ns();
     const client = t.newClient({ namespace });
