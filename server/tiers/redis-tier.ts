@@ -26,6 +26,7 @@ import {
   type RedisTarget,
 } from "./redis-connection.js";
 import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
+import { checkEvictionPolicy, warnAboutEvictionPolicy, type EvictionPolicyVerdict } from "./eviction-policy-check.js";
 import { checkKeyPrefix, leaseKey, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
 
 export type { BreakerState } from "./redis-guard.js";
@@ -351,10 +352,13 @@ export class RedisTier implements DurableTier {
   readonly #touch: TouchCommand;
   readonly #invalidateTags: InvalidateTagsCommand;
   #closed = false;
+  #evictionPolicy: EvictionPolicyVerdict | undefined;
+  #policyCheck: Promise<void> | undefined;
 
   private constructor(options: ResolvedRedisTierOptions, client: RedisClient) {
     this.options = options;
     this.#client = client;
+    client.on("ready", () => (this.#policyCheck = this.#checkEvictionPolicy()));
     this.#clock = options.clock;
     this.#guard = new RedisGuard(options);
     client.defineCommand("tiercacheTouch", { numberOfKeys: 1, lua: TOUCH_LUA });
@@ -412,7 +416,24 @@ export class RedisTier implements DurableTier {
     if (!(await connectInBackground(client, resolved.connectTimeoutMs))) {
       resolved.logger.warn("redis not reachable at start; calls fail as unavailable until it answers", { redis: describeTarget(resolved.target) });
     }
+    await tier.#policyCheck;
     return tier;
+  }
+
+  /**
+   * Redis's eviction policy as last read (at start-up and on each reconnect),
+   * or undefined before Redis first answered. Tags hold only when no
+   * `allkeys-*` policy can evict the hash of tag epochs; a warning is logged
+   * otherwise, and when the policy could not be read.
+   */
+  get evictionPolicy(): EvictionPolicyVerdict | undefined {
+    return this.#evictionPolicy;
+  }
+
+  async #checkEvictionPolicy(): Promise<void> {
+    const verdict = await checkEvictionPolicy(this.#client, this.options.connectTimeoutMs);
+    this.#evictionPolicy = verdict;
+    if (!this.#closed) warnAboutEvictionPolicy(verdict, this.options.logger, describeTarget(this.options.target));
   }
 
   /** The circuit breaker's state. */
