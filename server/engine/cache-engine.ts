@@ -81,6 +81,8 @@ export interface FoundValue {
   stale: boolean;
   /** ms until it goes stale (0 once stale); equals ttlRemainingMs without grace. */
   freshRemainingMs: number;
+  /** Absolute expiry as stored, in ms since the epoch (0 = never): which write this is, for eager refresh. */
+  expiresAt: number;
 }
 
 /** What {@link CacheEngine.getNow} returns when the answer needs the durable tier or a tag check. */
@@ -552,7 +554,7 @@ export class CacheEngine {
     const ttlRemainingMs = decoded.expiresAt === 0 ? 0 : Math.max(1, decoded.expiresAt - now);
     const stale = state === "stale";
     const freshRemainingMs = decoded.freshUntil === 0 ? ttlRemainingMs : stale ? 0 : Math.max(1, decoded.freshUntil - now);
-    return { key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs, tier, stale, freshRemainingMs };
+    return { key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs, tier, stale, freshRemainingMs, expiresAt: decoded.expiresAt };
   }
 
   /** Absolute expiry of a write, and the end of its fresh period when it has grace (0 = none). */
@@ -741,7 +743,7 @@ export class CacheEngine {
   /** A hit that expired between lookup and decode is still answered as it was found: it was fresh when read. */
   #expired(hit: Hit): FoundValue {
     const decoded = this.#options.codec.decode(hit.envelope);
-    return { key: hit.key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs: 1, tier: hit.tier, stale: false, freshRemainingMs: 1 };
+    return { key: hit.key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs: 1, tier: hit.tier, stale: false, freshRemainingMs: 1, expiresAt: decoded.expiresAt };
   }
 
   #encode(state: NamespaceState, entry: ValueToSet, tagCounter: number): DurableWrite {
@@ -976,7 +978,13 @@ export class CacheEngine {
     let found = await this.get(name, key, scope, true);
     if (found && !found.stale) {
       const due = refreshAheadMs > 0 && found.freshRemainingMs !== 0 && found.freshRemainingMs <= refreshAheadMs;
-      return { found, leaseToken: due ? (await this.#tryLease(name, key, leaseMs, false, scope)).token : undefined };
+      if (!due) return { found, leaseToken: undefined };
+      const attempt = await this.#tryLease(name, key, leaseMs, false, scope, found.expiresAt);
+      if (!attempt.newerValue) return { found, leaseToken: attempt.token };
+      // Another instance refreshed it since this copy was read (its change may not have arrived yet): serve that instead.
+      this.#namespaces.get(name)?.memory.delete(key);
+      const newer = await this.get(name, key, scope, true);
+      return { found: newer && !newer.stale ? newer : found, leaseToken: undefined };
     }
     // Waits use real time (timers), whatever the engine's clock.
     const deadline = performance.now() + waitMs;
@@ -1005,7 +1013,14 @@ export class CacheEngine {
    * instances gets it; when that tier cannot be reached, the lease stays
    * this instance's.
    */
-  async #tryLease(namespace: string, key: string, leaseMs: number, unlessFresh: boolean, scope: CallScope | undefined): Promise<{ token: string | undefined; heldElsewhereMs?: number }> {
+  async #tryLease(
+    namespace: string,
+    key: string,
+    leaseMs: number,
+    unlessFresh: boolean,
+    scope: CallScope | undefined,
+    seenExpiresAt?: number,
+  ): Promise<{ token: string | undefined; heldElsewhereMs?: number; newerValue?: true }> {
     if (this.#leases.size >= this.#maxLeases) return { token: undefined };
     const token = this.#leases.tryAcquire(namespace, key, leaseMs);
     if (token === undefined) return { token: undefined };
@@ -1013,7 +1028,7 @@ export class CacheEngine {
     if (shared) {
       let attempt: LeaseAttempt;
       try {
-        attempt = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope);
+        attempt = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope, seenExpiresAt);
       } catch (err) {
         if (!(err instanceof TierUnavailableError) || scope?.signal?.aborted) {
           this.#leases.release(namespace, key, token);
@@ -1023,6 +1038,7 @@ export class CacheEngine {
       }
       if (!attempt.acquired) {
         this.#leases.release(namespace, key, token);
+        if (seenExpiresAt !== undefined && attempt.freshValue) return { token: undefined, heldElsewhereMs: 0, newerValue: true };
         return { token: undefined, heldElsewhereMs: attempt.heldForMs };
       }
     }
