@@ -989,20 +989,25 @@ export class CacheEngine {
     // Waits use real time (timers), whatever the engine's clock.
     const deadline = performance.now() + waitMs;
     let unlessFresh = true;
+    let wokenToNothing = false;
     for (;;) {
       const attempt = await this.#tryLease(name, key, leaseMs, unlessFresh, scope);
       if (attempt.token !== undefined || (found && !waitOnStale)) return { found, leaseToken: attempt.token };
+      // Woken by the lease ending, nothing written, and someone took it again: the holder gave it back without a value
+      // (its loader skipped or failed). Compute now without a lease rather than wait for each new holder in turn (a convoy).
+      if (wokenToNothing && attempt.heldElsewhereMs !== 0) return { found, leaseToken: undefined };
       // Nobody to wait for (max-leases reached with the key free): the caller computes without a lease.
       if (attempt.heldElsewhereMs === undefined && !this.#leases.isHeld(name, key)) return { found, leaseToken: undefined };
       const left = deadline - performance.now();
       // heldElsewhereMs 0: a fresh value was written since the read above; read it whatever the deadline.
       if ((left <= 0 && attempt.heldElsewhereMs !== 0) || scope?.signal?.aborted) return { found, leaseToken: undefined };
-      await this.#leases.waitFor(name, key, left, scope?.signal, attempt.heldElsewhereMs);
+      const end = await this.#leases.waitFor(name, key, left, scope?.signal, attempt.heldElsewhereMs);
       const reread = await this.get(name, key, scope, true);
       // The shared lease saw a fresh value that reads do not serve (its tags were invalidated): take the lease over it.
       if (reread === undefined && attempt.heldElsewhereMs === 0) unlessFresh = false;
       found = reread ?? found;
       if (found && !found.stale) return { found, leaseToken: undefined };
+      wokenToNothing ||= end === "changed" && reread === undefined && attempt.heldElsewhereMs !== 0;
     }
   }
 
@@ -1031,13 +1036,13 @@ export class CacheEngine {
         attempt = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope, seenExpiresAt);
       } catch (err) {
         if (!(err instanceof TierUnavailableError) || scope?.signal?.aborted) {
-          this.#leases.release(namespace, key, token);
+          this.#leases.release(namespace, key, token, true);
           throw err;
         }
         attempt = { acquired: true };
       }
       if (!attempt.acquired) {
-        this.#leases.release(namespace, key, token);
+        this.#leases.release(namespace, key, token, true);
         if (seenExpiresAt !== undefined && attempt.freshValue) return { token: undefined, heldElsewhereMs: 0, newerValue: true };
         return { token: undefined, heldElsewhereMs: attempt.heldForMs };
       }

@@ -85,6 +85,28 @@ describe("stampede protection across instances: leases in Redis", () => {
     expect(await clients[5]!.get("k")).toBe("v2");
   });
 
+  it("a holder that skips wakes every waiting client of both instances to compute at once, not one after another", async () => {
+    const namespace = ns();
+    const clients = clientsOf(namespace, 3);
+    let running = 0;
+    let mostAtOnce = 0;
+    let calls = 0;
+    const loader = async (ctx: { skip(): void }) => {
+      calls++;
+      mostAtOnce = Math.max(mostAtOnce, ++running);
+      await sleep(300);
+      running--;
+      ctx.skip();
+      return null;
+    };
+    const results = await Promise.all(clients.map((c) => c.wrap("missing", loader, { ttl: 60_000, leaseWaitMs: 30_000 })));
+    expect(results.every((r) => r === null)).toBe(true);
+    expect(calls).toBe(6);
+    // Before: each waiter took the given-back lease in turn, so the loader never ran twice at once (6 runs in a row).
+    // Now the 5 waiters all start when the first holder gives the lease back (at least 3 at once, with slack for a slow wake-up).
+    expect(mostAtOnce).toBeGreaterThanOrEqual(3);
+  });
+
   it("fences a lease holder's write: refused once its lease lapsed and another caller holds it", async () => {
     const namespace = ns();
     const raw = one.client;
