@@ -227,6 +227,35 @@ describe("wrap: one round trip per miss, own-write echo, adaptive caching, eager
     expect(calls).toBe(2);
   });
 
+  it("a context outlives no loader run: wrapContext() is undefined after it, and a kept ctx's setters throw", async () => {
+    const namespace = ns();
+    const client = t.newClient({ namespace });
+    let later: Promise<{ seen: unknown; setTtl: unknown; skip: unknown }> | undefined;
+    let kept: { setTtl(ms: number): void; skip(): void } | undefined;
+    await client.wrap("k", (ctx) => {
+      kept = ctx;
+      later = new Promise((resolve) => setTimeout(() => {
+        const seen = wrapContext();
+        const attempt = (fn: () => void) => { try { fn(); return "no error"; } catch (err) { return (err as Error).message; } };
+        resolve({ seen, setTtl: attempt(() => kept!.setTtl(1)), skip: attempt(() => kept!.skip()) });
+      }, 50));
+      expect(wrapContext()).toBe(ctx);
+      return "v";
+    }, { ttl: 60_000 });
+    const after = await later!;
+    expect(after.seen).toBeUndefined();
+    expect(after.setTtl).toMatch(/after its loader run ended/);
+    expect(after.skip).toMatch(/after its loader run ended/);
+    let keptMany: ((key: string) => { skip(): void }) | undefined;
+    await client.wrapMany(["a"], (missing, ctx) => {
+      keptMany = ctx;
+      return Object.fromEntries(missing.map((key) => [key, 1]));
+    }, { ttl: 60_000 });
+    expect(() => keptMany!("a").skip()).toThrow(/after its loader run ended/);
+    await client.settled();
+    expect(await client.get("k")).toBe("v");
+  });
+
   it("wrapMany gives each missing key its own context", async () => {
     const namespace = ns();
     const client = t.newClient({ namespace });
