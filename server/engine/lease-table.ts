@@ -36,11 +36,11 @@ export class LeaseTable {
     return lease;
   }
 
-  #end(id: string, lease: Lease, how: WaitEnd): void {
+  #end(id: string, lease: Lease, how: WaitEnd, wakeRemote = true): void {
     if (this.#leases.get(id) === lease) this.#leases.delete(id);
     for (const wake of lease.waiters) wake(how);
     lease.waiters.clear();
-    this.#wakeRemote(id, how);
+    if (wakeRemote) this.#wakeRemote(id, how);
   }
 
   #wakeRemote(id: string, how: WaitEnd): void {
@@ -68,13 +68,15 @@ export class LeaseTable {
   /**
    * Ends the lease if `token` holds it; true when it did. Its waiters learn
    * "changed" (the holder is done: it wrote or gave the lease back), or with
-   * `withdrawn` "retry" (a lease taken here that the shared leases refused).
+   * `withdrawn` "retry" (a lease taken here that the shared leases refused;
+   * callers waiting for the holder elsewhere are left waiting: nothing
+   * changed there, and waking them made them spin through Redis).
    */
   release(namespace: string, key: string, token: string, withdrawn = false): boolean {
     const id = this.#id(namespace, key);
     const lease = this.#current(id);
     if (!lease || lease.token !== token) return false;
-    this.#end(id, lease, withdrawn ? "retry" : "changed");
+    this.#end(id, lease, withdrawn ? "retry" : "changed", !withdrawn);
     return true;
   }
 

@@ -191,4 +191,17 @@ describe("eager refresh across instances before the refresh's change reached the
     clock.advance(1_000); // v2 is due now: one refresh in its window again
     expect((await a.getOrLease("ns", "k", 5_000, 0, undefined, false, 1_000)).leaseToken).toBeDefined();
   });
+
+  it("callers of one instance waiting for another instance's holder wait, instead of spinning through Redis", async () => {
+    const clock = fakeClock(Date.now());
+    const [a, b] = [await engineOver(clock.now), await engineOver(clock.now)];
+    const tierOfB = tiers.at(-1)!;
+    expect((await a.getOrLease("spin", "k", 60_000, 0)).leaseToken).toBeDefined();
+    const before = tierOfB.stats().calls;
+    const waits = await Promise.all(Array.from({ length: 5 }, () => b.getOrLease("spin", "k", 60_000, 400)));
+    expect(waits.every((w) => w.leaseToken === undefined && w.found === undefined)).toBe(true);
+    // Each waiter reads, tries the lease, and waits (a few Redis calls each). Before, a refused try woke the others,
+    // who tried again and woke the rest: hundreds of calls in 400 ms.
+    expect(tierOfB.stats().calls - before).toBeLessThan(60);
+  });
 });
