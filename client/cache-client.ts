@@ -904,13 +904,24 @@ export class CacheClient implements AsyncDisposable {
   async #loadMissing<T>(namespace: string, missing: string[], loader: ManyLoader<T>, { ttl, grace, negativeTtl, tags }: ResolvedWrapOptions, options: CallOptions): Promise<Map<string, T>> {
     const asked = new Set(missing);
     const contexts = new Map<string, LoaderContext>();
+    let ended = false;
     const contextOf = (key: string): WrapContext => {
       if (!asked.has(key)) throw new TypeError(`wrapMany: ${JSON.stringify(key)} is not one of the missing keys`);
       let ctx = contexts.get(key);
-      if (ctx === undefined) contexts.set(key, (ctx = new LoaderContext()));
+      if (ctx === undefined) {
+        ctx = new LoaderContext();
+        if (ended) ctx.end();
+        else contexts.set(key, ctx);
+      }
       return ctx;
     };
-    const returned = await loader(missing, contextOf);
+    let returned: Awaited<ReturnType<ManyLoader<T>>>;
+    try {
+      returned = await loader(missing, contextOf);
+    } finally {
+      ended = true;
+      for (const ctx of contexts.values()) ctx.end();
+    }
     const loaded = new Map<string, T>();
     for (const [key, value] of returned instanceof Map ? returned : Object.entries(returned as Record<string, T>)) {
       if (asked.has(key) && value !== undefined) loaded.set(key, value);

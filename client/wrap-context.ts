@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { checkedDuration } from "./argument-checks.js";
+import { MAX_TAGS_PER_ENTRY } from "../core/tag-rules.js";
+import { checkedDuration, checkedTags } from "./argument-checks.js";
 
 /**
  * What a `wrap` loader may say about the value it computes (adaptive
@@ -11,48 +12,71 @@ export interface WrapContext {
   setTtl(ms: number): void;
   /** Grace of this value, in ms, instead of the `grace` option. */
   setGrace(ms: number): void;
-  /** Tags to store this value with (for tag invalidation). */
+  /** Tags to store this value with (for tag invalidation); throws RpcError INVALID_ARGUMENT past the tag limits, as the `tags` option does. */
   setTags(tags: readonly string[]): void;
   /** Return this value to the caller but do not cache it (the lease is given back). */
   skip(): void;
 }
 
-/** The context of one loader run, and what the loader said through it. */
+/**
+ * The context of one loader run, and what the loader said through it. Once
+ * the run ended ({@link LoaderContext.end}), {@link wrapContext} no longer
+ * returns it and its setters throw: what they say could not be applied.
+ */
 export class LoaderContext implements WrapContext {
   ttl: number | undefined;
   grace: number | undefined;
   tags: readonly string[] | undefined;
   skipped = false;
+  #ended = false;
+
+  /** Marks the run as over (its value was returned, or it failed or timed out). */
+  end(): void {
+    this.#ended = true;
+  }
+
+  /** Whether the run is over. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  #open(what: string): void {
+    if (this.#ended) throw new Error(`${what} was called after its loader run ended: the value was already returned and stored (or not) without it`);
+  }
 
   setTtl(ms: number): void {
+    this.#open("ctx.setTtl");
     this.ttl = checkedDuration("ttl", ms);
   }
 
   setGrace(ms: number): void {
+    this.#open("ctx.setGrace");
     this.grace = checkedDuration("grace", ms);
   }
 
   setTags(tags: readonly string[]): void {
-    if (!Array.isArray(tags) || tags.some((tag) => typeof tag !== "string")) throw new TypeError("setTags takes an array of strings");
-    this.tags = [...tags];
+    this.#open("ctx.setTags");
+    this.tags = checkedTags(tags, MAX_TAGS_PER_ENTRY, "ctx.setTags");
   }
 
   skip(): void {
+    this.#open("ctx.skip");
     this.skipped = true;
   }
 }
 
-const current = new AsyncLocalStorage<WrapContext>();
+const current = new AsyncLocalStorage<LoaderContext>();
 
 /** Runs `fn` with `context` as the one {@link wrapContext} returns inside it. */
-export function runInContext<T>(context: WrapContext, fn: () => T): T {
+export function runInContext<T>(context: LoaderContext, fn: () => T): T {
   return current.run(context, fn);
 }
 
 /**
  * The context of the loader run this code is part of: inside a method
  * decorated with `@cache.cached(...)` (or any `wrap` loader), the
- * {@link WrapContext} of its run; `undefined` elsewhere.
+ * {@link WrapContext} of its run; `undefined` elsewhere, including in
+ * callbacks (timers, events) that run after the loader run ended.
  *
  * ```ts
  * class Users {
@@ -66,5 +90,6 @@ export function runInContext<T>(context: WrapContext, fn: () => T): T {
  * ```
  */
 export function wrapContext(): WrapContext | undefined {
-  return current.getStore();
+  const context = current.getStore();
+  return context === undefined || context.ended ? undefined : context;
 }

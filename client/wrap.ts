@@ -334,9 +334,11 @@ export class Wrapper {
       value = await within(Promise.resolve().then(() => runInContext(ctx, () => loader(ctx))), options.hardTimeout);
       if (value === TIMED_OUT) throw new LoaderTimeoutError(key, options.hardTimeout!);
     } catch (err) {
+      ctx.end();
       if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});
       throw err;
     }
+    ctx.end();
     if (!store || ctx.skipped || (value === undefined && options.negativeTtl === undefined && ctx.ttl === undefined)) {
       if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});
       return value;

@@ -25,9 +25,12 @@ export function tagProblem(tag: string): string | undefined {
   return undefined;
 }
 
-/** What is wrong with a list of tags of at most `max` items, or undefined when every tag is valid. */
+/** What is wrong with a list of at most `max` distinct tags (duplicates count once), or undefined when every tag is valid. */
 export function tagsProblem(tags: readonly string[], max: number, what: string): string | undefined {
-  if (tags.length > max) return `${what} has ${tags.length} tags, over the limit of ${max}`;
+  if (tags.length > max) {
+    const count = new Set(tags).size;
+    if (count > max) return `${what} has ${count} distinct tags, over the limit of ${max}`;
+  }
   for (const tag of tags) {
     const problem = tagProblem(tag);
     if (problem !== undefined) return problem;

@@ -81,6 +81,8 @@ export interface FoundValue {
   stale: boolean;
   /** ms until it goes stale (0 once stale); equals ttlRemainingMs without grace. */
   freshRemainingMs: number;
+  /** Absolute expiry as stored, in ms since the epoch (0 = never): which write this is, for eager refresh. */
+  expiresAt: number;
 }
 
 /** What {@link CacheEngine.getNow} returns when the answer needs the durable tier or a tag check. */
@@ -552,7 +554,7 @@ export class CacheEngine {
     const ttlRemainingMs = decoded.expiresAt === 0 ? 0 : Math.max(1, decoded.expiresAt - now);
     const stale = state === "stale";
     const freshRemainingMs = decoded.freshUntil === 0 ? ttlRemainingMs : stale ? 0 : Math.max(1, decoded.freshUntil - now);
-    return { key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs, tier, stale, freshRemainingMs };
+    return { key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs, tier, stale, freshRemainingMs, expiresAt: decoded.expiresAt };
   }
 
   /** Absolute expiry of a write, and the end of its fresh period when it has grace (0 = none). */
@@ -741,7 +743,7 @@ export class CacheEngine {
   /** A hit that expired between lookup and decode is still answered as it was found: it was fresh when read. */
   #expired(hit: Hit): FoundValue {
     const decoded = this.#options.codec.decode(hit.envelope);
-    return { key: hit.key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs: 1, tier: hit.tier, stale: false, freshRemainingMs: 1 };
+    return { key: hit.key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs: 1, tier: hit.tier, stale: false, freshRemainingMs: 1, expiresAt: decoded.expiresAt };
   }
 
   #encode(state: NamespaceState, entry: ValueToSet, tagCounter: number): DurableWrite {
@@ -976,25 +978,36 @@ export class CacheEngine {
     let found = await this.get(name, key, scope, true);
     if (found && !found.stale) {
       const due = refreshAheadMs > 0 && found.freshRemainingMs !== 0 && found.freshRemainingMs <= refreshAheadMs;
-      return { found, leaseToken: due ? (await this.#tryLease(name, key, leaseMs, false, scope)).token : undefined };
+      if (!due) return { found, leaseToken: undefined };
+      const attempt = await this.#tryLease(name, key, leaseMs, false, scope, found.expiresAt);
+      if (!attempt.newerValue) return { found, leaseToken: attempt.token };
+      // Another instance refreshed it since this copy was read (its change may not have arrived yet): serve that instead.
+      this.#namespaces.get(name)?.memory.delete(key);
+      const newer = await this.get(name, key, scope, true);
+      return { found: newer && !newer.stale ? newer : found, leaseToken: undefined };
     }
     // Waits use real time (timers), whatever the engine's clock.
     const deadline = performance.now() + waitMs;
     let unlessFresh = true;
+    let wokenToNothing = false;
     for (;;) {
       const attempt = await this.#tryLease(name, key, leaseMs, unlessFresh, scope);
       if (attempt.token !== undefined || (found && !waitOnStale)) return { found, leaseToken: attempt.token };
+      // Woken by the lease ending, nothing written, and someone took it again: the holder gave it back without a value
+      // (its loader skipped or failed). Compute now without a lease rather than wait for each new holder in turn (a convoy).
+      if (wokenToNothing && attempt.heldElsewhereMs !== 0) return { found, leaseToken: undefined };
       // Nobody to wait for (max-leases reached with the key free): the caller computes without a lease.
       if (attempt.heldElsewhereMs === undefined && !this.#leases.isHeld(name, key)) return { found, leaseToken: undefined };
       const left = deadline - performance.now();
       // heldElsewhereMs 0: a fresh value was written since the read above; read it whatever the deadline.
       if ((left <= 0 && attempt.heldElsewhereMs !== 0) || scope?.signal?.aborted) return { found, leaseToken: undefined };
-      await this.#leases.waitFor(name, key, left, scope?.signal, attempt.heldElsewhereMs);
+      const end = await this.#leases.waitFor(name, key, left, scope?.signal, attempt.heldElsewhereMs);
       const reread = await this.get(name, key, scope, true);
       // The shared lease saw a fresh value that reads do not serve (its tags were invalidated): take the lease over it.
       if (reread === undefined && attempt.heldElsewhereMs === 0) unlessFresh = false;
       found = reread ?? found;
       if (found && !found.stale) return { found, leaseToken: undefined };
+      wokenToNothing ||= end === "changed" && reread === undefined && attempt.heldElsewhereMs !== 0;
     }
   }
 
@@ -1005,7 +1018,14 @@ export class CacheEngine {
    * instances gets it; when that tier cannot be reached, the lease stays
    * this instance's.
    */
-  async #tryLease(namespace: string, key: string, leaseMs: number, unlessFresh: boolean, scope: CallScope | undefined): Promise<{ token: string | undefined; heldElsewhereMs?: number }> {
+  async #tryLease(
+    namespace: string,
+    key: string,
+    leaseMs: number,
+    unlessFresh: boolean,
+    scope: CallScope | undefined,
+    seenExpiresAt?: number,
+  ): Promise<{ token: string | undefined; heldElsewhereMs?: number; newerValue?: true }> {
     if (this.#leases.size >= this.#maxLeases) return { token: undefined };
     const token = this.#leases.tryAcquire(namespace, key, leaseMs);
     if (token === undefined) return { token: undefined };
@@ -1013,16 +1033,17 @@ export class CacheEngine {
     if (shared) {
       let attempt: LeaseAttempt;
       try {
-        attempt = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope);
+        attempt = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope, seenExpiresAt);
       } catch (err) {
         if (!(err instanceof TierUnavailableError) || scope?.signal?.aborted) {
-          this.#leases.release(namespace, key, token);
+          this.#leases.release(namespace, key, token, true);
           throw err;
         }
         attempt = { acquired: true };
       }
       if (!attempt.acquired) {
-        this.#leases.release(namespace, key, token);
+        this.#leases.release(namespace, key, token, true);
+        if (seenExpiresAt !== undefined && attempt.freshValue) return { token: undefined, heldElsewhereMs: 0, newerValue: true };
         return { token: undefined, heldElsewhereMs: attempt.heldForMs };
       }
     }

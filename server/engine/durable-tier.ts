@@ -104,8 +104,14 @@ export type LeaseAttempt = { readonly acquired: true } | { readonly acquired: fa
  * its duration.
  */
 export interface SharedLeases {
-  /** Takes the lease for `token` unless another holds it, or (`unlessFresh`) the key holds a fresh value. */
-  acquire(namespace: string, key: string, token: string, durationMs: number, unlessFresh: boolean, scope?: CallScope): Promise<LeaseAttempt>;
+  /**
+   * Takes the lease for `token` unless another holds it, or (`unlessFresh`)
+   * the key holds a fresh value, or (`seenExpiresAt`, an eager refresh) the key
+   * holds a value other than the copy the caller saw, whose absolute expiry
+   * that is: someone wrote it since, so there is nothing to refresh. Both
+   * refusals for a value say `freshValue`.
+   */
+  acquire(namespace: string, key: string, token: string, durationMs: number, unlessFresh: boolean, scope?: CallScope, seenExpiresAt?: number): Promise<LeaseAttempt>;
   /** Ends the lease if `token` holds it; true when it did. */
   release(namespace: string, key: string, token: string): Promise<boolean>;
   /**

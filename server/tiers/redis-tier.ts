@@ -26,6 +26,7 @@ import {
   type RedisTarget,
 } from "./redis-connection.js";
 import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
+import { checkEvictionPolicy, warnAboutEvictionPolicy, type EvictionPolicyVerdict } from "./eviction-policy-check.js";
 import { checkKeyPrefix, leaseKey, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
 
 export type { BreakerState } from "./redis-guard.js";
@@ -201,10 +202,13 @@ interface TouchCommand {
  * value), and move the Redis TTL to match. A stale or gone value is left alone.
  */
 /**
- * KEYS[1] lease, KEYS[2] value; ARGV: token, ms, unlessFresh ("1"/"0"), now.
- * -1 when the token holds the lease now (taken, or already its own); -2
- * (not taken) when `unlessFresh` and the value is fresh: it was written since
- * the caller read it; else the ms the holder has left.
+ * KEYS[1] lease, KEYS[2] value; ARGV: token, ms, condition, now, seen
+ * expiresAt. Condition "0": none; "1" (unless fresh): -2 (not taken) when the
+ * value is fresh: it was written since the caller read it; "2" (eager
+ * refresh): -2 when the stored value's expiresAt is not the seen one: it was
+ * written since the caller's copy, so a refresh already happened. -1 when the
+ * token holds the lease now (taken, or already its own); else the ms the
+ * holder has left.
  */
 export const LEASE_ACQUIRE_LUA = `
 local holder = redis.call('GET', KEYS[1])
@@ -213,6 +217,13 @@ if holder then
   local left = redis.call('PTTL', KEYS[1])
   if left < 0 then left = 0 end
   return left
+end
+if ARGV[3] == '2' then
+  local head = redis.call('GETRANGE', KEYS[2], 0, ${EXPIRES_AT_OFFSET + 7})
+  if #head >= ${EXPIRES_AT_OFFSET + 8} and string.byte(head, 1) == ${ENVELOPE_VERSION} then
+    local expiresAt = struct.unpack('>d', string.sub(head, ${EXPIRES_AT_OFFSET + 1}, ${EXPIRES_AT_OFFSET + 8}))
+    if expiresAt ~= tonumber(ARGV[5]) then return -2 end
+  end
 end
 if ARGV[3] == '1' then
   local head = redis.call('GETRANGE', KEYS[2], 0, ${ENVELOPE_RULES_BYTES - 1})
@@ -260,7 +271,7 @@ return 1
 `;
 
 interface LeaseCommands {
-  tiercacheLeaseAcquire(lease: string, key: string, token: string, ms: number, unlessFresh: string, now: number): Promise<number>;
+  tiercacheLeaseAcquire(lease: string, key: string, token: string, ms: number, condition: string, now: number, seenExpiresAt: number): Promise<number>;
   tiercacheLeaseRelease(lease: string, token: string): Promise<number>;
   tiercacheLeaseSet(key: string, lease: string, token: string, envelope: Buffer, px: number): Promise<number>;
 }
@@ -351,10 +362,13 @@ export class RedisTier implements DurableTier {
   readonly #touch: TouchCommand;
   readonly #invalidateTags: InvalidateTagsCommand;
   #closed = false;
+  #evictionPolicy: EvictionPolicyVerdict | undefined;
+  #policyCheck: Promise<void> | undefined;
 
   private constructor(options: ResolvedRedisTierOptions, client: RedisClient) {
     this.options = options;
     this.#client = client;
+    client.on("ready", () => (this.#policyCheck = this.#checkEvictionPolicy()));
     this.#clock = options.clock;
     this.#guard = new RedisGuard(options);
     client.defineCommand("tiercacheTouch", { numberOfKeys: 1, lua: TOUCH_LUA });
@@ -367,11 +381,12 @@ export class RedisTier implements DurableTier {
     const commands = client as unknown as LeaseCommands;
     const prefix = options.keyPrefix;
     this.leases = {
-      acquire: async (namespace, key, token, durationMs, unlessFresh, scope): Promise<LeaseAttempt> => {
+      acquire: async (namespace, key, token, durationMs, unlessFresh, scope, seenExpiresAt): Promise<LeaseAttempt> => {
         const lease = leaseKey(prefix, namespace, key);
         const id = this.#key(namespace, key);
+        const condition = seenExpiresAt !== undefined ? "2" : unlessFresh ? "1" : "0";
         const left = await this.#exec("leaseAcquire", true, scope, () =>
-          commands.tiercacheLeaseAcquire(lease, id, token, durationMs, unlessFresh ? "1" : "0", this.#clock()),
+          commands.tiercacheLeaseAcquire(lease, id, token, durationMs, condition, this.#clock(), seenExpiresAt ?? 0),
         );
         if (left === -1) return { acquired: true };
         return left === -2 ? { acquired: false, heldForMs: 0, freshValue: true } : { acquired: false, heldForMs: left };
@@ -412,7 +427,24 @@ export class RedisTier implements DurableTier {
     if (!(await connectInBackground(client, resolved.connectTimeoutMs))) {
       resolved.logger.warn("redis not reachable at start; calls fail as unavailable until it answers", { redis: describeTarget(resolved.target) });
     }
+    await tier.#policyCheck;
     return tier;
+  }
+
+  /**
+   * Redis's eviction policy as last read (at start-up and on each reconnect),
+   * or undefined before Redis first answered. Tags hold only when no
+   * `allkeys-*` policy can evict the hash of tag epochs; a warning is logged
+   * otherwise, and when the policy could not be read.
+   */
+  get evictionPolicy(): EvictionPolicyVerdict | undefined {
+    return this.#evictionPolicy;
+  }
+
+  async #checkEvictionPolicy(): Promise<void> {
+    const verdict = await checkEvictionPolicy(this.#client, this.options.connectTimeoutMs);
+    this.#evictionPolicy = verdict;
+    if (!this.#closed) warnAboutEvictionPolicy(verdict, this.options.logger, describeTarget(this.options.target));
   }
 
   /** The circuit breaker's state. */

@@ -24,7 +24,8 @@ export class WriteFence implements DurableTier {
     const leases = tier.leases;
     if (leases) {
       this.leases = {
-        acquire: (namespace, key, token, durationMs, unlessFresh, scope) => leases.acquire(namespace, key, token, durationMs, unlessFresh, scope),
+        acquire: (namespace, key, token, durationMs, unlessFresh, scope, seenExpiresAt) =>
+          leases.acquire(namespace, key, token, durationMs, unlessFresh, scope, seenExpiresAt),
         release: (namespace, key, token) => leases.release(namespace, key, token),
         setFenced: async (namespace, write, token, scope) => {
           this.#check("set");

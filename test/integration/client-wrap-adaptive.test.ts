@@ -185,6 +185,25 @@ describe("wrap: one round trip per miss, own-write echo, adaptive caching, eager
     expect(await other.wrap("k", () => "computed", { ttl: 60_000, leaseWaitMs: 60_000 })).toBe("computed");
   });
 
+  it("ctx.setTags refuses tags past the limits at once, as ctx.setTtl(-1) does, instead of an uncached value", async () => {
+    const namespace = ns();
+    const client = t.newClient({ namespace });
+    const seventeen = Array.from({ length: 17 }, (_, i) => `t${i}`);
+    for (const tags of [seventeen, [""], ["x".repeat(129)]]) {
+      await expect(client.wrap("k", (ctx) => {
+        ctx.setTags(tags);
+        return 1;
+      }, { ttl: 60_000 })).rejects.toMatchObject({ code: 3 });
+    }
+    expect(await client.wrap("k", (ctx) => {
+      ctx.setTags([...seventeen.slice(0, 16), "t0"]);
+      return 2;
+    }, { ttl: 60_000 })).toBe(2);
+    await client.settled();
+    expect(client.wrapStats().writeFailures).toBe(0);
+    expect(await client.get("k")).toBe(2);
+  });
+
   it("@cached methods reach their context through wrapContext()", async () => {
     const namespace = ns();
     const client = t.newClient({ namespace });
@@ -206,6 +225,35 @@ describe("wrap: one round trip per miss, own-write echo, adaptive caching, eager
     expect((await client.getEntry("user:1"))?.ttlRemainingMs).toBe(500);
     expect(wrapContext()).toBeUndefined();
     expect(calls).toBe(2);
+  });
+
+  it("a context outlives no loader run: wrapContext() is undefined after it, and a kept ctx's setters throw", async () => {
+    const namespace = ns();
+    const client = t.newClient({ namespace });
+    let later: Promise<{ seen: unknown; setTtl: unknown; skip: unknown }> | undefined;
+    let kept: { setTtl(ms: number): void; skip(): void } | undefined;
+    await client.wrap("k", (ctx) => {
+      kept = ctx;
+      later = new Promise((resolve) => setTimeout(() => {
+        const seen = wrapContext();
+        const attempt = (fn: () => void) => { try { fn(); return "no error"; } catch (err) { return (err as Error).message; } };
+        resolve({ seen, setTtl: attempt(() => kept!.setTtl(1)), skip: attempt(() => kept!.skip()) });
+      }, 50));
+      expect(wrapContext()).toBe(ctx);
+      return "v";
+    }, { ttl: 60_000 });
+    const after = await later!;
+    expect(after.seen).toBeUndefined();
+    expect(after.setTtl).toMatch(/after its loader run ended/);
+    expect(after.skip).toMatch(/after its loader run ended/);
+    let keptMany: ((key: string) => { skip(): void }) | undefined;
+    await client.wrapMany(["a"], (missing, ctx) => {
+      keptMany = ctx;
+      return Object.fromEntries(missing.map((key) => [key, 1]));
+    }, { ttl: 60_000 });
+    expect(() => keptMany!("a").skip()).toThrow(/after its loader run ended/);
+    await client.settled();
+    expect(await client.get("k")).toBe("v");
   });
 
   it("wrapMany gives each missing key its own context", async () => {

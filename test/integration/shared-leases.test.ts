@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CacheClient, RpcError, Status } from "../../client/index.js";
+import { ValueCodec } from "../../core/codec.js";
+import { CacheEngine } from "../../server/engine/cache-engine.js";
+import { RedisTier } from "../../server/tiers/redis-tier.js";
 import { fakeClock } from "../helpers/fake-clock.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
@@ -82,6 +85,28 @@ describe("stampede protection across instances: leases in Redis", () => {
     expect(await clients[5]!.get("k")).toBe("v2");
   });
 
+  it("a holder that skips wakes every waiting client of both instances to compute at once, not one after another", async () => {
+    const namespace = ns();
+    const clients = clientsOf(namespace, 3);
+    let running = 0;
+    let mostAtOnce = 0;
+    let calls = 0;
+    const loader = async (ctx: { skip(): void }) => {
+      calls++;
+      mostAtOnce = Math.max(mostAtOnce, ++running);
+      await sleep(300);
+      running--;
+      ctx.skip();
+      return null;
+    };
+    const results = await Promise.all(clients.map((c) => c.wrap("missing", loader, { ttl: 60_000, leaseWaitMs: 30_000 })));
+    expect(results.every((r) => r === null)).toBe(true);
+    expect(calls).toBe(6);
+    // Before: each waiter took the given-back lease in turn, so the loader never ran twice at once (6 runs in a row).
+    // Now the 5 waiters all start when the first holder gives the lease back (at least 3 at once, with slack for a slow wake-up).
+    expect(mostAtOnce).toBeGreaterThanOrEqual(3);
+  });
+
   it("fences a lease holder's write: refused once its lease lapsed and another caller holds it", async () => {
     const namespace = ns();
     const raw = one.client;
@@ -121,3 +146,62 @@ async function setWithLease(server: TestServer, namespace: string, key: string, 
     rpc.close();
   }
 }
+
+describe("eager refresh across instances before the refresh's change reached the other instance", () => {
+  let redis: TestRedis;
+  const tiers: RedisTier[] = [];
+  beforeAll(async () => {
+    redis = await startTestRedis();
+  });
+  afterAll(async () => {
+    for (const tier of tiers) await tier.close();
+    await redis?.stop();
+  });
+
+  /** An engine over the shared Redis with no invalidation channel: it never learns of the other's writes, as during pub/sub delay. */
+  async function engineOver(clock: () => number): Promise<CacheEngine> {
+    const tier = await RedisTier.connect({ url: redis.url, keyPrefix: "eager", clock });
+    tiers.push(tier);
+    return new CacheEngine({
+      durable: tier,
+      codec: new ValueCodec(),
+      maxKeyBytes: 1024,
+      maxBatch: 100,
+      maxNamespaces: 10,
+      clock,
+      settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
+    });
+  }
+
+  it("an instance whose memory copy is older than the stored value gets no lease, and is given the newer value", async () => {
+    const clock = fakeClock(Date.now());
+    const [a, b] = [await engineOver(clock.now), await engineOver(clock.now)];
+    const bytes = (s: string) => new TextEncoder().encode(s);
+    await a.set("ns", { key: "k", value: bytes("v1"), contentType: "", ttlMs: 2_000 });
+    expect(new TextDecoder().decode((await b.get("ns", "k"))!.value)).toBe("v1"); // both hold v1 in memory
+    clock.advance(1_200);
+    const first = await b.getOrLease("ns", "k", 5_000, 0, undefined, false, 1_000);
+    expect(first.leaseToken).toBeDefined();
+    await b.set("ns", { key: "k", value: bytes("v2"), contentType: "", ttlMs: 2_000, leaseToken: first.leaseToken! });
+    clock.advance(10);
+    const second = await a.getOrLease("ns", "k", 5_000, 0, undefined, false, 1_000);
+    expect(second.leaseToken).toBeUndefined(); // the window's refresh already happened, on B
+    expect(new TextDecoder().decode(second.found!.value)).toBe("v2");
+    expect(new TextDecoder().decode((await a.get("ns", "k"))!.value)).toBe("v2");
+    clock.advance(1_000); // v2 is due now: one refresh in its window again
+    expect((await a.getOrLease("ns", "k", 5_000, 0, undefined, false, 1_000)).leaseToken).toBeDefined();
+  });
+
+  it("callers of one instance waiting for another instance's holder wait, instead of spinning through Redis", async () => {
+    const clock = fakeClock(Date.now());
+    const [a, b] = [await engineOver(clock.now), await engineOver(clock.now)];
+    const tierOfB = tiers.at(-1)!;
+    expect((await a.getOrLease("spin", "k", 60_000, 0)).leaseToken).toBeDefined();
+    const before = tierOfB.stats().calls;
+    const waits = await Promise.all(Array.from({ length: 5 }, () => b.getOrLease("spin", "k", 60_000, 400)));
+    expect(waits.every((w) => w.leaseToken === undefined && w.found === undefined)).toBe(true);
+    // Each waiter reads, tries the lease, and waits (a few Redis calls each). Before, a refused try woke the others,
+    // who tried again and woke the rest: hundreds of calls in 400 ms.
+    expect(tierOfB.stats().calls - before).toBeLessThan(60);
+  });
+});

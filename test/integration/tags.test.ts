@@ -76,6 +76,15 @@ describe("tags across two instances over one Redis, with client local tiers on b
     await expect(a.client.invalidateTags([])).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
     await expect(a.client.invalidateTags(["x".repeat(129)])).rejects.toBeInstanceOf(RpcError);
   });
+
+  it("counts a duplicate tag once against the limits", async () => {
+    const sixteen = Array.from({ length: 16 }, (_, i) => `d${i}`);
+    await a.client.set("dup", 1, { tags: [...sixteen, "d0"] });
+    expect(await a.client.get("dup")).toBe(1);
+    const sixtyFour = Array.from({ length: 64 }, (_, i) => `d${i}`);
+    await a.client.invalidateTags([...sixtyFour, "d3"]);
+    expect(await a.client.get("dup")).toBeUndefined();
+  });
 });
 
 describe("tags on LMDB survive a restart", () => {

@@ -76,8 +76,15 @@ describe("tag rules", () => {
   it("bound the count per entry and per invalidation", () => {
     const many = (n: number) => Array.from({ length: n }, (_, i) => `t${i}`);
     expect(tagsProblem(many(MAX_TAGS_PER_ENTRY), MAX_TAGS_PER_ENTRY, "an entry")).toBeUndefined();
-    expect(tagsProblem(many(MAX_TAGS_PER_ENTRY + 1), MAX_TAGS_PER_ENTRY, "an entry")).toMatch(/17 tags, over the limit of 16/);
+    expect(tagsProblem(many(MAX_TAGS_PER_ENTRY + 1), MAX_TAGS_PER_ENTRY, "an entry")).toMatch(/17 distinct tags, over the limit of 16/);
     expect(tagsProblem(many(MAX_TAGS_PER_INVALIDATION + 1), MAX_TAGS_PER_INVALIDATION, "InvalidateTags")).toMatch(/over the limit of 64/);
     expect(distinctTags(["a", "b", "a"])).toEqual(["a", "b"]);
+  });
+
+  it("count duplicates once, as the README and cache.proto say", () => {
+    const many = (n: number) => Array.from({ length: n }, (_, i) => `t${i}`);
+    expect(tagsProblem([...many(MAX_TAGS_PER_ENTRY), "t0"], MAX_TAGS_PER_ENTRY, "an entry")).toBeUndefined();
+    expect(tagsProblem([...many(MAX_TAGS_PER_INVALIDATION), "t1", "t1"], MAX_TAGS_PER_INVALIDATION, "InvalidateTags")).toBeUndefined();
+    expect(tagsProblem([...many(MAX_TAGS_PER_ENTRY + 1), "t0"], MAX_TAGS_PER_ENTRY, "an entry")).toMatch(/17 distinct tags, over the limit of 16/);
   });
 });
