@@ -611,9 +611,10 @@ export class CacheEngine {
     const cached = state.memory.get(key);
     if (cached !== undefined) {
       if ((cached[FLAGS_OFFSET]! & FLAG_TAGS) === 0 || !(await this.#hidden(state, [cached], scope))[0]) return { envelope: cached, tier: "memory" };
-      // A hidden copy is dropped when the durable tier holds the truth; without one it stays (Delete still counts it) until it goes.
-      if (this.#options.durable && state.memory.peek(key) === cached) state.memory.delete(key);
-      return undefined;
+      // Without a durable tier a hidden copy stays (Delete still counts it) until it goes. With one, it is dropped and the
+      // durable tier, which holds the truth, is read: it may hold a newer value whose change event has not arrived yet.
+      if (!this.#options.durable) return undefined;
+      if (state.memory.peek(key) === cached) state.memory.delete(key);
     }
     const durable = this.#options.durable;
     if (!durable) return undefined;

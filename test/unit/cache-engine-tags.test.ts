@@ -83,6 +83,19 @@ describe("CacheEngine tags across instances (one durable tier)", () => {
     expect(await b.get("ns", "cold")).toBeUndefined();
   });
 
+  it("a memory copy its tags hide gives way to what the durable tier holds now (a newer value whose change has not arrived)", async () => {
+    const durable = new FakeDurableTier(fakeClock().now);
+    const changes: Change[] = [];
+    const a = engineWith(durable, (change) => changes.push(change));
+    const b = engineWith(durable);
+    await a.set("ns", entry("k", "v", ["t"]));
+    expect(text((await b.get("ns", "k"))?.value)).toBe("v"); // b keeps k in memory
+    await a.invalidateTags("ns", ["t"]);
+    b.applyRemoteChange(changes.find((c) => c.kind === "tags")!);
+    await a.set("ns", entry("k", "v2", ["t"])); // its set change never reaches b
+    expect(text((await b.get("ns", "k"))?.value)).toBe("v2");
+  });
+
   it("a resync forgets every tag epoch it knew", async () => {
     const durable = new FakeDurableTier(fakeClock().now);
     const a = engineWith(durable);
