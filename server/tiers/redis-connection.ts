@@ -175,13 +175,17 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
     up = true;
     logger.info("redis connected", { redis: where });
   });
-  const down = () => {
+  // ioredis emits "reconnecting" only when the connection was lost, not when we closed it: a shutdown logs no warning.
+  client.on("reconnecting", () => {
     if (!up) return;
     up = false;
     logger.warn("redis connection lost; reconnecting", { redis: where });
-  };
-  client.on("close", down);
-  client.on("end", down);
+  });
+  client.on("end", () => {
+    if (!up) return;
+    up = false;
+    logger.info("redis connection closed", { redis: where });
+  });
   return client;
 }
 
