@@ -458,7 +458,7 @@ export class CacheClient implements AsyncDisposable {
     } else {
       this.#local?.delete(namespace, key);
     }
-    const request = { namespace, key, value: bytes, contentType, ttlMs: BigInt(ttl), graceMs: BigInt(grace), leaseToken, writerId: this.#writerId, writeSeq, tags: tags === undefined ? [] : checkedTags(tags, MAX_TAGS_PER_ENTRY, "a value") };
+    const request = { namespace, key, value: bytes, contentType, ttlMs: BigInt(ttl), graceMs: BigInt(grace), leaseToken, writerId: this.#writerId, writeSeq, tags: tags === undefined ? [] : [...tags] }; // checked by resolveWrapOptions or ctx.setTags
     try {
       await this.#rpc.set(request, this.#call(undefined));
     } catch (err) {
@@ -935,7 +935,7 @@ export class CacheClient implements AsyncDisposable {
       const entryTtl = ctx?.ttl ?? (found ? ttl : negativeTtl!);
       const entryGrace = ctx?.grace ?? (found ? grace : 0);
       const entryTags = ctx?.tags ?? tags;
-      entries.push(...this.#toEntries([[key, loaded.get(key)]], BigInt(entryTtl), BigInt(entryGrace), entryTags === undefined ? [] : checkedTags(entryTags, MAX_TAGS_PER_ENTRY, "a value")));
+      entries.push(...this.#toEntries([[key, loaded.get(key)]], BigInt(entryTtl), BigInt(entryGrace), entryTags === undefined ? [] : [...entryTags])); // checked by resolveWrapOptions or ctx.setTags
     }
     await Promise.all(chunks(entries, this.#streamBatchSize).map((batch) => this.#setMany(namespace, batch, options).catch(() => {})));
     return loaded;

@@ -195,6 +195,11 @@ export interface TagStamp {
   readonly tags: readonly string[];
 }
 
+/** Whether the envelope carries a tag section (read from its flags only). */
+export function isTagged(envelope: Uint8Array): boolean {
+  return (envelope[FLAGS_OFFSET]! & FLAG_TAGS) !== 0;
+}
+
 /** Offset of the tag section, or -1 when the envelope has none. @throws CorruptValueError when truncated */
 export function tagSectionOffset(envelope: Uint8Array): number {
   checkHeader(envelope);

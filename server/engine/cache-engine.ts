@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { ValueCodec } from "../../core/codec.js";
-import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, FLAG_TAGS, FLAGS_OFFSET, freshness, isFresh, readExpiresAt, readTagSection, withNewExpiry, type TagStamp } from "../../core/envelope.js";
+import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, isTagged, readExpiresAt, readTagSection, withNewExpiry, type TagStamp } from "../../core/envelope.js";
 import { InvalidArgumentError, LeaseLostError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import { distinctTags, MAX_TAGS_PER_ENTRY, MAX_TAGS_PER_INVALIDATION, tagsProblem } from "../../core/tag-rules.js";
@@ -610,7 +610,7 @@ export class CacheEngine {
   async #read(state: NamespaceState, key: string, scope: CallScope | undefined): Promise<{ envelope: Uint8Array; tier: TierName } | undefined> {
     const cached = state.memory.get(key);
     if (cached !== undefined) {
-      if ((cached[FLAGS_OFFSET]! & FLAG_TAGS) === 0 || !(await this.#hidden(state, [cached], scope))[0]) return { envelope: cached, tier: "memory" };
+      if (!isTagged(cached) || !(await this.#hidden(state, [cached], scope))[0]) return { envelope: cached, tier: "memory" };
       // Without a durable tier a hidden copy stays (Delete still counts it) until it goes. With one, it is dropped and the
       // durable tier, which holds the truth, is read: it may hold a newer value whose change event has not arrived yet.
       if (!this.#options.durable) return undefined;
@@ -632,7 +632,7 @@ export class CacheEngine {
     const hidden = envelopes.map(() => false);
     let pending: { index: number; stamp: TagStamp; unknown: string[] }[] | undefined;
     envelopes.forEach((envelope, index) => {
-      if (envelope === undefined || (envelope[FLAGS_OFFSET]! & FLAG_TAGS) === 0) return;
+      if (envelope === undefined || !isTagged(envelope)) return;
       const stamp = readTagSection(envelope)!;
       const unknown: string[] = [];
       for (const tag of stamp.tags) {
@@ -667,7 +667,7 @@ export class CacheEngine {
     const state = this.#namespaces.get(checkNamespace(namespace));
     if (state === undefined) return NEEDS_ASYNC;
     const cached = state.memory.peek(key);
-    if (cached === undefined || (cached[FLAGS_OFFSET]! & FLAG_TAGS) !== 0) return NEEDS_ASYNC;
+    if (cached === undefined || isTagged(cached)) return NEEDS_ASYNC;
     state.memory.get(key);
     return this.#visible(key, cached, "memory", false);
   }

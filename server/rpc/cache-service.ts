@@ -5,7 +5,6 @@ import {
   Tier,
   type Entry,
   type FoundEntrySchema,
-  type GetResponseSchema,
   type StatsResponseSchema,
 } from "../../gen/tiercache/v1/cache_pb.js";
 import { checkResponseSize, NEEDS_ASYNC, type CacheEngine, type FoundValue, type Hit, type ValueToSet } from "../engine/cache-engine.js";
@@ -19,6 +18,24 @@ const TIERS: Record<TierName, Tier> = { memory: Tier.MEMORY, lmdb: Tier.LMDB, re
 
 function toFoundEntry(found: FoundValue): MessageInitShape<typeof FoundEntrySchema> {
   return { key: found.key, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };
+}
+
+/** The fields Get and GetOrLease responses share. */
+interface ReadResponseFields {
+  streamId: string;
+  found?: boolean;
+  value?: Uint8Array;
+  contentType?: string;
+  ttlRemainingMs?: bigint;
+  tier?: Tier;
+  stale?: boolean;
+  freshRemainingMs?: bigint;
+}
+
+/** A Get or GetOrLease response for what the engine found (or nothing). */
+function toGetResponse(found: FoundValue | undefined, streamId: string): ReadResponseFields {
+  if (!found) return { streamId };
+  return { streamId, found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };
 }
 
 /** int64 on the wire; out-of-range values become numbers the engine's range check refuses. */
@@ -97,12 +114,9 @@ export function cacheServiceHandlers(
   };
   return {
     get(req, ctx) {
-      const respond = (found: FoundValue | undefined): MessageInitShape<typeof GetResponseSchema> =>
-        found
-          ? { streamId: engine.bus.streamId, found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) }
-          : { streamId: engine.bus.streamId };
       const now = engine.getNow(req.namespace, req.key);
-      return now === NEEDS_ASYNC ? engine.get(req.namespace, req.key, ctx).then(respond) : respond(now);
+      if (now !== NEEDS_ASYNC) return toGetResponse(now, engine.bus.streamId);
+      return engine.get(req.namespace, req.key, ctx).then((found) => toGetResponse(found, engine.bus.streamId));
     },
     async set(req, ctx) {
       const entry: ValueToSet = { key: req.key, value: req.value, contentType: req.contentType, ttlMs: ttlOf(req.ttlMs), graceMs: ttlOf(req.graceMs) };
@@ -185,19 +199,7 @@ export function cacheServiceHandlers(
     },
     async getOrLease(req, ctx) {
       const { found, leaseToken } = await engine.getOrLease(req.namespace, req.key, req.leaseMs, req.waitMs, ctx, req.waitOnStale, req.refreshAheadMs);
-      return {
-        streamId: engine.bus.streamId,
-        ...(found && {
-          found: true,
-          value: found.value,
-          contentType: found.contentType,
-          ttlRemainingMs: BigInt(found.ttlRemainingMs),
-          tier: TIERS[found.tier],
-          stale: found.stale,
-          freshRemainingMs: BigInt(found.freshRemainingMs),
-        }),
-        ...(leaseToken && { leaseToken }),
-      };
+      return { ...toGetResponse(found, engine.bus.streamId), ...(leaseToken && { leaseToken }) };
     },
     async releaseLease(req) {
       return { released: await engine.releaseLease(req.namespace, req.key, req.leaseToken) };
