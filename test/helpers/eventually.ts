@@ -99,3 +99,12 @@ export async function readUntil<T>(
     await sleep(Math.min(25, 1 + attempts));
   }
 }
+
+/** Waits until `check` holds, polling every 10 ms; throws after `ms`. */
+export async function eventually(check: () => Promise<boolean> | boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -2,16 +2,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CacheClient, Status } from "../../client/index.js";
 import { parseTokens } from "../../server/security/tokens.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
+import { eventually } from "../helpers/eventually.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(check: () => Promise<boolean> | boolean, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await sleep(10);
-  }
-}
 
 /** Reads until the local tier serves `key` twenty times in a row (so not in a short window before the Watch stream fails). */
 async function servedLocally(client: CacheClient, key: string, namespace: string): Promise<void> {

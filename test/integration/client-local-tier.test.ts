@@ -2,16 +2,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CacheClient } from "../../client/index.js";
 import { fakeClock } from "../helpers/fake-clock.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
+import { eventually } from "../helpers/eventually.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(check: () => Promise<boolean> | boolean, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await sleep(10);
-  }
-}
 
 /** Reads until the local tier serves `key` (the Watch stream is READY and the value was cached). */
 async function warm(client: CacheClient, key: string, namespace = "default"): Promise<void> {

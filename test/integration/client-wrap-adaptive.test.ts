@@ -2,17 +2,10 @@ import { InterceptingCall, ListenerBuilder, RequesterBuilder, type Interceptor }
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CacheClient, wrapContext } from "../../client/index.js";
 import { fakeClock } from "../helpers/fake-clock.js";
+import { expectOneEagerRefresh } from "../helpers/eager-refresh.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
+import { eventually } from "../helpers/eventually.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(check: () => Promise<boolean> | boolean, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await sleep(10);
-  }
-}
 
 /** Records each finished unary call's method name (Watch excluded). */
 function countingInterceptor(finished: string[]): Interceptor {
@@ -282,24 +275,7 @@ describe("wrap: one round trip per miss, own-write echo, adaptive caching, eager
     ];
     await t.client.set("marker", 0, { namespace });
     for (const c of clients.slice(0, 3)) await warm(c, "marker", namespace);
-    let loads = 0;
-    const loader = async () => {
-      loads++;
-      await sleep(50);
-      return `v${loads}`;
-    };
-    const options = { ttl: 10_000, eagerRefresh: 0.8 };
-    expect(await clients[0]!.wrap("k", loader, options)).toBe("v1");
-    await clients[0]!.settled();
-    const early = await Promise.all(clients.flatMap((c) => [c.wrap("k", loader, options), c.wrap("k", loader, options)]));
-    expect(early.every((v) => v === "v1")).toBe(true);
-    await Promise.all(clients.map((c) => c.settled()));
-    expect(loads).toBe(1);
-    clock.advance(8_500);
-    const late = await Promise.all(clients.flatMap((c) => [c.wrap("k", loader, options), c.wrap("k", loader, options)]));
-    expect(late.every((v) => v === "v1")).toBe(true);
-    await Promise.all(clients.map((c) => c.settled()));
-    expect(loads).toBe(2);
+    await expectOneEagerRefresh(clients, { ttl: 10_000, eagerRefresh: 0.8 }, () => clock.advance(8_500), 50);
     expect(await t.client.get("k", { namespace })).toBe("v2");
     expect((await t.client.getEntry("k", { namespace }))?.ttlRemainingMs).toBe(10_000);
   });

@@ -6,6 +6,7 @@ import { RedisTier } from "../../server/tiers/redis-tier.js";
 import { fakeClock } from "../helpers/fake-clock.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
+import { expectOneEagerRefresh } from "../helpers/eager-refresh.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -64,24 +65,7 @@ describe("stampede protection across instances: leases in Redis", () => {
   it("eager refresh runs once across clients of both instances", async () => {
     const namespace = ns();
     const clients = clientsOf(namespace, 3);
-    let loads = 0;
-    const loader = async () => {
-      loads++;
-      await sleep(100);
-      return `v${loads}`;
-    };
-    const options = { ttl: 10_000, eagerRefresh: 0.5 };
-    expect(await clients[0]!.wrap("k", loader, options)).toBe("v1");
-    await clients[0]!.settled();
-    const early = await Promise.all(clients.flatMap((c) => [c.wrap("k", loader, options), c.wrap("k", loader, options)]));
-    expect(early.every((v) => v === "v1")).toBe(true);
-    await Promise.all(clients.map((c) => c.settled()));
-    expect(loads).toBe(1);
-    clock.advance(6_000);
-    const late = await Promise.all(clients.flatMap((c) => [c.wrap("k", loader, options), c.wrap("k", loader, options)]));
-    expect(late.every((v) => v === "v1")).toBe(true);
-    await Promise.all(clients.map((c) => c.settled()));
-    expect(loads).toBe(2);
+    await expectOneEagerRefresh(clients, { ttl: 10_000, eagerRefresh: 0.5 }, () => clock.advance(6_000), 100);
     expect(await clients[5]!.get("k")).toBe("v2");
   });
 
