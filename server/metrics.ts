@@ -88,8 +88,9 @@ function engineMetrics(registry: Registry, { engine, breaker, durableFootprint, 
   const groups = new NamespaceSeriesGroups(maxNamespaces);
   // One grouping of the engine's counters per rendering, shared by every collector (forgotten before and after each rendering).
   let current: NamespaceStatsSnapshot[] | undefined;
+  let tiers: { ns: string; tier: TierStatsSnapshot }[] | undefined;
   const namespaces = () => (current ??= groups.group(engine.stats()));
-  const snapshot = () => namespaces().flatMap((ns) => ns.tiers.map((tier) => ({ ns: ns.namespace, tier })));
+  const snapshot = () => (tiers ??= namespaces().flatMap((ns) => ns.tiers.map((tier) => ({ ns: ns.namespace, tier }))));
 
   const counter = (name: string, help: string, read: (t: TierStatsSnapshot) => number) =>
     new Counter({
@@ -199,7 +200,10 @@ function engineMetrics(registry: Registry, { engine, breaker, durableFootprint, 
     footprint("tiercache_durable_entries", "Entries the durable tier holds, all namespaces (expired ones not yet swept included).", (f) => f.entries);
     footprint("tiercache_durable_bytes", "Bytes of the durable tier's storage pages holding entries.", (f) => f.bytes);
   }
-  return () => (current = undefined);
+  return () => {
+    current = undefined;
+    tiers = undefined;
+  };
 }
 
 function durableCallMetrics(registry: Registry, tier: string): DurableCallHook {
