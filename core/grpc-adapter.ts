@@ -333,7 +333,7 @@ function ending(context: () => ServerCallContext, ok: () => void, fail: (error: 
     try {
       action();
     } catch (err) {
-      fail(err); // e.g. a response the handler returned does not fit the output schema
+      fail(err); // grpc-js serializes the response itself (and answers INTERNAL when that fails); this guards what else may throw
     }
   };
   return {
