@@ -17,6 +17,15 @@ describe("CompressionOutlook", () => {
     expect(outlook.skipped).toBe(48);
   });
 
+  it("remembers at most 64 content types: a caller inventing content types cannot grow it", () => {
+    const outlook = new CompressionOutlook();
+    for (let i = 0; i < 4; i++) outlook.record("first", false);
+    expect(outlook.shouldTry("first")).toBe(false);
+    for (let t = 0; t < 10_000; t++) for (let i = 0; i < 4; i++) outlook.record(`type-${t}`, false);
+    expect(outlook.shouldTry("first")).toBe(true); // forgotten when the table filled up
+    expect(outlook.shouldTry("type-9999")).toBe(false); // the newest are still remembered
+  });
+
   it("keeps each content type apart, and one saving resets it", () => {
     const outlook = new CompressionOutlook();
     for (let i = 0; i < 4; i++) outlook.record("a", false);
