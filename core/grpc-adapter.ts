@@ -27,6 +27,15 @@ import { messageCodec } from "./wire/message-codec.js";
 export interface CallContext {
   /** Aborted when the client cancels or its deadline passes: stop work then. */
   readonly signal: AbortSignal;
+  /** Why the call ended early (what `signal.reason` would be), or undefined while it runs; reading it creates no signal. */
+  readonly cancelReason: unknown;
+  /**
+   * Calls `listener` once when the call is cancelled or its deadline passes
+   * (at once if that already happened); returns a function that stops
+   * listening. What `signal` tells, without creating an AbortSignal, whose
+   * first listener costs several microseconds per call.
+   */
+  onCancel(listener: (reason: unknown) => void): () => void;
   /** The client's deadline in ms since the epoch, or `Infinity` when it set none. */
   readonly deadline: number;
   /** The request metadata (headers). */
@@ -200,8 +209,10 @@ class ServerCallContext implements CallContext {
   #controller: AbortController | undefined;
   readonly #deadline: number;
   #timer: NodeJS.Timeout | undefined;
-  #expired: RpcError | undefined;
-  #onCancel: (() => void) | undefined;
+  #reason: unknown;
+  #listeners: ((reason: unknown) => void)[] | undefined;
+  #onCancelled: (() => void) | undefined;
+  #closed = false;
 
   /** `onExpire` ends the call when the `maxDeadlineMs` ceiling passes before the client's own deadline. */
   constructor(call: AnyServerCall, maxDeadlineMs: number | undefined, onExpire: (error: RpcError) => void) {
@@ -212,34 +223,69 @@ class ServerCallContext implements CallContext {
     if (ceiling >= this.#deadline) return;
     this.#deadline = ceiling;
     this.#timer = setTimeout(() => {
-      this.#expired = new RpcError(status.DEADLINE_EXCEEDED, `deadline exceeded: calls may take at most max-deadline (${maxDeadlineMs} ms)`);
-      onExpire(this.#expired);
-      this.#controller?.abort(this.#expired);
+      const expired = new RpcError(status.DEADLINE_EXCEEDED, `deadline exceeded: calls may take at most max-deadline (${maxDeadlineMs} ms)`);
+      this.#cancel(expired, () => onExpire(expired));
     }, maxDeadlineMs);
-    (call as ServerUnaryCall<unknown, unknown>).once("cancelled", () => this.close());
+    (call as ServerUnaryCall<unknown, unknown>).once("cancelled", () => clearTimeout(this.#timer));
   }
 
   /** Stops the deadline ceiling's timer and stops listening for a cancel: the call has ended. */
   close(): void {
+    this.#closed = true;
     clearTimeout(this.#timer);
-    if (this.#onCancel) (this.#call as ServerUnaryCall<unknown, unknown>).removeListener("cancelled", this.#onCancel);
-    this.#onCancel = undefined;
+    if (this.#onCancelled) (this.#call as ServerUnaryCall<unknown, unknown>).removeListener("cancelled", this.#onCancelled);
+    this.#onCancelled = undefined;
+    this.#listeners = undefined;
+  }
+
+  get cancelReason(): unknown {
+    if (this.#reason === undefined && this.#call.cancelled && !this.#closed) this.#reason = cancelledError();
+    return this.#reason;
+  }
+
+  onCancel(listener: (reason: unknown) => void): () => void {
+    const reason = this.cancelReason;
+    if (reason !== undefined) {
+      listener(reason);
+      return noop;
+    }
+    if (this.#closed) return noop;
+    this.#hear();
+    (this.#listeners ??= []).push(listener);
+    return () => {
+      const listeners = this.#listeners;
+      const at = listeners ? listeners.indexOf(listener) : -1;
+      if (at >= 0) listeners!.splice(at, 1);
+    };
   }
 
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       const controller = new AbortController();
       this.#controller = controller;
-      const reason = () => new RpcError(status.CANCELLED, "the call was cancelled or its deadline passed");
-      if (this.#expired) controller.abort(this.#expired);
-      else if (this.#call.cancelled) controller.abort(reason());
-      else {
-        // grpc-js reports "cancelled" also when the stream closes after the call ended: close() stops listening first.
-        this.#onCancel = () => controller.abort(reason());
-        (this.#call as ServerUnaryCall<unknown, unknown>).once("cancelled", this.#onCancel);
-      }
+      const reason = this.cancelReason;
+      if (reason !== undefined) controller.abort(reason);
+      else if (!this.#closed) this.#hear();
     }
     return this.#controller.signal;
+  }
+
+  /** Listens once for grpc-js's "cancelled" (it also comes when the stream closes after the call ended: close() stops listening first). */
+  #hear(): void {
+    if (this.#onCancelled) return;
+    this.#onCancelled = () => this.#cancel(cancelledError());
+    (this.#call as ServerUnaryCall<unknown, unknown>).once("cancelled", this.#onCancelled);
+  }
+
+  /** Records `reason`, runs `first` (which may end the call, and so close this context), then tells the signal and the listeners. */
+  #cancel(reason: unknown, first?: () => void): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    first?.();
+    this.#controller?.abort(reason);
+    if (listeners) for (const listener of listeners) listener(reason);
   }
 
   get deadline(): number {
@@ -253,6 +299,12 @@ class ServerCallContext implements CallContext {
   get peer(): string {
     return this.#call.getPeer();
   }
+}
+
+function noop(): void {}
+
+function cancelledError(): RpcError {
+  return new RpcError(status.CANCELLED, "the call was cancelled or its deadline passed");
 }
 
 function toStatus(error: unknown, mapError: ErrorMapper | undefined): Partial<StatusObject> {

@@ -1,3 +1,4 @@
+import { raceCancel } from "./scope-cancel.js";
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { ValueCodec } from "../../core/codec.js";
 import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, isTagged, readExpiresAt, readTagSection, withNewExpiry, type TagStamp } from "../../core/envelope.js";
@@ -141,25 +142,9 @@ export interface ValueToSet {
   origin?: WriteOrigin;
 }
 
-/** Rejects when the scope's signal aborts first; a shared load itself keeps running for its other callers. */
+/** Rejects when the scope's call ends early; a shared load itself keeps running for its other callers. */
 function withinScope<T>(promise: Promise<T>, scope: CallScope | undefined): Promise<T> {
-  const signal = scope?.signal;
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
-  });
+  return raceCancel(promise, scope);
 }
 
 /** Bytes of one namespace's state besides its entries (maps, counters, the memory tier's first slot arrays); measured on Node 20. */

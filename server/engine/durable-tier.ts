@@ -13,6 +13,10 @@ export interface DurableWrite {
  */
 export interface CallScope {
   readonly signal?: AbortSignal;
+  /** Why the call ended early, or undefined; when the scope has {@link onCancel}, hot paths read this instead of `signal` (see scope-cancel.ts). */
+  readonly cancelReason?: unknown;
+  /** Calls `listener` once when the call ends early (at once if it has); returns a function that stops listening. Cheaper than a listener on `signal`. */
+  onCancel?(listener: (reason: unknown) => void): () => void;
   /** ms since the epoch; Infinity = none. */
   readonly deadline?: number;
   /** The quota of the access token a write came with, if it has one (the engine charges new namespaces to it). */

@@ -110,7 +110,18 @@ export function cacheServiceHandlers(
   /** The scope of a write: the call's, and the quota of its token. */
   const writeScope = (ctx: CallContext): CallScope => {
     const tenant = tenantOf(ctx);
-    return tenant === undefined ? ctx : { signal: ctx.signal, deadline: ctx.deadline, tenant };
+    if (tenant === undefined) return ctx;
+    return {
+      get signal() {
+        return ctx.signal;
+      },
+      get cancelReason() {
+        return ctx.cancelReason;
+      },
+      onCancel: (listener) => ctx.onCancel(listener),
+      deadline: ctx.deadline,
+      tenant,
+    };
   };
   return {
     get(req, ctx) {

@@ -1,6 +1,7 @@
 import CircuitBreaker from "opossum";
 import { TierUnavailableError } from "../../core/errors.js";
 import type { CallScope } from "../engine/durable-tier.js";
+import { cancelReasonOf, raceCancel } from "../engine/scope-cancel.js";
 import type { Logger } from "../logger.js";
 
 /** State of the circuit breaker in front of Redis. */
@@ -138,12 +139,13 @@ export class RedisGuard {
     const deadline = scope?.deadline ?? Infinity;
     let sleep = retryBaseMs;
     for (let attempt = 0; ; attempt++) {
-      if (scope?.signal?.aborted) throw this.#fail(op, "call cancelled", scope.signal.reason);
+      const cancelled = cancelReasonOf(scope);
+      if (cancelled !== undefined) throw this.#fail(op, "call cancelled", cancelled);
       const budget = Math.min(commandTimeoutMs, deadline - Date.now());
       if (!(budget > 0)) throw this.#fail(op, "deadline passed");
       let error: unknown;
       try {
-        return await this.#attempt(op, budget, scope?.signal);
+        return await this.#attempt(op, budget, scope);
       } catch (err) {
         error = err;
       }
@@ -169,9 +171,9 @@ export class RedisGuard {
   }
 
   /** One attempt through the breaker, bounded by `budget` ms and by the signal. */
-  #attempt<T>(op: GuardedOperation<T>, budget: number, signal: AbortSignal | undefined): Promise<T> {
+  #attempt<T>(op: GuardedOperation<T>, budget: number, scope: CallScope | undefined): Promise<T> {
     const fired = this.#breaker.fire(() => withTimeout(op.run, budget)) as Promise<T>;
-    return signal ? raceAbort(fired, signal) : fired;
+    return raceCancel(fired, scope, (reason) => new CancelledError("cancelled", { cause: reason }));
   }
 
   #fail(op: GuardedOperation<unknown>, reason: string, cause?: unknown): TierUnavailableError {
@@ -203,18 +205,6 @@ function withTimeout<T>(run: () => Promise<T>, ms: number): Promise<T> {
     new Promise<T>((res) => res(run())).then(
       (value) => (clearTimeout(timer), resolve(value)),
       (err: unknown) => (clearTimeout(timer), reject(err)),
-    );
-  });
-}
-
-/** Settles like `promise`, or rejects with a CancelledError as soon as `signal` aborts. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new CancelledError("cancelled", { cause: signal.reason }));
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => (signal.removeEventListener("abort", onAbort), resolve(value)),
-      (err: unknown) => (signal.removeEventListener("abort", onAbort), reject(err)),
     );
   });
 }

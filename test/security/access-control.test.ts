@@ -1,3 +1,4 @@
+import { callContextOf } from "../helpers/call-context.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { credentials, Metadata } from "@grpc/grpc-js";
@@ -185,7 +186,7 @@ describe("access control", () => {
 
 describe("AccessControl", () => {
   const grants = parseTokens(JSON.stringify(TOKENS));
-  const context = (token: string): CallContext => ({ signal: new AbortController().signal, deadline: Infinity, metadata: auth(token), peer: "test" });
+  const context = (token: string): CallContext => callContextOf(new AbortController().signal, auth(token));
   const refusal = (run: () => void) => {
     try {
       run();

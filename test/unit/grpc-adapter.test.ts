@@ -153,3 +153,67 @@ describe("grpc-adapter", () => {
     expect(missing && mistyped).toBeTruthy();
   });
 });
+
+describe("grpc-adapter: a handler hears of cancellation without an AbortSignal", () => {
+  const heard: { reason: unknown; reasonAfter: unknown; signalAborted: boolean }[] = [];
+  const waiting: ServiceImpl<typeof EchoService> = {
+    ...impl,
+    echo(req, ctx) {
+      if (req.text !== "wait") return { text: req.text };
+      expect(ctx.cancelReason).toBeUndefined();
+      return new Promise((resolve) => {
+        const stopEarly = ctx.onCancel(() => heard.push({ reason: "listener that stopped listening was called", reasonAfter: undefined, signalAborted: false }));
+        stopEarly();
+        ctx.onCancel((reason) => {
+          heard.push({ reason, reasonAfter: ctx.cancelReason, signalAborted: ctx.signal.aborted });
+          resolve({ text: "late" });
+        });
+      });
+    },
+  };
+
+  async function serve(maxDeadlineMs?: number) {
+    const server = new Server();
+    addService(server, EchoService, waiting, maxDeadlineMs === undefined ? {} : { maxDeadlineMs });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    const client = createClient(EchoService, `127.0.0.1:${port}`, credentials.createInsecure(), { defaultTimeoutMs: 5000 });
+    return { client, stop: () => (client.close(), server.forceShutdown()) };
+  }
+
+  it("calls onCancel listeners once when the client's deadline passes or it cancels, and not those that stopped listening", async () => {
+    const { client, stop } = await serve();
+    try {
+      heard.length = 0;
+      await expect(client.echo({ text: "wait" }, { timeoutMs: 100 })).rejects.toMatchObject({ code: status.DEADLINE_EXCEEDED });
+      const controller = new AbortController();
+      const cancelled = client.echo({ text: "wait" }, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 100);
+      await expect(cancelled).rejects.toMatchObject({ code: status.CANCELLED });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(heard).toHaveLength(2);
+      for (const h of heard) {
+        expect(h.reason).toBeInstanceOf(RpcError);
+        expect(h.reason).toMatchObject({ code: status.CANCELLED });
+        expect(h.reasonAfter).toBe(h.reason);
+        expect(h.signalAborted).toBe(true);
+      }
+    } finally {
+      stop();
+    }
+  });
+
+  it("calls them with DEADLINE_EXCEEDED when the server's max-deadline ceiling passes first", async () => {
+    const { client, stop } = await serve(150);
+    try {
+      heard.length = 0;
+      await expect(client.echo({ text: "wait" }, { timeoutMs: 5000 })).rejects.toMatchObject({ code: status.DEADLINE_EXCEEDED });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(heard).toHaveLength(1);
+      expect(heard[0]!.reason).toMatchObject({ code: status.DEADLINE_EXCEEDED });
+    } finally {
+      stop();
+    }
+  });
+});

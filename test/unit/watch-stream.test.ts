@@ -1,3 +1,4 @@
+import { callContextOf } from "../helpers/call-context.js";
 import { create } from "@bufbuild/protobuf";
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
@@ -12,7 +13,7 @@ import { WatcherSlots } from "../../server/rpc/watcher-slots.js";
 /** A Watch call driven by hand: `next()` reads one message, `end()` cancels it as a client would. */
 function open(bus: InvalidationBus, namespaces: string[], options: WatchOptions = {}) {
   const controller = new AbortController();
-  const ctx: CallContext = { signal: controller.signal, deadline: Infinity, metadata: new Metadata(), peer: "test" };
+  const ctx: CallContext = callContextOf(controller.signal);
   const request = create(WatchRequestSchema, { cursors: namespaces.map((namespace) => ({ namespace })) });
   const stream = watchStream(bus, request, ctx, { heartbeatMs: 60_000, ...options })[Symbol.asyncIterator]();
   return {

@@ -1,0 +1,24 @@
+import { Metadata } from "@grpc/grpc-js";
+import type { CallContext } from "../../core/grpc-adapter.js";
+
+/** A CallContext driven by `signal`, as a handler sees one (for calling handlers without a server). */
+export function callContextOf(signal: AbortSignal, metadata = new Metadata()): CallContext {
+  return {
+    signal,
+    get cancelReason() {
+      return signal.aborted ? signal.reason : undefined;
+    },
+    onCancel(listener) {
+      if (signal.aborted) {
+        listener(signal.reason);
+        return () => {};
+      }
+      const onAbort = () => listener(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      return () => signal.removeEventListener("abort", onAbort);
+    },
+    deadline: Infinity,
+    metadata,
+    peer: "test",
+  };
+}
