@@ -26,7 +26,7 @@ import {
   type RedisTarget,
 } from "./redis-connection.js";
 import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
-import { IdleBypass, sendDirect } from "./idle-bypass.js";
+import { IdleBypass } from "./idle-bypass.js";
 import { checkEvictionPolicy, warnAboutEvictionPolicy, type EvictionPolicyVerdict } from "./eviction-policy-check.js";
 import { checkKeyPrefix, leaseKey, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
 
@@ -359,8 +359,8 @@ export class RedisTier implements DurableTier {
   readonly options: ResolvedRedisTierOptions;
   readonly #client: RedisClient;
   readonly #guard: RedisGuard;
-  /** Sends lone GETs and SETs without auto-pipelining (see {@link IdleBypass}). */
-  readonly #bypass = new IdleBypass();
+  /** Sends the commands of a lone operation without auto-pipelining (see {@link IdleBypass}). */
+  readonly #bypass: IdleBypass;
   readonly #clock: Clock;
   readonly #touch: TouchCommand;
   readonly #invalidateTags: InvalidateTagsCommand;
@@ -371,6 +371,7 @@ export class RedisTier implements DurableTier {
   private constructor(options: ResolvedRedisTierOptions, client: RedisClient) {
     this.options = options;
     this.#client = client;
+    this.#bypass = new IdleBypass(client);
     client.on("ready", () => (this.#policyCheck = this.#checkEvictionPolicy()));
     this.#clock = options.clock;
     this.#guard = new RedisGuard(options);
@@ -467,7 +468,7 @@ export class RedisTier implements DurableTier {
 
   async get(namespace: string, key: string, scope?: CallScope): Promise<Uint8Array | undefined> {
     const id = this.#key(namespace, key);
-    const envelope = await this.#exec("get", true, scope, () => (this.#bypass.alone ? (sendDirect(this.#client, "get", [id], true) as Promise<Buffer | null>) : this.#client.getBuffer(id)));
+    const envelope = await this.#exec("get", true, scope, () => this.#client.getBuffer(id));
     return this.#live(envelope) ? envelope : undefined;
   }
 
@@ -484,7 +485,6 @@ export class RedisTier implements DurableTier {
     await this.#exec("set", true, scope, async () => {
       const ttl = this.#ttl(write.expiresAt);
       if (ttl === "expired") await this.#client.unlink(id);
-      else if (this.#bypass.alone) await sendDirect(this.#client, "set", ttl === "none" ? [id, value] : [id, value, "PX", ttl], false);
       else if (ttl === "none") await this.#client.set(id, value);
       else await this.#client.set(id, value, "PX", ttl);
     });
@@ -618,7 +618,7 @@ export class RedisTier implements DurableTier {
 
   #exec<T>(name: string, idempotent: boolean, scope: CallScope | undefined, run: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new TierUnavailableError("the redis tier is closed"));
-    return this.#guard.exec({ name, idempotent, run: () => this.#bypass.track(run) }, scope);
+    return this.#guard.exec({ name, idempotent, run: () => this.#bypass.run(run) }, scope);
   }
 
   #key(namespace: string, key: string): string {

@@ -5,7 +5,7 @@ import { RedisTier } from "../../server/tiers/redis-tier.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
 
 /**
- * A lone GET or SET skips ioredis's auto-pipelining (server/tiers/idle-bypass.ts).
+ * A lone operation's commands skip ioredis's auto-pipelining (server/tiers/idle-bypass.ts).
  * It must not reorder anything: the single-command operations issued back to
  * back on one tier still take effect in the order issued, whichever way each
  * one is sent. (The MULTI-based ones, setMany and delete, were never ordered
@@ -22,6 +22,7 @@ type Op =
   | { kind: "get"; key: string }
   | { kind: "getMany"; keys: string[] }
   | { kind: "has"; key: string }
+  | { kind: "touch"; key: string }
   | { kind: "settle" };
 
 const key = fc.constantFrom("a", "b", "c");
@@ -31,6 +32,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant("get" as const), key }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("getMany" as const), keys: fc.array(key, { minLength: 1, maxLength: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("has" as const), key }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("touch" as const), key }) },
   { weight: 1, arbitrary: fc.constant({ kind: "settle" as const }) },
 );
 
@@ -74,6 +76,11 @@ describe("RedisTier: lone commands sent without auto-pipelining", () => {
               pending.push(tier.has(ns, o.key).then((got) => expect(got, `has ${o.key}`).toBe(expected)));
               break;
             }
+            case "touch": {
+              const expected = model.has(o.key);
+              pending.push(tier.touch(ns, o.key, Date.now() + 600_000).then((got) => expect(got, `touch ${o.key}`).toBe(expected)));
+              break;
+            }
             case "settle":
               await Promise.all(pending.splice(0));
               break;
@@ -85,11 +92,13 @@ describe("RedisTier: lone commands sent without auto-pipelining", () => {
     );
   });
 
-  it("a lone GET and SET still get their replies when they go straight to the connection", async () => {
+  it("lone operations still get their replies when they go straight to the connection", async () => {
     await tier.set("lone", { key: "k", envelope: envelope("v1"), expiresAt: Date.now() + 60_000 });
     expect(text(await tier.get("lone", "k"))).toBe("v1");
     await tier.set("lone", { key: "k", envelope: envelope("v2"), expiresAt: 0 });
     expect(text(await tier.get("lone", "k"))).toBe("v2");
     expect(await tier.get("lone", "missing")).toBeUndefined();
+    expect(await tier.touch("lone", "k", Date.now() + 60_000)).toBe(true);
+    expect(await tier.has("lone", "k")).toBe(true);
   });
 });

@@ -1,31 +1,128 @@
 import { describe, expect, it } from "vitest";
+import type { RedisClient } from "../../server/tiers/redis-connection.js";
 import { IdleBypass } from "../../server/tiers/idle-bypass.js";
 
+/** Just what IdleBypass touches of an ioredis client. */
+function fakeClient() {
+  return { options: { enableAutoPipelining: true } } as unknown as RedisClient & { options: { enableAutoPipelining: boolean } };
+}
+
 describe("IdleBypass", () => {
-  it("counts an attempt in flight until it settles, fulfilled or rejected", async () => {
-    const bypass = new IdleBypass();
+  it("turns auto-pipelining off only while a lone attempt issues its commands", async () => {
+    const client = fakeClient();
+    const bypass = new IdleBypass(client);
+    const seen: boolean[] = [];
     let finish!: () => void;
-    let fail!: (err: Error) => void;
-    const first = bypass.track(() => new Promise<void>((resolve) => (finish = resolve)));
-    expect(bypass.alone).toBe(true);
-    const second = bypass.track(() => new Promise<void>((_, reject) => (fail = reject)));
-    expect(bypass.inFlight).toBe(2);
-    expect(bypass.alone).toBe(false);
-    fail(new Error("boom"));
-    await expect(second).rejects.toThrow("boom");
-    expect(bypass.inFlight).toBe(1);
+    const first = bypass.run(async () => {
+      seen.push(client.options.enableAutoPipelining);
+      await new Promise<void>((resolve) => (finish = resolve));
+      seen.push(client.options.enableAutoPipelining);
+    });
+    expect(client.options.enableAutoPipelining).toBe(true);
+    const second = bypass.run(async () => {
+      seen.push(client.options.enableAutoPipelining);
+    });
+    await second;
     finish();
     await first;
+    expect(seen).toEqual([false, true, true]);
     expect(bypass.inFlight).toBe(0);
   });
 
-  it("does not count an attempt that throws before returning a promise", () => {
-    const bypass = new IdleBypass();
+  it("counts an attempt in flight until it settles, fulfilled or rejected, and restores the option when it throws", async () => {
+    const client = fakeClient();
+    const bypass = new IdleBypass(client);
+    let fail!: (err: Error) => void;
+    const failing = bypass.run(() => new Promise<void>((_, reject) => (fail = reject)));
+    expect(bypass.inFlight).toBe(1);
+    fail(new Error("boom"));
+    await expect(failing).rejects.toThrow("boom");
+    expect(bypass.inFlight).toBe(0);
     expect(() =>
-      bypass.track(() => {
+      bypass.run(() => {
         throw new Error("sync");
       }),
     ).toThrow("sync");
     expect(bypass.inFlight).toBe(0);
+    expect(client.options.enableAutoPipelining).toBe(true);
+  });
+});
+
+/**
+ * A connection like ioredis's: with auto-pipelining on, a command waits in a
+ * queue written at setImmediate; off, it is written at once. A command's
+ * promise settles only once it was written (a reply cannot come before).
+ */
+function fakeConnection() {
+  const options = { enableAutoPipelining: true };
+  const written: string[] = [];
+  let queue: { command: string; done: () => void }[] | undefined;
+  const send = (command: string): Promise<void> =>
+    new Promise<void>((done) => {
+      if (!options.enableAutoPipelining) {
+        written.push(command);
+        setImmediate(done);
+        return;
+      }
+      if (!queue) {
+        queue = [];
+        setImmediate(() => {
+          const flushed = queue!;
+          queue = undefined;
+          for (const q of flushed) written.push(q.command);
+          setImmediate(() => flushed.forEach((q) => q.done()));
+        });
+      }
+      queue.push({ command, done });
+    });
+  return { client: { options } as unknown as RedisClient, written, send };
+}
+
+describe("IdleBypass keeps the order of commands on the connection", () => {
+  it("does not let a command overtake one waiting in an auto-pipeline when the others in flight settle first", async () => {
+    const { client, written, send } = fakeConnection();
+    const bypass = new IdleBypass(client);
+    const held: (() => void)[] = [];
+    const hold = (name: string) =>
+      bypass.run(async () => {
+        await send(name);
+        await new Promise<void>((resolve) => held.push(resolve));
+      });
+    const first = hold("first");
+    const second = hold("second");
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    const queued = bypass.run(() => send("queued"));
+    held.forEach((release) => release());
+    await Promise.all([first, second]);
+    expect(bypass.inFlight).toBe(1);
+    const last = bypass.run(() => send("last"));
+    await Promise.all([queued, last]);
+    expect(written).toEqual(["first", "second", "queued", "last"]);
+  });
+
+  it("writes commands in the order their attempts started, however attempts overlap and settle", async () => {
+    const { default: fc } = await import("fast-check");
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.record({ holdTicks: fc.nat(3), gapTicks: fc.nat(2) }), { minLength: 1, maxLength: 12 }), async (plan) => {
+        const { client, written, send } = fakeConnection();
+        const bypass = new IdleBypass(client);
+        const tick = () => new Promise((resolve) => setImmediate(resolve));
+        const running: Promise<void>[] = [];
+        for (const [i, step] of plan.entries()) {
+          running.push(
+            bypass.run(async () => {
+              await send(`c${i}`);
+              for (let t = 0; t < step.holdTicks; t++) await tick();
+            }),
+          );
+          for (let t = 0; t < step.gapTicks; t++) await tick();
+        }
+        await Promise.all(running);
+        await tick();
+        expect(written).toEqual(plan.map((_, i) => `c${i}`));
+      }),
+      { numRuns: 300 },
+    );
   });
 });
