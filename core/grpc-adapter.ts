@@ -239,7 +239,7 @@ class ServerCallContext implements CallContext {
   }
 
   get cancelReason(): unknown {
-    if (this.#reason === undefined && this.#call.cancelled && !this.#closed) this.#reason = cancelledError();
+    if (this.#reason === undefined && this.#call.cancelled && !this.#closed) this.#cancel(cancelledError());
     return this.#reason;
   }
 
