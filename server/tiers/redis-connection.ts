@@ -116,6 +116,9 @@ export function describeTarget(target: RedisTarget): string {
  * crash the process); errors go to the log at debug level, and transitions
  * between connected and not connected at info/warn.
  */
+/** Commands sent on their own: a whole setMany batch gains nothing from sharing a write, and would be copied once more into it. */
+const AUTO_PIPELINING_IGNORED = ["tiercacheSetMany"];
+
 export function createRedisClient(options: RedisConnectionOptions): RedisClient {
   const { target, logger } = options;
   const connection: RedisOptions = {
@@ -124,6 +127,7 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: AUTO_PIPELINING_IGNORED,
     connectTimeout: options.connectTimeoutMs,
     retryStrategy: reconnectDelay,
   };
@@ -154,6 +158,7 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
         lazyConnect: true,
         enableOfflineQueue: false,
         enableAutoPipelining: true,
+        autoPipeliningIgnoredCommands: AUTO_PIPELINING_IGNORED,
         clusterRetryStrategy: reconnectDelay,
         slotsRefreshTimeout: options.connectTimeoutMs,
         redisOptions: { ...auth, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, connectTimeout: options.connectTimeoutMs },
