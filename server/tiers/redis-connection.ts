@@ -93,6 +93,9 @@ export function describeTarget(target: RedisTarget): string {
   }
 }
 
+/** Commands sent on their own: a whole setMany batch gains nothing from sharing a write, and would be copied once more into it. */
+const AUTO_PIPELINING_IGNORED = ["tiercacheSetMany"];
+
 /**
  * Builds an ioredis client configured to fail fast, leaving every retry and
  * timeout decision to the guard (redis-guard.ts):
@@ -108,7 +111,7 @@ export function describeTarget(target: RedisTarget): string {
  * - `retryStrategy` / `clusterRetryStrategy` / `sentinelRetryStrategy`:
  *   reconnect forever with capped backoff ({@link reconnectDelay}).
  * - `enableAutoPipelining: true`: concurrent commands issued in the same tick
- *   share one write.
+ *   share one write (except setMany's script, see {@link AUTO_PIPELINING_IGNORED}).
  * - `lazyConnect: true`: nothing happens until `connect()`, which the tier calls
  *   without letting a failure escape (see {@link connectInBackground}).
  *
@@ -116,9 +119,6 @@ export function describeTarget(target: RedisTarget): string {
  * crash the process); errors go to the log at debug level, and transitions
  * between connected and not connected at info/warn.
  */
-/** Commands sent on their own: a whole setMany batch gains nothing from sharing a write, and would be copied once more into it. */
-const AUTO_PIPELINING_IGNORED = ["tiercacheSetMany"];
-
 export function createRedisClient(options: RedisConnectionOptions): RedisClient {
   const { target, logger } = options;
   const connection: RedisOptions = {
