@@ -28,7 +28,7 @@ import {
 import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
 import { checkEvictionPolicy, warnAboutEvictionPolicy, type EvictionPolicyVerdict } from "./eviction-policy-check.js";
 import { checkKeyPrefix, leaseKey, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
-import { SET_MANY_LUA, SET_MANY_SCRIPT_MAX_BYTES, setManyArgs, setManyBytes, type SetManyItem, type Ttl } from "./redis-set-many.js";
+import { SET_MANY_LUA, SET_MANY_SCRIPT_MAX_BYTES, SET_MANY_SCRIPT_MAX_ENTRY_BYTES, setManyArgs, setManyByScript, type SetManyItem, type Ttl } from "./redis-set-many.js";
 
 export type { BreakerState } from "./redis-guard.js";
 import { RedisInvalidationChannel, type InvalidationSettings, type RemoteChangeHandler } from "./redis-invalidation.js";
@@ -337,7 +337,7 @@ interface SetManyCommand {
  * past its expiry even with clock skew or an injected clock.
  *
  * Round trips: get = GET; getMany = one MGET; setMany = one Lua script (one
- * MULTI/EXEC above {@link SET_MANY_SCRIPT_MAX_BYTES}; see setMany);
+ * MULTI/EXEC for a batch of big entries or over {@link SET_MANY_SCRIPT_MAX_BYTES}; see setMany);
  * delete/deleteMany = one MULTI/EXEC of GETRANGE (the envelope's
  * prefix, to count only fresh keys) and one UNLINK; has = GETRANGE of the
  * prefix only; touch = one Lua script. Freshness follows core/envelope.ts.
@@ -507,12 +507,14 @@ export class RedisTier implements DurableTier {
    * script's write for OOM only while the script has written nothing.
    *
    * A batch larger than {@link SET_MANY_SCRIPT_MAX_BYTES} goes as MULTI/EXEC of
-   * one command per entry, so that no single command carries it whole.
+   * one command per entry, so that no single command carries it whole, and so
+   * does one whose entries average over {@link SET_MANY_SCRIPT_MAX_ENTRY_BYTES}
+   * (Lua would cost Redis more per byte than the script saves here).
    */
   async setMany(namespace: string, writes: readonly DurableWrite[], scope?: CallScope): Promise<void> {
     if (writes.length === 0) return;
     const items: SetManyItem[] = writes.map((write) => ({ id: this.#key(namespace, write.key), value: toBuffer(write.envelope), expiresAt: write.expiresAt }));
-    if (setManyBytes(items) <= SET_MANY_SCRIPT_MAX_BYTES) {
+    if (setManyByScript(items)) {
       const ttl = (expiresAt: number) => this.#ttl(expiresAt);
       const applied = await this.#exec("setMany", true, scope, () => this.#setMany.tiercacheSetMany(setManyArgs(items, ttl)));
       if (applied !== items.length) throw new TierUnavailableError(`redis setMany applied ${applied} of ${items.length} entries`);

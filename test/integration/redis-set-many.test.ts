@@ -5,14 +5,15 @@ import { ValueCodec } from "../../core/codec.js";
 import { TierUnavailableError } from "../../core/errors.js";
 import type { DurableWrite } from "../../server/engine/durable-tier.js";
 import { redisKey } from "../../server/tiers/redis-keys.js";
-import { SET_MANY_SCRIPT_MAX_BYTES } from "../../server/tiers/redis-set-many.js";
+import { SET_MANY_SCRIPT_MAX_BYTES, SET_MANY_SCRIPT_MAX_ENTRY_BYTES } from "../../server/tiers/redis-set-many.js";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
 
 /*
  * setMany goes as one Lua script (keys in KEYS, value and TTL per key in
- * ARGV), or as MULTI/EXEC above SET_MANY_SCRIPT_MAX_BYTES. Both must store the
- * same bytes under the same keys with the same TTLs.
+ * ARGV), or as MULTI/EXEC above SET_MANY_SCRIPT_MAX_BYTES or with entries
+ * averaging over SET_MANY_SCRIPT_MAX_ENTRY_BYTES. Both must store the same
+ * bytes under the same keys with the same TTLs.
  */
 
 const PREFIX = "sm";
@@ -140,6 +141,19 @@ describe("RedisTier.setMany", () => {
     expect(stats.multi).toBe(1);
     expect(stats.exec).toBe(1);
     await expectStored("ns", all, expired, expiring);
+  });
+
+  it("sends a batch of big entries as MULTI/EXEC, and one of small entries as a script", async () => {
+    const write = (key: string, size: number) => ({ key, envelope: envelope(randomBytes(size)), expiresAt: 0 });
+    const big = Array.from({ length: 20 }, (_, i) => write(`big${i}`, SET_MANY_SCRIPT_MAX_ENTRY_BYTES));
+    const small = Array.from({ length: 20 }, (_, i) => write(`small${i}`, SET_MANY_SCRIPT_MAX_ENTRY_BYTES / 2));
+    await tier.setMany("ns", big);
+    let stats = commandStats(await raw.info("commandstats"));
+    expect([stats.multi, (stats.eval ?? 0) + (stats.evalsha ?? 0)]).toEqual([1, 0]);
+    await tier.setMany("ns", small);
+    stats = commandStats(await raw.info("commandstats"));
+    expect([stats.multi, (stats.eval ?? 0) + (stats.evalsha ?? 0)]).toEqual([1, 1]);
+    await expectStored("ns", [...big, ...small], [], []);
   });
 
   it("reloads the script when Redis lost it (NOSCRIPT)", async () => {
