@@ -93,9 +93,6 @@ export function describeTarget(target: RedisTarget): string {
   }
 }
 
-/** Commands sent on their own: a whole setMany batch gains nothing from sharing a write, and would be copied once more into it. */
-const AUTO_PIPELINING_IGNORED = ["tiercacheSetMany"];
-
 /**
  * Builds an ioredis client configured to fail fast, leaving every retry and
  * timeout decision to the guard (redis-guard.ts):
@@ -111,7 +108,7 @@ const AUTO_PIPELINING_IGNORED = ["tiercacheSetMany"];
  * - `retryStrategy` / `clusterRetryStrategy` / `sentinelRetryStrategy`:
  *   reconnect forever with capped backoff ({@link reconnectDelay}).
  * - `enableAutoPipelining: true`: concurrent commands issued in the same tick
- *   share one write (except setMany's script, see {@link AUTO_PIPELINING_IGNORED}).
+ *   share one write.
  * - `lazyConnect: true`: nothing happens until `connect()`, which the tier calls
  *   without letting a failure escape (see {@link connectInBackground}).
  *
@@ -127,7 +124,6 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     enableAutoPipelining: true,
-    autoPipeliningIgnoredCommands: AUTO_PIPELINING_IGNORED,
     connectTimeout: options.connectTimeoutMs,
     retryStrategy: reconnectDelay,
   };
@@ -158,7 +154,6 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
         lazyConnect: true,
         enableOfflineQueue: false,
         enableAutoPipelining: true,
-        autoPipeliningIgnoredCommands: AUTO_PIPELINING_IGNORED,
         clusterRetryStrategy: reconnectDelay,
         slotsRefreshTimeout: options.connectTimeoutMs,
         redisOptions: { ...auth, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, connectTimeout: options.connectTimeoutMs },

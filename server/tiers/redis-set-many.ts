@@ -1,8 +1,11 @@
+import { createHash } from "node:crypto";
+import { Command } from "ioredis";
+
 /**
  * setMany of the Redis tier as one Lua script call instead of a MULTI/EXEC of
- * one SET per entry: ioredis then builds one command and parses one reply per
- * batch, not a Command object, a buffer and two replies (QUEUED + result) per
- * entry.
+ * one SET per entry: one command whose bytes are laid out here in one buffer
+ * and one reply per batch, instead of ioredis's Command object, serialized
+ * buffer and two replies (QUEUED + result) per entry.
  */
 
 /** The TTL of a write: ms for PX, "none" for no expiry, "expired" when the expiry has passed (the write is a delete). */
@@ -68,21 +71,115 @@ export function setManyByScript(items: readonly SetManyItem[]): boolean {
   return bytes <= SET_MANY_SCRIPT_MAX_BYTES && bytes <= items.length * SET_MANY_SCRIPT_MAX_ENTRY_BYTES;
 }
 
+/** What sends a command: the tier's ioredis client (standalone, Sentinel or Cluster). */
+export interface CommandSender {
+  sendCommand(command: Command): unknown;
+}
+
 /**
- * The arguments of {@link SET_MANY_LUA} after the script: the key count, the
- * keys, then value and TTL per key, each TTL from `ttl` (called now, so that a
- * retry sends fresh TTLs).
+ * Runs {@link SET_MANY_LUA} on `items` (at least one), each TTL from `ttl`
+ * (called now, so that a retry sends fresh TTLs), and resolves with the
+ * number of entries applied. EVALSHA first; on NOSCRIPT (a restarted or
+ * flushed Redis, a Cluster node that never saw it) once more as EVAL.
  */
-export function setManyArgs(items: readonly SetManyItem[], ttl: (expiresAt: number) => Ttl): (string | number | Buffer)[] {
+export async function runSetMany(client: CommandSender, items: readonly SetManyItem[], ttl: (expiresAt: number) => Ttl): Promise<number> {
+  const body = setManyBody(items, ttl);
+  try {
+    return await send(client, new SetManyCommand("evalsha", items[0]!.id, body));
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
+    return send(client, new SetManyCommand("eval", items[0]!.id, body));
+  }
+}
+
+function send(client: CommandSender, command: SetManyCommand): Promise<number> {
+  client.sendCommand(command);
+  return command.promise as Promise<number>;
+}
+
+const SET_MANY_SHA = createHash("sha1").update(SET_MANY_LUA).digest("hex");
+
+/**
+ * EVALSHA (or EVAL) of {@link SET_MANY_LUA} whose RESP frame is built here
+ * in one buffer, with one copy of each value: ioredis's own serialization
+ * makes several passes and a string or two per argument (3 per entry here),
+ * which cost more than the copies. The arguments ioredis sees hold only the
+ * first key, enough for it to route the command to the batch's Cluster slot.
+ */
+class SetManyCommand extends Command {
+  readonly #frame: Buffer;
+
+  constructor(name: "evalsha" | "eval", routingKey: string, body: SetManyBody) {
+    const script = name === "evalsha" ? SET_MANY_SHA : SET_MANY_LUA;
+    super(name, [script, 1, routingKey], { replyEncoding: "utf8" });
+    this.#frame = frame(name, script, body);
+  }
+
+  override toWritable(): Buffer {
+    return this.#frame;
+  }
+}
+
+/** The keys, values and TTLs of a batch as they go on the wire, with their sizes. */
+interface SetManyBody {
+  readonly items: readonly SetManyItem[];
+  readonly keyBytes: number[];
+  readonly ttls: string[];
+  readonly bytes: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function setManyBody(items: readonly SetManyItem[], ttl: (expiresAt: number) => Ttl): SetManyBody {
   const n = items.length;
-  const args = new Array<string | number | Buffer>(1 + 3 * n);
-  args[0] = n;
+  const keyBytes = new Array<number>(n);
+  const ttls = new Array<string>(n);
+  let bytes = 0;
   for (let i = 0; i < n; i++) {
     const { id, value, expiresAt } = items[i]!;
+    const k = Buffer.byteLength(id, "utf8");
     const t = ttl(expiresAt);
-    args[1 + i] = id;
-    args[n + 1 + 2 * i] = t === "expired" ? "" : value;
-    args[n + 2 + 2 * i] = t === "none" ? "" : t === "expired" ? "-" : String(t);
+    const digits = t === "none" ? "" : t === "expired" ? "-" : String(t);
+    const v = t === "expired" ? 0 : value.byteLength;
+    keyBytes[i] = k;
+    ttls[i] = digits;
+    bytes += bulkBytes(k) + bulkBytes(v) + bulkBytes(digits.length);
   }
-  return args;
+  return { items, keyBytes, ttls, bytes };
+}
+
+/** Bytes of a RESP bulk string of `n` bytes: `$n\r\n…\r\n`. */
+function bulkBytes(n: number): number {
+  return 1 + String(n).length + 2 + n + 2;
+}
+
+/** The RESP frame `name script numkeys key… (value ttl)…`. */
+function frame(name: string, script: string, body: SetManyBody): Buffer {
+  const { items, keyBytes, ttls } = body;
+  const n = items.length;
+  const head = `*${3 + 3 * n}\r\n$${name.length}\r\n${name}\r\n$${Buffer.byteLength(script)}\r\n${script}\r\n$${String(n).length}\r\n${n}\r\n`;
+  const headBytes = Buffer.byteLength(head);
+  const out = Buffer.allocUnsafe(headBytes + body.bytes);
+  let pos = out.write(head, 0, "utf8");
+  for (let i = 0; i < n; i++) {
+    pos += out.write(`$${keyBytes[i]}\r\n`, pos, "latin1");
+    pos += out.write(items[i]!.id, pos, "utf8");
+    pos = crlf(out, pos);
+  }
+  for (let i = 0; i < n; i++) {
+    const digits = ttls[i]!;
+    const value = digits === "-" ? EMPTY : items[i]!.value;
+    pos += out.write(`$${value.byteLength}\r\n`, pos, "latin1");
+    out.set(value, pos);
+    pos = crlf(out, pos + value.byteLength);
+    pos += out.write(`$${digits.length}\r\n${digits}\r\n`, pos, "latin1");
+  }
+  if (pos !== out.byteLength) throw new Error(`setMany frame: wrote ${pos} of ${out.byteLength} bytes`);
+  return out;
+}
+
+function crlf(out: Buffer, pos: number): number {
+  out[pos] = 13;
+  out[pos + 1] = 10;
+  return pos + 2;
 }

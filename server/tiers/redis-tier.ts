@@ -28,7 +28,7 @@ import {
 import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
 import { checkEvictionPolicy, warnAboutEvictionPolicy, type EvictionPolicyVerdict } from "./eviction-policy-check.js";
 import { checkKeyPrefix, leaseKey, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
-import { SET_MANY_LUA, SET_MANY_SCRIPT_MAX_BYTES, SET_MANY_SCRIPT_MAX_ENTRY_BYTES, setManyArgs, setManyByScript, type SetManyItem, type Ttl } from "./redis-set-many.js";
+import { runSetMany, SET_MANY_SCRIPT_MAX_BYTES, SET_MANY_SCRIPT_MAX_ENTRY_BYTES, setManyByScript, type SetManyItem, type Ttl } from "./redis-set-many.js";
 
 export type { BreakerState } from "./redis-guard.js";
 import { RedisInvalidationChannel, type InvalidationSettings, type RemoteChangeHandler } from "./redis-invalidation.js";
@@ -320,12 +320,6 @@ for i = 1, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], epoch) end
 return epoch
 `;
 
-/** The set-many script (see redis-set-many.ts). */
-interface SetManyCommand {
-  /** `args` as setManyArgs makes them (key count, keys, value and TTL per key). Returns the number of entries applied. */
-  tiercacheSetMany(args: (string | number | Buffer)[]): Promise<number>;
-}
-
 /**
  * The Redis durable tier: standalone, Sentinel or Cluster through ioredis.
  *
@@ -366,7 +360,6 @@ export class RedisTier implements DurableTier {
   readonly #clock: Clock;
   readonly #touch: TouchCommand;
   readonly #invalidateTags: InvalidateTagsCommand;
-  readonly #setMany: SetManyCommand;
   #closed = false;
   #evictionPolicy: EvictionPolicyVerdict | undefined;
   #policyCheck: Promise<void> | undefined;
@@ -381,8 +374,6 @@ export class RedisTier implements DurableTier {
     this.#touch = client as unknown as TouchCommand;
     client.defineCommand("tiercacheInvalidateTags", { numberOfKeys: 1, lua: INVALIDATE_TAGS_LUA });
     this.#invalidateTags = client as unknown as InvalidateTagsCommand;
-    client.defineCommand("tiercacheSetMany", { lua: SET_MANY_LUA }); // the key count is the first argument
-    this.#setMany = client as unknown as SetManyCommand;
     client.defineCommand("tiercacheLeaseAcquire", { numberOfKeys: 2, lua: LEASE_ACQUIRE_LUA });
     client.defineCommand("tiercacheLeaseRelease", { numberOfKeys: 1, lua: LEASE_RELEASE_LUA });
     client.defineCommand("tiercacheLeaseSet", { numberOfKeys: 2, lua: LEASE_FENCED_SET_LUA });
@@ -516,7 +507,7 @@ export class RedisTier implements DurableTier {
     const items: SetManyItem[] = writes.map((write) => ({ id: this.#key(namespace, write.key), value: toBuffer(write.envelope), expiresAt: write.expiresAt }));
     if (setManyByScript(items)) {
       const ttl = (expiresAt: number) => this.#ttl(expiresAt);
-      const applied = await this.#exec("setMany", true, scope, () => this.#setMany.tiercacheSetMany(setManyArgs(items, ttl)));
+      const applied = await this.#exec("setMany", true, scope, () => runSetMany(this.#client, items, ttl));
       if (applied !== items.length) throw new TierUnavailableError(`redis setMany applied ${applied} of ${items.length} entries`);
       return;
     }
