@@ -40,6 +40,7 @@ const ADVERSARIAL_KEYS = [
   "\u{10FFFF}",
   "𝄞{tag}😀",
   "é".repeat(512),
+  "lone \uD800 surrogate", // not UTF-8: sent as U+FFFD, as ioredis sends any string argument
 ];
 
 let redis: TestRedis;
