@@ -1,5 +1,6 @@
 import type { DescField, DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { ScalarType } from "@bufbuild/protobuf";
+import { asciiText } from "./ascii-text.js";
 import { generateReader, type ReadFunction, type ReaderHelpers } from "./generated-reader.js";
 import { generateWriter, type GeneratedWriter, type WriterHelpers } from "./generated-writer.js";
 import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint.js";
@@ -41,18 +42,14 @@ const EMPTY_BYTES = new Uint8Array(0);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Node's unchecked Buffer methods behind `write` and `toString` (present since Node 0.x), or the checked ones. */
+/** Node's unchecked Buffer method behind `write` (present since Node 0.x), or the checked one. */
 interface FastBufferMethods {
   utf8Write?: (this: Buffer, text: string, offset: number, length: number) => number;
-  latin1Slice?: (this: Buffer, start: number, end: number) => string;
 }
 const fast = Buffer.prototype as unknown as FastBufferMethods;
 const utf8Write: (buf: Buffer, text: string, offset: number, length: number) => number = fast.utf8Write
   ? (buf, text, offset, length) => fast.utf8Write!.call(buf, text, offset, length)
   : (buf, text, offset, length) => buf.write(text, offset, length, "utf8");
-const latin1Slice: (buf: Buffer, start: number, end: number) => string = fast.latin1Slice
-  ? (buf, start, end) => fast.latin1Slice!.call(buf, start, end)
-  : (buf, start, end) => buf.toString("latin1", start, end);
 
 /** UTF-8 bytes of `text`: counted in JS for short strings, where a native call costs more than the count. */
 function utf8Length(text: string): number {
@@ -176,17 +173,15 @@ function longOf(value: unknown, kind: "int64" | "uint64"): number | bigint {
   return n;
 }
 
+/** The UTF-8 text in `buf[start, end)`; GIVE_UP when it is not valid UTF-8. */
 function textOf(buf: Buffer, start: number, end: number): string {
-  for (let i = start; i < end; i++) {
-    if (buf[i]! > 0x7f) {
-      try {
-        return strictUtf8.decode(buf.subarray(start, end));
-      } catch {
-        throw GIVE_UP;
-      }
-    }
+  const ascii = asciiText(buf, start, end);
+  if (ascii !== undefined) return ascii;
+  try {
+    return strictUtf8.decode(buf.subarray(start, end));
+  } catch {
+    throw GIVE_UP;
   }
-  return latin1Slice(buf, start, end);
 }
 
 const WRITER_HELPERS: WriterHelpers = { GIVE_UP, utf8Length, varintSize, bigVarintSize, writeVarint, writeBigVarint, writeText, longOf };
