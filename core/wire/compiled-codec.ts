@@ -1,5 +1,7 @@
 import type { DescField, DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { ScalarType } from "@bufbuild/protobuf";
+import { asciiText } from "./ascii-text.js";
+import { generateReader, type ReadFunction, type ReaderHelpers } from "./generated-reader.js";
 import { generateWriter, type GeneratedWriter, type WriterHelpers } from "./generated-writer.js";
 import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint.js";
 
@@ -10,8 +12,10 @@ import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint
  * uint64 and enums; repeated strings; singular and repeated messages) and
  * gives up on anything else, so callers fall back to protobuf-es: a message
  * with unknown fields, a value of the wrong type, malformed or non-canonical
- * input. Whatever it returns is what protobuf-es would return (checked by a
- * property test on random messages of every hot schema).
+ * input. Whatever it returns is what protobuf-es would return, down to the
+ * order of the properties (checked by a property test on random messages of
+ * every hot schema, and on random wire forms of them). Writers and readers
+ * are generated per message type (generated-writer.ts, generated-reader.ts).
  */
 export interface CompiledCodec<D extends DescMessage = DescMessage> {
   readonly schema: D;
@@ -28,7 +32,6 @@ interface FieldPlan {
   readonly kind: Kind;
   readonly tag: number;
   readonly tagSize: number;
-  readonly wireType: number;
   sub: Compiled | undefined;
 }
 
@@ -36,22 +39,17 @@ interface FieldPlan {
 const GIVE_UP = Symbol("give up");
 
 const EMPTY_BYTES = new Uint8Array(0);
-const TWO_32 = 0x100000000;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Node's unchecked Buffer methods behind `write` and `toString` (present since Node 0.x), or the checked ones. */
+/** Node's unchecked Buffer method behind `write` (present since Node 0.x), or the checked one. */
 interface FastBufferMethods {
   utf8Write?: (this: Buffer, text: string, offset: number, length: number) => number;
-  latin1Slice?: (this: Buffer, start: number, end: number) => string;
 }
 const fast = Buffer.prototype as unknown as FastBufferMethods;
 const utf8Write: (buf: Buffer, text: string, offset: number, length: number) => number = fast.utf8Write
   ? (buf, text, offset, length) => fast.utf8Write!.call(buf, text, offset, length)
   : (buf, text, offset, length) => buf.write(text, offset, length, "utf8");
-const latin1Slice: (buf: Buffer, start: number, end: number) => string = fast.latin1Slice
-  ? (buf, start, end) => fast.latin1Slice!.call(buf, start, end)
-  : (buf, start, end) => buf.toString("latin1", start, end);
 
 /** UTF-8 bytes of `text`: counted in JS for short strings, where a native call costs more than the count. */
 function utf8Length(text: string): number {
@@ -108,27 +106,19 @@ function kindOf(field: DescField): Kind | undefined {
 
 class Compiled {
   readonly typeName: string;
+  /** In declaration order, the order of protobuf-es's properties. */
+  readonly declared: FieldPlan[];
+  /** In tag order, the order they are written. */
   readonly plans: FieldPlan[];
-  /** Plans indexed by field number. */
-  readonly byNumber: (FieldPlan | undefined)[] = [];
-  readonly template: Record<string, unknown>;
-  readonly lists: string[];
 
-  constructor(schema: DescMessage, plans: FieldPlan[]) {
+  constructor(schema: DescMessage, declared: FieldPlan[]) {
     this.typeName = schema.typeName;
-    this.plans = plans;
-    const template: Record<string, unknown> = { $typeName: schema.typeName };
-    const lists: string[] = [];
-    for (const plan of plans) {
-      this.byNumber[plan.tag >>> 3] = plan;
-      if (plan.kind === "strings" || plan.kind === "messages") lists.push(plan.name);
-      else if (plan.kind !== "message") template[plan.name] = ZERO[plan.kind];
-    }
-    this.template = template;
-    this.lists = lists;
+    this.declared = declared;
+    this.plans = [...declared].sort((a, b) => a.tag - b.tag);
   }
 
   #writer: GeneratedWriter | undefined;
+  #reader: ReadFunction | undefined;
 
   /** The generated size and write functions of this type, made on first use (its nested types are linked by then). */
   get #generated(): GeneratedWriter {
@@ -149,97 +139,25 @@ class Compiled {
     return this.#generated.write(message, buf, pos, sizes, cursor);
   }
 
-  /** The message in `buf[start, end)`; `input` is the same bytes as given (its subarrays are the bytes fields, as protobuf-es returns them). */
-  read(input: Uint8Array, buf: Buffer, start: number, end: number): Record<string, unknown> {
-    const message: Record<string, unknown> = { ...this.template };
-    for (const name of this.lists) message[name] = [];
-    let pos = start;
-    while (pos < end) {
-      let tag = buf[pos++]!;
-      if (tag > 0x7f) {
-        const second = buf[pos++]!;
-        if (second > 0x7f || pos > end) throw GIVE_UP;
-        tag = (tag & 0x7f) | (second << 7);
-      }
-      const plan = this.byNumber[tag >>> 3];
-      if (plan === undefined || (tag & 7) !== plan.wireType) throw GIVE_UP;
-      if (plan.wireType === 0) {
-        let value = 0;
-        let shift = 1;
-        let b: number;
-        let count = 0;
-        do {
-          if (pos >= end || ++count > 7) throw GIVE_UP;
-          b = buf[pos++]!;
-          value += (b & 0x7f) * shift;
-          shift *= 0x80;
-        } while (b > 0x7f);
-        switch (plan.kind) {
-          case "bool":
-            if (value > 1) throw GIVE_UP;
-            message[plan.name] = value === 1;
-            break;
-          case "int32":
-          case "uint32":
-            if (value > 0x7fffffff && (plan.kind === "int32" || value >= TWO_32)) throw GIVE_UP;
-            message[plan.name] = value;
-            break;
-          default:
-            message[plan.name] = BigInt(value);
-        }
-        continue;
-      }
-      let length = buf[pos++]!;
-      if (length > 0x7f) {
-        let shift = 0x80;
-        length &= 0x7f;
-        let b: number;
-        let count = 1;
-        do {
-          if (pos >= end || ++count > 4) throw GIVE_UP;
-          b = buf[pos++]!;
-          length += (b & 0x7f) * shift;
-          shift *= 0x80;
-        } while (b > 0x7f);
-      }
-      const stop = pos + length;
-      if (stop > end) throw GIVE_UP;
-      switch (plan.kind) {
-        case "string":
-          message[plan.name] = textOf(buf, pos, stop);
-          break;
-        case "strings":
-          (message[plan.name] as string[]).push(textOf(buf, pos, stop));
-          break;
-        case "bytes":
-          message[plan.name] = input.subarray(pos, stop);
-          break;
-        case "message":
-          if (message[plan.name] !== undefined) throw GIVE_UP;
-          message[plan.name] = plan.sub!.read(input, buf, pos, stop);
-          break;
-        case "messages":
-          (message[plan.name] as unknown[]).push(plan.sub!.read(input, buf, pos, stop));
-          break;
-        default:
-          throw GIVE_UP;
-      }
-      pos = stop;
-    }
-    if (pos !== end) throw GIVE_UP;
-    return message;
+  /**
+   * The generated read function of this type, made on first use. It returns
+   * the message in `buf[start, end)` (`input` is the same bytes as given: its
+   * subarrays are the bytes fields, as protobuf-es returns them) and throws
+   * GIVE_UP on an unknown field number or wire type, a tag over two bytes, a
+   * varint over 7 bytes or a length over 4, an int32 or uint32 out of range
+   * (negative int32s included), a bool over 1, a second occurrence of a
+   * singular message field, a length past the end, invalid UTF-8, or a body
+   * that does not end exactly at `end`.
+   */
+  reader(): ReadFunction {
+    return (this.#reader ??= generateReader(
+      this.typeName,
+      this.declared,
+      this.declared.filter((p) => p.kind === "message" || p.kind === "messages").map((p) => p.sub!),
+      READER_HELPERS,
+    ));
   }
 }
-
-const ZERO: Record<Exclude<Kind, "strings" | "message" | "messages">, unknown> = {
-  bool: false,
-  string: "",
-  bytes: EMPTY_BYTES,
-  int32: 0,
-  uint32: 0,
-  int64: 0n,
-  uint64: 0n,
-};
 
 /** An int64/uint64 value as a number when it is a safe non-negative integer, else as a bigint. */
 function longOf(value: unknown, kind: "int64" | "uint64"): number | bigint {
@@ -255,20 +173,19 @@ function longOf(value: unknown, kind: "int64" | "uint64"): number | bigint {
   return n;
 }
 
+/** The UTF-8 text in `buf[start, end)`; GIVE_UP when it is not valid UTF-8. */
 function textOf(buf: Buffer, start: number, end: number): string {
-  for (let i = start; i < end; i++) {
-    if (buf[i]! > 0x7f) {
-      try {
-        return strictUtf8.decode(buf.subarray(start, end));
-      } catch {
-        throw GIVE_UP;
-      }
-    }
+  const ascii = asciiText(buf, start, end);
+  if (ascii !== undefined) return ascii;
+  try {
+    return strictUtf8.decode(buf.subarray(start, end));
+  } catch {
+    throw GIVE_UP;
   }
-  return latin1Slice(buf, start, end);
 }
 
 const WRITER_HELPERS: WriterHelpers = { GIVE_UP, utf8Length, varintSize, bigVarintSize, writeVarint, writeBigVarint, writeText, longOf };
+const READER_HELPERS: ReaderHelpers = { GIVE_UP, EMPTY_BYTES, textOf };
 
 const compiled = new WeakMap<DescMessage, Compiled | null>();
 
@@ -284,9 +201,8 @@ function compile(schema: DescMessage, compiling: Map<DescMessage, Compiled>): Co
     if (kind === undefined || field.number > 0x7ff) return remember(schema, undefined);
     const wireType = kind === "bool" || kind === "int32" || kind === "uint32" || kind === "int64" || kind === "uint64" ? 0 : 2;
     const tag = (field.number << 3) | wireType;
-    plans.push({ name: field.localName, kind, tag, tagSize: varintSize(tag), wireType, sub: undefined });
+    plans.push({ name: field.localName, kind, tag, tagSize: varintSize(tag), sub: undefined });
   }
-  plans.sort((a, b) => a.tag - b.tag);
   const result = new Compiled(schema, plans);
   compiling.set(schema, result);
   for (const field of schema.fields) {
@@ -328,7 +244,7 @@ export function compiledCodec<D extends DescMessage>(schema: D): CompiledCodec<D
     decode(bytes) {
       const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       try {
-        return codec.read(bytes, buf, 0, buf.byteLength) as MessageShape<D>;
+        return codec.reader()(bytes, buf, 0, buf.byteLength) as MessageShape<D>;
       } catch (err) {
         if (err === GIVE_UP || err instanceof RangeError) return undefined;
         throw err;

@@ -59,6 +59,114 @@ function initArbitrary(schema: DescMessage, depth = 0): fc.Arbitrary<Record<stri
   return fc.record(parts, { requiredKeys: [] });
 }
 
+/** One field occurrence on the wire, and whether the compiled reader must take it (rather than leave it to protobuf-es). */
+interface Occurrence {
+  readonly number: number;
+  readonly bytes: number[];
+  readonly ok: boolean;
+}
+
+/** `n` (64-bit two's complement) as a varint made `pad` bytes longer than needed: overlong, but legal protobuf. */
+function varintOf(n: bigint, pad: number): number[] {
+  const out: number[] = [];
+  let rest = BigInt.asUintN(64, n);
+  while (rest > 0x7fn) {
+    out.push(Number(rest & 0x7fn) | 0x80);
+    rest >>= 7n;
+  }
+  out.push(Number(rest));
+  for (let i = 0; i < pad; i++) {
+    out[out.length - 1]! |= 0x80;
+    out.push(0);
+  }
+  return out;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    strictUtf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function wireTypeOf(field: DescField): number {
+  if (field.fieldKind === "enum") return 0;
+  if (field.fieldKind === "scalar") return field.scalar === ScalarType.STRING || field.scalar === ScalarType.BYTES ? 2 : 0;
+  return 2;
+}
+
+/** Mostly 0, sometimes up to `max`: how many bytes longer than needed a varint is written. */
+const padding = (max: number) => fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max }) });
+
+/**
+ * One occurrence of `field`. The reader must take it when its tag takes at
+ * most 2 bytes, a varint value is in the field's range (bool 0..1, int32 and
+ * enum 0..2^31-1, uint32 0..2^32-1, 64-bit 0..2^49-1) in at most 7 bytes, a
+ * length is at most 4 bytes, and a string is valid UTF-8.
+ */
+function occurrenceOf(field: DescField, depth: number): fc.Arbitrary<Occurrence> {
+  const wireType = wireTypeOf(field);
+  const tagOf = (pad: number) => varintOf(BigInt((field.number << 3) | wireType), pad);
+  if (wireType === 0) {
+    const scalar = field.fieldKind === "enum" ? ScalarType.INT32 : (field as { scalar: ScalarType }).scalar;
+    const limit = scalar === ScalarType.BOOL ? 1n : scalar === ScalarType.INT32 ? 2n ** 31n - 1n : scalar === ScalarType.UINT32 ? 2n ** 32n - 1n : 2n ** 49n - 1n;
+    const value = fc.oneof({ weight: 4, arbitrary: fc.bigInt({ min: 0n, max: limit }) }, { weight: 1, arbitrary: fc.bigInt({ min: -(2n ** 63n), max: 2n ** 64n - 1n }) });
+    return fc.tuple(padding(2), value, padding(6)).map(([tagPad, v, pad]) => {
+      const tag = tagOf(tagPad);
+      const bytes = varintOf(v, pad);
+      return { number: field.number, bytes: [...tag, ...bytes], ok: tag.length <= 2 && v >= 0n && v <= limit && bytes.length <= 7 };
+    });
+  }
+  const isMessage = field.fieldKind === "message" || (field.fieldKind === "list" && field.listKind === "message");
+  const isString = !isMessage && (field as { scalar?: ScalarType }).scalar === ScalarType.STRING;
+  const payload: fc.Arbitrary<{ body: number[]; ok: boolean }> = isMessage
+    ? depth > 2
+      ? fc.constant({ body: [], ok: true })
+      : occurrencesOf(field.message!, depth + 1).map((list) => ({ body: list.flatMap((o) => o.bytes), ok: list.every((o) => o.ok) }))
+    : isString
+      ? fc.oneof({ weight: 5, arbitrary: anyString.map((s) => new TextEncoder().encode(s)) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 8 }) }).map((b) => ({ body: [...b], ok: isUtf8(b) }))
+      : fc.uint8Array({ maxLength: 40 }).map((b) => ({ body: [...b], ok: true }));
+  return fc.tuple(padding(2), payload, padding(4)).map(([tagPad, { body, ok }, pad]) => {
+    const tag = tagOf(tagPad);
+    const length = varintOf(BigInt(body.length), pad);
+    return { number: field.number, bytes: [...tag, ...length, ...body], ok: ok && tag.length <= 2 && length.length <= 4 };
+  });
+}
+
+/**
+ * Fields of `schema` in any order and number: repeated fields split and
+ * interleaved with others, singular fields repeated (the last one wins),
+ * overlong varints, and now and then an unknown field or a second singular
+ * message (which the reader leaves to protobuf-es).
+ */
+function occurrencesOf(schema: DescMessage, depth: number): fc.Arbitrary<Occurrence[]> {
+  const known = new Set(schema.fields.map((f) => f.number));
+  const unknown = fc
+    .tuple(fc.integer({ min: 1, max: 40 }).filter((n) => !known.has(n)), fc.integer({ min: 0, max: 300 }))
+    .map(([number, value]) => ({ number, bytes: [...varintOf(BigInt(number << 3), 0), ...varintOf(BigInt(value), 0)], ok: false }));
+  const one = schema.fields.length > 0 ? fc.oneof({ weight: 12, arbitrary: fc.oneof(...schema.fields.map((f) => occurrenceOf(f, depth))) }, { weight: 1, arbitrary: unknown }) : unknown;
+  const singularMessages = new Set(schema.fields.filter((f) => f.fieldKind === "message").map((f) => f.number));
+  return fc.array(one, { maxLength: depth > 0 ? 4 : 12 }).map((list) => {
+    const seen = new Set<number>();
+    return list.map((o) => {
+      if (!singularMessages.has(o.number)) return o;
+      const again = seen.has(o.number);
+      seen.add(o.number);
+      return again ? { ...o, ok: false } : o;
+    });
+  });
+}
+
+/** The property names of `value` and of everything inside it, in order. */
+function shapeOf(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(shapeOf);
+  if (typeof value !== "object" || value === null || value instanceof Uint8Array) return typeof value;
+  return Object.entries(value).map(([k, v]) => [k, shapeOf(v)]);
+}
+
 const HOT = [GetRequestSchema, GetResponseSchema, SetRequestSchema, StreamGetRequestSchema, StreamGetResponseSchema, StreamSetRequestSchema];
 const ALL = [...new Set(CacheService.methods.flatMap((m) => [m.input, m.output]))];
 
@@ -90,9 +198,27 @@ describe("compiled codec against protobuf-es", () => {
             const bytes = toBinary(schema, create(schema, init));
             const decoded = codec.decode(bytes);
             const hasNegativeOrHuge = decoded === undefined;
-            if (!hasNegativeOrHuge) expect(decoded).toEqual(fromBinary(schema, bytes));
+            if (hasNegativeOrHuge) return;
+            const expected = fromBinary(schema, bytes);
+            expect(decoded).toStrictEqual(expected);
+            expect(shapeOf(decoded)).toEqual(shapeOf(expected));
           }),
           { numRuns: 300 },
+        );
+      });
+
+      it("decodes fields in any order, split, repeated and overlong exactly as protobuf-es, and takes every such message it must", () => {
+        fc.assert(
+          fc.property(occurrencesOf(schema, 0), (list) => {
+            const bytes = new Uint8Array(list.flatMap((o) => o.bytes));
+            const decoded = codec.decode(bytes);
+            if (list.every((o) => o.ok)) expect(decoded).toBeDefined();
+            if (decoded === undefined) return;
+            const expected = fromBinary(schema, bytes);
+            expect(decoded).toStrictEqual(expected);
+            expect(shapeOf(decoded)).toEqual(shapeOf(expected));
+          }),
+          { numRuns: 1000 },
         );
       });
 
@@ -108,7 +234,7 @@ describe("compiled codec against protobuf-es", () => {
           fc.property(fc.oneof(mangled, fc.uint8Array({ maxLength: 64 })), (bytes) => {
             const decoded = codec.decode(bytes);
             if (decoded === undefined) return;
-            expect(decoded).toEqual(fromBinary(schema, bytes));
+            expect(decoded).toStrictEqual(fromBinary(schema, bytes));
           }),
           { numRuns: 1000 },
         );
