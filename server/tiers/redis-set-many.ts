@@ -71,9 +71,9 @@ export function setManyByScript(items: readonly SetManyItem[]): boolean {
   return bytes <= SET_MANY_SCRIPT_MAX_BYTES && bytes <= items.length * SET_MANY_SCRIPT_MAX_ENTRY_BYTES;
 }
 
-/** What runs a transaction: the tier's ioredis client (standalone, Sentinel or Cluster). */
-export interface TransactionStarter {
-  multi(): { exec(): Promise<[error: Error | null, result: unknown][] | null> };
+/** What sends a command: the tier's ioredis client (standalone, Sentinel or Cluster). */
+export interface CommandSender {
+  sendCommand(command: Command): unknown;
 }
 
 /**
@@ -81,14 +81,8 @@ export interface TransactionStarter {
  * (called now, so that a retry sends fresh TTLs), and resolves with the
  * number of entries applied. EVALSHA first; on NOSCRIPT (a restarted or
  * flushed Redis, a Cluster node that never saw it) once more as EVAL.
- *
- * The call goes inside MULTI/EXEC. On its own, ioredis Cluster would resend
- * it by itself on TRYAGAIN (a slot in migration) for up to 16 tries, after
- * the guard's attempt had timed out and the caller had been told it failed:
- * the batch could then land after a later, acknowledged write. A transaction
- * is not resent that way (EXEC aborts, and the guard decides what to retry).
  */
-export async function runSetMany(client: TransactionStarter, items: readonly SetManyItem[], ttl: (expiresAt: number) => Ttl): Promise<number> {
+export async function runSetMany(client: CommandSender, items: readonly SetManyItem[], ttl: (expiresAt: number) => Ttl): Promise<number> {
   const body = setManyBody(items, ttl);
   try {
     return await send(client, new SetManyCommand("evalsha", items[0]!.id, body));
@@ -98,14 +92,9 @@ export async function runSetMany(client: TransactionStarter, items: readonly Set
   }
 }
 
-async function send(client: TransactionStarter, command: SetManyCommand): Promise<number> {
-  const tx = client.multi();
-  (tx as unknown as { sendCommand(command: Command): unknown }).sendCommand(command);
-  const results = await tx.exec();
-  if (results === null) throw new Error("setMany transaction aborted");
-  const [error, applied] = results[0]!;
-  if (error) throw error;
-  return applied as number;
+function send(client: CommandSender, command: SetManyCommand): Promise<number> {
+  client.sendCommand(command);
+  return command.promise as Promise<number>;
 }
 
 const SET_MANY_SHA = createHash("sha1").update(SET_MANY_LUA).digest("hex");

@@ -331,8 +331,8 @@ return epoch
  * envelope's expiresAt against the tier's clock, so an entry is never served
  * past its expiry even with clock skew or an injected clock.
  *
- * Round trips: get = GET; getMany = one MGET; setMany = one Lua script in a
- * MULTI/EXEC (a MULTI/EXEC of SETs for a batch of big entries or over {@link SET_MANY_SCRIPT_MAX_BYTES}; see setMany);
+ * Round trips: get = GET; getMany = one MGET; setMany = one Lua script (one
+ * MULTI/EXEC for a batch of big entries or over {@link SET_MANY_SCRIPT_MAX_BYTES}; see setMany);
  * delete/deleteMany = one MULTI/EXEC of GETRANGE (the envelope's
  * prefix, to count only fresh keys) and one UNLINK; has = GETRANGE of the
  * prefix only; touch = one Lua script. Freshness follows core/envelope.ts.
@@ -490,8 +490,7 @@ export class RedisTier implements DurableTier {
   }
 
   /**
-   * All or nothing, as one Lua script (SET_MANY_LUA, sent inside MULTI/EXEC so
-   * that ioredis Cluster never resends it on its own: see runSetMany): Redis runs it like a
+   * All or nothing, as one Lua script (SET_MANY_LUA): Redis runs it like a
    * MULTI/EXEC, without interleaving other clients' commands, and the TTL of
    * each entry is the same SET … PX / SET / UNLINK. They differ only when a
    * command fails inside: EXEC runs every other queued command and reports

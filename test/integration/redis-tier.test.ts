@@ -80,8 +80,8 @@ describe("RedisTier (standalone) specifics", () => {
     expect(stats.mget).toBe(1);
     expect(stats.get ?? 0).toBe(0);
     expect((stats.eval ?? 0) + (stats.evalsha ?? 0)).toBe(1);
-    expect(stats.multi).toBe(2); // the script call's and deleteMany's
-    expect(stats.exec).toBe(2);
+    expect(stats.multi).toBe(1);
+    expect(stats.exec).toBe(1);
     expect(stats.set).toBe(50); // the script's SETs count too
     expect(stats.unlink).toBe(1);
   });
