@@ -7,7 +7,7 @@ import { InvalidArgumentError } from "../../core/errors.js";
  * one namespace hashes to the same slot. Redis Cluster refuses multi-key
  * commands (MGET, UNLINK of several keys), MULTI/EXEC transactions and Lua
  * scripts whose keys span slots (CROSSSLOT); with the tag, getMany is one MGET,
- * setMany one Lua script and deleteMany one transaction in Cluster exactly as
+ * setMany one MULTI/EXEC and deleteMany one transaction in Cluster exactly as
  * on a standalone server. The cost: one namespace lives on one shard, so a
  * single very large or very hot namespace does not spread over the cluster
  * (many namespaces do, slot by slot).

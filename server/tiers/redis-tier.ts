@@ -29,7 +29,6 @@ import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-gua
 import { IdleBypass } from "./idle-bypass.js";
 import { checkEvictionPolicy, warnAboutEvictionPolicy, type EvictionPolicyVerdict } from "./eviction-policy-check.js";
 import { checkKeyPrefix, leaseKey, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
-import { runSetMany, SET_MANY_SCRIPT_MAX_BYTES, SET_MANY_SCRIPT_MAX_ENTRY_BYTES, setManyByScript, type SetManyItem, type Ttl } from "./redis-set-many.js";
 
 export type { BreakerState } from "./redis-guard.js";
 import { RedisInvalidationChannel, type InvalidationSettings, type RemoteChangeHandler } from "./redis-invalidation.js";
@@ -321,6 +320,9 @@ for i = 1, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], epoch) end
 return epoch
 `;
 
+/** The TTL of a write: ms for PX, "none" for no expiry, "expired" when the expiry has passed. */
+type Ttl = number | "none" | "expired";
+
 /**
  * The Redis durable tier: standalone, Sentinel or Cluster through ioredis.
  *
@@ -331,9 +333,8 @@ return epoch
  * envelope's expiresAt against the tier's clock, so an entry is never served
  * past its expiry even with clock skew or an injected clock.
  *
- * Round trips: get = GET; getMany = one MGET; setMany = one Lua script (one
- * MULTI/EXEC for a batch of big entries or over {@link SET_MANY_SCRIPT_MAX_BYTES}; see setMany);
- * delete/deleteMany = one MULTI/EXEC of GETRANGE (the envelope's
+ * Round trips: get = GET; getMany = one MGET; setMany = one MULTI/EXEC (all or
+ * nothing); delete/deleteMany = one MULTI/EXEC of GETRANGE (the envelope's
  * prefix, to count only fresh keys) and one UNLINK; has = GETRANGE of the
  * prefix only; touch = one Lua script. Freshness follows core/envelope.ts.
  *
@@ -489,32 +490,9 @@ export class RedisTier implements DurableTier {
     });
   }
 
-  /**
-   * All or nothing, as one Lua script (SET_MANY_LUA): Redis runs it like a
-   * MULTI/EXEC, without interleaving other clients' commands, and the TTL of
-   * each entry is the same SET … PX / SET / UNLINK. They differ only when a
-   * command fails inside: EXEC runs every other queued command and reports
-   * the failed one, a script stops at the failing command (entries before it
-   * are written, later ones not). Either way setMany rejects and a retry
-   * rewrites the whole batch. The failures that can strike a valid batch
-   * (OOM under maxmemory, READONLY after a failover) strike before anything
-   * is written in both: EXEC aborts when queueing failed, and Redis refuses a
-   * script's write for OOM only while the script has written nothing.
-   *
-   * A batch larger than {@link SET_MANY_SCRIPT_MAX_BYTES} goes as MULTI/EXEC of
-   * one command per entry, so that no single command carries it whole, and so
-   * does one whose entries average over {@link SET_MANY_SCRIPT_MAX_ENTRY_BYTES}
-   * (Lua would cost Redis more per byte than the script saves here).
-   */
   async setMany(namespace: string, writes: readonly DurableWrite[], scope?: CallScope): Promise<void> {
     if (writes.length === 0) return;
-    const items: SetManyItem[] = writes.map((write) => ({ id: this.#key(namespace, write.key), value: toBuffer(write.envelope), expiresAt: write.expiresAt }));
-    if (setManyByScript(items)) {
-      const ttl = (expiresAt: number) => this.#ttl(expiresAt);
-      const applied = await this.#exec("setMany", true, scope, () => runSetMany(this.#client, items, ttl));
-      if (applied !== items.length) throw new TierUnavailableError(`redis setMany applied ${applied} of ${items.length} entries`);
-      return;
-    }
+    const items = writes.map((write) => ({ id: this.#key(namespace, write.key), value: toBuffer(write.envelope), expiresAt: write.expiresAt }));
     await this.#exec("setMany", true, scope, async () => {
       const tx = this.#client.multi();
       for (const { id, value, expiresAt } of items) {
