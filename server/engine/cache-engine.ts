@@ -1,4 +1,4 @@
-import { raceCancel } from "./scope-cancel.js";
+import { cancelled, raceCancel } from "./scope-cancel.js";
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { ValueCodec } from "../../core/codec.js";
 import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, isTagged, readExpiresAt, readTagSection, withNewExpiry, type TagStamp } from "../../core/envelope.js";
@@ -140,11 +140,6 @@ export interface ValueToSet {
   tags?: readonly string[];
   /** Who writes it; tags the change's Watch event when it is the only entry and reaches every tier. */
   origin?: WriteOrigin;
-}
-
-/** Rejects when the scope's call ends early; a shared load itself keeps running for its other callers. */
-function withinScope<T>(promise: Promise<T>, scope: CallScope | undefined): Promise<T> {
-  return raceCancel(promise, scope);
 }
 
 /** Bytes of one namespace's state besides its entries (maps, counters, the memory tier's first slot arrays); measured on Node 20. */
@@ -603,7 +598,8 @@ export class CacheEngine {
     }
     const durable = this.#options.durable;
     if (!durable) return undefined;
-    const envelope = await withinScope(this.#readThrough(state, key, () => durable.get(state.name, key, scope)), scope);
+    // The caller stops waiting when its call ends early; a shared load keeps running for its other callers.
+    const envelope = await raceCancel(this.#readThrough(state, key, () => durable.get(state.name, key, scope)), scope);
     if (envelope === undefined || (await this.#hidden(state, [envelope], scope))[0]) return undefined;
     return { envelope, tier: durable.name };
   }
@@ -697,7 +693,7 @@ export class CacheEngine {
       const toFetch = notInMemory.filter((_, i) => !loading[i]);
       const joined = notInMemory.filter((_, i) => loading[i]).map((key) => state.loads.run(key, () => Promise.resolve(undefined)));
       const batch = toFetch.length > 0 ? this.#readThroughMany(state, toFetch, () => durable.getMany(state.name, toFetch, scope)) : Promise.resolve([]);
-      const [fetched, fromOthers] = await withinScope(Promise.all([batch, Promise.all(joined)]), scope);
+      const [fetched, fromOthers] = await raceCancel(Promise.all([batch, Promise.all(joined)]), scope);
       let f = 0;
       let o = 0;
       let m = 0;
@@ -760,7 +756,7 @@ export class CacheEngine {
       return (await durable.tagEpochs(state.name, [], scope)).counter;
     } catch (err) {
       // A degraded write (memory only) goes on with counter 0: any earlier invalidation of its tags hides it (a miss, never stale).
-      if (err instanceof TierUnavailableError && this.#options.degradedWrites && !scope?.signal?.aborted) return 0;
+      if (err instanceof TierUnavailableError && this.#options.degradedWrites && !cancelled(scope)) return 0;
       throw err;
     }
   }
@@ -811,7 +807,7 @@ export class CacheEngine {
           state.durable.sets += writes.length;
           return false;
         } catch (err) {
-          if (!(err instanceof TierUnavailableError) || !this.#options.degradedWrites || scope?.signal?.aborted) throw err;
+          if (!(err instanceof TierUnavailableError) || !this.#options.degradedWrites || cancelled(scope)) throw err;
           state.written.degraded += writes.length;
           return true;
         }
@@ -986,7 +982,7 @@ export class CacheEngine {
       if (attempt.heldElsewhereMs === undefined && !this.#leases.isHeld(name, key)) return { found, leaseToken: undefined };
       const left = deadline - performance.now();
       // heldElsewhereMs 0: a fresh value was written since the read above; read it whatever the deadline.
-      if ((left <= 0 && attempt.heldElsewhereMs !== 0) || scope?.signal?.aborted) return { found, leaseToken: undefined };
+      if ((left <= 0 && attempt.heldElsewhereMs !== 0) || cancelled(scope)) return { found, leaseToken: undefined };
       const end = await this.#leases.waitFor(name, key, left, scope?.signal, attempt.heldElsewhereMs);
       const reread = await this.get(name, key, scope, true);
       // The shared lease saw a fresh value that reads do not serve (its tags were invalidated): take the lease over it.
@@ -1021,7 +1017,7 @@ export class CacheEngine {
       try {
         attempt = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope, seenExpiresAt);
       } catch (err) {
-        if (!(err instanceof TierUnavailableError) || scope?.signal?.aborted) {
+        if (!(err instanceof TierUnavailableError) || cancelled(scope)) {
           this.#leases.release(namespace, key, token, true);
           throw err;
         }

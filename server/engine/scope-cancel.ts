@@ -16,6 +16,18 @@ export function cancelReasonOf(scope: CallScope | undefined): unknown {
   return signal?.aborted ? signal.reason : undefined;
 }
 
+/** Whether `scope`'s call ended early. */
+export function cancelled(scope: CallScope | undefined): boolean {
+  return cancelReasonOf(scope) !== undefined;
+}
+
+/** Calls `listener` with the signal's reason once it aborts; returns a function that stops listening. */
+export function listenToAbort(signal: AbortSignal, listener: (reason: unknown) => void): () => void {
+  const onAbort = () => listener(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  return () => signal.removeEventListener("abort", onAbort);
+}
+
 /**
  * Settles like `promise`, or rejects with `toError(reason)` as soon as
  * `scope`'s call ends early (at once if it has). `promise` itself keeps
@@ -46,9 +58,5 @@ function listenerOf(scope: CallScope): ((listener: (reason: unknown) => void) =>
   if (scope.onCancel !== undefined) return (listener) => scope.onCancel!(listener);
   const signal = scope.signal;
   if (signal === undefined) return undefined;
-  return (listener) => {
-    const onAbort = () => listener(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    return () => signal.removeEventListener("abort", onAbort);
-  };
+  return (listener) => listenToAbort(signal, listener);
 }

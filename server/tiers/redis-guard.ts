@@ -69,7 +69,7 @@ const TRANSIENT_REPLIES = new Set(["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN",
  * The one guarded door to Redis (STYLE.md item 6). Every command of the Redis
  * tier goes through {@link RedisGuard.exec}, which reads, in order:
  *
- * 1. stop if the call's signal aborted or its deadline passed;
+ * 1. stop if the call was cancelled or its deadline passed;
  * 2. the opossum breaker: when open, fail at once (no retry);
  * 3. the attempt, bounded by min(commandTimeoutMs, time left to the deadline);
  * 4. on a transient failure of an idempotent operation, sleep with AWS
@@ -170,7 +170,7 @@ export class RedisGuard {
     this.#breaker.shutdown();
   }
 
-  /** One attempt through the breaker, bounded by `budget` ms and by the signal. */
+  /** One attempt through the breaker, bounded by `budget` ms and by the call ending early. */
   #attempt<T>(op: GuardedOperation<T>, budget: number, scope: CallScope | undefined): Promise<T> {
     const fired = this.#breaker.fire(() => withTimeout(op.run, budget)) as Promise<T>;
     return raceCancel(fired, scope, (reason) => new CancelledError("cancelled", { cause: reason }));

@@ -1,5 +1,6 @@
 import { Metadata } from "@grpc/grpc-js";
 import type { CallContext } from "../../core/grpc-adapter.js";
+import { listenToAbort } from "../../server/engine/scope-cancel.js";
 
 /** A CallContext driven by `signal`, as a handler sees one (for calling handlers without a server). */
 export function callContextOf(signal: AbortSignal, metadata = new Metadata()): CallContext {
@@ -13,9 +14,7 @@ export function callContextOf(signal: AbortSignal, metadata = new Metadata()): C
         listener(signal.reason);
         return () => {};
       }
-      const onAbort = () => listener(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      return () => signal.removeEventListener("abort", onAbort);
+      return listenToAbort(signal, listener);
     },
     deadline: Infinity,
     metadata,
