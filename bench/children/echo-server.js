@@ -6,6 +6,11 @@
  *   the handler first awaits one ioredis GET of the key in the request.
  * - /bench.Echo/Bidi: one response of `bidiResponseBytes` per request message
  *   ("packed" echo: many keys' worth of bytes per message); ends when the client does.
+ * - /bench.Echo/Store (needs `redisUrl`): the request is `key \0 value`; one
+ *   ioredis SET with PX, then a one-byte response.
+ * - /bench.Echo/Session (bidi, needs `redisUrl`): per request message, in
+ *   order: `0 key` = one GET, answered with `unaryResponseBytes`; `1 key \0 value`
+ *   = one SET with PX, answered with one byte.
  */
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { serveChild } from "../lib/child.js";
@@ -31,8 +36,19 @@ await serveChild(async (config) => {
     responseSerialize: passThrough,
     responseDeserialize: passThrough,
   });
+  const ack = Buffer.alloc(1);
+  /** SET of a `key \0 value` request. */
+  const store = (request) => {
+    const split = request.indexOf(0);
+    return redis.set(request.subarray(0, split).toString("latin1"), request.subarray(split + 1), "PX", 3_600_000);
+  };
   server.addService(
-    { unary: method("/bench.Echo/Unary", false, false), bidi: method("/bench.Echo/Bidi", true, true) },
+    {
+      unary: method("/bench.Echo/Unary", false, false),
+      bidi: method("/bench.Echo/Bidi", true, true),
+      store: method("/bench.Echo/Store", false, false),
+      session: method("/bench.Echo/Session", true, true),
+    },
     {
       unary: redis
         ? (call, callback) => {
@@ -45,6 +61,21 @@ await serveChild(async (config) => {
       bidi: (call) => {
         call.on("data", () => call.write(bidiResponse));
         call.on("end", () => call.end());
+        call.on("error", () => {});
+      },
+      store: (call, callback) => {
+        store(call.request).then(
+          () => callback(null, ack),
+          (err) => callback(err),
+        );
+      },
+      session: (call) => {
+        let last = Promise.resolve();
+        call.on("data", (request) => {
+          const answer = request[0] === 0 ? redis.getBuffer(request.subarray(1).toString("latin1")).then(() => unaryResponse) : store(request.subarray(1)).then(() => ack);
+          last = Promise.all([last, answer]).then(([, response]) => call.write(response));
+        });
+        call.on("end", () => last.then(() => call.end()));
         call.on("error", () => {});
       },
     },

@@ -1,16 +1,24 @@
 /**
- * Function-result caching on a Zipf(0.99) trace (pending the client's
- * `wrap`): bentocache getOrSet with a memory L1 (10k items) over the run's
- * own Redis as L2, sequential calls, 100k keys. Reports ops/s and how
- * often the loader ran.
+ * Function-result caching on a Zipf(0.99) trace: CacheClient `wrap` against
+ * bentocache getOrSet with a memory L1 (10k items) over the run's own Redis
+ * as L2, sequential calls, 100k keys. Reports ops/s and how often the loader
+ * ran; and, as information, the transport floors of bench/lib/wrap-floor.js
+ * against the same baseline (what two unary calls per miss allow at best).
  */
 import { importDist } from "../lib/paths.js";
 import { startChild } from "../lib/child.js";
 import { measured, unavailable } from "../lib/report.js";
+import { wrapFloorRun } from "../lib/wrap-floor.js";
 import { mulberry32, zipfSampler } from "../lib/prng.js";
 import { fmt, median } from "../lib/stats.js";
 
 const NAME = "wrap-zipf";
+
+const FLOORS = [
+  ["unary-2", "floor: bare grpc-js, per L1 miss one unary GET awaited + one unary SET in the background"],
+  ["unary-1", "floor: bare grpc-js, per L1 miss one unary GET awaited, nothing written"],
+  ["stream-2", "floor: bare grpc-js, per L1 miss GET awaited + SET as messages on one bidi stream"],
+];
 
 /** Runs `requests` calls of `client.wrap` over the Zipf trace; the trace starts cold (fresh prefix). */
 async function wrapRun(CacheClient, address, { requests, keySpace, skew, l1Items, prefix }) {
@@ -46,6 +54,8 @@ export default {
     const { CacheClient } = await importDist("client/index.js");
     const bento = await startChild("redis-load", { url: redis.url });
     const server = await startChild("tiercache-server", { redisUrl: redis.url });
+    const echo = await startChild("echo-server", { redisUrl: redis.url, unaryResponseBytes: 1100 });
+    const floorRatios = new Map(FLOORS.map(([mode]) => [mode, []]));
     const ratios = [];
     const subjectRuns = [];
     const baselineRuns = [];
@@ -60,11 +70,18 @@ export default {
         baselineRuns.push(b);
         subjectRuns.push(w);
         ratios.push(w.opsPerSec / b.opsPerSec);
-        ctx.log(`  round ${round + 1}: wrap ${fmt(w.opsPerSec)} ops/s (loader ${w.loads}), bentocache ${fmt(b.opsPerSec)} ops/s (loader ${b.loads})`);
+        const floors = [];
+        for (const [mode] of round % 2 === 0 ? FLOORS : [...FLOORS].reverse()) {
+          const opsPerSec = await wrapFloorRun(echo.info.address, { ...shape, prefix: `${mode}${stamp}` }, mode);
+          floorRatios.get(mode).push(opsPerSec / b.opsPerSec);
+          floors.push(`${mode} ${fmt(opsPerSec)}`);
+        }
+        ctx.log(`  round ${round + 1}: wrap ${fmt(w.opsPerSec)} ops/s (loader ${w.loads}), bentocache ${fmt(b.opsPerSec)} ops/s (loader ${b.loads}); floors ${floors.join(", ")} ops/s`);
       }
     } finally {
       await bento.stop();
       await server.stop();
+      await echo.stop();
     }
     const share = (runs) => ((median(runs.map((r) => r.loads / r.requests)) * 100).toFixed(1));
     return {
@@ -77,6 +94,9 @@ export default {
           goal: { op: ">=", value: 0.3 },
           context: `${fmt(median(subjectRuns.map((r) => r.opsPerSec)))} vs ${fmt(median(baselineRuns.map((r) => r.opsPerSec)))} ops/s; loader ran for ${share(subjectRuns)}% vs ${share(baselineRuns)}% of calls`,
         }),
+        ...FLOORS.map(([mode, subject]) =>
+          measured({ scenario: NAME, subject, baseline, ratios: floorRatios.get(mode), context: "transport floor, no goal (bench/lib/wrap-floor.js)" }),
+        ),
       ],
     };
   },
