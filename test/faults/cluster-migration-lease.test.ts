@@ -1,5 +1,8 @@
+import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ValueCodec } from "../../core/codec.js";
+import { AttemptEnd } from "../../server/tiers/attempt-end.js";
+import { dropLateCommands, issueIn } from "../../server/tiers/late-commands.js";
 import { leaseKey, redisKey } from "../../server/tiers/redis-keys.js";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
 import { clusterNodeConnection, startSlotMigration, startTestRedisCluster, type TestRedisCluster } from "../helpers/redis-cluster.js";
@@ -57,4 +60,56 @@ describe("Redis Cluster: a fenced lease write during a slot migration", () => {
       await other.close();
     }
   }, 60_000);
+});
+
+describe("Redis Cluster: commands deferred until the first slot table", () => {
+  it("are created inside their attempt, and written as PING when it ended meanwhile", async () => {
+    const client = new Cluster(
+      cluster.nodes.map((address) => ({ host: address.split(":")[0]!, port: Number(address.split(":")[1]) })),
+      { lazyConnect: true, enableAutoPipelining: true },
+    );
+    dropLateCommands(client);
+    const nodes = cluster.nodes.map(clusterNodeConnection);
+    try {
+      const attempt = new AttemptEnd();
+      const late = issueIn(attempt, () => client.set("dl:{deferred}:a", "late")); // no slots yet: deferred until ready
+      attempt.end();
+      const live = issueIn(new AttemptEnd(), () => client.set("dl:{deferred}:b", "live"));
+      expect(String(await late)).toBe("PONG");
+      expect(await live).toBe("OK");
+      const stored = await Promise.all(nodes.map((n) => n.call("GET", "dl:{deferred}:a").catch(() => null)));
+      expect(stored.every((value) => value === null)).toBe(true);
+      expect(await client.get("dl:{deferred}:b")).toBe("live");
+    } finally {
+      for (const n of nodes) n.disconnect();
+      client.disconnect();
+    }
+  }, 30_000);
+});
+
+describe("Redis Cluster: a plain multi-key command during a slot migration", () => {
+  it("is written as PING once its attempt ended, on whichever node ioredis resends it to", async () => {
+    const client = new Cluster(
+      cluster.nodes.map((address) => ({ host: address.split(":")[0]!, port: Number(address.split(":")[1]) })),
+      { lazyConnect: true, enableOfflineQueue: false },
+    );
+    dropLateCommands(client);
+    await client.connect();
+    const nodes = cluster.nodes.map(clusterNodeConnection);
+    try {
+      await client.set("mk:{multi}:x", "old");
+      const move = await startSlotMigration(cluster, nodes, "mk", "multi");
+      const attempt = new AttemptEnd();
+      const late = issueIn(attempt, () => client.mset("mk:{multi}:x", "late", "mk:{multi}:y", "late")); // y is missing on the source: TRYAGAIN
+      await new Promise((resolve) => setTimeout(resolve, 250)); // a few resends
+      attempt.end();
+      await move.finish(["mk:{multi}:x"]);
+      expect(String(await late)).toBe("PONG"); // the next resend went out as PING
+      expect(await move.target.get("mk:{multi}:x")).toBe("old");
+      expect(await move.target.get("mk:{multi}:y")).toBeNull();
+    } finally {
+      for (const n of nodes) n.disconnect();
+      client.disconnect();
+    }
+  }, 30_000);
 });
