@@ -72,6 +72,9 @@ interface HookableCluster extends HookableClient {
 /** The attempt issuing commands right now (set only synchronously, by issueIn). */
 let current: AttemptEnd | undefined;
 
+/** Clients, nodes and scripts already prepared. */
+const wrapped = new WeakSet<object>();
+
 /**
  * Runs `issue` with `attempt` as the owner of every command created
  * synchronously inside it (on a client prepared by {@link dropLateCommands}).
@@ -88,11 +91,12 @@ export function issueIn<T>(attempt: AttemptEnd, issue: () => T): T {
 
 /**
  * Prepares `client` so that no command issued inside an attempt is written
- * after that attempt ended (see the module comment). Call once, before the
- * client sends anything; scripts defined later are covered too.
+ * after that attempt ended (see the module comment). Call before the client
+ * sends anything (again: no effect); scripts defined later are covered too.
  */
 export function dropLateCommands(client: RedisClient): void {
   const hookable = client as unknown as HookableClient;
+  if (wrapped.has(hookable)) return;
   wrapSend(hookable);
   wrapPipelines(hookable);
   wrapScripts(hookable);
@@ -117,9 +121,7 @@ function writePing(): string {
   return PING;
 }
 
-const wrapped = new WeakSet<object>();
-
-/** Admits every command passing through `target.sendCommand` (the client, a cluster node, a pipeline). */
+/** Admits every command passing through `target.sendCommand` (the client, a cluster node). */
 function wrapSend(target: Sender): void {
   if (wrapped.has(target)) return;
   wrapped.add(target);
