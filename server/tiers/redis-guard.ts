@@ -3,6 +3,7 @@ import { TierUnavailableError } from "../../core/errors.js";
 import type { CallScope } from "../engine/durable-tier.js";
 import { cancelReasonOf, raceCancel } from "../engine/scope-cancel.js";
 import type { Logger } from "../logger.js";
+import { AttemptEnd } from "./attempt-end.js";
 
 /** State of the circuit breaker in front of Redis. */
 export type BreakerState = "closed" | "open" | "half-open";
@@ -32,8 +33,12 @@ export interface GuardedOperation<T> {
    * once; only such operations are retried.
    */
   readonly idempotent: boolean;
-  /** Sends the command(s); called once per attempt. */
-  run(): Promise<T>;
+  /**
+   * Sends the command(s); called once per attempt. `attempt` ends when the
+   * guard stops waiting for this attempt (it settled, timed out or was
+   * cancelled); its commands must not be written to Redis after that.
+   */
+  run(attempt: AttemptEnd): Promise<T>;
 }
 
 /** Counters of a {@link RedisGuard} since creation. */
@@ -170,10 +175,11 @@ export class RedisGuard {
     this.#breaker.shutdown();
   }
 
-  /** One attempt through the breaker, bounded by `budget` ms and by the call ending early. */
+  /** One attempt through the breaker, bounded by `budget` ms and by the call ending early; its AttemptEnd ends with the wait. */
   #attempt<T>(op: GuardedOperation<T>, budget: number, scope: CallScope | undefined): Promise<T> {
-    const fired = this.#breaker.fire(() => withTimeout(op.run, budget)) as Promise<T>;
-    return raceCancel(fired, scope, (reason) => new CancelledError("cancelled", { cause: reason }));
+    const end = new AttemptEnd();
+    const fired = this.#breaker.fire(() => withTimeout(op, end, budget)) as Promise<T>;
+    return raceCancel(fired, scope, (reason) => (end.end(), new CancelledError("cancelled", { cause: reason })));
   }
 
   #fail(op: GuardedOperation<unknown>, reason: string, cause?: unknown): TierUnavailableError {
@@ -198,13 +204,17 @@ class CancelledError extends Error {
   override readonly name = "CancelledError";
 }
 
-/** Runs `run`, rejecting with an AttemptTimeoutError after `ms`; the late outcome is ignored, never unhandled. */
-function withTimeout<T>(run: () => Promise<T>, ms: number): Promise<T> {
+/**
+ * Runs one attempt of `op`, rejecting with an AttemptTimeoutError after `ms`;
+ * the late outcome is ignored, never unhandled. `end` ends at the timeout or
+ * when the attempt settles, whichever comes first.
+ */
+function withTimeout<T>(op: GuardedOperation<T>, end: AttemptEnd, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new AttemptTimeoutError(Math.round(ms))), ms);
-    new Promise<T>((res) => res(run())).then(
-      (value) => (clearTimeout(timer), resolve(value)),
-      (err: unknown) => (clearTimeout(timer), reject(err)),
+    const timer = setTimeout(() => (end.end(), reject(new AttemptTimeoutError(Math.round(ms)))), ms);
+    new Promise<T>((res) => res(op.run(end))).then(
+      (value) => (end.end(), clearTimeout(timer), resolve(value)),
+      (err: unknown) => (end.end(), clearTimeout(timer), reject(err)),
     );
   });
 }

@@ -27,6 +27,7 @@ import {
 } from "./redis-connection.js";
 import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
 import { IdleBypass } from "./idle-bypass.js";
+import { dropLateCommands, issueIn } from "./late-commands.js";
 import { checkEvictionPolicy, warnAboutEvictionPolicy, type EvictionPolicyVerdict } from "./eviction-policy-check.js";
 import { checkKeyPrefix, leaseKey, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
 
@@ -352,6 +353,11 @@ type Ttl = number | "none" | "expired";
  * setMany, touch, clear (repeating them leaves the same state and result).
  * Not retried: delete and deleteMany, whose result (was it live?) would be
  * wrong after a first attempt that deleted but lost its reply.
+ *
+ * No command of an attempt is written to Redis after the guard stopped
+ * waiting for that attempt (late-commands.ts): ioredis's own resends (Cluster
+ * TRYAGAIN/MOVED/ASK, NOSCRIPT, queued and auto-pipelined commands) go out as
+ * PING instead, so a write reported failed cannot land over a later one.
  */
 export class RedisTier implements DurableTier {
   readonly name = "redis" as const;
@@ -371,6 +377,7 @@ export class RedisTier implements DurableTier {
   private constructor(options: ResolvedRedisTierOptions, client: RedisClient) {
     this.options = options;
     this.#client = client;
+    dropLateCommands(client);
     this.#bypass = new IdleBypass(client);
     client.on("ready", () => (this.#policyCheck = this.#checkEvictionPolicy()));
     this.#clock = options.clock;
@@ -618,7 +625,7 @@ export class RedisTier implements DurableTier {
 
   #exec<T>(name: string, idempotent: boolean, scope: CallScope | undefined, run: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new TierUnavailableError("the redis tier is closed"));
-    return this.#guard.exec({ name, idempotent, run: () => this.#bypass.run(run) }, scope);
+    return this.#guard.exec({ name, idempotent, run: (attempt) => issueIn(attempt, () => this.#bypass.run(run)) }, scope);
   }
 
   #key(namespace: string, key: string): string {

@@ -1,7 +1,6 @@
-import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
-import { startTestRedisCluster, type TestRedisCluster } from "../helpers/redis-cluster.js";
+import { clusterNodeConnection, startSlotMigration, startTestRedisCluster, type TestRedisCluster } from "../helpers/redis-cluster.js";
 
 /**
  * A write that failed while its namespace's slot was migrating must not be
@@ -18,30 +17,6 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const node = (address: string) => new Redis({ host: address.split(":")[0]!, port: Number(address.split(":")[1]) });
-
-/** Starts moving `ns`'s slot (IMPORTING/MIGRATING), and returns what finishes the move. */
-async function startMigration(nodes: Redis[], ns: string): Promise<{ target: Redis; moveKeys: (keys: string[]) => Promise<void>; finish: (keys: string[]) => Promise<void> }> {
-  const slot = (await nodes[0]!.cluster("KEYSLOT", `cl:{${ns}}:x`)) as number;
-  const ids = await Promise.all(nodes.map((n) => n.cluster("MYID") as Promise<string>));
-  const owners = await Promise.all(nodes.map(async (n) => ((await n.cluster("COUNTKEYSINSLOT", slot)) as number) > 0));
-  const from = owners.indexOf(true);
-  const to = (from + 1) % nodes.length;
-  const [host, port] = cluster.nodes[to]!.split(":");
-  await nodes[to]!.cluster("SETSLOT", slot, "IMPORTING", ids[from]!);
-  await nodes[from]!.cluster("SETSLOT", slot, "MIGRATING", ids[to]!);
-  return {
-    target: nodes[to]!,
-    moveKeys: async (keys) => {
-      await nodes[from]!.call("MIGRATE", host!, port!, "", "0", "5000", "KEYS", ...keys);
-    },
-    finish: async (keys) => {
-      await nodes[from]!.call("MIGRATE", host!, port!, "", "0", "5000", "KEYS", ...keys);
-      for (const n of nodes) await n.cluster("SETSLOT", slot, "NODE", ids[to]!);
-    },
-  };
-}
-
 const outcome = (p: Promise<unknown>) =>
   p.then(
     (v) => `ok: ${String(v)}`,
@@ -51,11 +26,11 @@ const outcome = (p: Promise<unknown>) =>
 describe("Redis Cluster: writes during a slot migration", () => {
   it("a setMany reported failed does not overwrite a value acknowledged after the failure", async () => {
     const tier = await RedisTier.connect({ clusterNodes: cluster.nodes, keyPrefix: "cl", retries: 0, commandTimeoutMs: 500, breakerVolumeThreshold: 1000 });
-    const nodes = cluster.nodes.map(node);
+    const nodes = cluster.nodes.map(clusterNodeConnection);
     try {
       const ns = "late";
       await tier.setMany(ns, Array.from({ length: 20 }, (_, i) => ({ key: `old${i}`, envelope: Buffer.from("old"), expiresAt: 0 })));
-      const move = await startMigration(nodes, ns);
+      const move = await startSlotMigration(cluster, nodes, "cl", ns);
       const first = await outcome(
         tier.setMany(ns, [
           { key: "a", envelope: Buffer.from("v1"), expiresAt: 0 },

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { Redis } from "ioredis";
 import { startTestRedis, type TestRedis } from "./redis-server.js";
 
 const run = promisify(execFile);
@@ -55,4 +56,48 @@ async function waitForClusterOk(server: TestRedis): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`cluster node ${server.host}:${server.port} never reached cluster_state:ok: ${info.slice(0, 300)}`);
+}
+
+/** A slot move begun by {@link startSlotMigration}. */
+export interface SlotMigration {
+  /** The node the slot moves to. */
+  readonly target: Redis;
+  /** MIGRATEs `keys` to the target (the slot stays MIGRATING/IMPORTING). */
+  moveKeys(keys: string[]): Promise<void>;
+  /** MIGRATEs `keys`, then gives the slot to the target on every node. */
+  finish(keys: string[]): Promise<void>;
+}
+
+/**
+ * Starts moving the slot of `${keyPrefix}:{${namespace}}:…` from the node that
+ * holds keys in it to the next node (IMPORTING on the target, then MIGRATING
+ * on the source). The slot must hold at least one key. `nodes` are plain
+ * connections to `cluster.nodes`, in order.
+ */
+export async function startSlotMigration(cluster: TestRedisCluster, nodes: Redis[], keyPrefix: string, namespace: string): Promise<SlotMigration> {
+  const slot = (await nodes[0]!.cluster("KEYSLOT", `${keyPrefix}:{${namespace}}:x`)) as number;
+  const ids = await Promise.all(nodes.map((n) => n.cluster("MYID") as Promise<string>));
+  const owners = await Promise.all(nodes.map(async (n) => ((await n.cluster("COUNTKEYSINSLOT", slot)) as number) > 0));
+  const from = owners.indexOf(true);
+  if (from < 0) throw new Error(`slot ${slot} holds no key: cannot tell its owner`);
+  const to = (from + 1) % nodes.length;
+  const [host, port] = cluster.nodes[to]!.split(":");
+  await nodes[to]!.cluster("SETSLOT", slot, "IMPORTING", ids[from]!);
+  await nodes[from]!.cluster("SETSLOT", slot, "MIGRATING", ids[to]!);
+  const migrate = async (keys: string[]) => {
+    await nodes[from]!.call("MIGRATE", host!, port!, "", "0", "5000", "KEYS", ...keys);
+  };
+  return {
+    target: nodes[to]!,
+    moveKeys: migrate,
+    finish: async (keys) => {
+      await migrate(keys);
+      for (const n of nodes) await n.cluster("SETSLOT", slot, "NODE", ids[to]!);
+    },
+  };
+}
+
+/** A plain connection to one "host:port" of a test cluster. */
+export function clusterNodeConnection(address: string): Redis {
+  return new Redis({ host: address.split(":")[0]!, port: Number(address.split(":")[1]) });
 }
