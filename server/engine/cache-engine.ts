@@ -924,7 +924,10 @@ export class CacheEngine {
           return durable ? durable.invalidateTags(state.name, unique, scope) : state.tags.invalidate(unique);
         },
         (epoch) => {
-          if (durable) state.tags.remember(unique, unique.map(() => epoch), generation);
+          // After a forget meanwhile (a change heard from elsewhere) the new epoch may be older than one heard of since:
+          // the tags are then read again, and an epoch known from before this invalidation must not stay to unhide them.
+          if (durable && state.tags.generation === generation) state.tags.remember(unique, unique.map(() => epoch), generation);
+          else if (durable) state.tags.forget(unique);
           if (state.registered && state.tags.bytes > before) this.budget?.added(state.tags.bytes - before);
         },
       );

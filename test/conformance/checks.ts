@@ -1,7 +1,8 @@
 import { RpcError, statusName, type CacheEntry } from "../../client/index.js";
 import { describeValue, sameValue } from "../helpers/conformance-values.js";
 import { readUntil } from "../helpers/eventually.js";
-import type { EntryView } from "../model/reference-model.js";
+import type { InstanceView } from "../helpers/conformance-deployments.js";
+import type { EntryView, KeyState } from "../model/reference-model.js";
 import { NOT_RETURNED, OneOf } from "./one-of.js";
 import { describeOp } from "./ops.js";
 import { attempt, describeError, predict, type Outcome, type Step } from "./step.js";
@@ -61,6 +62,36 @@ export async function converge(step: Step, keys: readonly number[] = step.keyInd
       const got = read.value.ok ? describeValue(read.value.value) : describeError(read.value.error);
       step.fail([`before the step, a get of k#${step.index(index)} through this client still read ${got} after ${read.waitedMs} ms, not ${describeValue(expected.value)}`]);
     }
+  }
+}
+
+/** True when what an instance holds (stale values too) is what the model's `found` says the key holds. */
+function sameView(view: InstanceView | undefined, found: KeyState): boolean {
+  if (found.state === "absent" || view === undefined) return found.state === "absent" && view === undefined;
+  return view.stale === (found.state === "stale") && sameValue(view.value, found.entry.value);
+}
+
+/**
+ * Before a wrap, where reads lag: {@link converge}, then waits until the
+ * server instance the step's client calls holds, stale values included, a
+ * state the key may be in. A get cannot tell, since it misses a stale value:
+ * an instance that has not yet heard of a change made through the other one
+ * (a delete, a touch, a write) may still hold the stale value it replaced,
+ * which wrap, unlike get, returns.
+ */
+export async function convergeForWrap(step: Step, index: number): Promise<void> {
+  await converge(step, [index]);
+  if (!step.eventual) return;
+  const key = step.key(index);
+  const expected = predict(() => new OneOf(step.ctx.possible.each(step.ns, key, (model) => model.lookup(step.ns, key))));
+  if (!expected.ok) return;
+  const { deployment } = step.ctx;
+  const client = step.op.client % deployment.clients.length;
+  const matches = (outcome: Outcome<InstanceView | undefined>) => outcome.ok && expected.value.some((found) => sameView(outcome.value, found));
+  const read = await readUntil(`instance view before ${describeOp(step.op)}`, () => attempt(() => deployment.instanceView(client, step.ns, key)), matches, step.staleness, step.readBound);
+  if (!read.matched) {
+    const got = read.value.ok ? describeValue(read.value.value) : describeError(read.value.error);
+    step.fail([`before the step, the server instance of this client still held ${got} for k#${step.index(index)} after ${read.waitedMs} ms (stale values included)`]);
   }
 }
 

@@ -183,6 +183,37 @@ export function describeConformance(kind: DeploymentKind): void {
         await servesLocally(c0!, "alpha", "after", "alpha, after a call named an invalid namespace");
         expect(problems).toEqual([]);
       });
+      it("example: before a wrap, the harness waits until the client's instance heard of a delete made through the other instance (a get misses the stale copy it still holds; wrap would return it)", async () => {
+        await deployment.reset(SUITE_NAMESPACES);
+        const hold = deployment.holdInvalidations!;
+        let release = () => {};
+        const views: unknown[] = [];
+        // The steps' deployment: the first look at instance 1 before the wrap lets its held invalidations through.
+        const observed: Deployment = {
+          ...deployment,
+          instanceView: async (client, namespace, key) => {
+            const view = await deployment.instanceView(client, namespace, key);
+            views.push(view);
+            release();
+            return view;
+          },
+        };
+        const ctx = newRunContext(observed, ["k"], new RunStats(), false);
+        const c0 = { client: 0, ns: "" } as const;
+        await runOp({ ...c0, op: "wrap", key: 0, value: "", ttl: 120_000, grace: 200_000 }, ctx);
+        await runOp({ op: "advance", ms: 150_000 }, ctx);
+        // Instance 1 holds the stale value in its memory tier (a read through promotes it there).
+        expect(await deployment.instanceView(0, "", "k")).toEqual({ value: "", stale: true });
+        release = hold(0);
+        views.length = 0;
+        try {
+          await runOp({ client: 1, ns: "", op: "delete", key: 0 }, ctx);
+          await runOp({ ...c0, op: "wrap", key: 0, value: "loaded", ttl: 60_000, grace: 0 }, ctx);
+        } finally {
+          release();
+        }
+        expect(views[0]).toEqual({ value: "", stale: true });
+      });
     }
 
     it("example: a second client's wrap waits for the lease holder's value instead of running its own loader", async () => {

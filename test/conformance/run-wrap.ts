@@ -2,7 +2,7 @@ import type { WrapContext } from "../../client/index.js";
 import { describeValue, sameValue } from "../helpers/conformance-values.js";
 import { COHERENCE_BOUND_MS, readUntil } from "../helpers/eventually.js";
 import type { ReferenceCache, WrapOutcome } from "../model/reference-model.js";
-import { check, converge, sameEntry } from "./checks.js";
+import { check, convergeForWrap, sameEntry } from "./checks.js";
 import { OneOf } from "./one-of.js";
 import type { Op } from "./ops.js";
 import { attempt, predict, type Outcome, type Step } from "./step.js";
@@ -33,7 +33,7 @@ function loaderFits(loader: WrapOutcome["loader"], calls: number): boolean {
 export async function runWrap(step: WrapStep): Promise<void> {
   const { op, ctx } = step;
   const key = step.key(op.key);
-  await converge(step);
+  await convergeForWrap(step, op.key);
   let calls = 0;
   let signal = () => {};
   const called = new Promise<void>((resolve) => (signal = resolve));

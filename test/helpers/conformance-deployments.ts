@@ -1,4 +1,5 @@
-import { RpcError, Status, type CacheClient } from "../../client/index.js";
+import { jsonSerializer, RpcError, Status, type CacheClient } from "../../client/index.js";
+import { resolveNamespace } from "../../core/key-rules.js";
 import { FaultableRedis, type Fault, type Heal } from "./conformance-faults.js";
 import { fakeClock, type FakeClock } from "./fake-clock.js";
 import { startTestRedis, type TestRedis } from "./redis-server.js";
@@ -16,6 +17,12 @@ export interface ClientUnderTest {
   readonly label: string;
 }
 
+/** What a server instance holds for a key, as GetOrLease (and so wrap) sees it: stale values too. */
+export interface InstanceView {
+  readonly value: unknown;
+  readonly stale: boolean;
+}
+
 /** A running deployment on a fake clock shared by its servers, clients and the model. */
 export interface Deployment {
   readonly kind: DeploymentKind;
@@ -29,8 +36,20 @@ export interface Deployment {
   readonly eventual: boolean;
   /** The servers' max-key-bytes. */
   readonly maxKeyBytes: number;
+  /**
+   * Where the deployment has several instances: holds back the invalidations
+   * instance `i` receives from the others until the returned function is called.
+   */
+  readonly holdInvalidations: ((instance: number) => () => void) | undefined;
   /** Puts a fault on, where the deployment can suffer faults (two instances); resolves with what ends it. */
   readonly injectFault: ((fault: Fault) => Promise<Heal>) | undefined;
+  /**
+   * What the server instance that `clients[client]` calls holds for `key`
+   * (undefined: nothing), stale values included, read from its engine as a
+   * GetOrLease would (a read through to Redis is promoted into its memory
+   * tier, as a Get's is); rejects as that read does.
+   */
+  instanceView(client: number, namespace: string, key: string): Promise<InstanceView | undefined>;
   /** Two more clients of one server instance, without local tiers (lease tests). */
   sameInstanceClients(): [CacheClient, CacheClient];
   /**
@@ -128,6 +147,11 @@ export async function startDeployment(kind: DeploymentKind): Promise<Deployment>
     eventual: local,
     maxKeyBytes: servers[0]!.config.maxKeyBytes,
     injectFault: faultable && ((fault) => faultable.begin(fault)),
+    holdInvalidations: faultable && ((instance) => faultable.holdSubscription(instance)),
+    async instanceView(client, namespace, key) {
+      const found = await servers[client % servers.length]!.server.engine.get(resolveNamespace(namespace), key, undefined, true);
+      return found && { value: jsonSerializer.decode(found.value, found.contentType), stale: found.stale };
+    },
     sameInstanceClients: () => [servers[0]!.newClient(), servers[0]!.newClient()],
     async reset(namespaces) {
       if (local) {

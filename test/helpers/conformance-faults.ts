@@ -69,6 +69,17 @@ export class FaultableRedis {
     return createRedisClient({ target: { kind: "standalone", url: `redis://${proxy.host}:${proxy.port}` }, tls: false, connectTimeoutMs: 2_000, logger: silentLogger });
   }
 
+  /**
+   * Holds back what instance `i`'s subscription receives (a slow delivery of
+   * invalidations; the connection stays open) until the returned function is
+   * called. Keep it well under the instances' silence bound (two heartbeats).
+   */
+  holdSubscription(i: number): () => void {
+    const proxy = this.#proxies[i]!;
+    proxy.pause();
+    return () => proxy.resume();
+  }
+
   /** Puts `fault` on; resolves, once it is on, with what ends it. */
   async begin(fault: Fault): Promise<Heal> {
     switch (fault.kind) {

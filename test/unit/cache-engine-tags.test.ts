@@ -138,6 +138,26 @@ describe("CacheEngine tags across instances (one durable tier)", () => {
     expect(await a.get("ns", "k")).toBeUndefined();
   });
 
+  it("its own invalidation hides the tag's values here even when a change heard from elsewhere lands while it is in flight", async () => {
+    const durable = new FakeDurableTier(fakeClock().now);
+    const a = engineWith(durable);
+    await a.set("ns", entry("k", "v", ["t"]));
+    expect(text((await a.get("ns", "k"))?.value)).toBe("v"); // a knows tag t's epoch (0) now
+    const real = durable.invalidateTags.bind(durable);
+    let land = () => {};
+    const landed = new Promise<void>((resolve) => (land = resolve));
+    durable.invalidateTags = async (ns, tags) => {
+      await landed;
+      return real(ns, tags);
+    };
+    const invalidation = a.invalidateTags("ns", ["t"]);
+    a.applyRemoteChange({ kind: "tags", namespace: "ns", keys: ["other"] }); // another instance's invalidation of another tag
+    land();
+    await invalidation;
+    expect(await a.get("ns", "k")).toBeUndefined();
+    expect(await a.has("ns", "k")).toBe(false);
+  });
+
   it("a degraded tagged write (durable tier down) is kept in memory with counter 0: hidden if its tags were invalidated", async () => {
     const durable = new FakeDurableTier(fakeClock().now);
     const a = engineWith(durable, undefined, true);
