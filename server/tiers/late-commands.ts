@@ -17,8 +17,13 @@ import type { RedisClient } from "./redis-connection.js";
  * issuing commands at that moment ({@link issueIn}, around the synchronous
  * part of an attempt). Every write to a socket goes through a connection's
  * `sendCommand` right before `Command#toWritable`; there a command whose
- * attempt has ended is written as PING instead (its late reply settles a
- * promise nobody waits for; inside MULTI it is queued and answers PONG).
+ * attempt has ended is written as a harmless read of the same keys, EXISTS
+ * (PING for a command without keys). Its late reply settles a promise nobody
+ * waits for; inside MULTI it is queued. A read of the same keys is
+ * redirected (MOVED, ASK, TRYAGAIN) exactly as the command would have been
+ * and counts as read-only, so a Cluster auto-pipeline that shares a write
+ * with it is still retried whole on a common redirection (with PING, the
+ * "successful" write made ioredis give its live commands the raw MOVED).
  * Commands issued outside any attempt (publish, QUIT, health checks) are
  * never touched.
  *
@@ -36,6 +41,8 @@ const PING = "*1\r\n$4\r\nPING\r\n";
 /** What this module reads and writes on an ioredis Command. */
 interface TaggedCommand {
   [ATTEMPT]?: AttemptEnd;
+  name: string;
+  getKeys(): (string | Buffer)[];
   toWritable(socket: unknown): string | Buffer;
 }
 
@@ -113,8 +120,25 @@ function admit(command: TaggedCommand): void {
   if (attempt === undefined) {
     if (current !== undefined) command[ATTEMPT] = current;
   } else if (attempt.ended) {
-    command.toWritable = writePing;
+    neuter(command);
   }
+}
+
+/** From now on `command` is written as EXISTS of its keys (PING without keys); see the module comment. */
+function neuter(command: TaggedCommand): void {
+  const keys = command.getKeys();
+  if (keys.length === 0) {
+    command.toWritable = writePing;
+    return;
+  }
+  const parts: Buffer[] = [Buffer.from(`*${keys.length + 1}\r\n$6\r\nEXISTS\r\n`, "latin1")];
+  for (const key of keys) {
+    const bytes = typeof key === "string" ? Buffer.from(key) : key;
+    parts.push(Buffer.from(`$${bytes.length}\r\n`, "latin1"), bytes, Buffer.from("\r\n", "latin1"));
+  }
+  const exists = Buffer.concat(parts);
+  command.name = "exists";
+  command.toWritable = () => exists;
 }
 
 function writePing(): string {
