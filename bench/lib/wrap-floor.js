@@ -9,7 +9,10 @@
  *   the background (one Redis SET): the shape of wrap's GetOrLease + Set.
  * - "unary-1": the awaited call only (one round trip, nothing written).
  * - "stream-2": the same GET and SET as two messages on one long-lived
- *   bidi stream.
+ *   bidi stream (answered in order: a GET's answer comes after the SET
+ *   sent before it).
+ *
+ * As in wrap, a key is written once: at its first miss (Redis holds it after).
  */
 import grpc from "@grpc/grpc-js";
 import { LRUCache } from "lru-cache";
@@ -38,6 +41,7 @@ export async function wrapFloorRun(address, { requests, keySpace, skew, l1Items,
   const ask = (request) => new Promise((resolve) => (answers.push(resolve), session.write(request)));
   const writes = new Set();
   const l1 = new LRUCache({ max: l1Items });
+  const stored = new Set();
   const sample = zipfSampler(keySpace, skew, mulberry32(99));
   const trace = Array.from({ length: requests }, () => `${prefix}:${sample()}`);
   const payload = { id: 1, body: "x".repeat(1000) };
@@ -48,7 +52,9 @@ export async function wrapFloorRun(address, { requests, keySpace, skew, l1Items,
     if (mode === "stream-2") await ask(Buffer.from(`\u0000${key}`, "latin1"));
     else await unary("/bench.Echo/Unary", Buffer.from(key, "latin1"));
     const value = await loader();
-    if (mode !== "unary-1") {
+    // Like wrap: a key Redis holds already (stored at an earlier miss, evicted from L1 since) is not written again.
+    if (mode !== "unary-1" && !stored.has(key)) {
+      stored.add(key);
       const write = mode === "stream-2" ? ask(storeRequest(key, value, 1)) : unary("/bench.Echo/Store", storeRequest(key, value)).catch(() => {});
       writes.add(write);
       void write.finally(() => writes.delete(write));
