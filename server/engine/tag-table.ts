@@ -18,8 +18,9 @@ export const TAG_OVERHEAD_BYTES = 96;
  *
  * - With a durable tier the table is a cache: a tag it does not hold is read
  *   from the durable tier; an evicted one is read again. Reads that started
- *   before a {@link forget} (a change heard from elsewhere, or a resync) are
- *   not remembered: they may predate it.
+ *   before a {@link forget} (a change heard from elsewhere, or a resync), or
+ *   before the eviction of an invalidated tag, are not remembered: they may
+ *   predate it, and would bring an older epoch back.
  * - Without one the table is the truth: it holds the namespace counter, and an
  *   evicted tag raises a floor that every unknown tag is taken to have (values
  *   written before it with any unknown tag are hidden: a miss, never a stale hit).
@@ -27,7 +28,7 @@ export const TAG_OVERHEAD_BYTES = 96;
 export class TagTable implements BudgetedTier {
   readonly #epochs = new Map<string, number>();
   #bytes = 0;
-  /** Bumped by every forget: reads that started before it are not remembered. */
+  /** Bumped by every forget, and by evicting a tag known to be invalidated: reads that started before it are not remembered. */
   #generation = 0;
   /** The namespace counter (authoritative only without a durable tier). */
   counter = 0;
@@ -93,6 +94,8 @@ export class TagTable implements BudgetedTier {
     const before = this.#bytes;
     const epoch = this.#epochs.get(oldest.value)!;
     if (this.authoritative) this.floor = Math.max(this.floor, epoch);
+    // A read that started before the epoch was learned could bring an older one back: such reads are not remembered.
+    else if (epoch > 0) this.#generation++;
     this.#remove(oldest.value);
     return before - this.#bytes;
   }
