@@ -17,13 +17,17 @@ import type { RedisClient } from "./redis-connection.js";
  * issuing commands at that moment ({@link issueIn}, around the synchronous
  * part of an attempt). Every write to a socket goes through a connection's
  * `sendCommand` right before `Command#toWritable`; there a command whose
- * attempt has ended is written as a harmless read of the same keys, EXISTS
- * (PING for a command without keys). Its late reply settles a promise nobody
- * waits for; inside MULTI it is queued. A read of the same keys is
- * redirected (MOVED, ASK, TRYAGAIN) exactly as the command would have been
- * and counts as read-only, so a Cluster auto-pipeline that shares a write
- * with it is still retried whole on a common redirection (with PING, the
- * "successful" write made ioredis give its live commands the raw MOVED).
+ * attempt has ended is written as DBSIZE instead: a read of no key, so it
+ * changes nothing, is never redirected (MOVED, ASK, TRYAGAIN: a lone one
+ * stops being resent), and counts as read-only, so a Cluster pipeline that
+ * shares it with live commands is retried on their common redirection as
+ * it would have been without it. (PING is not read-only: ioredis then gave
+ * the live commands the raw MOVED; EXISTS of the same keys was redirected
+ * with an ASK and dragged a live read that had succeeded to the importing
+ * node, which answered a miss.) Its late reply settles a promise nobody
+ * waits for; it carries no argument of the command (nothing of the value
+ * reaches ioredis's tracing channel).
+ *
  * Commands issued outside any attempt (publish, QUIT, health checks) are
  * never touched.
  *
@@ -35,14 +39,14 @@ import type { RedisClient } from "./redis-connection.js";
  */
 
 const ATTEMPT = Symbol("tiercache.attempt");
-/** RESP of a lone PING. */
-const PING = "*1\r\n$4\r\nPING\r\n";
+/** RESP of DBSIZE. */
+const DBSIZE = "*1\r\n$6\r\nDBSIZE\r\n";
 
 /** What this module reads and writes on an ioredis Command. */
 interface TaggedCommand {
   [ATTEMPT]?: AttemptEnd;
   name: string;
-  getKeys(): (string | Buffer)[];
+  args: unknown[];
   toWritable(socket: unknown): string | Buffer;
 }
 
@@ -124,25 +128,15 @@ function admit(command: TaggedCommand): void {
   }
 }
 
-/** From now on `command` is written as EXISTS of its keys (PING without keys); see the module comment. */
+/** From now on `command` is written as DBSIZE (see the module comment). */
 function neuter(command: TaggedCommand): void {
-  const keys = command.getKeys();
-  if (keys.length === 0) {
-    command.toWritable = writePing;
-    return;
-  }
-  const parts: Buffer[] = [Buffer.from(`*${keys.length + 1}\r\n$6\r\nEXISTS\r\n`, "latin1")];
-  for (const key of keys) {
-    const bytes = typeof key === "string" ? Buffer.from(key) : key;
-    parts.push(Buffer.from(`$${bytes.length}\r\n`, "latin1"), bytes, Buffer.from("\r\n", "latin1"));
-  }
-  const exists = Buffer.concat(parts);
-  command.name = "exists";
-  command.toWritable = () => exists;
+  command.name = "dbsize";
+  command.args = [];
+  command.toWritable = writeDbsize;
 }
 
-function writePing(): string {
-  return PING;
+function writeDbsize(): string {
+  return DBSIZE;
 }
 
 /** Admits every command passing through `target.sendCommand` (the client, a cluster node). */

@@ -63,7 +63,7 @@ describe("Redis Cluster: a fenced lease write during a slot migration", () => {
 });
 
 describe("Redis Cluster: commands deferred until the first slot table", () => {
-  it("are created inside their attempt, and written as EXISTS of their keys when it ended meanwhile", async () => {
+  it("are created inside their attempt, and written as DBSIZE when it ended meanwhile", async () => {
     const client = new Cluster(
       cluster.nodes.map((address) => ({ host: address.split(":")[0]!, port: Number(address.split(":")[1]) })),
       { lazyConnect: true, enableAutoPipelining: true },
@@ -75,7 +75,7 @@ describe("Redis Cluster: commands deferred until the first slot table", () => {
       const late = issueIn(attempt, () => client.set("dl:{deferred}:a", "late")); // no slots yet: deferred until ready
       attempt.end();
       const live = issueIn(new AttemptEnd(), () => client.set("dl:{deferred}:b", "live"));
-      expect(await late).toBe(0); // EXISTS dl:{deferred}:a
+      expect(typeof (await late)).toBe("number"); // DBSIZE
       expect(await live).toBe("OK");
       const stored = await Promise.all(nodes.map((n) => n.call("GET", "dl:{deferred}:a").catch(() => null)));
       expect(stored.every((value) => value === null)).toBe(true);
@@ -88,7 +88,7 @@ describe("Redis Cluster: commands deferred until the first slot table", () => {
 });
 
 describe("Redis Cluster: a plain multi-key command during a slot migration", () => {
-  it("is written as EXISTS of its keys once its attempt ended, on whichever node ioredis resends it to", async () => {
+  it("is written as DBSIZE once its attempt ended, on whichever node ioredis resends it to", async () => {
     const client = new Cluster(
       cluster.nodes.map((address) => ({ host: address.split(":")[0]!, port: Number(address.split(":")[1]) })),
       { lazyConnect: true, enableOfflineQueue: false },
@@ -104,7 +104,7 @@ describe("Redis Cluster: a plain multi-key command during a slot migration", () 
       await new Promise((resolve) => setTimeout(resolve, 250)); // a few resends
       attempt.end();
       await move.finish(["mk:{multi}:x"]);
-      expect(await late).toBe(1); // the next resend went out as EXISTS x y (x exists)
+      expect(typeof (await late)).toBe("number"); // the next resend went out as DBSIZE, which is not resent
       expect(await move.target.get("mk:{multi}:x")).toBe("old");
       expect(await move.target.get("mk:{multi}:y")).toBeNull();
     } finally {
