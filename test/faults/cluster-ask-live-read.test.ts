@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ValueCodec } from "../../core/codec.js";
 import { redisKey } from "../../server/tiers/redis-keys.js";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
 import { clusterNodeConnection, startSlotMigration, startTestRedisCluster, type TestRedisCluster } from "../helpers/redis-cluster.js";
+import { envelopeText, textEnvelope } from "../helpers/text-envelope.js";
 
 /*
  * Slot MIGRATING, key "a" already moved to the target, key "b" still on the source. A cancelled Set of "a"
@@ -20,25 +20,23 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const codec = new ValueCodec();
-const envelope = (value: string) => codec.encode(new TextEncoder().encode(value), "text/plain", 0);
-const text = (stored: Uint8Array | null | undefined) => (stored ? new TextDecoder().decode(codec.decode(stored).value) : String(stored));
+const text = (stored: Uint8Array | null | undefined) => String(envelopeText(stored));
 
 async function run(cancel: boolean, ns: string): Promise<{ live: string; onSource: string }> {
   const options = { clusterNodes: cluster.nodes, keyPrefix: "r6a", retries: 2, commandTimeoutMs: 1_000, breakerVolumeThreshold: 1000 };
   const tier = await RedisTier.connect(options);
   const nodes = cluster.nodes.map(clusterNodeConnection);
   try {
-    await tier.set(ns, { key: "a", envelope: envelope("va"), expiresAt: 0 });
-    await tier.set(ns, { key: "b", envelope: envelope("vb"), expiresAt: 0 });
-    await tier.set("busy", { key: "x", envelope: envelope("x"), expiresAt: 0 });
+    await tier.set(ns, { key: "a", envelope: textEnvelope("va"), expiresAt: 0 });
+    await tier.set(ns, { key: "b", envelope: textEnvelope("vb"), expiresAt: 0 });
+    await tier.set("busy", { key: "x", envelope: textEnvelope("x"), expiresAt: 0 });
     expect(text(await tier.get(ns, "b"))).toBe("vb");
     const move = await startSlotMigration(cluster, nodes, "r6a", ns);
     await move.moveKeys([redisKey("r6a", ns, "a")]); // "a" on the target, "b" still on the source: source answers ASK for "a" only
 
     const ac = new AbortController();
     const busy = tier.get("busy", "x"); // alone: direct, so the next ones are auto-pipelined
-    const doomed = tier.set(ns, { key: "a", envelope: envelope("doomed"), expiresAt: 0 }, { signal: ac.signal }).catch(() => undefined);
+    const doomed = tier.set(ns, { key: "a", envelope: textEnvelope("doomed"), expiresAt: 0 }, { signal: ac.signal }).catch(() => undefined);
     const live = tier.get(ns, "b").then(
       (v) => `value ${text(v)}`,
       (err: unknown) => `failed: ${String(err)}`,

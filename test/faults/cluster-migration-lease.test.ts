@@ -1,11 +1,11 @@
 import { Cluster } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ValueCodec } from "../../core/codec.js";
 import { AttemptEnd } from "../../server/tiers/attempt-end.js";
 import { dropLateCommands, issueIn } from "../../server/tiers/late-commands.js";
 import { leaseKey, redisKey } from "../../server/tiers/redis-keys.js";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
 import { clusterNodeConnection, startSlotMigration, startTestRedisCluster, type TestRedisCluster } from "../helpers/redis-cluster.js";
+import { envelopeText, textEnvelope } from "../helpers/text-envelope.js";
 
 /**
  * A fenced lease write that the guard reported failed while its slot was
@@ -23,9 +23,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const codec = new ValueCodec();
-const envelope = (value: string) => codec.encode(new TextEncoder().encode(value), "text/plain", 0);
-const text = (stored: Uint8Array | null | undefined) => (stored ? new TextDecoder().decode(codec.decode(stored).value) : stored);
+const text = envelopeText;
 
 /** ioredis Cluster's defaults: maxRedirections × retryDelayOnTryAgain, plus margin. */
 const RESEND_WINDOW_MS = 16 * 100 + 900;
@@ -39,15 +37,15 @@ describe("Redis Cluster: a fenced lease write during a slot migration", () => {
     try {
       const ns = "fenced";
       const old = Array.from({ length: 20 }, (_, i) => `old${i}`);
-      await tier.setMany(ns, old.map((key) => ({ key, envelope: envelope("old"), expiresAt: 0 })));
+      await tier.setMany(ns, old.map((key) => ({ key, envelope: textEnvelope("old"), expiresAt: 0 })));
       expect(await tier.leases.acquire(ns, "a", "token-1", 30_000, false)).toEqual({ acquired: true });
       const move = await startSlotMigration(cluster, nodes, "ll", ns);
 
-      const fenced = await tier.leases.setFenced(ns, { key: "a", envelope: envelope("fenced"), expiresAt: 0 }, "token-1").then(
+      const fenced = await tier.leases.setFenced(ns, { key: "a", envelope: textEnvelope("fenced"), expiresAt: 0 }, "token-1").then(
         (stored) => `ok: ${stored}`,
         (err: unknown) => `failed: ${String(err)}`,
       );
-      await tier.set(ns, { key: "a", envelope: envelope("plain"), expiresAt: 0 });
+      await tier.set(ns, { key: "a", envelope: textEnvelope("plain"), expiresAt: 0 });
       await move.finish([...old.map((key) => redisKey("ll", ns, key)), leaseKey("ll", ns, "a")]);
       await new Promise((resolve) => setTimeout(resolve, RESEND_WINDOW_MS));
 

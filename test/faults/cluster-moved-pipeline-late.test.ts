@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ValueCodec } from "../../core/codec.js";
 import { redisKey } from "../../server/tiers/redis-keys.js";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
 import { clusterNodeConnection, startSlotMigration, startTestRedisCluster, type TestRedisCluster } from "../helpers/redis-cluster.js";
+import { envelopeText, textEnvelope } from "../helpers/text-envelope.js";
 
 /*
  * In Cluster mode ioredis re-executes a whole auto-pipeline when every
@@ -19,9 +19,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const codec = new ValueCodec();
-const envelope = (value: string) => codec.encode(new TextEncoder().encode(value), "text/plain", 0);
-const text = (stored: Uint8Array | null | undefined) => (stored ? new TextDecoder().decode(codec.decode(stored).value) : stored);
+const text = envelopeText;
 const outcome = (p: Promise<Uint8Array | undefined>) =>
   p.then(
     (v) => `value ${String(text(v))}`,
@@ -33,8 +31,8 @@ async function run(cancelOne: boolean, ns: string, ask = false): Promise<string>
   const tier = await RedisTier.connect(options);
   const nodes = cluster.nodes.map(clusterNodeConnection);
   try {
-    await tier.set(ns, { key: "a", envelope: envelope("va"), expiresAt: 0 });
-    await tier.set("busy", { key: "x", envelope: envelope("x"), expiresAt: 0 });
+    await tier.set(ns, { key: "a", envelope: textEnvelope("va"), expiresAt: 0 });
+    await tier.set("busy", { key: "x", envelope: textEnvelope("x"), expiresAt: 0 });
     expect(text(await tier.get(ns, "a"))).toBe("va");
     // The slot moves behind the tier's back: its slot table is stale until a MOVED.
     const move = await startSlotMigration(cluster, nodes, "lcm", ns);
@@ -43,7 +41,7 @@ async function run(cancelOne: boolean, ns: string, ask = false): Promise<string>
 
     const ac = new AbortController();
     const busy = tier.get("busy", "x"); // alone: written directly, so the next ones are auto-pipelined
-    const doomed = tier.set(ns, { key: "a", envelope: envelope("doomed"), expiresAt: 0 }, { signal: ac.signal }).catch(() => undefined);
+    const doomed = tier.set(ns, { key: "a", envelope: textEnvelope("doomed"), expiresAt: 0 }, { signal: ac.signal }).catch(() => undefined);
     const live = outcome(tier.get(ns, "a")); // same slot: same auto-pipeline as the Set
     await Promise.resolve();
     if (cancelOne) ac.abort(new Error("client went away")); // before the auto-pipeline is written (setImmediate)
@@ -61,7 +59,7 @@ async function runTimedOut(ns: string): Promise<string> {
   const tier = await RedisTier.connect(options);
   const nodes = cluster.nodes.map(clusterNodeConnection);
   try {
-    await tier.set(ns, { key: "a", envelope: envelope("va"), expiresAt: 0 });
+    await tier.set(ns, { key: "a", envelope: textEnvelope("va"), expiresAt: 0 });
     expect(text(await tier.get(ns, "a"))).toBe("va");
     const slot = (await nodes[0]!.cluster("KEYSLOT", redisKey("lct", ns, "a"))) as number;
     const owners = await Promise.all(nodes.map(async (n) => ((await n.cluster("COUNTKEYSINSLOT", slot)) as number) > 0));
@@ -76,7 +74,7 @@ async function runTimedOut(ns: string): Promise<string> {
       const owner = ranges.some(([lo, hi, [, port]]) => s >= lo && s <= hi && port === fromPort);
       if (owner && s !== slot) other = candidate;
     }
-    await tier.set(other, { key: "x", envelope: envelope("x"), expiresAt: 0 });
+    await tier.set(other, { key: "x", envelope: textEnvelope("x"), expiresAt: 0 });
     const move = await startSlotMigration(cluster, nodes, "lct", ns);
     await move.finish([redisKey("lct", ns, "a")]);
 
@@ -84,7 +82,7 @@ async function runTimedOut(ns: string): Promise<string> {
     const busy1 = tier.get(other, "x").catch(() => undefined); // direct
     const busy2 = tier.get(other, "x").catch(() => undefined); // the running auto-pipeline, stuck
     await new Promise((r) => setTimeout(r, 20));
-    const doomed = tier.set(ns, { key: "a", envelope: envelope("doomed"), expiresAt: 0 }).catch(() => undefined); // held behind it
+    const doomed = tier.set(ns, { key: "a", envelope: textEnvelope("doomed"), expiresAt: 0 }).catch(() => undefined); // held behind it
     await new Promise((r) => setTimeout(r, 400)); // its attempt timed out
     const live = outcome(tier.get(ns, "a")); // joins the held pipeline
     await new Promise((r) => setTimeout(r, 20));
