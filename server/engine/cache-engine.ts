@@ -926,8 +926,8 @@ export class CacheEngine {
         (epoch) => {
           // After a forget meanwhile (a change heard from elsewhere) the new epoch may be older than one heard of since:
           // the tags are then read again, and an epoch known from before this invalidation must not stay to unhide them.
-          if (durable && state.tags.generation === generation) state.tags.remember(unique, unique.map(() => epoch), generation);
-          else if (durable) state.tags.forget(unique);
+          // Not all remembered (an eviction meanwhile): the rest may hold older epochs, so all of them are read again.
+          if (durable && !state.tags.remember(unique, unique.map(() => epoch), generation)) state.tags.forget(unique);
           if (state.registered && state.tags.bytes > before) this.budget?.added(state.tags.bytes - before);
         },
       );

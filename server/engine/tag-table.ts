@@ -63,10 +63,18 @@ export class TagTable implements BudgetedTier {
     return epoch;
   }
 
-  /** Remembers epochs read at `generation` (ignored when a forget came since); an epoch never goes down. */
-  remember(tags: readonly string[], epochs: readonly number[], generation = this.#generation): void {
-    if (generation !== this.#generation) return;
-    tags.forEach((tag, i) => this.#set(tag, epochs[i]!));
+  /**
+   * Remembers epochs read at `generation` (ignored when a forget came since);
+   * an epoch never goes down. False when it stopped before the last tag
+   * (storing one evicted an invalidated tag): the rest were left as they were.
+   */
+  remember(tags: readonly string[], epochs: readonly number[], generation = this.#generation): boolean {
+    for (let i = 0; i < tags.length; i++) {
+      // Checked before each tag: storing one may evict another of the list, which a stale epoch must not bring back.
+      if (generation !== this.#generation) return false;
+      this.#set(tags[i]!, epochs[i]!);
+    }
+    return true;
   }
 
   /** Without a durable tier: bumps the counter and gives it to every tag; the new epoch. */
