@@ -27,20 +27,53 @@ function engineWith(durable: FakeDurableTier) {
   });
 }
 
+/** The next tag-epoch read reads at once (before what follows) but answers only when released. */
+function holdNextTagRead(durable: FakeDurableTier): () => void {
+  const real = durable.tagEpochs.bind(durable);
+  let release = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  durable.tagEpochs = async (ns, tags) => {
+    const read = await real(ns, tags);
+    durable.tagEpochs = real;
+    await gate;
+    return read;
+  };
+  return release;
+}
+
+/**
+ * The late read of [u, t] lands when the 10,000-tag table is full (after `others` more invalidated tags) with t
+ * least recently used: storing u evicts t, and t must not then be stored back at its pre-invalidation epoch.
+ */
+async function evictedInsideRemember(others: number): Promise<string | undefined> {
+  const durable = new FakeDurableTier(fakeClock().now);
+  const a = engineWith(durable);
+  await a.set("ns", entry("k", "v", ["u", "t"]));
+  const release = holdNextTagRead(durable);
+  const concurrent = a.get("ns", "k");
+  await new Promise((r) => setTimeout(r, 5));
+  await a.invalidateTags("ns", ["t"]);
+  for (let n = 0; n < others; n += 64) await a.invalidateTags("ns", Array.from({ length: Math.min(64, others - n) }, (_, j) => `o${n + j}`));
+  release();
+  await concurrent;
+  return text((await a.get("ns", "k"))?.value);
+}
+
+describe("own invalidateTags vs a late tag-epoch read whose remember evicts the tag", () => {
+  it("control: the table is not full when the late read lands (no eviction); the value stays hidden", async () => {
+    expect(await evictedInsideRemember(9_997)).toBeUndefined();
+  });
+  it("a value hidden by this instance's own invalidateTags stays hidden here", async () => {
+    expect(await evictedInsideRemember(9_999)).toBeUndefined();
+  });
+});
+
 describe("own invalidateTags vs a late tag-epoch read after the tag was evicted", () => {
   it("a value hidden by this instance's own invalidateTags stays hidden here", async () => {
     const durable = new FakeDurableTier(fakeClock().now);
     const a = engineWith(durable);
     await a.set("ns", entry("k", "v", ["t"]));
-    const real = durable.tagEpochs.bind(durable);
-    let release = () => {};
-    const gate = new Promise<void>((r) => (release = r));
-    durable.tagEpochs = async (ns, tags) => {
-      const read = await real(ns, tags); // read now (before the invalidation), answered late
-      durable.tagEpochs = real;
-      await gate;
-      return read;
-    };
+    const release = holdNextTagRead(durable);
     const concurrent = a.get("ns", "k"); // needs t's epoch: the read is in flight
     await new Promise((r) => setTimeout(r, 5));
     await a.invalidateTags("ns", ["t"]);
