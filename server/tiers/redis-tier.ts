@@ -357,7 +357,7 @@ type Ttl = number | "none" | "expired";
  * No command of an attempt is written to Redis after the guard stopped
  * waiting for that attempt (late-commands.ts): ioredis's own resends (Cluster
  * TRYAGAIN/MOVED/ASK, NOSCRIPT, queued and auto-pipelined commands) go out as
- * PING instead, so a write reported failed cannot land over a later one.
+ * DBSIZE instead, so a write reported failed cannot land over a later one.
  */
 export class RedisTier implements DurableTier {
   readonly name = "redis" as const;
