@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { redisKey } from "../../server/tiers/redis-keys.js";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
-import { clusterNodeConnection, startSlotMigration, startTestRedisCluster, type TestRedisCluster } from "../helpers/redis-cluster.js";
+import { clusterNodeConnection, startSlotMigration, useTestRedisCluster } from "../helpers/redis-cluster.js";
 import { envelopeText, textEnvelope } from "../helpers/text-envelope.js";
 
 /*
@@ -12,26 +12,20 @@ import { envelopeText, textEnvelope } from "../helpers/text-envelope.js";
  * DBSIZE, the late command is never redirected and the Get keeps its value.
  * (ioredis does the same with two live commands, a write answered ASK and a read that succeeded: not covered here.)
  */
-let cluster: TestRedisCluster;
-beforeAll(async () => {
-  cluster = await startTestRedisCluster(3);
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = useTestRedisCluster();
 
 const text = (stored: Uint8Array | null | undefined) => String(envelopeText(stored));
 
 async function run(cancel: boolean, ns: string): Promise<{ live: string; onSource: string }> {
-  const options = { clusterNodes: cluster.nodes, keyPrefix: "r6a", retries: 2, commandTimeoutMs: 1_000, breakerVolumeThreshold: 1000 };
+  const options = { clusterNodes: cluster().nodes, keyPrefix: "r6a", retries: 2, commandTimeoutMs: 1_000, breakerVolumeThreshold: 1000 };
   const tier = await RedisTier.connect(options);
-  const nodes = cluster.nodes.map(clusterNodeConnection);
+  const nodes = cluster().nodes.map(clusterNodeConnection);
   try {
     await tier.set(ns, { key: "a", envelope: textEnvelope("va"), expiresAt: 0 });
     await tier.set(ns, { key: "b", envelope: textEnvelope("vb"), expiresAt: 0 });
     await tier.set("busy", { key: "x", envelope: textEnvelope("x"), expiresAt: 0 });
     expect(text(await tier.get(ns, "b"))).toBe("vb");
-    const move = await startSlotMigration(cluster, nodes, "r6a", ns);
+    const move = await startSlotMigration(cluster(), nodes, "r6a", ns);
     await move.moveKeys([redisKey("r6a", ns, "a")]); // "a" on the target, "b" still on the source: source answers ASK for "a" only
 
     const ac = new AbortController();

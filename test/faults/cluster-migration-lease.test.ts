@@ -1,10 +1,10 @@
 import { Cluster } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AttemptEnd } from "../../server/tiers/attempt-end.js";
 import { dropLateCommands, issueIn } from "../../server/tiers/late-commands.js";
 import { leaseKey, redisKey } from "../../server/tiers/redis-keys.js";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
-import { clusterNodeConnection, startSlotMigration, startTestRedisCluster, type TestRedisCluster } from "../helpers/redis-cluster.js";
+import { clusterNodeConnection, startSlotMigration, useTestRedisCluster } from "../helpers/redis-cluster.js";
 import { envelopeText, textEnvelope } from "../helpers/text-envelope.js";
 
 /**
@@ -15,13 +15,7 @@ import { envelopeText, textEnvelope } from "../helpers/text-envelope.js";
  * times, long after the attempt timed out; once the migration ends, that
  * resend used to land and overwrite the acknowledged value for good.
  */
-let cluster: TestRedisCluster;
-beforeAll(async () => {
-  cluster = await startTestRedisCluster(3);
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = useTestRedisCluster();
 
 const text = envelopeText;
 
@@ -30,16 +24,16 @@ const RESEND_WINDOW_MS = 16 * 100 + 900;
 
 describe("Redis Cluster: a fenced lease write during a slot migration", () => {
   it("is not written after its attempt ended, over a plain Set acknowledged since", async () => {
-    const options = { clusterNodes: cluster.nodes, keyPrefix: "ll", retries: 0, commandTimeoutMs: 500, breakerVolumeThreshold: 1000 };
+    const options = { clusterNodes: cluster().nodes, keyPrefix: "ll", retries: 0, commandTimeoutMs: 500, breakerVolumeThreshold: 1000 };
     const tier = await RedisTier.connect(options);
     const other = await RedisTier.connect(options);
-    const nodes = cluster.nodes.map(clusterNodeConnection);
+    const nodes = cluster().nodes.map(clusterNodeConnection);
     try {
       const ns = "fenced";
       const old = Array.from({ length: 20 }, (_, i) => `old${i}`);
       await tier.setMany(ns, old.map((key) => ({ key, envelope: textEnvelope("old"), expiresAt: 0 })));
       expect(await tier.leases.acquire(ns, "a", "token-1", 30_000, false)).toEqual({ acquired: true });
-      const move = await startSlotMigration(cluster, nodes, "ll", ns);
+      const move = await startSlotMigration(cluster(), nodes, "ll", ns);
 
       const fenced = await tier.leases.setFenced(ns, { key: "a", envelope: textEnvelope("fenced"), expiresAt: 0 }, "token-1").then(
         (stored) => `ok: ${stored}`,
@@ -63,11 +57,11 @@ describe("Redis Cluster: a fenced lease write during a slot migration", () => {
 describe("Redis Cluster: commands deferred until the first slot table", () => {
   it("are created inside their attempt, and written as DBSIZE when it ended meanwhile", async () => {
     const client = new Cluster(
-      cluster.nodes.map((address) => ({ host: address.split(":")[0]!, port: Number(address.split(":")[1]) })),
+      cluster().nodes.map((address) => ({ host: address.split(":")[0]!, port: Number(address.split(":")[1]) })),
       { lazyConnect: true, enableAutoPipelining: true },
     );
     dropLateCommands(client);
-    const nodes = cluster.nodes.map(clusterNodeConnection);
+    const nodes = cluster().nodes.map(clusterNodeConnection);
     try {
       const attempt = new AttemptEnd();
       const late = issueIn(attempt, () => client.set("dl:{deferred}:a", "late")); // no slots yet: deferred until ready
@@ -88,15 +82,15 @@ describe("Redis Cluster: commands deferred until the first slot table", () => {
 describe("Redis Cluster: a plain multi-key command during a slot migration", () => {
   it("is written as DBSIZE once its attempt ended, on whichever node ioredis resends it to", async () => {
     const client = new Cluster(
-      cluster.nodes.map((address) => ({ host: address.split(":")[0]!, port: Number(address.split(":")[1]) })),
+      cluster().nodes.map((address) => ({ host: address.split(":")[0]!, port: Number(address.split(":")[1]) })),
       { lazyConnect: true, enableOfflineQueue: false },
     );
     dropLateCommands(client);
     await client.connect();
-    const nodes = cluster.nodes.map(clusterNodeConnection);
+    const nodes = cluster().nodes.map(clusterNodeConnection);
     try {
       await client.set("mk:{multi}:x", "old");
-      const move = await startSlotMigration(cluster, nodes, "mk", "multi");
+      const move = await startSlotMigration(cluster(), nodes, "mk", "multi");
       const attempt = new AttemptEnd();
       const late = issueIn(attempt, () => client.mset("mk:{multi}:x", "late", "mk:{multi}:y", "late")); // y is missing on the source: TRYAGAIN
       await new Promise((resolve) => setTimeout(resolve, 250)); // a few resends

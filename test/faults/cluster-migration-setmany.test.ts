@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
-import { clusterNodeConnection, startSlotMigration, startTestRedisCluster, type TestRedisCluster } from "../helpers/redis-cluster.js";
+import { clusterNodeConnection, startSlotMigration, useTestRedisCluster } from "../helpers/redis-cluster.js";
 
 /**
  * A write that failed while its namespace's slot was migrating must not be
@@ -9,13 +9,7 @@ import { clusterNodeConnection, startSlotMigration, startTestRedisCluster, type 
  * Cluster resends a lone multi-key command on TRYAGAIN after the guard has
  * given up on it; SetMany stays MULTI/EXEC of SETs, which fails at once.)
  */
-let cluster: TestRedisCluster;
-beforeAll(async () => {
-  cluster = await startTestRedisCluster(3);
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = useTestRedisCluster();
 
 const outcome = (p: Promise<unknown>) =>
   p.then(
@@ -25,12 +19,12 @@ const outcome = (p: Promise<unknown>) =>
 
 describe("Redis Cluster: writes during a slot migration", () => {
   it("a setMany reported failed does not overwrite a value acknowledged after the failure", async () => {
-    const tier = await RedisTier.connect({ clusterNodes: cluster.nodes, keyPrefix: "cl", retries: 0, commandTimeoutMs: 500, breakerVolumeThreshold: 1000 });
-    const nodes = cluster.nodes.map(clusterNodeConnection);
+    const tier = await RedisTier.connect({ clusterNodes: cluster().nodes, keyPrefix: "cl", retries: 0, commandTimeoutMs: 500, breakerVolumeThreshold: 1000 });
+    const nodes = cluster().nodes.map(clusterNodeConnection);
     try {
       const ns = "late";
       await tier.setMany(ns, Array.from({ length: 20 }, (_, i) => ({ key: `old${i}`, envelope: Buffer.from("old"), expiresAt: 0 })));
-      const move = await startSlotMigration(cluster, nodes, "cl", ns);
+      const move = await startSlotMigration(cluster(), nodes, "cl", ns);
       const first = await outcome(
         tier.setMany(ns, [
           { key: "a", envelope: Buffer.from("v1"), expiresAt: 0 },

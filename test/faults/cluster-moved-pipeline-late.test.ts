@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { redisKey } from "../../server/tiers/redis-keys.js";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
-import { clusterNodeConnection, startSlotMigration, startTestRedisCluster, type TestRedisCluster } from "../helpers/redis-cluster.js";
+import { clusterNodeConnection, startSlotMigration, useTestRedisCluster } from "../helpers/redis-cluster.js";
 import { envelopeText, textEnvelope } from "../helpers/text-envelope.js";
 
 /*
@@ -11,13 +11,7 @@ import { envelopeText, textEnvelope } from "../helpers/text-envelope.js";
  * as PING "succeeds" (PONG) where the real command would have been redirected
  * with the others: the live commands batched with it then fail with MOVED.
  */
-let cluster: TestRedisCluster;
-beforeAll(async () => {
-  cluster = await startTestRedisCluster(3);
-}, 60_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = useTestRedisCluster();
 
 const text = envelopeText;
 const outcome = (p: Promise<Uint8Array | undefined>) =>
@@ -27,15 +21,15 @@ const outcome = (p: Promise<Uint8Array | undefined>) =>
   );
 
 async function run(cancelOne: boolean, ns: string, ask = false): Promise<string> {
-  const options = { clusterNodes: cluster.nodes, keyPrefix: "lcm", retries: 2, commandTimeoutMs: 1_000, breakerVolumeThreshold: 1000 };
+  const options = { clusterNodes: cluster().nodes, keyPrefix: "lcm", retries: 2, commandTimeoutMs: 1_000, breakerVolumeThreshold: 1000 };
   const tier = await RedisTier.connect(options);
-  const nodes = cluster.nodes.map(clusterNodeConnection);
+  const nodes = cluster().nodes.map(clusterNodeConnection);
   try {
     await tier.set(ns, { key: "a", envelope: textEnvelope("va"), expiresAt: 0 });
     await tier.set("busy", { key: "x", envelope: textEnvelope("x"), expiresAt: 0 });
     expect(text(await tier.get(ns, "a"))).toBe("va");
     // The slot moves behind the tier's back: its slot table is stale until a MOVED.
-    const move = await startSlotMigration(cluster, nodes, "lcm", ns);
+    const move = await startSlotMigration(cluster(), nodes, "lcm", ns);
     if (ask) await move.moveKeys([redisKey("lcm", ns, "a")]); // slot still MIGRATING: the source answers ASK
     else await move.finish([redisKey("lcm", ns, "a")]);
 
@@ -55,9 +49,9 @@ async function run(cancelOne: boolean, ns: string, ask = false): Promise<string>
 
 /** The timeout variant: a Set held in an auto-pipeline behind a busy one (its node SIGSTOPped) times out; a Get joins that pipeline. */
 async function runTimedOut(ns: string): Promise<string> {
-  const options = { clusterNodes: cluster.nodes, keyPrefix: "lct", retries: 0, commandTimeoutMs: 300, breakerVolumeThreshold: 1000 };
+  const options = { clusterNodes: cluster().nodes, keyPrefix: "lct", retries: 0, commandTimeoutMs: 300, breakerVolumeThreshold: 1000 };
   const tier = await RedisTier.connect(options);
-  const nodes = cluster.nodes.map(clusterNodeConnection);
+  const nodes = cluster().nodes.map(clusterNodeConnection);
   try {
     await tier.set(ns, { key: "a", envelope: textEnvelope("va"), expiresAt: 0 });
     expect(text(await tier.get(ns, "a"))).toBe("va");
@@ -69,16 +63,16 @@ async function runTimedOut(ns: string): Promise<string> {
     for (let i = 0; i < 10_000 && !other; i++) {
       const candidate = `busy${i}`;
       const s = (await nodes[0]!.cluster("KEYSLOT", redisKey("lct", candidate, "x"))) as number;
-      const fromPort = Number(cluster.nodes[from]!.split(":")[1]);
+      const fromPort = Number(cluster().nodes[from]!.split(":")[1]);
       const ranges = (await nodes[0]!.cluster("SLOTS")) as unknown as [number, number, [string, number]][];
       const owner = ranges.some(([lo, hi, [, port]]) => s >= lo && s <= hi && port === fromPort);
       if (owner && s !== slot) other = candidate;
     }
     await tier.set(other, { key: "x", envelope: textEnvelope("x"), expiresAt: 0 });
-    const move = await startSlotMigration(cluster, nodes, "lct", ns);
+    const move = await startSlotMigration(cluster(), nodes, "lct", ns);
     await move.finish([redisKey("lct", ns, "a")]);
 
-    cluster.servers[from]!.pause();
+    cluster().servers[from]!.pause();
     const busy1 = tier.get(other, "x").catch(() => undefined); // direct
     const busy2 = tier.get(other, "x").catch(() => undefined); // the running auto-pipeline, stuck
     await new Promise((r) => setTimeout(r, 20));
@@ -86,11 +80,11 @@ async function runTimedOut(ns: string): Promise<string> {
     await new Promise((r) => setTimeout(r, 400)); // its attempt timed out
     const live = outcome(tier.get(ns, "a")); // joins the held pipeline
     await new Promise((r) => setTimeout(r, 20));
-    cluster.servers[from]!.resume();
+    cluster().servers[from]!.resume();
     const [result] = await Promise.all([live, busy1, busy2, doomed]);
     return result;
   } finally {
-    for (const s of cluster.servers) s.resume();
+    for (const s of cluster().servers) s.resume();
     for (const n of nodes) n.disconnect();
     await tier.close();
   }

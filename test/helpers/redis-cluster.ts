@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
+import { afterAll, beforeAll } from "vitest";
 import { startTestRedis, type TestRedis } from "./redis-server.js";
 
 const run = promisify(execFile);
@@ -56,6 +57,21 @@ async function waitForClusterOk(server: TestRedis): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`cluster node ${server.host}:${server.port} never reached cluster_state:ok: ${info.slice(0, 300)}`);
+}
+
+/** Starts a cluster of `masters` before the file's tests and stops it after them; call the result for the cluster. */
+export function useTestRedisCluster(masters = 3): () => TestRedisCluster {
+  let cluster: TestRedisCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startTestRedisCluster(masters);
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return () => {
+    if (cluster === undefined) throw new Error("the test cluster is not started yet: call it inside a test");
+    return cluster;
+  };
 }
 
 /** A slot move begun by {@link startSlotMigration}. */
