@@ -146,6 +146,18 @@ export class ValueCodec {
   }
 
   /**
+   * Throws what {@link encode} would throw for `value` and `contentType`,
+   * without encoding anything: for callers that must refuse bad input before
+   * they do any other work.
+   */
+  check(value: Uint8Array, contentType: string): void {
+    if (value.byteLength > this.options.maxValueBytes) {
+      throw new ValueTooLargeError(`value of ${value.byteLength} bytes exceeds max-value-bytes (${this.options.maxValueBytes})`);
+    }
+    this.#headerOf(contentType);
+  }
+
+  /**
    * Builds the envelope. Compresses when `value.byteLength >= compressionThreshold`
    * and the compressed payload is smaller; otherwise stores it raw. Values of
    * a content type whose recent values did not compress are stored raw

@@ -736,6 +736,14 @@ export class CacheEngine {
     return { key: entry.key, envelope, expiresAt };
   }
 
+  /** Throws what encoding `entry` would throw (key, TTL, grace, value size, content type), without encoding it. */
+  #checkEntry(entry: ValueToSet): void {
+    checkKey(entry.key, this.#options.maxKeyBytes);
+    checkTtl(entry.ttlMs);
+    checkTtl(entry.graceMs ?? 0, "grace_ms");
+    this.#options.codec.check(entry.value, entry.contentType);
+  }
+
   /**
    * The namespace's tag counter, read before a tagged write (from the durable
    * tier, which every instance shares): an invalidation that lands after this
@@ -752,6 +760,8 @@ export class CacheEngine {
     if (!tagged) return 0;
     const durable = this.#options.durable;
     if (!durable) return state.tags.counter;
+    // Bad input is refused as such, before the durable tier is asked anything (it may be down).
+    for (const entry of entries) this.#checkEntry(entry);
     try {
       return (await durable.tagEpochs(state.name, [], scope)).counter;
     } catch (err) {
