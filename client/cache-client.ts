@@ -16,6 +16,7 @@ import { CoherenceWatcher, type CoherenceOptions, type ReadMark } from "./cohere
 import { LOCAL_MISS, LocalTier, type LocalCopy, type LocalTierOptions, type ServerCopy } from "./local-tier.js";
 import { jsonSerializer, type Serializer } from "./serializer.js";
 import { heldClient, ProcessHold, unheldCredentials } from "./process-hold.js";
+import { LeaseSession } from "./lease-session.js";
 import { tracedClient } from "./traced-rpc.js";
 import { resolveWrapOptions, Wrapper, type Loader, type ResolvedWrapOptions, type StoreOptions, type WrapOptions, type WrapTask } from "./wrap.js";
 import { LoaderContext, type WrapContext } from "./wrap-context.js";
@@ -349,6 +350,9 @@ export class CacheClient implements AsyncDisposable {
   readonly #local: LocalTier | undefined;
   readonly #watcher: CoherenceWatcher | undefined;
   readonly #wrapper: Wrapper;
+  /** GetOrLease, Set and ReleaseLease of `wrap`, as messages of one stream. */
+  readonly #session: LeaseSession;
+  readonly #timeoutMs: number;
   /** Names this client's writes so that it can tell their Watch echoes (see SetRequest.writer_id). */
   readonly #writerId = randomBytes(12).toString("base64url");
   #writeSeq = 0n;
@@ -384,7 +388,21 @@ export class CacheClient implements AsyncDisposable {
         ...options.channelOptions,
       },
     });
-    this.#rpc = tracedClient(CacheService, hold ? heldClient(CacheService, rpc, hold, ["watch"]) : rpc, ["watch"]);
+    this.#rpc = tracedClient(CacheService, hold ? heldClient(CacheService, rpc, hold, ["watch", "leaseSession"]) : rpc, ["watch", "leaseSession"]);
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    const rpcs = this.#rpc;
+    this.#session = new LeaseSession(
+      {
+        open: (requests, call) => rpcs.leaseSession(requests, call),
+        unary: {
+          getOrLease: (request, call) => rpcs.getOrLease(request, call),
+          set: (request, call) => rpcs.set(request, call),
+          releaseLease: (request, call) => rpcs.releaseLease(request, call),
+        },
+        callOptions: () => this.#call(undefined),
+      },
+      hold ? { hold } : {},
+    );
     if (options.localTier) {
       const local = new LocalTier(options.localTier === true ? {} : options.localTier);
       this.#local = local;
@@ -406,15 +424,14 @@ export class CacheClient implements AsyncDisposable {
     this.#wrapper = new Wrapper({
       getOrLease: async (namespace, key, leaseMs, waitMs, waitOnStale, refreshAheadMs) => {
         const mark = this.#watcher?.mark(namespace);
-        const call = this.#call(waitMs > 0 ? { timeoutMs: waitMs + 5000 } : undefined);
-        const res = await this.#rpc.getOrLease({ namespace, key, leaseMs, waitMs, waitOnStale, refreshAheadMs }, call);
+        const res = await this.#session.call("getOrLease", { namespace, key, leaseMs, waitMs, waitOnStale, refreshAheadMs }, waitMs > 0 ? waitMs + 5000 : this.#timeoutMs);
         const value = res.found ? this.#serializer.decode(res.value, res.contentType) : undefined;
         if (res.found && !res.stale) this.#remember(namespace, key, this.#serverCopy(value, res), mark, res.streamId);
         return { found: res.found, value, stale: res.stale, leaseToken: res.leaseToken };
       },
       store: (namespace, key, value, options) => this.#storeOwnWrite(namespace, key, this.#serializer.encode(value), options),
       releaseLease: async (namespace, key, leaseToken) => {
-        await this.#rpc.releaseLease({ namespace, key, leaseToken }, this.#call(undefined));
+        await this.#session.call("releaseLease", { namespace, key, leaseToken }, this.#timeoutMs);
       },
       local: (namespace, key, refreshAheadMs) => {
         if (refreshAheadMs === 0) {
@@ -460,7 +477,7 @@ export class CacheClient implements AsyncDisposable {
     }
     const request = { namespace, key, value: bytes, contentType, ttlMs: BigInt(ttl), graceMs: BigInt(grace), leaseToken, writerId: this.#writerId, writeSeq, tags: tags === undefined ? [] : [...tags] }; // checked by resolveWrapOptions or ctx.setTags
     try {
-      await this.#rpc.set(request, this.#call(undefined));
+      await this.#session.call("set", request, this.#timeoutMs);
     } catch (err) {
       if (this.#ownWrites.get(id)?.seq === writeSeq) this.#ownWrites.delete(id);
       const held = this.#local;
@@ -969,6 +986,7 @@ export class CacheClient implements AsyncDisposable {
 
   /** Closes the connection; calls in flight fail with CANCELLED. */
   close(): void {
+    this.#session.close();
     this.#watcher?.close();
     this.#rpc.close();
   }

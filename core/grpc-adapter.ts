@@ -42,6 +42,8 @@ export interface CallContext {
   readonly metadata: Metadata;
   /** The client's address. */
   readonly peer: string;
+  /** For a call carried as one message of a stream (LeaseSession): the stream's own context, whose caller it shares. */
+  readonly stream?: CallContext;
 }
 
 /** Handler of a unary RPC: one request in, one response out. */

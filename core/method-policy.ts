@@ -65,4 +65,9 @@ export const METHOD_POLICIES: { readonly [M in CacheMethod]: MethodPolicy } = Ob
    * invalidation given up on would leave stale values readable.
    */
   invalidateTags: { right: "write", retryOnUnavailable: true, statuses: EVERY_CALL },
+  /**
+   * Carries GetOrLease, Set and ReleaseLease calls (all writes); each is
+   * authorized on its own namespace and answered with its own status.
+   */
+  leaseSession: { right: "write", retryOnUnavailable: false, statuses: READ_CALL },
 });

@@ -15,7 +15,7 @@ import { readiness as judgeReadiness, remoteReadiness, type Readiness, type Read
 import { StatusReporter } from "./observability/status-report.js";
 import { checkPortsFree } from "./port-check.js";
 import { reflectionFor } from "./reflection.js";
-import { cacheServiceHandlers } from "./rpc/cache-service.js";
+import { cacheServiceHandlers, DEFAULT_SESSION_IN_FLIGHT } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
 import { traceInterceptor } from "./rpc/trace-interceptor.js";
 import { watchRequestGuard } from "./rpc/watch-request-guard.js";
@@ -183,8 +183,16 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const access = config.tokens && new AccessControl(config.tokens, { logger });
   const closing = new AbortController();
   const watchOptions = { closing: closing.signal, maxNamespaces: config.maxWatchNamespaces, watchers: new WatcherSlots(config.maxWatchers) };
-  addService(server, CacheService, cacheServiceHandlers(engine, watchOptions, durableBreaker, config.maxMessageBytes, access ? access.tenantOf : undefined), {
-    mapError: errorToStatus(logger),
+  const mapError = errorToStatus(logger);
+  const session = {
+    maxInFlight: DEFAULT_SESSION_IN_FLIGHT,
+    maxCallMs: config.maxDeadlineMs,
+    mapError,
+    closing: closing.signal,
+    ...(access && { authorize: access.authorize }),
+  };
+  addService(server, CacheService, cacheServiceHandlers(engine, watchOptions, durableBreaker, config.maxMessageBytes, access ? access.tenantOf : undefined, session), {
+    mapError,
     maxDeadlineMs: deadlineCeiling(config.maxDeadlineMs),
     ...(access && { authorize: access.authorize }),
   });

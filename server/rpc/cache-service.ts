@@ -13,6 +13,7 @@ import { checkWriterId } from "../engine/validation.js";
 import type { CallScope, Tenant, TierName } from "../engine/durable-tier.js";
 import type { NamespaceStatsSnapshot } from "../engine/namespace-stats.js";
 import { watchStream, type WatchOptions } from "./watch-stream.js";
+import { leaseSession, type LeaseSessionOptions } from "./lease-session.js";
 
 const TIERS: Record<TierName, Tier> = { memory: Tier.MEMORY, lmdb: Tier.LMDB, redis: Tier.REDIS };
 
@@ -94,6 +95,9 @@ function* chunksWithin(hits: readonly Hit[], firstLimit: number, limit: number):
   if (chunk.length > 0) yield chunk;
 }
 
+/** Calls of one LeaseSession stream that run at once, by default. */
+export const DEFAULT_SESSION_IN_FLIGHT = 64;
+
 /** Room kept in every response message for its own framing (stream id, field tags and lengths). */
 const MESSAGE_FRAMING_BYTES = 128;
 
@@ -103,6 +107,7 @@ export function cacheServiceHandlers(
   durableBreaker: () => string = () => "",
   maxMessageBytes = Infinity,
   tenantOf: (ctx: CallContext) => Tenant | undefined = () => undefined,
+  session: LeaseSessionOptions = { maxInFlight: DEFAULT_SESSION_IN_FLIGHT, maxCallMs: 30_000, mapError: () => ({ code: 13, details: "internal error" }) },
 ): ServiceImpl<typeof CacheService> {
   const responseBudget = maxMessageBytes - MESSAGE_FRAMING_BYTES;
   /** Decoded response bytes of all calls together: two messages' worth. */
@@ -123,7 +128,7 @@ export function cacheServiceHandlers(
       tenant,
     };
   };
-  return {
+  const handlers: ServiceImpl<typeof CacheService> = {
     get(req, ctx) {
       const now = engine.getNow(req.namespace, req.key);
       if (now !== NEEDS_ASYNC) return toGetResponse(now, engine.bus.streamId);
@@ -225,5 +230,9 @@ export function cacheServiceHandlers(
       }
       return { stored: BigInt(stored), degraded };
     },
+    leaseSession(requests, ctx) {
+      return leaseSession(requests, ctx, handlers, session);
+    },
   };
+  return handlers;
 }

@@ -21,6 +21,12 @@ export interface MethodRule {
    * list, or `"*"`, means every namespace: only a grant on `*` covers it.
    */
   namespaces(request: Message): readonly string[];
+  /**
+   * The method's messages carry calls of other methods, which its handler
+   * authorizes one by one (as those methods, answering each refusal on its
+   * own): the stream itself is checked for its caller and right only.
+   */
+  readonly checkedPerCall?: boolean;
 }
 
 /** The request's `namespace` field; a message without one counts as every namespace (fail closed). */
@@ -49,7 +55,7 @@ export const CACHE_SERVICE_RULES: Readonly<Record<string, MethodRule>> = Object.
   Object.fromEntries(
     (Object.keys(METHOD_POLICIES) as CacheMethod[]).map((method) => [
       CacheService.method[method].name,
-      { right: METHOD_POLICIES[method].right, namespaces: NAMESPACES_OF[method] ?? namespaceField },
+      { right: METHOD_POLICIES[method].right, namespaces: NAMESPACES_OF[method] ?? namespaceField, ...(method === "leaseSession" && { checkedPerCall: true }) },
     ]),
   ),
 );
@@ -106,7 +112,7 @@ export class AccessControl {
     const rule = Object.hasOwn(this.#rules, method.name) ? this.#rules[method.name] : undefined;
     if (rule === undefined) throw this.#deny(method, context, grant, `${method.name} is not open to access tokens`);
     if (!grant.rights.has(rule.right)) throw this.#deny(method, context, grant, `this token lacks the ${rule.right} right needed by ${method.name}`);
-    if (request === undefined) return;
+    if (request === undefined || rule.checkedPerCall === true) return;
     const named = rule.namespaces(request);
     for (const raw of named.length === 0 ? [ALL_NAMESPACES] : named) {
       const namespace = raw === "" ? DEFAULT_NAMESPACE : raw;
@@ -119,14 +125,15 @@ export class AccessControl {
 
   /** The quota of the token a call came with (after {@link authorize}), or undefined when it has none. */
   readonly tenantOf = (context: CallContext): Tenant | undefined => {
-    const grant = this.#principals.get(context);
+    const grant = this.#principals.get(context.stream ?? context);
     if (grant?.quota === undefined) return undefined;
     let tenant = this.#tenants.get(grant.index);
     if (!tenant) this.#tenants.set(grant.index, (tenant = { id: `token #${grant.index}`, ...grant.quota }));
     return tenant;
   };
 
-  #authenticate(method: DescMethod, context: CallContext): AccessGrant {
+  #authenticate(method: DescMethod, call: CallContext): AccessGrant {
+    const context = call.stream ?? call;
     const known = this.#principals.get(context);
     if (known) return known;
     const values = context.metadata.get("authorization");

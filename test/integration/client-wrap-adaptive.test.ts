@@ -7,26 +7,55 @@ import { startTestServer, type TestServer } from "../helpers/test-server.js";
 import { eventually } from "../helpers/eventually.js";
 
 
-/** Records each finished unary call's method name (Watch excluded). */
+const CALL_NAMES: Record<string, string> = { getOrLease: "GetOrLease", set: "Set", releaseLease: "ReleaseLease" };
+
+interface SessionMessage {
+  id: bigint;
+  call?: { case?: string };
+  result?: { case?: string };
+}
+
+/** Records each finished call's method name (Watch excluded): a unary call when it ends, a call a LeaseSession carries when it is answered. */
 function countingInterceptor(finished: string[]): Interceptor {
   return (options, nextCall) => {
     const method = options.method_definition.path.split("/").pop()!;
+    const sent = new Map<bigint, string>();
     const listener = new ListenerBuilder()
+      .withOnReceiveMessage((message: SessionMessage, next) => {
+        const name = sent.get(message.id);
+        if (method === "LeaseSession" && name !== undefined) finished.push(name);
+        next(message);
+      })
       .withOnReceiveStatus((status, next) => {
-        if (method !== "Watch") finished.push(method);
+        if (method !== "Watch" && method !== "LeaseSession") finished.push(method);
         next(status);
       })
       .build();
-    const requester = new RequesterBuilder().withStart((metadata, _listener, next) => next(metadata, listener)).build();
+    const requester = new RequesterBuilder()
+      .withStart((metadata, _listener, next) => next(metadata, listener))
+      .withSendMessage((message: SessionMessage, next) => {
+        if (method === "LeaseSession") sent.set(message.id, CALL_NAMES[message.call!.case!]!);
+        next(message);
+      })
+      .build();
     return new InterceptingCall(nextCall(options), requester);
   };
 }
 
-/** Holds every Set call of the client back until `release()` is called. */
+/** Holds every Set of the client (a unary call, or a Set a LeaseSession carries) back until `release()` is called. */
 function gatedSets(): { interceptor: Interceptor; release: () => void } {
   let open!: () => void;
   const gate = new Promise<void>((resolve) => (open = resolve));
   const interceptor: Interceptor = (options, nextCall) => {
+    if (options.method_definition.path.endsWith("/LeaseSession")) {
+      const requester = new RequesterBuilder()
+        .withSendMessage((message: SessionMessage, next) => {
+          if (message.call?.case === "set") void gate.then(() => next(message));
+          else next(message);
+        })
+        .build();
+      return new InterceptingCall(nextCall(options), requester);
+    }
     if (!options.method_definition.path.endsWith("/Set")) return new InterceptingCall(nextCall(options));
     const requester = new RequesterBuilder()
       .withStart((metadata, listener, next) => void gate.then(() => next(metadata, listener)))

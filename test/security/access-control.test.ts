@@ -60,6 +60,17 @@ async function drain(messages: AsyncIterable<unknown>, limit = Infinity): Promis
 const value = new TextEncoder().encode('"v"');
 const entry = { key: "k", value, contentType: "application/json" };
 
+/** The answers of a LeaseSession stream carrying `calls`; a call answered with an error throws it as an RpcError. */
+async function sessionAnswers(c: Client, calls: { namespace: string; key: string }[], metadata: Metadata): Promise<unknown[]> {
+  const requests = calls.map(({ namespace, key }, i) => ({ id: BigInt(i + 1), call: { case: "getOrLease" as const, value: { namespace, key, leaseMs: 1000, waitMs: 0 } } }));
+  const answers: unknown[] = [];
+  for await (const response of c.leaseSession(requests, { metadata })) {
+    if (response.result.case === "error") throw new RpcError(response.result.value.code, response.result.value.message);
+    if (response.result.case !== "ready") answers.push(response.result.value);
+  }
+  return answers;
+}
+
 /** One call of every CacheService RPC, acting on `namespace`. */
 const CALLS: Record<string, (c: Client, namespace: string, metadata: Metadata) => Promise<unknown>> = {
   Get: (c, namespace, metadata) => c.get({ namespace, key: "k" }, { metadata }),
@@ -79,8 +90,9 @@ const CALLS: Record<string, (c: Client, namespace: string, metadata: Metadata) =
   GetOrLease: (c, namespace, metadata) => c.getOrLease({ namespace, key: "k", leaseMs: 1000, waitMs: 0 }, { metadata }),
   ReleaseLease: (c, namespace, metadata) => c.releaseLease({ namespace, key: "k", leaseToken: "x" }, { metadata }),
   InvalidateTags: (c, namespace, metadata) => c.invalidateTags({ namespace, tags: ["t"] }, { metadata }),
+  LeaseSession: (c, namespace, metadata) => sessionAnswers(c, [{ namespace, key: "k" }], metadata),
 };
-const SETTLED = new Set(["Get", "Has", "GetMany", "StreamGet", "Set", "Delete", "Touch", "SetMany", "DeleteMany", "StreamSet", "Clear", "Stats", "InvalidateTags"]);
+const SETTLED = new Set(["Get", "Has", "GetMany", "StreamGet", "Set", "Delete", "Touch", "SetMany", "DeleteMany", "StreamSet", "Clear", "Stats", "InvalidateTags", "LeaseSession"]);
 
 /** A token holding `right` (alone or with others), but only on team-a. */
 const HOLDER: Record<Right, string> = { read: READER, write: WRITER, admin: NS_ADMIN };
@@ -175,6 +187,17 @@ describe("access control", () => {
     const read = (namespace: string, key: string) => client.has({ namespace, key }, { metadata: auth(ADMIN) });
     expect((await read("shared-1", "first")).found).toBe(true);
     expect((await read("team-b", "second")).found).toBe(false);
+  });
+
+  it("checks every call a LeaseSession carries on its own: a forbidden one is answered PERMISSION_DENIED and the stream goes on", async () => {
+    const requests = ["team-a", "team-b", "team-a"].map((namespace, i) => ({ id: BigInt(i + 1), call: { case: "getOrLease" as const, value: { namespace, key: `k${i}`, leaseMs: 1000, waitMs: 0 } } }));
+    const answers = new Map<bigint, string>();
+    for await (const response of client.leaseSession(requests, { metadata: auth(WRITER) })) {
+      if (response.result.case === "error") answers.set(response.id, `${statusName(response.result.value.code)} ${response.result.value.message}`);
+      else if (response.result.case !== "ready") answers.set(response.id, response.result.case);
+    }
+    expect(Object.fromEntries(answers)).toEqual({ 1: "getOrLease", 2: 'PERMISSION_DENIED this token may not write namespace "team-b"', 3: "getOrLease" });
+    expect(statusName((await outcome(() => sessionAnswers(client, [{ namespace: "team-a", key: "k" }], auth(READER)))).code)).toBe("PERMISSION_DENIED");
   });
 
   it("checks a stream that sends no message at all", async () => {

@@ -143,13 +143,16 @@ describe("the adapter's hooks", () => {
 });
 
 describe("server limits", () => {
-  it("--max-deadline and --max-concurrent-streams resolve with defaults, and Watch is not cut", () => {
+  it("--max-deadline and --max-concurrent-streams resolve with defaults, and neither Watch nor LeaseSession is cut (LeaseSession cuts each call it carries instead)", () => {
     expect(resolveConfig([], {})).toMatchObject({ maxDeadlineMs: 60_000, maxConcurrentStreams: 100 });
     expect(resolveConfig(["--max-deadline", "5s", "--max-concurrent-streams", "8"], {})).toMatchObject({ maxDeadlineMs: 5000, maxConcurrentStreams: 8 });
     expect(() => resolveConfig(["--max-deadline", "30d"], {})).toThrow(/expected a duration from 1ms to 24d/);
     expect(() => resolveConfig(["--max-concurrent-streams", "0"], {})).toThrow(/--max-concurrent-streams/);
     const ceiling = deadlineCeiling(5000);
-    expect(CacheService.methods.map((m) => [m.name, ceiling(m)]).filter(([, ms]) => ms !== 5000)).toEqual([["Watch", undefined]]);
+    expect(CacheService.methods.map((m) => [m.name, ceiling(m)]).filter(([, ms]) => ms !== 5000)).toEqual([
+      ["Watch", undefined],
+      ["LeaseSession", undefined],
+    ]);
   });
 
   it("cuts a call that outlives --max-deadline with DEADLINE_EXCEEDED naming the limit", async () => {

@@ -35,7 +35,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tiercache/v1/cache.proto.
  */
 export const file_tiercache_v1_cache: GenFile = /*@__PURE__*/
-  fileDesc("Chh0aWVyY2FjaGUvdjEvY2FjaGUucHJvdG8SDHRpZXJjYWNoZS52MSJpCgVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEg4KBnR0bF9tcxgEIAEoAxIQCghncmFjZV9tcxgFIAEoAxIMCgR0YWdzGAYgAygJIqUBCgpGb3VuZEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSGAoQdHRsX3JlbWFpbmluZ19tcxgEIAEoAxIgCgR0aWVyGAUgASgOMhIudGllcmNhY2hlLnYxLlRpZXISDQoFc3RhbGUYBiABKAgSGgoSZnJlc2hfcmVtYWluaW5nX21zGAcgASgDIiwKCkdldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCSK7AQoLR2V0UmVzcG9uc2USDQoFZm91bmQYASABKAgSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEhgKEHR0bF9yZW1haW5pbmdfbXMYBCABKAMSIAoEdGllchgFIAEoDjISLnRpZXJjYWNoZS52MS5UaWVyEg0KBXN0YWxlGAYgASgIEhoKEmZyZXNoX3JlbWFpbmluZ19tcxgHIAEoAxIRCglzdHJlYW1faWQYCCABKAkivAEKClNldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCRINCgV2YWx1ZRgDIAEoDBIUCgxjb250ZW50X3R5cGUYBCABKAkSDgoGdHRsX21zGAUgASgDEhAKCGdyYWNlX21zGAYgASgDEhMKC2xlYXNlX3Rva2VuGAcgASgJEgwKBHRhZ3MYCCADKAkSEQoJd3JpdGVyX2lkGAkgASgJEhEKCXdyaXRlX3NlcRgKIAEoBCIfCgtTZXRSZXNwb25zZRIQCghkZWdyYWRlZBgBIAEoCCIvCg1EZWxldGVSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiIQoORGVsZXRlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCIsCgpIYXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiHAoLSGFzUmVzcG9uc2USDQoFZm91bmQYASABKAgiPgoMVG91Y2hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSDgoGdHRsX21zGAMgASgDIh4KDVRvdWNoUmVzcG9uc2USDQoFZm91bmQYASABKAgiMQoOR2V0TWFueVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGtleXMYAiADKAkiTwoPR2V0TWFueVJlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC50aWVyY2FjaGUudjEuRm91bmRFbnRyeRIRCglzdHJlYW1faWQYAiABKAkiSQoOU2V0TWFueVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEiQKB2VudHJpZXMYAiADKAsyEy50aWVyY2FjaGUudjEuRW50cnkiMwoPU2V0TWFueVJlc3BvbnNlEg4KBnN0b3JlZBgBIAEoDRIQCghkZWdyYWRlZBgCIAEoCCI0ChFEZWxldGVNYW55UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEa2V5cxgCIAMoCSIlChJEZWxldGVNYW55UmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoDSIhCgxDbGVhclJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIg8KDUNsZWFyUmVzcG9uc2UiIQoMU3RhdHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSKsAgoNU3RhdHNSZXNwb25zZRIwCgpuYW1lc3BhY2VzGAEgAygLMhwudGllcmNhY2hlLnYxLk5hbWVzcGFjZVN0YXRzEhcKD2R1cmFibGVfYnJlYWtlchgCIAEoCRIbChNtZW1vcnlfYnVkZ2V0X2J5dGVzGAMgASgDEhkKEW1lbW9yeV91c2VkX2J5dGVzGAQgASgDEh8KF21lbW9yeV9idWRnZXRfZXZpY3Rpb25zGAUgASgDEhcKD25hbWVzcGFjZXNfaGVsZBgGIAEoAxIcCg9kdXJhYmxlX2VudHJpZXMYByABKARIAIgBARIaCg1kdXJhYmxlX2J5dGVzGAggASgESAGIAQFCEgoQX2R1cmFibGVfZW50cmllc0IQCg5fZHVyYWJsZV9ieXRlcyLCAQoOTmFtZXNwYWNlU3RhdHMSEQoJbmFtZXNwYWNlGAEgASgJEiYKBXRpZXJzGAIgAygLMhcudGllcmNhY2hlLnYxLlRpZXJTdGF0cxIQCghieXRlc19pbhgDIAEoBBIUCgxieXRlc19zdG9yZWQYBCABKAQSGQoRY29tcHJlc3Npb25fcmF0aW8YBSABKAESFwoPZGVncmFkZWRfd3JpdGVzGAYgASgEEhkKEXRhZ19pbnZhbGlkYXRpb25zGAcgASgEIuIBCglUaWVyU3RhdHMSIAoEdGllchgBIAEoDjISLnRpZXJjYWNoZS52MS5UaWVyEgwKBGhpdHMYAiABKAQSDgoGbWlzc2VzGAMgASgEEhAKCGhpdF9yYXRlGAQgASgBEgwKBHNldHMYBSABKAQSDwoHZGVsZXRlcxgGIAEoBBIPCgdlbnRyaWVzGAcgASgEEg0KBWJ5dGVzGAggASgEEhYKDmV2aWN0aW9uc19zaXplGAkgASgEEhcKD2V2aWN0aW9uc19jb3VudBgKIAEoBBITCgtleHBpcmF0aW9ucxgLIAEoBCIzChBTdHJlYW1HZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRrZXlzGAIgAygJIk8KEVN0cmVhbUdldFJlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC50aWVyY2FjaGUudjEuRm91bmRFbnRyeRIPCgdtaXNzaW5nGAIgAygJIksKEFN0cmVhbVNldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEiQKB2VudHJpZXMYAiADKAsyEy50aWVyY2FjaGUudjEuRW50cnkiNQoRU3RyZWFtU2V0UmVzcG9uc2USDgoGc3RvcmVkGAEgASgEEhAKCGRlZ3JhZGVkGAIgASgIIjoKDFdhdGNoUmVxdWVzdBIqCgdjdXJzb3JzGAEgAygLMhkudGllcmNhY2hlLnYxLldhdGNoQ3Vyc29yIkYKC1dhdGNoQ3Vyc29yEhEKCW5hbWVzcGFjZRgBIAEoCRIRCglzdHJlYW1faWQYAiABKAkSEQoJYWZ0ZXJfc2VxGAMgASgEIrgBCg1XYXRjaFJlc3BvbnNlEioKBGtpbmQYASABKA4yHC50aWVyY2FjaGUudjEuV2F0Y2hFdmVudEtpbmQSEQoJbmFtZXNwYWNlGAIgASgJEgwKBGtleXMYAyADKAkSCwoDc2VxGAQgASgEEhEKCXN0cmVhbV9pZBgFIAEoCRIUCgxoZWFydGJlYXRfbXMYBiABKA0SEQoJd3JpdGVyX2lkGAcgASgJEhEKCXdyaXRlX3NlcRgIIAEoBCKHAQoRR2V0T3JMZWFzZVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCRIQCghsZWFzZV9tcxgDIAEoDRIPCgd3YWl0X21zGAQgASgNEhUKDXdhaXRfb25fc3RhbGUYBSABKAgSGAoQcmVmcmVzaF9haGVhZF9tcxgGIAEoDSLXAQoSR2V0T3JMZWFzZVJlc3BvbnNlEg0KBWZvdW5kGAEgASgIEg0KBXZhbHVlGAIgASgMEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRIYChB0dGxfcmVtYWluaW5nX21zGAQgASgDEiAKBHRpZXIYBSABKA4yEi50aWVyY2FjaGUudjEuVGllchINCgVzdGFsZRgGIAEoCBITCgtsZWFzZV90b2tlbhgHIAEoCRIaChJmcmVzaF9yZW1haW5pbmdfbXMYCCABKAMSEQoJc3RyZWFtX2lkGAkgASgJIkoKE1JlbGVhc2VMZWFzZVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCRITCgtsZWFzZV90b2tlbhgDIAEoCSIoChRSZWxlYXNlTGVhc2VSZXNwb25zZRIQCghyZWxlYXNlZBgBIAEoCCI4ChVJbnZhbGlkYXRlVGFnc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBHRhZ3MYAiADKAkiGAoWSW52YWxpZGF0ZVRhZ3NSZXNwb25zZSpMCgRUaWVyEhQKEFRJRVJfVU5TUEVDSUZJRUQQABIPCgtUSUVSX01FTU9SWRABEg0KCVRJRVJfTE1EQhACEg4KClRJRVJfUkVESVMQAyqUAgoOV2F0Y2hFdmVudEtpbmQSIAocV0FUQ0hfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhgKFFdBVENIX0VWRU5UX0tJTkRfU0VUEAESGwoXV0FUQ0hfRVZFTlRfS0lORF9ERUxFVEUQAhIaChZXQVRDSF9FVkVOVF9LSU5EX1RPVUNIEAMSGgoWV0FUQ0hfRVZFTlRfS0lORF9DTEVBUhAEEhoKFldBVENIX0VWRU5UX0tJTkRfUkVTRVQQBRIaChZXQVRDSF9FVkVOVF9LSU5EX1JFQURZEAYSHgoaV0FUQ0hfRVZFTlRfS0lORF9IRUFSVEJFQVQQBxIZChVXQVRDSF9FVkVOVF9LSU5EX1RBR1MQCDKZCQoMQ2FjaGVTZXJ2aWNlEjoKA0dldBIYLnRpZXJjYWNoZS52MS5HZXRSZXF1ZXN0GhkudGllcmNhY2hlLnYxLkdldFJlc3BvbnNlEjoKA1NldBIYLnRpZXJjYWNoZS52MS5TZXRSZXF1ZXN0GhkudGllcmNhY2hlLnYxLlNldFJlc3BvbnNlEkMKBkRlbGV0ZRIbLnRpZXJjYWNoZS52MS5EZWxldGVSZXF1ZXN0GhwudGllcmNhY2hlLnYxLkRlbGV0ZVJlc3BvbnNlEjoKA0hhcxIYLnRpZXJjYWNoZS52MS5IYXNSZXF1ZXN0GhkudGllcmNhY2hlLnYxLkhhc1Jlc3BvbnNlEkAKBVRvdWNoEhoudGllcmNhY2hlLnYxLlRvdWNoUmVxdWVzdBobLnRpZXJjYWNoZS52MS5Ub3VjaFJlc3BvbnNlEkYKB0dldE1hbnkSHC50aWVyY2FjaGUudjEuR2V0TWFueVJlcXVlc3QaHS50aWVyY2FjaGUudjEuR2V0TWFueVJlc3BvbnNlEkYKB1NldE1hbnkSHC50aWVyY2FjaGUudjEuU2V0TWFueVJlcXVlc3QaHS50aWVyY2FjaGUudjEuU2V0TWFueVJlc3BvbnNlEk8KCkRlbGV0ZU1hbnkSHy50aWVyY2FjaGUudjEuRGVsZXRlTWFueVJlcXVlc3QaIC50aWVyY2FjaGUudjEuRGVsZXRlTWFueVJlc3BvbnNlEkAKBUNsZWFyEhoudGllcmNhY2hlLnYxLkNsZWFyUmVxdWVzdBobLnRpZXJjYWNoZS52MS5DbGVhclJlc3BvbnNlEkAKBVN0YXRzEhoudGllcmNhY2hlLnYxLlN0YXRzUmVxdWVzdBobLnRpZXJjYWNoZS52MS5TdGF0c1Jlc3BvbnNlElAKCVN0cmVhbUdldBIeLnRpZXJjYWNoZS52MS5TdHJlYW1HZXRSZXF1ZXN0Gh8udGllcmNhY2hlLnYxLlN0cmVhbUdldFJlc3BvbnNlKAEwARJOCglTdHJlYW1TZXQSHi50aWVyY2FjaGUudjEuU3RyZWFtU2V0UmVxdWVzdBofLnRpZXJjYWNoZS52MS5TdHJlYW1TZXRSZXNwb25zZSgBEkIKBVdhdGNoEhoudGllcmNhY2hlLnYxLldhdGNoUmVxdWVzdBobLnRpZXJjYWNoZS52MS5XYXRjaFJlc3BvbnNlMAESTwoKR2V0T3JMZWFzZRIfLnRpZXJjYWNoZS52MS5HZXRPckxlYXNlUmVxdWVzdBogLnRpZXJjYWNoZS52MS5HZXRPckxlYXNlUmVzcG9uc2USVQoMUmVsZWFzZUxlYXNlEiEudGllcmNhY2hlLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaIi50aWVyY2FjaGUudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2USWwoOSW52YWxpZGF0ZVRhZ3MSIy50aWVyY2FjaGUudjEuSW52YWxpZGF0ZVRhZ3NSZXF1ZXN0GiQudGllcmNhY2hlLnYxLkludmFsaWRhdGVUYWdzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Chh0aWVyY2FjaGUvdjEvY2FjaGUucHJvdG8SDHRpZXJjYWNoZS52MSJpCgVFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEg4KBnR0bF9tcxgEIAEoAxIQCghncmFjZV9tcxgFIAEoAxIMCgR0YWdzGAYgAygJIqUBCgpGb3VuZEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDBIUCgxjb250ZW50X3R5cGUYAyABKAkSGAoQdHRsX3JlbWFpbmluZ19tcxgEIAEoAxIgCgR0aWVyGAUgASgOMhIudGllcmNhY2hlLnYxLlRpZXISDQoFc3RhbGUYBiABKAgSGgoSZnJlc2hfcmVtYWluaW5nX21zGAcgASgDIiwKCkdldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCSK7AQoLR2V0UmVzcG9uc2USDQoFZm91bmQYASABKAgSDQoFdmFsdWUYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEhgKEHR0bF9yZW1haW5pbmdfbXMYBCABKAMSIAoEdGllchgFIAEoDjISLnRpZXJjYWNoZS52MS5UaWVyEg0KBXN0YWxlGAYgASgIEhoKEmZyZXNoX3JlbWFpbmluZ19tcxgHIAEoAxIRCglzdHJlYW1faWQYCCABKAkivAEKClNldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCRINCgV2YWx1ZRgDIAEoDBIUCgxjb250ZW50X3R5cGUYBCABKAkSDgoGdHRsX21zGAUgASgDEhAKCGdyYWNlX21zGAYgASgDEhMKC2xlYXNlX3Rva2VuGAcgASgJEgwKBHRhZ3MYCCADKAkSEQoJd3JpdGVyX2lkGAkgASgJEhEKCXdyaXRlX3NlcRgKIAEoBCIfCgtTZXRSZXNwb25zZRIQCghkZWdyYWRlZBgBIAEoCCIvCg1EZWxldGVSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiIQoORGVsZXRlUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCIsCgpIYXNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkiHAoLSGFzUmVzcG9uc2USDQoFZm91bmQYASABKAgiPgoMVG91Y2hSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRILCgNrZXkYAiABKAkSDgoGdHRsX21zGAMgASgDIh4KDVRvdWNoUmVzcG9uc2USDQoFZm91bmQYASABKAgiMQoOR2V0TWFueVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBGtleXMYAiADKAkiTwoPR2V0TWFueVJlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC50aWVyY2FjaGUudjEuRm91bmRFbnRyeRIRCglzdHJlYW1faWQYAiABKAkiSQoOU2V0TWFueVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEiQKB2VudHJpZXMYAiADKAsyEy50aWVyY2FjaGUudjEuRW50cnkiMwoPU2V0TWFueVJlc3BvbnNlEg4KBnN0b3JlZBgBIAEoDRIQCghkZWdyYWRlZBgCIAEoCCI0ChFEZWxldGVNYW55UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEa2V5cxgCIAMoCSIlChJEZWxldGVNYW55UmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoDSIhCgxDbGVhclJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIg8KDUNsZWFyUmVzcG9uc2UiIQoMU3RhdHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSKsAgoNU3RhdHNSZXNwb25zZRIwCgpuYW1lc3BhY2VzGAEgAygLMhwudGllcmNhY2hlLnYxLk5hbWVzcGFjZVN0YXRzEhcKD2R1cmFibGVfYnJlYWtlchgCIAEoCRIbChNtZW1vcnlfYnVkZ2V0X2J5dGVzGAMgASgDEhkKEW1lbW9yeV91c2VkX2J5dGVzGAQgASgDEh8KF21lbW9yeV9idWRnZXRfZXZpY3Rpb25zGAUgASgDEhcKD25hbWVzcGFjZXNfaGVsZBgGIAEoAxIcCg9kdXJhYmxlX2VudHJpZXMYByABKARIAIgBARIaCg1kdXJhYmxlX2J5dGVzGAggASgESAGIAQFCEgoQX2R1cmFibGVfZW50cmllc0IQCg5fZHVyYWJsZV9ieXRlcyLCAQoOTmFtZXNwYWNlU3RhdHMSEQoJbmFtZXNwYWNlGAEgASgJEiYKBXRpZXJzGAIgAygLMhcudGllcmNhY2hlLnYxLlRpZXJTdGF0cxIQCghieXRlc19pbhgDIAEoBBIUCgxieXRlc19zdG9yZWQYBCABKAQSGQoRY29tcHJlc3Npb25fcmF0aW8YBSABKAESFwoPZGVncmFkZWRfd3JpdGVzGAYgASgEEhkKEXRhZ19pbnZhbGlkYXRpb25zGAcgASgEIuIBCglUaWVyU3RhdHMSIAoEdGllchgBIAEoDjISLnRpZXJjYWNoZS52MS5UaWVyEgwKBGhpdHMYAiABKAQSDgoGbWlzc2VzGAMgASgEEhAKCGhpdF9yYXRlGAQgASgBEgwKBHNldHMYBSABKAQSDwoHZGVsZXRlcxgGIAEoBBIPCgdlbnRyaWVzGAcgASgEEg0KBWJ5dGVzGAggASgEEhYKDmV2aWN0aW9uc19zaXplGAkgASgEEhcKD2V2aWN0aW9uc19jb3VudBgKIAEoBBITCgtleHBpcmF0aW9ucxgLIAEoBCIzChBTdHJlYW1HZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRrZXlzGAIgAygJIk8KEVN0cmVhbUdldFJlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC50aWVyY2FjaGUudjEuRm91bmRFbnRyeRIPCgdtaXNzaW5nGAIgAygJIksKEFN0cmVhbVNldFJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEiQKB2VudHJpZXMYAiADKAsyEy50aWVyY2FjaGUudjEuRW50cnkiNQoRU3RyZWFtU2V0UmVzcG9uc2USDgoGc3RvcmVkGAEgASgEEhAKCGRlZ3JhZGVkGAIgASgIIjoKDFdhdGNoUmVxdWVzdBIqCgdjdXJzb3JzGAEgAygLMhkudGllcmNhY2hlLnYxLldhdGNoQ3Vyc29yIkYKC1dhdGNoQ3Vyc29yEhEKCW5hbWVzcGFjZRgBIAEoCRIRCglzdHJlYW1faWQYAiABKAkSEQoJYWZ0ZXJfc2VxGAMgASgEIrgBCg1XYXRjaFJlc3BvbnNlEioKBGtpbmQYASABKA4yHC50aWVyY2FjaGUudjEuV2F0Y2hFdmVudEtpbmQSEQoJbmFtZXNwYWNlGAIgASgJEgwKBGtleXMYAyADKAkSCwoDc2VxGAQgASgEEhEKCXN0cmVhbV9pZBgFIAEoCRIUCgxoZWFydGJlYXRfbXMYBiABKA0SEQoJd3JpdGVyX2lkGAcgASgJEhEKCXdyaXRlX3NlcRgIIAEoBCKHAQoRR2V0T3JMZWFzZVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCRIQCghsZWFzZV9tcxgDIAEoDRIPCgd3YWl0X21zGAQgASgNEhUKDXdhaXRfb25fc3RhbGUYBSABKAgSGAoQcmVmcmVzaF9haGVhZF9tcxgGIAEoDSLXAQoSR2V0T3JMZWFzZVJlc3BvbnNlEg0KBWZvdW5kGAEgASgIEg0KBXZhbHVlGAIgASgMEhQKDGNvbnRlbnRfdHlwZRgDIAEoCRIYChB0dGxfcmVtYWluaW5nX21zGAQgASgDEiAKBHRpZXIYBSABKA4yEi50aWVyY2FjaGUudjEuVGllchINCgVzdGFsZRgGIAEoCBITCgtsZWFzZV90b2tlbhgHIAEoCRIaChJmcmVzaF9yZW1haW5pbmdfbXMYCCABKAMSEQoJc3RyZWFtX2lkGAkgASgJIkoKE1JlbGVhc2VMZWFzZVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgsKA2tleRgCIAEoCRITCgtsZWFzZV90b2tlbhgDIAEoCSIoChRSZWxlYXNlTGVhc2VSZXNwb25zZRIQCghyZWxlYXNlZBgBIAEoCCI4ChVJbnZhbGlkYXRlVGFnc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBHRhZ3MYAiADKAkiGAoWSW52YWxpZGF0ZVRhZ3NSZXNwb25zZSLbAQoTTGVhc2VTZXNzaW9uUmVxdWVzdBIKCgJpZBgBIAEoBBISCgp0aW1lb3V0X21zGAIgASgNEjcKDGdldF9vcl9sZWFzZRgDIAEoCzIfLnRpZXJjYWNoZS52MS5HZXRPckxlYXNlUmVxdWVzdEgAEicKA3NldBgEIAEoCzIYLnRpZXJjYWNoZS52MS5TZXRSZXF1ZXN0SAASOgoNcmVsZWFzZV9sZWFzZRgFIAEoCzIhLnRpZXJjYWNoZS52MS5SZWxlYXNlTGVhc2VSZXF1ZXN0SABCBgoEY2FsbCKqAgoUTGVhc2VTZXNzaW9uUmVzcG9uc2USCgoCaWQYASABKAQSMAoFcmVhZHkYAiABKAsyHy50aWVyY2FjaGUudjEuTGVhc2VTZXNzaW9uUmVhZHlIABI4CgxnZXRfb3JfbGVhc2UYAyABKAsyIC50aWVyY2FjaGUudjEuR2V0T3JMZWFzZVJlc3BvbnNlSAASKAoDc2V0GAQgASgLMhkudGllcmNhY2hlLnYxLlNldFJlc3BvbnNlSAASOwoNcmVsZWFzZV9sZWFzZRgFIAEoCzIiLnRpZXJjYWNoZS52MS5SZWxlYXNlTGVhc2VSZXNwb25zZUgAEikKBWVycm9yGAYgASgLMhgudGllcmNhY2hlLnYxLkNhbGxTdGF0dXNIAEIICgZyZXN1bHQiKgoRTGVhc2VTZXNzaW9uUmVhZHkSFQoNbWF4X2luX2ZsaWdodBgBIAEoDSIrCgpDYWxsU3RhdHVzEgwKBGNvZGUYASABKAUSDwoHbWVzc2FnZRgCIAEoCSpMCgRUaWVyEhQKEFRJRVJfVU5TUEVDSUZJRUQQABIPCgtUSUVSX01FTU9SWRABEg0KCVRJRVJfTE1EQhACEg4KClRJRVJfUkVESVMQAyqUAgoOV2F0Y2hFdmVudEtpbmQSIAocV0FUQ0hfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhgKFFdBVENIX0VWRU5UX0tJTkRfU0VUEAESGwoXV0FUQ0hfRVZFTlRfS0lORF9ERUxFVEUQAhIaChZXQVRDSF9FVkVOVF9LSU5EX1RPVUNIEAMSGgoWV0FUQ0hfRVZFTlRfS0lORF9DTEVBUhAEEhoKFldBVENIX0VWRU5UX0tJTkRfUkVTRVQQBRIaChZXQVRDSF9FVkVOVF9LSU5EX1JFQURZEAYSHgoaV0FUQ0hfRVZFTlRfS0lORF9IRUFSVEJFQVQQBxIZChVXQVRDSF9FVkVOVF9LSU5EX1RBR1MQCDL0CQoMQ2FjaGVTZXJ2aWNlEjoKA0dldBIYLnRpZXJjYWNoZS52MS5HZXRSZXF1ZXN0GhkudGllcmNhY2hlLnYxLkdldFJlc3BvbnNlEjoKA1NldBIYLnRpZXJjYWNoZS52MS5TZXRSZXF1ZXN0GhkudGllcmNhY2hlLnYxLlNldFJlc3BvbnNlEkMKBkRlbGV0ZRIbLnRpZXJjYWNoZS52MS5EZWxldGVSZXF1ZXN0GhwudGllcmNhY2hlLnYxLkRlbGV0ZVJlc3BvbnNlEjoKA0hhcxIYLnRpZXJjYWNoZS52MS5IYXNSZXF1ZXN0GhkudGllcmNhY2hlLnYxLkhhc1Jlc3BvbnNlEkAKBVRvdWNoEhoudGllcmNhY2hlLnYxLlRvdWNoUmVxdWVzdBobLnRpZXJjYWNoZS52MS5Ub3VjaFJlc3BvbnNlEkYKB0dldE1hbnkSHC50aWVyY2FjaGUudjEuR2V0TWFueVJlcXVlc3QaHS50aWVyY2FjaGUudjEuR2V0TWFueVJlc3BvbnNlEkYKB1NldE1hbnkSHC50aWVyY2FjaGUudjEuU2V0TWFueVJlcXVlc3QaHS50aWVyY2FjaGUudjEuU2V0TWFueVJlc3BvbnNlEk8KCkRlbGV0ZU1hbnkSHy50aWVyY2FjaGUudjEuRGVsZXRlTWFueVJlcXVlc3QaIC50aWVyY2FjaGUudjEuRGVsZXRlTWFueVJlc3BvbnNlEkAKBUNsZWFyEhoudGllcmNhY2hlLnYxLkNsZWFyUmVxdWVzdBobLnRpZXJjYWNoZS52MS5DbGVhclJlc3BvbnNlEkAKBVN0YXRzEhoudGllcmNhY2hlLnYxLlN0YXRzUmVxdWVzdBobLnRpZXJjYWNoZS52MS5TdGF0c1Jlc3BvbnNlElAKCVN0cmVhbUdldBIeLnRpZXJjYWNoZS52MS5TdHJlYW1HZXRSZXF1ZXN0Gh8udGllcmNhY2hlLnYxLlN0cmVhbUdldFJlc3BvbnNlKAEwARJOCglTdHJlYW1TZXQSHi50aWVyY2FjaGUudjEuU3RyZWFtU2V0UmVxdWVzdBofLnRpZXJjYWNoZS52MS5TdHJlYW1TZXRSZXNwb25zZSgBEkIKBVdhdGNoEhoudGllcmNhY2hlLnYxLldhdGNoUmVxdWVzdBobLnRpZXJjYWNoZS52MS5XYXRjaFJlc3BvbnNlMAESTwoKR2V0T3JMZWFzZRIfLnRpZXJjYWNoZS52MS5HZXRPckxlYXNlUmVxdWVzdBogLnRpZXJjYWNoZS52MS5HZXRPckxlYXNlUmVzcG9uc2USVQoMUmVsZWFzZUxlYXNlEiEudGllcmNhY2hlLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaIi50aWVyY2FjaGUudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2USWwoOSW52YWxpZGF0ZVRhZ3MSIy50aWVyY2FjaGUudjEuSW52YWxpZGF0ZVRhZ3NSZXF1ZXN0GiQudGllcmNhY2hlLnYxLkludmFsaWRhdGVUYWdzUmVzcG9uc2USWQoMTGVhc2VTZXNzaW9uEiEudGllcmNhY2hlLnYxLkxlYXNlU2Vzc2lvblJlcXVlc3QaIi50aWVyY2FjaGUudjEuTGVhc2VTZXNzaW9uUmVzcG9uc2UoATABYgZwcm90bzM");
 
 /**
  * Entry is one value to store.
@@ -1466,6 +1466,185 @@ export const InvalidateTagsResponseSchema: GenMessage<InvalidateTagsResponse> = 
   messageDesc(file_tiercache_v1_cache, 36);
 
 /**
+ * LeaseSessionRequest is one call on a LeaseSession stream.
+ *
+ * @generated from message tiercache.v1.LeaseSessionRequest
+ */
+export type LeaseSessionRequest = Message<"tiercache.v1.LeaseSessionRequest"> & {
+  /**
+   * Chosen by the client to match the answer; unique among its calls in
+   * flight on the stream (a repeat is answered INVALID_ARGUMENT).
+   *
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * The call's deadline, in ms from when the server reads the message; 0
+   * means the server's max-deadline. It ends as a unary call's deadline does.
+   *
+   * @generated from field: uint32 timeout_ms = 2;
+   */
+  timeoutMs: number;
+
+  /**
+   * The call. A message with none is answered INVALID_ARGUMENT.
+   *
+   * @generated from oneof tiercache.v1.LeaseSessionRequest.call
+   */
+  call: {
+    /**
+     * As the GetOrLease RPC.
+     *
+     * @generated from field: tiercache.v1.GetOrLeaseRequest get_or_lease = 3;
+     */
+    value: GetOrLeaseRequest;
+    case: "getOrLease";
+  } | {
+    /**
+     * As the Set RPC.
+     *
+     * @generated from field: tiercache.v1.SetRequest set = 4;
+     */
+    value: SetRequest;
+    case: "set";
+  } | {
+    /**
+     * As the ReleaseLease RPC.
+     *
+     * @generated from field: tiercache.v1.ReleaseLeaseRequest release_lease = 5;
+     */
+    value: ReleaseLeaseRequest;
+    case: "releaseLease";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message tiercache.v1.LeaseSessionRequest.
+ * Use `create(LeaseSessionRequestSchema)` to create a new message.
+ */
+export const LeaseSessionRequestSchema: GenMessage<LeaseSessionRequest> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 37);
+
+/**
+ * LeaseSessionResponse answers one LeaseSessionRequest, or opens the stream.
+ *
+ * @generated from message tiercache.v1.LeaseSessionResponse
+ */
+export type LeaseSessionResponse = Message<"tiercache.v1.LeaseSessionResponse"> & {
+  /**
+   * The `id` of the request this answers; 0 in READY.
+   *
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * The answer: the response of the call, or the status it failed with.
+   *
+   * @generated from oneof tiercache.v1.LeaseSessionResponse.result
+   */
+  result: {
+    /**
+     * The first message of every stream, before any answer.
+     *
+     * @generated from field: tiercache.v1.LeaseSessionReady ready = 2;
+     */
+    value: LeaseSessionReady;
+    case: "ready";
+  } | {
+    /**
+     * As the GetOrLease RPC's response.
+     *
+     * @generated from field: tiercache.v1.GetOrLeaseResponse get_or_lease = 3;
+     */
+    value: GetOrLeaseResponse;
+    case: "getOrLease";
+  } | {
+    /**
+     * As the Set RPC's response.
+     *
+     * @generated from field: tiercache.v1.SetResponse set = 4;
+     */
+    value: SetResponse;
+    case: "set";
+  } | {
+    /**
+     * As the ReleaseLease RPC's response.
+     *
+     * @generated from field: tiercache.v1.ReleaseLeaseResponse release_lease = 5;
+     */
+    value: ReleaseLeaseResponse;
+    case: "releaseLease";
+  } | {
+    /**
+     * The call failed with this status (never OK).
+     *
+     * @generated from field: tiercache.v1.CallStatus error = 6;
+     */
+    value: CallStatus;
+    case: "error";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message tiercache.v1.LeaseSessionResponse.
+ * Use `create(LeaseSessionResponseSchema)` to create a new message.
+ */
+export const LeaseSessionResponseSchema: GenMessage<LeaseSessionResponse> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 38);
+
+/**
+ * LeaseSessionReady tells what a LeaseSession stream allows.
+ *
+ * @generated from message tiercache.v1.LeaseSessionReady
+ */
+export type LeaseSessionReady = Message<"tiercache.v1.LeaseSessionReady"> & {
+  /**
+   * How many calls of the stream the server runs at once.
+   *
+   * @generated from field: uint32 max_in_flight = 1;
+   */
+  maxInFlight: number;
+};
+
+/**
+ * Describes the message tiercache.v1.LeaseSessionReady.
+ * Use `create(LeaseSessionReadySchema)` to create a new message.
+ */
+export const LeaseSessionReadySchema: GenMessage<LeaseSessionReady> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 39);
+
+/**
+ * CallStatus is the outcome of a call that failed: a gRPC status code and its
+ * message, as a unary call would have ended.
+ *
+ * @generated from message tiercache.v1.CallStatus
+ */
+export type CallStatus = Message<"tiercache.v1.CallStatus"> & {
+  /**
+   * The gRPC status code (google.rpc.Code), never 0.
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * What went wrong, for people.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message tiercache.v1.CallStatus.
+ * Use `create(CallStatusSchema)` to create a new message.
+ */
+export const CallStatusSchema: GenMessage<CallStatus> = /*@__PURE__*/
+  messageDesc(file_tiercache_v1_cache, 40);
+
+/**
  * Tier names a level of the tier chain.
  *
  * @generated from enum tiercache.v1.Tier
@@ -1796,6 +1975,27 @@ export const CacheService: GenService<{
     methodKind: "unary";
     input: typeof InvalidateTagsRequestSchema;
     output: typeof InvalidateTagsResponseSchema;
+  },
+  /**
+   * LeaseSession carries GetOrLease, Set and ReleaseLease calls as messages
+   * on one long-lived stream, so that a client computing values (`wrap`)
+   * pays one message per step instead of one call. Each request message is
+   * one call: it is checked, authorized and run exactly as the unary RPC it
+   * holds, with its own deadline (`timeout_ms`, capped by the server's
+   * max-deadline), and answered by one response message with the same `id`,
+   * as soon as it is done: answers may come in any order. A call that fails
+   * is answered with its status; the stream goes on. At most
+   * `max_in_flight` (in the first response, READY) calls of one stream run
+   * at once: the server reads no further message until one is answered.
+   * When the stream ends, calls without an answer may or may not have taken
+   * effect. A server without it answers UNIMPLEMENTED: use the unary calls.
+   *
+   * @generated from rpc tiercache.v1.CacheService.LeaseSession
+   */
+  leaseSession: {
+    methodKind: "bidi_streaming";
+    input: typeof LeaseSessionRequestSchema;
+    output: typeof LeaseSessionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tiercache_v1_cache, 0);

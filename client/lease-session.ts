@@ -1,0 +1,267 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { CallOptions } from "../core/grpc-adapter.js";
+import { RpcError, Status } from "../core/rpc-error.js";
+import type {
+  GetOrLeaseRequestSchema,
+  GetOrLeaseResponse,
+  LeaseSessionRequestSchema,
+  LeaseSessionResponse,
+  ReleaseLeaseRequestSchema,
+  ReleaseLeaseResponse,
+  SetRequestSchema,
+  SetResponse,
+} from "../gen/tiercache/v1/cache_pb.js";
+import type { ProcessHold } from "./process-hold.js";
+
+type RequestInit = MessageInitShape<typeof LeaseSessionRequestSchema>;
+
+/** The calls a session carries, with their request and response types. */
+interface SessionCalls {
+  getOrLease: [MessageInitShape<typeof GetOrLeaseRequestSchema>, GetOrLeaseResponse];
+  set: [MessageInitShape<typeof SetRequestSchema>, SetResponse];
+  releaseLease: [MessageInitShape<typeof ReleaseLeaseRequestSchema>, ReleaseLeaseResponse];
+}
+type CallName = keyof SessionCalls;
+
+/** What a session needs from the client: the stream, the unary calls to fall back on, and call options. */
+export interface LeaseSessionTransport {
+  open(requests: AsyncIterable<RequestInit>, options: CallOptions): AsyncIterable<LeaseSessionResponse>;
+  unary: { [K in CallName]: (request: SessionCalls[K][0], options: CallOptions) => Promise<SessionCalls[K][1]> };
+  /** Options (metadata) of a call; the session adds deadlines itself. */
+  callOptions(): CallOptions;
+}
+
+/** Options of {@link LeaseSession}. */
+export interface LeaseSessionOptions {
+  /** Close the stream after this long without a call in flight, in ms. @default 250 */
+  idleMs?: number;
+  /** Holds the process while calls are in flight, when the client's connections do not. */
+  hold?: ProcessHold;
+}
+
+interface Pending {
+  id: bigint;
+  name: CallName;
+  request: unknown;
+  deadline: number;
+  resolve(response: unknown): void;
+  reject(error: unknown): void;
+  timer: NodeJS.Timeout;
+  sent: boolean;
+}
+
+/** Requests written to the stream as they come; ends when told to. */
+class RequestQueue implements AsyncIterable<RequestInit> {
+  readonly #items: RequestInit[] = [];
+  #ended = false;
+  #wake: (() => void) | undefined;
+
+  push(item: RequestInit): void {
+    this.#items.push(item);
+    this.#notify();
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<RequestInit> {
+    for (;;) {
+      const item = this.#items.shift();
+      if (item !== undefined) {
+        yield item;
+        continue;
+      }
+      if (this.#ended) return;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+}
+
+/** Statuses with which a stream fails before running any call it carries. */
+const NOTHING_RAN = new Set<number>([Status.UNIMPLEMENTED, Status.UNAUTHENTICATED, Status.PERMISSION_DENIED]);
+
+/** One open LeaseSession stream and the calls on it. */
+class OpenStream {
+  readonly requests = new RequestQueue();
+  readonly pending = new Map<bigint, Pending>();
+  readonly waiting: Pending[] = [];
+  maxInFlight = 1;
+  ready = false;
+  ended = false;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * GetOrLease, Set and ReleaseLease as messages of one long-lived
+ * LeaseSession stream: each call costs one message each way instead of a
+ * call. Calls keep their own deadlines (a call not yet sent when its
+ * deadline passes is never sent); no more are sent than the server runs at
+ * once. When the stream fails, the calls without an answer reject with
+ * UNAVAILABLE (they may or may not have taken effect) and the next call
+ * opens a new stream. Against a server without LeaseSession (UNIMPLEMENTED),
+ * every call goes unary from then on, those in flight included.
+ */
+export class LeaseSession {
+  readonly #transport: LeaseSessionTransport;
+  readonly #idleMs: number;
+  readonly #hold: ProcessHold | undefined;
+  #stream: OpenStream | undefined;
+  #nextId = 1n;
+  #unsupported = false;
+  #closed = false;
+
+  constructor(transport: LeaseSessionTransport, options: LeaseSessionOptions = {}) {
+    this.#transport = transport;
+    this.#idleMs = options.idleMs ?? 250;
+    this.#hold = options.hold;
+  }
+
+  /** Whether calls go unary because the server has no LeaseSession. */
+  get unsupported(): boolean {
+    return this.#unsupported;
+  }
+
+  /** Runs `name` with `request` within `timeoutMs`: over the stream, or unary when the server has none. */
+  call<K extends CallName>(name: K, request: SessionCalls[K][0], timeoutMs: number): Promise<SessionCalls[K][1]> {
+    if (this.#unsupported || this.#closed) return this.#unary(name, request, timeoutMs);
+    const stream = this.#open();
+    this.#hold?.begin();
+    return new Promise<unknown>((resolve, reject) => {
+      const id = this.#nextId++;
+      const pending: Pending = {
+        id,
+        name,
+        request,
+        deadline: Date.now() + timeoutMs,
+        resolve,
+        reject,
+        sent: false,
+        timer: setTimeout(() => this.#expire(stream, pending), timeoutMs),
+      };
+      clearTimeout(stream.idleTimer);
+      stream.waiting.push(pending);
+      this.#sendWaiting(stream);
+    }).finally(() => this.#hold?.end()) as Promise<SessionCalls[K][1]>;
+  }
+
+  /** Ends the stream; calls in flight get their answers, later calls go unary. */
+  close(): void {
+    this.#closed = true;
+    this.#stream?.requests.end();
+  }
+
+  #unary<K extends CallName>(name: K, request: SessionCalls[K][0], timeoutMs: number): Promise<SessionCalls[K][1]> {
+    const unary = this.#transport.unary[name] as (request: SessionCalls[K][0], options: CallOptions) => Promise<SessionCalls[K][1]>;
+    return unary(request, { ...this.#transport.callOptions(), timeoutMs });
+  }
+
+  #open(): OpenStream {
+    const current = this.#stream;
+    if (current !== undefined && !current.ended) return current;
+    const stream = new OpenStream();
+    this.#stream = stream;
+    void this.#read(stream);
+    return stream;
+  }
+
+  async #read(stream: OpenStream): Promise<void> {
+    let failure: unknown;
+    try {
+      for await (const response of this.#transport.open(stream.requests, { ...this.#transport.callOptions(), deadline: Infinity })) {
+        this.#answer(stream, response);
+      }
+    } catch (err) {
+      failure = err;
+    }
+    this.#end(stream, failure);
+  }
+
+  #answer(stream: OpenStream, response: LeaseSessionResponse): void {
+    const { result } = response;
+    if (result.case === "ready") {
+      stream.ready = true;
+      stream.maxInFlight = Math.max(1, result.value.maxInFlight);
+      this.#sendWaiting(stream);
+      return;
+    }
+    const pending = stream.pending.get(response.id);
+    if (pending === undefined) return;
+    stream.pending.delete(response.id);
+    clearTimeout(pending.timer);
+    if (result.case === "error") pending.reject(new RpcError(result.value.code, result.value.message));
+    else if (result.case === pending.name) pending.resolve(result.value);
+    else pending.reject(new RpcError(Status.INTERNAL, `LeaseSession answered a ${pending.name} call with ${String(result.case)}`));
+    this.#sendWaiting(stream);
+  }
+
+  /** Sends waiting calls while the server has room for them; closes an idle stream after a while. */
+  #sendWaiting(stream: OpenStream): void {
+    if (stream.ended) return;
+    const ready = stream.ready ? stream.maxInFlight : 1;
+    while (stream.waiting.length > 0 && stream.pending.size < ready) {
+      const pending = stream.waiting.shift()!;
+      const left = pending.deadline - Date.now();
+      if (left <= 0) continue; // its timer rejects it
+      pending.sent = true;
+      stream.pending.set(pending.id, pending);
+      stream.requests.push({ id: pending.id, timeoutMs: Math.ceil(left), call: { case: pending.name, value: pending.request } as NonNullable<RequestInit["call"]> });
+    }
+    if (stream.pending.size === 0 && stream.waiting.length === 0) {
+      clearTimeout(stream.idleTimer);
+      stream.idleTimer = setTimeout(() => {
+        if (stream.pending.size === 0 && stream.waiting.length === 0) stream.requests.end();
+      }, this.#idleMs);
+      stream.idleTimer.unref();
+    }
+  }
+
+  #expire(stream: OpenStream, pending: Pending): void {
+    const at = stream.waiting.indexOf(pending);
+    if (at >= 0) stream.waiting.splice(at, 1);
+    else if (stream.pending.get(pending.id) === pending) stream.pending.delete(pending.id);
+    else return;
+    pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
+    this.#sendWaiting(stream);
+  }
+
+  /** The stream ended: calls never sent, or never run (UNIMPLEMENTED and the like), go again; the others are uncertain. */
+  #end(stream: OpenStream, failure: unknown): void {
+    stream.ended = true;
+    clearTimeout(stream.idleTimer);
+    if (this.#stream === stream) this.#stream = undefined;
+    const code = failure instanceof RpcError ? failure.code : undefined;
+    if (code === Status.UNIMPLEMENTED) this.#unsupported = true;
+    const nothingRan = code !== undefined && NOTHING_RAN.has(code);
+    const retry = [...stream.waiting];
+    for (const pending of stream.pending.values()) {
+      if (nothingRan && code !== Status.UNIMPLEMENTED) {
+        clearTimeout(pending.timer);
+        pending.reject(failure);
+      } else if (nothingRan) retry.push(pending);
+      else {
+        clearTimeout(pending.timer);
+        const cause = failure === undefined ? "the server ended it" : failure instanceof Error ? failure.message : String(failure);
+        pending.reject(new RpcError(Status.UNAVAILABLE, `the LeaseSession stream ended before ${pending.name} was answered, which may or may not have taken effect: ${cause}`, { cause: failure }));
+      }
+    }
+    stream.pending.clear();
+    stream.waiting.length = 0;
+    for (const pending of retry) {
+      clearTimeout(pending.timer);
+      const left = pending.deadline - Date.now();
+      if (left <= 0) {
+        pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
+        continue;
+      }
+      this.call(pending.name, pending.request as never, left).then(pending.resolve, pending.reject);
+    }
+  }
+}

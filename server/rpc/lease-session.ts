@@ -1,0 +1,181 @@
+import type { DescMethod, MessageInitShape } from "@bufbuild/protobuf";
+import type { Authorizer, CallContext, UnaryHandler } from "../../core/grpc-adapter.js";
+import { RpcError, Status } from "../../core/rpc-error.js";
+import {
+  CacheService,
+  type GetOrLeaseRequestSchema,
+  type GetOrLeaseResponseSchema,
+  type LeaseSessionRequest,
+  type LeaseSessionResponseSchema,
+  type ReleaseLeaseRequestSchema,
+  type ReleaseLeaseResponseSchema,
+  type SetRequestSchema,
+  type SetResponseSchema,
+} from "../../gen/tiercache/v1/cache_pb.js";
+import { MessageCallContext } from "./message-call-context.js";
+
+/** The unary handlers a LeaseSession runs its calls with. */
+export interface LeaseSessionCalls {
+  getOrLease: UnaryHandler<typeof GetOrLeaseRequestSchema, typeof GetOrLeaseResponseSchema>;
+  set: UnaryHandler<typeof SetRequestSchema, typeof SetResponseSchema>;
+  releaseLease: UnaryHandler<typeof ReleaseLeaseRequestSchema, typeof ReleaseLeaseResponseSchema>;
+}
+
+/** Options of {@link leaseSession}. */
+export interface LeaseSessionOptions {
+  /** Calls of one stream that run (or wait to be sent) at once; the stream is not read further until one is answered. */
+  maxInFlight: number;
+  /** The longest deadline of one call, in ms (the server's max-deadline); also a call's deadline when it names none. */
+  maxCallMs: number;
+  /** Access control of each call, as for the unary RPC it holds. */
+  authorize?: Authorizer;
+  /** Maps what a handler throws to the status of its answer. */
+  mapError: (error: unknown) => { code: number; details: string };
+  /** Aborted when the server drains: the stream reads no further call and ends once the calls it read are answered. */
+  closing?: AbortSignal;
+}
+
+type Response = MessageInitShape<typeof LeaseSessionResponseSchema>;
+
+const METHODS = {
+  getOrLease: CacheService.method.getOrLease,
+  set: CacheService.method.set,
+  releaseLease: CacheService.method.releaseLease,
+} satisfies Record<keyof LeaseSessionCalls, DescMethod>;
+
+function failure(id: bigint, code: number, message: string): Response {
+  return { id, result: { case: "error", value: { code, message } } };
+}
+
+/**
+ * The LeaseSession handler: runs each request message as the unary call it
+ * holds, concurrently (at most `maxInFlight`), and answers each as soon as
+ * it is done. A failed call is answered with its status and the stream goes
+ * on; the stream fails only when a message cannot be read (malformed, or the
+ * caller is not authenticated), and ends when the client closes its side and
+ * every call is answered.
+ */
+export async function* leaseSession(
+  requests: AsyncIterable<LeaseSessionRequest>,
+  stream: CallContext,
+  calls: LeaseSessionCalls,
+  options: LeaseSessionOptions,
+): AsyncIterable<Response> {
+  const answers: Response[] = [];
+  const ids = new Set<bigint>();
+  const contexts = new Set<MessageCallContext>();
+  let running = 0;
+  let readerDone = false;
+  let readerError: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  let roomFor: (() => void) | undefined;
+  const full = () => running + answers.length >= options.maxInFlight;
+
+  const answer = (response: Response) => {
+    answers.push(response);
+    notify();
+  };
+
+  const run = (request: LeaseSessionRequest) => {
+    const { id } = request;
+    const { call } = request;
+    if (call.case === undefined) return answer(failure(id, Status.INVALID_ARGUMENT, "LeaseSessionRequest holds no call: set get_or_lease, set or release_lease"));
+    if (ids.has(id)) return answer(failure(id, Status.INVALID_ARGUMENT, `id ${id} is already in flight on this stream`));
+    const timeoutMs = request.timeoutMs === 0 ? options.maxCallMs : Math.min(request.timeoutMs, options.maxCallMs);
+    const context = new MessageCallContext(stream, timeoutMs);
+    contexts.add(context);
+    ids.add(id);
+    running++;
+    let answered = false;
+    const settle = (response: Response | undefined) => {
+      if (!answered && response) {
+        answered = true;
+        ids.delete(id);
+        answer(response);
+      }
+    };
+    const fail = (err: unknown) => {
+      const { code, details } = err instanceof RpcError ? { code: err.code, details: err.details } : options.mapError(err);
+      settle(failure(id, code, details));
+    };
+    // The deadline answers at once, whatever the handler is doing; the handler keeps its slot until it stops.
+    const stopListening = context.onCancel(fail);
+    const done = () => {
+      stopListening();
+      context.close();
+      contexts.delete(context);
+      running--;
+      if (roomFor && !full()) roomFor();
+      notify();
+    };
+    let work: Promise<Response | undefined>;
+    try {
+      options.authorize?.(METHODS[call.case], call.value, context);
+      work = Promise.resolve(invoke(calls, call, context, id));
+    } catch (err) {
+      work = Promise.reject(err);
+    }
+    work.then(settle, fail).finally(done);
+  };
+
+  const read = async () => {
+    try {
+      const iterator = requests[Symbol.asyncIterator]();
+      for (;;) {
+        if (full()) await new Promise<void>((resolve) => (roomFor = resolve)).finally(() => (roomFor = undefined));
+        if (options.closing?.aborted) break;
+        const next = await iterator.next();
+        if (next.done) break;
+        run(next.value);
+      }
+    } catch (err) {
+      readerError = { error: err };
+    } finally {
+      readerDone = true;
+      notify();
+    }
+  };
+
+  yield { result: { case: "ready", value: { maxInFlight: options.maxInFlight } } };
+  void read();
+  const onClosing = () => roomFor?.();
+  options.closing?.addEventListener("abort", onClosing);
+  try {
+    for (;;) {
+      const next = answers.shift();
+      if (next !== undefined) {
+        if (roomFor && !full()) roomFor();
+        yield next;
+        continue;
+      }
+      if (readerError) throw readerError.error;
+      if (readerDone && running === 0) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    options.closing?.removeEventListener("abort", onClosing);
+    // Nobody will read the answers of calls still running: stop them.
+    const ended = new RpcError(Status.CANCELLED, "the LeaseSession stream ended");
+    for (const context of contexts) context.cancel(ended);
+  }
+}
+
+function invoke(calls: LeaseSessionCalls, call: Exclude<LeaseSessionRequest["call"], { case: undefined }>, context: CallContext, id: bigint): Promise<Response> | Response {
+  switch (call.case) {
+    case "getOrLease":
+      return then(calls.getOrLease(call.value, context), (value) => ({ id, result: { case: "getOrLease", value } }));
+    case "set":
+      return then(calls.set(call.value, context), (value) => ({ id, result: { case: "set", value } }));
+    case "releaseLease":
+      return then(calls.releaseLease(call.value, context), (value) => ({ id, result: { case: "releaseLease", value } }));
+  }
+}
+
+function then<T, R>(value: T | Promise<T>, map: (value: T) => R): R | Promise<R> {
+  return value instanceof Promise ? value.then(map) : map(value);
+}
