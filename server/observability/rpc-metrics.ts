@@ -1,4 +1,4 @@
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { ServerInterceptingCall, status, type ServerInterceptor } from "@grpc/grpc-js";
 import { Counter, type Registry } from "prom-client";
 import { BoundHistogram, type HistogramChild } from "./bound-histogram.js";
@@ -76,6 +76,16 @@ export class RpcMetrics {
         }
       },
     });
+  }
+
+  /**
+   * Records a call that a stream carried as one of its messages (a
+   * LeaseSession's GetOrLease, Set or ReleaseLease) as a call of that
+   * method, so that per-method counts and latencies include it.
+   */
+  recordCarried(method: DescMethod, code: number, seconds: number): void {
+    const series = this.#byPath.get(`/${method.parent.typeName}/${method.name}`);
+    if (series !== undefined) recordIn(series, code, seconds);
   }
 
   /** Calls ended so far, per method. */

@@ -194,7 +194,7 @@ describe("access control", () => {
     const answers = new Map<bigint, string>();
     for await (const response of client.leaseSession(requests, { metadata: auth(WRITER) })) {
       if (response.result.case === "error") answers.set(response.id, `${statusName(response.result.value.code)} ${response.result.value.message}`);
-      else if (response.result.case !== "ready") answers.set(response.id, response.result.case);
+      else if (response.result.case !== "ready") answers.set(response.id, String(response.result.case));
     }
     expect(Object.fromEntries(answers)).toEqual({ 1: "getOrLease", 2: 'PERMISSION_DENIED this token may not write namespace "team-b"', 3: "getOrLease" });
     expect(statusName((await outcome(() => sessionAnswers(client, [{ namespace: "team-a", key: "k" }], auth(READER)))).code)).toBe("PERMISSION_DENIED");
