@@ -1,3 +1,4 @@
+import type { DescMethod } from "@bufbuild/protobuf";
 import { Server } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { ValueCodec } from "../core/codec.js";
@@ -15,7 +16,8 @@ import { readiness as judgeReadiness, remoteReadiness, type Readiness, type Read
 import { StatusReporter } from "./observability/status-report.js";
 import { checkPortsFree } from "./port-check.js";
 import { reflectionFor } from "./reflection.js";
-import { cacheServiceHandlers, DEFAULT_SESSION_IN_FLIGHT } from "./rpc/cache-service.js";
+import { CallSlots } from "./rpc/call-slots.js";
+import { cacheServiceHandlers, DEFAULT_SESSION_IN_FLIGHT, MAX_SESSION_CALLS } from "./rpc/cache-service.js";
 import { errorToStatus } from "./rpc/error-status.js";
 import { traceInterceptor } from "./rpc/trace-interceptor.js";
 import { watchRequestGuard } from "./rpc/watch-request-guard.js";
@@ -189,6 +191,8 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     maxCallMs: config.maxDeadlineMs,
     mapError,
     closing: closing.signal,
+    slots: new CallSlots(MAX_SESSION_CALLS),
+    ...(metrics && { onCallEnd: (method: DescMethod, code: number, seconds: number) => metrics.rpc.recordCarried(method, code, seconds) }),
     ...(access && { authorize: access.authorize }),
   };
   addService(server, CacheService, cacheServiceHandlers(engine, watchOptions, durableBreaker, config.maxMessageBytes, access ? access.tenantOf : undefined, session), {

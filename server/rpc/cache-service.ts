@@ -97,6 +97,8 @@ function* chunksWithin(hits: readonly Hit[], firstLimit: number, limit: number):
 
 /** Calls of one LeaseSession stream that run at once, by default. */
 export const DEFAULT_SESSION_IN_FLIGHT = 64;
+/** Calls that every LeaseSession stream of a server together run at once. */
+export const MAX_SESSION_CALLS = 1024;
 
 /** Room kept in every response message for its own framing (stream id, field tags and lengths). */
 const MESSAGE_FRAMING_BYTES = 128;

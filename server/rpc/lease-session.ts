@@ -12,6 +12,7 @@ import {
   type SetRequestSchema,
   type SetResponseSchema,
 } from "../../gen/tiercache/v1/cache_pb.js";
+import type { CallSlots } from "./call-slots.js";
 import { MessageCallContext } from "./message-call-context.js";
 
 /** The unary handlers a LeaseSession runs its calls with. */
@@ -33,6 +34,10 @@ export interface LeaseSessionOptions {
   mapError: (error: unknown) => { code: number; details: string };
   /** Aborted when the server drains: the stream reads no further call and ends once the calls it read are answered. */
   closing?: AbortSignal;
+  /** The server-wide bound on calls running across every LeaseSession stream: a call read waits for a slot before it runs. */
+  slots?: CallSlots;
+  /** Learns how each call ended (status code, 0 for OK) and how long it took, e.g. for per-method metrics. */
+  onCallEnd?: (method: DescMethod, code: number, seconds: number) => void;
 }
 
 type Response = MessageInitShape<typeof LeaseSessionResponseSchema>;
@@ -85,8 +90,13 @@ export async function* leaseSession(
     const { id } = request;
     const { call } = request;
     if (call.case === undefined) return answer(failure(id, Status.INVALID_ARGUMENT, "LeaseSessionRequest holds no call: set get_or_lease, set or release_lease"));
-    if (ids.has(id)) return answer(failure(id, Status.INVALID_ARGUMENT, `id ${id} is already in flight on this stream`));
+    if (ids.has(id)) {
+      options.slots?.give();
+      return answer(failure(id, Status.INVALID_ARGUMENT, `id ${id} is already in flight on this stream`));
+    }
     const timeoutMs = request.timeoutMs === 0 ? options.maxCallMs : Math.min(request.timeoutMs, options.maxCallMs);
+    const method = METHODS[call.case];
+    const started = performance.now();
     const context = new MessageCallContext(stream, timeoutMs);
     contexts.add(context);
     ids.add(id);
@@ -96,6 +106,7 @@ export async function* leaseSession(
       if (!answered && response) {
         answered = true;
         ids.delete(id);
+        options.onCallEnd?.(method, response.result?.case === "error" ? response.result.value.code ?? Status.UNKNOWN : Status.OK, (performance.now() - started) / 1000);
         answer(response);
       }
     };
@@ -109,13 +120,14 @@ export async function* leaseSession(
       stopListening();
       context.close();
       contexts.delete(context);
+      options.slots?.give();
       running--;
       if (roomFor && !full()) roomFor();
       notify();
     };
     let work: Promise<Response | undefined>;
     try {
-      options.authorize?.(METHODS[call.case], call.value, context);
+      options.authorize?.(method, call.value, context);
       work = Promise.resolve(invoke(calls, call, context, id));
     } catch (err) {
       work = Promise.reject(err);
@@ -131,6 +143,8 @@ export async function* leaseSession(
         if (options.closing?.aborted) break;
         const next = await iterator.next();
         if (next.done) break;
+        // A slot is taken once a call is read, never while waiting for one: an idle stream holds none.
+        if (options.slots && next.value.call.case !== undefined && !options.slots.tryTake() && !(await options.slots.take(stream.signal))) break;
         run(next.value);
       }
     } catch (err) {

@@ -112,6 +112,25 @@ describe("metrics endpoint", () => {
     expect(body).toMatch(/^tiercache_memory_budget_evictions_total 0$/m);
   });
 
+  it("counts the calls a LeaseSession carries (wrap's GetOrLease and Set) under their own methods", async () => {
+    t = await startTestServer({ storage: "memory", metricsPort: 0 });
+    expect(await t.client.wrap("w", () => "loaded", { namespace: "m", ttl: 60_000 })).toBe("loaded");
+    await t.client.settled();
+    const raw = createClient(CacheService, t.server.address, credentials.createInsecure());
+    try {
+      const answers = [];
+      for await (const response of raw.leaseSession([{ id: 1n, call: { case: "releaseLease", value: { namespace: "m", key: "" } } }])) answers.push(response.result.case);
+      expect(answers).toEqual(["ready", "error"]);
+    } finally {
+      raw.close();
+    }
+    const body = await scrape(t);
+    expect(series(body, "tiercache_rpc_requests_total", 'method="GetOrLease",code="OK"')).toBe(1);
+    expect(series(body, "tiercache_rpc_requests_total", 'method="Set",code="OK"')).toBe(1);
+    expect(series(body, "tiercache_rpc_requests_total", 'method="ReleaseLease",code="INVALID_ARGUMENT"')).toBe(1);
+    expect(series(body, "tiercache_rpc_duration_seconds_count", 'method="GetOrLease"')).toBe(1);
+  });
+
   it("answers /healthz and /readyz while serving, and /status.json with the calls made", async () => {
     t = await startTestServer({ storage: "memory", metricsPort: 0 });
     const health = await http(t, "/healthz");

@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import type { DescMethod } from "@bufbuild/protobuf";
+import type { LeaseSessionRequest } from "../../gen/tiercache/v1/cache_pb.js";
+import { CallSlots } from "../../server/rpc/call-slots.js";
+import { leaseSession, type LeaseSessionCalls } from "../../server/rpc/lease-session.js";
+import { callContextOf } from "../helpers/call-context.js";
+
+/** Requests as a LeaseSession handler reads them: GetOrLease calls of keys `k0`, `k1`... */
+async function* calls(count: number, idle: Promise<void>): AsyncIterable<LeaseSessionRequest> {
+  for (let i = 0; i < count; i++) {
+    yield { id: BigInt(i + 1), timeoutMs: 0, call: { case: "getOrLease", value: { namespace: "", key: `k${i}`, leaseMs: 1000, waitMs: 0 } } } as unknown as LeaseSessionRequest;
+  }
+  await idle; // the client keeps its side open without sending anything
+}
+
+describe("LeaseSession streams sharing CallSlots", () => {
+  it("run no more calls at once than the server-wide bound, however many streams carry them, and an idle stream holds no slot", async () => {
+    const slots = new CallSlots(2);
+    let running = 0;
+    let most = 0;
+    const release: (() => void)[] = [];
+    const ended: { method: string; code: number }[] = [];
+    const handlers: LeaseSessionCalls = {
+      getOrLease: async () => {
+        running++;
+        most = Math.max(most, running);
+        await new Promise<void>((resolve) => release.push(resolve));
+        running--;
+        return {};
+      },
+      set: () => ({}),
+      releaseLease: () => ({}),
+    };
+    let endIdle!: () => void;
+    const idle = new Promise<void>((resolve) => (endIdle = resolve));
+    const options = { maxInFlight: 8, maxCallMs: 10_000, mapError: () => ({ code: 13, details: "internal" }), slots, onCallEnd: (method: DescMethod, code: number) => ended.push({ method: method.name, code }) };
+    const streams = [0, 1, 2].map(() => leaseSession(calls(3, idle), callContextOf(new AbortController().signal), handlers, options)[Symbol.asyncIterator]());
+    const answered: string[] = [];
+    const drain = streams.map(async (stream, s) => {
+      for (let r = await stream.next(); !r.done; r = await stream.next()) if (r.value.result?.case === "getOrLease") answered.push(`${s}:${r.value.id}`);
+    });
+    for (let i = 0; i < 9; i++) {
+      while (release.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      expect(running).toBeLessThanOrEqual(2);
+      release.shift()!();
+    }
+    while (answered.length < 9) await new Promise((resolve) => setImmediate(resolve));
+    expect(most).toBe(2);
+    expect(slots.used).toBe(0); // the three streams are open and idle now
+    expect(ended).toHaveLength(9);
+    expect(ended.every((e) => e.method === "GetOrLease" && e.code === 0)).toBe(true);
+    endIdle();
+    await Promise.all(drain);
+  });
+});
