@@ -9,10 +9,10 @@ import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint
  * A binary codec derived from one message descriptor at start-up, for the
  * few messages on the hot paths. It supports the field shapes those messages
  * use (proto3 implicit-presence bool, string, bytes, int32, uint32, int64,
- * uint64 and enums; repeated strings; singular and repeated messages) and
- * gives up on anything else, so callers fall back to protobuf-es: a message
- * with unknown fields, a value of the wrong type, malformed or non-canonical
- * input. Whatever it returns is what protobuf-es would return, down to the
+ * uint64 and enums; repeated strings; singular and repeated messages; oneof
+ * groups of message fields) and gives up on anything else, so callers fall
+ * back to protobuf-es: a message with unknown fields, a value of the wrong
+ * type, malformed or non-canonical input. Whatever it returns is what protobuf-es would return, down to the
  * order of the properties (checked by a property test on random messages of
  * every hot schema, and on random wire forms of them). Writers and readers
  * are generated per message type (generated-writer.ts, generated-reader.ts).
@@ -25,11 +25,17 @@ export interface CompiledCodec<D extends DescMessage = DescMessage> {
   decode(bytes: Uint8Array): MessageShape<D> | undefined;
 }
 
-type Kind = "bool" | "string" | "bytes" | "int32" | "uint32" | "int64" | "uint64" | "strings" | "message" | "messages";
+type Kind = "bool" | "string" | "bytes" | "int32" | "uint32" | "int64" | "uint64" | "strings" | "message" | "messages" | "member";
 
+/**
+ * One field. A oneof member ("member", a message field in a oneof group) is
+ * stored as protobuf-es stores it: `name` is the group's property, holding
+ * `{ case: member, value }`, or `{ case: undefined }` when no member is set.
+ */
 interface FieldPlan {
   readonly name: string;
   readonly kind: Kind;
+  readonly member?: string;
   readonly tag: number;
   readonly tagSize: number;
   sub: Compiled | undefined;
@@ -98,15 +104,18 @@ function kindOf(field: DescField): Kind | undefined {
       if (field.listKind === "message" && !field.delimitedEncoding) return "messages";
       return undefined;
     case "message":
-      return field.delimitedEncoding ? undefined : "message";
+      if (field.delimitedEncoding) return undefined;
+      return field.oneof ? "member" : "message";
     default:
       return undefined;
   }
 }
 
+const hasSub = (p: FieldPlan): boolean => p.kind === "message" || p.kind === "messages" || p.kind === "member";
+
 class Compiled {
   readonly typeName: string;
-  /** In declaration order, the order of protobuf-es's properties. */
+  /** In declaration order (a oneof's members where the group is), the order of protobuf-es's properties. */
   readonly declared: FieldPlan[];
   /** In tag order, the order they are written. */
   readonly plans: FieldPlan[];
@@ -124,7 +133,7 @@ class Compiled {
   get #generated(): GeneratedWriter {
     return (this.#writer ??= generateWriter(
       this.plans,
-      this.plans.filter((p) => p.kind === "message" || p.kind === "messages").map((p) => p.sub!),
+      this.plans.filter(hasSub).map((p) => p.sub!),
       WRITER_HELPERS,
     ));
   }
@@ -146,14 +155,15 @@ class Compiled {
    * GIVE_UP on an unknown field number or wire type, a tag over two bytes, a
    * varint over 7 bytes or a length over 4, an int32 or uint32 out of range
    * (negative int32s included), a bool over 1, a second occurrence of a
-   * singular message field, a length past the end, invalid UTF-8, or a body
-   * that does not end exactly at `end`.
+   * singular message field or of the oneof member already set (protobuf-es
+   * merges them; another member replaces it, as there), a length past the
+   * end, invalid UTF-8, or a body that does not end exactly at `end`.
    */
   reader(): ReadFunction {
     return (this.#reader ??= generateReader(
       this.typeName,
       this.declared,
-      this.declared.filter((p) => p.kind === "message" || p.kind === "messages").map((p) => p.sub!),
+      this.declared.filter(hasSub).map((p) => p.sub!),
       READER_HELPERS,
     ));
   }
@@ -194,22 +204,23 @@ function compile(schema: DescMessage, compiling: Map<DescMessage, Compiled>): Co
   if (done !== undefined) return done ?? undefined;
   const pending = compiling.get(schema);
   if (pending) return pending;
-  if (schema.oneofs.length > 0) return remember(schema, undefined);
+  const fields = schema.members.flatMap((m) => (m.kind === "oneof" ? m.fields : [m]));
   const plans: FieldPlan[] = [];
-  for (const field of schema.fields) {
+  for (const field of fields) {
     const kind = kindOf(field);
-    if (kind === undefined || field.number > 0x7ff) return remember(schema, undefined);
+    if (kind === undefined || (field.oneof !== undefined && kind !== "member") || field.number > 0x7ff) return remember(schema, undefined);
     const wireType = kind === "bool" || kind === "int32" || kind === "uint32" || kind === "int64" || kind === "uint64" ? 0 : 2;
     const tag = (field.number << 3) | wireType;
-    plans.push({ name: field.localName, kind, tag, tagSize: varintSize(tag), sub: undefined });
+    const plan: FieldPlan = field.oneof ? { name: field.oneof.localName, kind, member: field.localName, tag, tagSize: varintSize(tag), sub: undefined } : { name: field.localName, kind, tag, tagSize: varintSize(tag), sub: undefined };
+    plans.push(plan);
   }
   const result = new Compiled(schema, plans);
   compiling.set(schema, result);
-  for (const field of schema.fields) {
+  for (const [i, field] of fields.entries()) {
     if (field.fieldKind !== "message" && !(field.fieldKind === "list" && field.listKind === "message")) continue;
     const sub = compile(field.message, compiling);
     if (!sub) return remember(schema, undefined);
-    plans.find((p) => p.name === field.localName)!.sub = sub;
+    plans[i]!.sub = sub;
   }
   return remember(schema, result);
 }

@@ -8,6 +8,10 @@
  * megamorphic `message[plan.name]` sites. It accepts exactly what
  * `Compiled.reader` describes and throws `GIVE_UP` on anything else.
  *
+ * A oneof group is one property, `{ case: undefined }` (made by `N`) until
+ * one of its members is read, then `{ case, value }` (made by `S`), as in
+ * protobuf-es.
+ *
  * Not an object literal: V8 tracks a literal's allocation site, and once
  * most of its objects outlive a scavenge (a client holding a response's
  * 1,000 entries while it yields them one by one) it allocates every later
@@ -25,8 +29,11 @@ export interface ReaderHelpers {
 
 /** The field plan the generator needs. */
 export interface ReaderField {
+  /** The property: for a oneof member, its group's. */
   readonly name: string;
-  readonly kind: "bool" | "string" | "bytes" | "int32" | "uint32" | "int64" | "uint64" | "strings" | "message" | "messages";
+  readonly kind: "bool" | "string" | "bytes" | "int32" | "uint32" | "int64" | "uint64" | "strings" | "message" | "messages" | "member";
+  /** A oneof member's own name, its `case`. */
+  readonly member?: string;
   readonly tag: number;
 }
 
@@ -38,7 +45,7 @@ export interface SubReader {
   reader(): ReadFunction;
 }
 
-const ZERO: Record<Exclude<ReaderField["kind"], "message">, string> = {
+const ZERO: Record<Exclude<ReaderField["kind"], "message" | "member">, string> = {
   bool: "false",
   string: '""',
   bytes: "H.EMPTY_BYTES",
@@ -90,6 +97,11 @@ function caseOf(field: ReaderField, sub: number): string {
     case "messages":
       body = `${LENGTH} ${f}.push(${call}); p = stop;`;
       break;
+    case "member": {
+      const c = JSON.stringify(field.member);
+      body = `${LENGTH} if (${f}.case === ${c}) throw G; ${f} = new S(${c}, ${call}); p = stop;`;
+      break;
+    }
   }
   return `case ${field.tag}: { ${body} break; }`;
 }
@@ -102,8 +114,16 @@ function caseOf(field: ReaderField, sub: number): string {
  */
 export function generateReader(typeName: string, declared: readonly ReaderField[], subs: readonly SubReader[], helpers: ReaderHelpers): ReadFunction {
   let sub = 0;
-  const subIndex = declared.map((f) => (f.kind === "message" || f.kind === "messages" ? sub++ : -1));
-  const fields = [`this.$typeName = ${JSON.stringify(typeName)};`, ...declared.filter((f) => f.kind !== "message").map((f) => `this[${JSON.stringify(f.name)}] = ${ZERO[f.kind as keyof typeof ZERO]};`)];
+  const subIndex = declared.map((f) => (f.kind === "message" || f.kind === "messages" || f.kind === "member" ? sub++ : -1));
+  const fields = [`this.$typeName = ${JSON.stringify(typeName)};`];
+  const groups = new Set<string>();
+  for (const f of declared) {
+    if (f.kind === "message") continue;
+    if (f.kind === "member") {
+      if (!groups.has(f.name)) fields.push(`this[${JSON.stringify(f.name)}] = new N();`);
+      groups.add(f.name);
+    } else fields.push(`this[${JSON.stringify(f.name)}] = ${ZERO[f.kind]};`);
+  }
   const body = [
     "const m = new M();",
     "let p = start, t, v, n, b, s, c, stop;",
@@ -120,6 +140,6 @@ export function generateReader(typeName: string, declared: readonly ReaderField[
   ].join("\n");
   const lazy = subIndex.filter((i) => i >= 0).map((i) => `let r${i};`).join(" ");
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from descriptor field names, each quoted with JSON.stringify
-  const make = new Function("H", "subs", `const G = H.GIVE_UP; ${lazy}\nfunction M() { ${fields.join(" ")} }\nM.prototype = Object.prototype;\nreturn function read(input, buf, start, end) {\n${body}\n};`) as (h: ReaderHelpers, s: readonly SubReader[]) => ReadFunction;
+  const make = new Function("H", "subs", `const G = H.GIVE_UP; ${lazy}\nfunction M() { ${fields.join(" ")} }\nfunction N() { this.case = undefined; }\nfunction S(c, v) { this.case = c; this.value = v; }\nM.prototype = N.prototype = S.prototype = Object.prototype;\nreturn function read(input, buf, start, end) {\n${body}\n};`) as (h: ReaderHelpers, s: readonly SubReader[]) => ReadFunction;
   return make(helpers, subs);
 }

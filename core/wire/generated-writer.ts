@@ -4,6 +4,9 @@
  * literal name, so every property access stays monomorphic, where a loop over
  * the plans would read `message[plan.name]` through one megamorphic site.
  * They do what `Compiled.size`/`Compiled.write` describe, field for field.
+ * A oneof group is checked once, before the fields: it must be absent,
+ * `{ case: undefined }` or `{ case: <a member>, value: <an object> }`; each
+ * member is then written in its field's place, when it is the case.
  */
 
 /** What the generated code calls. */
@@ -20,8 +23,11 @@ export interface WriterHelpers {
 
 /** The field plan the generator needs. */
 export interface WriterField {
+  /** The property: for a oneof member, its group's. */
   readonly name: string;
-  readonly kind: "bool" | "string" | "bytes" | "int32" | "uint32" | "int64" | "uint64" | "strings" | "message" | "messages";
+  readonly kind: "bool" | "string" | "bytes" | "int32" | "uint32" | "int64" | "uint64" | "strings" | "message" | "messages" | "member";
+  /** A oneof member's own name, its `case`. */
+  readonly member?: string;
   readonly tag: number;
   readonly tagSize: number;
 }
@@ -58,6 +64,8 @@ function sizeOf(field: WriterField, sub: number): string {
       return `v = ${v}; if (v !== undefined) { if (!Array.isArray(v)) throw H.GIVE_UP; for (let i = 0; i < v.length; i++) { const s = v[i]; if (typeof s !== "string") throw H.GIVE_UP; n = H.utf8Length(s); sizes.push(n); t += ${t} + H.varintSize(n) + n; } }`;
     case "message":
       return `v = ${v}; if (v !== undefined) { if (typeof v !== "object" || v === null) throw H.GIVE_UP; const at = sizes.push(0) - 1; n = subs[${sub}].size(v, sizes); sizes[at] = n; t += ${t} + H.varintSize(n) + n; }`;
+    case "member":
+      return `v = ${v}; if (v !== undefined && v.case === ${JSON.stringify(field.member)}) { v = v.value; const at = sizes.push(0) - 1; n = subs[${sub}].size(v, sizes); sizes[at] = n; t += ${t} + H.varintSize(n) + n; }`;
     case "messages":
       return `v = ${v}; if (v !== undefined) { if (!Array.isArray(v)) throw H.GIVE_UP; const sub = subs[${sub}]; for (let i = 0; i < v.length; i++) { const e = v[i]; if (typeof e !== "object" || e === null) throw H.GIVE_UP; const at = sizes.push(0) - 1; n = sub.size(e, sizes); sizes[at] = n; t += ${t} + H.varintSize(n) + n; } }`;
   }
@@ -83,18 +91,29 @@ function writeOf(field: WriterField, sub: number): string {
       return `v = ${v}; if (v !== undefined) for (let i = 0; i < v.length; i++) { n = sizes[cursor.at++]; ${tag} p = H.writeText(buf, H.writeVarint(buf, p, n), v[i], n); }`;
     case "message":
       return `v = ${v}; if (v !== undefined) { n = sizes[cursor.at++]; ${tag} p = subs[${sub}].write(v, buf, H.writeVarint(buf, p, n), sizes, cursor); }`;
+    case "member":
+      return `v = ${v}; if (v !== undefined && v.case === ${JSON.stringify(field.member)}) { n = sizes[cursor.at++]; ${tag} p = subs[${sub}].write(v.value, buf, H.writeVarint(buf, p, n), sizes, cursor); }`;
     case "messages":
       return `v = ${v}; if (v !== undefined) { const sub = subs[${sub}]; for (let i = 0; i < v.length; i++) { n = sizes[cursor.at++]; ${tag} p = sub.write(v[i], buf, H.writeVarint(buf, p, n), sizes, cursor); } }`;
   }
 }
 
+/** Checks oneof group `name` with these `members`: absent, no case, or a member's case with an object value. */
+function checkOneof(name: string, members: readonly string[]): string {
+  const known = members.map((m) => `c !== ${JSON.stringify(m)}`).join(" && ");
+  return `v = m[${JSON.stringify(name)}]; if (v !== undefined) { if (typeof v !== "object" || v === null) throw H.GIVE_UP; c = v.case; if (c !== undefined) { if (${known}) throw H.GIVE_UP; v = v.value; if (typeof v !== "object" || v === null) throw H.GIVE_UP; } }`;
+}
+
 /** Generates the writer of one message type; `subs[i]` is the writer of the i-th message-typed field in `fields`. */
 export function generateWriter(fields: readonly WriterField[], subs: readonly SubWriter[], helpers: WriterHelpers): GeneratedWriter {
   let sub = 0;
-  const subIndex = fields.map((f) => (f.kind === "message" || f.kind === "messages" ? sub++ : -1));
+  const subIndex = fields.map((f) => (f.kind === "message" || f.kind === "messages" || f.kind === "member" ? sub++ : -1));
+  const groups = new Map<string, string[]>();
+  for (const f of fields) if (f.kind === "member") groups.set(f.name, [...(groups.get(f.name) ?? []), f.member!]);
   const size = [
-    "let t = 0, v, n;",
+    "let t = 0, v, n, c;",
     "if (m.$unknown !== undefined && m.$unknown.length > 0) throw H.GIVE_UP;",
+    ...[...groups].map(([name, members]) => checkOneof(name, members)),
     ...fields.map((f, i) => sizeOf(f, subIndex[i]!)),
     "return t;",
   ].join("\n");

@@ -3,9 +3,18 @@ import fc from "fast-check";
 import { ScalarType, fromBinary, toBinary, create, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import {
   CacheService,
+  CallStatusSchema,
+  GetOrLeaseRequestSchema,
+  GetOrLeaseResponseSchema,
   GetRequestSchema,
   GetResponseSchema,
+  LeaseSessionReadySchema,
+  LeaseSessionRequestSchema,
+  LeaseSessionResponseSchema,
+  ReleaseLeaseRequestSchema,
+  ReleaseLeaseResponseSchema,
   SetRequestSchema,
+  SetResponseSchema,
   StreamGetRequestSchema,
   StreamGetResponseSchema,
   StreamSetRequestSchema,
@@ -40,10 +49,16 @@ function scalarArbitrary(field: DescField): fc.Arbitrary<unknown> {
   }
 }
 
-/** Random init shapes of `schema`: each field absent, a default, or random. */
+/** Random init shapes of `schema`: each field absent, a default, or random; each oneof absent, without a case, or any of its cases. */
 function initArbitrary(schema: DescMessage, depth = 0): fc.Arbitrary<Record<string, unknown>> {
   const parts: Record<string, fc.Arbitrary<unknown>> = {};
+  for (const oneof of schema.oneofs) {
+    const none = fc.constantFrom<unknown>({ case: undefined }, {});
+    const cases = oneof.fields.map((f) => (f.fieldKind === "message" ? (depth > 2 ? fc.constant({}) : initArbitrary(f.message, depth + 1)) : scalarArbitrary(f)).map((value) => ({ case: f.localName, value })));
+    parts[oneof.localName] = fc.oneof(none, ...cases);
+  }
   for (const field of schema.fields) {
+    if (field.oneof) continue;
     let value: fc.Arbitrary<unknown>;
     if (field.fieldKind === "list") {
       value = field.listKind === "message" ? (depth > 2 ? fc.constant([]) : fc.array(initArbitrary(field.message, depth + 1), { maxLength: 4 })) : fc.array(scalarArbitrary(field), { maxLength: 4 });
@@ -139,8 +154,10 @@ function occurrenceOf(field: DescField, depth: number): fc.Arbitrary<Occurrence>
 /**
  * Fields of `schema` in any order and number: repeated fields split and
  * interleaved with others, singular fields repeated (the last one wins),
- * overlong varints, and now and then an unknown field or a second singular
- * message (which the reader leaves to protobuf-es).
+ * members of a oneof one after another (the last one wins), overlong
+ * varints, and now and then an unknown field, a second singular message or
+ * the oneof member already set again (which protobuf-es merges, and the
+ * reader leaves to it).
  */
 function occurrencesOf(schema: DescMessage, depth: number): fc.Arbitrary<Occurrence[]> {
   const known = new Set(schema.fields.map((f) => f.number));
@@ -149,9 +166,17 @@ function occurrencesOf(schema: DescMessage, depth: number): fc.Arbitrary<Occurre
     .map(([number, value]) => ({ number, bytes: [...varintOf(BigInt(number << 3), 0), ...varintOf(BigInt(value), 0)], ok: false }));
   const one = schema.fields.length > 0 ? fc.oneof({ weight: 12, arbitrary: fc.oneof(...schema.fields.map((f) => occurrenceOf(f, depth))) }, { weight: 1, arbitrary: unknown }) : unknown;
   const singularMessages = new Set(schema.fields.filter((f) => f.fieldKind === "message").map((f) => f.number));
+  const groupOf = new Map(schema.fields.flatMap((f) => (f.oneof ? [[f.number, f.oneof.localName] as const] : [])));
   return fc.array(one, { maxLength: depth > 0 ? 4 : 12 }).map((list) => {
     const seen = new Set<number>();
+    const cases = new Map<string, number>();
     return list.map((o) => {
+      const group = groupOf.get(o.number);
+      if (group !== undefined) {
+        const again = cases.get(group) === o.number;
+        cases.set(group, o.number);
+        return again ? { ...o, ok: false } : o;
+      }
       if (!singularMessages.has(o.number)) return o;
       const again = seen.has(o.number);
       seen.add(o.number);
@@ -167,8 +192,19 @@ function shapeOf(value: unknown): unknown {
   return Object.entries(value).map(([k, v]) => [k, shapeOf(v)]);
 }
 
-const HOT = [GetRequestSchema, GetResponseSchema, SetRequestSchema, StreamGetRequestSchema, StreamGetResponseSchema, StreamSetRequestSchema];
-const ALL = [...new Set(CacheService.methods.flatMap((m) => [m.input, m.output]))];
+const LEASE_SESSION = [
+  LeaseSessionRequestSchema,
+  LeaseSessionResponseSchema,
+  GetOrLeaseRequestSchema,
+  GetOrLeaseResponseSchema,
+  SetResponseSchema,
+  ReleaseLeaseRequestSchema,
+  ReleaseLeaseResponseSchema,
+  LeaseSessionReadySchema,
+  CallStatusSchema,
+];
+const HOT = [GetRequestSchema, GetResponseSchema, SetRequestSchema, StreamGetRequestSchema, StreamGetResponseSchema, StreamSetRequestSchema, ...LEASE_SESSION];
+const ALL = [...new Set([...CacheService.methods.flatMap((m) => [m.input, m.output]), ...LEASE_SESSION])];
 
 describe("compiled codec against protobuf-es", () => {
   it("applies to the hot messages", () => {
@@ -261,5 +297,33 @@ describe("compiled codec against protobuf-es", () => {
     const odd = { key: 5 } as unknown as { key: string };
     expect(compiledCodec(GetRequestSchema)!.encode(odd)).toBeUndefined();
     expect(codec.encode(odd).equals(Buffer.from(toBinary(GetRequestSchema, create(GetRequestSchema, odd))))).toBe(true);
+  });
+
+  it("leaves oneof shapes it does not take, and a oneof member merged with itself, to protobuf-es", () => {
+    const compiled = compiledCodec(LeaseSessionRequestSchema)!;
+    const codec = messageCodec(LeaseSessionRequestSchema);
+    type Init = Parameters<typeof codec.encode>[0];
+    const odd = [{ call: { case: "bogus", value: {} } }, { call: { case: "set" } }, { call: null }, { call: "set" }, { call: { case: "set", value: 1 } }] as unknown as Init[];
+    for (const init of odd) {
+      expect(compiled.encode(init), JSON.stringify(init)).toBeUndefined();
+      const expected = (() => {
+        try {
+          return Buffer.from(toBinary(LeaseSessionRequestSchema, create(LeaseSessionRequestSchema, init)));
+        } catch (err) {
+          return err;
+        }
+      })();
+      if (expected instanceof Buffer) expect(codec.encode(init).equals(expected)).toBe(true);
+      else expect(() => codec.encode(init)).toThrow((expected as Error).message);
+    }
+    const set = (value: { key?: string; tags?: string[] }) => toBinary(LeaseSessionRequestSchema, create(LeaseSessionRequestSchema, { call: { case: "set", value } }));
+    const getOrLease = toBinary(LeaseSessionRequestSchema, create(LeaseSessionRequestSchema, { id: 2n, call: { case: "getOrLease", value: { key: "g" } } }));
+    const merged = Buffer.concat([set({ key: "k" }), set({ tags: ["t"] })]);
+    expect(compiled.decode(merged)).toBeUndefined();
+    expect(codec.decode(merged)).toEqual(fromBinary(LeaseSessionRequestSchema, merged));
+    expect(codec.decode(merged).call).toMatchObject({ case: "set", value: { key: "k", tags: ["t"] } });
+    const replaced = Buffer.concat([set({ key: "k" }), getOrLease, set({ tags: ["t"] })]);
+    expect(compiled.decode(replaced)).toStrictEqual(fromBinary(LeaseSessionRequestSchema, replaced));
+    expect(compiled.decode(replaced)!.call).toMatchObject({ case: "set", value: { key: "", tags: ["t"] } });
   });
 });
