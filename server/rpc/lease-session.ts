@@ -37,6 +37,8 @@ export interface LeaseSessionOptions {
 
 type Response = MessageInitShape<typeof LeaseSessionResponseSchema>;
 
+const STOPPED = Symbol("stopped");
+
 const METHODS = {
   getOrLease: CacheService.method.getOrLease,
   set: CacheService.method.set,
@@ -123,14 +125,24 @@ export async function* leaseSession(
     work.then(settle, fail).finally(done);
   };
 
+  // Reading stops when the server drains: a read waiting for the client's next message is given up.
+  let reading = true;
+  let stopWaiting!: () => void;
+  const stopped = new Promise<typeof STOPPED>((resolve) => (stopWaiting = () => resolve(STOPPED)));
+  const stopReading = () => {
+    reading = false;
+    stopWaiting();
+    roomFor?.();
+  };
+
   const read = async () => {
     try {
       const iterator = requests[Symbol.asyncIterator]();
       for (;;) {
         if (full()) await new Promise<void>((resolve) => (roomFor = resolve)).finally(() => (roomFor = undefined));
-        if (options.closing?.aborted) break;
-        const next = await iterator.next();
-        if (next.done) break;
+        if (!reading) break;
+        const next = await Promise.race([iterator.next(), stopped]);
+        if (next === STOPPED || next.done) break;
         run(next.value);
       }
     } catch (err) {
@@ -142,9 +154,10 @@ export async function* leaseSession(
   };
 
   yield { result: { case: "ready", value: { maxInFlight: options.maxInFlight } } };
-  void read();
-  const onClosing = () => roomFor?.();
+  const onClosing = stopReading;
+  if (options.closing?.aborted) stopReading();
   options.closing?.addEventListener("abort", onClosing);
+  void read();
   try {
     for (;;) {
       const next = answers.shift();
