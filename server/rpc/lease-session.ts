@@ -125,7 +125,8 @@ export async function* leaseSession(
     work.then(settle, fail).finally(done);
   };
 
-  // Reading stops when the server drains: a read waiting for the client's next message is given up.
+  // Reading stops when the server drains or the stream ends: a read waiting for the client's next message is given up.
+  let iterator: AsyncIterator<LeaseSessionRequest> | undefined;
   let reading = true;
   let stopWaiting!: () => void;
   const stopped = new Promise<typeof STOPPED>((resolve) => (stopWaiting = () => resolve(STOPPED)));
@@ -137,7 +138,7 @@ export async function* leaseSession(
 
   const read = async () => {
     try {
-      const iterator = requests[Symbol.asyncIterator]();
+      iterator = requests[Symbol.asyncIterator]();
       for (;;) {
         if (full()) await new Promise<void>((resolve) => (roomFor = resolve)).finally(() => (roomFor = undefined));
         if (!reading) break;
@@ -172,6 +173,8 @@ export async function* leaseSession(
     }
   } finally {
     options.closing?.removeEventListener("abort", onClosing);
+    stopReading();
+    iterator?.return?.().catch(() => {});
     // Nobody will read the answers of calls still running: stop them.
     const ended = new RpcError(Status.CANCELLED, "the LeaseSession stream ended");
     for (const context of contexts) context.cancel(ended);

@@ -379,7 +379,7 @@ describe("leaseSession (server)", () => {
     await session.return();
   });
 
-  it("cancels running calls when the consumer stops early", async () => {
+  it("cancels running calls, and reads and runs no further call, when the consumer stops early", async () => {
     const { requests, fake, session } = open();
     await session.next();
     requests.push(getOrLease(1), getOrLease(2));
@@ -389,6 +389,10 @@ describe("leaseSession (server)", () => {
     expect(describeAnswer((await answer).value)).toBe("1: getOrLease");
     await session.return();
     expect(RpcError.is(fake.get("k2").context.signal.reason, Status.CANCELLED)).toBe(true);
+    requests.push(getOrLease(3));
+    await settle();
+    expect(fake.started.has("k3")).toBe(false);
+    expect(requests.returned).toBe(true);
     fake.get("k2").resolve();
   });
 
