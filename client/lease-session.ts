@@ -95,6 +95,8 @@ class OpenStream {
   readonly waiting: Pending[] = [];
   maxInFlight = 1;
   ready = false;
+  /** The request side was ended (idle, or close()): nothing more is sent on it. */
+  closing = false;
   ended = false;
   idleTimer: NodeJS.Timeout | undefined;
 }
@@ -155,7 +157,18 @@ export class LeaseSession {
   /** Ends the stream; calls in flight get their answers, later calls go unary. */
   close(): void {
     this.#closed = true;
-    this.#stream?.requests.end();
+    const stream = this.#stream;
+    if (stream === undefined) return;
+    this.#endRequests(stream);
+    const waiting = stream.waiting.splice(0);
+    for (const pending of waiting) this.#retry(pending);
+  }
+
+  /** Sends nothing more on `stream`: the next call opens another. */
+  #endRequests(stream: OpenStream): void {
+    stream.closing = true;
+    clearTimeout(stream.idleTimer);
+    stream.requests.end();
   }
 
   #unary<K extends CallName>(name: K, request: SessionCalls[K][0], timeoutMs: number): Promise<SessionCalls[K][1]> {
@@ -165,7 +178,7 @@ export class LeaseSession {
 
   #open(): OpenStream {
     const current = this.#stream;
-    if (current !== undefined && !current.ended) return current;
+    if (current !== undefined && !current.ended && !current.closing) return current;
     const stream = new OpenStream();
     this.#stream = stream;
     void this.#read(stream);
@@ -204,7 +217,7 @@ export class LeaseSession {
 
   /** Sends waiting calls while the server has room for them; closes an idle stream after a while. */
   #sendWaiting(stream: OpenStream): void {
-    if (stream.ended) return;
+    if (stream.ended || stream.closing) return;
     const ready = stream.ready ? stream.maxInFlight : 1;
     while (stream.waiting.length > 0 && stream.pending.size < ready) {
       const pending = stream.waiting.shift()!;
@@ -217,7 +230,7 @@ export class LeaseSession {
     if (stream.pending.size === 0 && stream.waiting.length === 0) {
       clearTimeout(stream.idleTimer);
       stream.idleTimer = setTimeout(() => {
-        if (stream.pending.size === 0 && stream.waiting.length === 0) stream.requests.end();
+        if (stream.pending.size === 0 && stream.waiting.length === 0) this.#endRequests(stream);
       }, this.#idleMs);
       stream.idleTimer.unref();
     }
@@ -254,14 +267,17 @@ export class LeaseSession {
     }
     stream.pending.clear();
     stream.waiting.length = 0;
-    for (const pending of retry) {
-      clearTimeout(pending.timer);
-      const left = pending.deadline - Date.now();
-      if (left <= 0) {
-        pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
-        continue;
-      }
-      this.call(pending.name, pending.request as never, left).then(pending.resolve, pending.reject);
+    for (const pending of retry) this.#retry(pending);
+  }
+
+  /** Runs a call that no stream ran again, on a new stream or unary, within what is left of its deadline. */
+  #retry(pending: Pending): void {
+    clearTimeout(pending.timer);
+    const left = pending.deadline - Date.now();
+    if (left <= 0) {
+      pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
+      return;
     }
+    this.call(pending.name, pending.request as never, left).then(pending.resolve, pending.reject);
   }
 }
