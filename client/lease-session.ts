@@ -253,9 +253,17 @@ export class LeaseSession {
     const code = failure instanceof RpcError ? failure.code : undefined;
     if (code === Status.UNIMPLEMENTED) this.#unsupported = true;
     const nothingRan = code !== undefined && NOTHING_RAN.has(code);
-    const retry = [...stream.waiting];
+    // A refused caller (UNAUTHENTICATED, PERMISSION_DENIED) would be refused again on the next stream: no call is retried.
+    const refused = nothingRan && code !== Status.UNIMPLEMENTED;
+    const retry: Pending[] = [];
+    for (const pending of stream.waiting) {
+      if (refused) {
+        clearTimeout(pending.timer);
+        pending.reject(failure);
+      } else retry.push(pending);
+    }
     for (const pending of stream.pending.values()) {
-      if (nothingRan && code !== Status.UNIMPLEMENTED) {
+      if (refused) {
         clearTimeout(pending.timer);
         pending.reject(failure);
       } else if (nothingRan) retry.push(pending);

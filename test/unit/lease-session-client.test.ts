@@ -243,7 +243,7 @@ describe("LeaseSession (client)", () => {
     expect(streams).toHaveLength(1);
   });
 
-  it.each([Status.UNAUTHENTICATED, Status.PERMISSION_DENIED])("rejects every call with a stream refused with %s", async (code) => {
+  it.each([Status.UNAUTHENTICATED, Status.PERMISSION_DENIED])("rejects every call with a stream refused with %s, opening no stream per waiting call", async (code) => {
     const { transport, streams } = fakeTransport();
     const open = transport.open;
     transport.open = (requests, options) => {
@@ -255,6 +255,7 @@ describe("LeaseSession (client)", () => {
     const calls = ["a", "b", "c", "d"].map((key) => get(session, key));
     await settle();
     expect(calls.map((c) => c.outcome)).toEqual(Array(4).fill(`${statusName(code)}: refused`));
+    expect(streams).toHaveLength(1);
     session.close();
   });
 
