@@ -255,11 +255,15 @@ export class LeaseSession {
     const nothingRan = code !== undefined && NOTHING_RAN.has(code);
     // A refused caller (UNAUTHENTICATED, PERMISSION_DENIED) would be refused again on the next stream: no call is retried.
     const refused = nothingRan && code !== Status.UNIMPLEMENTED;
+    // A stream that failed before READY found no server to take calls (as a unary call would have): the calls it never
+    // sent fail now, UNAVAILABLE, rather than each opening yet another stream in turn.
+    const unreachable = !stream.ready && !nothingRan;
+    const cause = failure === undefined ? "the server ended it" : failure instanceof Error ? failure.message : String(failure);
     const retry: Pending[] = [];
     for (const pending of stream.waiting) {
-      if (refused) {
+      if (refused || unreachable) {
         clearTimeout(pending.timer);
-        pending.reject(failure);
+        pending.reject(refused ? failure : new RpcError(Status.UNAVAILABLE, `${pending.name} was not sent: the LeaseSession stream failed before the server took any call: ${cause}`, { cause: failure }));
       } else retry.push(pending);
     }
     for (const pending of stream.pending.values()) {
@@ -269,7 +273,6 @@ export class LeaseSession {
       } else if (nothingRan) retry.push(pending);
       else {
         clearTimeout(pending.timer);
-        const cause = failure === undefined ? "the server ended it" : failure instanceof Error ? failure.message : String(failure);
         pending.reject(new RpcError(Status.UNAVAILABLE, `the LeaseSession stream ended before ${pending.name} was answered, which may or may not have taken effect: ${cause}`, { cause: failure }));
       }
     }

@@ -210,6 +210,34 @@ describe("LeaseSession (client)", () => {
     session.close();
   });
 
+  it("rejects every call at once, UNAVAILABLE, when the server cannot be reached (streams fail before READY), opening no stream per waiting call", async () => {
+    const { transport, streams, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const first = ["a", "b", "c"].map((key) => get(session, key));
+    await settle();
+    stream(0).ready(1);
+    await settle();
+    stream(0).fail(new RpcError(Status.UNAVAILABLE, "connection reset")); // the server died: b and c go on a new stream
+    await settle();
+    expect(streams).toHaveLength(2);
+    stream(1).fail(new RpcError(Status.UNAVAILABLE, "connection refused")); // no server there
+    await settle();
+    expect(first.map((c) => c.outcome.split(":")[0])).toEqual(["UNAVAILABLE", "UNAVAILABLE", "UNAVAILABLE"]);
+    expect(first[2]!.outcome).toMatch(/was not sent: .*connection refused/);
+
+    const open = transport.open;
+    transport.open = (requests, options) => {
+      const responses = open(requests, options);
+      streams.at(-1)!.fail(new RpcError(Status.UNAVAILABLE, "connection refused"));
+      return responses;
+    };
+    const later = Array.from({ length: 50 }, (_, i) => get(session, `later${i}`));
+    await settle();
+    expect(later.map((c) => c.outcome.split(":")[0])).toEqual(later.map(() => "UNAVAILABLE"));
+    expect(streams).toHaveLength(3);
+    session.close();
+  });
+
   it("rejects sent calls UNAVAILABLE when the server ends the stream without answering them", async () => {
     const { transport, stream } = fakeTransport();
     const session = new LeaseSession(transport);
