@@ -188,6 +188,7 @@ export class LeaseSession {
   async #read(stream: OpenStream): Promise<void> {
     let failure: unknown;
     try {
+      await undefined; // the call that opens the stream joins it first: a transport that throws then fails that call too
       for await (const response of this.#transport.open(stream.requests, { ...this.#transport.callOptions(), deadline: Infinity })) {
         this.#answer(stream, response);
       }

@@ -238,6 +238,18 @@ describe("LeaseSession (client)", () => {
     session.close();
   });
 
+  it("fails a call at once, not at its deadline, when opening the stream throws", async () => {
+    const { transport } = fakeTransport();
+    transport.open = () => {
+      throw new Error("Channel has been shut down");
+    };
+    const session = new LeaseSession(transport);
+    const call = get(session, "a", 60_000);
+    await settle();
+    expect(call.outcome).toMatch(/^UNAVAILABLE: .*Channel has been shut down/);
+    session.close();
+  });
+
   it("rejects sent calls UNAVAILABLE when the server ends the stream without answering them", async () => {
     const { transport, stream } = fakeTransport();
     const session = new LeaseSession(transport);
