@@ -85,6 +85,17 @@ class RequestQueue implements AsyncIterable<RequestInit> {
   }
 }
 
+/**
+ * A Set of a value this large or larger goes as a unary call: a message over
+ * the server's limit would fail the whole stream and every call on it (and a
+ * large one holds up the calls behind it), where a unary Set fails alone.
+ */
+const STREAMED_VALUE_BYTES = 64 * 1024;
+
+function largeSet(name: CallName, request: unknown): boolean {
+  return name === "set" && ((request as { value?: Uint8Array }).value?.byteLength ?? 0) >= STREAMED_VALUE_BYTES;
+}
+
 /** Statuses with which a stream fails before running any call it carries. */
 const NOTHING_RAN = new Set<number>([Status.UNIMPLEMENTED, Status.UNAUTHENTICATED, Status.PERMISSION_DENIED]);
 
@@ -133,7 +144,7 @@ export class LeaseSession {
 
   /** Runs `name` with `request` within `timeoutMs`: over the stream, or unary when the server has none. */
   call<K extends CallName>(name: K, request: SessionCalls[K][0], timeoutMs: number): Promise<SessionCalls[K][1]> {
-    if (this.#unsupported || this.#closed) return this.#unary(name, request, timeoutMs);
+    if (this.#unsupported || this.#closed || largeSet(name, request)) return this.#unary(name, request, timeoutMs);
     const stream = this.#open();
     this.#hold?.begin();
     return new Promise<unknown>((resolve, reject) => {

@@ -174,6 +174,35 @@ describe("LeaseSession against a server", () => {
     await t.dispose();
   });
 
+  it("a wrap's value over the server's message limit fails its own write only, as a unary Set would, not the other calls of the client's session", async () => {
+    const t = await startTestServer({ storage: "memory", maxValueBytes: 100 * 1024, maxMessageBytes: 128 * 1024 });
+    servers.push(t);
+    const errors: unknown[] = [];
+    const c = t.newClient({ onBackgroundError: (error) => errors.push(error) });
+    const holder = t.newClient();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const held = holder.wrap("held", async () => {
+      await gate;
+      return "holder's value";
+    }, { namespace: "big", ttl: 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the holder has the lease
+    let waiterLoads = 0;
+    const waiter = c.wrap("held", async () => {
+      waiterLoads++;
+      return "waiter's value";
+    }, { namespace: "big", ttl: 60_000, leaseWaitMs: 20_000 });
+    await new Promise((resolve) => setTimeout(resolve, 100)); // its GetOrLease waits on the server for the lease
+    const big = "x".repeat(200 * 1024);
+    expect(await c.wrap("big", async () => big, { namespace: "big", ttl: 60_000 })).toBe(big);
+    await c.settled();
+    expect(errors.map((err) => (err instanceof RpcError ? statusName(err.code) : String(err)))).toEqual(["RESOURCE_EXHAUSTED"]);
+    open();
+    expect(await held).toBe("holder's value");
+    expect(await waiter).toBe("holder's value");
+    expect(waiterLoads).toBe(0);
+  });
+
   it("fails the stream with INVALID_ARGUMENT when a message is not a LeaseSessionRequest", async () => {
     const t = await startTestServer({ storage: "memory" });
     servers.push(t);

@@ -250,6 +250,21 @@ describe("LeaseSession (client)", () => {
     session.close();
   });
 
+  it("sends a Set of a large value (64 KiB or more) as a unary call, and a smaller one on the stream", async () => {
+    const { transport, unary, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const large = track(session.call("set", { namespace: "ns", key: "large", value: new Uint8Array(64 * 1024) }, 5000));
+    const small = track(session.call("set", { namespace: "ns", key: "small", value: new Uint8Array(64 * 1024 - 1) }, 5000));
+    await settle();
+    expect(large.outcome).toBe("unary large");
+    expect(unary.map((u) => u.key)).toEqual(["large"]);
+    expect(stream(0).sent.map((r) => r.call?.value?.key)).toEqual(["small"]);
+    expect(small.outcome).toBe("pending");
+    session.close();
+    stream(0).end();
+    await settle();
+  });
+
   it("rejects sent calls UNAVAILABLE when the server ends the stream without answering them", async () => {
     const { transport, stream } = fakeTransport();
     const session = new LeaseSession(transport);
