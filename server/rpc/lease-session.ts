@@ -174,7 +174,11 @@ export async function* leaseSession(
   } finally {
     options.closing?.removeEventListener("abort", onClosing);
     stopReading();
-    iterator?.return?.().catch(() => {});
+    try {
+      void Promise.resolve(iterator?.return?.()).catch(() => {});
+    } catch {
+      // The request stream is over either way.
+    }
     // Nobody will read the answers of calls still running: stop them.
     const ended = new RpcError(Status.CANCELLED, "the LeaseSession stream ended");
     for (const context of contexts) context.cancel(ended);
