@@ -132,7 +132,10 @@ beforeEach(() => {
 });
 afterEach(async () => {
   await settle();
+  const timers = vi.getTimerCount();
   rejections.uninstall();
+  vi.useRealTimers();
+  expect(timers).toBe(0); // no call timer or idle timer outlives the session's calls
   rejections.assertNoneSince(seen);
   vi.useRealTimers();
 });

@@ -144,19 +144,22 @@ async function nextAnswer(session: AsyncGenerator<Response, void, undefined>): P
 const rejections = new UnhandledRejections();
 let seen = 0;
 beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
   rejections.install();
   seen = rejections.count;
 });
 afterEach(async () => {
   await settle();
+  const timers = vi.getTimerCount();
   rejections.uninstall();
-  rejections.assertNoneSince(seen);
   vi.useRealTimers();
+  rejections.assertNoneSince(seen);
+  expect(timers).toBe(0); // every call's deadline timer is stopped once it is answered and has settled
 });
 
 describe("leaseSession (server)", () => {
   it("answers READY with maxInFlight first, before it reads any call", async () => {
-    const { requests, session } = open({ maxInFlight: 7 });
+    const { requests, fake, session } = open({ maxInFlight: 7 });
     requests.push(getOrLease(1));
     const first = await session.next();
     expect(first.value).toEqual({ result: { case: "ready", value: { maxInFlight: 7 } } });
@@ -164,9 +167,10 @@ describe("leaseSession (server)", () => {
     const answer = session.next();
     await settle();
     expect(requests.read).toBe(1);
+    fake.get("k1").resolve();
+    expect(describeAnswer((await answer).value)).toBe("1: getOrLease");
     requests.end();
-    await settle();
-    expect(describeAnswer((await Promise.race([answer, Promise.resolve(undefined)]))?.value)).toBe("end");
+    expect(await nextAnswer(session)).toBe("end");
   });
 
   it("runs at most maxInFlight calls at once, counting answers the consumer has not taken yet, and answers in the order calls finish", async () => {
@@ -208,7 +212,6 @@ describe("leaseSession (server)", () => {
   });
 
   it("answers a call whose handler never settles DEADLINE_EXCEEDED at its timeout_ms; the handler keeps its slot until it settles", async () => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
     const { requests, fake, session } = open({ maxInFlight: 1 });
     await session.next();
     requests.push(getOrLease(1, 100), getOrLease(2, 100));
@@ -236,7 +239,6 @@ describe("leaseSession (server)", () => {
   });
 
   it("gives a call with timeout_ms 0, or over maxCallMs, the deadline maxCallMs", async () => {
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
     const { requests, fake, session } = open({ maxCallMs: 1000 });
     await session.next();
     const now = Date.now();
