@@ -182,17 +182,20 @@ describe("LeaseSession against a server", () => {
     const holder = t.newClient();
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
+    let leased!: () => void;
+    const holding = new Promise<void>((resolve) => (leased = resolve));
     const held = holder.wrap("held", async () => {
+      leased();
       await gate;
       return "holder's value";
     }, { namespace: "big", ttl: 60_000 });
-    await new Promise((resolve) => setTimeout(resolve, 100)); // the holder has the lease
+    await holding; // the holder has the lease and loads
     let waiterLoads = 0;
+    // Its GetOrLease goes first on c's stream and waits on the server for the lease.
     const waiter = c.wrap("held", async () => {
       waiterLoads++;
       return "waiter's value";
     }, { namespace: "big", ttl: 60_000, leaseWaitMs: 20_000 });
-    await new Promise((resolve) => setTimeout(resolve, 100)); // its GetOrLease waits on the server for the lease
     const big = "x".repeat(200 * 1024);
     expect(await c.wrap("big", async () => big, { namespace: "big", ttl: 60_000 })).toBe(big);
     await c.settled();
