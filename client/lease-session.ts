@@ -85,6 +85,17 @@ class RequestQueue implements AsyncIterable<RequestInit> {
   }
 }
 
+/**
+ * A Set of a value this large or larger goes as a unary call: a message over
+ * the server's limit would fail the whole stream and every call on it (and a
+ * large one holds up the calls behind it), where a unary Set fails alone.
+ */
+const STREAMED_VALUE_BYTES = 64 * 1024;
+
+function largeSet(name: CallName, request: unknown): boolean {
+  return name === "set" && ((request as { value?: Uint8Array }).value?.byteLength ?? 0) >= STREAMED_VALUE_BYTES;
+}
+
 /** Statuses with which a stream fails before running any call it carries. */
 const NOTHING_RAN = new Set<number>([Status.UNIMPLEMENTED, Status.UNAUTHENTICATED, Status.PERMISSION_DENIED]);
 
@@ -95,6 +106,8 @@ class OpenStream {
   readonly waiting: Pending[] = [];
   maxInFlight = 1;
   ready = false;
+  /** The request side was ended (idle, or close()): nothing more is sent on it. */
+  closing = false;
   ended = false;
   idleTimer: NodeJS.Timeout | undefined;
 }
@@ -131,7 +144,7 @@ export class LeaseSession {
 
   /** Runs `name` with `request` within `timeoutMs`: over the stream, or unary when the server has none. */
   call<K extends CallName>(name: K, request: SessionCalls[K][0], timeoutMs: number): Promise<SessionCalls[K][1]> {
-    if (this.#unsupported || this.#closed) return this.#unary(name, request, timeoutMs);
+    if (this.#unsupported || this.#closed || largeSet(name, request)) return this.#unary(name, request, timeoutMs);
     const stream = this.#open();
     this.#hold?.begin();
     return new Promise<unknown>((resolve, reject) => {
@@ -155,7 +168,18 @@ export class LeaseSession {
   /** Ends the stream; calls in flight get their answers, later calls go unary. */
   close(): void {
     this.#closed = true;
-    this.#stream?.requests.end();
+    const stream = this.#stream;
+    if (stream === undefined) return;
+    this.#endRequests(stream);
+    const waiting = stream.waiting.splice(0);
+    for (const pending of waiting) this.#retry(pending);
+  }
+
+  /** Sends nothing more on `stream`: the next call opens another. */
+  #endRequests(stream: OpenStream): void {
+    stream.closing = true;
+    clearTimeout(stream.idleTimer);
+    stream.requests.end();
   }
 
   #unary<K extends CallName>(name: K, request: SessionCalls[K][0], timeoutMs: number): Promise<SessionCalls[K][1]> {
@@ -165,7 +189,7 @@ export class LeaseSession {
 
   #open(): OpenStream {
     const current = this.#stream;
-    if (current !== undefined && !current.ended) return current;
+    if (current !== undefined && !current.ended && !current.closing) return current;
     const stream = new OpenStream();
     this.#stream = stream;
     void this.#read(stream);
@@ -175,6 +199,7 @@ export class LeaseSession {
   async #read(stream: OpenStream): Promise<void> {
     let failure: unknown;
     try {
+      await undefined; // the call that opens the stream joins it first: a transport that throws then fails that call too
       for await (const response of this.#transport.open(stream.requests, { ...this.#transport.callOptions(), deadline: Infinity })) {
         this.#answer(stream, response);
       }
@@ -204,7 +229,7 @@ export class LeaseSession {
 
   /** Sends waiting calls while the server has room for them; closes an idle stream after a while. */
   #sendWaiting(stream: OpenStream): void {
-    if (stream.ended) return;
+    if (stream.ended || stream.closing) return;
     const ready = stream.ready ? stream.maxInFlight : 1;
     while (stream.waiting.length > 0 && stream.pending.size < ready) {
       const pending = stream.waiting.shift()!;
@@ -217,7 +242,7 @@ export class LeaseSession {
     if (stream.pending.size === 0 && stream.waiting.length === 0) {
       clearTimeout(stream.idleTimer);
       stream.idleTimer = setTimeout(() => {
-        if (stream.pending.size === 0 && stream.waiting.length === 0) stream.requests.end();
+        if (stream.pending.size === 0 && stream.waiting.length === 0) this.#endRequests(stream);
       }, this.#idleMs);
       stream.idleTimer.unref();
     }
@@ -240,28 +265,42 @@ export class LeaseSession {
     const code = failure instanceof RpcError ? failure.code : undefined;
     if (code === Status.UNIMPLEMENTED) this.#unsupported = true;
     const nothingRan = code !== undefined && NOTHING_RAN.has(code);
-    const retry = [...stream.waiting];
+    // A refused caller (UNAUTHENTICATED, PERMISSION_DENIED) would be refused again on the next stream: no call is retried.
+    const refused = nothingRan && code !== Status.UNIMPLEMENTED;
+    // A stream that failed before READY found no server to take calls (as a unary call would have): the calls it never
+    // sent fail now, UNAVAILABLE, rather than each opening yet another stream in turn.
+    const unreachable = !stream.ready && !nothingRan;
+    const cause = failure === undefined ? "the server ended it" : failure instanceof Error ? failure.message : String(failure);
+    const retry: Pending[] = [];
+    for (const pending of stream.waiting) {
+      if (refused || unreachable) {
+        clearTimeout(pending.timer);
+        pending.reject(refused ? failure : new RpcError(Status.UNAVAILABLE, `${pending.name} was not sent: the LeaseSession stream failed before the server took any call: ${cause}`, { cause: failure }));
+      } else retry.push(pending);
+    }
     for (const pending of stream.pending.values()) {
-      if (nothingRan && code !== Status.UNIMPLEMENTED) {
+      if (refused) {
         clearTimeout(pending.timer);
         pending.reject(failure);
       } else if (nothingRan) retry.push(pending);
       else {
         clearTimeout(pending.timer);
-        const cause = failure === undefined ? "the server ended it" : failure instanceof Error ? failure.message : String(failure);
         pending.reject(new RpcError(Status.UNAVAILABLE, `the LeaseSession stream ended before ${pending.name} was answered, which may or may not have taken effect: ${cause}`, { cause: failure }));
       }
     }
     stream.pending.clear();
     stream.waiting.length = 0;
-    for (const pending of retry) {
-      clearTimeout(pending.timer);
-      const left = pending.deadline - Date.now();
-      if (left <= 0) {
-        pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
-        continue;
-      }
-      this.call(pending.name, pending.request as never, left).then(pending.resolve, pending.reject);
+    for (const pending of retry) this.#retry(pending);
+  }
+
+  /** Runs a call that no stream ran again, on a new stream or unary, within what is left of its deadline. */
+  #retry(pending: Pending): void {
+    clearTimeout(pending.timer);
+    const left = pending.deadline - Date.now();
+    if (left <= 0) {
+      pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
+      return;
     }
+    this.call(pending.name, pending.request as never, left).then(pending.resolve, pending.reject);
   }
 }

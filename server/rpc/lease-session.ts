@@ -42,6 +42,8 @@ export interface LeaseSessionOptions {
 
 type Response = MessageInitShape<typeof LeaseSessionResponseSchema>;
 
+const STOPPED = Symbol("stopped");
+
 const METHODS = {
   getOrLease: CacheService.method.getOrLease,
   set: CacheService.method.set,
@@ -135,16 +137,33 @@ export async function* leaseSession(
     work.then(settle, fail).finally(done);
   };
 
+  // Reading stops when the server drains or the stream ends: a read waiting for the client's next message is given up.
+  let iterator: AsyncIterator<LeaseSessionRequest> | undefined;
+  let reading = true;
+  let stopWaiting!: () => void;
+  const stopped = new Promise<typeof STOPPED>((resolve) => (stopWaiting = () => resolve(STOPPED)));
+  const stopReading = () => {
+    reading = false;
+    stopWaiting();
+    roomFor?.();
+  };
+
   const read = async () => {
     try {
-      const iterator = requests[Symbol.asyncIterator]();
+      iterator = requests[Symbol.asyncIterator]();
       for (;;) {
         if (full()) await new Promise<void>((resolve) => (roomFor = resolve)).finally(() => (roomFor = undefined));
-        if (options.closing?.aborted) break;
-        const next = await iterator.next();
-        if (next.done) break;
+        if (!reading) break;
+        const next = await Promise.race([iterator.next(), stopped]);
+        if (next === STOPPED || next.done) break;
         // A slot is taken once a call is read, never while waiting for one: an idle stream holds none.
-        if (options.slots && next.value.call.case !== undefined && !options.slots.tryTake() && !(await options.slots.take(stream.signal))) break;
+        if (options.slots && next.value.call.case !== undefined && !options.slots.tryTake()) {
+          if (!(await options.slots.take(stream.signal))) break;
+          if (!reading) {
+            options.slots.give();
+            break;
+          }
+        }
         run(next.value);
       }
     } catch (err) {
@@ -156,9 +175,10 @@ export async function* leaseSession(
   };
 
   yield { result: { case: "ready", value: { maxInFlight: options.maxInFlight } } };
-  void read();
-  const onClosing = () => roomFor?.();
+  const onClosing = stopReading;
+  if (options.closing?.aborted) stopReading();
   options.closing?.addEventListener("abort", onClosing);
+  void read();
   try {
     for (;;) {
       const next = answers.shift();
@@ -173,6 +193,12 @@ export async function* leaseSession(
     }
   } finally {
     options.closing?.removeEventListener("abort", onClosing);
+    stopReading();
+    try {
+      void Promise.resolve(iterator?.return?.()).catch(() => {});
+    } catch {
+      // The request stream is over either way.
+    }
     // Nobody will read the answers of calls still running: stop them.
     const ended = new RpcError(Status.CANCELLED, "the LeaseSession stream ended");
     for (const context of contexts) context.cancel(ended);

@@ -1,0 +1,401 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { LeaseSession, type LeaseSessionTransport } from "../../client/lease-session.js";
+import type { CallOptions } from "../../core/grpc-adapter.js";
+import { RpcError, Status, statusName } from "../../core/rpc-error.js";
+import { LeaseSessionResponseSchema, type LeaseSessionRequestSchema, type LeaseSessionResponse } from "../../gen/tiercache/v1/cache_pb.js";
+import { UnhandledRejections } from "../helpers/unhandled-rejections.js";
+
+type RequestInit = MessageInitShape<typeof LeaseSessionRequestSchema>;
+
+/** One stream the session opened: what it sent, and the answers the test gives. */
+class FakeStream {
+  readonly sent: RequestInit[] = [];
+  requestsEnded = false;
+  readonly #responses: LeaseSessionResponse[] = [];
+  #end: { error?: unknown } | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(
+    requests: AsyncIterable<RequestInit>,
+    readonly options: CallOptions,
+  ) {
+    void (async () => {
+      for await (const request of requests) this.sent.push(request);
+      this.requestsEnded = true;
+    })();
+  }
+
+  get sentIds(): number[] {
+    return this.sent.map((r) => Number(r.id));
+  }
+
+  ready(maxInFlight: number): void {
+    this.#push(create(LeaseSessionResponseSchema, { result: { case: "ready", value: { maxInFlight } } }));
+  }
+
+  /** Answers the GetOrLease call `id` with a found value naming it. */
+  answer(id: number): void {
+    this.#push(create(LeaseSessionResponseSchema, { id: BigInt(id), result: { case: "getOrLease", value: { found: true, leaseToken: `answer ${id}` } } }));
+  }
+
+  fail(error: unknown): void {
+    this.#end = { error };
+    this.#notify();
+  }
+
+  end(): void {
+    this.#end = {};
+    this.#notify();
+  }
+
+  #push(response: LeaseSessionResponse): void {
+    this.#responses.push(response);
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  async *responses(): AsyncIterable<LeaseSessionResponse> {
+    for (;;) {
+      const next = this.#responses.shift();
+      if (next !== undefined) {
+        yield next;
+        continue;
+      }
+      if (this.#end) {
+        if ("error" in this.#end) throw this.#end.error;
+        return;
+      }
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+}
+
+interface UnaryCall {
+  name: string;
+  key: string;
+  options: CallOptions;
+}
+
+function fakeTransport() {
+  const streams: FakeStream[] = [];
+  const unary: UnaryCall[] = [];
+  const unaryCall =
+    (name: string) =>
+    async (request: { key?: string }, options: CallOptions): Promise<never> => {
+      unary.push({ name, key: request.key ?? "", options });
+      return { found: true, leaseToken: `unary ${request.key}` } as never;
+    };
+  const transport: LeaseSessionTransport = {
+    open(requests, options) {
+      const stream = new FakeStream(requests, options);
+      streams.push(stream);
+      return stream.responses();
+    },
+    unary: { getOrLease: unaryCall("getOrLease"), set: unaryCall("set"), releaseLease: unaryCall("releaseLease") },
+    callOptions: () => ({}),
+  };
+  const stream = (i: number) => {
+    const s = streams[i];
+    if (!s) throw new Error(`stream ${i} was never opened`);
+    return s;
+  };
+  return { transport, streams, unary, stream };
+}
+
+/** Lets every pending promise callback run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** A call's outcome once it settles: its lease token, or its status; "pending" until then. */
+function track(call: Promise<unknown>): { readonly outcome: string } {
+  const tracked = { outcome: "pending" };
+  call.then(
+    (value) => (tracked.outcome = String((value as { leaseToken?: string }).leaseToken)),
+    (err: unknown) => (tracked.outcome = err instanceof RpcError ? `${statusName(err.code)}: ${err.details}` : `thrown ${String(err)}`),
+  );
+  return tracked;
+}
+
+const rejections = new UnhandledRejections();
+let seen = 0;
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+  rejections.install();
+  seen = rejections.count;
+});
+afterEach(async () => {
+  await settle();
+  const timers = vi.getTimerCount();
+  rejections.uninstall();
+  vi.useRealTimers();
+  expect(timers).toBe(0); // no call timer or idle timer outlives the session's calls
+  rejections.assertNoneSince(seen);
+  vi.useRealTimers();
+});
+
+const get = (session: LeaseSession, key: string, timeoutMs = 5000) => track(session.call("getOrLease", { namespace: "ns", key }, timeoutMs));
+
+describe("LeaseSession (client)", () => {
+  it("sends one call before READY and at most maxInFlight after, and matches answers to calls by id", async () => {
+    const { transport, streams, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const calls = ["a", "b", "c", "d", "e"].map((key) => get(session, key));
+    await settle();
+    expect(streams).toHaveLength(1);
+    expect(stream(0).sentIds).toEqual([1]);
+    expect(stream(0).options.deadline).toBe(Infinity);
+    stream(0).ready(3);
+    await settle();
+    expect(stream(0).sentIds).toEqual([1, 2, 3]);
+    stream(0).answer(3);
+    await settle();
+    expect(calls.map((c) => c.outcome)).toEqual(["pending", "pending", "answer 3", "pending", "pending"]);
+    expect(stream(0).sentIds).toEqual([1, 2, 3, 4]);
+    stream(0).answer(1);
+    stream(0).answer(2);
+    await settle();
+    expect(stream(0).sentIds).toEqual([1, 2, 3, 4, 5]);
+    stream(0).answer(5);
+    stream(0).answer(4);
+    await settle();
+    expect(calls.map((c) => c.outcome)).toEqual(["answer 1", "answer 2", "answer 3", "answer 4", "answer 5"]);
+    expect(stream(0).sent.map((r) => r.call?.value?.key)).toEqual(["a", "b", "c", "d", "e"]);
+    session.close();
+  });
+
+  it("never sends a call whose deadline passes while it waits, rejecting it DEADLINE_EXCEEDED; a sent call times out too", async () => {
+    const { transport, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const sent = get(session, "sent", 1000);
+    const waits = get(session, "waits", 50);
+    await settle();
+    expect(stream(0).sentIds).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(waits.outcome).toMatch(/^DEADLINE_EXCEEDED/);
+    stream(0).ready(8);
+    await settle();
+    expect(stream(0).sentIds).toEqual([1]);
+    expect(stream(0).sent[0]!.timeoutMs).toBe(1000);
+    await vi.advanceTimersByTimeAsync(950);
+    expect(sent.outcome).toMatch(/^DEADLINE_EXCEEDED/);
+    stream(0).answer(1); // late: ignored
+    await settle();
+    expect(sent.outcome).toMatch(/^DEADLINE_EXCEEDED/);
+    session.close();
+  });
+
+  it("rejects sent calls UNAVAILABLE (uncertain) when the stream fails, and sends the unsent ones on a new stream", async () => {
+    const { transport, streams, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const calls = ["a", "b", "c", "d"].map((key) => get(session, key));
+    await settle();
+    stream(0).ready(2);
+    await settle();
+    expect(stream(0).sentIds).toEqual([1, 2]);
+    stream(0).fail(new RpcError(Status.UNAVAILABLE, "connection reset"));
+    await settle();
+    expect(calls[0]!.outcome).toMatch(/^UNAVAILABLE: .*may or may not have taken effect.*connection reset/);
+    expect(calls[1]!.outcome).toMatch(/^UNAVAILABLE: .*may or may not have taken effect/);
+    expect(streams).toHaveLength(2);
+    stream(1).ready(2);
+    await settle();
+    expect(stream(1).sent.map((r) => r.call?.value?.key)).toEqual(["c", "d"]);
+    for (const r of stream(1).sent) stream(1).answer(Number(r.id));
+    await settle();
+    expect(calls.slice(2).map((c) => c.outcome)).toEqual(stream(1).sent.map((r) => `answer ${r.id}`));
+    session.close();
+  });
+
+  it("rejects every call at once, UNAVAILABLE, when the server cannot be reached (streams fail before READY), opening no stream per waiting call", async () => {
+    const { transport, streams, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const first = ["a", "b", "c"].map((key) => get(session, key));
+    await settle();
+    stream(0).ready(1);
+    await settle();
+    stream(0).fail(new RpcError(Status.UNAVAILABLE, "connection reset")); // the server died: b and c go on a new stream
+    await settle();
+    expect(streams).toHaveLength(2);
+    stream(1).fail(new RpcError(Status.UNAVAILABLE, "connection refused")); // no server there
+    await settle();
+    expect(first.map((c) => c.outcome.split(":")[0])).toEqual(["UNAVAILABLE", "UNAVAILABLE", "UNAVAILABLE"]);
+    expect(first[2]!.outcome).toMatch(/was not sent: .*connection refused/);
+
+    const open = transport.open;
+    transport.open = (requests, options) => {
+      const responses = open(requests, options);
+      streams.at(-1)!.fail(new RpcError(Status.UNAVAILABLE, "connection refused"));
+      return responses;
+    };
+    const later = Array.from({ length: 50 }, (_, i) => get(session, `later${i}`));
+    await settle();
+    expect(later.map((c) => c.outcome.split(":")[0])).toEqual(later.map(() => "UNAVAILABLE"));
+    expect(streams).toHaveLength(3);
+    session.close();
+  });
+
+  it("fails a call at once, not at its deadline, when opening the stream throws", async () => {
+    const { transport } = fakeTransport();
+    transport.open = () => {
+      throw new Error("Channel has been shut down");
+    };
+    const session = new LeaseSession(transport);
+    const call = get(session, "a", 60_000);
+    await settle();
+    expect(call.outcome).toMatch(/^UNAVAILABLE: .*Channel has been shut down/);
+    session.close();
+  });
+
+  it("sends a Set of a large value (64 KiB or more) as a unary call, and a smaller one on the stream", async () => {
+    const { transport, unary, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const large = track(session.call("set", { namespace: "ns", key: "large", value: new Uint8Array(64 * 1024) }, 5000));
+    const small = track(session.call("set", { namespace: "ns", key: "small", value: new Uint8Array(64 * 1024 - 1) }, 5000));
+    await settle();
+    expect(large.outcome).toBe("unary large");
+    expect(unary.map((u) => u.key)).toEqual(["large"]);
+    expect(stream(0).sent.map((r) => r.call?.value?.key)).toEqual(["small"]);
+    expect(small.outcome).toBe("pending");
+    session.close();
+    stream(0).end();
+    await settle();
+  });
+
+  it("rejects sent calls UNAVAILABLE when the server ends the stream without answering them", async () => {
+    const { transport, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const call = get(session, "a");
+    await settle();
+    stream(0).ready(4);
+    stream(0).end();
+    await settle();
+    expect(call.outcome).toMatch(/^UNAVAILABLE: .*may or may not have taken effect/);
+    session.close();
+  });
+
+  it("against a server without LeaseSession (UNIMPLEMENTED) runs the calls in flight and every later call unary, with their deadlines", async () => {
+    const { transport, streams, unary, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const calls = [get(session, "a", 3000), get(session, "b", 3000)];
+    await settle();
+    await vi.advanceTimersByTimeAsync(1000);
+    stream(0).fail(new RpcError(Status.UNIMPLEMENTED, "unknown method LeaseSession"));
+    await settle();
+    expect(session.unsupported).toBe(true);
+    expect(calls.map((c) => c.outcome)).toEqual(["unary a", "unary b"]);
+    expect(unary.map((u) => [u.name, u.key, u.options.timeoutMs]).sort()).toEqual([
+      ["getOrLease", "a", 2000],
+      ["getOrLease", "b", 2000],
+    ]);
+    const later = track(session.call("set", { namespace: "ns", key: "later" }, 700));
+    await settle();
+    expect(later.outcome).toBe("unary later");
+    expect(unary.at(-1)).toMatchObject({ name: "set", key: "later", options: { timeoutMs: 700 } });
+    expect(streams).toHaveLength(1);
+  });
+
+  it.each([Status.UNAUTHENTICATED, Status.PERMISSION_DENIED])("rejects every call with a stream refused with %s, opening no stream per waiting call", async (code) => {
+    const { transport, streams } = fakeTransport();
+    const open = transport.open;
+    transport.open = (requests, options) => {
+      const responses = open(requests, options);
+      streams.at(-1)!.fail(new RpcError(code, "refused"));
+      return responses;
+    };
+    const session = new LeaseSession(transport);
+    const calls = ["a", "b", "c", "d"].map((key) => get(session, key));
+    await settle();
+    expect(calls.map((c) => c.outcome)).toEqual(Array(4).fill(`${statusName(code)}: refused`));
+    expect(streams).toHaveLength(1);
+    session.close();
+  });
+
+  it("ends the request stream after idleMs without a call, and a call made then goes on a new stream", async () => {
+    const { transport, streams, stream } = fakeTransport();
+    const session = new LeaseSession(transport, { idleMs: 100 });
+    const first = get(session, "a");
+    await settle();
+    stream(0).ready(4);
+    stream(0).answer(1);
+    await settle();
+    expect(first.outcome).toBe("answer 1");
+    await vi.advanceTimersByTimeAsync(99);
+    expect(stream(0).requestsEnded).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await settle();
+    expect(stream(0).requestsEnded).toBe(true);
+
+    // The server has not ended its side yet when the next call comes.
+    const next = get(session, "b");
+    await settle();
+    stream(0).end();
+    await settle();
+    expect(streams).toHaveLength(2);
+    expect(stream(1).sent.map((r) => r.call?.value?.key)).toEqual(["b"]);
+    stream(1).ready(4);
+    stream(1).answer(Number(stream(1).sent[0]!.id));
+    await settle();
+    expect(next.outcome).toMatch(/^answer /);
+    session.close();
+  });
+
+  it("keeps the stream while a call is in flight however long it takes", async () => {
+    const { transport, stream } = fakeTransport();
+    const session = new LeaseSession(transport, { idleMs: 100 });
+    const call = get(session, "a", 10_000);
+    await settle();
+    stream(0).ready(4);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(stream(0).requestsEnded).toBe(false);
+    stream(0).answer(1);
+    await settle();
+    expect(call.outcome).toBe("answer 1");
+    session.close();
+  });
+
+  it("after close() lets calls in flight finish on the stream, ends it, and runs later calls unary", async () => {
+    const { transport, streams, unary, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const inFlight = get(session, "a");
+    await settle();
+    stream(0).ready(4);
+    session.close();
+    await settle();
+    expect(stream(0).requestsEnded).toBe(true);
+    const later = get(session, "b");
+    await settle();
+    expect(later.outcome).toBe("unary b");
+    expect(unary.map((u) => u.key)).toEqual(["b"]);
+    stream(0).answer(1);
+    stream(0).end();
+    await settle();
+    expect(inFlight.outcome).toBe("answer 1");
+    expect(streams).toHaveLength(1);
+  });
+
+  it("after close() sends no waiting call on the closing stream: it goes unary", async () => {
+    const { transport, unary, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const sent = get(session, "a");
+    const waiting = get(session, "b");
+    await settle();
+    expect(stream(0).sentIds).toEqual([1]);
+    session.close();
+    await settle();
+    stream(0).ready(4);
+    stream(0).answer(1);
+    await settle();
+    stream(0).end();
+    await settle();
+    expect(stream(0).sentIds).toEqual([1]);
+    expect([sent.outcome, waiting.outcome]).toEqual(["answer 1", "unary b"]);
+    expect(unary.map((u) => u.key)).toEqual(["b"]);
+  });
+});
