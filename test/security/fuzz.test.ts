@@ -7,7 +7,7 @@ import { compress } from "zstd-napi";
 import { startServerChild, type ServerChild } from "../helpers/server-child.js";
 import { METHOD_POLICIES, type CacheMethod } from "../../core/method-policy.js";
 import { ENVELOPE_HEADER_BYTES, ENVELOPE_VERSION, FLAG_COMPRESSED } from "../../core/codec.js";
-import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
+import { CacheService, LeaseSessionRequestSchema, LeaseSessionResponseSchema } from "../../gen/tiercache/v1/cache_pb.js";
 import { LmdbTier } from "../../server/tiers/lmdb-tier.js";
 import { tempDir } from "../helpers/test-server.js";
 
@@ -26,7 +26,7 @@ const RSS_BOUND = 64 * 1024 ** 2;
 /** Statuses any answer may have; INTERNAL and UNKNOWN never. */
 const ALLOWED = new Set([status.OK, status.INVALID_ARGUMENT, status.RESOURCE_EXHAUSTED, status.UNAUTHENTICATED, status.PERMISSION_DENIED, status.NOT_FOUND]);
 /** Calls that may legitimately wait (a held lease, an open event stream): the fuzzer gives them a short deadline. */
-const WAITING = new Set(["Watch", "GetOrLease"]);
+const WAITING = new Set(["Watch", "GetOrLease", "LeaseSession"]);
 
 async function startFuzzServer(dataDir: string): Promise<ServerChild> {
   const tokens = [
@@ -45,6 +45,30 @@ const identity = (bytes: Buffer) => bytes;
 interface Answer {
   code: status;
   details: string;
+  /** LeaseSession: how each call it carried was answered, with the method and namespace of that call as the server read it. */
+  carried?: { method: CacheMethod; namespace: string; code: status; details: string }[];
+}
+
+/** The calls a LeaseSession carried (the requests that decode), matched with their answers by id. */
+function carriedCalls(requests: Buffer[], responses: Buffer[]): NonNullable<Answer["carried"]> {
+  const sent = new Map<bigint, { method: CacheMethod; namespace: string }>();
+  for (const bytes of requests) {
+    try {
+      const request = fromBinary(LeaseSessionRequestSchema, bytes);
+      if (request.call.case !== undefined) sent.set(request.id, { method: request.call.case, namespace: request.call.value.namespace });
+    } catch {
+      // A malformed message fails the stream itself.
+    }
+  }
+  const carried: NonNullable<Answer["carried"]> = [];
+  for (const bytes of responses) {
+    const response = fromBinary(LeaseSessionResponseSchema, bytes);
+    const call = sent.get(response.id);
+    if (call === undefined || response.result.case === "ready") continue;
+    const failed = response.result.case === "error" ? response.result.value : undefined;
+    carried.push({ ...call, code: failed?.code ?? status.OK, details: failed?.message ?? "" });
+  }
+  return carried;
 }
 
 /** Sends `messages` (already encoded) to `method` and reports how the call ended; Watch is cancelled after its first event. */
@@ -55,11 +79,11 @@ function rawCall(client: Client, method: DescMethod, messages: Uint8Array[], met
   return new Promise((resolve) => {
     let done = false;
     let cancelledByUs = false;
-    const finish = (s: Partial<StatusObject> | ServiceError | null) => {
+    const finish = (s: Partial<StatusObject> | ServiceError | null, carried?: Answer["carried"]) => {
       if (done) return;
       done = true;
       const code = s?.code ?? status.OK;
-      resolve({ code: cancelledByUs && code === status.CANCELLED ? status.OK : code, details: s?.details ?? "" });
+      resolve({ code: cancelledByUs && code === status.CANCELLED ? status.OK : code, details: s?.details ?? "", ...(carried && { carried }) });
     };
     switch (method.methodKind) {
       case "unary":
@@ -83,9 +107,11 @@ function rawCall(client: Client, method: DescMethod, messages: Uint8Array[], met
       }
       case "bidi_streaming": {
         const call = client.makeBidiStreamRequest(path, identity, identity, metadata, options);
-        call.on("data", () => {});
-        call.on("error", finish);
-        call.on("status", finish);
+        const received: Buffer[] = [];
+        const finishStream = (s: Partial<StatusObject> | ServiceError | null) => finish(s, method.name === "LeaseSession" ? carriedCalls(buffers, received) : undefined);
+        call.on("data", (data: Buffer) => void received.push(data));
+        call.on("error", finishStream);
+        call.on("status", finishStream);
         for (const buffer of buffers) call.write(buffer);
         call.end();
         break;
@@ -371,8 +397,16 @@ describe("fuzzing the wire against a live server", () => {
           const declared = answer.code === status.OK || METHOD_POLICIES[r.method.localName as CacheMethod].statuses.includes(answer.code);
           if (!declared) throw new Error(`status not declared in core/method-policy.ts: ${label}`);
           if (!r.credential.valid && ![status.UNAUTHENTICATED, status.RESOURCE_EXHAUSTED].includes(answer.code)) throw new Error(`bad credentials got through: ${label}`);
+          // A LeaseSession's status is the stream's: each call it carried is answered on its own, and checked as its own method.
+          for (const carried of answer.carried ?? []) {
+            const what = `${label}; carried ${carried.method} on ${JSON.stringify(carried.namespace)}: ${status[carried.code] ?? carried.code} ${carried.details}`;
+            const waited = carried.method === "getOrLease" && carried.code === status.DEADLINE_EXCEEDED;
+            if (!ALLOWED.has(carried.code) && !waited) throw new Error(`status not allowed: ${what}`);
+            if (carried.code !== status.OK && !METHOD_POLICIES[carried.method].statuses.includes(carried.code)) throw new Error(`status not declared in core/method-policy.ts: ${what}`);
+            if (carried.namespace === VICTIM && carried.code === status.OK) throw new Error(`namespace B reached: ${what}`);
+          }
           const namesVictim = r.payloads.some((p) => p.namespaces?.includes(VICTIM));
-          if (namesVictim && answer.code === status.OK) throw new Error(`namespace B reached: ${label}`);
+          if (namesVictim && answer.code === status.OK && answer.carried === undefined) throw new Error(`namespace B reached: ${label}`);
         }
         if (server.exited()) throw new Error(`the server died: ${server.stderr()}`);
       }),
