@@ -17,6 +17,7 @@ import { LOCAL_MISS, LocalTier, type LocalCopy, type LocalTierOptions, type Serv
 import { jsonSerializer, type Serializer } from "./serializer.js";
 import { heldClient, ProcessHold, unheldCredentials } from "./process-hold.js";
 import { LeaseSession } from "./lease-session.js";
+import { tracingOn } from "../core/rpc-tracing.js";
 import { tracedClient } from "./traced-rpc.js";
 import { resolveWrapOptions, Wrapper, type Loader, type ResolvedWrapOptions, type StoreOptions, type WrapOptions, type WrapTask } from "./wrap.js";
 import { LoaderContext, type WrapContext } from "./wrap-context.js";
@@ -400,6 +401,7 @@ export class CacheClient implements AsyncDisposable {
           releaseLease: (request, call) => rpcs.releaseLease(request, call),
         },
         callOptions: () => this.#call(undefined),
+        preferUnary: tracingOn,
       },
       hold ? { hold } : {},
     );

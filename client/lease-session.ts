@@ -29,6 +29,8 @@ export interface LeaseSessionTransport {
   unary: { [K in CallName]: (request: SessionCalls[K][0], options: CallOptions) => Promise<SessionCalls[K][1]> };
   /** Options (metadata) of a call; the session adds deadlines itself. */
   callOptions(): CallOptions;
+  /** When true, calls go unary for now (e.g. while tracing is on, so that each call has its own spans). */
+  preferUnary?(): boolean;
 }
 
 /** Options of {@link LeaseSession}. */
@@ -144,7 +146,7 @@ export class LeaseSession {
 
   /** Runs `name` with `request` within `timeoutMs`: over the stream, or unary when the server has none. */
   call<K extends CallName>(name: K, request: SessionCalls[K][0], timeoutMs: number): Promise<SessionCalls[K][1]> {
-    if (this.#unsupported || this.#closed || largeSet(name, request)) return this.#unary(name, request, timeoutMs);
+    if (this.#unsupported || this.#closed || largeSet(name, request) || this.#transport.preferUnary?.() === true) return this.#unary(name, request, timeoutMs);
     const stream = this.#open();
     this.#hold?.begin();
     return new Promise<unknown>((resolve, reject) => {

@@ -65,6 +65,15 @@ describe("tracing over LMDB", () => {
     expectChain("Set", "lmdb set", "lmdb");
   });
 
+  it("while tracing is on, wrap's GetOrLease and Set are calls of their own, each with its client and server span (not messages of one LeaseSession)", async () => {
+    expect(await t.client.wrap("traced", () => "v", { ttl: 60_000 })).toBe("v");
+    await t.client.settled();
+    rpcSpan("GetOrLease", SpanKind.CLIENT);
+    rpcSpan("GetOrLease", SpanKind.SERVER);
+    expectChain("Set", "lmdb set", "lmdb");
+    expect(spans().filter((s) => s.name.endsWith("/LeaseSession"))).toEqual([]);
+  });
+
   it("a Get that misses memory reads LMDB inside the server span", async () => {
     expect(await t.client.get("absent")).toBeUndefined();
     expectChain("Get", "lmdb get", "lmdb");
