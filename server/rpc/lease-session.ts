@@ -88,7 +88,8 @@ export async function* leaseSession(
     notify();
   };
 
-  const run = (request: LeaseSessionRequest) => {
+  /** `readAt`: when the message was read (performance.now()); its deadline counts from then, a wait for a slot included. */
+  const run = (request: LeaseSessionRequest, readAt: number) => {
     const { id } = request;
     const { call } = request;
     if (call.case === undefined) return answer(failure(id, Status.INVALID_ARGUMENT, "LeaseSessionRequest holds no call: set get_or_lease, set or release_lease"));
@@ -96,9 +97,15 @@ export async function* leaseSession(
       options.slots?.give();
       return answer(failure(id, Status.INVALID_ARGUMENT, `id ${id} is already in flight on this stream`));
     }
-    const timeoutMs = request.timeoutMs === 0 ? options.maxCallMs : Math.min(request.timeoutMs, options.maxCallMs);
+    const allowedMs = request.timeoutMs === 0 ? options.maxCallMs : Math.min(request.timeoutMs, options.maxCallMs);
     const method = METHODS[call.case];
     const started = performance.now();
+    const timeoutMs = allowedMs - Math.floor(started - readAt);
+    if (timeoutMs <= 0) {
+      options.slots?.give();
+      options.onCallEnd?.(method, Status.DEADLINE_EXCEEDED, (started - readAt) / 1000);
+      return answer(failure(id, Status.DEADLINE_EXCEEDED, `deadline exceeded after ${allowedMs} ms, before the call could start (the server runs ${options.slots?.max ?? options.maxInFlight} calls of its sessions at once)`));
+    }
     const context = new MessageCallContext(stream, timeoutMs);
     contexts.add(context);
     ids.add(id);
@@ -156,6 +163,7 @@ export async function* leaseSession(
         if (!reading) break;
         const next = await Promise.race([iterator.next(), stopped]);
         if (next === STOPPED || next.done) break;
+        const readAt = performance.now();
         // A slot is taken once a call is read, never while waiting for one: an idle stream holds none.
         if (options.slots && next.value.call.case !== undefined && !options.slots.tryTake()) {
           if (!(await options.slots.take(stream.signal))) break;
@@ -164,7 +172,7 @@ export async function* leaseSession(
             break;
           }
         }
-        run(next.value);
+        run(next.value, readAt);
       }
     } catch (err) {
       readerError = { error: err };

@@ -52,4 +52,38 @@ describe("LeaseSession streams sharing CallSlots", () => {
     endIdle();
     await Promise.all(drain);
   });
+
+  it("a call whose deadline passes while it waits for a slot is answered DEADLINE_EXCEEDED and never runs", async () => {
+    const slots = new CallSlots(1);
+    let release!: () => void;
+    const ran: string[] = [];
+    const handlers: LeaseSessionCalls = {
+      getOrLease: async (request) => {
+        ran.push(request.key);
+        if (request.key === "blocker") await new Promise<void>((resolve) => (release = resolve));
+        return {};
+      },
+      set: () => ({}),
+      releaseLease: () => ({}),
+    };
+    const options = { maxInFlight: 8, maxCallMs: 10_000, mapError: () => ({ code: 13, details: "internal" }), slots };
+    const one = (key: string, timeoutMs: number) =>
+      (async function* () {
+        yield { id: 1n, timeoutMs, call: { case: "getOrLease", value: { namespace: "", key, leaseMs: 1000, waitMs: 0 } } } as unknown as LeaseSessionRequest;
+      })();
+    const answers = async (stream: AsyncIterable<{ result?: { case?: string; value?: unknown } }>) => {
+      const seen: string[] = [];
+      for await (const r of stream) if (r.result?.case !== "ready") seen.push(r.result?.case === "error" ? `error ${(r.result.value as { code: number }).code}` : String(r.result?.case));
+      return seen;
+    };
+    const first = answers(leaseSession(one("blocker", 0), callContextOf(new AbortController().signal), handlers, options));
+    while (ran.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    const second = answers(leaseSession(one("late", 30), callContextOf(new AbortController().signal), handlers, options));
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    release();
+    expect(await first).toEqual(["getOrLease"]);
+    expect(await second).toEqual(["error 4"]);
+    expect(ran).toEqual(["blocker"]);
+    expect(slots.used).toBe(0);
+  });
 });
