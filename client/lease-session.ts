@@ -12,6 +12,7 @@ import type {
   SetResponse,
 } from "../gen/tiercache/v1/cache_pb.js";
 import type { ProcessHold } from "./process-hold.js";
+import { PushQueue } from "./push-queue.js";
 
 type RequestInit = MessageInitShape<typeof LeaseSessionRequestSchema>;
 
@@ -52,41 +53,6 @@ interface Pending {
   sent: boolean;
 }
 
-/** Requests written to the stream as they come; ends when told to. */
-class RequestQueue implements AsyncIterable<RequestInit> {
-  readonly #items: RequestInit[] = [];
-  #ended = false;
-  #wake: (() => void) | undefined;
-
-  push(item: RequestInit): void {
-    this.#items.push(item);
-    this.#notify();
-  }
-
-  end(): void {
-    this.#ended = true;
-    this.#notify();
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<RequestInit> {
-    for (;;) {
-      const item = this.#items.shift();
-      if (item !== undefined) {
-        yield item;
-        continue;
-      }
-      if (this.#ended) return;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-    }
-  }
-}
-
 /**
  * A Set of a value this large or larger goes as a unary call: a message over
  * the server's limit would fail the whole stream and every call on it (and a
@@ -103,7 +69,7 @@ const NOTHING_RAN = new Set<number>([Status.UNIMPLEMENTED, Status.UNAUTHENTICATE
 
 /** One open LeaseSession stream and the calls on it. */
 class OpenStream {
-  readonly requests = new RequestQueue();
+  readonly requests = new PushQueue<RequestInit>();
   readonly pending = new Map<bigint, Pending>();
   readonly waiting: Pending[] = [];
   maxInFlight = 1;

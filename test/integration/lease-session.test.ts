@@ -1,10 +1,11 @@
 import { Client as GrpcClient, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { CacheClient } from "../../client/index.js";
 import { LeaseSession } from "../../client/lease-session.js";
+import { PushQueue } from "../../client/push-queue.js";
 import { createClient, type ServiceClient } from "../../core/grpc-adapter.js";
-import { RpcError, Status, statusName } from "../../core/rpc-error.js";
+import { RpcError, statusName } from "../../core/rpc-error.js";
 import { CacheService, type LeaseSessionRequestSchema, type LeaseSessionResponse } from "../../gen/tiercache/v1/cache_pb.js";
 import { parseTokens } from "../../server/security/tokens.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
@@ -13,38 +14,9 @@ import { listeningAddress, runTiercache, type TiercacheProcess } from "../helper
 type Raw = ServiceClient<typeof CacheService>;
 type RequestInit = MessageInitShape<typeof LeaseSessionRequestSchema>;
 
-/** A request stream the test writes to as it goes; ended by `end()`. */
-class Requests implements AsyncIterable<RequestInit> {
-  readonly #items: RequestInit[] = [];
-  #ended = false;
-  #wake: (() => void) | undefined;
-
-  push(...items: RequestInit[]): void {
-    this.#items.push(...items);
-    this.#wake?.();
-  }
-
-  end(): void {
-    this.#ended = true;
-    this.#wake?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<RequestInit> {
-    for (;;) {
-      const item = this.#items.shift();
-      if (item !== undefined) {
-        yield item;
-        continue;
-      }
-      if (this.#ended) return;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-    }
-  }
-}
-
 /** An open raw LeaseSession: answers by id as they come, and how the stream ended. */
 class Session {
-  readonly requests = new Requests();
+  readonly requests = new PushQueue<RequestInit>();
   readonly answers = new Map<bigint, LeaseSessionResponse>();
   ready: number | undefined;
   readonly ended: Promise<string>;

@@ -1,10 +1,10 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { LeaseSession, type LeaseSessionTransport } from "../../client/lease-session.js";
 import type { CallOptions } from "../../core/grpc-adapter.js";
 import { RpcError, Status, statusName } from "../../core/rpc-error.js";
 import { LeaseSessionResponseSchema, type LeaseSessionRequestSchema, type LeaseSessionResponse } from "../../gen/tiercache/v1/cache_pb.js";
-import { UnhandledRejections } from "../helpers/unhandled-rejections.js";
+import { fakeTimersWithoutLeaks, settle } from "../helpers/fake-timers-no-leaks.js";
 
 type RequestInit = MessageInitShape<typeof LeaseSessionRequestSchema>;
 
@@ -109,10 +109,6 @@ function fakeTransport() {
 }
 
 /** Lets every pending promise callback run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
 /** A call's outcome once it settles: its lease token, or its status; "pending" until then. */
 function track(call: Promise<unknown>): { readonly outcome: string } {
   const tracked = { outcome: "pending" };
@@ -123,22 +119,7 @@ function track(call: Promise<unknown>): { readonly outcome: string } {
   return tracked;
 }
 
-const rejections = new UnhandledRejections();
-let seen = 0;
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
-  rejections.install();
-  seen = rejections.count;
-});
-afterEach(async () => {
-  await settle();
-  const timers = vi.getTimerCount();
-  rejections.uninstall();
-  vi.useRealTimers();
-  expect(timers).toBe(0); // no call timer or idle timer outlives the session's calls
-  rejections.assertNoneSince(seen);
-  vi.useRealTimers();
-});
+fakeTimersWithoutLeaks();
 
 const get = (session: LeaseSession, key: string, timeoutMs = 5000) => track(session.call("getOrLease", { namespace: "ns", key }, timeoutMs));
 

@@ -1,12 +1,12 @@
 import { create, type DescMethod } from "@bufbuild/protobuf";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { CallContext } from "../../core/grpc-adapter.js";
 import { RpcError, Status, statusName } from "../../core/rpc-error.js";
 import { CacheService, LeaseSessionRequestSchema, type LeaseSessionRequest, type LeaseSessionResponseSchema } from "../../gen/tiercache/v1/cache_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { leaseSession, type LeaseSessionCalls, type LeaseSessionOptions } from "../../server/rpc/lease-session.js";
 import { callContextOf } from "../helpers/call-context.js";
-import { UnhandledRejections } from "../helpers/unhandled-rejections.js";
+import { fakeTimersWithoutLeaks, settle } from "../helpers/fake-timers-no-leaks.js";
 
 type Response = MessageInitShape<typeof LeaseSessionResponseSchema>;
 
@@ -112,10 +112,6 @@ function fakeCalls() {
 }
 
 /** Lets every pending promise callback (and the session's reader) run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
 const mapError = (error: unknown) => ({ code: Status.INTERNAL, details: `mapped: ${error instanceof Error ? error.message : String(error)}` });
 
 function open(options: Partial<LeaseSessionOptions> & { signal?: AbortSignal } = {}) {
@@ -141,21 +137,7 @@ async function nextAnswer(session: AsyncGenerator<Response, void, undefined>): P
   return next.done ? "end" : describeAnswer(next.value);
 }
 
-const rejections = new UnhandledRejections();
-let seen = 0;
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
-  rejections.install();
-  seen = rejections.count;
-});
-afterEach(async () => {
-  await settle();
-  const timers = vi.getTimerCount();
-  rejections.uninstall();
-  vi.useRealTimers();
-  rejections.assertNoneSince(seen);
-  expect(timers).toBe(0); // every call's deadline timer is stopped once it is answered and has settled
-});
+fakeTimersWithoutLeaks();
 
 describe("leaseSession (server)", () => {
   it("answers READY with maxInFlight first, before it reads any call", async () => {

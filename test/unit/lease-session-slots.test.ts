@@ -71,9 +71,12 @@ describe("LeaseSession streams sharing CallSlots", () => {
       (async function* () {
         yield { id: 1n, timeoutMs, call: { case: "getOrLease", value: { namespace: "", key, leaseMs: 1000, waitMs: 0 } } } as unknown as LeaseSessionRequest;
       })();
-    const answers = async (stream: AsyncIterable<{ result?: { case?: string; value?: unknown } }>) => {
+    const answers = async (stream: AsyncIterable<unknown>) => {
       const seen: string[] = [];
-      for await (const r of stream) if (r.result?.case !== "ready") seen.push(r.result?.case === "error" ? `error ${(r.result.value as { code: number }).code}` : String(r.result?.case));
+      for await (const response of stream) {
+        const result = (response as { result?: { case?: string; value?: { code?: number } } }).result;
+        if (result?.case !== "ready") seen.push(result?.case === "error" ? `error ${result.value?.code}` : String(result?.case));
+      }
       return seen;
     };
     const first = answers(leaseSession(one("blocker", 0), callContextOf(new AbortController().signal), handlers, options));
