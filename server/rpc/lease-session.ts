@@ -68,7 +68,8 @@ export async function* leaseSession(
   calls: LeaseSessionCalls,
   options: LeaseSessionOptions,
 ): AsyncIterable<Response> {
-  const answers: Response[] = [];
+  /** Answers not yet written; `written` runs once the stream has taken one (it gives back the call's server-wide slot). */
+  const answers: { response: Response; written?: () => void }[] = [];
   const ids = new Set<bigint>();
   const contexts = new Set<MessageCallContext>();
   let running = 0;
@@ -83,8 +84,10 @@ export async function* leaseSession(
   let roomFor: (() => void) | undefined;
   const full = () => running + answers.length >= options.maxInFlight;
 
-  const answer = (response: Response) => {
-    answers.push(response);
+  let over = false;
+  const answer = (response: Response, written?: () => void) => {
+    if (over) return written?.(); // the stream is over: nobody writes it
+    answers.push(written ? { response, written } : { response });
     notify();
   };
 
@@ -110,13 +113,18 @@ export async function* leaseSession(
     contexts.add(context);
     ids.add(id);
     running++;
+    // The server-wide slot is held until the handler has stopped and its answer is written: unread answers count too.
+    let parts = 2;
+    const part = () => {
+      if (--parts === 0) options.slots?.give();
+    };
     let answered = false;
     const settle = (response: Response | undefined) => {
       if (!answered && response) {
         answered = true;
         ids.delete(id);
         options.onCallEnd?.(method, response.result?.case === "error" ? response.result.value.code ?? Status.UNKNOWN : Status.OK, (performance.now() - started) / 1000);
-        answer(response);
+        answer(response, part);
       }
     };
     const fail = (err: unknown) => {
@@ -129,7 +137,7 @@ export async function* leaseSession(
       stopListening();
       context.close();
       contexts.delete(context);
-      options.slots?.give();
+      part();
       running--;
       if (roomFor && !full()) roomFor();
       notify();
@@ -192,7 +200,11 @@ export async function* leaseSession(
       const next = answers.shift();
       if (next !== undefined) {
         if (roomFor && !full()) roomFor();
-        yield next;
+        try {
+          yield next.response;
+        } finally {
+          next.written?.();
+        }
         continue;
       }
       if (readerError) throw readerError.error;
@@ -207,6 +219,8 @@ export async function* leaseSession(
     } catch {
       // The request stream is over either way.
     }
+    over = true;
+    for (const left of answers.splice(0)) left.written?.();
     // Nobody will read the answers of calls still running: stop them.
     const ended = new RpcError(Status.CANCELLED, "the LeaseSession stream ended");
     for (const context of contexts) context.cancel(ended);

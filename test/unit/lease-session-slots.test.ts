@@ -89,4 +89,33 @@ describe("LeaseSession streams sharing CallSlots", () => {
     expect(ran).toEqual(["blocker"]);
     expect(slots.used).toBe(0);
   });
+
+  it("an answer nobody has read yet keeps its slot (unread answers are bounded server-wide too), until it is read or the stream is over", async () => {
+    const slots = new CallSlots(1);
+    const ran: string[] = [];
+    const handlers: LeaseSessionCalls = { getOrLease: (request) => (ran.push(request.key), {}), set: () => ({}), releaseLease: () => ({}) };
+    const closing = new AbortController();
+    const options = { maxInFlight: 8, maxCallMs: 10_000, mapError: () => ({ code: 13, details: "internal" }), slots, closing: closing.signal };
+    const one = (key: string) =>
+      (async function* () {
+        yield { id: 1n, timeoutMs: 0, call: { case: "getOrLease", value: { namespace: "", key, leaseMs: 1000, waitMs: 0 } } } as unknown as LeaseSessionRequest;
+        await new Promise(() => {}); // stays open
+      })();
+    const slow = leaseSession(one("a"), callContextOf(new AbortController().signal), handlers, options)[Symbol.asyncIterator]();
+    expect((await slow.next()).value?.result?.case).toBe("ready");
+    // a's answer is handed over, but the stream has not asked for more (as when grpc-js waits for the client to drain it).
+    expect((await slow.next()).value?.result?.case).toBe("getOrLease");
+    const fast = leaseSession(one("b"), callContextOf(new AbortController().signal), handlers, options)[Symbol.asyncIterator]();
+    expect((await fast.next()).value?.result?.case).toBe("ready");
+    const fastAnswer = fast.next();
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(ran).toEqual(["a"]); // a's answer is not written yet: it holds the only slot
+    const slowEnd = slow.next(); // written: its slot goes to b
+    expect((await fastAnswer).value?.result?.case).toBe("getOrLease");
+    expect(ran).toEqual(["a", "b"]);
+    closing.abort(); // as a draining server: both streams end once their answers are written
+    expect((await slowEnd).done).toBe(true);
+    expect((await fast.next()).done).toBe(true);
+    expect(slots.used).toBe(0);
+  });
 });
