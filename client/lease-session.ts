@@ -60,8 +60,13 @@ interface Pending {
  */
 const STREAMED_VALUE_BYTES = 64 * 1024;
 
-function largeSet(name: CallName, request: unknown): boolean {
-  return name === "set" && ((request as { value?: Uint8Array }).value?.byteLength ?? 0) >= STREAMED_VALUE_BYTES;
+/** Room kept for the rest of a Set message (key, content type, tags, ids) when its value is compared with the server's limit. */
+const SET_FRAMING_BYTES = 8 * 1024;
+
+function largeSet(name: CallName, request: unknown, maxMessageBytes: number): boolean {
+  if (name !== "set") return false;
+  const bytes = (request as { value?: Uint8Array }).value?.byteLength ?? 0;
+  return bytes >= STREAMED_VALUE_BYTES || bytes + SET_FRAMING_BYTES >= maxMessageBytes;
 }
 
 /** Statuses with which a stream fails before running any call it carries. */
@@ -73,6 +78,8 @@ class OpenStream {
   readonly pending = new Map<bigint, Pending>();
   readonly waiting: Pending[] = [];
   maxInFlight = 1;
+  /** The largest message the server reads (from READY; unknown before). */
+  maxMessageBytes = Infinity;
   ready = false;
   /** The request side was ended (idle, or close()): nothing more is sent on it. */
   closing = false;
@@ -112,8 +119,11 @@ export class LeaseSession {
 
   /** Runs `name` with `request` within `timeoutMs`: over the stream, or unary when the server has none. */
   call<K extends CallName>(name: K, request: SessionCalls[K][0], timeoutMs: number): Promise<SessionCalls[K][1]> {
-    if (this.#unsupported || this.#closed || largeSet(name, request) || this.#transport.preferUnary?.() === true) return this.#unary(name, request, timeoutMs);
+    if (this.#unsupported || this.#closed || this.#transport.preferUnary?.() === true) return this.#unary(name, request, timeoutMs);
     const stream = this.#open();
+    // A call the stream has no room for goes unary rather than wait behind others (a GetOrLease may wait for a lease);
+    // so does a Set that could make a message over the server's limit, which would fail the stream and every call on it.
+    if (largeSet(name, request, stream.maxMessageBytes) || (stream.ready && stream.pending.size >= stream.maxInFlight)) return this.#unary(name, request, timeoutMs);
     this.#hold?.begin();
     return new Promise<unknown>((resolve, reject) => {
       const id = this.#nextId++;
@@ -182,6 +192,7 @@ export class LeaseSession {
     if (result.case === "ready") {
       stream.ready = true;
       stream.maxInFlight = Math.max(1, result.value.maxInFlight);
+      if (result.value.maxMessageBytes > 0) stream.maxMessageBytes = result.value.maxMessageBytes;
       this.#sendWaiting(stream);
       return;
     }
@@ -202,7 +213,11 @@ export class LeaseSession {
     while (stream.waiting.length > 0 && stream.pending.size < ready) {
       const pending = stream.waiting.shift()!;
       const left = pending.deadline - Date.now();
-      if (left <= 0) continue; // its timer rejects it
+      if (left <= 0) {
+        clearTimeout(pending.timer);
+        pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
+        continue;
+      }
       pending.sent = true;
       stream.pending.set(pending.id, pending);
       stream.requests.push({ id: pending.id, timeoutMs: Math.ceil(left), call: { case: pending.name, value: pending.request } as NonNullable<RequestInit["call"]> });

@@ -189,6 +189,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   const session = {
     maxInFlight: DEFAULT_SESSION_IN_FLIGHT,
     maxCallMs: config.maxDeadlineMs,
+    maxMessageBytes: config.maxMessageBytes,
     mapError,
     closing: closing.signal,
     slots: new CallSlots(MAX_SESSION_CALLS),

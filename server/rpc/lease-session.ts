@@ -26,6 +26,8 @@ export interface LeaseSessionCalls {
 export interface LeaseSessionOptions {
   /** Calls of one stream that run (or wait to be sent) at once; the stream is not read further until one is answered. */
   maxInFlight: number;
+  /** The largest request message the server reads (told to the client in READY); unset when unlimited. */
+  maxMessageBytes?: number;
   /** The longest deadline of one call, in ms (the server's max-deadline); also a call's deadline when it names none. */
   maxCallMs: number;
   /** Access control of each call, as for the unary RPC it holds. */
@@ -190,7 +192,8 @@ export async function* leaseSession(
     }
   };
 
-  yield { result: { case: "ready", value: { maxInFlight: options.maxInFlight } } };
+  const limit = options.maxMessageBytes;
+  yield { result: { case: "ready", value: { maxInFlight: options.maxInFlight, ...(limit !== undefined && Number.isFinite(limit) && { maxMessageBytes: Math.min(limit, 0xffff_ffff) }) } } };
   const onClosing = stopReading;
   if (options.closing?.aborted) stopReading();
   options.closing?.addEventListener("abort", onClosing);

@@ -30,8 +30,8 @@ class FakeStream {
     return this.sent.map((r) => Number(r.id));
   }
 
-  ready(maxInFlight: number): void {
-    this.#push(create(LeaseSessionResponseSchema, { result: { case: "ready", value: { maxInFlight } } }));
+  ready(maxInFlight: number, maxMessageBytes = 0): void {
+    this.#push(create(LeaseSessionResponseSchema, { result: { case: "ready", value: { maxInFlight, maxMessageBytes } } }));
   }
 
   /** Answers the GetOrLease call `id` with a found value naming it. */
@@ -170,6 +170,66 @@ describe("LeaseSession (client)", () => {
     await settle();
     expect(sent.outcome).toMatch(/^DEADLINE_EXCEEDED/);
     session.close();
+  });
+
+  it("rejects every call whose deadline passed, also those waiting behind a call that timed out at the same moment (none is left unsettled)", async () => {
+    const { transport, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const calls = ["a", "b", "c"].map((key) => get(session, key, 1000));
+    await settle();
+    expect(stream(0).sentIds).toEqual([1]); // no READY: the others wait
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(calls.map((c) => c.outcome.split(":")[0])).toEqual(["DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED"]);
+    expect(stream(0).sentIds).toEqual([1]);
+    session.close();
+    stream(0).end();
+    await settle();
+  });
+
+  it("sends a call unary when the stream has no room for it, rather than queue it behind calls that may wait (a GetOrLease waiting for a lease)", async () => {
+    const { transport, unary, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const first = get(session, "first");
+    await settle();
+    stream(0).ready(1);
+    await settle();
+    const second = get(session, "second");
+    await settle();
+    expect(second.outcome).toBe("unary second");
+    expect(unary.map((u) => u.key)).toEqual(["second"]);
+    stream(0).answer(1);
+    await settle();
+    expect(first.outcome).toBe("answer 1");
+    const third = get(session, "third");
+    await settle();
+    expect(stream(0).sentIds).toEqual([1, 2]);
+    stream(0).answer(2);
+    await settle();
+    expect(third.outcome).toBe("answer 2");
+    session.close();
+    stream(0).end();
+    await settle();
+  });
+
+  it("sends a Set that could make a message over the server's limit (READY's max_message_bytes) unary", async () => {
+    const { transport, unary, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const first = get(session, "first");
+    await settle();
+    stream(0).ready(8, 16 * 1024);
+    stream(0).answer(1);
+    await settle();
+    expect(first.outcome).toBe("answer 1");
+    const big = track(session.call("set", { namespace: "ns", key: "big", value: new Uint8Array(8 * 1024) }, 5000));
+    const fits = track(session.call("set", { namespace: "ns", key: "fits", value: new Uint8Array(4 * 1024) }, 5000));
+    await settle();
+    expect(big.outcome).toBe("unary big");
+    expect(unary.map((u) => u.key)).toEqual(["big"]);
+    expect(stream(0).sent.map((r) => r.call?.value?.key)).toEqual(["first", "fits"]);
+    expect(fits.outcome).toBe("pending");
+    session.close();
+    stream(0).end();
+    await settle();
   });
 
   it("rejects sent calls UNAVAILABLE (uncertain) when the stream fails, and sends the unsent ones on a new stream", async () => {
