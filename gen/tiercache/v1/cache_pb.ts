@@ -1994,7 +1994,9 @@ export const CacheService: GenService<{
    * as soon as it is done: answers may come in any order. A call that fails
    * is answered with its status; the stream goes on. At most
    * `max_in_flight` (in the first response, READY) calls of one stream run
-   * at once: the server reads no further message until one is answered.
+   * at once, and a bounded number across all streams of the server: the
+   * server reads no further message until one is answered, so a client
+   * should send a call that finds the stream full as its unary RPC.
    * When the stream ends, calls without an answer may or may not have taken
    * effect. A server without it answers UNIMPLEMENTED: use the unary calls.
    *
