@@ -51,6 +51,8 @@ interface Pending {
   reject(error: unknown): void;
   timer: NodeJS.Timeout;
   sent: boolean;
+  /** Sent, and its caller got DEADLINE_EXCEEDED: it keeps its place on the stream until the server answers it. */
+  expired: boolean;
 }
 
 /**
@@ -91,11 +93,15 @@ class OpenStream {
  * GetOrLease, Set and ReleaseLease as messages of one long-lived
  * LeaseSession stream: each call costs one message each way instead of a
  * call. Calls keep their own deadlines (a call not yet sent when its
- * deadline passes is never sent); no more are sent than the server runs at
- * once. When the stream fails, the calls without an answer reject with
- * UNAVAILABLE (they may or may not have taken effect) and the next call
- * opens a new stream. Against a server without LeaseSession (UNIMPLEMENTED),
- * every call goes unary from then on, those in flight included.
+ * deadline passes is never sent); no more are sent than the server reads at
+ * once, counting a call whose caller gave up until the server answers it,
+ * so that the server reads every call as it comes and no call runs long
+ * after its caller was told DEADLINE_EXCEEDED. A call the server did not run
+ * (its session calls all taken) goes unary. When the stream fails, the calls
+ * without an answer reject with UNAVAILABLE (they may or may not have taken
+ * effect) and the next call opens a new stream. Against a server without
+ * LeaseSession (UNIMPLEMENTED), every call goes unary from then on, those in
+ * flight included.
  */
 export class LeaseSession {
   readonly #transport: LeaseSessionTransport;
@@ -135,6 +141,7 @@ export class LeaseSession {
         resolve,
         reject,
         sent: false,
+        expired: false,
         timer: setTimeout(() => this.#expire(stream, pending), timeoutMs),
       };
       clearTimeout(stream.idleTimer);
@@ -200,22 +207,33 @@ export class LeaseSession {
     if (pending === undefined) return;
     stream.pending.delete(response.id);
     clearTimeout(pending.timer);
-    if (result.case === "error") pending.reject(new RpcError(result.value.code, result.value.message));
+    if (pending.expired) {
+      // its caller was answered DEADLINE_EXCEEDED already
+    } else if (result.case === "error" && result.value.notRun) this.#runUnary(pending);
+    else if (result.case === "error") pending.reject(new RpcError(result.value.code, result.value.message));
     else if (result.case === pending.name) pending.resolve(result.value);
     else pending.reject(new RpcError(Status.INTERNAL, `LeaseSession answered a ${pending.name} call with ${String(result.case)}`));
     this.#sendWaiting(stream);
   }
 
-  /** Sends waiting calls while the server has room for them; closes an idle stream after a while. */
+  /**
+   * Sends waiting calls while the server has room for them; closes an idle stream after a while. Before READY only one
+   * call is sent, and no Set: the server's message limit is not known yet, and a message over it fails the stream.
+   */
   #sendWaiting(stream: OpenStream): void {
     if (stream.ended || stream.closing) return;
     const ready = stream.ready ? stream.maxInFlight : 1;
     while (stream.waiting.length > 0 && stream.pending.size < ready) {
+      if (!stream.ready && stream.waiting[0]!.name === "set") break;
       const pending = stream.waiting.shift()!;
       const left = pending.deadline - Date.now();
       if (left <= 0) {
         clearTimeout(pending.timer);
         pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
+        continue;
+      }
+      if (largeSet(pending.name, pending.request, stream.maxMessageBytes)) {
+        this.#runUnary(pending);
         continue;
       }
       pending.sent = true;
@@ -231,10 +249,11 @@ export class LeaseSession {
     }
   }
 
+  /** A call's deadline passed: a waiting one is dropped; a sent one keeps its place until the server answers it (at its own deadline). */
   #expire(stream: OpenStream, pending: Pending): void {
     const at = stream.waiting.indexOf(pending);
     if (at >= 0) stream.waiting.splice(at, 1);
-    else if (stream.pending.get(pending.id) === pending) stream.pending.delete(pending.id);
+    else if (stream.pending.get(pending.id) === pending) pending.expired = true;
     else return;
     pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
     this.#sendWaiting(stream);
@@ -262,7 +281,8 @@ export class LeaseSession {
       } else retry.push(pending);
     }
     for (const pending of stream.pending.values()) {
-      if (refused) {
+      if (pending.expired) clearTimeout(pending.timer);
+      else if (refused) {
         clearTimeout(pending.timer);
         pending.reject(failure);
       } else if (nothingRan) retry.push(pending);
@@ -274,6 +294,17 @@ export class LeaseSession {
     stream.pending.clear();
     stream.waiting.length = 0;
     for (const pending of retry) this.#retry(pending);
+  }
+
+  /** Runs a call the server did not run as its unary RPC, within what is left of its deadline. */
+  #runUnary(pending: Pending): void {
+    clearTimeout(pending.timer);
+    const left = pending.deadline - Date.now();
+    if (left <= 0) {
+      pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
+      return;
+    }
+    this.#unary(pending.name, pending.request as never, left).then(pending.resolve, pending.reject);
   }
 
   /** Runs a call that no stream ran again, on a new stream or unary, within what is left of its deadline. */

@@ -24,7 +24,7 @@ export interface LeaseSessionCalls {
 
 /** Options of {@link leaseSession}. */
 export interface LeaseSessionOptions {
-  /** Calls of one stream that run (or wait to be sent) at once; the stream is not read further until one is answered. */
+  /** Calls of one stream read and not yet answered (their answers written) at once; the stream is not read further until one is. */
   maxInFlight: number;
   /** The largest request message the server reads (told to the client in READY); unset when unlimited. */
   maxMessageBytes?: number;
@@ -36,7 +36,7 @@ export interface LeaseSessionOptions {
   mapError: (error: unknown) => { code: number; details: string };
   /** Aborted when the server drains: the stream reads no further call and ends once the calls it read are answered. */
   closing?: AbortSignal;
-  /** The server-wide bound on calls running across every LeaseSession stream: a call read waits for a slot before it runs. */
+  /** The server-wide bound on calls across every LeaseSession stream: a call read when none is free is answered at once, not run. */
   slots?: CallSlots;
   /** Learns how each call ended (status code, 0 for OK) and how long it took, e.g. for per-method metrics. */
   onCallEnd?: (method: DescMethod, code: number, seconds: number) => void;
@@ -52,17 +52,20 @@ const METHODS = {
   releaseLease: CacheService.method.releaseLease,
 } satisfies Record<keyof LeaseSessionCalls, DescMethod>;
 
-function failure(id: bigint, code: number, message: string): Response {
-  return { id, result: { case: "error", value: { code, message } } };
+function failure(id: bigint, code: number, message: string, notRun = false): Response {
+  return { id, result: { case: "error", value: { code, message, notRun } } };
 }
 
 /**
  * The LeaseSession handler: runs each request message as the unary call it
- * holds, concurrently (at most `maxInFlight`), and answers each as soon as
- * it is done. A failed call is answered with its status and the stream goes
- * on; the stream fails only when a message cannot be read (malformed, or the
- * caller is not authenticated), and ends when the client closes its side and
- * every call is answered.
+ * holds, concurrently (at most `maxInFlight` read and unanswered), and
+ * answers each as soon as it is done. A failed call is answered with its
+ * status and the stream goes on; a call read when the server-wide slots are
+ * all taken is answered RESOURCE_EXHAUSTED, `not_run`, without waiting (a
+ * wait would hold up the calls behind it on the stream, unread while their
+ * deadlines run). The stream fails only when a message cannot be read
+ * (malformed, or the caller is not authenticated), and ends when the client
+ * closes its side and every call is answered.
  */
 export async function* leaseSession(
   requests: AsyncIterable<LeaseSessionRequest>,
@@ -70,10 +73,13 @@ export async function* leaseSession(
   calls: LeaseSessionCalls,
   options: LeaseSessionOptions,
 ): AsyncIterable<Response> {
-  /** Answers not yet written; `written` runs once the stream has taken one (it gives back the call's server-wide slot). */
-  const answers: { response: Response; written?: () => void }[] = [];
+  /** Answers not yet written; `written` runs once the stream has taken one (it gives back the call's place and slot). */
+  const answers: { response: Response; written: () => void }[] = [];
   const ids = new Set<bigint>();
   const contexts = new Set<MessageCallContext>();
+  /** Calls read whose answer is not written yet (a call answered at its deadline gives its place back though its handler runs on). */
+  let places = 0;
+  /** Handlers that have not stopped yet. */
   let running = 0;
   let readerDone = false;
   let readerError: { error: unknown } | undefined;
@@ -84,34 +90,37 @@ export async function* leaseSession(
     w?.();
   };
   let roomFor: (() => void) | undefined;
-  const full = () => running + answers.length >= options.maxInFlight;
+  const full = () => places >= options.maxInFlight;
 
   let over = false;
-  const answer = (response: Response, written?: () => void) => {
-    if (over) return written?.(); // the stream is over: nobody writes it
-    answers.push(written ? { response, written } : { response });
+  /** Queues the answer of a call read; `then` runs once it is written (or the stream is over). */
+  const answer = (response: Response, then?: () => void) => {
+    const written = () => {
+      places--;
+      then?.();
+      if (roomFor && !full()) roomFor();
+    };
+    if (over) return written(); // the stream is over: nobody writes it
+    answers.push({ response, written });
     notify();
   };
 
-  /** `readAt`: when the message was read (performance.now()); its deadline counts from then, a wait for a slot included. */
-  const run = (request: LeaseSessionRequest, readAt: number) => {
+  /** Runs a call just read; its deadline counts from now. */
+  const run = (request: LeaseSessionRequest) => {
+    places++;
     const { id } = request;
     const { call } = request;
     if (call.case === undefined) return answer(failure(id, Status.INVALID_ARGUMENT, "LeaseSessionRequest holds no call: set get_or_lease, set or release_lease"));
-    if (ids.has(id)) {
-      options.slots?.give();
-      return answer(failure(id, Status.INVALID_ARGUMENT, `id ${id} is already in flight on this stream`));
+    if (ids.has(id)) return answer(failure(id, Status.INVALID_ARGUMENT, `id ${id} is already in flight on this stream`));
+    const method = METHODS[call.case];
+    if (options.slots && !options.slots.tryTake()) {
+      options.onCallEnd?.(method, Status.RESOURCE_EXHAUSTED, 0);
+      const message = `not run: the server's ${options.slots.max} LeaseSession calls are all taken; send it as the unary ${method.name} call`;
+      return answer(failure(id, Status.RESOURCE_EXHAUSTED, message, true));
     }
     const allowedMs = request.timeoutMs === 0 ? options.maxCallMs : Math.min(request.timeoutMs, options.maxCallMs);
-    const method = METHODS[call.case];
     const started = performance.now();
-    const timeoutMs = allowedMs - Math.floor(started - readAt);
-    if (timeoutMs <= 0) {
-      options.slots?.give();
-      options.onCallEnd?.(method, Status.DEADLINE_EXCEEDED, (started - readAt) / 1000);
-      return answer(failure(id, Status.DEADLINE_EXCEEDED, `deadline exceeded after ${allowedMs} ms, before the call could start (the server runs ${options.slots?.max ?? options.maxInFlight} calls of its sessions at once)`));
-    }
-    const context = new MessageCallContext(stream, timeoutMs);
+    const context = new MessageCallContext(stream, allowedMs);
     contexts.add(context);
     ids.add(id);
     running++;
@@ -141,7 +150,6 @@ export async function* leaseSession(
       contexts.delete(context);
       part();
       running--;
-      if (roomFor && !full()) roomFor();
       notify();
     };
     let work: Promise<Response | undefined>;
@@ -173,16 +181,7 @@ export async function* leaseSession(
         if (!reading) break;
         const next = await Promise.race([iterator.next(), stopped]);
         if (next === STOPPED || next.done) break;
-        const readAt = performance.now();
-        // A slot is taken once a call is read, never while waiting for one: an idle stream holds none.
-        if (options.slots && next.value.call.case !== undefined && !options.slots.tryTake()) {
-          if (!(await options.slots.take(stream.signal))) break;
-          if (!reading) {
-            options.slots.give();
-            break;
-          }
-        }
-        run(next.value, readAt);
+        run(next.value);
       }
     } catch (err) {
       readerError = { error: err };
@@ -202,7 +201,6 @@ export async function* leaseSession(
     for (;;) {
       const next = answers.shift();
       if (next !== undefined) {
-        if (roomFor && !full()) roomFor();
         try {
           yield next.response;
         } finally {
@@ -211,7 +209,7 @@ export async function* leaseSession(
         continue;
       }
       if (readerError) throw readerError.error;
-      if (readerDone && running === 0) return;
+      if (readerDone && places === 0 && running === 0) return;
       await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {

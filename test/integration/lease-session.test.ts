@@ -22,8 +22,8 @@ class Session {
   readonly ended: Promise<string>;
   #waiters: (() => void)[] = [];
 
-  constructor(client: Raw, metadata?: Metadata) {
-    const responses = client.leaseSession(this.requests, { deadline: Infinity, ...(metadata && { metadata }) });
+  constructor(client: Raw, metadata?: Metadata, signal?: AbortSignal) {
+    const responses = client.leaseSession(this.requests, { deadline: Infinity, ...(metadata && { metadata }), ...(signal && { signal }) });
     this.ended = (async () => {
       try {
         for await (const response of responses) {
@@ -198,6 +198,66 @@ describe("LeaseSession against a server", () => {
     } finally {
       grpc.close();
     }
+  });
+});
+
+describe("LeaseSession when the server's session calls are all taken (1,024 held by another client's lease waits)", () => {
+  let t: TestServer;
+  let raw: Raw;
+  const attack = new AbortController();
+  afterAll(async () => {
+    attack.abort();
+    raw?.close();
+    await t?.dispose();
+  });
+
+  it("a client's calls go unary at once: a wrap of a cached key returns the cached value, and a Set the server did not run never lands after a later write", async () => {
+    t = await startTestServer({ storage: "memory" });
+    raw = createClient(CacheService, t.server.address, credentials.createInsecure(), { defaultTimeoutMs: 10_000 });
+    const holder = new Session(raw, undefined, attack.signal);
+    expect(await holder.answer(holder.getOrLease(1, { namespace: "starve", key: "hot" }))).toBe("getOrLease");
+    const attackers = Array.from({ length: 16 }, () => new Session(raw, undefined, attack.signal));
+    for (const [s, session] of attackers.entries()) for (let i = 1; i <= 64; i++) session.getOrLease(s * 64 + i, { namespace: "starve", key: "hot", waitMs: 60_000 }, 60_000);
+    const probe = new Session(raw);
+    for (let id = 1; ; id++) {
+      const answer = await probe.answer(probe.getOrLease(id, { namespace: "starve", key: `probe${id}` }));
+      if (answer.startsWith("RESOURCE_EXHAUSTED")) {
+        expect(probe.answers.get(BigInt(id))!.result.value).toMatchObject({ notRun: true, message: expect.stringMatching(/^not run: .*1024 LeaseSession calls are all taken; send it as the unary GetOrLease call/) });
+        break;
+      }
+      expect(answer).toBe("getOrLease");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+
+    const victim = t.newClient();
+    await victim.set("cached", "cached value", { namespace: "starve", ttl: 60_000 });
+    let loads = 0;
+    const wrapped = await victim.wrap("cached", async () => (loads++, "loaded"), { namespace: "starve", ttl: 60_000 });
+    expect({ wrapped, loads }).toEqual({ wrapped: "cached value", loads: 0 });
+
+    // A Set carried by a session, with a short deadline: it must either have run by the time it is answered, or never run.
+    const session = new LeaseSession({
+      open: (requests, options) => raw.leaseSession(requests, options),
+      unary: { getOrLease: (r, o) => raw.getOrLease(r, o), set: (r, o) => raw.set(r, o), releaseLease: (r, o) => raw.releaseLease(r, o) },
+      callOptions: () => ({}),
+    });
+    const first = await session.call("set", { namespace: "starve", key: "w", value: json("first"), contentType: "application/json" }, 300).then(
+      () => "set",
+      (err: unknown) => (err instanceof RpcError ? statusName(err.code) : String(err)),
+    );
+    expect(first).toBe("set");
+    await raw.set({ namespace: "starve", key: "w", value: json("second"), contentType: "application/json" });
+    attack.abort(); // the 1,024 calls end: whatever the session still holds may run now
+    for (;;) {
+      const answer = await session.call("getOrLease", { namespace: "starve", key: "after", leaseMs: 1000 }, 5000).then(() => "ok", (err: unknown) => String(err));
+      if (answer === "ok") break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stored = await raw.get({ namespace: "starve", key: "w" });
+    expect(new TextDecoder().decode(stored.value)).toBe(JSON.stringify("second"));
+    session.close();
+    probe.requests.end();
+    victim.close();
   });
 });
 

@@ -39,6 +39,11 @@ class FakeStream {
     this.#push(create(LeaseSessionResponseSchema, { id: BigInt(id), result: { case: "getOrLease", value: { found: true, leaseToken: `answer ${id}` } } }));
   }
 
+  /** Answers call `id` with a failure status; `notRun` as a server whose session calls are all taken. */
+  refuse(id: number, code: number, notRun = false): void {
+    this.#push(create(LeaseSessionResponseSchema, { id: BigInt(id), result: { case: "error", value: { code, message: `refused ${id}`, notRun } } }));
+  }
+
   fail(error: unknown): void {
     this.#end = { error };
     this.#notify();
@@ -294,6 +299,75 @@ describe("LeaseSession (client)", () => {
     session.close();
   });
 
+  it("holds a Set made before READY until READY, then sends it unary if it could exceed the server's limit (the stream and its other calls go on)", async () => {
+    const { transport, unary, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const lease = get(session, "a");
+    const set = track(session.call("set", { namespace: "ns", key: "big", value: new Uint8Array(20_000) }, 5000));
+    await settle();
+    expect(stream(0).sent.map((r) => r.call?.case)).toEqual(["getOrLease"]);
+    stream(0).ready(8, 16 * 1024);
+    await settle();
+    expect(set.outcome).toBe("unary big");
+    expect(unary.map((u) => u.key)).toEqual(["big"]);
+    expect(stream(0).sent.map((r) => r.call?.case)).toEqual(["getOrLease"]);
+    stream(0).answer(1);
+    await settle();
+    expect(lease.outcome).toBe("answer 1");
+    session.close();
+    stream(0).end();
+    await settle();
+  });
+
+  it("counts a sent call whose caller got DEADLINE_EXCEEDED until the server answers it, so it never sends more than the server reads at once", async () => {
+    const { transport, unary, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const first = get(session, "first", 100);
+    await settle();
+    stream(0).ready(1);
+    await settle();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(first.outcome).toMatch(/^DEADLINE_EXCEEDED/);
+    const second = get(session, "second");
+    await settle();
+    expect(second.outcome).toBe("unary second"); // the server still holds "first": no room on the stream
+    expect(stream(0).sentIds).toEqual([1]);
+    stream(0).refuse(1, Status.DEADLINE_EXCEEDED); // the server's answer at its own deadline
+    await settle();
+    expect(first.outcome).toMatch(/^DEADLINE_EXCEEDED: getOrLease did not finish/);
+    const third = get(session, "third");
+    await settle();
+    expect(stream(0).sentIds).toEqual([1, 2]);
+    expect(unary.map((u) => u.key)).toEqual(["second"]);
+    stream(0).answer(2);
+    await settle();
+    expect(third.outcome).toBe("answer 2");
+    session.close();
+    stream(0).end();
+    await settle();
+  });
+
+  it("runs a call the server did not run (not_run) as its unary call, within what is left of its deadline; another refusal rejects with its status", async () => {
+    const { transport, unary, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const busy = get(session, "busy", 1000);
+    await settle();
+    stream(0).ready(8);
+    const refused = get(session, "refused", 1000);
+    await settle();
+    await vi.advanceTimersByTimeAsync(300);
+    stream(0).refuse(1, Status.RESOURCE_EXHAUSTED, true);
+    stream(0).refuse(2, Status.RESOURCE_EXHAUSTED, false);
+    await settle();
+    expect(busy.outcome).toBe("unary busy");
+    expect(unary).toHaveLength(1);
+    expect(unary[0]!.options.timeoutMs).toBe(700);
+    expect(refused.outcome).toBe("RESOURCE_EXHAUSTED: refused 2");
+    session.close();
+    stream(0).end();
+    await settle();
+  });
+
   it("sends a Set of a large value (64 KiB or more) as a unary call, and a smaller one on the stream", async () => {
     const { transport, unary, stream } = fakeTransport();
     const session = new LeaseSession(transport);
@@ -302,6 +376,9 @@ describe("LeaseSession (client)", () => {
     await settle();
     expect(large.outcome).toBe("unary large");
     expect(unary.map((u) => u.key)).toEqual(["large"]);
+    expect(stream(0).sent).toEqual([]); // no Set before READY: the server's message limit is not known yet
+    stream(0).ready(8);
+    await settle();
     expect(stream(0).sent.map((r) => r.call?.value?.key)).toEqual(["small"]);
     expect(small.outcome).toBe("pending");
     session.close();

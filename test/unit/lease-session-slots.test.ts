@@ -13,8 +13,18 @@ async function* calls(count: number, idle: Promise<void>): AsyncIterable<LeaseSe
   await idle; // the client keeps its side open without sending anything
 }
 
+/** What a stream answered, one line per answer: the case, or `error <code> <notRun>`. */
+async function answersOf(stream: AsyncIterable<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  for await (const response of stream) {
+    const result = (response as { result?: { case?: string; value?: { code?: number; notRun?: boolean } } }).result;
+    if (result?.case !== "ready") seen.push(result?.case === "error" ? `error ${result.value?.code} ${result.value?.notRun}` : String(result?.case));
+  }
+  return seen;
+}
+
 describe("LeaseSession streams sharing CallSlots", () => {
-  it("run no more calls at once than the server-wide bound, however many streams carry them, and an idle stream holds no slot", async () => {
+  it("run no more calls at once than the server-wide bound, however many streams carry them; a call read when all are taken is answered RESOURCE_EXHAUSTED, not_run, without running or waiting", async () => {
     const slots = new CallSlots(2);
     let running = 0;
     let most = 0;
@@ -34,59 +44,36 @@ describe("LeaseSession streams sharing CallSlots", () => {
     let endIdle!: () => void;
     const idle = new Promise<void>((resolve) => (endIdle = resolve));
     const options = { maxInFlight: 8, maxCallMs: 10_000, mapError: () => ({ code: 13, details: "internal" }), slots, onCallEnd: (method: DescMethod, code: number) => ended.push({ method: method.name, code }) };
-    const streams = [0, 1, 2].map(() => leaseSession(calls(3, idle), callContextOf(new AbortController().signal), handlers, options)[Symbol.asyncIterator]());
-    const answered: string[] = [];
-    const drain = streams.map(async (stream, s) => {
-      for (let r = await stream.next(); !r.done; r = await stream.next()) if (r.value.result?.case === "getOrLease") answered.push(`${s}:${r.value.id}`);
-    });
-    for (let i = 0; i < 9; i++) {
-      while (release.length === 0) await new Promise((resolve) => setImmediate(resolve));
-      expect(running).toBeLessThanOrEqual(2);
-      release.shift()!();
-    }
-    while (answered.length < 9) await new Promise((resolve) => setImmediate(resolve));
-    expect(most).toBe(2);
-    expect(slots.used).toBe(0); // the three streams are open and idle now
-    expect(ended).toHaveLength(9);
-    expect(ended.every((e) => e.method === "GetOrLease" && e.code === 0)).toBe(true);
+    const answers = [0, 1, 2].map(() => answersOf(leaseSession(calls(3, idle), callContextOf(new AbortController().signal), handlers, options)));
+    while (ended.length < 7) await new Promise((resolve) => setImmediate(resolve));
+    expect(running).toBe(2); // seven were refused at once, while two run
+    expect(ended.every((e) => e.method === "GetOrLease" && e.code === 8)).toBe(true);
+    release.splice(0).forEach((r) => r());
+    while (ended.length < 9) await new Promise((resolve) => setImmediate(resolve));
     endIdle();
-    await Promise.all(drain);
+    const all = (await Promise.all(answers)).flat();
+    expect(most).toBe(2);
+    expect(all.filter((a) => a === "getOrLease")).toHaveLength(2);
+    expect(all.filter((a) => a === "error 8 true")).toHaveLength(7);
+    expect(slots.used).toBe(0);
   });
 
-  it("a call whose deadline passes while it waits for a slot is answered DEADLINE_EXCEEDED and never runs", async () => {
+  it("an idle stream holds no slot, and a slot freed is taken by the next call read", async () => {
     const slots = new CallSlots(1);
-    let release!: () => void;
     const ran: string[] = [];
-    const handlers: LeaseSessionCalls = {
-      getOrLease: async (request) => {
-        ran.push(request.key);
-        if (request.key === "blocker") await new Promise<void>((resolve) => (release = resolve));
-        return {};
-      },
-      set: () => ({}),
-      releaseLease: () => ({}),
-    };
+    const handlers: LeaseSessionCalls = { getOrLease: (request) => (ran.push(request.key), {}), set: () => ({}), releaseLease: () => ({}) };
     const options = { maxInFlight: 8, maxCallMs: 10_000, mapError: () => ({ code: 13, details: "internal" }), slots };
-    const one = (key: string, timeoutMs: number) =>
-      (async function* () {
-        yield { id: 1n, timeoutMs, call: { case: "getOrLease", value: { namespace: "", key, leaseMs: 1000, waitMs: 0 } } } as unknown as LeaseSessionRequest;
-      })();
-    const answers = async (stream: AsyncIterable<unknown>) => {
-      const seen: string[] = [];
-      for await (const response of stream) {
-        const result = (response as { result?: { case?: string; value?: { code?: number } } }).result;
-        if (result?.case !== "ready") seen.push(result?.case === "error" ? `error ${result.value?.code}` : String(result?.case));
-      }
-      return seen;
-    };
-    const first = answers(leaseSession(one("blocker", 0), callContextOf(new AbortController().signal), handlers, options));
-    while (ran.length === 0) await new Promise((resolve) => setImmediate(resolve));
-    const second = answers(leaseSession(one("late", 30), callContextOf(new AbortController().signal), handlers, options));
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    release();
-    expect(await first).toEqual(["getOrLease"]);
-    expect(await second).toEqual(["error 4"]);
-    expect(ran).toEqual(["blocker"]);
+    let endIdle!: () => void;
+    const idle = new Promise<void>((resolve) => (endIdle = resolve));
+    const first = leaseSession(calls(1, idle), callContextOf(new AbortController().signal), handlers, options)[Symbol.asyncIterator]();
+    expect((await first.next()).value?.result?.case).toBe("ready");
+    expect((await first.next()).value?.result?.case).toBe("getOrLease");
+    const secondEnds = answersOf(leaseSession(calls(1, idle), callContextOf(new AbortController().signal), handlers, options));
+    const firstEnds = answersOf({ [Symbol.asyncIterator]: () => first });
+    endIdle();
+    expect(await secondEnds).toEqual(["getOrLease"]);
+    expect(await firstEnds).toEqual([]);
+    expect(ran).toEqual(["k0", "k0"]);
     expect(slots.used).toBe(0);
   });
 
@@ -105,17 +92,20 @@ describe("LeaseSession streams sharing CallSlots", () => {
     expect((await slow.next()).value?.result?.case).toBe("ready");
     // a's answer is handed over, but the stream has not asked for more (as when grpc-js waits for the client to drain it).
     expect((await slow.next()).value?.result?.case).toBe("getOrLease");
-    const fast = leaseSession(one("b"), callContextOf(new AbortController().signal), handlers, options)[Symbol.asyncIterator]();
-    expect((await fast.next()).value?.result?.case).toBe("ready");
-    const fastAnswer = fast.next();
-    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+    const refused = leaseSession(one("b"), callContextOf(new AbortController().signal), handlers, options)[Symbol.asyncIterator]();
+    expect((await refused.next()).value?.result?.case).toBe("ready");
+    const answer = (await refused.next()).value?.result;
+    expect(answer?.case === "error" && answer.value).toMatchObject({ code: 8, notRun: true });
     expect(ran).toEqual(["a"]); // a's answer is not written yet: it holds the only slot
-    const slowEnd = slow.next(); // written: its slot goes to b
-    expect((await fastAnswer).value?.result?.case).toBe("getOrLease");
-    expect(ran).toEqual(["a", "b"]);
-    closing.abort(); // as a draining server: both streams end once their answers are written
+    const slowEnd = slow.next(); // written: its slot is free again
+    const accepted = leaseSession(one("c"), callContextOf(new AbortController().signal), handlers, options)[Symbol.asyncIterator]();
+    expect((await accepted.next()).value?.result?.case).toBe("ready");
+    expect((await accepted.next()).value?.result?.case).toBe("getOrLease");
+    expect(ran).toEqual(["a", "c"]);
+    closing.abort(); // as a draining server: the streams end once their answers are written
     expect((await slowEnd).done).toBe(true);
-    expect((await fast.next()).done).toBe(true);
+    expect((await refused.next()).done).toBe(true);
+    expect((await accepted.next()).done).toBe(true);
     expect(slots.used).toBe(0);
   });
 });
