@@ -298,23 +298,19 @@ export class LeaseSession {
 
   /** Runs a call the server did not run as its unary RPC, within what is left of its deadline. */
   #runUnary(pending: Pending): void {
-    clearTimeout(pending.timer);
-    const left = pending.deadline - Date.now();
-    if (left <= 0) {
-      pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
-      return;
-    }
-    this.#unary(pending.name, pending.request as never, left).then(pending.resolve, pending.reject);
+    this.#again(pending, (left) => this.#unary(pending.name, pending.request as never, left));
   }
 
   /** Runs a call that no stream ran again, on a new stream or unary, within what is left of its deadline. */
   #retry(pending: Pending): void {
+    this.#again(pending, (left) => this.call(pending.name, pending.request as never, left));
+  }
+
+  /** Settles `pending` by `run` given the ms left of its deadline, or DEADLINE_EXCEEDED when none is left. */
+  #again(pending: Pending, run: (leftMs: number) => Promise<unknown>): void {
     clearTimeout(pending.timer);
     const left = pending.deadline - Date.now();
-    if (left <= 0) {
-      pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
-      return;
-    }
-    this.call(pending.name, pending.request as never, left).then(pending.resolve, pending.reject);
+    if (left <= 0) pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
+    else run(left).then(pending.resolve, pending.reject);
   }
 }
