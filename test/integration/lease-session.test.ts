@@ -146,6 +146,32 @@ describe("LeaseSession against a server", () => {
     await t.dispose();
   });
 
+  it("a Set that opens the stream is held until READY, then sent on it, or sent unary when it could exceed the server's message limit", async () => {
+    const t = await startTestServer({ storage: "memory", maxValueBytes: 16 * 1024, maxMessageBytes: 24 * 1024 });
+    servers.push(t);
+    const raw = rawClient(t);
+    const opened: number[] = [];
+    const unary: string[] = [];
+    const session = new LeaseSession({
+      open: (requests, options) => (opened.push(opened.length), raw.leaseSession(requests, options)),
+      unary: {
+        getOrLease: (r, o) => raw.getOrLease(r, o),
+        set: (r, o) => (unary.push(r.key ?? ""), raw.set(r, o)),
+        releaseLease: (r, o) => raw.releaseLease(r, o),
+      },
+      callOptions: () => ({}),
+    });
+    const set = (key: string, bytes: number) => session.call("set", { namespace: "first", key, value: new Uint8Array(bytes), contentType: "application/octet-stream" }, 5000);
+    const [small, near] = await Promise.all([set("small", 100), set("near", 16 * 1024)]);
+    expect(small).toBeDefined();
+    expect(near).toBeDefined();
+    expect(opened).toEqual([0]);
+    expect(unary).toEqual(["near"]); // 16 KiB + framing could pass 24 KiB: unary, once READY told the limit
+    expect((await raw.get({ namespace: "first", key: "small" })).found).toBe(true);
+    expect((await raw.get({ namespace: "first", key: "near" })).found).toBe(true);
+    session.close();
+  });
+
   it("a wrap's value over the server's message limit fails its own write only, as a unary Set would, not the other calls of the client's session", async () => {
     const t = await startTestServer({ storage: "memory", maxValueBytes: 100 * 1024, maxMessageBytes: 128 * 1024 });
     servers.push(t);
