@@ -402,6 +402,7 @@ export class CacheClient implements AsyncDisposable {
         },
         callOptions: () => this.#call(undefined),
         preferUnary: tracingOn,
+        maxReceiveMessageBytes: receiveLimit(options.channelOptions, maxReceiveMessageBytes),
       },
       hold ? { hold } : {},
     );
@@ -998,4 +999,11 @@ export class CacheClient implements AsyncDisposable {
     await this.settled();
     this.close();
   }
+}
+
+/** The largest message the channel reads: `grpc.max_receive_message_length` when `channelOptions` sets it (-1: no limit). */
+function receiveLimit(channelOptions: ChannelOptions | undefined, fallback: number): number {
+  const set = channelOptions?.["grpc.max_receive_message_length"];
+  if (typeof set !== "number") return fallback;
+  return set < 0 ? Infinity : set;
 }

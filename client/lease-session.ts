@@ -32,6 +32,11 @@ export interface LeaseSessionTransport {
   callOptions(): CallOptions;
   /** When true, calls go unary for now (e.g. while tracing is on, so that each call has its own spans). */
   preferUnary?(): boolean;
+  /**
+   * The largest message the client reads. When READY says the server may send larger ones (its limit is above this),
+   * GetOrLease calls go unary: an answer too large to read fails its own call there, not the stream and every call on it.
+   */
+  maxReceiveMessageBytes?: number;
 }
 
 /** Options of {@link LeaseSession}. */
@@ -82,6 +87,8 @@ class OpenStream {
   maxInFlight = 1;
   /** The largest message the server reads (from READY; unknown before). */
   maxMessageBytes = Infinity;
+  /** READY told a message limit above what the client reads: a GetOrLease answer could fail the stream. */
+  answersMayNotFit = false;
   ready = false;
   /** The request side was ended (idle, or close()): nothing more is sent on it. */
   closing = false;
@@ -129,7 +136,7 @@ export class LeaseSession {
     const stream = this.#open();
     // A call the stream has no room for goes unary rather than wait behind others (a GetOrLease may wait for a lease);
     // so does a Set that could make a message over the server's limit, which would fail the stream and every call on it.
-    if (largeSet(name, request, stream.maxMessageBytes) || (stream.ready && stream.pending.size >= stream.maxInFlight)) return this.#unary(name, request, timeoutMs);
+    if (this.#goesUnary(stream, name, request) || (stream.ready && stream.pending.size >= stream.maxInFlight)) return this.#unary(name, request, timeoutMs);
     this.#hold?.begin();
     return new Promise<unknown>((resolve, reject) => {
       const id = this.#nextId++;
@@ -148,6 +155,11 @@ export class LeaseSession {
       stream.waiting.push(pending);
       this.#sendWaiting(stream);
     }).finally(() => this.#hold?.end()) as Promise<SessionCalls[K][1]>;
+  }
+
+  /** Whether a call goes unary because its message, or its answer, could be over a limit and fail the whole stream. */
+  #goesUnary(stream: OpenStream, name: CallName, request: unknown): boolean {
+    return largeSet(name, request, stream.maxMessageBytes) || (name === "getOrLease" && stream.answersMayNotFit);
   }
 
   /** Ends the stream; calls in flight get their answers, later calls go unary. */
@@ -200,6 +212,7 @@ export class LeaseSession {
       stream.ready = true;
       stream.maxInFlight = Math.max(1, result.value.maxInFlight);
       if (result.value.maxMessageBytes > 0) stream.maxMessageBytes = result.value.maxMessageBytes;
+      stream.answersMayNotFit = stream.maxMessageBytes > (this.#transport.maxReceiveMessageBytes ?? Infinity);
       this.#sendWaiting(stream);
       return;
     }
@@ -232,7 +245,7 @@ export class LeaseSession {
         pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
         continue;
       }
-      if (largeSet(pending.name, pending.request, stream.maxMessageBytes)) {
+      if (this.#goesUnary(stream, pending.name, pending.request)) {
         this.#runUnary(pending);
         continue;
       }

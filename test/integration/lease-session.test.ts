@@ -204,6 +204,42 @@ describe("LeaseSession against a server", () => {
     expect(waiterLoads).toBe(0);
   });
 
+  it("a value too large for the client to read fails that wrap's own GetOrLease, not the other calls of its session, when the server's limit is above the client's", async () => {
+    const t = await startTestServer({ storage: "memory", maxValueBytes: 1536 * 1024, maxMessageBytes: 2 * 1024 * 1024 });
+    servers.push(t);
+    const writer = t.newClient({ maxReceiveMessageBytes: 4 * 1024 * 1024 });
+    const huge = "x".repeat(1200 * 1024);
+    await writer.set("huge", huge, { namespace: "recv", ttl: 60_000 });
+    const c = t.newClient({ maxReceiveMessageBytes: 1024 * 1024 });
+    const holder = t.newClient();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let leased!: () => void;
+    const holding = new Promise<void>((resolve) => (leased = resolve));
+    const held = holder.wrap("held", async () => {
+      leased();
+      await gate;
+      return "holder's value";
+    }, { namespace: "recv", ttl: 60_000 });
+    await holding;
+    let waiterLoads = 0;
+    const waiter = c.wrap("held", async () => {
+      waiterLoads++;
+      return "waiter's value";
+    }, { namespace: "recv", ttl: 60_000, leaseWaitMs: 20_000 });
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the waiter's GetOrLease is on c's stream, waiting on the server
+    const read = await c.wrap("huge", async () => "loaded", { namespace: "recv", ttl: 60_000 }).then(
+      (value) => (value === huge ? "the stored value" : String(value)),
+      (err: unknown) => (err instanceof RpcError ? statusName(err.code) : String(err)),
+    );
+    expect(read).toBe("RESOURCE_EXHAUSTED");
+    open();
+    expect(await held).toBe("holder's value");
+    expect(await waiter).toBe("holder's value");
+    expect(waiterLoads).toBe(0);
+    for (const client of [writer, c, holder]) client.close();
+  });
+
   it("fails the stream with INVALID_ARGUMENT when a message is not a LeaseSessionRequest", async () => {
     const t = await startTestServer({ storage: "memory" });
     servers.push(t);

@@ -319,6 +319,31 @@ describe("LeaseSession (client)", () => {
     await settle();
   });
 
+  it("sends GetOrLease calls unary once READY says the server may send messages larger than the client reads; Sets stay on the stream", async () => {
+    const { transport, unary, stream } = fakeTransport();
+    const session = new LeaseSession({ ...transport, maxReceiveMessageBytes: 1024 * 1024 });
+    const first = get(session, "first");
+    const waiting = get(session, "waiting");
+    await settle();
+    expect(stream(0).sentIds).toEqual([1]); // before READY: the limit is not known, and one call is in flight
+    stream(0).ready(8, 2 * 1024 * 1024);
+    await settle();
+    expect(waiting.outcome).toBe("unary waiting");
+    const later = get(session, "later");
+    const set = track(session.call("set", { namespace: "ns", key: "s", value: new Uint8Array(10) }, 5000));
+    await settle();
+    expect(later.outcome).toBe("unary later");
+    expect(unary.map((u) => u.key)).toEqual(["waiting", "later"]);
+    expect(stream(0).sent.map((r) => r.call?.value?.key)).toEqual(["first", "s"]);
+    stream(0).answer(1);
+    await settle();
+    expect(first.outcome).toBe("answer 1");
+    expect(set.outcome).toBe("pending");
+    session.close();
+    stream(0).end();
+    await settle();
+  });
+
   it("counts a sent call whose caller got DEADLINE_EXCEEDED until the server answers it, so it never sends more than the server reads at once", async () => {
     const { transport, unary, stream } = fakeTransport();
     const session = new LeaseSession(transport);
