@@ -17,6 +17,7 @@ import { LOCAL_MISS, LocalTier, type LocalCopy, type LocalTierOptions, type Serv
 import { jsonSerializer, type Serializer } from "./serializer.js";
 import { heldClient, ProcessHold, unheldCredentials } from "./process-hold.js";
 import { LeaseSession } from "./lease-session.js";
+import { rotateOnConnectionChange } from "./session-rotation.js";
 import { tracingOn } from "../core/rpc-tracing.js";
 import { tracedClient } from "./traced-rpc.js";
 import { resolveWrapOptions, Wrapper, type Loader, type ResolvedWrapOptions, type StoreOptions, type WrapOptions, type WrapTask } from "./wrap.js";
@@ -406,6 +407,7 @@ export class CacheClient implements AsyncDisposable {
       },
       hold ? { hold } : {},
     );
+    rotateOnConnectionChange(rpc.grpcClient.getChannel(), this.#session);
     if (options.localTier) {
       const local = new LocalTier(options.localTier === true ? {} : options.localTier);
       this.#local = local;

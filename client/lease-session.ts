@@ -1,5 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Metadata } from "@grpc/grpc-js";
 import type { CallOptions } from "../core/grpc-adapter.js";
+import { flatMessageBytesAtMost, MAX_RECEIVE_HEADER } from "../core/message-limits.js";
 import { RpcError, Status } from "../core/rpc-error.js";
 import type {
   GetOrLeaseRequestSchema,
@@ -33,8 +35,8 @@ export interface LeaseSessionTransport {
   /** When true, calls go unary for now (e.g. while tracing is on, so that each call has its own spans). */
   preferUnary?(): boolean;
   /**
-   * The largest message the client reads. When READY says the server may send larger ones (its limit is above this),
-   * GetOrLease calls go unary: an answer too large to read fails its own call there, not the stream and every call on it.
+   * The largest message the client reads, told to the server (header {@link MAX_RECEIVE_HEADER}) so that an answer
+   * too large to read fails its own call, as it would unary, not the stream and every call on it.
    */
   maxReceiveMessageBytes?: number;
 }
@@ -45,6 +47,12 @@ export interface LeaseSessionOptions {
   idleMs?: number;
   /** Holds the process while calls are in flight, when the client's connections do not. */
   hold?: ProcessHold;
+  /**
+   * A stream takes new calls for this long, in ms; later calls open a new one (the old one ends once its calls are
+   * answered), so that a server's connection-age limit (GOAWAY, then a grace) finds no calls still being sent on it.
+   * @default 10000
+   */
+  maxStreamAgeMs?: number;
 }
 
 interface Pending {
@@ -67,13 +75,13 @@ interface Pending {
  */
 const STREAMED_VALUE_BYTES = 64 * 1024;
 
-/** Room kept for the rest of a Set message (key, content type, tags, ids) when its value is compared with the server's limit. */
-const SET_FRAMING_BYTES = 8 * 1024;
+/** Room kept for a Set message's framing (field tags, lengths, numbers, ids) on top of its value and strings. */
+const SET_FRAMING_BYTES = 1024;
 
 function largeSet(name: CallName, request: unknown, maxMessageBytes: number): boolean {
   if (name !== "set") return false;
-  const bytes = (request as { value?: Uint8Array }).value?.byteLength ?? 0;
-  return bytes >= STREAMED_VALUE_BYTES || bytes + SET_FRAMING_BYTES >= maxMessageBytes;
+  const bytes = flatMessageBytesAtMost(request as object, SET_FRAMING_BYTES);
+  return bytes >= STREAMED_VALUE_BYTES || bytes >= maxMessageBytes;
 }
 
 /** Statuses with which a stream fails before running any call it carries. */
@@ -87,13 +95,14 @@ class OpenStream {
   maxInFlight = 1;
   /** The largest message the server reads (from READY; unknown before). */
   maxMessageBytes = Infinity;
-  /** READY told a message limit above what the client reads: a GetOrLease answer could fail the stream. */
-  answersMayNotFit = false;
   ready = false;
   /** The request side was ended (idle, or close()): nothing more is sent on it. */
   closing = false;
   ended = false;
   idleTimer: NodeJS.Timeout | undefined;
+  readonly openedAt = performance.now();
+  /** Cancels the stream (the server cancels what it still runs of it). */
+  readonly cancel = new AbortController();
 }
 
 /**
@@ -114,6 +123,7 @@ export class LeaseSession {
   readonly #transport: LeaseSessionTransport;
   readonly #idleMs: number;
   readonly #hold: ProcessHold | undefined;
+  readonly #maxStreamAgeMs: number;
   #stream: OpenStream | undefined;
   #nextId = 1n;
   #unsupported = false;
@@ -123,6 +133,7 @@ export class LeaseSession {
     this.#transport = transport;
     this.#idleMs = options.idleMs ?? 250;
     this.#hold = options.hold;
+    this.#maxStreamAgeMs = options.maxStreamAgeMs ?? 10_000;
   }
 
   /** Whether calls go unary because the server has no LeaseSession. */
@@ -159,7 +170,15 @@ export class LeaseSession {
 
   /** Whether a call goes unary because its message, or its answer, could be over a limit and fail the whole stream. */
   #goesUnary(stream: OpenStream, name: CallName, request: unknown): boolean {
-    return largeSet(name, request, stream.maxMessageBytes) || (name === "getOrLease" && stream.answersMayNotFit);
+    return largeSet(name, request, stream.maxMessageBytes);
+  }
+
+  /** Takes no further call on the current stream (it ends once its calls are answered): the next call opens a new one. */
+  rotate(): void {
+    const stream = this.#stream;
+    if (stream === undefined || stream.closing || stream.ended) return;
+    this.#endRequests(stream);
+    for (const pending of stream.waiting.splice(0)) this.#retry(pending);
   }
 
   /** Ends the stream; calls in flight get their answers, later calls go unary. */
@@ -186,7 +205,10 @@ export class LeaseSession {
 
   #open(): OpenStream {
     const current = this.#stream;
-    if (current !== undefined && !current.ended && !current.closing) return current;
+    if (current !== undefined && !current.ended && !current.closing) {
+      if (performance.now() - current.openedAt < this.#maxStreamAgeMs) return current;
+      this.#endRequests(current);
+    }
     const stream = new OpenStream();
     this.#stream = stream;
     void this.#read(stream);
@@ -197,7 +219,7 @@ export class LeaseSession {
     let failure: unknown;
     try {
       await undefined; // the call that opens the stream joins it first: a transport that throws then fails that call too
-      for await (const response of this.#transport.open(stream.requests, { ...this.#transport.callOptions(), deadline: Infinity })) {
+      for await (const response of this.#transport.open(stream.requests, this.#streamOptions(stream))) {
         this.#answer(stream, response);
       }
     } catch (err) {
@@ -206,14 +228,27 @@ export class LeaseSession {
     this.#end(stream, failure);
   }
 
+  #streamOptions(stream: OpenStream): CallOptions {
+    const options = this.#transport.callOptions();
+    const limit = this.#transport.maxReceiveMessageBytes;
+    const metadata = options.metadata?.clone() ?? new Metadata();
+    if (limit !== undefined && Number.isFinite(limit)) metadata.set(MAX_RECEIVE_HEADER, String(limit));
+    return { ...options, metadata, deadline: Infinity, signal: stream.cancel.signal };
+  }
+
   #answer(stream: OpenStream, response: LeaseSessionResponse): void {
     const { result } = response;
     if (result.case === "ready") {
       stream.ready = true;
       stream.maxInFlight = Math.max(1, result.value.maxInFlight);
       if (result.value.maxMessageBytes > 0) stream.maxMessageBytes = result.value.maxMessageBytes;
-      stream.answersMayNotFit = stream.maxMessageBytes > (this.#transport.maxReceiveMessageBytes ?? Infinity);
       this.#sendWaiting(stream);
+      return;
+    }
+    if (result.case === "draining") {
+      // The server takes no further call here: end our side (the stream ends once its calls are answered); later calls
+      // open a new stream, which goes to a server that is not shutting down.
+      if (this.#stream === stream) this.rotate();
       return;
     }
     const pending = stream.pending.get(response.id);
@@ -253,6 +288,8 @@ export class LeaseSession {
       stream.pending.set(pending.id, pending);
       stream.requests.push({ id: pending.id, timeoutMs: Math.ceil(left), call: { case: pending.name, value: pending.request } as NonNullable<RequestInit["call"]> });
     }
+    // Calls queued before READY that the stream has no room for go unary, as a call made when it is full does.
+    if (stream.ready) for (const pending of stream.waiting.splice(0)) this.#runUnary(pending);
     if (stream.pending.size === 0 && stream.waiting.length === 0) {
       clearTimeout(stream.idleTimer);
       stream.idleTimer = setTimeout(() => {
@@ -269,6 +306,13 @@ export class LeaseSession {
     else if (stream.pending.get(pending.id) === pending) pending.expired = true;
     else return;
     pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
+    if (stream.waiting.length === 0 && [...stream.pending.values()].every((p) => p.expired)) {
+      // Nobody waits for anything this stream still carries: cancel it (the server stops those calls, none runs later),
+      // rather than keep it, and the process, open until a server that stopped answering is found dead.
+      stream.closing = true;
+      stream.cancel.abort();
+      return;
+    }
     this.#sendWaiting(stream);
   }
 

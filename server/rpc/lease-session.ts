@@ -1,5 +1,6 @@
 import type { DescMethod, MessageInitShape } from "@bufbuild/protobuf";
 import type { Authorizer, CallContext, UnaryHandler } from "../../core/grpc-adapter.js";
+import { flatMessageBytesAtMost, MAX_RECEIVE_HEADER } from "../../core/message-limits.js";
 import { RpcError, Status } from "../../core/rpc-error.js";
 import {
   CacheService,
@@ -34,7 +35,10 @@ export interface LeaseSessionOptions {
   authorize?: Authorizer;
   /** Maps what a handler throws to the status of its answer. */
   mapError: (error: unknown) => { code: number; details: string };
-  /** Aborted when the server drains: the stream reads no further call and ends once the calls it read are answered. */
+  /**
+   * Aborted when the server drains: the stream says so (`draining`), answers any call read after it UNAVAILABLE
+   * (not run), and ends once the calls it runs are answered and the client has ended its side, or {@link DRAIN_LINGER_MS} after.
+   */
   closing?: AbortSignal;
   /** The server-wide bound on calls across every LeaseSession stream: a call read when none is free is answered at once, not run. */
   slots?: CallSlots;
@@ -45,6 +49,19 @@ export interface LeaseSessionOptions {
 type Response = MessageInitShape<typeof LeaseSessionResponseSchema>;
 
 const STOPPED = Symbol("stopped");
+
+/** Room for a GetOrLease answer's framing (field tags, lengths, numbers, the id) on top of its value and strings. */
+const ANSWER_FRAMING_BYTES = 128;
+
+/** The largest message the client reads, from the stream's {@link MAX_RECEIVE_HEADER}; undefined when it does not say. */
+function clientReceiveLimit(stream: CallContext): number | undefined {
+  const said = stream.metadata.get(MAX_RECEIVE_HEADER)[0];
+  const limit = typeof said === "string" && /^\d{1,15}$/.test(said) ? Number(said) : undefined;
+  return limit !== undefined && limit > 0 ? limit : undefined;
+}
+
+/** How long a draining stream waits for the client to end its side once nothing is left to answer, in ms. */
+export const DRAIN_LINGER_MS = 500;
 
 const METHODS = {
   getOrLease: CacheService.method.getOrLease,
@@ -105,11 +122,17 @@ export async function* leaseSession(
     notify();
   };
 
+  const receiveLimit = clientReceiveLimit(stream);
+  let draining = false;
+  let lingerOver = false;
+  let linger: NodeJS.Timeout | undefined;
+
   /** Runs a call just read; its deadline counts from now. */
   const run = (request: LeaseSessionRequest) => {
     places++;
     const { id } = request;
     const { call } = request;
+    if (draining) return answer(failure(id, Status.UNAVAILABLE, "not run: the server is shutting down; send it again on a new stream or unary", true));
     if (call.case === undefined) return answer(failure(id, Status.INVALID_ARGUMENT, "LeaseSessionRequest holds no call: set get_or_lease, set or release_lease"));
     if (ids.has(id)) return answer(failure(id, Status.INVALID_ARGUMENT, `id ${id} is already in flight on this stream`));
     const method = METHODS[call.case];
@@ -131,6 +154,12 @@ export async function* leaseSession(
     };
     let answered = false;
     const settle = (response: Response | undefined) => {
+      if (response?.result?.case === "getOrLease" && receiveLimit !== undefined) {
+        const bytes = flatMessageBytesAtMost(response.result.value, ANSWER_FRAMING_BYTES);
+        if (bytes > receiveLimit) {
+          response = failure(id, Status.RESOURCE_EXHAUSTED, `the answer (up to ${bytes} bytes) is over the client's max receive message size (${receiveLimit} bytes): raise it, as for a unary GetOrLease`);
+        }
+      }
       if (!answered && response) {
         answered = true;
         ids.delete(id);
@@ -193,8 +222,18 @@ export async function* leaseSession(
 
   const limit = options.maxMessageBytes;
   yield { result: { case: "ready", value: { maxInFlight: options.maxInFlight, ...(limit !== undefined && Number.isFinite(limit) && { maxMessageBytes: Math.min(limit, 0xffff_ffff) }) } } };
-  const onClosing = stopReading;
-  if (options.closing?.aborted) stopReading();
+  const onClosing = () => {
+    if (draining) return;
+    draining = true;
+    answers.push({ response: { result: { case: "draining", value: {} } }, written: () => {} });
+    linger = setTimeout(() => {
+      lingerOver = true;
+      notify();
+    }, DRAIN_LINGER_MS);
+    linger.unref?.();
+    notify();
+  };
+  if (options.closing?.aborted) onClosing();
   options.closing?.addEventListener("abort", onClosing);
   void read();
   try {
@@ -209,11 +248,12 @@ export async function* leaseSession(
         continue;
       }
       if (readerError) throw readerError.error;
-      if (readerDone && places === 0 && running === 0) return;
+      if ((readerDone || lingerOver) && places === 0 && running === 0) return;
       await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {
     options.closing?.removeEventListener("abort", onClosing);
+    clearTimeout(linger);
     stopReading();
     try {
       void Promise.resolve(iterator?.return?.()).catch(() => {});

@@ -147,7 +147,7 @@ describe("LeaseSession against a server", () => {
   });
 
   it("a Set that opens the stream is held until READY, then sent on it, or sent unary when it could exceed the server's message limit", async () => {
-    const t = await startTestServer({ storage: "memory", maxValueBytes: 16 * 1024, maxMessageBytes: 24 * 1024 });
+    const t = await startTestServer({ storage: "memory", maxValueBytes: 16 * 1024, maxKeyBytes: 8 * 1024, maxMessageBytes: 26 * 1024 });
     servers.push(t);
     const raw = rawClient(t);
     const opened: number[] = [];
@@ -162,13 +162,14 @@ describe("LeaseSession against a server", () => {
       callOptions: () => ({}),
     });
     const set = (key: string, bytes: number) => session.call("set", { namespace: "first", key, value: new Uint8Array(bytes), contentType: "application/octet-stream" }, 5000);
-    const [small, near] = await Promise.all([set("small", 100), set("near", 16 * 1024)]);
-    expect(small).toBeDefined();
-    expect(near).toBeDefined();
+    const near = "k".repeat(4000);
+    const [smallSet, nearSet] = await Promise.all([set("small", 100), set(near, 16 * 1024)]);
+    expect(smallSet).toBeDefined();
+    expect(nearSet).toBeDefined();
     expect(opened).toEqual([0]);
-    expect(unary).toEqual(["near"]); // 16 KiB + framing could pass 24 KiB: unary, once READY told the limit
+    expect(unary).toEqual([near]); // 16 KiB of value and 4,000 key characters could pass 26 KiB: unary, once READY told the limit
     expect((await raw.get({ namespace: "first", key: "small" })).found).toBe(true);
-    expect((await raw.get({ namespace: "first", key: "near" })).found).toBe(true);
+    expect((await raw.get({ namespace: "first", key: near })).found).toBe(true);
     session.close();
   });
 

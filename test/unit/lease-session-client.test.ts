@@ -1,128 +1,15 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it, vi } from "vitest";
+import { MAX_RECEIVE_HEADER } from "../../core/message-limits.js";
 import { LeaseSession, type LeaseSessionTransport } from "../../client/lease-session.js";
 import type { CallOptions } from "../../core/grpc-adapter.js";
 import { RpcError, Status, statusName } from "../../core/rpc-error.js";
 import { LeaseSessionResponseSchema, type LeaseSessionRequestSchema, type LeaseSessionResponse } from "../../gen/tiercache/v1/cache_pb.js";
 import { fakeTimersWithoutLeaks, settle } from "../helpers/fake-timers-no-leaks.js";
+import { fakeTransport, track } from "../helpers/fake-lease-transport.js";
 
 type RequestInit = MessageInitShape<typeof LeaseSessionRequestSchema>;
-
-/** One stream the session opened: what it sent, and the answers the test gives. */
-class FakeStream {
-  readonly sent: RequestInit[] = [];
-  requestsEnded = false;
-  readonly #responses: LeaseSessionResponse[] = [];
-  #end: { error?: unknown } | undefined;
-  #wake: (() => void) | undefined;
-
-  constructor(
-    requests: AsyncIterable<RequestInit>,
-    readonly options: CallOptions,
-  ) {
-    void (async () => {
-      for await (const request of requests) this.sent.push(request);
-      this.requestsEnded = true;
-    })();
-  }
-
-  get sentIds(): number[] {
-    return this.sent.map((r) => Number(r.id));
-  }
-
-  ready(maxInFlight: number, maxMessageBytes = 0): void {
-    this.#push(create(LeaseSessionResponseSchema, { result: { case: "ready", value: { maxInFlight, maxMessageBytes } } }));
-  }
-
-  /** Answers the GetOrLease call `id` with a found value naming it. */
-  answer(id: number): void {
-    this.#push(create(LeaseSessionResponseSchema, { id: BigInt(id), result: { case: "getOrLease", value: { found: true, leaseToken: `answer ${id}` } } }));
-  }
-
-  /** Answers call `id` with a failure status; `notRun` as a server whose session calls are all taken. */
-  refuse(id: number, code: number, notRun = false): void {
-    this.#push(create(LeaseSessionResponseSchema, { id: BigInt(id), result: { case: "error", value: { code, message: `refused ${id}`, notRun } } }));
-  }
-
-  fail(error: unknown): void {
-    this.#end = { error };
-    this.#notify();
-  }
-
-  end(): void {
-    this.#end = {};
-    this.#notify();
-  }
-
-  #push(response: LeaseSessionResponse): void {
-    this.#responses.push(response);
-    this.#notify();
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  async *responses(): AsyncIterable<LeaseSessionResponse> {
-    for (;;) {
-      const next = this.#responses.shift();
-      if (next !== undefined) {
-        yield next;
-        continue;
-      }
-      if (this.#end) {
-        if ("error" in this.#end) throw this.#end.error;
-        return;
-      }
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-    }
-  }
-}
-
-interface UnaryCall {
-  name: string;
-  key: string;
-  options: CallOptions;
-}
-
-function fakeTransport() {
-  const streams: FakeStream[] = [];
-  const unary: UnaryCall[] = [];
-  const unaryCall =
-    (name: string) =>
-    async (request: { key?: string }, options: CallOptions): Promise<never> => {
-      unary.push({ name, key: request.key ?? "", options });
-      return { found: true, leaseToken: `unary ${request.key}` } as never;
-    };
-  const transport: LeaseSessionTransport = {
-    open(requests, options) {
-      const stream = new FakeStream(requests, options);
-      streams.push(stream);
-      return stream.responses();
-    },
-    unary: { getOrLease: unaryCall("getOrLease"), set: unaryCall("set"), releaseLease: unaryCall("releaseLease") },
-    callOptions: () => ({}),
-  };
-  const stream = (i: number) => {
-    const s = streams[i];
-    if (!s) throw new Error(`stream ${i} was never opened`);
-    return s;
-  };
-  return { transport, streams, unary, stream };
-}
-
-/** Lets every pending promise callback run. */
-/** A call's outcome once it settles: its lease token, or its status; "pending" until then. */
-function track(call: Promise<unknown>): { readonly outcome: string } {
-  const tracked = { outcome: "pending" };
-  call.then(
-    (value) => (tracked.outcome = String((value as { leaseToken?: string }).leaseToken)),
-    (err: unknown) => (tracked.outcome = err instanceof RpcError ? `${statusName(err.code)}: ${err.details}` : `thrown ${String(err)}`),
-  );
-  return tracked;
-}
 
 fakeTimersWithoutLeaks();
 
@@ -140,19 +27,20 @@ describe("LeaseSession (client)", () => {
     stream(0).ready(3);
     await settle();
     expect(stream(0).sentIds).toEqual([1, 2, 3]);
+    // d and e, queued before READY, find no room: they go unary rather than wait behind calls that may wait for leases.
+    expect(calls.map((c) => c.outcome)).toEqual(["pending", "pending", "pending", "unary d", "unary e"]);
     stream(0).answer(3);
     await settle();
-    expect(calls.map((c) => c.outcome)).toEqual(["pending", "pending", "answer 3", "pending", "pending"]);
-    expect(stream(0).sentIds).toEqual([1, 2, 3, 4]);
-    stream(0).answer(1);
+    expect(calls.map((c) => c.outcome)).toEqual(["pending", "pending", "answer 3", "unary d", "unary e"]);
+    const f = get(session, "f");
+    await settle();
+    expect(stream(0).sentIds).toEqual([1, 2, 3, 6]);
     stream(0).answer(2);
+    stream(0).answer(6);
+    stream(0).answer(1);
     await settle();
-    expect(stream(0).sentIds).toEqual([1, 2, 3, 4, 5]);
-    stream(0).answer(5);
-    stream(0).answer(4);
-    await settle();
-    expect(calls.map((c) => c.outcome)).toEqual(["answer 1", "answer 2", "answer 3", "answer 4", "answer 5"]);
-    expect(stream(0).sent.map((r) => r.call?.value?.key)).toEqual(["a", "b", "c", "d", "e"]);
+    expect([...calls, f].map((c) => c.outcome)).toEqual(["answer 1", "answer 2", "answer 3", "unary d", "unary e", "answer 6"]);
+    expect(stream(0).sent.map((r) => r.call?.value?.key)).toEqual(["a", "b", "c", "f"]);
     session.close();
   });
 
@@ -225,11 +113,13 @@ describe("LeaseSession (client)", () => {
     stream(0).answer(1);
     await settle();
     expect(first.outcome).toBe("answer 1");
-    const big = track(session.call("set", { namespace: "ns", key: "big", value: new Uint8Array(8 * 1024) }, 5000));
-    const fits = track(session.call("set", { namespace: "ns", key: "fits", value: new Uint8Array(4 * 1024) }, 5000));
+    const big = track(session.call("set", { namespace: "ns", key: "big", value: new Uint8Array(15 * 1024) }, 5000));
+    const longKey = track(session.call("set", { namespace: "ns", key: "k".repeat(3000), value: new Uint8Array(8 * 1024) }, 5000));
+    const fits = track(session.call("set", { namespace: "ns", key: "fits", value: new Uint8Array(12 * 1024) }, 5000));
     await settle();
     expect(big.outcome).toBe("unary big");
-    expect(unary.map((u) => u.key)).toEqual(["big"]);
+    expect(longKey.outcome).toBe(`unary ${"k".repeat(3000)}`); // 8 KiB of value, but 3,000 key characters may be 9,000 bytes
+    expect(unary.map((u) => u.key)).toEqual(["big", "k".repeat(3000)]);
     expect(stream(0).sent.map((r) => r.call?.value?.key)).toEqual(["first", "fits"]);
     expect(fits.outcome).toBe("pending");
     session.close();
@@ -237,10 +127,10 @@ describe("LeaseSession (client)", () => {
     await settle();
   });
 
-  it("rejects sent calls UNAVAILABLE (uncertain) when the stream fails, and sends the unsent ones on a new stream", async () => {
+  it("rejects sent calls UNAVAILABLE (uncertain) when the stream fails, and the next call opens a new stream", async () => {
     const { transport, streams, stream } = fakeTransport();
     const session = new LeaseSession(transport);
-    const calls = ["a", "b", "c", "d"].map((key) => get(session, key));
+    const calls = ["a", "b"].map((key) => get(session, key));
     await settle();
     stream(0).ready(2);
     await settle();
@@ -249,13 +139,15 @@ describe("LeaseSession (client)", () => {
     await settle();
     expect(calls[0]!.outcome).toMatch(/^UNAVAILABLE: .*may or may not have taken effect.*connection reset/);
     expect(calls[1]!.outcome).toMatch(/^UNAVAILABLE: .*may or may not have taken effect/);
+    const next = get(session, "c");
+    await settle();
     expect(streams).toHaveLength(2);
     stream(1).ready(2);
     await settle();
-    expect(stream(1).sent.map((r) => r.call?.value?.key)).toEqual(["c", "d"]);
-    for (const r of stream(1).sent) stream(1).answer(Number(r.id));
+    expect(stream(1).sent.map((r) => r.call?.value?.key)).toEqual(["c"]);
+    stream(1).answer(Number(stream(1).sent[0]!.id));
     await settle();
-    expect(calls.slice(2).map((c) => c.outcome)).toEqual(stream(1).sent.map((r) => `answer ${r.id}`));
+    expect(next.outcome).toBe(`answer ${stream(1).sent[0]!.id}`);
     session.close();
   });
 
@@ -264,14 +156,11 @@ describe("LeaseSession (client)", () => {
     const session = new LeaseSession(transport);
     const first = ["a", "b", "c"].map((key) => get(session, key));
     await settle();
-    stream(0).ready(1);
+    stream(0).fail(new RpcError(Status.UNAVAILABLE, "connection refused")); // no server there
     await settle();
-    stream(0).fail(new RpcError(Status.UNAVAILABLE, "connection reset")); // the server died: b and c go on a new stream
-    await settle();
-    expect(streams).toHaveLength(2);
-    stream(1).fail(new RpcError(Status.UNAVAILABLE, "connection refused")); // no server there
-    await settle();
+    expect(streams).toHaveLength(1);
     expect(first.map((c) => c.outcome.split(":")[0])).toEqual(["UNAVAILABLE", "UNAVAILABLE", "UNAVAILABLE"]);
+    expect(first[0]!.outcome).toMatch(/may or may not have taken effect: .*connection refused/);
     expect(first[2]!.outcome).toMatch(/was not sent: .*connection refused/);
 
     const open = transport.open;
@@ -283,7 +172,7 @@ describe("LeaseSession (client)", () => {
     const later = Array.from({ length: 50 }, (_, i) => get(session, `later${i}`));
     await settle();
     expect(later.map((c) => c.outcome.split(":")[0])).toEqual(later.map(() => "UNAVAILABLE"));
-    expect(streams).toHaveLength(3);
+    expect(streams).toHaveLength(2);
     session.close();
   });
 
@@ -319,26 +208,20 @@ describe("LeaseSession (client)", () => {
     await settle();
   });
 
-  it("sends GetOrLease calls unary once READY says the server may send messages larger than the client reads; Sets stay on the stream", async () => {
-    const { transport, unary, stream } = fakeTransport();
-    const session = new LeaseSession({ ...transport, maxReceiveMessageBytes: 1024 * 1024 });
+  it("tells the server the largest message it reads, in the stream's metadata, beside the caller's own metadata", async () => {
+    const { transport, stream } = fakeTransport();
+    const own = new Metadata();
+    own.set("authorization", "Bearer t");
+    const session = new LeaseSession({ ...transport, callOptions: () => ({ metadata: own }), maxReceiveMessageBytes: 1024 * 1024 });
     const first = get(session, "first");
-    const waiting = get(session, "waiting");
     await settle();
-    expect(stream(0).sentIds).toEqual([1]); // before READY: the limit is not known, and one call is in flight
-    stream(0).ready(8, 2 * 1024 * 1024);
-    await settle();
-    expect(waiting.outcome).toBe("unary waiting");
-    const later = get(session, "later");
-    const set = track(session.call("set", { namespace: "ns", key: "s", value: new Uint8Array(10) }, 5000));
-    await settle();
-    expect(later.outcome).toBe("unary later");
-    expect(unary.map((u) => u.key)).toEqual(["waiting", "later"]);
-    expect(stream(0).sent.map((r) => r.call?.value?.key)).toEqual(["first", "s"]);
+    expect(stream(0).options.metadata?.get(MAX_RECEIVE_HEADER)).toEqual(["1048576"]);
+    expect(stream(0).options.metadata?.get("authorization")).toEqual(["Bearer t"]);
+    expect(own.get(MAX_RECEIVE_HEADER)).toEqual([]);
+    stream(0).ready(8);
     stream(0).answer(1);
     await settle();
     expect(first.outcome).toBe("answer 1");
-    expect(set.outcome).toBe("pending");
     session.close();
     stream(0).end();
     await settle();
@@ -347,28 +230,55 @@ describe("LeaseSession (client)", () => {
   it("counts a sent call whose caller got DEADLINE_EXCEEDED until the server answers it, so it never sends more than the server reads at once", async () => {
     const { transport, unary, stream } = fakeTransport();
     const session = new LeaseSession(transport);
+    const live = get(session, "live", 5000);
+    await settle();
+    stream(0).ready(2);
     const first = get(session, "first", 100);
     await settle();
-    stream(0).ready(1);
-    await settle();
+    expect(stream(0).sentIds).toEqual([1, 2]);
     await vi.advanceTimersByTimeAsync(100);
     expect(first.outcome).toMatch(/^DEADLINE_EXCEEDED/);
     const second = get(session, "second");
     await settle();
     expect(second.outcome).toBe("unary second"); // the server still holds "first": no room on the stream
-    expect(stream(0).sentIds).toEqual([1]);
-    stream(0).refuse(1, Status.DEADLINE_EXCEEDED); // the server's answer at its own deadline
+    expect(stream(0).sentIds).toEqual([1, 2]);
+    stream(0).refuse(2, Status.DEADLINE_EXCEEDED); // the server's answer at its own deadline
     await settle();
     expect(first.outcome).toMatch(/^DEADLINE_EXCEEDED: getOrLease did not finish/);
     const third = get(session, "third");
     await settle();
-    expect(stream(0).sentIds).toEqual([1, 2]);
+    expect(stream(0).sentIds).toEqual([1, 2, 3]);
     expect(unary.map((u) => u.key)).toEqual(["second"]);
-    stream(0).answer(2);
+    stream(0).answer(3);
+    stream(0).answer(1);
     await settle();
-    expect(third.outcome).toBe("answer 2");
+    expect([live.outcome, third.outcome]).toEqual(["answer 1", "answer 3"]);
     session.close();
     stream(0).end();
+    await settle();
+  });
+
+  it("cancels a stream whose every call in flight was given up on (the server stops them; nothing runs later), and the next call opens a new one", async () => {
+    const { transport, streams, stream } = fakeTransport();
+    const session = new LeaseSession(transport);
+    const first = get(session, "first", 100);
+    await settle();
+    stream(0).ready(4);
+    await settle();
+    expect(stream(0).options.signal?.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(first.outcome).toMatch(/^DEADLINE_EXCEEDED/);
+    expect(stream(0).options.signal?.aborted).toBe(true);
+    stream(0).fail(new RpcError(Status.CANCELLED, "cancelled on client")); // as grpc-js ends a cancelled call
+    const second = get(session, "second");
+    await settle();
+    expect(streams).toHaveLength(2);
+    expect(stream(1).sentIds).toEqual([2]);
+    stream(1).answer(2);
+    await settle();
+    expect([first.outcome.split(":")[0], second.outcome]).toEqual(["DEADLINE_EXCEEDED", "answer 2"]);
+    session.close();
+    stream(1).end();
     await settle();
   });
 
@@ -397,7 +307,7 @@ describe("LeaseSession (client)", () => {
     const { transport, unary, stream } = fakeTransport();
     const session = new LeaseSession(transport);
     const large = track(session.call("set", { namespace: "ns", key: "large", value: new Uint8Array(64 * 1024) }, 5000));
-    const small = track(session.call("set", { namespace: "ns", key: "small", value: new Uint8Array(64 * 1024 - 1) }, 5000));
+    const small = track(session.call("set", { namespace: "ns", key: "small", value: new Uint8Array(60 * 1024) }, 5000));
     await settle();
     expect(large.outcome).toBe("unary large");
     expect(unary.map((u) => u.key)).toEqual(["large"]);

@@ -1,10 +1,12 @@
 import { create, type DescMethod } from "@bufbuild/protobuf";
+import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it, vi } from "vitest";
+import { MAX_RECEIVE_HEADER } from "../../core/message-limits.js";
 import type { CallContext } from "../../core/grpc-adapter.js";
 import { RpcError, Status, statusName } from "../../core/rpc-error.js";
 import { CacheService, LeaseSessionRequestSchema, type LeaseSessionRequest, type LeaseSessionResponseSchema } from "../../gen/tiercache/v1/cache_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { leaseSession, type LeaseSessionCalls, type LeaseSessionOptions } from "../../server/rpc/lease-session.js";
+import { DRAIN_LINGER_MS, leaseSession, type LeaseSessionCalls, type LeaseSessionOptions } from "../../server/rpc/lease-session.js";
 import { callContextOf } from "../helpers/call-context.js";
 import { fakeTimersWithoutLeaks, settle } from "../helpers/fake-timers-no-leaks.js";
 
@@ -287,6 +289,25 @@ describe("leaseSession (server)", () => {
     expect(answers.sort()).toEqual(["0: ready", "1: RESOURCE_EXHAUSTED mapped thrown", "2: RESOURCE_EXHAUSTED mapped rejected", "3: FAILED_PRECONDITION lease lost"]);
   });
 
+  it("answers a GetOrLease whose answer would be over the client's receive limit (its header) RESOURCE_EXHAUSTED, and the stream goes on", async () => {
+    const requests = new Requests();
+    const metadata = new Metadata();
+    metadata.set(MAX_RECEIVE_HEADER, "300");
+    const fake = fakeCalls();
+    const session = leaseSession(requests, callContextOf(new AbortController().signal, metadata), fake.calls, { maxInFlight: 4, maxCallMs: 60_000, mapError }) as AsyncGenerator<Response, void, undefined>;
+    await session.next();
+    const long = "x".repeat(200); // the fake answers with the key as the value: 200 bytes of value, 600 of key at most
+    requests.push(create(LeaseSessionRequestSchema, { id: 1n, call: { case: "getOrLease", value: { namespace: "ns", key: long, leaseMs: 1000 } } }), getOrLease(2));
+    const answer = session.next();
+    await settle();
+    fake.get(long).resolve();
+    expect(await nextAnswer({ next: () => answer } as AsyncGenerator<Response, void, undefined>)).toMatch(/^1: RESOURCE_EXHAUSTED the answer \(up to \d+ bytes\) is over the client's max receive message size \(300 bytes\)/);
+    fake.get("k2").resolve();
+    expect(await nextAnswer(session)).toBe("2: getOrLease");
+    requests.end();
+    expect(await nextAnswer(session)).toBe("end");
+  });
+
   it("authorizes each call as its unary method with a context that names the stream; a refusal answers that call only", async () => {
     const seen: [string, string, CallContext | undefined][] = [];
     const authorize = (method: DescMethod, request: unknown, context: CallContext) => {
@@ -309,7 +330,7 @@ describe("leaseSession (server)", () => {
     expect(seen[0]![0]).toBe(CacheService.method.getOrLease.name);
   });
 
-  it("on closing reads no further call, answers the calls it read, then ends", async () => {
+  it("on closing says draining, answers a call read after it UNAVAILABLE not_run without running it, answers the calls it runs, and ends once the client ends its side", async () => {
     const closing = new AbortController();
     const { requests, fake, session } = open({ closing: closing.signal });
     await session.next();
@@ -318,18 +339,23 @@ describe("leaseSession (server)", () => {
     await settle();
     expect(requests.read).toBe(2);
     closing.abort();
-    requests.push(getOrLease(3)); // the client sends one more while the server drains: it is never run
-    await settle();
+    expect(describeAnswer((await answer).value)).toBe("0: draining");
+    requests.push(getOrLease(3)); // the client sent one more before it heard: it is not run, and it says so
+    const refused = await session.next();
+    expect(refused.value?.result).toMatchObject({ case: "error", value: { code: Status.UNAVAILABLE, notRun: true } });
     expect(fake.started.has("k3")).toBe(false);
     fake.get("k2").resolve();
-    expect(describeAnswer((await answer).value)).toBe("2: getOrLease");
+    expect(await nextAnswer(session)).toBe("2: getOrLease");
     fake.get("k1").resolve();
     expect(await nextAnswer(session)).toBe("1: getOrLease");
-    expect(await nextAnswer(session)).toBe("end");
+    const end = session.next();
+    await settle();
+    requests.end(); // the client ends its side on hearing draining
+    expect((await end).done).toBe(true);
     expect(fake.started.has("k3")).toBe(false);
   });
 
-  it("on closing ends a stream that is waiting for the client's next call, without it sending or ending anything", async () => {
+  it("on closing ends a stream whose client neither sends nor ends anything, DRAIN_LINGER_MS after its calls are answered", async () => {
     const closing = new AbortController();
     const { requests, fake, session } = open({ closing: closing.signal });
     await session.next();
@@ -338,15 +364,19 @@ describe("leaseSession (server)", () => {
     await settle();
     fake.get("k1").resolve();
     expect(describeAnswer((await answer).value)).toBe("1: getOrLease");
-    const end = session.next();
-    await settle();
     closing.abort(); // the client sends nothing more and keeps its side open
-    const outcome = await Promise.race([end.then((next) => (next.done ? "ended" : describeAnswer(next.value))), settle().then(() => "still open")]);
-    expect(outcome).toBe("ended");
-    await settle();
+    expect(await nextAnswer(session)).toBe("0: draining");
+    let ended = false;
+    const end = session.next().then((next) => (ended = next.done === true));
+    await vi.advanceTimersByTimeAsync(DRAIN_LINGER_MS - 1);
+    expect(ended).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await end;
+    expect(ended).toBe(true);
     requests.push(getOrLease(2));
     await settle();
     expect(fake.started.has("k2")).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it("cancels the context of every running call when the stream is cancelled", async () => {
