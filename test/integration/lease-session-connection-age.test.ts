@@ -1,11 +1,12 @@
 import { credentials } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { LeaseSession, type LeaseSessionTransport } from "../../client/lease-session.js";
+import { LeaseSession } from "../../client/lease-session.js";
 import { rotateOnConnectionChange } from "../../client/session-rotation.js";
 import { createClient } from "../../core/grpc-adapter.js";
 import { RpcError, statusName } from "../../core/rpc-error.js";
 import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
 import { startTestServer } from "../helpers/test-server.js";
+import { rawLeaseTransport } from "../helpers/raw-lease-transport.js";
 
 /**
  * The server asks a connection older than --max-connection-age to go (GOAWAY) and cuts it after the grace.
@@ -18,12 +19,7 @@ async function run(mode: "session" | "unary") {
   const holderRaw = createClient(CacheService, t.server.address, credentials.createInsecure(), { defaultTimeoutMs: 10_000 });
   try {
     await holderRaw.getOrLease({ namespace: "age", key: "held", leaseMs: 60_000 });
-    const transport: LeaseSessionTransport = {
-      open: (requests, options) => raw.leaseSession(requests, options),
-      unary: { getOrLease: (r, o) => raw.getOrLease(r, o), set: (r, o) => raw.set(r, o), releaseLease: (r, o) => raw.releaseLease(r, o) },
-      callOptions: () => ({}),
-      preferUnary: () => mode === "unary",
-    };
+    const transport = rawLeaseTransport(raw, { preferUnary: () => mode === "unary" });
     const session = new LeaseSession(transport);
     rotateOnConnectionChange(raw.grpcClient.getChannel(), session);
     const outcomes: string[] = [];

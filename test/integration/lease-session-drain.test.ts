@@ -1,10 +1,11 @@
 import { credentials } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { LeaseSession, type LeaseSessionTransport } from "../../client/lease-session.js";
+import { LeaseSession } from "../../client/lease-session.js";
 import { createClient } from "../../core/grpc-adapter.js";
 import { RpcError, statusName } from "../../core/rpc-error.js";
 import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
 import { startTestServer } from "../helpers/test-server.js";
+import { rawLeaseTransport } from "../helpers/raw-lease-transport.js";
 
 /**
  * While a server drains, a session stream it still has a call on (a lease wait) stays open but is no longer read.
@@ -18,12 +19,7 @@ async function run(mode: "session" | "unary") {
   try {
     await holderRaw.getOrLease({ namespace: "drain", key: "held", leaseMs: 60_000 });
     let unary = false;
-    const transport: LeaseSessionTransport = {
-      open: (requests, options) => raw.leaseSession(requests, options),
-      unary: { getOrLease: (r, o) => raw.getOrLease(r, o), set: (r, o) => raw.set(r, o), releaseLease: (r, o) => raw.releaseLease(r, o) },
-      callOptions: () => ({}),
-      preferUnary: () => unary,
-    };
+    const transport = rawLeaseTransport(raw, { preferUnary: () => unary });
     const session = new LeaseSession(transport);
     // A lease wait in flight on the session stream (answered when the lease lapses or after 4 s).
     const waiting = session.call("getOrLease", { namespace: "drain", key: "held", leaseMs: 60_000, waitMs: 4_000 }, 9_000).catch(() => undefined);

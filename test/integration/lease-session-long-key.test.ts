@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RpcError, statusName } from "../../core/rpc-error.js";
+import { waiterBehindHeldLease } from "../helpers/lease-waiter.js";
 import { startTestServer } from "../helpers/test-server.js";
 
 describe("a Set over the server's message limit because of its key (real server)", () => {
@@ -10,33 +11,16 @@ describe("a Set over the server's message limit because of its key (real server)
       const errors: unknown[] = [];
       const c = t.newClient({ onBackgroundError: (error) => errors.push(error) });
       const holder = t.newClient();
-      let open!: () => void;
-      const gate = new Promise<void>((resolve) => (open = resolve));
-      let leased!: () => void;
-      const holding = new Promise<void>((resolve) => (leased = resolve));
-      const held = holder.wrap("held", async () => {
-        leased();
-        await gate;
-        return "holder's value";
-      }, { namespace: "longkey", ttl: 60_000 });
-      await holding;
-      let waiterLoads = 0;
-      const waiter = c.wrap("held", async () => {
-        waiterLoads++;
-        return "waiter's value";
-      }, { namespace: "longkey", ttl: 60_000, leaseWaitMs: 20_000 });
-      await new Promise((resolve) => setTimeout(resolve, 200)); // the waiter's GetOrLease is on c's stream, waiting on the server
-      // A 30,000-byte key (allowed: max-key-bytes is 32 KiB) and a 40 KB value: value + 8 KiB < 60 KiB, so it goes on the stream,
-      // but the message (key + value) is ~70 KB, over the server's 60 KiB limit.
+      const behind = await waiterBehindHeldLease(holder, c, "longkey");
+      // A 30,000-byte key (allowed: max-key-bytes is 32 KiB) and a 40 KB value: the value alone is under the 60 KiB
+      // message limit, the message (key + value, ~70 KB) is over it.
       const longKey = "k".repeat(30_000);
       const big = "x".repeat(40_000);
       expect(await c.wrap(longKey, async () => big, { namespace: "longkey", ttl: 60_000 })).toBe(big);
       await c.settled();
-      open();
-      expect(await held).toBe("holder's value");
-      const got = await waiter;
-      expect({ waiter: got, waiterLoads, errors: errors.map((err) => (err instanceof RpcError ? `${statusName(err.code)}: ${err.details}` : String(err))) }).toEqual({
-        waiter: "holder's value",
+      expect({ ...(await behind.release()), errors: errors.map((err) => (err instanceof RpcError ? `${statusName(err.code)}: ${err.details}` : String(err))) }).toEqual({
+        held: "holder's value",
+        waited: "holder's value",
         waiterLoads: 0,
         errors: [expect.stringMatching(/^(RESOURCE_EXHAUSTED|INVALID_ARGUMENT)/)],
       });

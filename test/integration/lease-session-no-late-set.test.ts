@@ -1,10 +1,11 @@
 import { credentials } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { LeaseSession, type LeaseSessionTransport } from "../../client/lease-session.js";
+import { LeaseSession } from "../../client/lease-session.js";
 import { createClient } from "../../core/grpc-adapter.js";
 import { RpcError, statusName } from "../../core/rpc-error.js";
 import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
 import { startTestServer } from "../helpers/test-server.js";
+import { rawLeaseTransport } from "../helpers/raw-lease-transport.js";
 
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 
@@ -14,11 +15,7 @@ describe("Sets whose callers were told DEADLINE_EXCEEDED (real server)", () => {
     const raw = createClient(CacheService, t.server.address, credentials.createInsecure(), { defaultTimeoutMs: 10_000 });
     try {
       await raw.getOrLease({ namespace: "late", key: "held", leaseMs: 60_000 });
-      const transport: LeaseSessionTransport = {
-        open: (requests, options) => raw.leaseSession(requests, options),
-        unary: { getOrLease: (r, o) => raw.getOrLease(r, o), set: (r, o) => raw.set(r, o), releaseLease: (r, o) => raw.releaseLease(r, o) },
-        callOptions: () => ({}),
-      };
+      const transport = rawLeaseTransport(raw);
       const session = new LeaseSession(transport);
       await session.call("getOrLease", { namespace: "late", key: "warm", leaseMs: 100 }, 2000); // READY
       const outcomes: string[] = [];

@@ -8,8 +8,10 @@ import { createClient, type ServiceClient } from "../../core/grpc-adapter.js";
 import { RpcError, statusName } from "../../core/rpc-error.js";
 import { CacheService, type LeaseSessionRequestSchema, type LeaseSessionResponse } from "../../gen/tiercache/v1/cache_pb.js";
 import { parseTokens } from "../../server/security/tokens.js";
+import { waiterBehindHeldLease } from "../helpers/lease-waiter.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 import { listeningAddress, runTiercache, type TiercacheProcess } from "../helpers/tiercache-process.js";
+import { rawLeaseTransport } from "../helpers/raw-lease-transport.js";
 
 type Raw = ServiceClient<typeof CacheService>;
 type RequestInit = MessageInitShape<typeof LeaseSessionRequestSchema>;
@@ -179,30 +181,12 @@ describe("LeaseSession against a server", () => {
     const errors: unknown[] = [];
     const c = t.newClient({ onBackgroundError: (error) => errors.push(error) });
     const holder = t.newClient();
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    let leased!: () => void;
-    const holding = new Promise<void>((resolve) => (leased = resolve));
-    const held = holder.wrap("held", async () => {
-      leased();
-      await gate;
-      return "holder's value";
-    }, { namespace: "big", ttl: 60_000 });
-    await holding; // the holder has the lease and loads
-    let waiterLoads = 0;
-    // Its GetOrLease goes first on c's stream and waits on the server for the lease.
-    const waiter = c.wrap("held", async () => {
-      waiterLoads++;
-      return "waiter's value";
-    }, { namespace: "big", ttl: 60_000, leaseWaitMs: 20_000 });
+    const behind = await waiterBehindHeldLease(holder, c, "big");
     const big = "x".repeat(200 * 1024);
     expect(await c.wrap("big", async () => big, { namespace: "big", ttl: 60_000 })).toBe(big);
     await c.settled();
     expect(errors.map((err) => (err instanceof RpcError ? statusName(err.code) : String(err)))).toEqual(["RESOURCE_EXHAUSTED"]);
-    open();
-    expect(await held).toBe("holder's value");
-    expect(await waiter).toBe("holder's value");
-    expect(waiterLoads).toBe(0);
+    expect(await behind.release()).toEqual({ held: "holder's value", waited: "holder's value", waiterLoads: 0 });
   });
 
   it("a value too large for the client to read fails that wrap's own GetOrLease, not the other calls of its session, when the server's limit is above the client's", async () => {
@@ -213,31 +197,13 @@ describe("LeaseSession against a server", () => {
     await writer.set("huge", huge, { namespace: "recv", ttl: 60_000 });
     const c = t.newClient({ maxReceiveMessageBytes: 1024 * 1024 });
     const holder = t.newClient();
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    let leased!: () => void;
-    const holding = new Promise<void>((resolve) => (leased = resolve));
-    const held = holder.wrap("held", async () => {
-      leased();
-      await gate;
-      return "holder's value";
-    }, { namespace: "recv", ttl: 60_000 });
-    await holding;
-    let waiterLoads = 0;
-    const waiter = c.wrap("held", async () => {
-      waiterLoads++;
-      return "waiter's value";
-    }, { namespace: "recv", ttl: 60_000, leaseWaitMs: 20_000 });
-    await new Promise((resolve) => setTimeout(resolve, 100)); // the waiter's GetOrLease is on c's stream, waiting on the server
+    const behind = await waiterBehindHeldLease(holder, c, "recv");
     const read = await c.wrap("huge", async () => "loaded", { namespace: "recv", ttl: 60_000 }).then(
       (value) => (value === huge ? "the stored value" : String(value)),
       (err: unknown) => (err instanceof RpcError ? statusName(err.code) : String(err)),
     );
     expect(read).toBe("RESOURCE_EXHAUSTED");
-    open();
-    expect(await held).toBe("holder's value");
-    expect(await waiter).toBe("holder's value");
-    expect(waiterLoads).toBe(0);
+    expect(await behind.release()).toEqual({ held: "holder's value", waited: "holder's value", waiterLoads: 0 });
     for (const client of [writer, c, holder]) client.close();
   });
 
@@ -299,11 +265,7 @@ describe("LeaseSession when the server's session calls are all taken (1,024 held
     expect({ wrapped, loads }).toEqual({ wrapped: "cached value", loads: 0 });
 
     // A Set carried by a session, with a short deadline: it must either have run by the time it is answered, or never run.
-    const session = new LeaseSession({
-      open: (requests, options) => raw.leaseSession(requests, options),
-      unary: { getOrLease: (r, o) => raw.getOrLease(r, o), set: (r, o) => raw.set(r, o), releaseLease: (r, o) => raw.releaseLease(r, o) },
-      callOptions: () => ({}),
-    });
+    const session = new LeaseSession(rawLeaseTransport(raw));
     const first = await session.call("set", { namespace: "starve", key: "w", value: json("first"), contentType: "application/json" }, 300).then(
       () => "set",
       (err: unknown) => (err instanceof RpcError ? statusName(err.code) : String(err)),
@@ -359,11 +321,7 @@ describe("wrap over LeaseSession against a server killed with SIGKILL mid-load",
     const waiting = keys.map((key) => other.wrap(key, loader(`waited ${key}`), { namespace: "kill", ttl: 60_000, leaseWaitMs: 20_000 }));
     // And one call over a bare session, to see how a call in flight on the stream ends.
     const raw = createClient(CacheService, address, credentials.createInsecure(), { defaultTimeoutMs: 5000 });
-    const session = new LeaseSession({
-      open: (requests, options) => raw.leaseSession(requests, options),
-      unary: { getOrLease: (r, o) => raw.getOrLease(r, o), set: (r, o) => raw.set(r, o), releaseLease: (r, o) => raw.releaseLease(r, o) },
-      callOptions: () => ({}),
-    });
+    const session = new LeaseSession(rawLeaseTransport(raw));
     const bare = session.call("getOrLease", { namespace: "kill", key: "k0", leaseMs: 10_000, waitMs: 20_000 }, 25_000).then(
       () => "answered",
       (err: unknown) => (err instanceof RpcError ? `${statusName(err.code)}: ${err.details}` : String(err)),
