@@ -84,6 +84,9 @@ function largeSet(name: CallName, request: unknown, maxMessageBytes: number): bo
   return bytes >= STREAMED_VALUE_BYTES || bytes >= maxMessageBytes;
 }
 
+/** How long a stream with nothing in flight and its request side ended may take to end before it is cancelled, in ms. */
+const IDLE_END_WAIT_MS = 1000;
+
 /** Statuses with which a stream fails before running any call it carries. */
 const NOTHING_RAN = new Set<number>([Status.UNIMPLEMENTED, Status.UNAUTHENTICATED, Status.PERMISSION_DENIED]);
 
@@ -100,7 +103,11 @@ class OpenStream {
   closing = false;
   ended = false;
   idleTimer: NodeJS.Timeout | undefined;
+  /** Cancels the stream if the server does not end it once it is closing and idle. */
+  endTimer: NodeJS.Timeout | undefined;
   readonly openedAt = performance.now();
+  /** How long the server lets the stream take new calls (from READY; its connections' grace allows calls this long to end). */
+  maxAgeMs = Infinity;
   /** Cancels the stream (the server cancels what it still runs of it). */
   readonly cancel = new AbortController();
 }
@@ -196,6 +203,19 @@ export class LeaseSession {
     stream.closing = true;
     clearTimeout(stream.idleTimer);
     stream.requests.end();
+    this.#cancelOnceIdle(stream);
+  }
+
+  /**
+   * A stream whose request side is ended and that carries no call is cancelled unless the server ends it soon: a server
+   * that stopped answering must not keep it, and the process, open until the connection is found dead.
+   */
+  #cancelOnceIdle(stream: OpenStream): void {
+    if (!stream.closing || stream.ended || stream.pending.size > 0 || stream.endTimer !== undefined) return;
+    stream.endTimer = setTimeout(() => {
+      if (!stream.ended && stream.pending.size === 0) stream.cancel.abort();
+    }, IDLE_END_WAIT_MS);
+    stream.endTimer.unref();
   }
 
   #unary<K extends CallName>(name: K, request: SessionCalls[K][0], timeoutMs: number): Promise<SessionCalls[K][1]> {
@@ -204,11 +224,10 @@ export class LeaseSession {
   }
 
   #open(): OpenStream {
+    const aged = this.#stream;
+    if (aged !== undefined && !aged.ended && !aged.closing && performance.now() - aged.openedAt >= Math.min(this.#maxStreamAgeMs, aged.maxAgeMs)) this.rotate();
     const current = this.#stream;
-    if (current !== undefined && !current.ended && !current.closing) {
-      if (performance.now() - current.openedAt < this.#maxStreamAgeMs) return current;
-      this.#endRequests(current);
-    }
+    if (current !== undefined && !current.ended && !current.closing) return current;
     const stream = new OpenStream();
     this.#stream = stream;
     void this.#read(stream);
@@ -242,6 +261,7 @@ export class LeaseSession {
       stream.ready = true;
       stream.maxInFlight = Math.max(1, result.value.maxInFlight);
       if (result.value.maxMessageBytes > 0) stream.maxMessageBytes = result.value.maxMessageBytes;
+      if (result.value.maxStreamAgeMs > 0) stream.maxAgeMs = result.value.maxStreamAgeMs;
       this.#sendWaiting(stream);
       return;
     }
@@ -262,6 +282,7 @@ export class LeaseSession {
     else if (result.case === pending.name) pending.resolve(result.value);
     else pending.reject(new RpcError(Status.INTERNAL, `LeaseSession answered a ${pending.name} call with ${String(result.case)}`));
     this.#sendWaiting(stream);
+    this.#cancelOnceIdle(stream);
   }
 
   /**
@@ -320,6 +341,7 @@ export class LeaseSession {
   #end(stream: OpenStream, failure: unknown): void {
     stream.ended = true;
     clearTimeout(stream.idleTimer);
+    clearTimeout(stream.endTimer);
     if (this.#stream === stream) this.#stream = undefined;
     const code = failure instanceof RpcError ? failure.code : undefined;
     if (code === Status.UNIMPLEMENTED) this.#unsupported = true;
@@ -329,8 +351,11 @@ export class LeaseSession {
     // A stream that failed before READY found no server to take calls (as a unary call would have): the calls it never
     // sent fail now, UNAVAILABLE, rather than each opening yet another stream in turn.
     const unreachable = !stream.ready && !nothingRan;
+    // The server ends a stream OK only once it has answered every call it read: a call without an answer was never read.
+    const neverRead = failure === undefined && stream.ready;
     const cause = failure === undefined ? "the server ended it" : failure instanceof Error ? failure.message : String(failure);
     const retry: Pending[] = [];
+    const unread: Pending[] = [];
     for (const pending of stream.waiting) {
       if (refused || unreachable) {
         clearTimeout(pending.timer);
@@ -343,6 +368,7 @@ export class LeaseSession {
         clearTimeout(pending.timer);
         pending.reject(failure);
       } else if (nothingRan) retry.push(pending);
+      else if (neverRead) unread.push(pending);
       else {
         clearTimeout(pending.timer);
         pending.reject(new RpcError(Status.UNAVAILABLE, `the LeaseSession stream ended before ${pending.name} was answered, which may or may not have taken effect: ${cause}`, { cause: failure }));
@@ -351,6 +377,8 @@ export class LeaseSession {
     stream.pending.clear();
     stream.waiting.length = 0;
     for (const pending of retry) this.#retry(pending);
+    // Unary, as a call the server refused while draining: the next stream might go to the same server.
+    for (const pending of unread) this.#runUnary(pending);
   }
 
   /** Runs a call the server did not run as its unary RPC, within what is left of its deadline. */

@@ -190,6 +190,8 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
     maxInFlight: DEFAULT_SESSION_IN_FLIGHT,
     maxCallMs: config.maxDeadlineMs,
     maxMessageBytes: config.maxMessageBytes,
+    // A call sent on a stream up to half the grace after its connection was asked to go still has the other half to end.
+    ...(config.maxConnectionAgeMs !== "off" && config.maxConnectionAgeGraceMs !== "off" && { maxStreamAgeMs: Math.max(1, Math.floor(config.maxConnectionAgeGraceMs / 2)) }),
     mapError,
     closing: closing.signal,
     slots: new CallSlots(MAX_SESSION_CALLS),

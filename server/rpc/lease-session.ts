@@ -1,4 +1,4 @@
-import type { DescMethod, MessageInitShape } from "@bufbuild/protobuf";
+import { create, toBinary, type DescMethod, type MessageInitShape } from "@bufbuild/protobuf";
 import type { Authorizer, CallContext, UnaryHandler } from "../../core/grpc-adapter.js";
 import { flatMessageBytesAtMost, MAX_RECEIVE_HEADER } from "../../core/message-limits.js";
 import { RpcError, Status } from "../../core/rpc-error.js";
@@ -7,7 +7,7 @@ import {
   type GetOrLeaseRequestSchema,
   type GetOrLeaseResponseSchema,
   type LeaseSessionRequest,
-  type LeaseSessionResponseSchema,
+  LeaseSessionResponseSchema,
   type ReleaseLeaseRequestSchema,
   type ReleaseLeaseResponseSchema,
   type SetRequestSchema,
@@ -31,6 +31,8 @@ export interface LeaseSessionOptions {
   maxMessageBytes?: number;
   /** The longest deadline of one call, in ms (the server's max-deadline); also a call's deadline when it names none. */
   maxCallMs: number;
+  /** How long the client should send new calls on one stream (told in READY), in ms; unset for no limit. */
+  maxStreamAgeMs?: number;
   /** Access control of each call, as for the unary RPC it holds. */
   authorize?: Authorizer;
   /** Maps what a handler throws to the status of its answer. */
@@ -132,7 +134,10 @@ export async function* leaseSession(
     places++;
     const { id } = request;
     const { call } = request;
-    if (draining) return answer(failure(id, Status.UNAVAILABLE, "not run: the server is shutting down; send it again on a new stream or unary", true));
+    if (draining) {
+      if (call.case !== undefined) options.onCallEnd?.(METHODS[call.case], Status.UNAVAILABLE, 0);
+      return answer(failure(id, Status.UNAVAILABLE, "not run: the server is shutting down; send it again on a new stream or unary", true));
+    }
     if (call.case === undefined) return answer(failure(id, Status.INVALID_ARGUMENT, "LeaseSessionRequest holds no call: set get_or_lease, set or release_lease"));
     if (ids.has(id)) return answer(failure(id, Status.INVALID_ARGUMENT, `id ${id} is already in flight on this stream`));
     const method = METHODS[call.case];
@@ -154,10 +159,11 @@ export async function* leaseSession(
     };
     let answered = false;
     const settle = (response: Response | undefined) => {
-      if (response?.result?.case === "getOrLease" && receiveLimit !== undefined) {
-        const bytes = flatMessageBytesAtMost(response.result.value, ANSWER_FRAMING_BYTES);
+      if (response?.result?.case === "getOrLease" && receiveLimit !== undefined && flatMessageBytesAtMost(response.result.value, ANSWER_FRAMING_BYTES) > receiveLimit) {
+        // Near the limit: the exact size decides, as it would for a unary answer.
+        const bytes = toBinary(LeaseSessionResponseSchema, create(LeaseSessionResponseSchema, response)).byteLength;
         if (bytes > receiveLimit) {
-          response = failure(id, Status.RESOURCE_EXHAUSTED, `the answer (up to ${bytes} bytes) is over the client's max receive message size (${receiveLimit} bytes): raise it, as for a unary GetOrLease`);
+          response = failure(id, Status.RESOURCE_EXHAUSTED, `the answer (${bytes} bytes) is over the client's max receive message size (${receiveLimit} bytes): raise it, as for a unary GetOrLease`);
         }
       }
       if (!answered && response) {
@@ -221,17 +227,31 @@ export async function* leaseSession(
   };
 
   const limit = options.maxMessageBytes;
-  yield { result: { case: "ready", value: { maxInFlight: options.maxInFlight, ...(limit !== undefined && Number.isFinite(limit) && { maxMessageBytes: Math.min(limit, 0xffff_ffff) }) } } };
+  const age = options.maxStreamAgeMs;
+  yield {
+    result: {
+      case: "ready",
+      value: {
+        maxInFlight: options.maxInFlight,
+        ...(limit !== undefined && Number.isFinite(limit) && { maxMessageBytes: Math.min(limit, 0xffff_ffff) }),
+        ...(age !== undefined && Number.isFinite(age) && { maxStreamAgeMs: Math.min(Math.max(1, Math.floor(age)), 0xffff_ffff) }),
+      },
+    },
+  };
   const onClosing = () => {
     if (draining) return;
     draining = true;
     answers.push({ response: { result: { case: "draining", value: {} } }, written: () => {} });
+    notify();
+  };
+  /** Once a draining stream has nothing left to answer, the client has DRAIN_LINGER_MS to end its side. */
+  const lingerOnceIdle = () => {
+    if (!draining || linger !== undefined || places > 0 || running > 0 || answers.length > 0) return;
     linger = setTimeout(() => {
       lingerOver = true;
       notify();
     }, DRAIN_LINGER_MS);
     linger.unref?.();
-    notify();
   };
   if (options.closing?.aborted) onClosing();
   options.closing?.addEventListener("abort", onClosing);
@@ -249,6 +269,7 @@ export async function* leaseSession(
       }
       if (readerError) throw readerError.error;
       if ((readerDone || lingerOver) && places === 0 && running === 0) return;
+      lingerOnceIdle();
       await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {

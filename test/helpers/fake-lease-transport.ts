@@ -22,6 +22,7 @@ export class FakeStream {
       for await (const request of requests) this.sent.push(request);
       this.requestsEnded = true;
     })();
+    options.signal?.addEventListener("abort", () => this.fail(new RpcError(Status.CANCELLED, "Cancelled on client")), { once: true });
   }
 
   get sentIds(): number[] {

@@ -1,43 +1,10 @@
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
-import { startTestServer, tempDir, type TestServer } from "../helpers/test-server.js";
+import { runClientScriptAgainstSilentServer } from "../helpers/silent-server-script.js";
+import { startTestServer, type TestServer } from "../helpers/test-server.js";
 
-const CLIENT = new URL("../../dist/client/index.js", import.meta.url).href;
-const KILL_AFTER_MS = 20_000;
 
 /** Runs `body` in a child; when it prints "ready", pauses the proxy and then tells the child (stdin) to go on. */
-async function runChild(body: string, proxy: TcpProxy): Promise<{ code: number | null; stdout: string; stderr: string; msAfterDone: number | undefined }> {
-  const dir = tempDir("tiercache-session-exit-");
-  try {
-    const script = join(dir.path, "child.mjs");
-    writeFileSync(script, `import { CacheClient } from ${JSON.stringify(CLIENT)};\nconst go = () => new Promise((r) => process.stdin.once("data", () => { process.stdin.destroy(); r(); }));\n${body}\n`);
-    const child = spawn(process.execPath, [script], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    let doneAt: number | undefined;
-    child.stdout!.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (stdout.includes("ready") && !stdout.includes("paused")) {
-        stdout += "paused\n";
-        proxy.pause();
-        child.stdin!.write("go\n");
-      }
-      if (stdout.includes("done") && doneAt === undefined) doneAt = Date.now();
-    });
-    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const killer = setTimeout(() => child.kill("SIGKILL"), KILL_AFTER_MS);
-    const [code] = (await once(child, "exit")) as [number | null];
-    clearTimeout(killer);
-    return { code, stdout, stderr, msAfterDone: doneAt === undefined ? undefined : Date.now() - doneAt };
-  } finally {
-    proxy.resume();
-    dir.remove();
-  }
-}
 
 describe("a client (no local tier) whose server stops answering, never closed", () => {
   let t: TestServer;
@@ -52,7 +19,7 @@ describe("a client (no local tier) whose server stops answering, never closed", 
   it("unary: once its calls have failed DEADLINE_EXCEEDED and its work is done, the process exits (baseline)", async () => {
     proxy = await startTcpProxy({ host: "127.0.0.1", port: t.server.port });
     try {
-      const run = await runChild(`
+      const run = await runClientScriptAgainstSilentServer(`
         const client = new CacheClient({ address: "127.0.0.1:${proxy.port}", timeoutMs: 1000, retryReads: false });
         await client.set("warm", 1);
         console.log("ready");
@@ -69,7 +36,7 @@ describe("a client (no local tier) whose server stops answering, never closed", 
   it("wrap over the LeaseSession: once its calls have failed DEADLINE_EXCEEDED and its work is done, the process exits too", async () => {
     proxy = await startTcpProxy({ host: "127.0.0.1", port: t.server.port });
     try {
-      const run = await runChild(`
+      const run = await runClientScriptAgainstSilentServer(`
         const client = new CacheClient({ address: "127.0.0.1:${proxy.port}", timeoutMs: 1000, onBackgroundError: (e) => console.log("background " + String(e.code ?? e)) });
         await client.wrap("warm", async () => "w", { ttl: 60000 });
         console.log("ready");

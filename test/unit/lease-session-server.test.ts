@@ -296,12 +296,12 @@ describe("leaseSession (server)", () => {
     const fake = fakeCalls();
     const session = leaseSession(requests, callContextOf(new AbortController().signal, metadata), fake.calls, { maxInFlight: 4, maxCallMs: 60_000, mapError }) as AsyncGenerator<Response, void, undefined>;
     await session.next();
-    const long = "x".repeat(200); // the fake answers with the key as the value: 200 bytes of value, 600 of key at most
+    const long = "x".repeat(400); // the fake answers with the key as the value: 400 bytes, over the client's 300
     requests.push(create(LeaseSessionRequestSchema, { id: 1n, call: { case: "getOrLease", value: { namespace: "ns", key: long, leaseMs: 1000 } } }), getOrLease(2));
     const answer = session.next();
     await settle();
     fake.get(long).resolve();
-    expect(await nextAnswer({ next: () => answer } as AsyncGenerator<Response, void, undefined>)).toMatch(/^1: RESOURCE_EXHAUSTED the answer \(up to \d+ bytes\) is over the client's max receive message size \(300 bytes\)/);
+    expect(await nextAnswer({ next: () => answer } as AsyncGenerator<Response, void, undefined>)).toMatch(/^1: RESOURCE_EXHAUSTED the answer \(\d+ bytes\) is over the client's max receive message size \(300 bytes\)/);
     fake.get("k2").resolve();
     expect(await nextAnswer(session)).toBe("2: getOrLease");
     requests.end();
