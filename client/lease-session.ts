@@ -69,19 +69,25 @@ interface Pending {
 }
 
 /**
- * A Set of a value this large or larger goes as a unary call: a message over
- * the server's limit would fail the whole stream and every call on it (and a
- * large one holds up the calls behind it), where a unary Set fails alone.
+ * A call whose message may be this large or larger goes as a unary call: a
+ * message over the server's limit would fail the whole stream and every call
+ * on it (and a large one holds up the calls behind it), where a unary call
+ * fails alone.
  */
-const STREAMED_VALUE_BYTES = 64 * 1024;
+const STREAMED_MESSAGE_BYTES = 64 * 1024;
 
-/** Room kept for a Set message's framing (field tags, lengths, numbers, ids) on top of its value and strings. */
-const SET_FRAMING_BYTES = 1024;
+/** Room kept for a message's framing (field tags, lengths, numbers, ids) on top of its bytes and strings. */
+const FRAMING_BYTES = 1024;
 
-function largeSet(name: CallName, request: unknown, maxMessageBytes: number): boolean {
-  if (name !== "set") return false;
-  const bytes = flatMessageBytesAtMost(request as object, SET_FRAMING_BYTES);
-  return bytes >= STREAMED_VALUE_BYTES || bytes >= maxMessageBytes;
+/** The largest message sent before READY tells the server's limit: no server's is smaller (its minimum is 1 KiB). */
+const PRE_READY_MESSAGE_BYTES = 1024;
+
+/** Framing of a GetOrLease or ReleaseLease message (a few numbers and tags), the calls sent before READY. */
+const SMALL_CALL_FRAMING_BYTES = 64;
+
+/** At most the bytes of the message that carries `request`. */
+function messageBytes(request: unknown, framingBytes = FRAMING_BYTES): number {
+  return flatMessageBytesAtMost(request as object, framingBytes);
 }
 
 /** How long a stream with nothing in flight and its request side ended may take to end before it is cancelled, in ms. */
@@ -154,7 +160,7 @@ export class LeaseSession {
     const stream = this.#open();
     // A call the stream has no room for goes unary rather than wait behind others (a GetOrLease may wait for a lease);
     // so does a Set that could make a message over the server's limit, which would fail the stream and every call on it.
-    if (this.#goesUnary(stream, name, request) || (stream.ready && stream.pending.size >= stream.maxInFlight)) return this.#unary(name, request, timeoutMs);
+    if (this.#goesUnary(stream, request) || (stream.ready && stream.pending.size >= stream.maxInFlight)) return this.#unary(name, request, timeoutMs);
     this.#hold?.begin();
     return new Promise<unknown>((resolve, reject) => {
       const id = this.#nextId++;
@@ -175,9 +181,10 @@ export class LeaseSession {
     }).finally(() => this.#hold?.end()) as Promise<SessionCalls[K][1]>;
   }
 
-  /** Whether a call goes unary because its message, or its answer, could be over a limit and fail the whole stream. */
-  #goesUnary(stream: OpenStream, name: CallName, request: unknown): boolean {
-    return largeSet(name, request, stream.maxMessageBytes);
+  /** Whether a call goes unary because its message could be over the server's limit (or is large) and fail the whole stream. */
+  #goesUnary(stream: OpenStream, request: unknown): boolean {
+    const bytes = messageBytes(request);
+    return bytes >= STREAMED_MESSAGE_BYTES || bytes >= stream.maxMessageBytes;
   }
 
   /** Takes no further call on the current stream (it ends once its calls are answered): the next call opens a new one. */
@@ -293,7 +300,8 @@ export class LeaseSession {
     if (stream.ended || stream.closing) return;
     const ready = stream.ready ? stream.maxInFlight : 1;
     while (stream.waiting.length > 0 && stream.pending.size < ready) {
-      if (!stream.ready && stream.waiting[0]!.name === "set") break;
+      const next = stream.waiting[0]!;
+      if (!stream.ready && (next.name === "set" || messageBytes(next.request, SMALL_CALL_FRAMING_BYTES) > PRE_READY_MESSAGE_BYTES)) break;
       const pending = stream.waiting.shift()!;
       const left = pending.deadline - Date.now();
       if (left <= 0) {
@@ -301,7 +309,7 @@ export class LeaseSession {
         pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
         continue;
       }
-      if (this.#goesUnary(stream, pending.name, pending.request)) {
+      if (this.#goesUnary(stream, pending.request)) {
         this.#runUnary(pending);
         continue;
       }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Server } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
@@ -184,6 +185,8 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   });
   const access = config.tokens && new AccessControl(config.tokens, { logger });
   const closing = new AbortController();
+  // Every open Watch and LeaseSession stream listens to it: their number is bounded by the connection limits, not 10.
+  setMaxListeners(0, closing.signal);
   const watchOptions = { closing: closing.signal, maxNamespaces: config.maxWatchNamespaces, watchers: new WatcherSlots(config.maxWatchers) };
   const mapError = errorToStatus(logger);
   const session = {
