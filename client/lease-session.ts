@@ -63,7 +63,8 @@ interface Pending {
   resolve(response: unknown): void;
   reject(error: unknown): void;
   timer: NodeJS.Timeout;
-  sent: boolean;
+  /** The request's bytes and strings, at most (its message is this plus framing). */
+  contentBytes: number;
   /** Sent, and its caller got DEADLINE_EXCEEDED: it keeps its place on the stream until the server answers it. */
   expired: boolean;
 }
@@ -85,9 +86,9 @@ const PRE_READY_MESSAGE_BYTES = 1024;
 /** Framing of a GetOrLease or ReleaseLease message (a few numbers and tags), the calls sent before READY. */
 const SMALL_CALL_FRAMING_BYTES = 64;
 
-/** At most the bytes of the message that carries `request`. */
-function messageBytes(request: unknown, framingBytes = FRAMING_BYTES): number {
-  return flatMessageBytesAtMost(request as object, framingBytes);
+/** At most the bytes of a request's bytes fields and strings, without framing. */
+function contentBytes(request: unknown): number {
+  return flatMessageBytesAtMost(request as object, 0);
 }
 
 /** How long a stream with nothing in flight and its request side ended may take to end before it is cancelled, in ms. */
@@ -160,7 +161,8 @@ export class LeaseSession {
     const stream = this.#open();
     // A call the stream has no room for goes unary rather than wait behind others (a GetOrLease may wait for a lease);
     // so does a Set that could make a message over the server's limit, which would fail the stream and every call on it.
-    if (this.#goesUnary(stream, request) || (stream.ready && stream.pending.size >= stream.maxInFlight)) return this.#unary(name, request, timeoutMs);
+    const content = contentBytes(request);
+    if (this.#goesUnary(stream, content) || (stream.ready && stream.pending.size >= stream.maxInFlight)) return this.#unary(name, request, timeoutMs);
     this.#hold?.begin();
     return new Promise<unknown>((resolve, reject) => {
       const id = this.#nextId++;
@@ -171,7 +173,7 @@ export class LeaseSession {
         deadline: Date.now() + timeoutMs,
         resolve,
         reject,
-        sent: false,
+        contentBytes: content,
         expired: false,
         timer: setTimeout(() => this.#expire(stream, pending), timeoutMs),
       };
@@ -182,8 +184,8 @@ export class LeaseSession {
   }
 
   /** Whether a call goes unary because its message could be over the server's limit (or is large) and fail the whole stream. */
-  #goesUnary(stream: OpenStream, request: unknown): boolean {
-    const bytes = messageBytes(request);
+  #goesUnary(stream: OpenStream, contentBytes: number): boolean {
+    const bytes = contentBytes + FRAMING_BYTES;
     return bytes >= STREAMED_MESSAGE_BYTES || bytes >= stream.maxMessageBytes;
   }
 
@@ -301,7 +303,7 @@ export class LeaseSession {
     const ready = stream.ready ? stream.maxInFlight : 1;
     while (stream.waiting.length > 0 && stream.pending.size < ready) {
       const next = stream.waiting[0]!;
-      if (!stream.ready && (next.name === "set" || messageBytes(next.request, SMALL_CALL_FRAMING_BYTES) > PRE_READY_MESSAGE_BYTES)) break;
+      if (!stream.ready && (next.name === "set" || next.contentBytes + SMALL_CALL_FRAMING_BYTES > PRE_READY_MESSAGE_BYTES)) break;
       const pending = stream.waiting.shift()!;
       const left = pending.deadline - Date.now();
       if (left <= 0) {
@@ -309,11 +311,10 @@ export class LeaseSession {
         pending.reject(new RpcError(Status.DEADLINE_EXCEEDED, `${pending.name} did not finish within its deadline`));
         continue;
       }
-      if (this.#goesUnary(stream, pending.request)) {
+      if (this.#goesUnary(stream, pending.contentBytes)) {
         this.#runUnary(pending);
         continue;
       }
-      pending.sent = true;
       stream.pending.set(pending.id, pending);
       stream.requests.push({ id: pending.id, timeoutMs: Math.ceil(left), call: { case: pending.name, value: pending.request } as NonNullable<RequestInit["call"]> });
     }
