@@ -197,7 +197,7 @@ export function serverDefinition(service: DescService): ServiceDefinition {
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: passThrough,
       requestDeserialize: passThrough,
-      responseSerialize: messageCodec(method.output).encode as (value: unknown) => Buffer,
+      responseSerialize: messageCodec(method.output).encodeToSend as (value: unknown) => Buffer,
       responseDeserialize: messageCodec(method.output).decode,
     };
   }

@@ -19,8 +19,11 @@ import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint
  */
 export interface CompiledCodec<D extends DescMessage = DescMessage> {
   readonly schema: D;
-  /** The binary form of `message` (a message or its init shape), or undefined when protobuf-es must do it. */
-  encode(message: object): Uint8Array | undefined;
+  /**
+   * The binary form of `message` (a message or its init shape), or undefined
+   * when protobuf-es must do it; written into `allocate(size)` when given.
+   */
+  encode(message: object, allocate?: (size: number) => Buffer): Uint8Array | undefined;
   /** The message in `bytes`, or undefined when protobuf-es must decode it (and give the canonical result or error). */
   decode(bytes: Uint8Array): MessageShape<D> | undefined;
 }
@@ -239,11 +242,11 @@ export function compiledCodec<D extends DescMessage>(schema: D): CompiledCodec<D
   if (!codec) return undefined;
   return {
     schema,
-    encode(message) {
+    encode(message, allocate) {
       scratch.length = 0;
       try {
         const size = codec.size(message as Record<string, unknown>, scratch);
-        const buf = Buffer.allocUnsafe(size);
+        const buf = allocate === undefined ? Buffer.allocUnsafe(size) : allocate(size);
         cursor.at = 0;
         codec.write(message as Record<string, unknown>, buf, 0, scratch, cursor);
         return buf;

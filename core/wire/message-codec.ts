@@ -1,11 +1,18 @@
 import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { compiledCodec } from "./compiled-codec.js";
+import { sendBuffer } from "./send-scratch.js";
 
 /** Encodes and decodes one message type: the compiled codec where it applies, protobuf-es otherwise. */
 export interface MessageCodec<D extends DescMessage> {
   /** The binary form of a message or of its init shape (as `create` takes it). */
   encode(message: MessageInitShape<D> | MessageShape<D>): Buffer;
+  /**
+   * Like `encode`, into the shared send scratch when the message is large
+   * (see send-scratch.ts): the result is valid only until the next call, for
+   * grpc-js's server, which copies it at once.
+   */
+  encodeToSend(message: MessageInitShape<D> | MessageShape<D>): Buffer;
   /** Decodes `bytes`; throws protobuf-es's error on malformed input. */
   decode(bytes: Uint8Array): MessageShape<D>;
 }
@@ -26,9 +33,10 @@ export function messageCodec<D extends DescMessage>(schema: D): MessageCodec<D> 
     codec = fast
       ? {
           encode: (message) => (fast.encode(message) as Buffer | undefined) ?? slowEncode(message),
+          encodeToSend: (message) => (fast.encode(message, sendBuffer) as Buffer | undefined) ?? slowEncode(message),
           decode: (bytes) => fast.decode(bytes) ?? slowDecode(bytes),
         }
-      : { encode: slowEncode, decode: slowDecode };
+      : { encode: slowEncode, encodeToSend: slowEncode, decode: slowDecode };
     codecs.set(schema, codec as unknown as MessageCodec<DescMessage>);
   }
   return codec;

@@ -1,0 +1,26 @@
+/**
+ * One buffer, reused, for the server's serialized responses. grpc-js's server
+ * copies what a method's `responseSerialize` returns into its own framed
+ * buffer before anything else runs (server-interceptors.js
+ * `serializeMessage`), so a large response can be written into the same
+ * memory every time instead of into a fresh allocation: fresh buffers of
+ * hundreds of KiB cost page faults and garbage collections (a StreamGet
+ * batch of 500 KiB values spent more time in them than in copying). Only
+ * sizes from {@link SEND_SCRATCH_MIN_BYTES} to {@link SEND_SCRATCH_MAX_BYTES}
+ * use it, so the process holds one buffer of the largest such response
+ * (rounded up to 64 KiB), at most 16 MiB.
+ * test/integration/send-scratch.test.ts fails if grpc-js ever keeps the
+ * serialized buffer past that call.
+ */
+export const SEND_SCRATCH_MIN_BYTES = 64 * 1024;
+/** Responses above this size get a buffer of their own. */
+export const SEND_SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
+
+let scratch: Buffer | undefined;
+
+/** A buffer of `size` bytes: the shared scratch for sizes it covers, else a fresh one. */
+export function sendBuffer(size: number): Buffer {
+  if (size < SEND_SCRATCH_MIN_BYTES || size > SEND_SCRATCH_MAX_BYTES) return Buffer.allocUnsafe(size);
+  if (scratch === undefined || scratch.byteLength < size) scratch = Buffer.allocUnsafeSlow(Math.ceil(size / SEND_SCRATCH_MIN_BYTES) * SEND_SCRATCH_MIN_BYTES);
+  return scratch.subarray(0, size);
+}
