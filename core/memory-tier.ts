@@ -32,6 +32,8 @@ export const MAX_ENTRY_BYTES = 2 ** 32 - 1;
 
 /** Slots allocated up front; arrays then double up to the entry bound. */
 const INITIAL_SLOTS = 256;
+/** {@link MemoryTier.firstSurvivor} counts a later set as sure to be stored only when its value lives at least this much longer. */
+export const SURVIVOR_EXPIRY_MARGIN_MS = 1000;
 /** Upper bound of EvictionPolicy.reservedSlots. */
 const MAX_RESERVED_SLOTS = 4;
 
@@ -413,6 +415,40 @@ export class MemoryTier<V> {
     this.#stats.sets++;
     this.#flush();
     return true;
+  }
+
+  /**
+   * For a run of `set(keyAt(i), valueAt(i), expiresAtOf(i))`, i = 0 .. count-1
+   * in order (an undefined value is no set): the first index whose set can
+   * leave its entry in the tier. Under LRU and FIFO every set moves its key
+   * to the back and eviction takes the front, so the tier always holds the
+   * longest run of newest entries that fits; once `maxEntries` distinct
+   * later keys are stored, an earlier set is evicted whatever else happens,
+   * and doing it is wasted work (its key must only be deleted, so that no
+   * older value stays). A later set counts only when it is sure to be
+   * stored: within maxBytes and not expiring within
+   * {@link SURVIVOR_EXPIRY_MARGIN_MS}. 0 for LFU and TinyLFU, which may keep
+   * an older entry over a newer one.
+   */
+  firstSurvivor(count: number, keyAt: (i: number) => string, valueAt: (i: number) => V | undefined, expiresAtOf: (i: number) => number): number {
+    const max = this.#maxEntries;
+    if (count <= max || (this.#policy.name !== "lru" && this.#policy.name !== "fifo")) return 0;
+    const soon = this.#clock() + SURVIVOR_EXPIRY_MARGIN_MS;
+    const seen = new Set<string>(); // a key's last set decides its fate
+    let stored = 0;
+    for (let i = count - 1; i >= 0; i--) {
+      const value = valueAt(i);
+      if (value === undefined) continue;
+      const key = keyAt(i);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const expiresAt = expiresAtOf(i);
+      if (expiresAt !== 0 && expiresAt <= soon) continue;
+      const size = this.#measure(key, value);
+      if (size > this.#maxBytes || size > MAX_ENTRY_BYTES) continue;
+      if (++stored === max) return i;
+    }
+    return 0;
   }
 
   /** Remove an entry; true if an unexpired one was removed (an expired one is reclaimed as expired). */

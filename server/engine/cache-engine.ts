@@ -580,7 +580,13 @@ export class CacheEngine {
           continue;
         }
         state.durable.hits++;
-        if (isCurrent(i)) this.#keep(state, keys[i]!, envelope, readExpiresAt(envelope));
+      }
+      // More hits than the memory tier holds: those it would evict at once are not copied in.
+      const promoted = (i: number) => (envelopes[i] !== undefined && isCurrent(i) ? envelopes[i] : undefined);
+      const from = state.memory.firstSurvivor(keys.length, (i) => keys[i]!, promoted, (i) => readExpiresAt(envelopes[i]!));
+      for (let i = from; i < keys.length; i++) {
+        const envelope = promoted(i);
+        if (envelope !== undefined) this.#keep(state, keys[i]!, envelope, readExpiresAt(envelope));
       }
       return envelopes;
     });
@@ -823,8 +829,11 @@ export class CacheEngine {
         }
       },
       () => {
+        // A batch longer than the memory tier: the writes it would evict at once are not copied in (only their old copies go).
+        const from = state.memory.firstSurvivor(writes.length, (i) => writes[i]!.key, (i) => writes[i]!.envelope, (i) => writes[i]!.expiresAt);
         writes.forEach((write, i) => {
-          this.#keep(state, write.key, write.envelope, write.expiresAt);
+          if (i < from) state.memory.delete(write.key);
+          else this.#keep(state, write.key, write.envelope, write.expiresAt);
           state.written.bytesIn += entries[i]!.value.byteLength;
           state.written.bytesStored += write.envelope.byteLength;
         });
