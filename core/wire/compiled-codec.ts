@@ -248,7 +248,8 @@ export function compiledCodec<D extends DescMessage>(schema: D): CompiledCodec<D
         const size = codec.size(message as Record<string, unknown>, scratch);
         const buf = allocate === undefined ? Buffer.allocUnsafe(size) : allocate(size);
         cursor.at = 0;
-        codec.write(message as Record<string, unknown>, buf, 0, scratch, cursor);
+        // Every byte must be written: a reused buffer would otherwise send what an earlier message left there.
+        if (codec.write(message as Record<string, unknown>, buf, 0, scratch, cursor) !== size) throw GIVE_UP;
         return buf;
       } catch (err) {
         if (err === GIVE_UP) return undefined;
