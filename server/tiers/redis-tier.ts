@@ -335,7 +335,7 @@ type Ttl = number | "none" | "expired";
  * past its expiry even with clock skew or an injected clock.
  *
  * Round trips: get = GET; getMany = one MGET; setMany = one MULTI/EXEC (all or
- * nothing); delete/deleteMany = one MULTI/EXEC of GETRANGE (the envelope's
+ * nothing: one MSET of the values without expiry, SET … PX of the others); delete/deleteMany = one MULTI/EXEC of GETRANGE (the envelope's
  * prefix, to count only fresh keys) and one UNLINK; has = GETRANGE of the
  * prefix only; touch = one Lua script. Freshness follows core/envelope.ts.
  *
@@ -499,15 +499,21 @@ export class RedisTier implements DurableTier {
 
   async setMany(namespace: string, writes: readonly DurableWrite[], scope?: CallScope): Promise<void> {
     if (writes.length === 0) return;
-    const items = writes.map((write) => ({ id: this.#key(namespace, write.key), value: toBuffer(write.envelope), expiresAt: write.expiresAt }));
+    // In one transaction only a key's last write shows, so the others are left out and the rest grouped:
+    // the values without expiry go in one MSET, which spares ioredis a command (and its reply) per entry.
+    const last = new Map<string, DurableWrite>();
+    for (const write of writes) last.set(write.key, write);
+    const items = Array.from(last.values(), (write) => ({ id: this.#key(namespace, write.key), value: toBuffer(write.envelope), expiresAt: write.expiresAt }));
     await this.#exec("setMany", true, scope, async () => {
       const tx = this.#client.multi();
+      const lasting: (string | Buffer)[] = [];
       for (const { id, value, expiresAt } of items) {
         const ttl = this.#ttl(expiresAt);
         if (ttl === "expired") tx.unlink(id);
-        else if (ttl === "none") tx.set(id, value);
+        else if (ttl === "none") lasting.push(id, value);
         else tx.set(id, value, "PX", ttl);
       }
+      if (lasting.length > 0) tx.mset(...lasting);
       execResults(await tx.exec());
     });
   }

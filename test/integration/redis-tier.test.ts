@@ -69,7 +69,7 @@ describe("RedisTier (standalone) specifics", () => {
     expect(await raw.exists("spec:{ns-past}:k")).toBe(0);
   });
 
-  it("getMany is one MGET, setMany one MULTI/EXEC, deleteMany one transaction", async () => {
+  it("getMany is one MGET, setMany one MULTI/EXEC (one MSET of the values without expiry), deleteMany one transaction", async () => {
     const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
     await raw.config("RESETSTAT");
     await tier.setMany("ns-rt", keys.map((key) => ({ key, envelope: envelope(key), expiresAt: 0 })));
@@ -81,8 +81,36 @@ describe("RedisTier (standalone) specifics", () => {
     expect(stats.get ?? 0).toBe(0);
     expect(stats.multi).toBe(2);
     expect(stats.exec).toBe(2);
-    expect(stats.set).toBe(50);
+    expect(stats.mset).toBe(1);
+    expect(stats.set ?? 0).toBe(0);
     expect(stats.unlink).toBe(1);
+  });
+
+  it("setMany writes each key's last entry, with or without expiry, replacing an older expiry", async () => {
+    const soon = Date.now() + 60_000;
+    const past = Date.now() - 1;
+    await tier.set("ns-mix", { key: "lasting", envelope: envelope("old", soon), expiresAt: soon });
+    await tier.set("ns-mix", { key: "gone", envelope: envelope("old"), expiresAt: 0 });
+    await raw.config("RESETSTAT");
+    await tier.setMany("ns-mix", [
+      { key: "a", envelope: envelope("a1"), expiresAt: 0 },
+      { key: "b", envelope: envelope("b1", soon), expiresAt: soon },
+      { key: "a", envelope: envelope("a2", soon), expiresAt: soon },
+      { key: "b", envelope: envelope("b2"), expiresAt: 0 },
+      { key: "lasting", envelope: envelope("new"), expiresAt: 0 },
+      { key: "gone", envelope: envelope("gone", past), expiresAt: past },
+    ]);
+    const text = async (key: string) => {
+      const found = await tier.get("ns-mix", key);
+      return found === undefined ? undefined : new TextDecoder().decode(codec.decode(found).value);
+    };
+    expect([await text("a"), await text("b"), await text("lasting"), await text("gone")]).toEqual(["a2", "b2", "new", undefined]);
+    expect(await raw.pttl("spec:{ns-mix}:a")).toBeGreaterThan(0);
+    expect(await raw.pttl("spec:{ns-mix}:b")).toBe(-1);
+    expect(await raw.pttl("spec:{ns-mix}:lasting")).toBe(-1);
+    expect(await raw.exists("spec:{ns-mix}:gone")).toBe(0);
+    const stats = parseCommandStats(await raw.info("commandstats"));
+    expect([stats.mset, stats.set, stats.unlink, stats.exec]).toEqual([1, 1, 1, 1]);
   });
 
   it("counts only live keys on delete: a key expired by the clock but still in Redis is not counted", async () => {
