@@ -134,10 +134,10 @@ await serveChild(async (config) => {
       return { ...result, keys: bulkKeys.length, keysPerSec: result.opsPerSec * bulkKeys.length, msPerOp: result.elapsedMs / result.calls };
     },
     /** StreamSet then StreamGet of `total` keys (`bulk:<i>`), `batchSize` per message: keys/s of each. */
-    async stream({ total, batchSize = 1000 }) {
+    async stream({ total, batchSize = 1000, ttlMs = 0 }) {
       const names = Array.from({ length: total }, (_, i) => `bulk:${i}`);
       let t0 = performance.now();
-      const stored = await tc.streamSet(names.map((name) => [name, value]), { batchSize });
+      const stored = await tc.streamSet(names.map((name) => [name, value]), { batchSize, ...(ttlMs > 0 && { ttl: ttlMs }) });
       const setMs = performance.now() - t0;
       if (stored !== total) throw new Error(`StreamSet stored ${stored} of ${total}`);
       t0 = performance.now();

@@ -5,7 +5,7 @@
  * - preload: SET bench:key:<i> to a 1 KiB value for `keys` keys
  * - get: GET latency sequentially and throughput at `concurrency` in flight,
  *   through raw ioredis getBuffer ("raw") or RedisTier.get ("tier")
- * - bulk: 100k keys by MGET of `chunk` keys / pipelined SET in `chunk`-sized pipelines
+ * - bulk: 100k keys by MGET of `chunk` keys / pipelined SET (… PX `ttlMs` when given) in `chunk`-sized pipelines
  * - bento: bentocache getOrSet (memory L1 over this Redis as L2) on a Zipf trace
  */
 import { Redis } from "ioredis";
@@ -80,7 +80,7 @@ await serveChild(async (config) => {
       }
       return true;
     },
-    async bulk({ op, total, chunk }) {
+    async bulk({ op, total, chunk, ttlMs = 0 }) {
       const names = Array.from({ length: total }, (_, i) => `bench:bulk:${i}`);
       const t0 = performance.now();
       const work = [];
@@ -89,7 +89,8 @@ await serveChild(async (config) => {
         if (op === "mget") work.push(redis.mgetBuffer(part));
         else {
           const pipeline = redis.pipeline();
-          for (const name of part) pipeline.set(name, value);
+          for (const name of part) if (ttlMs > 0) pipeline.set(name, value, "PX", ttlMs);
+          else pipeline.set(name, value);
           work.push(pipeline.exec());
         }
       }
