@@ -4,6 +4,7 @@
  */
 export {
   CacheClient,
+  CLIENT_FLOW_CONTROL_WINDOW_BYTES,
   type CacheClientOptions,
   type TlsOptions,
   type CachedOptions,
