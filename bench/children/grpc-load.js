@@ -51,8 +51,11 @@ await serveChild(async (config) => {
   const echoRequest = Buffer.alloc(config.getRequestBytes ?? 24, 0x6b);
   const redisKeys = config.redisKeys ? keys.map((key) => Buffer.from(`bench:${key}`, "latin1")) : undefined;
   if (config.echoAddress) {
+    // The transport settings CacheClient uses, so that the echo is the same grpc-js with nothing on top.
+    const { CLIENT_FLOW_CONTROL_WINDOW_BYTES } = await importDist("client/index.js");
     echo = new Client(config.echoAddress, credentials.createInsecure(), {
       "grpc.max_receive_message_length": 16 * 1024 * 1024,
+      "grpc-node.flow_control_window": CLIENT_FLOW_CONTROL_WINDOW_BYTES,
     });
   }
   const bulkRequest = Buffer.alloc(config.bulkRequestBytes ?? 8000, 0x6b);
