@@ -58,8 +58,8 @@ export function parseMonitorLine(line: string): { at: number; args: Buffer[] } |
  * (MONITOR, on a raw connection), reduced to the values a set of keys took
  * and when Redis applied each (its timestamp, exact: a write buffered while
  * Redis was paused shows at the moment it was applied after SIGCONT, and
- * values overwritten a microsecond later are not missed). SET gives a
- * value, UNLINK/DEL remove it; MULTI/EXEC and the touch script show their
+ * values overwritten a microsecond later are not missed). SET and MSET give
+ * values, UNLINK/DEL remove them; MULTI/EXEC and the touch script show their
  * inner commands. After a restart it reconnects and records what Redis
  * then holds (the append-only file's view), at the time it read it.
  */
@@ -136,14 +136,16 @@ export class RedisTruth {
 
   #onCommand(line: string): void {
     const name = /\] "([A-Za-z]+)"/.exec(line)?.[1]?.toUpperCase();
-    if (name !== "SET" && name !== "UNLINK" && name !== "DEL") return;
+    if (name !== "SET" && name !== "MSET" && name !== "UNLINK" && name !== "DEL") return;
     const parsed = parseMonitorLine(line);
     if (!parsed) return;
     this.#commands++;
     const [, ...rest] = parsed.args;
-    if (name === "SET") {
-      const key = this.#keyOf.get(rest[0]!.toString("latin1"));
-      if (key !== undefined) this.#record(key, decode(rest[1]!), parsed.at);
+    if (name === "SET" || name === "MSET") {
+      for (let i = 0; i + 1 < (name === "SET" ? 2 : rest.length); i += 2) {
+        const key = this.#keyOf.get(rest[i]!.toString("latin1"));
+        if (key !== undefined) this.#record(key, decode(rest[i + 1]!), parsed.at);
+      }
       return;
     }
     for (const id of rest) {
@@ -152,7 +154,7 @@ export class RedisTruth {
     }
   }
 
-  /** SET, UNLINK and DEL commands seen so far. */
+  /** SET, MSET, UNLINK and DEL commands seen so far. */
   get commands(): number {
     return this.#commands;
   }
