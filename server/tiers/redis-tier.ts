@@ -335,7 +335,7 @@ type Ttl = number | "none" | "expired";
  * past its expiry even with clock skew or an injected clock.
  *
  * Round trips: get = GET; getMany = one MGET; setMany = one MULTI/EXEC (all or
- * nothing: one MSET of the values without expiry, SET … PX of the others); delete/deleteMany = one MULTI/EXEC of GETRANGE (the envelope's
+ * nothing: MSETs of the values without expiry, SET … PX of the others); delete/deleteMany = one MULTI/EXEC of GETRANGE (the envelope's
  * prefix, to count only fresh keys) and one UNLINK; has = GETRANGE of the
  * prefix only; touch = one Lua script. Freshness follows core/envelope.ts.
  *
@@ -500,7 +500,7 @@ export class RedisTier implements DurableTier {
   async setMany(namespace: string, writes: readonly DurableWrite[], scope?: CallScope): Promise<void> {
     if (writes.length === 0) return;
     // In one transaction only a key's last write shows, so the others are left out and the rest grouped:
-    // the values without expiry go in one MSET, which spares ioredis a command (and its reply) per entry.
+    // the values without expiry go in MSETs of up to MSET_KEYS keys, which spares ioredis a command (and its reply) per entry.
     const last = new Map<string, DurableWrite>();
     for (const write of writes) last.set(write.key, write);
     const items = Array.from(last.values(), (write) => ({ id: this.#key(namespace, write.key), value: toBuffer(write.envelope), expiresAt: write.expiresAt }));
@@ -513,7 +513,7 @@ export class RedisTier implements DurableTier {
         else if (ttl === "none") lasting.push(id, value);
         else tx.set(id, value, "PX", ttl);
       }
-      if (lasting.length > 0) tx.mset(...lasting);
+      for (let i = 0; i < lasting.length; i += 2 * MSET_KEYS) tx.mset(...lasting.slice(i, i + 2 * MSET_KEYS));
       execResults(await tx.exec());
     });
   }
@@ -674,6 +674,9 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 /** The replies of a MULTI/EXEC, throwing the first command error. */
+/** Keys per MSET of a setMany: its arguments are spread into one call, which a very long list would overflow. */
+const MSET_KEYS = 1000;
+
 function execResults(results: [error: Error | null, result: unknown][] | null): unknown[] {
   if (results === null) throw new Error("transaction aborted");
   return results.map(([error, result]) => {

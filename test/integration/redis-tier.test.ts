@@ -86,6 +86,19 @@ describe("RedisTier (standalone) specifics", () => {
     expect(stats.unlink).toBe(1);
   });
 
+  it("setMany of 100k values without expiry sends MSETs of 1,000 keys (one spread of every key overflowed the stack)", async () => {
+    const patient = await RedisTier.connect({ url: redis.url, keyPrefix: "spec", commandTimeoutMs: 30_000 });
+    try {
+      const value = envelope("v");
+      await raw.config("RESETSTAT");
+      await patient.setMany("ns-huge", Array.from({ length: 100_000 }, (_, i) => ({ key: `k${i}`, envelope: value, expiresAt: 0 })));
+      expect((await patient.getMany("ns-huge", ["k0", "k99999"])).every((v) => v !== undefined)).toBe(true);
+      expect(parseCommandStats(await raw.info("commandstats")).mset).toBe(100);
+    } finally {
+      await patient.close();
+    }
+  }, 60_000);
+
   it("setMany writes each key's last entry, with or without expiry, replacing an older expiry", async () => {
     const soon = Date.now() + 60_000;
     const past = Date.now() - 1;
