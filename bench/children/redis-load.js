@@ -5,7 +5,7 @@
  * - preload: SET bench:key:<i> to a 1 KiB value for `keys` keys
  * - get: GET latency sequentially and throughput at `concurrency` in flight,
  *   through raw ioredis getBuffer ("raw") or RedisTier.get ("tier")
- * - bulk: 100k keys by MGET of `chunk` keys / pipelined SET (… PX `ttlMs` when given) in `chunk`-sized pipelines
+ * - bulk: 100k keys by MGET of `chunk` keys / MSET of `chunk` keys / pipelined SET (… PX `ttlMs` when given) in `chunk`-sized pipelines
  * - bento: bentocache getOrSet (memory L1 over this Redis as L2) on a Zipf trace
  */
 import { Redis } from "ioredis";
@@ -87,6 +87,7 @@ await serveChild(async (config) => {
       for (let i = 0; i < total; i += chunk) {
         const part = names.slice(i, i + chunk);
         if (op === "mget") work.push(redis.mgetBuffer(part));
+        else if (op === "mset") work.push(redis.mset(part.flatMap((name) => [name, value])));
         else {
           const pipeline = redis.pipeline();
           for (const name of part) if (ttlMs > 0) pipeline.set(name, value, "PX", ttlMs);

@@ -23,6 +23,8 @@ export default {
       get: { subject: `StreamGet ${n} keys (Redis tier)`, baseline: "ioredis MGET ×1000" },
       // Values without expiry go to Redis as one MSET per batch; with a TTL each is a SET … PX, as in this row.
       setTtl: { subject: `StreamSet ${n} keys with a 1 h TTL (Redis tier)`, baseline: "ioredis pipelined SET … PX" },
+      // The same command on both sides: what tiercache adds on top of the MSETs it sends.
+      setMset: { subject: `StreamSet ${n} keys (Redis tier)`, baseline: "ioredis MSET ×100 (1,000 keys each)" },
     };
     const redis = await ctx.redis();
     if (!redis) return { rows: Object.values(rows).map((r) => unavailable({ scenario: NAME, ...r, reason: "no redis-server on PATH" })) };
@@ -36,23 +38,28 @@ export default {
         load = await startChild("grpc-load", { tcAddress: server.info.address, keys: 10 });
       }
       const rounds = ctx.quick ? 1 : 3;
-      const res = { rawSet: [], rawGet: [], tcSet: [], tcGet: [], rawSetTtl: [], tcSetTtl: [] };
+      const res = { rawSet: [], rawGet: [], tcSet: [], tcGet: [], rawSetTtl: [], tcSetTtl: [], rawMset: [] };
       for (let round = 0; round < (ctx.quick ? 1 : rounds + 1); round++) {
         const s = await raw.call("bulk", { op: "set", total, chunk: 1000 });
         const g = await raw.call("bulk", { op: "mget", total, chunk: 1000 });
         const t = load ? await load.call("stream", { total, batchSize: 1000 }) : undefined;
         const sTtl = await raw.call("bulk", { op: "set", total, chunk: 1000, ttlMs: TTL_MS });
+        const m = await raw.call("bulk", { op: "mset", total, chunk: 1000 });
         const tTtl = load ? await load.call("stream", { total, batchSize: 1000, ttlMs: TTL_MS }) : undefined;
         if (round === 0 && !ctx.quick) continue; // warm-up
         res.rawSet.push(s.keysPerSec);
         res.rawGet.push(g.keysPerSec);
         res.rawSetTtl.push(sTtl.keysPerSec);
+        res.rawMset.push(m.keysPerSec);
         if (t) {
           res.tcSet.push(t.setKeysPerSec);
           res.tcGet.push(t.getKeysPerSec);
           res.tcSetTtl.push(tTtl.setKeysPerSec);
         }
-        ctx.log(`  round ${round}: SET ${fmt(s.keysPerSec)}/s, MGET ${fmt(g.keysPerSec)}/s${t ? `, StreamSet ${fmt(t.setKeysPerSec)}/s, StreamGet ${fmt(t.getKeysPerSec)}/s` : ""}`);
+        ctx.log(
+          `  round ${round}: SET ${fmt(s.keysPerSec)}/s, MGET ${fmt(g.keysPerSec)}/s, MSET ${fmt(m.keysPerSec)}/s, SET PX ${fmt(sTtl.keysPerSec)}/s` +
+            (t ? `, StreamSet ${fmt(t.setKeysPerSec)}/s, StreamGet ${fmt(t.getKeysPerSec)}/s, StreamSet with TTL ${fmt(tTtl.setKeysPerSec)}/s` : ""),
+        );
       }
       const k = (list) => `${fmt(median(list))} keys/s`;
       return {
@@ -66,6 +73,9 @@ export default {
           hasTier
             ? measured({ scenario: NAME, ...rows.setTtl, ratios: res.tcSetTtl.map((v, i) => v / res.rawSetTtl[i]), context: `${k(res.tcSetTtl)} vs ${k(res.rawSetTtl)}` })
             : unavailable({ scenario: NAME, ...rows.setTtl, context: `baseline ${k(res.rawSetTtl)}` }),
+          hasTier
+            ? measured({ scenario: NAME, ...rows.setMset, ratios: res.tcSet.map((v, i) => v / res.rawMset[i]), context: `${k(res.tcSet)} vs ${k(res.rawMset)}` })
+            : unavailable({ scenario: NAME, ...rows.setMset, context: `baseline ${k(res.rawMset)}` }),
         ],
       };
     } finally {
