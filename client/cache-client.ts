@@ -849,9 +849,10 @@ export class CacheClient implements AsyncDisposable {
   /**
    * Reads many keys over one stream, in batches of `options.batchSize`;
    * yields `[key, value]` for every distinct key of each batch, with
-   * `undefined` for a miss (or a stale value). Keys are read from `keys` only
-   * as fast as answers are consumed (so a key repeated in a later batch is
-   * answered again), and each batch is checked before it is sent.
+   * `undefined` for a miss (or a stale value). Keys are read from `keys` as
+   * fast as the stream accepts batches, ahead of the answers consumed (a key
+   * repeated in a later batch is answered again), and each batch is checked
+   * before it is sent.
    */
   async *streamGet<T = unknown>(keys: AsyncIterable<string> | Iterable<string>, options?: StreamOptions): AsyncIterable<[string, T | undefined]> {
     const namespace = this.#ns(options);
