@@ -335,8 +335,9 @@ type Ttl = number | "none" | "expired";
  * past its expiry even with clock skew or an injected clock.
  *
  * Round trips: get = GET; getMany = one MGET; setMany = one MULTI/EXEC (all or
- * nothing: MSETs of the values without expiry, SET … PX of the others); delete/deleteMany = one MULTI/EXEC of GETRANGE (the envelope's
- * prefix, to count only fresh keys) and one UNLINK; has = GETRANGE of the
+ * nothing: MSETs of the values without expiry, SET … PX of the others);
+ * delete/deleteMany = one MULTI/EXEC of GETRANGE (the envelope's prefix, to
+ * count only fresh keys) and one UNLINK; has = GETRANGE of the
  * prefix only; touch = one Lua script. Freshness follows core/envelope.ts.
  *
  * Clear of a namespace is SCAN MATCH `prefix:{ns}:*` + UNLINK in batches, on
@@ -673,10 +674,10 @@ function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** The replies of a MULTI/EXEC, throwing the first command error. */
 /** Keys per MSET of a setMany: its arguments are spread into one call, which a very long list would overflow. */
 const MSET_KEYS = 1000;
 
+/** The replies of a MULTI/EXEC, throwing the first command error. */
 function execResults(results: [error: Error | null, result: unknown][] | null): unknown[] {
   if (results === null) throw new Error("transaction aborted");
   return results.map(([error, result]) => {
