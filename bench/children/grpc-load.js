@@ -136,13 +136,14 @@ await serveChild(async (config) => {
       const result = await closedLoop(bulkOp[target], 1, durationMs, maxOps);
       return { ...result, keys: bulkKeys.length, keysPerSec: result.opsPerSec * bulkKeys.length, msPerOp: result.elapsedMs / result.calls };
     },
-    /** StreamSet then StreamGet of `total` keys (`bulk:<i>`), `batchSize` per message: keys/s of each. */
-    async stream({ total, batchSize = 1000, ttlMs = 0 }) {
+    /** StreamSet then (unless `read` is false) StreamGet of `total` keys (`bulk:<i>`), `batchSize` per message: keys/s of each. */
+    async stream({ total, batchSize = 1000, ttlMs = 0, read = true }) {
       const names = Array.from({ length: total }, (_, i) => `bulk:${i}`);
       let t0 = performance.now();
       const stored = await tc.streamSet(names.map((name) => [name, value]), { batchSize, ...(ttlMs > 0 && { ttl: ttlMs }) });
       const setMs = performance.now() - t0;
       if (stored !== total) throw new Error(`StreamSet stored ${stored} of ${total}`);
+      if (!read) return { setKeysPerSec: (total / setMs) * 1000 };
       t0 = performance.now();
       let found = 0;
       for await (const [, v] of tc.streamGet(names, { batchSize })) if (v !== undefined) found++;
