@@ -12,6 +12,7 @@ import type { DurableTier } from "./engine/durable-tier.js";
 import { connectionOptions, connectionLimits } from "./connection-options.js";
 import { listenGuarded, type GuardedListener } from "./guarded-listener.js";
 import { jsonLogger, type Logger } from "./logger.js";
+import { raiseMallocThresholds } from "./malloc-thresholds.js";
 import { ServerMetrics, startMetricsServer } from "./metrics.js";
 import { readiness as judgeReadiness, remoteReadiness, type Readiness, type ReadinessInputs } from "./observability/readiness.js";
 import { StatusReporter } from "./observability/status-report.js";
@@ -111,6 +112,7 @@ async function openDurable(
 export async function startServer(config: ServerConfig, deps: ServerDependencies = {}): Promise<RunningServer> {
   // Refuse options that cannot work together, an exposed or half-configured server, before anything is opened or bound.
   checkConsistency(config);
+  raiseMallocThresholds();
   const logger = deps.logger ?? jsonLogger(config.logLevel);
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING", [DURABLE_HEALTH_NAME]: "SERVING" });
   // The durable entry follows the same judgement as /readyz (see remoteReadiness), refreshed on every breaker change and every DURABLE_HEALTH_REFRESH_MS.

@@ -11,13 +11,19 @@
  * - /bench.Echo/Session (bidi, needs `redisUrl`): per request message, in
  *   order: `0 key` = one GET, answered with `unaryResponseBytes`; `1 key \0 value`
  *   = one SET with PX, answered with one byte.
+ *
+ * With `raiseMallocThresholds`, it first does what tiercache's server does
+ * at start (server/malloc-thresholds.ts), for rows that show how much of a
+ * ratio that alone explains.
  */
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { serveChild } from "../lib/child.js";
+import { importDist } from "../lib/paths.js";
 
 const passThrough = (bytes) => bytes;
 
 await serveChild(async (config) => {
+  if (config.raiseMallocThresholds) (await importDist("server/malloc-thresholds.js")).raiseMallocThresholds();
   const unaryResponse = Buffer.alloc(config.unaryResponseBytes ?? 1024, 0x61);
   const bidiResponse = Buffer.alloc(config.bidiResponseBytes ?? 1024, 0x62);
   let redis;

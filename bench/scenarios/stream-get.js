@@ -2,7 +2,10 @@
  * (2) Bulk get of 1,000 keys (1 KiB values, all memory-tier hits) over one
  * StreamGet call: keys batched 500 per message (CacheClient's default)
  * against one key per message, and against a bare grpc-js bidi echo that
- * moves the same packed messages (same count and byte sizes).
+ * moves the same packed messages (same count and byte sizes). A second echo
+ * that first raises glibc's malloc thresholds as tiercache's server does at
+ * start (server/malloc-thresholds.ts) gives an information row: how much of
+ * the ratio that alone accounts for.
  */
 import { startChild } from "../lib/child.js";
 import { measured } from "../lib/report.js";
@@ -21,28 +24,25 @@ export default {
     // Quick (smoke) mode moves fewer keys: one message per key is slow by design.
     const keys = ctx.quick ? 200 : KEYS;
     const sizes = await messageSizes({ batch: BATCH });
-    const [echo, tc] = await Promise.all([
+    const [echo, echoRaised, tc] = await Promise.all([
       startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse }, { profile: ctx.profile, label: `${NAME}-echo` }),
+      startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse, raiseMallocThresholds: true }),
       startChild("tiercache-server", { storage: "memory" }, { profile: ctx.profile, label: `${NAME}-tiercache` }),
     ]);
-    const load = await startChild("grpc-load", {
-      tcAddress: tc.info.address,
-      echoAddress: echo.info.address,
-      keys: ctx.quick ? keys : 10_000,
-      bulkKeys: keys,
-      bulkBatch: BATCH,
-      bulkRequestBytes: sizes.streamGetRequest,
-    });
-    const server = { "tc-batched": tc, "tc-perkey": tc, "echo-packed": echo };
+    const loadConfig = { keys: ctx.quick ? keys : 10_000, bulkKeys: keys, bulkBatch: BATCH, bulkRequestBytes: sizes.streamGetRequest };
+    const load = await startChild("grpc-load", { ...loadConfig, tcAddress: tc.info.address, echoAddress: echo.info.address });
+    const loadRaised = await startChild("grpc-load", { ...loadConfig, echoAddress: echoRaised.info.address });
+    const server = { "tc-batched": tc, "tc-perkey": tc, "echo-packed": echo, "echo-raised": echoRaised };
     const q = ctx.quick;
     const run = async (target, durationMs, quickOps) => {
       const c0 = await server[target].call("cpu");
-      const r = await load.call("bulk", { target, ...(q ? { durationMs: 60_000, maxOps: quickOps } : { durationMs }) });
+      const [client, bulkTarget] = target === "echo-raised" ? [loadRaised, "echo-packed"] : [load, target];
+      const r = await client.call("bulk", { target: bulkTarget, ...(q ? { durationMs: 60_000, maxOps: quickOps } : { durationMs }) });
       r.cpuPerOp = cpuMicros(c0, await server[target].call("cpu")) / r.calls;
       return r;
     };
     try {
-      const targets = ["echo-packed", "tc-batched", "tc-perkey"];
+      const targets = ["echo-packed", "tc-batched", "tc-perkey", "echo-raised"];
       for (const target of targets) {
         ctx.log(`  warm-up ${target}`);
         await run(target, 3000, 1);
@@ -91,11 +91,18 @@ export default {
             ratios: results["tc-batched"].map((r, i) => r.cpuPerOp / results["echo-packed"][i].cpuPerOp),
             context: `${(med("tc-batched", "cpuPerOp") / keys).toFixed(1)} vs ${(med("echo-packed", "cpuPerOp") / keys).toFixed(1)} µs/key`,
           }),
+          measured({
+            scenario: NAME,
+            subject: `StreamGet ${keys} keys, ${BATCH} keys/message: time`,
+            baseline: "the same echo, malloc thresholds raised as tiercache's server does",
+            ratios: results["tc-batched"].map((r, i) => r.msPerOp / results["echo-raised"][i].msPerOp),
+            context: `${med("tc-batched", "msPerOp").toFixed(2)} vs ${med("echo-raised", "msPerOp").toFixed(2)} ms; server CPU ${(med("tc-batched", "cpuPerOp") / keys).toFixed(1)} vs ${(med("echo-raised", "cpuPerOp") / keys).toFixed(1)} µs/key`,
+          }),
         ],
       };
     } finally {
-      await load.stop();
-      await Promise.all([echo.stop(), tc.stop()]);
+      await Promise.all([load.stop(), loadRaised.stop()]);
+      await Promise.all([echo.stop(), echoRaised.stop(), tc.stop()]);
     }
   },
 };

@@ -526,8 +526,7 @@ export class CacheEngine {
    * and the caller wants fresh values only (checked on the header, before
    * any decompression).
    */
-  #visible(key: string, envelope: Uint8Array, tier: TierName, acceptStale: boolean): FoundValue | undefined {
-    const now = this.#clock();
+  #visible(key: string, envelope: Uint8Array, tier: TierName, acceptStale: boolean, now = this.#clock()): FoundValue | undefined {
     const state = freshness(envelope, now);
     if (state === "gone" || (state === "stale" && !acceptStale)) return undefined;
     const decoded = this.#options.codec.decode(envelope);
@@ -673,7 +672,7 @@ export class CacheEngine {
   async getMany(namespace: string, keys: readonly string[], scope?: CallScope, maxResponseBytes = Infinity): Promise<FoundValue[]> {
     const hits = await this.lookupMany(namespace, keys, scope);
     checkResponseSize(hits, maxResponseBytes);
-    return hits.map((hit) => this.decode(hit));
+    return this.decodeMany(hits);
   }
 
   /**
@@ -724,8 +723,16 @@ export class CacheEngine {
   }
 
   /** Decodes a hit of {@link lookupMany} (decompressing it if needed). */
-  decode(hit: Hit): FoundValue {
-    return this.#visible(hit.key, hit.envelope, hit.tier, true) ?? this.#expired(hit);
+  decode(hit: Hit, now = this.#clock()): FoundValue {
+    return this.#visible(hit.key, hit.envelope, hit.tier, true, now) ?? this.#expired(hit);
+  }
+
+  /** Decodes hits of {@link lookupMany}, all as of one reading of the clock. */
+  decodeMany(hits: readonly Hit[]): FoundValue[] {
+    const now = this.#clock();
+    const found = new Array<FoundValue>(hits.length);
+    for (let i = 0; i < hits.length; i++) found[i] = this.decode(hits[i]!, now);
+    return found;
   }
 
   /** A hit that expired between lookup and decode is still answered as it was found: it was fresh when read. */

@@ -161,7 +161,7 @@ export function cacheServiceHandlers(
       const bytes = checkResponseSize(hits, responseBudget);
       const release = await decoding.acquire(bytes, ctx.signal);
       try {
-        return { entries: hits.map((hit) => toFoundEntry(engine.decode(hit))), streamId: engine.bus.streamId };
+        return { entries: engine.decodeMany(hits).map(toFoundEntry), streamId: engine.bus.streamId };
       } finally {
         release();
       }
@@ -203,7 +203,7 @@ export function cacheServiceHandlers(
           const chunkBytes = chunk.reduce((sum, hit) => sum + hit.responseBytes, 0);
           const release = await decoding.acquire(chunkBytes, ctx.signal);
           try {
-            yield { entries: chunk.map((hit) => toFoundEntry(engine.decode(hit))), missing: missing.splice(0) };
+            yield { entries: engine.decodeMany(chunk).map(toFoundEntry), missing: missing.splice(0) };
           } finally {
             release();
           }
