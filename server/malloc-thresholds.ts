@@ -41,3 +41,8 @@ export function raiseMallocThresholds(): void {
   raised = true;
   Buffer.allocUnsafeSlow(MALLOC_WARMUP_BYTES);
 }
+
+/** Whether {@link raiseMallocThresholds} ran in this process (startServer runs it). */
+export function mallocThresholdsRaised(): boolean {
+  return raised;
+}

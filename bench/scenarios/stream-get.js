@@ -26,7 +26,7 @@ export default {
     const sizes = await messageSizes({ batch: BATCH });
     const [echo, echoRaised, tc] = await Promise.all([
       startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse }, { profile: ctx.profile, label: `${NAME}-echo` }),
-      startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse, raiseMallocThresholds: true }),
+      startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse, raiseMallocThresholds: true }, { profile: ctx.profile, label: `${NAME}-echo-raised` }),
       startChild("tiercache-server", { storage: "memory" }, { profile: ctx.profile, label: `${NAME}-tiercache` }),
     ]);
     const loadConfig = { keys: ctx.quick ? keys : 10_000, bulkKeys: keys, bulkBatch: BATCH, bulkRequestBytes: sizes.streamGetRequest };
