@@ -24,11 +24,12 @@ let raised = false;
  * mmapped raises the mmap threshold to its size and the trim threshold to
  * twice that, up to 32 MiB on 64-bit. So this allocates one uninitialized
  * block of {@link MALLOC_WARMUP_BYTES} (untouched: it costs no page) and
- * drops it; when a garbage collection frees it, blocks up to 16 MiB come from
- * the heap and the heap's free top is kept up to 32 MiB. The cost: freed
- * memory stays with the process for reuse, so after a burst of large calls
- * its RSS can stay near the burst's peak (the default returns mmapped blocks
- * at once).
+ * drops it. Once a garbage collection frees it (the first one after start:
+ * an idle server may not run one for a while, a loaded one soon does),
+ * blocks up to 16 MiB come from the heap and the heap's free top is kept up
+ * to 32 MiB. The cost: freed memory stays with the process for reuse, so
+ * after a burst of large calls its RSS can stay near the burst's peak (the
+ * default returns mmapped blocks at once).
  *
  * It changes nothing when the allocator is not glibc's, nor when
  * `GLIBC_TUNABLES` (or `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`…)
