@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomToken } from "./random-token.js";
 import type { Clock } from "../../core/clock.js";
 
 interface Lease {
@@ -55,7 +55,7 @@ export class LeaseTable {
     if (++this.#acquisitions % 1024 === 0) this.#prune();
     const id = this.#id(namespace, key);
     if (this.#current(id)) return undefined;
-    const token = randomBytes(12).toString("base64url");
+    const token = randomToken();
     this.#leases.set(id, { token, expiresAt: this.#clock() + durationMs, waiters: new Set() });
     return token;
   }
