@@ -1,5 +1,5 @@
-import { randomToken } from "./random-token.js";
 import type { Clock } from "../../core/clock.js";
+import { randomToken } from "./random-token.js";
 
 interface Lease {
   token: string;
