@@ -722,16 +722,14 @@ export class CacheEngine {
     return hits;
   }
 
-  /** Decodes a hit of {@link lookupMany} (decompressing it if needed). */
-  decode(hit: Hit, now = this.#clock()): FoundValue {
-    return this.#visible(hit.key, hit.envelope, hit.tier, true, now) ?? this.#expired(hit);
-  }
-
-  /** Decodes hits of {@link lookupMany}, all as of one reading of the clock. */
+  /** Decodes hits of {@link lookupMany} (decompressing them if needed), all as of one reading of the clock. */
   decodeMany(hits: readonly Hit[]): FoundValue[] {
     const now = this.#clock();
     const found = new Array<FoundValue>(hits.length);
-    for (let i = 0; i < hits.length; i++) found[i] = this.decode(hits[i]!, now);
+    for (let i = 0; i < hits.length; i++) {
+      const hit = hits[i]!;
+      found[i] = this.#visible(hit.key, hit.envelope, hit.tier, true, now) ?? this.#expired(hit);
+    }
     return found;
   }
 
