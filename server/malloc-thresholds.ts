@@ -1,6 +1,8 @@
 /**
- * Size of the buffer {@link raiseMallocThresholds} allocates and drops: the
- * largest gRPC message by default (DEFAULT_MAX_MESSAGE_BYTES).
+ * Size of the buffer {@link raiseMallocThresholds} allocates and drops, so
+ * the size up to which large buffers then come from the heap: as large as
+ * the default largest gRPC message (16 MiB). Kept a literal rather than that
+ * default because glibc only raises its threshold for blocks up to 32 MiB.
  */
 export const MALLOC_WARMUP_BYTES = 16 * 1024 * 1024;
 
