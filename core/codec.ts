@@ -407,7 +407,7 @@ function headerTemplate(typeBytes: Uint8Array): Uint8Array {
 }
 
 function writeHeader(envelope: Uint8Array, flags: number, expiresAt: number, originalLength: number, template: Uint8Array, freshUntil: number): void {
-  for (let i = 0; i < template.length; i++) envelope[i] = template[i]!;
+  envelope.set(template);
   envelope[FLAGS_OFFSET] = flags;
   if (expiresAt !== 0) writeFloat64BE(envelope, EXPIRES_AT_OFFSET, expiresAt);
   envelope[ORIGINAL_LENGTH_OFFSET] = originalLength >>> 24;
