@@ -12,6 +12,13 @@
  *   order: `0 key` = one GET, answered with `unaryResponseBytes`; `1 key \0 value`
  *   = one SET with PX, answered with one byte.
  *
+ * With `bidiCopies` ({ values, valueBytes, perMessage }), Bidi builds each
+ * response instead of sending the prebuilt one: it copies `perMessage` of
+ * `values` stored values of `valueBytes` (allocated one by one at start, as a
+ * cache holds them) into a reused buffer of `bidiResponseBytes`, in turn,
+ * which grpc-js then copies into its frame as it does tiercache's messages.
+ * That is the least a server that serves stored values must do per message.
+ *
  * With `raiseMallocThresholds`, it first does what tiercache's server does
  * at start (server/malloc-thresholds.ts), for rows that show how much of a
  * ratio that alone explains.
@@ -26,6 +33,19 @@ await serveChild(async (config) => {
   if (config.raiseMallocThresholds) (await importDist("server/malloc-thresholds.js")).raiseMallocThresholds();
   const unaryResponse = Buffer.alloc(config.unaryResponseBytes ?? 1024, 0x61);
   const bidiResponse = Buffer.alloc(config.bidiResponseBytes ?? 1024, 0x62);
+  const copies = config.bidiCopies;
+  const stored = copies ? Array.from({ length: copies.values }, (_, i) => Buffer.alloc(copies.valueBytes, i & 0xff)) : [];
+  let nextStored = 0;
+  /** The Bidi response: the prebuilt one, or one assembled from stored values (see bidiCopies). */
+  const bidiAnswer = () => {
+    if (!copies) return bidiResponse;
+    const stride = Math.floor(bidiResponse.byteLength / copies.perMessage);
+    for (let i = 0; i < copies.perMessage; i++) {
+      bidiResponse.set(stored[nextStored], i * stride);
+      nextStored = (nextStored + 1) % stored.length;
+    }
+    return bidiResponse;
+  };
   let redis;
   if (config.redisUrl) {
     const { Redis } = await import("ioredis");
@@ -65,7 +85,7 @@ await serveChild(async (config) => {
           }
         : (call, callback) => callback(null, unaryResponse),
       bidi: (call) => {
-        call.on("data", () => call.write(bidiResponse));
+        call.on("data", () => call.write(bidiAnswer()));
         call.on("end", () => call.end());
         call.on("error", () => {});
       },

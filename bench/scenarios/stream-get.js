@@ -24,25 +24,29 @@ export default {
     // Quick (smoke) mode moves fewer keys: one message per key is slow by design.
     const keys = ctx.quick ? 200 : KEYS;
     const sizes = await messageSizes({ batch: BATCH });
-    const [echo, echoRaised, tc] = await Promise.all([
+    const copies = { values: keys, valueBytes: 1024, perMessage: BATCH };
+    const [echo, echoRaised, echoCopies, tc] = await Promise.all([
       startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse }, { profile: ctx.profile, label: `${NAME}-echo` }),
       startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse, raiseMallocThresholds: true }, { profile: ctx.profile, label: `${NAME}-echo-raised` }),
+      startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse, bidiCopies: copies }, { profile: ctx.profile, label: `${NAME}-echo-copies` }),
       startChild("tiercache-server", { storage: "memory" }, { profile: ctx.profile, label: `${NAME}-tiercache` }),
     ]);
     const loadConfig = { keys: ctx.quick ? keys : 10_000, bulkKeys: keys, bulkBatch: BATCH, bulkRequestBytes: sizes.streamGetRequest };
     const load = await startChild("grpc-load", { ...loadConfig, tcAddress: tc.info.address, echoAddress: echo.info.address });
     const loadRaised = await startChild("grpc-load", { ...loadConfig, echoAddress: echoRaised.info.address });
-    const server = { "tc-batched": tc, "tc-perkey": tc, "echo-packed": echo, "echo-raised": echoRaised };
+    const loadCopies = await startChild("grpc-load", { ...loadConfig, echoAddress: echoCopies.info.address });
+    const server = { "tc-batched": tc, "tc-perkey": tc, "echo-packed": echo, "echo-raised": echoRaised, "echo-copies": echoCopies };
+    const ownLoad = { "echo-raised": loadRaised, "echo-copies": loadCopies };
     const q = ctx.quick;
     const run = async (target, durationMs, quickOps) => {
       const c0 = await server[target].call("cpu");
-      const [client, bulkTarget] = target === "echo-raised" ? [loadRaised, "echo-packed"] : [load, target];
+      const [client, bulkTarget] = ownLoad[target] ? [ownLoad[target], "echo-packed"] : [load, target];
       const r = await client.call("bulk", { target: bulkTarget, ...(q ? { durationMs: 60_000, maxOps: quickOps } : { durationMs }) });
       r.cpuPerOp = cpuMicros(c0, await server[target].call("cpu")) / r.calls;
       return r;
     };
     try {
-      const targets = ["echo-packed", "tc-batched", "tc-perkey", "echo-raised"];
+      const targets = ["echo-packed", "tc-batched", "tc-perkey", "echo-raised", "echo-copies"];
       for (const target of targets) {
         ctx.log(`  warm-up ${target}`);
         await run(target, 3000, 1);
@@ -98,11 +102,18 @@ export default {
             ratios: results["tc-batched"].map((r, i) => r.msPerOp / results["echo-raised"][i].msPerOp),
             context: `${med("tc-batched", "msPerOp").toFixed(2)} vs ${med("echo-raised", "msPerOp").toFixed(2)} ms; server CPU ${(med("tc-batched", "cpuPerOp") / keys).toFixed(1)} vs ${(med("echo-raised", "cpuPerOp") / keys).toFixed(1)} µs/key`,
           }),
+          measured({
+            scenario: NAME,
+            subject: `StreamGet ${keys} keys, ${BATCH} keys/message: time`,
+            baseline: "an echo that copies 1 KiB stored values into each message",
+            ratios: results["tc-batched"].map((r, i) => r.msPerOp / results["echo-copies"][i].msPerOp),
+            context: `${med("tc-batched", "msPerOp").toFixed(2)} vs ${med("echo-copies", "msPerOp").toFixed(2)} ms; server CPU ${(med("tc-batched", "cpuPerOp") / keys).toFixed(1)} vs ${(med("echo-copies", "cpuPerOp") / keys).toFixed(1)} µs/key`,
+          }),
         ],
       };
     } finally {
-      await Promise.all([load.stop(), loadRaised.stop()]);
-      await Promise.all([echo.stop(), echoRaised.stop(), tc.stop()]);
+      await Promise.all([load.stop(), loadRaised.stop(), loadCopies.stop()]);
+      await Promise.all([echo.stop(), echoRaised.stop(), echoCopies.stop(), tc.stop()]);
     }
   },
 };
