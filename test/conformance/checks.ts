@@ -65,10 +65,15 @@ export async function converge(step: Step, keys: readonly number[] = step.keyInd
   }
 }
 
-/** True when what an instance holds (stale values too) is what the model's `found` says the key holds. */
-function sameView(view: InstanceView | undefined, found: KeyState): boolean {
+/**
+ * True when what an instance holds (stale values too) is what the model's
+ * `found` says the key holds; with `entry` (the model's getEntry), a fresh
+ * value must also have the model's time left before it goes stale.
+ */
+function sameView(view: InstanceView | undefined, found: KeyState, entry?: EntryView): boolean {
   if (found.state === "absent" || view === undefined) return found.state === "absent" && view === undefined;
-  return view.stale === (found.state === "stale") && sameValue(view.value, found.entry.value);
+  if (view.stale !== (found.state === "stale") || !sameValue(view.value, found.entry.value)) return false;
+  return entry === undefined || found.state === "stale" || view.freshRemainingMs === entry.ttlRemainingMs;
 }
 
 /**
@@ -83,15 +88,31 @@ export async function convergeForWrap(step: Step, index: number): Promise<void> 
   await converge(step, [index]);
   if (!step.eventual) return;
   const key = step.key(index);
-  const expected = predict(() => new OneOf(step.ctx.possible.each(step.ns, key, (model) => model.lookup(step.ns, key))));
+  // With eagerRefresh, wrap's outcome depends on the time a fresh value has left, which a touch through the other
+  // instance changes without changing the value: wait for the client's copy and the instance to show that time too.
+  const timed = step.op.op === "wrap" && step.op.eagerRefresh !== undefined;
+  const expected = predict(() => new OneOf(step.ctx.possible.each(step.ns, key, (model) => ({ found: model.lookup(step.ns, key), entry: model.getEntry(step.ns, key) }))));
   if (!expected.ok) return;
+  if (timed) await convergeEntry(step, index, expected.value.values.map(({ entry }) => entry));
   const { deployment } = step.ctx;
   const client = step.op.client % deployment.clients.length;
-  const matches = (outcome: Outcome<InstanceView | undefined>) => outcome.ok && expected.value.some((found) => sameView(outcome.value, found));
+  const matches = (outcome: Outcome<InstanceView | undefined>) =>
+    outcome.ok && expected.value.some(({ found, entry }) => sameView(outcome.value, found, timed ? entry : undefined));
   const read = await readUntil(`instance view before ${describeOp(step.op)}`, () => attempt(() => deployment.instanceView(client, step.ns, key)), matches, step.staleness, step.readBound);
   if (!read.matched) {
     const got = read.value.ok ? describeValue(read.value.value) : describeError(read.value.error);
     step.fail([`before the step, the server instance of this client still held ${got} for k#${step.index(index)} after ${read.waitedMs} ms (stale values included)`]);
+  }
+}
+
+/** Waits until a getEntry of the key through the step's client shows one of `entries` (value and time left). */
+async function convergeEntry(step: Step, index: number, entries: readonly (EntryView | undefined)[]): Promise<void> {
+  const key = step.key(index);
+  const matches = (outcome: Outcome<CacheEntry<unknown> | undefined>) => outcome.ok && entries.some((entry) => sameEntry(outcome.value, entry));
+  const read = await readUntil(`getEntry before ${describeOp(step.op)}`, () => attempt(() => step.client.getEntry(key, step.options)), matches, step.staleness, step.readBound);
+  if (!read.matched) {
+    const got = read.value.ok ? describeValue(read.value.value) : describeError(read.value.error);
+    step.fail([`before the step, a getEntry of k#${step.index(index)} through this client still read ${got} after ${read.waitedMs} ms, not ${entries.map((e) => describeValue(e)).join(" or ")}`]);
   }
 }
 

@@ -203,7 +203,7 @@ export function describeConformance(kind: DeploymentKind): void {
         await runOp({ ...c0, op: "wrap", key: 0, value: "", ttl: 120_000, grace: 200_000 }, ctx);
         await runOp({ op: "advance", ms: 150_000 }, ctx);
         // Instance 1 holds the stale value in its memory tier (a read through promotes it there).
-        expect(await deployment.instanceView(0, "", "k")).toEqual({ value: "", stale: true });
+        expect(await deployment.instanceView(0, "", "k")).toEqual({ value: "", stale: true, freshRemainingMs: 0 });
         release = hold(0);
         views.length = 0;
         try {
@@ -212,7 +212,24 @@ export function describeConformance(kind: DeploymentKind): void {
         } finally {
           release();
         }
-        expect(views[0]).toEqual({ value: "", stale: true });
+        expect(views[0]).toEqual({ value: "", stale: true, freshRemainingMs: 0 });
+      });
+      it("example: before a wrap with eagerRefresh, the harness waits until the client's copy has the time left that a touch through the other instance set (only the TTL changed, so a get cannot tell)", async () => {
+        await deployment.reset(SUITE_NAMESPACES);
+        const ctx = newRunContext(deployment, ["k"], new RunStats(), false);
+        const c0 = { client: 0, ns: "" } as const;
+        await runOp({ ...c0, op: "wrap", key: 0, value: "", ttl: 120_000, grace: 60_000 }, ctx);
+        await runOp({ op: "settle" }, ctx);
+        const release = deployment.holdInvalidations!(0);
+        const later = setTimeout(release, 300);
+        try {
+          await runOp({ client: 1, ns: "", op: "touch", key: 0, ttl: 60_000 }, ctx);
+          // 60 s left of 120: due for an eager refresh at 0.5, which the model says runs; the client's copy still says 120 s until the touch arrives.
+          await runOp({ ...c0, op: "wrap", key: 0, value: "refreshed", ttl: 120_000, grace: 30_000, eagerRefresh: 0.5 }, ctx);
+        } finally {
+          clearTimeout(later);
+          release();
+        }
       });
     }
 
