@@ -67,13 +67,17 @@ export async function converge(step: Step, keys: readonly number[] = step.keyInd
 
 /**
  * True when what an instance holds (stale values too) is what the model's
- * `found` says the key holds; with `entry` (the model's getEntry), a fresh
- * value must also have the model's time left before it goes stale.
+ * `found` says the key holds; with `timed`, also its times: the time left
+ * before it goes stale (the model's getEntry `entry`), and its expiry, by
+ * which an eager refresh's shared lease tells whether it was written since
+ * (a touch moves it even where the fresh time stays).
  */
-function sameView(view: InstanceView | undefined, found: KeyState, entry?: EntryView): boolean {
+function sameView(view: InstanceView | undefined, found: KeyState, timed?: { entry: EntryView | undefined }): boolean {
   if (found.state === "absent" || view === undefined) return found.state === "absent" && view === undefined;
   if (view.stale !== (found.state === "stale") || !sameValue(view.value, found.entry.value)) return false;
-  return entry === undefined || found.state === "stale" || view.freshRemainingMs === entry.ttlRemainingMs;
+  if (timed === undefined) return true;
+  const goneAt = found.entry.goneAt === Infinity ? 0 : found.entry.goneAt;
+  return view.expiresAt === goneAt && (found.state === "stale" || view.freshRemainingMs === timed.entry?.ttlRemainingMs);
 }
 
 /**
@@ -88,8 +92,9 @@ export async function convergeForWrap(step: Step, index: number): Promise<void> 
   await converge(step, [index]);
   if (!step.eventual) return;
   const key = step.key(index);
-  // With eagerRefresh, wrap's outcome depends on the time a fresh value has left, which a touch through the other
-  // instance changes without changing the value: wait for the client's copy and the instance to show that time too.
+  // With eagerRefresh, wrap's outcome depends on the time a fresh value has left, and on the expiry its instance holds
+  // (the shared lease's check), which a touch through the other instance changes without changing the value: wait for
+  // the client's copy and the instance to show those too.
   const timed = step.op.op === "wrap" && step.op.eagerRefresh !== undefined;
   const expected = predict(() => new OneOf(step.ctx.possible.each(step.ns, key, (model) => ({ found: model.lookup(step.ns, key), entry: model.getEntry(step.ns, key) }))));
   if (!expected.ok) return;
@@ -97,7 +102,7 @@ export async function convergeForWrap(step: Step, index: number): Promise<void> 
   const { deployment } = step.ctx;
   const client = step.op.client % deployment.clients.length;
   const matches = (outcome: Outcome<InstanceView | undefined>) =>
-    outcome.ok && expected.value.some(({ found, entry }) => sameView(outcome.value, found, timed ? entry : undefined));
+    outcome.ok && expected.value.some(({ found, entry }) => sameView(outcome.value, found, timed ? { entry } : undefined));
   const read = await readUntil(`instance view before ${describeOp(step.op)}`, () => attempt(() => deployment.instanceView(client, step.ns, key)), matches, step.staleness, step.readBound);
   if (!read.matched) {
     const got = read.value.ok ? describeValue(read.value.value) : describeError(read.value.error);

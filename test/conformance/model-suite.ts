@@ -203,7 +203,7 @@ export function describeConformance(kind: DeploymentKind): void {
         await runOp({ ...c0, op: "wrap", key: 0, value: "", ttl: 120_000, grace: 200_000 }, ctx);
         await runOp({ op: "advance", ms: 150_000 }, ctx);
         // Instance 1 holds the stale value in its memory tier (a read through promotes it there).
-        expect(await deployment.instanceView(0, "", "k")).toEqual({ value: "", stale: true, freshRemainingMs: 0 });
+        expect(await deployment.instanceView(0, "", "k")).toMatchObject({ value: "", stale: true });
         release = hold(0);
         views.length = 0;
         try {
@@ -212,24 +212,76 @@ export function describeConformance(kind: DeploymentKind): void {
         } finally {
           release();
         }
-        expect(views[0]).toEqual({ value: "", stale: true, freshRemainingMs: 0 });
+        expect(views[0]).toMatchObject({ value: "", stale: true });
       });
       it("example: before a wrap with eagerRefresh, the harness waits until the client's copy has the time left that a touch through the other instance set (only the TTL changed, so a get cannot tell)", async () => {
         await deployment.reset(SUITE_NAMESPACES);
-        const ctx = newRunContext(deployment, ["k"], new RunStats(), false);
+        let release = () => {};
+        const looks: ({ value: unknown; ttlRemainingMs: number } | undefined)[] = [];
+        // The steps' deployment: a second getEntry through client 0 (the harness waiting, as the first showed the old time) lets the held invalidations through.
+        const [c0client, c1client] = deployment.clients;
+        const watched = new Proxy(c0client!.client, {
+          get(target, property) {
+            if (property === "getEntry") {
+              return async (...args: Parameters<typeof target.getEntry>) => {
+                const entry = await target.getEntry(...args);
+                looks.push(entry && { value: entry.value, ttlRemainingMs: entry.ttlRemainingMs });
+                if (looks.length >= 2) release();
+                return entry;
+              };
+            }
+            const value: unknown = Reflect.get(target, property, target);
+            return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+          },
+        });
+        const observed: Deployment = { ...deployment, clients: [{ ...c0client!, client: watched }, c1client!] };
+        const ctx = newRunContext(observed, ["k"], new RunStats(), false);
         const c0 = { client: 0, ns: "" } as const;
         await runOp({ ...c0, op: "wrap", key: 0, value: "", ttl: 120_000, grace: 60_000 }, ctx);
         await runOp({ op: "settle" }, ctx);
-        const release = deployment.holdInvalidations!(0);
-        const later = setTimeout(release, 300);
+        release = deployment.holdInvalidations!(0);
+        looks.length = 0;
         try {
           await runOp({ client: 1, ns: "", op: "touch", key: 0, ttl: 60_000 }, ctx);
-          // 60 s left of 120: due for an eager refresh at 0.5, which the model says runs; the client's copy still says 120 s until the touch arrives.
+          // 60 s left of 120: due for an eager refresh at 0.5, which the model says runs.
           await runOp({ ...c0, op: "wrap", key: 0, value: "refreshed", ttl: 120_000, grace: 30_000, eagerRefresh: 0.5 }, ctx);
         } finally {
-          clearTimeout(later);
           release();
         }
+        // The client's copy still said 120 s when the harness first looked: the touch had not reached it.
+        expect(looks[0]).toEqual({ value: "", ttlRemainingMs: 120_000 });
+      });
+      it("example: before a wrap with eagerRefresh, the harness waits until the client's instance holds the expiry a touch through the other instance set (it ended the grace; the fresh time stayed)", async () => {
+        await deployment.reset(SUITE_NAMESPACES);
+        const hold = deployment.holdInvalidations!;
+        let release = () => {};
+        const views: unknown[] = [];
+        const observed: Deployment = {
+          ...deployment,
+          instanceView: async (client, namespace, key) => {
+            const view = await deployment.instanceView(client, namespace, key);
+            views.push(view);
+            // A second look (the harness waiting, as the first showed the old expiry) lets the held invalidations through.
+            if (views.length >= 2) release();
+            return view;
+          },
+        };
+        const ctx = newRunContext(observed, ["k"], new RunStats(), false);
+        const c0 = { client: 0, ns: "" } as const;
+        await runOp({ ...c0, op: "wrap", key: 0, value: "", ttl: 60_000, grace: 30_000 }, ctx);
+        await runOp({ op: "settle" }, ctx);
+        const now = deployment.clock.now();
+        expect(await deployment.instanceView(0, "", "k")).toEqual({ value: "", stale: false, freshRemainingMs: 60_000, expiresAt: now + 90_000 });
+        release = hold(0);
+        views.length = 0;
+        try {
+          await runOp({ client: 1, ns: "", op: "touch", key: 0, ttl: 60_000 }, ctx);
+          await runOp({ ...c0, op: "wrap", key: 0, value: "refreshed", ttl: 120_000, grace: 30_000, eagerRefresh: 0.5 }, ctx);
+        } finally {
+          release();
+        }
+        // Instance 1 still held the copy with its grace when the harness first looked.
+        expect(views[0]).toEqual({ value: "", stale: false, freshRemainingMs: 60_000, expiresAt: now + 90_000 });
       });
     }
 

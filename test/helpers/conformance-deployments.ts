@@ -23,6 +23,8 @@ export interface InstanceView {
   readonly stale: boolean;
   /** Ms until the value goes stale (0 = never, or stale already), as the instance's engine says. */
   readonly freshRemainingMs: number;
+  /** The stored expiry, the end of grace (ms since the epoch, 0 = never): what an eager refresh's shared lease checks. */
+  readonly expiresAt: number;
 }
 
 /** A running deployment on a fake clock shared by its servers, clients and the model. */
@@ -152,7 +154,7 @@ export async function startDeployment(kind: DeploymentKind): Promise<Deployment>
     holdInvalidations: faultable && ((instance) => faultable.holdSubscription(instance)),
     async instanceView(client, namespace, key) {
       const found = await servers[client % servers.length]!.server.engine.get(resolveNamespace(namespace), key, undefined, true);
-      return found && { value: jsonSerializer.decode(found.value, found.contentType), stale: found.stale, freshRemainingMs: found.stale ? 0 : found.freshRemainingMs };
+      return found && { value: jsonSerializer.decode(found.value, found.contentType), stale: found.stale, freshRemainingMs: found.freshRemainingMs, expiresAt: found.expiresAt };
     },
     sameInstanceClients: () => [servers[0]!.newClient(), servers[0]!.newClient()],
     async reset(namespaces) {
