@@ -14,6 +14,33 @@ import { RunStats } from "./run-stats.js";
 import { conformanceSettings, type ConformanceSettings } from "./settings.js";
 import { newRunContext } from "./step.js";
 
+/**
+ * Touches k#0 to 60 s through client 1, then wraps it through client 0 with
+ * eagerRefresh 0.5 (60 s left of 120: due, so the model says a refresh runs);
+ * `release` (letting held invalidations through) runs at the end whatever happened.
+ */
+async function touchThenWrapEagerly(ctx: RunContext, release: () => void): Promise<void> {
+  try {
+    await runOp({ client: 1, ns: "", op: "touch", key: 0, ttl: 60_000 }, ctx);
+    await runOp({ client: 0, ns: "", op: "wrap", key: 0, value: "refreshed", ttl: 120_000, grace: 30_000, eagerRefresh: 0.5 }, ctx);
+  } finally {
+    release();
+  }
+}
+
+/** `deployment` whose instanceView records each view it returns in `views`, then calls `looked`. */
+function recordingInstanceViews(deployment: Deployment, views: unknown[], looked: () => void): Deployment {
+  return {
+    ...deployment,
+    instanceView: async (client, namespace, key) => {
+      const view = await deployment.instanceView(client, namespace, key);
+      views.push(view);
+      looked();
+      return view;
+    },
+  };
+}
+
 /** One random step, as fast-check's model-based testing wants it. */
 class OpCommand implements fc.AsyncCommand<RunContext, null> {
   constructor(readonly op: Op) {}
@@ -189,15 +216,7 @@ export function describeConformance(kind: DeploymentKind): void {
         let release = () => {};
         const views: unknown[] = [];
         // The steps' deployment: the first look at instance 1 before the wrap lets its held invalidations through.
-        const observed: Deployment = {
-          ...deployment,
-          instanceView: async (client, namespace, key) => {
-            const view = await deployment.instanceView(client, namespace, key);
-            views.push(view);
-            release();
-            return view;
-          },
-        };
+        const observed = recordingInstanceViews(deployment, views, () => release());
         const ctx = newRunContext(observed, ["k"], new RunStats(), false);
         const c0 = { client: 0, ns: "" } as const;
         await runOp({ ...c0, op: "wrap", key: 0, value: "", ttl: 120_000, grace: 200_000 }, ctx);
@@ -241,13 +260,7 @@ export function describeConformance(kind: DeploymentKind): void {
         await runOp({ op: "settle" }, ctx);
         release = deployment.holdInvalidations!(0);
         looks.length = 0;
-        try {
-          await runOp({ client: 1, ns: "", op: "touch", key: 0, ttl: 60_000 }, ctx);
-          // 60 s left of 120: due for an eager refresh at 0.5, which the model says runs.
-          await runOp({ ...c0, op: "wrap", key: 0, value: "refreshed", ttl: 120_000, grace: 30_000, eagerRefresh: 0.5 }, ctx);
-        } finally {
-          release();
-        }
+        await touchThenWrapEagerly(ctx, () => release());
         // The client's copy still said 120 s when the harness first looked: the touch had not reached it.
         expect(looks[0]).toEqual({ value: "", ttlRemainingMs: 120_000 });
       });
@@ -256,16 +269,8 @@ export function describeConformance(kind: DeploymentKind): void {
         const hold = deployment.holdInvalidations!;
         let release = () => {};
         const views: unknown[] = [];
-        const observed: Deployment = {
-          ...deployment,
-          instanceView: async (client, namespace, key) => {
-            const view = await deployment.instanceView(client, namespace, key);
-            views.push(view);
-            // A second look (the harness waiting, as the first showed the old expiry) lets the held invalidations through.
-            if (views.length >= 2) release();
-            return view;
-          },
-        };
+        // A second look (the harness waiting, as the first showed the old expiry) lets the held invalidations through.
+        const observed = recordingInstanceViews(deployment, views, () => views.length >= 2 && release());
         const ctx = newRunContext(observed, ["k"], new RunStats(), false);
         const c0 = { client: 0, ns: "" } as const;
         await runOp({ ...c0, op: "wrap", key: 0, value: "", ttl: 60_000, grace: 30_000 }, ctx);
@@ -274,12 +279,7 @@ export function describeConformance(kind: DeploymentKind): void {
         expect(await deployment.instanceView(0, "", "k")).toEqual({ value: "", stale: false, freshRemainingMs: 60_000, expiresAt: now + 90_000 });
         release = hold(0);
         views.length = 0;
-        try {
-          await runOp({ client: 1, ns: "", op: "touch", key: 0, ttl: 60_000 }, ctx);
-          await runOp({ ...c0, op: "wrap", key: 0, value: "refreshed", ttl: 120_000, grace: 30_000, eagerRefresh: 0.5 }, ctx);
-        } finally {
-          release();
-        }
+        await touchThenWrapEagerly(ctx, () => release());
         // Instance 1 still held the copy with its grace when the harness first looked.
         expect(views[0]).toEqual({ value: "", stale: false, freshRemainingMs: 60_000, expiresAt: now + 90_000 });
       });
