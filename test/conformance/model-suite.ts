@@ -219,10 +219,11 @@ export function describeConformance(kind: DeploymentKind): void {
         const observed = recordingInstanceViews(deployment, views, () => release());
         const ctx = newRunContext(observed, ["k"], new RunStats(), false);
         const c0 = { client: 0, ns: "" } as const;
+        const staleView = { value: "", stale: true, freshRemainingMs: 0, expiresAt: deployment.clock.now() + 320_000 };
         await runOp({ ...c0, op: "wrap", key: 0, value: "", ttl: 120_000, grace: 200_000 }, ctx);
         await runOp({ op: "advance", ms: 150_000 }, ctx);
         // Instance 1 holds the stale value in its memory tier (a read through promotes it there).
-        expect(await deployment.instanceView(0, "", "k")).toMatchObject({ value: "", stale: true });
+        expect(await deployment.instanceView(0, "", "k")).toEqual(staleView);
         release = hold(0);
         views.length = 0;
         try {
@@ -231,7 +232,7 @@ export function describeConformance(kind: DeploymentKind): void {
         } finally {
           release();
         }
-        expect(views[0]).toMatchObject({ value: "", stale: true });
+        expect(views[0]).toEqual(staleView);
       });
       it("example: before a wrap with eagerRefresh, the harness waits until the client's copy has the time left that a touch through the other instance set (only the TTL changed, so a get cannot tell)", async () => {
         await deployment.reset(SUITE_NAMESPACES);
@@ -275,13 +276,13 @@ export function describeConformance(kind: DeploymentKind): void {
         const c0 = { client: 0, ns: "" } as const;
         await runOp({ ...c0, op: "wrap", key: 0, value: "", ttl: 60_000, grace: 30_000 }, ctx);
         await runOp({ op: "settle" }, ctx);
-        const now = deployment.clock.now();
-        expect(await deployment.instanceView(0, "", "k")).toEqual({ value: "", stale: false, freshRemainingMs: 60_000, expiresAt: now + 90_000 });
+        const withGrace = { value: "", stale: false, freshRemainingMs: 60_000, expiresAt: deployment.clock.now() + 90_000 };
+        expect(await deployment.instanceView(0, "", "k")).toEqual(withGrace);
         release = hold(0);
         views.length = 0;
         await touchThenWrapEagerly(ctx, () => release());
         // Instance 1 still held the copy with its grace when the harness first looked.
-        expect(views[0]).toEqual({ value: "", stale: false, freshRemainingMs: 60_000, expiresAt: now + 90_000 });
+        expect(views[0]).toEqual(withGrace);
       });
     }
 
