@@ -35,11 +35,11 @@ await serveChild(async (config) => {
   const bidiResponse = Buffer.alloc(config.bidiResponseBytes ?? 1024, 0x62);
   const copies = config.bidiCopies;
   const stored = copies ? Array.from({ length: copies.values }, (_, i) => Buffer.alloc(copies.valueBytes, i & 0xff)) : [];
+  const stride = copies ? Math.floor(bidiResponse.byteLength / copies.perMessage) : 0;
   let nextStored = 0;
   /** The Bidi response: the prebuilt one, or one assembled from stored values (see bidiCopies). */
   const bidiAnswer = () => {
     if (!copies) return bidiResponse;
-    const stride = Math.floor(bidiResponse.byteLength / copies.perMessage);
     for (let i = 0; i < copies.perMessage; i++) {
       bidiResponse.set(stored[nextStored], i * stride);
       nextStored = (nextStored + 1) % stored.length;
