@@ -100,6 +100,16 @@ export const DEFAULT_SESSION_IN_FLIGHT = 64;
 /** Calls that every LeaseSession stream of a server together run at once. */
 export const MAX_SESSION_CALLS = 1024;
 
+/**
+ * StreamGet answers a request in messages of at most about this many bytes
+ * (a value larger than that goes in a message of its own, up to
+ * max-message-bytes), so that the client decodes one while the server
+ * writes the next, and neither side holds a whole batch in one message. At
+ * least SEND_SCRATCH_MIN_BYTES (core/wire/send-scratch.ts), so that a full
+ * message is written through the reused send buffer.
+ */
+export const STREAM_MESSAGE_BYTES = 128 * 1024;
+
 /** Room kept in every response message for its own framing (stream id, field tags and lengths). */
 const MESSAGE_FRAMING_BYTES = 128;
 
@@ -112,6 +122,7 @@ export function cacheServiceHandlers(
   session: LeaseSessionOptions = { maxInFlight: DEFAULT_SESSION_IN_FLIGHT, maxCallMs: 30_000, mapError: () => ({ code: 13, details: "internal error" }) },
 ): ServiceImpl<typeof CacheService> {
   const responseBudget = maxMessageBytes - MESSAGE_FRAMING_BYTES;
+  const streamMessageBudget = Math.min(responseBudget, STREAM_MESSAGE_BYTES - MESSAGE_FRAMING_BYTES);
   /** Decoded response bytes of all calls together: two messages' worth. */
   const decoding = new ResponseBudget(Number.isFinite(maxMessageBytes) ? 2 * maxMessageBytes : Number.MAX_SAFE_INTEGER);
   /** The scope of a write: the call's, and the quota of its token. */
@@ -199,7 +210,7 @@ export function cacheServiceHandlers(
         const hits = await engine.lookupMany(req.namespace, req.keys, ctx, missing);
         let bytes = 0;
         for (const key of missing) bytes += 3 * key.length + 4;
-        for (const chunk of chunksWithin(hits, responseBudget - bytes, responseBudget)) {
+        for (const chunk of chunksWithin(hits, streamMessageBudget - bytes, streamMessageBudget)) {
           const chunkBytes = chunk.reduce((sum, hit) => sum + hit.responseBytes, 0);
           const release = await decoding.acquire(chunkBytes, ctx.signal);
           try {
