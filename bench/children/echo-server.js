@@ -19,6 +19,10 @@
  * which grpc-js then copies into its frame as it does tiercache's messages.
  * That is the least a server that serves stored values must do per message.
  *
+ * With `bidiSplitBytes`, Bidi writes each response as consecutive messages of
+ * at most that many bytes (subarrays of it; grpc-js copies each into its
+ * frame when written), as tiercache's StreamGet answers a batch.
+ *
  * With `raiseMallocThresholds`, it first does what tiercache's server does
  * at start (server/malloc-thresholds.ts), for rows that show how much of a
  * ratio that alone explains.
@@ -85,7 +89,12 @@ await serveChild(async (config) => {
           }
         : (call, callback) => callback(null, unaryResponse),
       bidi: (call) => {
-        call.on("data", () => call.write(bidiAnswer()));
+        const split = config.bidiSplitBytes;
+        call.on("data", () => {
+          const answer = bidiAnswer();
+          if (!split) call.write(answer);
+          else for (let at = 0; at < answer.byteLength; at += split) call.write(answer.subarray(at, at + split));
+        });
         call.on("end", () => call.end());
         call.on("error", () => {});
       },

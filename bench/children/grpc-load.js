@@ -4,7 +4,7 @@
  * grpc-js client, with identical deadlines and metadata per call.
  *
  * config: { tcAddress?, echoAddress?, keys, valueBytes, getRequestBytes,
- *           bulkKeys, bulkBatch, bulkRequestBytes, seed }
+ *           bulkKeys, bulkBatch, bulkRequestBytes, echoResponsesPerMessage, seed }
  */
 import { Client, Metadata, credentials } from "@grpc/grpc-js";
 import { serveChild } from "../lib/child.js";
@@ -77,15 +77,19 @@ await serveChild(async (config) => {
       }),
   };
 
+  /** Response messages the echo sends per request message (more than one when it splits its answers: bidiSplitBytes). */
+  const echoResponsesPerMessage = config.echoResponsesPerMessage ?? 1;
+
   function echoPacked(messages) {
+    const expected = messages * echoResponsesPerMessage;
     return new Promise((resolve, reject) => {
       const call = echo.makeBidiStreamRequest("/bench.Echo/Bidi", passThrough, passThrough, new Metadata(), { deadline: Date.now() + DEADLINE_MS });
       let received = 0;
       call.on("data", () => {
-        if (++received === messages) call.end();
+        if (++received === expected) call.end();
       });
       call.on("error", reject);
-      call.on("end", () => (received === messages ? resolve(received) : reject(new Error(`echo stream ended after ${received} messages`))));
+      call.on("end", () => (received === expected ? resolve(received) : reject(new Error(`echo stream ended after ${received} of ${expected} messages`))));
       for (let i = 0; i < messages; i++) call.write(bulkRequest);
     });
   }

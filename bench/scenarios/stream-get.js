@@ -8,9 +8,12 @@
  * the ratio that alone accounts for. A third echo builds each response from
  * stored 1 KiB values, copying as many per message as tiercache sends
  * (bidiCopies in echo-server.js): what any server of stored values must do on
- * top of the packed echo. The two extra echoes each have a load client of
- * their own.
+ * top of the packed echo. A fourth echo answers each request in messages of
+ * at most STREAM_MESSAGE_BYTES (128 KiB), as tiercache's StreamGet does: what
+ * that message shape alone is worth to the transport. The three extra echoes
+ * each have a load client of their own.
  */
+import { importDist } from "../lib/paths.js";
 import { startChild } from "../lib/child.js";
 import { measured } from "../lib/report.js";
 import { cpuMicros, roundOrder } from "../lib/rounds.js";
@@ -23,24 +26,27 @@ const BATCH = 500;
 
 export default {
   name: NAME,
-  description: "StreamGet of 1,000 keys: batched messages vs one message per key vs packed grpc-js echo (and, as information, echoes with raised malloc thresholds or copying stored values)",
+  description: "StreamGet of 1,000 keys: batched messages vs one message per key vs packed grpc-js echo (and, as information, echoes with raised malloc thresholds, copying stored values, or answering in 128 KiB messages)",
   async run(ctx) {
     // Quick (smoke) mode moves fewer keys: one message per key is slow by design.
     const keys = ctx.quick ? 200 : KEYS;
     const sizes = await messageSizes({ batch: BATCH });
     const copies = { values: keys, valueBytes: 1024, perMessage: Math.min(BATCH, keys) };
-    const [echo, echoRaised, echoCopies, tc] = await Promise.all([
+    const { STREAM_MESSAGE_BYTES } = await importDist("server/rpc/cache-service.js");
+    const [echo, echoRaised, echoCopies, echoSplit, tc] = await Promise.all([
       startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse }, { profile: ctx.profile, label: `${NAME}-echo` }),
       startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse, raiseMallocThresholds: true }, { profile: ctx.profile, label: `${NAME}-echo-raised` }),
       startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse, bidiCopies: copies }, { profile: ctx.profile, label: `${NAME}-echo-copies` }),
+      startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse, bidiSplitBytes: STREAM_MESSAGE_BYTES }, { profile: ctx.profile, label: `${NAME}-echo-split` }),
       startChild("tiercache-server", { storage: "memory" }, { profile: ctx.profile, label: `${NAME}-tiercache` }),
     ]);
     const loadConfig = { keys: ctx.quick ? keys : 10_000, bulkKeys: keys, bulkBatch: BATCH, bulkRequestBytes: sizes.streamGetRequest };
     const load = await startChild("grpc-load", { ...loadConfig, tcAddress: tc.info.address, echoAddress: echo.info.address });
     const loadRaised = await startChild("grpc-load", { ...loadConfig, echoAddress: echoRaised.info.address });
     const loadCopies = await startChild("grpc-load", { ...loadConfig, echoAddress: echoCopies.info.address });
-    const server = { "tc-batched": tc, "tc-perkey": tc, "echo-packed": echo, "echo-raised": echoRaised, "echo-copies": echoCopies };
-    const ownLoad = { "echo-raised": loadRaised, "echo-copies": loadCopies };
+    const loadSplit = await startChild("grpc-load", { ...loadConfig, echoAddress: echoSplit.info.address, echoResponsesPerMessage: Math.ceil(sizes.streamGetResponse / STREAM_MESSAGE_BYTES) });
+    const server = { "tc-batched": tc, "tc-perkey": tc, "echo-packed": echo, "echo-raised": echoRaised, "echo-copies": echoCopies, "echo-split": echoSplit };
+    const ownLoad = { "echo-raised": loadRaised, "echo-copies": loadCopies, "echo-split": loadSplit };
     const q = ctx.quick;
     const run = async (target, durationMs, quickOps) => {
       const c0 = await server[target].call("cpu");
@@ -50,14 +56,14 @@ export default {
       return r;
     };
     try {
-      const targets = ["echo-packed", "tc-batched", "tc-perkey", "echo-raised", "echo-copies"];
+      const targets = ["echo-packed", "tc-batched", "tc-perkey", "echo-raised", "echo-copies", "echo-split"];
       for (const target of targets) {
         ctx.log(`  warm-up ${target}`);
         await run(target, 3000, 1);
       }
       const results = Object.fromEntries(targets.map((t) => [t, []]));
       for (let round = 0; round < ctx.rounds; round++) {
-        // Two short slices per target per round, ABBA-like, so drifts hit all three alike.
+        // Two short slices per target per round, ABBA-like, so drifts hit every target alike.
         const order = roundOrder(round, targets);
         const slices = q ? [order] : [order, [...order].reverse()];
         const acc = Object.fromEntries(targets.map((t) => [t, { calls: 0, elapsedMs: 0, cpu: 0 }]));
@@ -111,11 +117,12 @@ export default {
           }),
           informationAgainst("echo-raised", "the same echo, malloc thresholds raised as tiercache's server does"),
           informationAgainst("echo-copies", "an echo that copies 1 KiB stored values into each message"),
+          informationAgainst("echo-split", "the packed echo answering in 128 KiB messages, as tiercache does"),
         ],
       };
     } finally {
-      await Promise.all([load.stop(), loadRaised.stop(), loadCopies.stop()]);
-      await Promise.all([echo.stop(), echoRaised.stop(), echoCopies.stop(), tc.stop()]);
+      await Promise.all([load.stop(), loadRaised.stop(), loadCopies.stop(), loadSplit.stop()]);
+      await Promise.all([echo.stop(), echoRaised.stop(), echoCopies.stop(), echoSplit.stop(), tc.stop()]);
     }
   },
 };
