@@ -78,21 +78,48 @@ function toStats(snapshots: NamespaceStatsSnapshot[]): MessageInitShape<typeof S
   };
 }
 
-/** The CacheService handlers: decode nothing, validate nothing, just map RPCs onto the engine. */
-/** Splits hits into consecutive chunks whose response bytes fit `limit` (the first chunk `firstLimit`); a chunk holds at least one hit. */
-function* chunksWithin(hits: readonly Hit[], firstLimit: number, limit: number): Iterable<Hit[]> {
-  let chunk: Hit[] = [];
-  let room = firstLimit;
+/** Bytes one missing key takes in a StreamGetResponse: its UTF-8, its field tag and its length (a varint of at most 5 bytes). */
+function missingKeyBytes(key: string): number {
+  return Buffer.byteLength(key, "utf8") + 6;
+}
+
+/** One StreamGet response message to build: hits to decode, and missing keys. */
+interface StreamGetPart {
+  hits: Hit[];
+  missing: string[];
+}
+
+/**
+ * The messages that answer one StreamGet request: the hits in order, then the
+ * missing keys, packed into consecutive messages of at most `budget` response
+ * bytes each (a single item larger than that goes alone). A request that
+ * found nothing and missed nothing (an empty batch) gets one empty message.
+ */
+function* streamGetParts(hits: readonly Hit[], missing: readonly string[], budget: number): Iterable<StreamGetPart> {
+  let part: StreamGetPart = { hits: [], missing: [] };
+  let room = budget;
+  /** Whether an item of `bytes` starts a new message: it does not fit, and this one holds something. */
+  const full = (bytes: number) => bytes > room && (part.hits.length > 0 || part.missing.length > 0);
   for (const hit of hits) {
-    if (chunk.length > 0 && hit.responseBytes > room) {
-      yield chunk;
-      chunk = [];
-      room = limit;
+    if (full(hit.responseBytes)) {
+      yield part;
+      part = { hits: [], missing: [] };
+      room = budget;
     }
-    chunk.push(hit);
+    part.hits.push(hit);
     room -= hit.responseBytes;
   }
-  if (chunk.length > 0) yield chunk;
+  for (const key of missing) {
+    const bytes = missingKeyBytes(key);
+    if (full(bytes)) {
+      yield part;
+      part = { hits: [], missing: [] };
+      room = budget;
+    }
+    part.missing.push(key);
+    room -= bytes;
+  }
+  yield part;
 }
 
 /** Calls of one LeaseSession stream that run at once, by default. */
@@ -101,9 +128,9 @@ export const DEFAULT_SESSION_IN_FLIGHT = 64;
 export const MAX_SESSION_CALLS = 1024;
 
 /**
- * StreamGet answers a request in messages of at most about this many bytes
- * (a value larger than that goes in a message of its own, up to
- * max-message-bytes), so that the client decodes one while the server
+ * StreamGet answers a request in messages of at most this many bytes, or
+ * --max-message-bytes when that is lower (a value larger than that goes in
+ * a message of its own), so that the client decodes one while the server
  * writes the next, and neither side holds a whole batch in one message. At
  * least SEND_SCRATCH_MIN_BYTES (core/wire/send-scratch.ts), so that a full
  * message is written through the reused send buffer.
@@ -113,6 +140,7 @@ export const STREAM_MESSAGE_BYTES = 128 * 1024;
 /** Room kept in every response message for its own framing (stream id, field tags and lengths). */
 const MESSAGE_FRAMING_BYTES = 128;
 
+/** The CacheService handlers: decode nothing, validate nothing, just map RPCs onto the engine. */
 export function cacheServiceHandlers(
   engine: CacheEngine,
   watchOptions: WatchOptions = {},
@@ -208,19 +236,18 @@ export function cacheServiceHandlers(
       for await (const req of requests) {
         const missing: string[] = [];
         const hits = await engine.lookupMany(req.namespace, req.keys, ctx, missing);
-        let bytes = 0;
-        for (const key of missing) bytes += 3 * key.length + 4;
-        for (const chunk of chunksWithin(hits, streamMessageBudget - bytes, streamMessageBudget)) {
-          const chunkBytes = chunk.reduce((sum, hit) => sum + hit.responseBytes, 0);
-          const release = await decoding.acquire(chunkBytes, ctx.signal);
+        for (const part of streamGetParts(hits, missing, streamMessageBudget)) {
+          if (part.hits.length === 0) {
+            yield { entries: [], missing: part.missing };
+            continue;
+          }
+          const release = await decoding.acquire(part.hits.reduce((sum, hit) => sum + hit.responseBytes, 0), ctx.signal);
           try {
-            yield { entries: engine.decodeMany(chunk).map(toFoundEntry), missing: missing.splice(0) };
+            yield { entries: engine.decodeMany(part.hits).map(toFoundEntry), missing: part.missing };
           } finally {
             release();
           }
-          bytes = 0;
         }
-        if (missing.length > 0 || hits.length === 0) yield { entries: [], missing };
       }
     },
     watch(req, ctx) {

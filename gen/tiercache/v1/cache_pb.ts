@@ -1016,14 +1016,14 @@ export const StreamGetRequestSchema: GenMessage<StreamGetRequest> = /*@__PURE__*
   messageDesc(file_tiercache_v1_cache, 24);
 
 /**
- * StreamGetResponse answers one StreamGetRequest.
+ * StreamGetResponse is one message of the answer to one StreamGetRequest.
  *
  * @generated from message tiercache.v1.StreamGetResponse
  */
 export type StreamGetResponse = Message<"tiercache.v1.StreamGetResponse"> & {
   /**
-   * The entries found. Each distinct key of the request appears once, in
-   * `entries` or in `missing`.
+   * Entries found. Across the messages that answer one request, each
+   * distinct key of it appears once, in `entries` or in `missing`.
    *
    * @generated from field: repeated tiercache.v1.FoundEntry entries = 1;
    */
@@ -1935,9 +1935,13 @@ export const CacheService: GenService<{
   },
   /**
    * StreamGet reads keys in bulk: each request message carries a batch of
-   * keys, and the server answers each with one or more response messages
-   * (more when the values found would not fit one message) holding the
-   * entries found and the keys missing, in the order the requests came.
+   * keys, and the server answers each, in the order the requests came, with
+   * one or more response messages of at most about 128 KiB each (or
+   * max-message-bytes when that is lower; a larger value comes in a message
+   * of its own): first the entries found, in the order asked, then the keys
+   * missing. The answer to a request is complete once each of its distinct
+   * keys has appeared once, in `entries` or in `missing`; an empty batch is
+   * answered with one empty message.
    * Flow control applies both ways: a slow reader slows the server down.
    *
    * @generated from rpc tiercache.v1.CacheService.StreamGet
