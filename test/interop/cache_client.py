@@ -14,7 +14,10 @@ In namespace NS (default "interop") it:
   - Get:       reads "ts-written" and checks that json.loads of its bytes equals
                the --expect JSON;
   - GetMany:   reads ["ts-written", "py-written", "missing"];
-  - StreamGet: sends two batches of keys on one bidi stream and reads both answers;
+  - StreamGet: sends three batches of keys on one bidi stream and reads the
+               answers (each may come in several messages; the third, of
+               "ts-bulk:0".."ts-bulk:199", which the caller wrote with 1 KiB
+               values, does);
   - Tags:      writes "py-tagged" with the tag "py-tag", reads it, invalidates
                the tag with InvalidateTags, and checks that it is gone.
 
@@ -42,6 +45,7 @@ SERVICE = "tiercache.v1.CacheService"
 CONTENT_TYPE_JSON = "application/json"
 PY_VALUE = {"from": "python", "list": [1, 2.5, None, True], "text": "naïve ☃"}
 TIMEOUT_S = 10
+BULK_KEYS = 200
 
 
 def message_classes(file_set):
@@ -125,13 +129,24 @@ def main():
         results["get_many"] = {e.key: json.loads(e.value.decode("utf-8")) for e in many.entries}
         checks["get_many_py_value"] = results["get_many"].get("py-written") == PY_VALUE
 
-        batches = [["ts-written", "missing"], ["py-written"]]
+        # The third batch's values (written by the TypeScript side, 1 KiB each) take more than one message.
+        batches = [["ts-written", "missing"], ["py-written"], [f"ts-bulk:{i}" for i in range(BULK_KEYS)]]
         requests = (cache.message("StreamGetRequest", namespace=ns, keys=keys) for keys in batches)
+        # A request's answer may come in several messages: it is complete once each of its distinct keys appeared once.
+        distinct = [len(dict.fromkeys(keys)) for keys in batches]
         answers = []
-        for answer in cache.StreamGet(requests, timeout=TIMEOUT_S):
-            answers.append({"found": [e.key for e in answer.entries], "missing": list(answer.missing)})
+        answer = {"found": [], "missing": []}
+        messages = 0
+        for message in cache.StreamGet(requests, timeout=TIMEOUT_S):
+            messages += 1
+            answer["found"] += [e.key for e in message.entries]
+            answer["missing"] += list(message.missing)
+            if len(answer["found"]) + len(answer["missing"]) == distinct[len(answers)]:
+                answers.append(answer)
+                answer = {"found": [], "missing": []}
         results["stream_get"] = answers
-        checks["stream_get_two_answers"] = len(answers) == len(batches)
+        checks["stream_get_every_answer"] = len(answers) == len(batches)
+        checks["stream_get_split_answer"] = messages > len(batches)
 
         cache.Set(
             cache.message("SetRequest", namespace=ns, key="py-tagged", value=b"1", content_type=CONTENT_TYPE_JSON, tags=["py-tag", "org:7"]),
