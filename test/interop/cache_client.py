@@ -14,10 +14,10 @@ In namespace NS (default "interop") it:
   - Get:       reads "ts-written" and checks that json.loads of its bytes equals
                the --expect JSON;
   - GetMany:   reads ["ts-written", "py-written", "missing"];
-  - StreamGet: sends three batches of keys on one bidi stream and reads the
+  - StreamGet: writes "py-bulk:0".."py-bulk:199" (1 KiB each) with SetMany,
+               sends three batches of keys on one bidi stream and reads the
                answers (each may come in several messages; the third, of
-               "ts-bulk:0".."ts-bulk:199", which the caller wrote with 1 KiB
-               values, does);
+               the py-bulk keys, does);
   - Tags:      writes "py-tagged" with the tag "py-tag", reads it, invalidates
                the tag with InvalidateTags, and checks that it is gone.
 
@@ -28,6 +28,7 @@ Needs python3-grpcio and python3-protobuf (protobuf 3.21 or later).
 
 import argparse
 import json
+import os
 import sys
 
 try:
@@ -129,8 +130,11 @@ def main():
         results["get_many"] = {e.key: json.loads(e.value.decode("utf-8")) for e in many.entries}
         checks["get_many_py_value"] = results["get_many"].get("py-written") == PY_VALUE
 
-        # The third batch's values (written by the TypeScript side, 1 KiB each) take more than one message.
-        batches = [["ts-written", "missing"], ["py-written"], [f"ts-bulk:{i}" for i in range(BULK_KEYS)]]
+        # The third batch's values, 1 KiB each, take more than one message.
+        bulk = [f"py-bulk:{i}" for i in range(BULK_KEYS)]
+        entries = [cache.message("Entry", key=key, value=os.urandom(1024), content_type="application/octet-stream") for key in bulk]
+        cache.SetMany(cache.message("SetManyRequest", namespace=ns, entries=entries), timeout=TIMEOUT_S)
+        batches = [["ts-written", "missing"], ["py-written"], bulk]
         requests = (cache.message("StreamGetRequest", namespace=ns, keys=keys) for keys in batches)
         # A request's answer may come in several messages: it is complete once each of its distinct keys appeared once.
         distinct = [len(dict.fromkeys(keys)) for keys in batches]
