@@ -83,9 +83,10 @@ function missingKeyBytes(key: string): number {
   return Buffer.byteLength(key, "utf8") + 6;
 }
 
-/** One StreamGet response message to build: hits to decode, and missing keys. */
+/** One StreamGet response message to build: hits to decode (`hitBytes` in a response, together), and missing keys. */
 interface StreamGetPart {
   hits: Hit[];
+  hitBytes: number;
   missing: string[];
 }
 
@@ -96,28 +97,28 @@ interface StreamGetPart {
  * found nothing and missed nothing (an empty batch) gets one empty message.
  */
 function* streamGetParts(hits: readonly Hit[], missing: readonly string[], budget: number): Iterable<StreamGetPart> {
-  let part: StreamGetPart = { hits: [], missing: [] };
-  let room = budget;
+  let part: StreamGetPart = { hits: [], hitBytes: 0, missing: [] };
+  let used = 0;
   /** Whether an item of `bytes` starts a new message: it does not fit, and this one holds something. */
-  const full = (bytes: number) => bytes > room && (part.hits.length > 0 || part.missing.length > 0);
+  const full = (bytes: number) => used + bytes > budget && (part.hits.length > 0 || part.missing.length > 0);
+  /** The message built so far; the next one starts empty. */
+  const finish = () => {
+    const done = part;
+    part = { hits: [], hitBytes: 0, missing: [] };
+    used = 0;
+    return done;
+  };
   for (const hit of hits) {
-    if (full(hit.responseBytes)) {
-      yield part;
-      part = { hits: [], missing: [] };
-      room = budget;
-    }
+    if (full(hit.responseBytes)) yield finish();
     part.hits.push(hit);
-    room -= hit.responseBytes;
+    part.hitBytes += hit.responseBytes;
+    used += hit.responseBytes;
   }
   for (const key of missing) {
     const bytes = missingKeyBytes(key);
-    if (full(bytes)) {
-      yield part;
-      part = { hits: [], missing: [] };
-      room = budget;
-    }
+    if (full(bytes)) yield finish();
     part.missing.push(key);
-    room -= bytes;
+    used += bytes;
   }
   yield part;
 }
@@ -241,7 +242,7 @@ export function cacheServiceHandlers(
             yield { entries: [], missing: part.missing };
             continue;
           }
-          const release = await decoding.acquire(part.hits.reduce((sum, hit) => sum + hit.responseBytes, 0), ctx.signal);
+          const release = await decoding.acquire(part.hitBytes, ctx.signal);
           try {
             yield { entries: engine.decodeMany(part.hits).map(toFoundEntry), missing: part.missing };
           } finally {
