@@ -70,6 +70,12 @@ export interface WriteOutcome {
   degraded: boolean;
 }
 
+/** What a read of one key found, and in which tier. */
+interface Read {
+  envelope: Uint8Array;
+  tier: TierName;
+}
+
 /** A value the engine found. */
 export interface FoundValue {
   key: string;
@@ -553,17 +559,18 @@ export class CacheEngine {
    * and promotes a live hit, unless a change to the key came meanwhile.
    */
   #readThrough(state: NamespaceState, key: string, fetch: () => Promise<Uint8Array | undefined>): Promise<Uint8Array | undefined> {
-    return state.loads.run(key, async (isCurrent) => {
-      const envelope = await fetch();
-      const now = this.#clock();
-      if (envelope === undefined || freshness(envelope, now) === "gone") {
-        state.durable.misses++;
-        return undefined;
-      }
-      state.durable.hits++;
-      if (isCurrent()) this.#keep(state, key, envelope, readExpiresAt(envelope));
-      return envelope;
-    });
+    return state.loads.run(key, (isCurrent) =>
+      fetch().then((envelope) => {
+        const now = this.#clock();
+        if (envelope === undefined || freshness(envelope, now) === "gone") {
+          state.durable.misses++;
+          return undefined;
+        }
+        state.durable.hits++;
+        if (isCurrent()) this.#keep(state, key, envelope, readExpiresAt(envelope));
+        return envelope;
+      }),
+    );
   }
 
   /** {@link #readThrough} of several keys, none of them loading now, in one load (`fetch` gives one envelope per key, in order). */
@@ -592,8 +599,15 @@ export class CacheEngine {
   }
 
   /** The envelope of `key` from memory, or else read through the durable tier; undefined when neither has it, or an invalidation of its tags hides it. */
-  async #read(state: NamespaceState, key: string, scope: CallScope | undefined): Promise<{ envelope: Uint8Array; tier: TierName } | undefined> {
+  #read(state: NamespaceState, key: string, scope: CallScope | undefined): Promise<Read | undefined> {
     const cached = state.memory.get(key);
+    const durable = this.#options.durable;
+    if (cached === undefined && durable) return this.#readDurable(state, key, scope, durable);
+    return this.#readHeld(state, key, scope, cached);
+  }
+
+  /** {@link #read} when the memory tier holds the key (or there is no durable tier). */
+  async #readHeld(state: NamespaceState, key: string, scope: CallScope | undefined, cached: Uint8Array | undefined): Promise<Read | undefined> {
     if (cached !== undefined) {
       if (!isTagged(cached) || !(await this.#hidden(state, [cached], scope))[0]) return { envelope: cached, tier: "memory" };
       // Without a durable tier a hidden copy stays (Delete still counts it) until it goes. With one, it is dropped and the
@@ -603,10 +617,18 @@ export class CacheEngine {
     }
     const durable = this.#options.durable;
     if (!durable) return undefined;
+    return this.#readDurable(state, key, scope, durable);
+  }
+
+  /** {@link #read} from the durable tier; a chain of callbacks rather than an async function, for the cost of every read that misses memory. */
+  #readDurable(state: NamespaceState, key: string, scope: CallScope | undefined, durable: DurableTier): Promise<Read | undefined> {
     // The caller stops waiting when its call ends early; a shared load keeps running for its other callers.
-    const envelope = await raceCancel(this.#readThrough(state, key, () => durable.get(state.name, key, scope)), scope);
-    if (envelope === undefined || (await this.#hidden(state, [envelope], scope))[0]) return undefined;
-    return { envelope, tier: durable.name };
+    return raceCancel(this.#readThrough(state, key, () => durable.get(state.name, key, scope)), scope).then((envelope) => {
+      if (envelope === undefined) return undefined;
+      const read: Read = { envelope, tier: durable.name };
+      if (!isTagged(envelope)) return read;
+      return this.#hidden(state, [envelope], scope).then(([hidden]) => (hidden ? undefined : read));
+    });
   }
 
   /**
@@ -658,10 +680,32 @@ export class CacheEngine {
     return this.#visible(key, cached, "memory", false);
   }
 
-  async get(namespace: string, key: string, scope?: CallScope, acceptStale = false): Promise<FoundValue | undefined> {
-    checkKey(key, this.#options.maxKeyBytes);
-    const read = await this.#inNamespace(namespace, "other", (state) => this.#read(state, key, scope));
-    return read && this.#visible(key, read.envelope, read.tier, acceptStale);
+  get(namespace: string, key: string, scope?: CallScope, acceptStale = false): Promise<FoundValue | undefined> {
+    // #inNamespace by hand: one promise fewer on the path of every read that misses the memory tier.
+    let state: NamespaceState;
+    try {
+      checkKey(key, this.#options.maxKeyBytes);
+      state = this.#namespace(namespace, "other");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let reading: Promise<Read | undefined>;
+    try {
+      reading = this.#read(state, key, scope);
+    } catch (err) {
+      this.#release(state);
+      return Promise.reject(err);
+    }
+    return reading.then(
+      (read) => {
+        this.#release(state);
+        return read && this.#visible(key, read.envelope, read.tier, acceptStale);
+      },
+      (err: unknown) => {
+        this.#release(state);
+        throw err;
+      },
+    );
   }
 
   /**

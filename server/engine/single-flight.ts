@@ -20,9 +20,16 @@ export class SingleFlight<T> {
   run(key: string, load: (isCurrent: () => boolean) => Promise<T>): Promise<T> {
     const existing = this.#inFlight.get(key);
     if (existing) return existing instanceof Promise ? existing : existing.batch.then((values) => values[existing.index]!);
-    const promise: Promise<T> = load(() => this.#inFlight.get(key) === promise).finally(() => {
+    const settle = () => {
       if (this.#inFlight.get(key) === promise) this.#inFlight.delete(key);
-    });
+    };
+    const promise: Promise<T> = load(() => this.#inFlight.get(key) === promise).then(
+      (value) => (settle(), value),
+      (err: unknown) => {
+        settle();
+        throw err;
+      },
+    );
     this.#inFlight.set(key, promise);
     return promise;
   }

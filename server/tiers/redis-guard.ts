@@ -141,22 +141,39 @@ export class RedisGuard {
   }
 
   /** Runs `op` under the failure policy described on the class. */
-  async exec<T>(op: GuardedOperation<T>, scope?: CallScope): Promise<T> {
+  exec<T>(op: GuardedOperation<T>, scope?: CallScope): Promise<T> {
     this.#stats.calls++;
-    const { commandTimeoutMs, retries, retryBaseMs, retryMaxMs } = this.#options;
+    // The first attempt without an async frame: it is the only one almost every call makes.
+    let first: Promise<T>;
+    try {
+      first = this.#attemptNow(op, scope);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return first.then(undefined, (error: unknown) => this.#afterFailure(op, scope, error));
+  }
+
+  /** Stops the breaker's timers; later calls fail with "tier closed". */
+  close(): void {
+    this.#breaker.shutdown();
+  }
+
+  /** Starts an attempt now (its failures reject), unless the call was cancelled or its deadline passed: then throws why. */
+  #attemptNow<T>(op: GuardedOperation<T>, scope: CallScope | undefined): Promise<T> {
+    const cancelled = cancelReasonOf(scope);
+    if (cancelled !== undefined) throw this.#fail(op, "call cancelled", cancelled);
+    const budget = Math.min(this.#options.commandTimeoutMs, (scope?.deadline ?? Infinity) - Date.now());
+    if (!(budget > 0)) throw this.#fail(op, "deadline passed");
+    return this.#attempt(op, budget, scope);
+  }
+
+  /** After a failed attempt: rejects with why, or sleeps and tries again, as long as the policy allows. */
+  async #afterFailure<T>(op: GuardedOperation<T>, scope: CallScope | undefined, firstError: unknown): Promise<T> {
+    const { retries, retryBaseMs, retryMaxMs } = this.#options;
     const deadline = scope?.deadline ?? Infinity;
+    let error = firstError;
     let sleep = retryBaseMs;
     for (let attempt = 0; ; attempt++) {
-      const cancelled = cancelReasonOf(scope);
-      if (cancelled !== undefined) throw this.#fail(op, "call cancelled", cancelled);
-      const budget = Math.min(commandTimeoutMs, deadline - Date.now());
-      if (!(budget > 0)) throw this.#fail(op, "deadline passed");
-      let error: unknown;
-      try {
-        return await this.#attempt(op, budget, scope);
-      } catch (err) {
-        error = err;
-      }
       if (error instanceof CancelledError) throw this.#fail(op, "call cancelled", error.cause);
       if (isBreakerRejection(error)) {
         this.#stats.shortCircuited++;
@@ -170,19 +187,25 @@ export class RedisGuard {
         throw this.#fail(op, "call cancelled", reason);
       });
       this.#stats.retries++;
+      const next = this.#attemptNow(op, scope); // a cancelled call or a passed deadline ends the loop here
+      try {
+        return await next;
+      } catch (err) {
+        error = err;
+      }
     }
-  }
-
-  /** Stops the breaker's timers; later calls fail with "tier closed". */
-  close(): void {
-    this.#breaker.shutdown();
   }
 
   /** One attempt through the breaker, bounded by `budget` ms and by the call ending early; its AttemptEnd ends with the wait. */
   #attempt<T>(op: GuardedOperation<T>, budget: number, scope: CallScope | undefined): Promise<T> {
     const end = new AttemptEnd();
-    const fired = this.#breaker.fire(() => withTimeout(op, end, budget)) as Promise<T>;
-    return raceCancel(fired, scope, (reason) => (end.end(), new CancelledError("cancelled", { cause: reason })));
+    try {
+      const fired = this.#breaker.fire(() => withTimeout(op, end, budget)) as Promise<T>;
+      return raceCancel(fired, scope, (reason) => (end.end(), new CancelledError("cancelled", { cause: reason })));
+    } catch (err) {
+      end.end();
+      return Promise.reject(err);
+    }
   }
 
   #fail(op: GuardedOperation<unknown>, reason: string, cause?: unknown): TierUnavailableError {
@@ -213,9 +236,16 @@ class CancelledError extends Error {
  * when the attempt settles, whichever comes first.
  */
 function withTimeout<T>(op: GuardedOperation<T>, end: AttemptEnd, ms: number): Promise<T> {
+  let running: Promise<T>;
+  try {
+    running = op.run(end);
+  } catch (err) {
+    end.end();
+    return Promise.reject(err);
+  }
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => (end.end(), reject(new AttemptTimeoutError(Math.round(ms)))), ms);
-    new Promise<T>((res) => res(op.run(end))).then(
+    running.then(
       (value) => (end.end(), clearTimeout(timer), resolve(value)),
       (err: unknown) => (end.end(), clearTimeout(timer), reject(err)),
     );

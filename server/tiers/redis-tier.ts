@@ -474,10 +474,14 @@ export class RedisTier implements DurableTier {
     return this.#guard.stats();
   }
 
-  async get(namespace: string, key: string, scope?: CallScope): Promise<Uint8Array | undefined> {
-    const id = this.#key(namespace, key);
-    const envelope = await this.#exec("get", true, scope, () => this.#client.getBuffer(id));
-    return this.#live(envelope) ? envelope : undefined;
+  get(namespace: string, key: string, scope?: CallScope): Promise<Uint8Array | undefined> {
+    let id: string;
+    try {
+      id = this.#key(namespace, key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#exec("get", true, scope, () => this.#client.getBuffer(id)).then((envelope) => (this.#live(envelope) ? envelope : undefined));
   }
 
   async getMany(namespace: string, keys: readonly string[], scope?: CallScope): Promise<(Uint8Array | undefined)[]> {
