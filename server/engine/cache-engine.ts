@@ -560,7 +560,7 @@ export class CacheEngine {
    */
   #readThrough(state: NamespaceState, key: string, fetch: () => Promise<Uint8Array | undefined>): Promise<Uint8Array | undefined> {
     return state.loads.run(key, (isCurrent) =>
-      fetch().then((envelope) => {
+      Promise.resolve(fetch()).then((envelope) => {
         const now = this.#clock();
         if (envelope === undefined || freshness(envelope, now) === "gone") {
           state.durable.misses++;
@@ -1055,6 +1055,7 @@ export class CacheEngine {
       // heldElsewhereMs 0: a fresh value was written since the read above; read it whatever the deadline.
       if ((left <= 0 && attempt.heldElsewhereMs !== 0) || cancelled(scope)) return { found, leaseToken: undefined };
       const end = await this.#leases.waitFor(name, key, left, scope?.signal, attempt.heldElsewhereMs);
+      if (cancelled(scope)) return { found, leaseToken: undefined };
       const reread = await this.get(name, key, scope, true);
       // The shared lease saw a fresh value that reads do not serve (its tags were invalidated): take the lease over it.
       if (reread === undefined && attempt.heldElsewhereMs === 0) unlessFresh = false;

@@ -31,12 +31,16 @@ export function listenToAbort(signal: AbortSignal, listener: (reason: unknown) =
 /**
  * Settles like `promise`, or rejects with `toError(reason)` as soon as
  * `scope`'s call ends early (at once if it has). `promise` itself keeps
- * running.
+ * running; when nobody waits for it any more, its failure is dropped here
+ * rather than left unhandled (which would end the process).
  */
 export function raceCancel<T>(promise: Promise<T>, scope: CallScope | undefined, toError: (reason: unknown) => unknown = (reason) => reason): Promise<T> {
   if (scope === undefined) return promise;
   const reason = cancelReasonOf(scope);
-  if (reason !== undefined) return Promise.reject(toError(reason));
+  if (reason !== undefined) {
+    promise.catch(ignore);
+    return Promise.reject(toError(reason));
+  }
   const listen = listenerOf(scope);
   if (listen === undefined) return promise;
   return new Promise<T>((resolve, reject) => {
@@ -60,3 +64,5 @@ function listenerOf(scope: CallScope): ((listener: (reason: unknown) => void) =>
   if (signal === undefined) return undefined;
   return (listener) => listenToAbort(signal, listener);
 }
+
+function ignore(): void {}
