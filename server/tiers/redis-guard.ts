@@ -238,7 +238,7 @@ class CancelledError extends Error {
 function withTimeout<T>(op: GuardedOperation<T>, end: AttemptEnd, ms: number): Promise<T> {
   let running: Promise<T>;
   try {
-    running = op.run(end);
+    running = Promise.resolve(op.run(end));
   } catch (err) {
     end.end();
     return Promise.reject(err);

@@ -83,4 +83,14 @@ describe("RedisGuard: the end of an attempt", () => {
     finish();
     g.close();
   });
+
+  it("an operation whose run returns a plain value (not a promise) succeeds at once, and its attempt ends with it", async () => {
+    const g = guard(50, 2);
+    let seen: AttemptEnd | undefined;
+    const run = (attempt: AttemptEnd) => ((seen = attempt), 7) as unknown as Promise<number>;
+    await expect(g.exec({ name: "op", idempotent: true, run })).resolves.toBe(7);
+    expect(seen?.ended).toBe(true);
+    expect(g.stats()).toMatchObject({ calls: 1, failures: 0, retries: 0 });
+    g.close();
+  });
 });
