@@ -53,7 +53,7 @@ export default {
     if (!redis) return { rows: [unavailable({ scenario: NAME, subject, baseline, reason: "no redis-server on PATH" })] };
     const { CacheClient } = await importDist("client/index.js");
     const bento = await startChild("redis-load", { url: redis.url });
-    const server = await startChild("tiercache-server", { redisUrl: redis.url });
+    const server = await startChild("tiercache-server", { redisUrl: redis.url }, { profile: ctx.profile, label: `${NAME}-tiercache` });
     const echo = await startChild("echo-server", { redisUrl: redis.url, unaryResponseBytes: 1100 });
     const floorRatios = new Map(FLOORS.map(([mode]) => [mode, []]));
     const ratios = [];
