@@ -21,6 +21,7 @@ import {
   type sendUnaryData,
 } from "@grpc/grpc-js";
 import { RpcError } from "./rpc-error.js";
+import { exceedsFieldBudget } from "./wire/field-budget.js";
 import { messageCodec } from "./wire/message-codec.js";
 
 /** What a server handler knows about the call it serves. */
@@ -160,6 +161,13 @@ export interface ServerAdapterOptions {
    * @default none
    */
   maxDeadlineMs?: number | ((method: DescMethod) => number | undefined);
+  /**
+   * Most fields one request message may hold, counting those of every
+   * message nested in it (batch items, entries and their fields, tags); a
+   * request over it is refused with RESOURCE_EXHAUSTED before it is decoded.
+   * @default no limit
+   */
+  maxRequestFields?: number;
 }
 
 /** Longest timer Node runs as asked (a longer one fires at once). */
@@ -173,7 +181,10 @@ function passThrough(bytes: Buffer): Buffer {
   return bytes;
 }
 
-function decodeRequest<D extends DescMessage>(schema: D, bytes: Uint8Array): MessageShape<D> {
+function decodeRequest<D extends DescMessage>(schema: D, bytes: Uint8Array, maxFields: number | undefined): MessageShape<D> {
+  if (maxFields !== undefined && exceedsFieldBudget(schema, bytes, maxFields)) {
+    throw new RpcError(status.RESOURCE_EXHAUSTED, `${schema.typeName} holds more than ${maxFields} fields (keys, entries, tags and their fields); a request may hold at most that many`);
+  }
   try {
     return messageCodec(schema).decode(bytes);
   } catch (err) {
@@ -331,10 +342,11 @@ async function* decodeStream(
   context: CallContext,
   authorize: Authorizer | undefined,
   onError: (error: unknown) => void,
+  maxFields: number | undefined,
 ): AsyncIterable<Message> {
   try {
     for await (const chunk of stream.iterator({ destroyOnReturn: false })) {
-      const request = decodeRequest(method.input, chunk as Buffer);
+      const request = decodeRequest(method.input, chunk as Buffer, maxFields);
       authorize?.(method, request, context);
       yield request;
     }
@@ -400,7 +412,7 @@ function ending(context: () => ServerCallContext, ok: () => void, fail: (error: 
 
 function wrapHandler(method: DescMethod, handler: unknown, options: ServerAdapterOptions): unknown {
   const { input } = method;
-  const { mapError, authorize } = options;
+  const { mapError, authorize, maxRequestFields } = options;
   const maxDeadlineMs = typeof options.maxDeadlineMs === "function" ? options.maxDeadlineMs(method) : options.maxDeadlineMs;
   if (maxDeadlineMs !== undefined && !(Number.isInteger(maxDeadlineMs) && maxDeadlineMs > 0 && maxDeadlineMs <= MAX_TIMER_MS)) {
     throw new RangeError(`maxDeadlineMs of ${method.name} must be an integer from 1 to ${MAX_TIMER_MS}, got ${maxDeadlineMs}`);
@@ -419,7 +431,7 @@ function wrapHandler(method: DescMethod, handler: unknown, options: ServerAdapte
         };
         try {
           authorize?.(method, undefined, context);
-          const request = decodeRequest(input, call.request);
+          const request = decodeRequest(input, call.request, maxRequestFields);
           authorize?.(method, request, context);
           const result = fn(request, context);
           if (isPromise(result)) result.then(succeed, end.fail);
@@ -441,7 +453,7 @@ function wrapHandler(method: DescMethod, handler: unknown, options: ServerAdapte
           end.fail(err);
           return;
         }
-        fn(decodeStream(method, call, context, authorize, end.streamFailed), context).then((res) => {
+        fn(decodeStream(method, call, context, authorize, end.streamFailed, maxRequestFields), context).then((res) => {
           response = res;
           end.ok();
         }, end.fail);
@@ -454,7 +466,7 @@ function wrapHandler(method: DescMethod, handler: unknown, options: ServerAdapte
         const context = new ServerCallContext(call, maxDeadlineMs, end.fail);
         const run = async () => {
           authorize?.(method, undefined, context);
-          const request = decodeRequest(input, call.request);
+          const request = decodeRequest(input, call.request, maxRequestFields);
           authorize?.(method, request, context);
           await writeAll(call, fn(request, context));
         };
@@ -468,7 +480,7 @@ function wrapHandler(method: DescMethod, handler: unknown, options: ServerAdapte
         const context = new ServerCallContext(call, maxDeadlineMs, end.fail);
         const run = async () => {
           authorize?.(method, undefined, context);
-          await writeAll(call, fn(decodeStream(method, call, context, authorize, end.streamFailed), context));
+          await writeAll(call, fn(decodeStream(method, call, context, authorize, end.streamFailed, maxRequestFields), context));
         };
         run().then(end.ok, end.fail);
       };

@@ -108,6 +108,22 @@ async function openDurable(
   return LmdbTier.open({ dataDir: config.dataDir, ...(clock && { clock }) });
 }
 
+/** Fields a request may hold per batch item: an entry's own (5, and up to 16 tags) and its place in the batch, with room to spare. */
+export const REQUEST_FIELDS_PER_ITEM = 32;
+/** Fields a request may hold besides its batch items. */
+export const REQUEST_FIELDS_SLACK = 1024;
+
+/**
+ * Most fields, nested ones included, that one request message may hold
+ * (see `ServerAdapterOptions.maxRequestFields`): enough for a batch of
+ * `maxBatch` full entries, so that a legal request is never refused, while
+ * a message of many tiny fields is refused before the decoder spends
+ * seconds and gigabytes on it.
+ */
+export function maxRequestFields(maxBatch: number): number {
+  return maxBatch * REQUEST_FIELDS_PER_ITEM + REQUEST_FIELDS_SLACK;
+}
+
 /** Starts a tiercache server with `config`; resolves once it listens. */
 export async function startServer(config: ServerConfig, deps: ServerDependencies = {}): Promise<RunningServer> {
   // Refuse options that cannot work together, an exposed or half-configured server, before anything is opened or bound.
@@ -206,6 +222,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   addService(server, CacheService, cacheServiceHandlers(engine, watchOptions, durableBreaker, config.maxMessageBytes, access ? access.tenantOf : undefined, session), {
     mapError,
     maxDeadlineMs: deadlineCeiling(config.maxDeadlineMs),
+    maxRequestFields: maxRequestFields(config.maxBatch),
     ...(access && { authorize: access.authorize }),
   });
   health.addToServer(server);
