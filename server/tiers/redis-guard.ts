@@ -84,12 +84,15 @@ const TRANSIENT_REPLIES = new Set(["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN",
  *    short and secret-free (the original error is its `cause`).
  *
  * Each attempt counts separately in the breaker's rolling window, so an open
- * breaker also cuts a retry loop short. Timeouts count as failures whether
- * they came from `commandTimeoutMs` or from a short deadline. A reply error
- * that shows Redis is up but refuses this command (WRONGTYPE, NOPERM…) is
- * neither retried nor counted against the breaker. An abort of the call's
- * signal is not Redis's fault: it ends the wait (outside the breaker) while
- * the abandoned attempt still settles inside it.
+ * breaker also cuts a retry loop short. Inside the breaker every attempt
+ * has the whole `commandTimeoutMs`, and a timeout there counts as a failure.
+ * A reply error that shows Redis is up but refuses this command (WRONGTYPE,
+ * NOPERM…) is neither retried nor counted against the breaker. Neither an
+ * abort of the call's signal nor a caller's deadline shorter than
+ * `commandTimeoutMs` is Redis's fault: they end the wait (outside the
+ * breaker) while the abandoned attempt still settles inside it. (When a
+ * deadline cut attempts inside the breaker, one client sending calls with
+ * deadlines of a few ms opened the breaker for every client.)
  */
 export class RedisGuard {
   readonly #options: RedisGuardOptions;
@@ -162,9 +165,9 @@ export class RedisGuard {
   #attemptNow<T>(op: GuardedOperation<T>, scope: CallScope | undefined): Promise<T> {
     const cancelled = cancelReasonOf(scope);
     if (cancelled !== undefined) throw this.#fail(op, "call cancelled", cancelled);
-    const budget = Math.min(this.#options.commandTimeoutMs, (scope?.deadline ?? Infinity) - Date.now());
-    if (!(budget > 0)) throw this.#fail(op, "deadline passed");
-    return this.#attempt(op, budget, scope);
+    const left = (scope?.deadline ?? Infinity) - Date.now();
+    if (!(left > 0)) throw this.#fail(op, "deadline passed");
+    return this.#attempt(op, left, scope);
   }
 
   /** After a failed attempt: rejects with why, or sleeps and tries again, as long as the policy allows. */
@@ -196,12 +199,18 @@ export class RedisGuard {
     }
   }
 
-  /** One attempt through the breaker, bounded by `budget` ms and by the call ending early; its AttemptEnd ends with the wait. */
-  #attempt<T>(op: GuardedOperation<T>, budget: number, scope: CallScope | undefined): Promise<T> {
+  /**
+   * One attempt through the breaker, bounded there by `commandTimeoutMs`; the
+   * wait for it ends sooner when the call ends early or its deadline (`left`
+   * ms away) comes first. Its AttemptEnd ends with the wait.
+   */
+  #attempt<T>(op: GuardedOperation<T>, left: number, scope: CallScope | undefined): Promise<T> {
+    const { commandTimeoutMs } = this.#options;
     const end = new AttemptEnd();
     try {
-      const fired = this.#breaker.fire(() => withTimeout(op, end, budget)) as Promise<T>;
-      return raceCancel(fired, scope, (reason) => (end.end(), new CancelledError("cancelled", { cause: reason })));
+      const fired = this.#breaker.fire(() => withTimeout(op, end, commandTimeoutMs)) as Promise<T>;
+      const waited = raceCancel(fired, scope, (reason) => (end.end(), new CancelledError("cancelled", { cause: reason })));
+      return left < commandTimeoutMs ? raceDeadline(waited, left, () => (end.end(), new AttemptTimeoutError(Math.round(left)))) : waited;
     } catch (err) {
       end.end();
       return Promise.reject(err);
@@ -248,6 +257,17 @@ function withTimeout<T>(op: GuardedOperation<T>, end: AttemptEnd, ms: number): P
     running.then(
       (value) => (end.end(), clearTimeout(timer), resolve(value)),
       (err: unknown) => (end.end(), clearTimeout(timer), reject(err)),
+    );
+  });
+}
+
+/** Settles like `promise`, or rejects with `toError()` after `ms` if it has not settled by then (its own outcome is then ignored). */
+function raceDeadline<T>(promise: Promise<T>, ms: number, toError: () => unknown): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(toError()), ms);
+    promise.then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (err: unknown) => (clearTimeout(timer), reject(err)),
     );
   });
 }
