@@ -1,26 +1,15 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ValueCodec } from "../../core/codec.js";
 import { TierUnavailableError } from "../../core/errors.js";
-import { CacheEngine } from "../../server/engine/cache-engine.js";
 import { fakeClock } from "../helpers/fake-clock.js";
 import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
+import { engineWith } from "../helpers/test-engine.js";
 import { UnhandledRejections } from "../helpers/unhandled-rejections.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : undefined);
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-function engineOver(durable: FakeDurableTier, clock = fakeClock()) {
-  return new CacheEngine({
-    durable,
-    codec: new ValueCodec(),
-    maxKeyBytes: 1024,
-    maxBatch: 100,
-    maxNamespaces: 10,
-    clock: clock.now,
-    settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
-  });
-}
+const engineOver = (durable: FakeDurableTier, clock = fakeClock()) => engineWith(clock, durable);
 
 /** Durable reads wait, then fail with TierUnavailableError, when `fail()` is called. */
 function failReadsLater(durable: FakeDurableTier): () => void {

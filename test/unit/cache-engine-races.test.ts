@@ -1,25 +1,16 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { ValueCodec } from "../../core/codec.js";
 import { TierUnavailableError } from "../../core/errors.js";
-import { CacheEngine } from "../../server/engine/cache-engine.js";
+import type { CacheEngine } from "../../server/engine/cache-engine.js";
 import type { Change } from "../../server/engine/invalidation-bus.js";
 import { fakeClock, type FakeClock } from "../helpers/fake-clock.js";
 import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
+import { engineWith } from "../helpers/test-engine.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : undefined);
 
-function engineWith(clock: FakeClock, durable: FakeDurableTier, onChange?: (change: Change) => void) {
-  return new CacheEngine({
-    durable,
-    codec: new ValueCodec(),
-    maxKeyBytes: 1024,
-    maxBatch: 100,
-    maxNamespaces: 10,
-    clock: clock.now,
-    settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
-    ...(onChange && { onChange }),
-  });
+function engineWithChanges(clock: FakeClock, durable: FakeDurableTier, onChange?: (change: Change) => void) {
+  return engineWith(clock, durable, {}, onChange ? { onChange } : {});
 }
 
 /** Holds durable reads until `open()`. */
@@ -40,8 +31,8 @@ describe("CacheEngine: a read-through in flight never brings back what a change 
   beforeEach(async () => {
     clock = fakeClock();
     durable = new FakeDurableTier(clock.now);
-    writer = engineWith(clock, durable);
-    engine = engineWith(clock, durable);
+    writer = engineWithChanges(clock, durable);
+    engine = engineWithChanges(clock, durable);
     await writer.set("ns", { key: "k", value: bytes("old"), contentType: "", ttlMs: 0 });
     const snapshot = (ns: string, key: string) => durable.data.get(`${ns}\u0000${key}`); // what the tier held when the read reached it
     durable.get = async (ns, key) => {
@@ -121,7 +112,7 @@ describe("CacheEngine: a change whose durable outcome is uncertain", () => {
     clock = fakeClock();
     durable = new FakeDurableTier(clock.now);
     changes = [];
-    engine = engineWith(clock, durable, (change) => changes.push(change));
+    engine = engineWithChanges(clock, durable, (change) => changes.push(change));
     await engine.set("ns", { key: "k", value: bytes("old"), contentType: "", ttlMs: 0 });
     changes.length = 0;
   });
@@ -164,13 +155,13 @@ describe("CacheEngine: one rule for stale values (within grace)", () => {
   beforeEach(async () => {
     clock = fakeClock();
     durable = new FakeDurableTier(clock.now);
-    engine = engineWith(clock, durable);
+    engine = engineWithChanges(clock, durable);
     await engine.set("ns", { key: "g", value: bytes("v"), contentType: "", ttlMs: 1_000, graceMs: 10_000 });
     clock.advance(2_000);
   });
 
   it("plain reads miss it, from memory and from the durable tier alike", async () => {
-    const cold = engineWith(clock, durable);
+    const cold = engineWithChanges(clock, durable);
     for (const e of [engine, cold, engine]) {
       expect(await e.get("ns", "g")).toBeUndefined();
       expect(await e.getMany("ns", ["g", "g"])).toEqual([]);
@@ -201,7 +192,7 @@ describe("CacheEngine: a local write overtaken by another instance's change", ()
   it("keeps neither value in memory: the next read asks the durable tier", async () => {
     const clock = fakeClock();
     const durable = new FakeDurableTier(clock.now);
-    const engine = engineWith(clock, durable);
+    const engine = engineWithChanges(clock, durable);
     await engine.set("ns", { key: "k", value: bytes("v1"), contentType: "", ttlMs: 0 });
     let land!: () => void;
     const landed = new Promise<void>((resolve) => (land = resolve));
@@ -213,7 +204,7 @@ describe("CacheEngine: a local write overtaken by another instance's change", ()
     const writing = engine.set("ns", { key: "k", value: bytes("v2-A"), contentType: "", ttlMs: 0 });
     await new Promise((resolve) => setImmediate(resolve));
     durable.setMany = realSetMany;
-    await engineWith(clock, durable).set("ns", { key: "k", value: bytes("v3-B"), contentType: "", ttlMs: 0 }); // B writes later
+    await engineWithChanges(clock, durable).set("ns", { key: "k", value: bytes("v3-B"), contentType: "", ttlMs: 0 }); // B writes later
     engine.applyRemoteChange({ kind: "set", namespace: "ns", keys: ["k"] }); // and A hears it before its own reply
     land();
     await writing;
@@ -225,7 +216,7 @@ describe("CacheEngine: a local write overtaken by another instance's change", ()
     for (const interrupt of ["clear", "resync"] as const) {
       const clock = fakeClock();
       const durable = new FakeDurableTier(clock.now);
-      const engine = engineWith(clock, durable);
+      const engine = engineWithChanges(clock, durable);
       let land!: () => void;
       const landed = new Promise<void>((resolve) => (land = resolve));
       const realSetMany = durable.setMany.bind(durable);
@@ -248,7 +239,7 @@ describe("CacheEngine: two local changes to one key in flight at once", () => {
   it("keep neither value in memory (the durable tier may have applied them in either order)", async () => {
     const clock = fakeClock();
     const durable = new FakeDurableTier(clock.now);
-    const engine = engineWith(clock, durable);
+    const engine = engineWithChanges(clock, durable);
     let land!: () => void;
     const landed = new Promise<void>((resolve) => (land = resolve));
     const realSetMany = durable.setMany.bind(durable);

@@ -1,25 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { ValueCodec } from "../../core/codec.js";
-import { CacheEngine } from "../../server/engine/cache-engine.js";
 import type { WatchEvent } from "../../server/engine/invalidation-bus.js";
 import { fakeClock } from "../helpers/fake-clock.js";
 import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
+import { engineWith } from "../helpers/test-engine.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
 function setup(maxLeases?: number) {
   const clock = fakeClock();
   const durable = new FakeDurableTier(clock.now);
-  const engine = new CacheEngine({
-    durable,
-    codec: new ValueCodec(),
-    maxKeyBytes: 1024,
-    maxBatch: 100,
-    maxNamespaces: 10,
-    clock: clock.now,
-    ...(maxLeases !== undefined && { maxLeases }),
-    settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
-  });
+  const engine = engineWith(clock, durable, {}, maxLeases !== undefined ? { maxLeases } : {});
   const events: WatchEvent[] = [];
   engine.bus.subscribe("ns", { streamId: "", afterSeq: 0 }, (event) => events.push(event));
   return { clock, durable, engine, events };

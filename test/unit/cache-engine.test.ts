@@ -1,24 +1,12 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { ValueCodec } from "../../core/codec.js";
 import { TierUnavailableError } from "../../core/errors.js";
-import { CacheEngine } from "../../server/engine/cache-engine.js";
+import type { CacheEngine } from "../../server/engine/cache-engine.js";
 import { fakeClock, type FakeClock } from "../helpers/fake-clock.js";
 import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
+import { engineWith } from "../helpers/test-engine.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : undefined);
-
-function engineWith(clock: FakeClock, durable: FakeDurableTier, settings: Partial<{ defaultTtlMs: number; memoryMaxEntries: number }> = {}) {
-  return new CacheEngine({
-    durable,
-    codec: new ValueCodec(),
-    maxKeyBytes: 1024,
-    maxBatch: 100,
-    maxNamespaces: 10,
-    clock: clock.now,
-    settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru", ...settings }),
-  });
-}
 
 describe("CacheEngine layering", () => {
   let clock: FakeClock;

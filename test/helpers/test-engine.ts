@@ -1,0 +1,24 @@
+import { ValueCodec } from "../../core/codec.js";
+import { CacheEngine, type CacheEngineOptions } from "../../server/engine/cache-engine.js";
+import type { DurableTier } from "../../server/engine/durable-tier.js";
+import type { FakeClock } from "./fake-clock.js";
+
+/** A small CacheEngine for unit tests: LRU memory of 100 entries, batches of 100, 10 namespaces, the fake clock; `extra` overrides any option. */
+export function engineWith(
+  clock: FakeClock,
+  durable: DurableTier | undefined,
+  settings: Partial<{ defaultTtlMs: number; memoryMaxEntries: number }> = {},
+  extra: Partial<CacheEngineOptions> = {},
+): CacheEngine {
+  const options: CacheEngineOptions = {
+    durable,
+    codec: new ValueCodec(),
+    maxKeyBytes: 1024,
+    maxBatch: 100,
+    maxNamespaces: 10,
+    clock: clock.now,
+    settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru", ...settings }),
+    ...extra,
+  };
+  return new CacheEngine(options);
+}
