@@ -110,18 +110,20 @@ async function openDurable(
 
 /** Fields a request may hold per batch item: an entry's own (5, and up to 16 tags) and its place in the batch, with room to spare. */
 export const REQUEST_FIELDS_PER_ITEM = 32;
-/** Fields a request may hold besides its batch items. */
+/** Fields a Watch request may hold per namespace: a cursor's own (3) and its place in the request, with room to spare. */
+export const REQUEST_FIELDS_PER_CURSOR = 8;
+/** Fields a request may hold besides its batch items or cursors. */
 export const REQUEST_FIELDS_SLACK = 1024;
 
 /**
  * Most fields, nested ones included, that one request message may hold
  * (see `ServerAdapterOptions.maxRequestFields`): enough for a batch of
- * `maxBatch` full entries, so that a legal request is never refused, while
- * a message of many tiny fields is refused before the decoder spends
- * seconds and gigabytes on it.
+ * `maxBatch` full entries and for a Watch of `maxWatchNamespaces` cursors,
+ * so that a legal request is not refused, while a message of many tiny
+ * fields is refused before the decoder spends seconds and gigabytes on it.
  */
-export function maxRequestFields(maxBatch: number): number {
-  return maxBatch * REQUEST_FIELDS_PER_ITEM + REQUEST_FIELDS_SLACK;
+export function maxRequestFields(maxBatch: number, maxWatchNamespaces: number): number {
+  return Math.max(maxBatch * REQUEST_FIELDS_PER_ITEM, maxWatchNamespaces * REQUEST_FIELDS_PER_CURSOR) + REQUEST_FIELDS_SLACK;
 }
 
 /** Starts a tiercache server with `config`; resolves once it listens. */
@@ -222,7 +224,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   addService(server, CacheService, cacheServiceHandlers(engine, watchOptions, durableBreaker, config.maxMessageBytes, access ? access.tenantOf : undefined, session), {
     mapError,
     maxDeadlineMs: deadlineCeiling(config.maxDeadlineMs),
-    maxRequestFields: maxRequestFields(config.maxBatch),
+    maxRequestFields: maxRequestFields(config.maxBatch, config.maxWatchNamespaces),
     ...(access && { authorize: access.authorize }),
   });
   health.addToServer(server);

@@ -21,7 +21,8 @@ function messageFieldsOf(schema: DescMessage): Map<number, DescMessage> {
  * Whether the encoded message `bytes` of type `schema` holds more than
  * `budget` fields, counting every field of every nested message it declares
  * (each key of a batch, each entry and each field of it, each tag, each
- * unknown field). Reads no more than `budget` + 1 field headers, allocates
+ * unknown field, each field inside an unknown group). Reads no more than
+ * `budget` + 1 field headers (and the ends of the groups among them), allocates
  * nothing, and answers false for malformed bytes (the decoder says what is
  * wrong with them). A decoder's work and memory grow with the number of
  * fields, not only with the bytes: a 16 MiB message can hold 8 million
@@ -42,6 +43,10 @@ function withinBudget(schema: DescMessage, reader: BinaryReader, end: number, le
   while (reader.pos < end) {
     if (--left.fields < 0) return false;
     const [number, wireType] = reader.tag();
+    if (wireType === WireType.StartGroup) {
+      if (!groupWithinBudget(reader, number, left)) return false;
+      continue;
+    }
     const sub = wireType === WireType.LengthDelimited ? nested.get(number) : undefined;
     if (sub === undefined) {
       reader.skip(wireType, number);
@@ -52,6 +57,22 @@ function withinBudget(schema: DescMessage, reader: BinaryReader, end: number, le
     if (stop > end) throw new RangeError("truncated");
     if (!withinBudget(sub, reader, stop, left)) return false;
     reader.pos = stop;
+  }
+  return true;
+}
+
+/** Counts the fields of a group (an unknown field no request declares) and of the groups inside it, without recursion; throws on a mismatched end. */
+function groupWithinBudget(reader: BinaryReader, number: number, left: { fields: number }): boolean {
+  const open = [number];
+  while (open.length > 0) {
+    const [inner, wireType] = reader.tag();
+    if (wireType === WireType.EndGroup) {
+      if (inner !== open.pop()) throw new RangeError("mismatched end group");
+      continue;
+    }
+    if (--left.fields < 0) return false;
+    if (wireType === WireType.StartGroup) open.push(inner);
+    else reader.skip(wireType, inner);
   }
   return true;
 }

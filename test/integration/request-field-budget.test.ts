@@ -30,7 +30,7 @@ describe("a request of very many tiny fields is refused before it is decoded (re
     new Promise<ServiceError | undefined>((resolve) => raw.makeUnaryRequest(`/tiercache.v1.CacheService/${method}`, passThrough, passThrough, bytes, new Metadata(), { deadline: Date.now() + 20_000 }, (err) => resolve(err ?? undefined)));
 
   it("SetMany, GetMany and StreamSet of two million empty items: RESOURCE_EXHAUSTED naming the field limit (the server decoded 8 million such entries for 11 s before)", async () => {
-    const limit = maxRequestFields(t.config.maxBatch);
+    const limit = maxRequestFields(t.config.maxBatch, t.config.maxWatchNamespaces);
     const bytes = emptyEntries(2_000_000);
     for (const method of ["SetMany", "GetMany"]) {
       const err = await unary(method, bytes);

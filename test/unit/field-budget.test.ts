@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { LeaseSessionRequestSchema, SetManyRequestSchema, WatchRequestSchema } from "../../gen/tiercache/v1/cache_pb.js";
+import { GetRequestSchema, LeaseSessionRequestSchema, SetManyRequestSchema, WatchRequestSchema } from "../../gen/tiercache/v1/cache_pb.js";
 import { exceedsFieldBudget } from "../../core/wire/field-budget.js";
+import { maxRequestFields } from "../../server/server.js";
 
 const entry = fc.record({
   key: fc.string({ maxLength: 8 }),
@@ -47,5 +48,26 @@ describe("exceedsFieldBudget: the fields of a request, nested ones included, cou
   it("answers false for malformed bytes, which the decoder then refuses", () => {
     expect(exceedsFieldBudget(SetManyRequestSchema, Uint8Array.of(0x12, 0x05, 0x0a), 1)).toBe(false);
     expect(exceedsFieldBudget(SetManyRequestSchema, Uint8Array.of(0xff, 0xff, 0xff), 1)).toBe(false);
+  });
+
+  it("counts the fields inside unknown groups, nested ones too, and calls a mismatched group end malformed", () => {
+    const varints = (count: number) => Array.from({ length: count }, () => [0x08, 0x00]).flat(); // field 1, varint 0
+    const group = (inner: number[]) => [0xfb, 0x01, ...inner, 0xfc, 0x01]; // field 31: start group … end group
+    const flat = Uint8Array.from(group(varints(5_000)));
+    expect(exceedsFieldBudget(GetRequestSchema, flat, 1_000)).toBe(true);
+    expect(exceedsFieldBudget(GetRequestSchema, flat, 10_000)).toBe(false);
+    const nested = Uint8Array.from(group(group(group(varints(2_000)))));
+    expect(exceedsFieldBudget(GetRequestSchema, nested, 1_000)).toBe(true);
+    expect(exceedsFieldBudget(GetRequestSchema, Uint8Array.from([0xfb, 0x01, 0x08, 0x00, 0x84, 0x01]), 10)).toBe(false); // ends group 16
+  });
+
+  it("the server's budget holds a full Watch at max-batch 1 and a full batch at one watch namespace", () => {
+    const cursor = { namespace: "n".repeat(64), streamId: "0123456789abcdef0123456789abcdef0123", afterSeq: 2n ** 63n };
+    const watch = toBinary(WatchRequestSchema, create(WatchRequestSchema, { cursors: Array.from({ length: 1_000 }, () => cursor) }));
+    expect(exceedsFieldBudget(WatchRequestSchema, watch, maxRequestFields(1, 1_000))).toBe(false);
+    const tags = Array.from({ length: 16 }, (_, i) => `t${i}`);
+    const entries = Array.from({ length: 1_000 }, (_, i) => ({ key: `k${i}`, value: Uint8Array.of(1), contentType: "a/b", ttlMs: 1n, graceMs: 1n, tags }));
+    const setMany = toBinary(SetManyRequestSchema, create(SetManyRequestSchema, { namespace: "ns", entries }));
+    expect(exceedsFieldBudget(SetManyRequestSchema, setMany, maxRequestFields(1_000, 1))).toBe(false);
   });
 });
