@@ -29,6 +29,8 @@ function messageFieldsOf(schema: DescMessage): Map<number, DescMessage> {
  * empty batch entries.
  */
 export function exceedsFieldBudget(schema: DescMessage, bytes: Uint8Array, budget: number): boolean {
+  // Every field counted takes two bytes of its own at least (its tag, and a value, a length or a group's end): most requests are too short to need a scan.
+  if (bytes.length < 2 * (budget + 1)) return false;
   const left = { fields: budget };
   try {
     const reader = new BinaryReader(bytes);

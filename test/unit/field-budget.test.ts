@@ -70,4 +70,14 @@ describe("exceedsFieldBudget: the fields of a request, nested ones included, cou
     const setMany = toBinary(SetManyRequestSchema, create(SetManyRequestSchema, { namespace: "ns", entries }));
     expect(exceedsFieldBudget(SetManyRequestSchema, setMany, maxRequestFields(1_000, 1))).toBe(false);
   });
+
+  it("finds a budget exceeded by the shortest possible message: one more field of two bytes than it allows", () => {
+    for (const budget of [0, 1, 7, 1_000]) {
+      const fields = (count: number) => Uint8Array.from(Array.from({ length: count }, () => [0x08, 0x00]).flat()); // field 1, varint 0
+      expect(exceedsFieldBudget(GetRequestSchema, fields(budget + 1), budget)).toBe(true);
+      expect(exceedsFieldBudget(GetRequestSchema, fields(budget), budget)).toBe(false);
+      const groups = Uint8Array.from(Array.from({ length: budget + 1 }, () => [0xfb, 0x01, 0xfc, 0x01]).flat()); // empty groups, field 31
+      expect(exceedsFieldBudget(GetRequestSchema, groups, budget)).toBe(true);
+    }
+  });
 });
