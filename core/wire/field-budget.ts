@@ -1,31 +1,49 @@
-import type { DescMessage } from "@bufbuild/protobuf";
+import { ScalarType, type DescMessage } from "@bufbuild/protobuf";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 
-/** The message type of each field of `schema` that holds messages (singular, repeated or in a oneof), by field number. */
-const subMessages = new WeakMap<DescMessage, Map<number, DescMessage>>();
+/**
+ * How the decoder (protobuf-es; the compiled codec falls back to it) reads
+ * a declared field: by its declared type, whatever wire type the field came
+ * with. A scalar sent length-delimited is read as its scalar, so the bytes
+ * that followed as "its payload" are read as fields of the message: the scan
+ * must read them the same way, not skip them.
+ */
+type FieldPlan =
+  | { readonly kind: "message"; readonly message: DescMessage; readonly delimited: boolean }
+  | { readonly kind: "scalar"; readonly scalar: ScalarType; readonly list: boolean }
+  | { readonly kind: "map" };
 
-function messageFieldsOf(schema: DescMessage): Map<number, DescMessage> {
-  let fields = subMessages.get(schema);
-  if (!fields) {
-    fields = new Map();
+const plans = new WeakMap<DescMessage, Map<number, FieldPlan>>();
+
+function plansOf(schema: DescMessage): Map<number, FieldPlan> {
+  let byNumber = plans.get(schema);
+  if (!byNumber) {
+    byNumber = new Map();
     for (const field of schema.fields) {
-      if (field.fieldKind === "message") fields.set(field.number, field.message);
-      else if (field.fieldKind === "list" && field.listKind === "message") fields.set(field.number, field.message);
+      let plan: FieldPlan;
+      if (field.fieldKind === "message") plan = { kind: "message", message: field.message, delimited: field.delimitedEncoding };
+      else if (field.fieldKind === "list" && field.listKind === "message") plan = { kind: "message", message: field.message, delimited: field.delimitedEncoding };
+      else if (field.fieldKind === "list") plan = { kind: "scalar", scalar: field.listKind === "scalar" ? field.scalar : ScalarType.INT32, list: true };
+      else if (field.fieldKind === "scalar") plan = { kind: "scalar", scalar: field.scalar, list: false };
+      else if (field.fieldKind === "enum") plan = { kind: "scalar", scalar: ScalarType.INT32, list: false };
+      else plan = { kind: "map" };
+      byNumber.set(field.number, plan);
     }
-    subMessages.set(schema, fields);
+    plans.set(schema, byNumber);
   }
-  return fields;
+  return byNumber;
 }
 
 /**
  * Whether the encoded message `bytes` of type `schema` holds more than
- * `budget` fields, counting every field of every nested message it declares
- * (each key of a batch, each entry and each field of it, each tag, each
- * unknown field, each field inside an unknown group). Reads no more than
- * `budget` + 1 field headers (and the ends of the groups among them), allocates
- * nothing, and answers false for malformed bytes (the decoder says what is
- * wrong with them). A decoder's work and memory grow with the number of
- * fields, not only with the bytes: a 16 MiB message can hold 8 million
+ * `budget` fields, counting them as the decoder will read them: every field
+ * of every nested message it declares (each key of a batch, each entry and
+ * each field of it, each tag), each element of a packed list, each unknown
+ * field and each field inside an unknown group. Reads no more than
+ * `budget` + 1 field headers (and the ends of the groups among them),
+ * allocates nothing, and answers false for malformed bytes (the decoder says
+ * what is wrong with them). A decoder's work and memory grow with the number
+ * of fields, not only with the bytes: a 16 MiB message can hold 8 million
  * empty batch entries.
  */
 export function exceedsFieldBudget(schema: DescMessage, bytes: Uint8Array, budget: number): boolean {
@@ -41,26 +59,57 @@ export function exceedsFieldBudget(schema: DescMessage, bytes: Uint8Array, budge
 }
 
 function withinBudget(schema: DescMessage, reader: BinaryReader, end: number, left: { fields: number }): boolean {
-  const nested = messageFieldsOf(schema);
+  const byNumber = plansOf(schema);
   while (reader.pos < end) {
     if (--left.fields < 0) return false;
     const [number, wireType] = reader.tag();
-    if (wireType === WireType.StartGroup) {
-      if (!groupWithinBudget(reader, number, left)) return false;
-      continue;
-    }
-    const sub = wireType === WireType.LengthDelimited ? nested.get(number) : undefined;
-    if (sub === undefined) {
-      reader.skip(wireType, number);
-      continue;
-    }
-    const length = reader.uint32();
-    const stop = reader.pos + length;
-    if (stop > end) throw new RangeError("truncated");
-    if (!withinBudget(sub, reader, stop, left)) return false;
-    reader.pos = stop;
+    const plan = byNumber.get(number);
+    if (plan === undefined) {
+      if (wireType === WireType.StartGroup) {
+        if (!groupWithinBudget(reader, number, left)) return false;
+      } else reader.skip(wireType, number);
+    } else if (plan.kind === "message") {
+      if (plan.delimited) {
+        if (!groupWithinBudget(reader, number, left)) return false;
+        continue;
+      }
+      const stop = reader.uint32() + reader.pos;
+      if (stop > end) throw new RangeError("truncated");
+      if (!withinBudget(plan.message, reader, stop, left)) return false;
+      reader.pos = stop;
+    } else if (plan.kind === "map") {
+      reader.skip(WireType.LengthDelimited, number);
+    } else if (plan.list && wireType === WireType.LengthDelimited && plan.scalar !== ScalarType.STRING && plan.scalar !== ScalarType.BYTES) {
+      const stop = reader.uint32() + reader.pos;
+      while (reader.pos < stop) {
+        if (--left.fields < 0) return false;
+        skipScalar(reader, plan.scalar, number);
+      }
+    } else skipScalar(reader, plan.scalar, number);
   }
   return true;
+}
+
+/** Moves past one scalar as the decoder reads it: by its declared type. */
+function skipScalar(reader: BinaryReader, scalar: ScalarType, number: number): void {
+  switch (scalar) {
+    case ScalarType.STRING:
+    case ScalarType.BYTES:
+      reader.skip(WireType.LengthDelimited, number);
+      break;
+    case ScalarType.DOUBLE:
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+      reader.skip(WireType.Bit64, number);
+      break;
+    case ScalarType.FLOAT:
+    case ScalarType.FIXED32:
+    case ScalarType.SFIXED32:
+      reader.skip(WireType.Bit32, number);
+      break;
+    default:
+      reader.skip(WireType.Varint, number);
+  }
 }
 
 /** Counts the fields of a group (an unknown field no request declares) and of the groups inside it, without recursion; throws on a mismatched end. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { GetRequestSchema, LeaseSessionRequestSchema, SetManyRequestSchema, WatchRequestSchema } from "../../gen/tiercache/v1/cache_pb.js";
+import { GetRequestSchema, LeaseSessionRequestSchema, SetManyRequestSchema, TouchRequestSchema, WatchRequestSchema } from "../../gen/tiercache/v1/cache_pb.js";
 import { exceedsFieldBudget } from "../../core/wire/field-budget.js";
 import { maxRequestFields } from "../../server/server.js";
 
@@ -79,5 +79,20 @@ describe("exceedsFieldBudget: the fields of a request, nested ones included, cou
       const groups = Uint8Array.from(Array.from({ length: budget + 1 }, () => [0xfb, 0x01, 0xfc, 0x01]).flat()); // empty groups, field 31
       expect(exceedsFieldBudget(GetRequestSchema, groups, budget)).toBe(true);
     }
+  });
+
+  it("reads a declared scalar sent length-delimited as the decoder does: its \"payload\" is more fields, and they count", () => {
+    const varint = (n: number) => {
+      const out: number[] = [];
+      for (; n > 0x7f; n >>>= 7) out.push((n & 0x7f) | 0x80);
+      out.push(n);
+      return out;
+    };
+    const unknown = Array.from({ length: 5_000 }, () => [0x78, 0x00]).flat(); // field 15, varint 0
+    const touch = Uint8Array.from([0x1a, ...varint(unknown.length), ...unknown]); // TouchRequest.ttl_ms (3, int64) as wire type 2
+    expect(exceedsFieldBudget(TouchRequestSchema, touch, 1_000)).toBe(true);
+    const entry = [0x22, ...varint(unknown.length), ...unknown]; // Entry.ttl_ms (4, int64) as wire type 2
+    const setMany = Uint8Array.from([0x12, ...varint(entry.length), ...entry]);
+    expect(exceedsFieldBudget(SetManyRequestSchema, setMany, 1_000)).toBe(true);
   });
 });
