@@ -41,8 +41,11 @@ function plansOf(schema: DescMessage): Map<number, FieldPlan> {
  * each field of it, each tag), each element of a packed list, each unknown
  * field and each field inside an unknown group. Reads no more than
  * `budget` + 1 field headers (and the ends of the groups among them),
- * allocates nothing, and answers false for malformed bytes (the decoder says
- * what is wrong with them). A decoder's work and memory grow with the number
+ * allocates nothing, and answers false for malformed bytes once it reaches
+ * where the decoder would stop on them (which then says what is wrong with
+ * them): the scan walks the bytes exactly as the decoder does, so that the
+ * fields it counts are the ones the decoder would read, and its position
+ * never parts from the decoder's. A decoder's work and memory grow with the number
  * of fields, not only with the bytes: a 16 MiB message can hold 8 million
  * empty batch entries.
  */
@@ -73,10 +76,10 @@ function withinBudget(schema: DescMessage, reader: BinaryReader, end: number, le
         if (!groupWithinBudget(reader, number, left)) return false;
         continue;
       }
+      // As the decoder does: read the nested message's fields while before its stated end, even past the buffer's (it fails
+      // only when it runs out of bytes), and go on from wherever its last field ended, even past its stated end.
       const stop = reader.uint32() + reader.pos;
-      if (stop > end) throw new RangeError("truncated");
       if (!withinBudget(plan.message, reader, stop, left)) return false;
-      reader.pos = stop;
     } else if (plan.kind === "map") {
       reader.skip(WireType.LengthDelimited, number);
     } else if (plan.list && wireType === WireType.LengthDelimited && plan.scalar !== ScalarType.STRING && plan.scalar !== ScalarType.BYTES) {

@@ -95,4 +95,16 @@ describe("exceedsFieldBudget: the fields of a request, nested ones included, cou
     const setMany = Uint8Array.from([0x12, ...varint(entry.length), ...entry]);
     expect(exceedsFieldBudget(SetManyRequestSchema, setMany, 1_000)).toBe(true);
   });
+
+  it("walks a nested message as the decoder does: past a stated end beyond the buffer, and on from where its last field ended", () => {
+    const v5 = (n: number) => [(n & 0x7f) | 0x80, ((n >>> 7) & 0x7f) | 0x80, ((n >>> 14) & 0x7f) | 0x80, ((n >>> 21) & 0x7f) | 0x80, (n >>> 28) & 0x0f]; // padded varint
+    const emptyTags = Array.from({ length: 5_000 }, () => [0x32, 0x00]).flat(); // Entry.tags (6), empty
+    const pastTheEnd = Uint8Array.from([0x12, ...v5(0x7ffffff0), ...emptyTags]); // one entry whose length runs far past the request
+    expect(exceedsFieldBudget(SetManyRequestSchema, pastTheEnd, 1_000)).toBe(true);
+    const emptyEntries = Array.from({ length: 5_000 }, () => [0x12, 0x00]).flat();
+    // An entry stated 2 bytes long holds only the header of its value (field 2, 6 bytes): the decoder reads that value over the
+    // entry's end, then goes on with 5,000 empty entries, which a scan that jumped to the stated end read as one unknown field.
+    const outOfStep = Uint8Array.from([0x12, 0x02, 0x12, 0x06, 0x7a, ...v5(emptyEntries.length), ...emptyEntries]);
+    expect(exceedsFieldBudget(SetManyRequestSchema, outOfStep, 1_000)).toBe(true);
+  });
 });
