@@ -510,13 +510,28 @@ export class CacheEngine {
   }
 
   /** Runs one call on the namespace's state, and releases the state however the call ends. */
-  async #inNamespace<T>(name: string, intent: "write" | "other", call: (state: NamespaceState) => Promise<T>, tenant?: Tenant): Promise<T> {
-    const state = this.#namespace(name, intent, tenant);
+  #inNamespace<T>(name: string, intent: "write" | "other", call: (state: NamespaceState) => Promise<T>, tenant?: Tenant): Promise<T> {
+    // Callbacks rather than an async function: one promise fewer on every call, a read that misses memory included.
+    let state: NamespaceState;
+    let running: Promise<T>;
     try {
-      return await call(state);
-    } finally {
-      this.#release(state);
+      state = this.#namespace(name, intent, tenant);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    try {
+      running = Promise.resolve(call(state));
+    } catch (err) {
+      this.#release(state);
+      return Promise.reject(err);
+    }
+    return running.then(
+      (value) => (this.#release(state), value),
+      (err: unknown) => {
+        this.#release(state);
+        throw err;
+      },
+    );
   }
 
   /** At max-namespaces: forgets namespaces that hold only expired entries (one scan a second at most). */
@@ -681,32 +696,14 @@ export class CacheEngine {
   }
 
   get(namespace: string, key: string, scope?: CallScope, acceptStale = false): Promise<FoundValue | undefined> {
-    // #inNamespace by hand: one promise fewer on the path of every read that misses the memory tier.
-    let state: NamespaceState;
     try {
       checkKey(key, this.#options.maxKeyBytes);
-      state = this.#namespace(namespace, "other");
     } catch (err) {
       return Promise.reject(err);
     }
-    let reading: Promise<Read | undefined>;
-    try {
-      reading = this.#read(state, key, scope);
-    } catch (err) {
-      this.#release(state);
-      return Promise.reject(err);
-    }
-    return reading.then(
-      (read) => {
-        this.#release(state);
-        return read && this.#visible(key, read.envelope, read.tier, acceptStale);
-      },
-      (err: unknown) => {
-        this.#release(state);
-        throw err;
-      },
-    );
+    return this.#inNamespace(namespace, "other", (state) => this.#read(state, key, scope)).then((read) => read && this.#visible(key, read.envelope, read.tier, acceptStale));
   }
+
 
   /**
    * Reads several keys of one namespace: the distinct keys found fresh, in

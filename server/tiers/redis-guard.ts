@@ -252,22 +252,20 @@ function withTimeout<T>(op: GuardedOperation<T>, end: AttemptEnd, ms: number): P
     end.end();
     return Promise.reject(err);
   }
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => (end.end(), reject(new AttemptTimeoutError(Math.round(ms)))), ms);
-    running.then(
-      (value) => (end.end(), clearTimeout(timer), resolve(value)),
-      (err: unknown) => (end.end(), clearTimeout(timer), reject(err)),
-    );
-  });
+  return raceDeadline(running, ms, () => (end.end(), new AttemptTimeoutError(Math.round(ms))), () => end.end());
 }
 
-/** Settles like `promise`, or rejects with `toError()` after `ms` if it has not settled by then (its own outcome is then ignored). */
-function raceDeadline<T>(promise: Promise<T>, ms: number, toError: () => unknown): Promise<T> {
+/**
+ * Settles like `promise`, or rejects with `toError()` after `ms` if it has not
+ * settled by then (its own outcome is then ignored); `onSettled` runs when
+ * `promise` settles first.
+ */
+function raceDeadline<T>(promise: Promise<T>, ms: number, toError: () => unknown, onSettled?: () => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(toError()), ms);
     promise.then(
-      (value) => (clearTimeout(timer), resolve(value)),
-      (err: unknown) => (clearTimeout(timer), reject(err)),
+      (value) => (onSettled?.(), clearTimeout(timer), resolve(value)),
+      (err: unknown) => (onSettled?.(), clearTimeout(timer), reject(err)),
     );
   });
 }
