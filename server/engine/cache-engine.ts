@@ -1,4 +1,4 @@
-import { cancelled, raceCancel } from "./scope-cancel.js";
+import { cancelled } from "./scope-cancel.js";
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { ValueCodec } from "../../core/codec.js";
 import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, isTagged, readExpiresAt, readTagSection, withNewExpiry, type TagStamp } from "../../core/envelope.js";
@@ -573,9 +573,9 @@ export class CacheEngine {
    * Reads `key` through the durable tier (joining a read already in flight)
    * and promotes a live hit, unless a change to the key came meanwhile.
    */
-  #readThrough(state: NamespaceState, key: string, fetch: () => Promise<Uint8Array | undefined>): Promise<Uint8Array | undefined> {
-    return state.loads.run(key, (isCurrent) =>
-      Promise.resolve(fetch()).then((envelope) => {
+  #readThrough(state: NamespaceState, key: string, waiter: CallScope | undefined, fetch: (scope: CallScope) => Promise<Uint8Array | undefined>): Promise<Uint8Array | undefined> {
+    return state.loads.run(key, waiter, (isCurrent, scope) =>
+      Promise.resolve(fetch(scope)).then((envelope) => {
         const now = this.#clock();
         if (envelope === undefined || freshness(envelope, now) === "gone") {
           state.durable.misses++;
@@ -589,9 +589,14 @@ export class CacheEngine {
   }
 
   /** {@link #readThrough} of several keys, none of them loading now, in one load (`fetch` gives one envelope per key, in order). */
-  #readThroughMany(state: NamespaceState, keys: readonly string[], fetch: () => Promise<(Uint8Array | undefined)[]>): Promise<(Uint8Array | undefined)[]> {
-    return state.loads.runMany(keys, async (isCurrent) => {
-      const envelopes = await fetch();
+  #readThroughMany(
+    state: NamespaceState,
+    keys: readonly string[],
+    waiter: CallScope | undefined,
+    fetch: (scope: CallScope) => Promise<(Uint8Array | undefined)[]>,
+  ): Promise<(Uint8Array | undefined)[]> {
+    return state.loads.runMany(keys, waiter, async (isCurrent, scope) => {
+      const envelopes = await fetch(scope);
       const now = this.#clock();
       for (let i = 0; i < keys.length; i++) {
         const envelope = envelopes[i];
@@ -637,8 +642,8 @@ export class CacheEngine {
 
   /** {@link #read} from the durable tier; a chain of callbacks rather than an async function, for the cost of every read that misses memory. */
   #readDurable(state: NamespaceState, key: string, scope: CallScope | undefined, durable: DurableTier): Promise<Read | undefined> {
-    // The caller stops waiting when its call ends early; a shared load keeps running for its other callers.
-    return raceCancel(this.#readThrough(state, key, () => durable.get(state.name, key, scope)), scope).then((envelope) => {
+    // The caller stops waiting when its call ends early; the load, shared with later callers of the key, runs under its own scope.
+    return this.#readThrough(state, key, scope, (load) => durable.get(state.name, key, load)).then((envelope) => {
       if (envelope === undefined) return undefined;
       const read: Read = { envelope, tier: durable.name };
       if (!isTagged(envelope)) return read;
@@ -737,9 +742,9 @@ export class CacheEngine {
     if (durable && notInMemory.length > 0) {
       const loading = notInMemory.map((key) => state.loads.has(key));
       const toFetch = notInMemory.filter((_, i) => !loading[i]);
-      const joined = notInMemory.filter((_, i) => loading[i]).map((key) => state.loads.run(key, () => Promise.resolve(undefined)));
-      const batch = toFetch.length > 0 ? this.#readThroughMany(state, toFetch, () => durable.getMany(state.name, toFetch, scope)) : Promise.resolve([]);
-      const [fetched, fromOthers] = await raceCancel(Promise.all([batch, Promise.all(joined)]), scope);
+      const joined = notInMemory.filter((_, i) => loading[i]).map((key) => state.loads.join(key, scope)!);
+      const batch = toFetch.length > 0 ? this.#readThroughMany(state, toFetch, scope, (load) => durable.getMany(state.name, toFetch, load)) : Promise.resolve([]);
+      const [fetched, fromOthers] = await Promise.all([batch, Promise.all(joined)]);
       let f = 0;
       let o = 0;
       let m = 0;
