@@ -15,10 +15,20 @@ export class SharedLoadScope implements CallScope {
   #waiters = 0;
   #reason: unknown;
   #listeners: ((reason: unknown) => void)[] | undefined;
+  #controller: AbortController | undefined;
 
   /** Why every waiter left before the load ended, or undefined. */
   get cancelReason(): unknown {
     return this.#reason;
+  }
+
+  /** Aborts once every waiter has left (for waits that take a signal, such as a retry's backoff). */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#reason !== undefined) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
   }
 
   onCancel(listener: (reason: unknown) => void): () => void {
@@ -49,6 +59,7 @@ export class SharedLoadScope implements CallScope {
     this.#reason = reason;
     const listeners = this.#listeners;
     this.#listeners = undefined;
+    this.#controller?.abort(reason);
     if (listeners) for (const listener of listeners) listener(reason);
   }
 }

@@ -23,7 +23,8 @@ interface BatchSlot<T> {
  *
  * A load runs under its own {@link SharedLoadScope}, never a caller's: each
  * caller (`waiter`) stops waiting when its own call ends early, and the load
- * is cancelled only when all of its callers have.
+ * is cancelled only when all of its callers have. A cancelled load is not
+ * joined: the next caller starts a new one.
  *
  * `forget(key)` detaches the in-flight load (after a write to the key), so
  * `isCurrent` tells a finishing load that its result may be stale.
@@ -33,7 +34,7 @@ export class SingleFlight<T> {
 
   /** `waiter`'s share of the in-flight load of `key`, or of a new one started with `load`. */
   run(key: string, waiter: CallScope | undefined, load: (isCurrent: () => boolean, scope: CallScope) => Promise<T>): Promise<T> {
-    const existing = this.#inFlight.get(key);
+    const existing = this.#joinable(key);
     if (existing) return shareOf(existing, waiter);
     const early = cancelReasonOf(waiter);
     if (early !== undefined) return Promise.reject(early);
@@ -55,8 +56,14 @@ export class SingleFlight<T> {
 
   /** `waiter`'s share of the in-flight load of `key`, or undefined when none is in flight. */
   join(key: string, waiter: CallScope | undefined): Promise<T> | undefined {
-    const existing = this.#inFlight.get(key);
+    const existing = this.#joinable(key);
     return existing && shareOf(existing, waiter);
+  }
+
+  /** The in-flight load of `key`, unless every caller left it: it is ending, and a new caller starts a new one. */
+  #joinable(key: string): KeyLoad<T> | BatchSlot<T> | undefined {
+    const existing = this.#inFlight.get(key);
+    return existing && existing.scope.cancelReason === undefined ? existing : undefined;
   }
 
   /**
@@ -65,7 +72,7 @@ export class SingleFlight<T> {
    * order; `isCurrent(i)` tells it whether `keys[i]` was forgotten meanwhile.
    */
   runMany(keys: readonly string[], waiter: CallScope | undefined, load: (isCurrent: (index: number) => boolean, scope: CallScope) => Promise<T[]>): Promise<T[]> {
-    const busy = keys.find((key) => this.#inFlight.has(key));
+    const busy = keys.find((key) => this.has(key));
     if (busy !== undefined) throw new Error(`SingleFlight.runMany: a load of ${JSON.stringify(busy)} is already in flight`);
     const early = cancelReasonOf(waiter);
     if (early !== undefined) return Promise.reject(early);
@@ -86,9 +93,9 @@ export class SingleFlight<T> {
     return scope.wait(batch, waiter);
   }
 
-  /** True while a load of `key` is in flight. */
+  /** True while a load of `key` that callers can join is in flight. */
   has(key: string): boolean {
-    return this.#inFlight.has(key);
+    return this.#joinable(key) !== undefined;
   }
 
   /** Detaches any in-flight load of `key`: later callers start a new one. */

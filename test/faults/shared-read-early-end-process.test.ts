@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials } from "@grpc/grpc-js";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RpcError, statusName } from "../../client/index.js";
 import { createClient } from "../../core/grpc-adapter.js";
 import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
@@ -23,6 +23,9 @@ describe("a real server over Redis, when a caller sharing a read ends early", ()
   const dataDir = mkdtempSync(join(tmpdir(), "tiercache-shared-read-"));
   let redis: TestRedis | undefined;
   let server: TiercacheProcess | undefined;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+  });
   afterAll(async () => {
     redis?.resume();
     server?.child.kill("SIGKILL");
@@ -31,7 +34,7 @@ describe("a real server over Redis, when a caller sharing a read ends early", ()
   });
 
   it("fails that caller alone: the others get the value once Redis answers", async () => {
-    redis = await startTestRedis();
+    if (!redis) throw new Error("no redis");
     // One entry per namespace in memory, so that writing a second key leaves the first in Redis only.
     const flags = ["--port", "0", "--metrics-port", "off", "--data-dir", dataDir, "--redis-url", redis.url, "--memory-max-entries", "1", "--redis-timeout", "5s"];
     server = runTiercache(["serve", ...flags]);
@@ -58,6 +61,38 @@ describe("a real server over Redis, when a caller sharing a read ends early", ()
     } finally {
       redis.resume();
       raw.close();
+    }
+  }, 30_000);
+
+  it("does not hand a read every caller has left, still waiting to retry, to the next caller (found by review)", async () => {
+    // The first caller's deadline passes while its read waits to retry a timed-out attempt; the next caller must not join that read.
+    const flags = ["--port", "0", "--metrics-port", "off", "--data-dir", `${dataDir}-retry`, "--redis-url", redis!.url, "--memory-max-entries", "1", "--redis-timeout", "100ms"];
+    const retrying = runTiercache(["serve", ...flags]);
+    const raw = createClient(CacheService, await listeningAddress(retrying), credentials.createInsecure(), { defaultTimeoutMs: 10_000 });
+    const value = (s: string) => new TextEncoder().encode(s);
+    const seen: string[] = [];
+    try {
+      for (let trial = 0; trial < 5; trial++) {
+        const key = `k${trial}`;
+        await raw.set({ namespace: "sr", key, value: value(`v-${key}`), contentType: "text/plain" });
+        await raw.set({ namespace: "sr", key: "filler", value: value("f"), contentType: "text/plain" });
+        redis!.pause();
+        const first = outcome(raw.get({ namespace: "sr", key }, { timeoutMs: 110 }));
+        await sleep(113);
+        const next = outcome(raw.get({ namespace: "sr", key }, { timeoutMs: 3_000 }));
+        await sleep(40);
+        redis!.resume();
+        await first;
+        const got = await next;
+        seen.push(typeof got === "string" ? got : text((got as { value: Uint8Array }).value));
+        for (let i = 0; i < 10; i++) await raw.get({ namespace: "sr", key: i % 2 ? key : "filler" }); // keeps the breaker closed
+      }
+      expect(seen).toEqual(["v-k0", "v-k1", "v-k2", "v-k3", "v-k4"]);
+    } finally {
+      redis!.resume();
+      raw.close();
+      retrying.child.kill("SIGKILL");
+      rmSync(`${dataDir}-retry`, { recursive: true, force: true });
     }
   }, 30_000);
 });

@@ -61,3 +61,55 @@ describe("SingleFlight.runMany", () => {
     expect(flight.size).toBe(0);
   });
 });
+
+describe("SingleFlight: loads shared by callers that may end early", () => {
+  const ending = () => {
+    const controller = new AbortController();
+    return { scope: { signal: controller.signal }, end: (why: string) => controller.abort(new Error(why)) };
+  };
+
+  it("a load every caller has left is not joined: it is ending, so the next caller starts a new one", async () => {
+    const flight = new SingleFlight<string>();
+    const first = deferred<string>();
+    const seen: { signal?: AbortSignal; cancelReason?: unknown }[] = [];
+    const caller = ending();
+    const left = flight.run("k", caller.scope, (_, scope) => (seen.push(scope), first.promise)).catch((err: Error) => err.message);
+    caller.end("gone");
+    expect(await left).toBe("gone");
+    expect(seen[0]!.cancelReason).toBeInstanceOf(Error);
+    expect(seen[0]!.signal!.aborted).toBe(true); // a retry's backoff, which waits on the signal, ends too
+    expect(flight.has("k")).toBe(false);
+    expect(flight.join("k", undefined)).toBeUndefined();
+    const next = flight.run("k", undefined, async (_, scope) => (seen.push(scope), "new"));
+    expect(await next).toBe("new");
+    expect(seen[1]!.cancelReason).toBeUndefined();
+    first.resolve("old");
+    await first.promise;
+    expect(flight.size).toBe(0);
+  });
+
+  it("a batch every caller has left is not joined either, and its keys may go into a new batch", async () => {
+    const flight = new SingleFlight<string>();
+    const caller = ending();
+    const batch = flight.runMany(["a", "b"], caller.scope, () => new Promise<string[]>(() => {})).catch((err: Error) => err.message);
+    caller.end("gone");
+    expect(await batch).toBe("gone");
+    expect(await flight.runMany(["b", "c"], undefined, async () => ["B", "C"])).toEqual(["B", "C"]);
+  });
+
+  it("stays running while one caller waits, and that caller gets its value", async () => {
+    const flight = new SingleFlight<string>();
+    const value = deferred<string>();
+    let scope: { cancelReason?: unknown } | undefined;
+    const leaving = ending();
+    const staying = ending();
+    const gone = flight.run("k", leaving.scope, (_, s) => ((scope = s), value.promise)).catch((err: Error) => err.message);
+    const kept = flight.join("k", staying.scope)!;
+    leaving.end("gone");
+    expect(await gone).toBe("gone");
+    expect(scope!.cancelReason).toBeUndefined();
+    expect(flight.has("k")).toBe(true);
+    value.resolve("v");
+    expect(await kept).toBe("v");
+  });
+});
