@@ -1092,7 +1092,9 @@ export class CacheEngine {
         attempt = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope, seenExpiresAt);
       } catch (err) {
         if (!(err instanceof TierUnavailableError) || cancelled(scope)) {
+          // The request may have reached Redis and taken the lease there after all: give it back.
           this.#leases.release(namespace, key, token, true);
+          this.#abandonLease(namespace, key, token);
           throw err;
         }
         attempt = { acquired: true };
@@ -1103,6 +1105,11 @@ export class CacheEngine {
         return { token: undefined, heldElsewhereMs: attempt.heldForMs };
       }
     }
+    if (cancelled(scope)) {
+      // Nobody can receive the token any more.
+      this.#abandonLease(namespace, key, token);
+      return { token: undefined };
+    }
     this.budget?.added(LEASE_OVERHEAD_BYTES);
     return { token };
   }
@@ -1112,6 +1119,11 @@ export class CacheEngine {
     const name = checkNamespace(namespace);
     checkKey(key, this.#options.maxKeyBytes);
     return this.#releaseLease(name, key, token);
+  }
+
+  /** Gives back, in the background, a lease `token` holds or may hold (here and in the shared leases) that no caller will use. */
+  #abandonLease(namespace: string, key: string, token: string): void {
+    this.#releaseLease(namespace, key, token).catch(() => false); // the shared release already counts as failed when Redis cannot be reached
   }
 
   async #releaseLease(namespace: string, key: string, token: string): Promise<boolean> {
