@@ -1,4 +1,4 @@
-import { cancelled } from "./scope-cancel.js";
+import { callEnded, cancelled } from "./scope-cancel.js";
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { ValueCodec } from "../../core/codec.js";
 import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, isTagged, readExpiresAt, readTagSection, withNewExpiry, type TagStamp } from "../../core/envelope.js";
@@ -1091,7 +1091,7 @@ export class CacheEngine {
       try {
         attempt = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope, seenExpiresAt);
       } catch (err) {
-        if (!(err instanceof TierUnavailableError) || cancelled(scope)) {
+        if (!(err instanceof TierUnavailableError) || callEnded(scope)) {
           // The request may have reached Redis and taken the lease there after all: give it back.
           this.#leases.release(namespace, key, token, true);
           this.#abandonLease(namespace, key, token);
@@ -1105,7 +1105,7 @@ export class CacheEngine {
         return { token: undefined, heldElsewhereMs: attempt.heldForMs };
       }
     }
-    if (cancelled(scope)) {
+    if (callEnded(scope)) {
       // Nobody can receive the token any more.
       this.#abandonLease(namespace, key, token);
       return { token: undefined };

@@ -21,6 +21,11 @@ export function cancelled(scope: CallScope | undefined): boolean {
   return cancelReasonOf(scope) !== undefined;
 }
 
+/** Whether `scope`'s call ended early or its deadline has passed (the timer that cancels it may not have run yet). */
+export function callEnded(scope: CallScope | undefined): boolean {
+  return cancelled(scope) || (scope?.deadline ?? Infinity) <= Date.now();
+}
+
 /** Calls `listener` with the signal's reason once it aborts; returns a function that stops listening. */
 export function listenToAbort(signal: AbortSignal, listener: (reason: unknown) => void): () => void {
   const onAbort = () => listener(signal.reason);

@@ -8,7 +8,7 @@ import {
   type GetOrLeaseResponseSchema,
   type LeaseSessionRequest,
   LeaseSessionResponseSchema,
-  type ReleaseLeaseRequestSchema,
+  ReleaseLeaseRequestSchema,
   type ReleaseLeaseResponseSchema,
   type SetRequestSchema,
   type SetResponseSchema,
@@ -92,8 +92,8 @@ export async function* leaseSession(
   calls: LeaseSessionCalls,
   options: LeaseSessionOptions,
 ): AsyncIterable<Response> {
-  /** Answers not yet written; `written` runs once the stream has taken one (it gives back the call's place and slot). */
-  const answers: { response: Response; written: () => void }[] = [];
+  /** Answers not yet written; `written` runs once the stream has taken one (it gives back the call's place and slot), `dropped` when it never will. */
+  const answers: { response: Response; written: () => void; dropped?: (() => void) | undefined }[] = [];
   const ids = new Set<bigint>();
   const contexts = new Set<MessageCallContext>();
   /** Calls read whose answer is not written yet (a call answered at its deadline gives its place back though its handler runs on). */
@@ -112,15 +112,19 @@ export async function* leaseSession(
   const full = () => places >= options.maxInFlight;
 
   let over = false;
-  /** Queues the answer of a call read; `then` runs once it is written (or the stream is over). */
-  const answer = (response: Response, then?: () => void) => {
+  /** Queues the answer of a call read; `then` runs once it is written (or the stream is over), `dropped` when it is never written. */
+  const answer = (response: Response, then?: () => void, dropped?: () => void) => {
     const written = () => {
       places--;
       then?.();
       if (roomFor && !full()) roomFor();
     };
-    if (over) return written(); // the stream is over: nobody writes it
-    answers.push({ response, written });
+    if (over) {
+      // The stream is over: nobody writes it.
+      dropped?.();
+      return written();
+    }
+    answers.push({ response, written, dropped });
     notify();
   };
 
@@ -170,7 +174,7 @@ export async function* leaseSession(
         answered = true;
         ids.delete(id);
         options.onCallEnd?.(method, response.result?.case === "error" ? response.result.value.code ?? Status.UNKNOWN : Status.OK, (performance.now() - started) / 1000);
-        answer(response, part);
+        answer(response, part, () => giveBackLease(calls, call, response!, stream));
       }
     };
     const fail = (err: unknown) => {
@@ -282,11 +286,26 @@ export async function* leaseSession(
       // The request stream is over either way.
     }
     over = true;
-    for (const left of answers.splice(0)) left.written?.();
+    for (const left of answers.splice(0)) {
+      left.dropped?.();
+      left.written();
+    }
     // Nobody will read the answers of calls still running: stop them.
     const ended = new RpcError(Status.CANCELLED, "the LeaseSession stream ended");
     for (const context of contexts) context.cancel(ended);
   }
+}
+
+/** A GetOrLease answer that will never be written holds a lease token nobody received: gives that lease back. */
+function giveBackLease(calls: LeaseSessionCalls, call: Exclude<LeaseSessionRequest["call"], { case: undefined }>, response: Response, stream: CallContext): void {
+  if (call.case !== "getOrLease" || response.result?.case !== "getOrLease") return;
+  const leaseToken = response.result.value.leaseToken;
+  if (!leaseToken) return;
+  const { namespace, key } = call.value;
+  const request = create(ReleaseLeaseRequestSchema, { namespace, key, leaseToken });
+  void Promise.resolve()
+    .then(() => calls.releaseLease(request, stream))
+    .catch(() => {}); // a lease not given back ends at its lease time
 }
 
 function invoke(calls: LeaseSessionCalls, call: Exclude<LeaseSessionRequest["call"], { case: undefined }>, context: CallContext, id: bigint): Promise<Response> | Response {
