@@ -1105,8 +1105,9 @@ export class CacheEngine {
         return { token: undefined, heldElsewhereMs: attempt.heldForMs };
       }
     }
-    if (callEnded(scope)) {
-      // Nobody can receive the token any more.
+    if (cancelled(scope)) {
+      // Nobody can receive the token any more. (A deadline passed by the wall clock alone is not enough here: the
+      // answer may still be written before the call's timer runs, and a caller answered without a token computes unfenced.)
       this.#abandonLease(namespace, key, token);
       return { token: undefined };
     }

@@ -167,6 +167,7 @@ export async function* leaseSession(
         // Near the limit: the exact size decides, as it would for a unary answer.
         const bytes = toBinary(LeaseSessionResponseSchema, create(LeaseSessionResponseSchema, response)).byteLength;
         if (bytes > receiveLimit) {
+          giveBackLease(calls, call, response, stream);
           response = failure(id, Status.RESOURCE_EXHAUSTED, `the answer (${bytes} bytes) is over the client's max receive message size (${receiveLimit} bytes): raise it (the stream adds a few bytes to the unary answer)`);
         }
       }

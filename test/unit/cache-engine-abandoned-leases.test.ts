@@ -90,4 +90,11 @@ describe("CacheEngine: GetOrLease leaves no lease that no caller holds the token
     expect(result.leaseToken).toBeDefined();
     expect(leases.held.size).toBe(1); // the holder's fenced write or give-back ends it
   });
+
+  it("a lease granted after the deadline by the wall clock, the call not cancelled yet, is still the caller's: its answer may yet be written (found by review)", async () => {
+    const { engine, leases } = setup();
+    const result = await engine.getOrLease("ns", "k", 30_000, 0, { deadline: Date.now() - 1 });
+    expect(result.leaseToken).toBeDefined();
+    expect(leases.held.size).toBe(1);
+  });
 });
