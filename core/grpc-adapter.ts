@@ -20,6 +20,7 @@ import {
   type UntypedServiceImplementation,
   type sendUnaryData,
 } from "@grpc/grpc-js";
+import { Cancellation } from "./cancellation.js";
 import { RpcError } from "./rpc-error.js";
 import { exceedsFieldBudget } from "./wire/field-budget.js";
 import { messageCodec } from "./wire/message-codec.js";
@@ -217,18 +218,16 @@ export function serverDefinition(service: DescService): ServiceDefinition {
 
 type AnyServerCall = ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown> | ServerWritableStream<unknown, unknown>;
 
-class ServerCallContext implements CallContext {
+class ServerCallContext extends Cancellation implements CallContext {
   #call: AnyServerCall;
-  #controller: AbortController | undefined;
   readonly #deadline: number;
   #timer: NodeJS.Timeout | undefined;
-  #reason: unknown;
-  #listeners: ((reason: unknown) => void)[] | undefined;
   #onCancelled: (() => void) | undefined;
   #closed = false;
 
   /** `onExpire` ends the call when the `maxDeadlineMs` ceiling passes before the client's own deadline. */
   constructor(call: AnyServerCall, maxDeadlineMs: number | undefined, onExpire: (error: RpcError) => void) {
+    super();
     this.#call = call;
     const own = call.getDeadline();
     this.#deadline = own instanceof Date ? own.getTime() : own;
@@ -237,7 +236,7 @@ class ServerCallContext implements CallContext {
     this.#deadline = ceiling;
     this.#timer = setTimeout(() => {
       const expired = new RpcError(status.DEADLINE_EXCEEDED, `deadline exceeded: calls may take at most max-deadline (${maxDeadlineMs} ms)`);
-      this.#cancel(expired, () => onExpire(expired));
+      this.cancel(expired, () => onExpire(expired));
     }, maxDeadlineMs);
     (call as ServerUnaryCall<unknown, unknown>).once("cancelled", () => clearTimeout(this.#timer));
   }
@@ -248,57 +247,32 @@ class ServerCallContext implements CallContext {
     clearTimeout(this.#timer);
     if (this.#onCancelled) (this.#call as ServerUnaryCall<unknown, unknown>).removeListener("cancelled", this.#onCancelled);
     this.#onCancelled = undefined;
-    this.#listeners = undefined;
+    this.forgetListeners();
   }
 
-  get cancelReason(): unknown {
-    if (this.#reason === undefined && this.#call.cancelled && !this.#closed) this.#cancel(cancelledError());
-    return this.#reason;
+  override get cancelReason(): unknown {
+    if (super.cancelReason === undefined && this.#call.cancelled && !this.#closed) this.cancel(cancelledError());
+    return super.cancelReason;
   }
 
-  onCancel(listener: (reason: unknown) => void): () => void {
-    const reason = this.cancelReason;
-    if (reason !== undefined) {
-      listener(reason);
-      return noop;
+  override onCancel(listener: (reason: unknown) => void): () => void {
+    if (this.cancelReason === undefined) {
+      if (this.#closed) return noop;
+      this.#hear();
     }
-    if (this.#closed) return noop;
-    this.#hear();
-    (this.#listeners ??= []).push(listener);
-    return () => {
-      const listeners = this.#listeners;
-      const at = listeners ? listeners.indexOf(listener) : -1;
-      if (at >= 0) listeners!.splice(at, 1);
-    };
+    return super.onCancel(listener);
   }
 
-  get signal(): AbortSignal {
-    if (this.#controller === undefined) {
-      const controller = new AbortController();
-      this.#controller = controller;
-      const reason = this.cancelReason;
-      if (reason !== undefined) controller.abort(reason);
-      else if (!this.#closed) this.#hear();
-    }
-    return this.#controller.signal;
+  override get signal(): AbortSignal {
+    if (this.cancelReason === undefined && !this.#closed) this.#hear();
+    return super.signal;
   }
 
   /** Listens once for grpc-js's "cancelled" (it also comes when the stream closes after the call ended: close() stops listening first). */
   #hear(): void {
     if (this.#onCancelled) return;
-    this.#onCancelled = () => this.#cancel(cancelledError());
+    this.#onCancelled = () => this.cancel(cancelledError());
     (this.#call as ServerUnaryCall<unknown, unknown>).once("cancelled", this.#onCancelled);
-  }
-
-  /** Records `reason`, runs `first` (which may end the call, and so close this context), then tells the signal and the listeners. */
-  #cancel(reason: unknown, first?: () => void): void {
-    if (this.#reason !== undefined) return;
-    this.#reason = reason;
-    const listeners = this.#listeners;
-    this.#listeners = undefined;
-    first?.();
-    this.#controller?.abort(reason);
-    if (listeners) for (const listener of listeners) listener(reason);
   }
 
   get deadline(): number {

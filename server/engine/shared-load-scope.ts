@@ -1,3 +1,4 @@
+import { Cancellation } from "../../core/cancellation.js";
 import type { CallScope } from "./durable-tier.js";
 import { raceCancel } from "./scope-cancel.js";
 
@@ -11,38 +12,8 @@ import { raceCancel } from "./scope-cancel.js";
  * own, through its cancellation (the server's call contexts cancel at their
  * deadline), and the durable tier bounds each attempt by its command timeout.
  */
-export class SharedLoadScope implements CallScope {
+export class SharedLoadScope extends Cancellation implements CallScope {
   #waiters = 0;
-  #reason: unknown;
-  #listeners: ((reason: unknown) => void)[] | undefined;
-  #controller: AbortController | undefined;
-
-  /** Why every waiter left before the load ended, or undefined. */
-  get cancelReason(): unknown {
-    return this.#reason;
-  }
-
-  /** Aborts once every waiter has left (for waits that take a signal, such as a retry's backoff). */
-  get signal(): AbortSignal {
-    if (this.#controller === undefined) {
-      this.#controller = new AbortController();
-      if (this.#reason !== undefined) this.#controller.abort(this.#reason);
-    }
-    return this.#controller.signal;
-  }
-
-  onCancel(listener: (reason: unknown) => void): () => void {
-    if (this.#reason !== undefined) {
-      listener(this.#reason);
-      return noop;
-    }
-    (this.#listeners ??= []).push(listener);
-    return () => {
-      const listeners = this.#listeners;
-      const at = listeners ? listeners.indexOf(listener) : -1;
-      if (at >= 0) listeners!.splice(at, 1);
-    };
-  }
 
   /**
    * `load` as `waiter` sees it: it rejects with the waiter's reason as soon as
@@ -55,13 +26,6 @@ export class SharedLoadScope implements CallScope {
   }
 
   #leave(reason: unknown): void {
-    if (--this.#waiters > 0 || this.#reason !== undefined) return;
-    this.#reason = reason;
-    const listeners = this.#listeners;
-    this.#listeners = undefined;
-    this.#controller?.abort(reason);
-    if (listeners) for (const listener of listeners) listener(reason);
+    if (--this.#waiters === 0) this.cancel(reason);
   }
 }
-
-function noop(): void {}
