@@ -265,10 +265,14 @@ export async function* leaseSession(
     for (;;) {
       const next = answers.shift();
       if (next !== undefined) {
+        // Resumed to go on, the writer has taken the answer; ended at the yield instead (the call was over), it never will.
+        let taken = false;
         try {
           yield next.response;
+          taken = true;
         } finally {
-          next.written?.();
+          if (!taken) next.dropped?.();
+          next.written();
         }
         continue;
       }
