@@ -37,7 +37,7 @@ export class Cancellation {
   }
 
   /** Ends the call early with `reason`, unless it already has; `first` runs before the signal and listeners hear of it. */
-  cancel(reason: unknown, first?: () => void): void {
+  protected cancel(reason: unknown, first?: () => void): void {
     if (this.#reason !== undefined) return;
     this.#reason = reason;
     const listeners = this.#listeners;

@@ -39,8 +39,8 @@ export class MessageCallContext extends Cancellation implements CallContext {
     this.forgetListeners();
   }
 
-  /** Ends the call early with `reason` (what `signal.reason` becomes). */
-  override cancel(reason: unknown): void {
+  /** Ends the call early with `reason` (what `signal.reason` becomes). Public here: the stream cancels its calls. */
+  public override cancel(reason: unknown): void {
     super.cancel(reason, () => clearTimeout(this.#timer));
   }
 }
