@@ -709,7 +709,6 @@ export class CacheEngine {
     return this.#inNamespace(namespace, "other", (state) => this.#read(state, key, scope)).then((read) => read && this.#visible(key, read.envelope, read.tier, acceptStale));
   }
 
-
   /**
    * Reads several keys of one namespace: the distinct keys found fresh, in
    * the order first asked. Fails with ValueTooLargeError, before decoding
@@ -740,17 +739,17 @@ export class CacheEngine {
     const durable = this.#options.durable;
     const notInMemory = durable ? unique.filter((_, i) => envelopes[i] === undefined) : [];
     if (durable && notInMemory.length > 0) {
-      const loading = notInMemory.map((key) => state.loads.has(key));
-      const toFetch = notInMemory.filter((_, i) => !loading[i]);
-      const joined = notInMemory.filter((_, i) => loading[i]).map((key) => state.loads.join(key, scope)!);
+      // A key another call is loading joins that load; the rest are fetched in one batch.
+      const joined = notInMemory.map((key) => state.loads.join(key, scope));
+      const toFetch = notInMemory.filter((_, i) => joined[i] === undefined);
       const batch = toFetch.length > 0 ? this.#readThroughMany(state, toFetch, scope, (load) => durable.getMany(state.name, toFetch, load)) : Promise.resolve([]);
       const [fetched, fromOthers] = await Promise.all([batch, Promise.all(joined)]);
       let f = 0;
-      let o = 0;
       let m = 0;
       unique.forEach((_, i) => {
         if (envelopes[i] !== undefined) return;
-        envelopes[i] = loading[m++] ? fromOthers[o++] : fetched[f++];
+        const at = m++;
+        envelopes[i] = joined[at] !== undefined ? fromOthers[at] : fetched[f++];
         tiers[i] = durable.name;
       });
     }
