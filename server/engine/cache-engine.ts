@@ -5,7 +5,7 @@ import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, isTagged
 import { InvalidArgumentError, LeaseLostError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import { distinctTags, MAX_TAGS_PER_ENTRY, MAX_TAGS_PER_INVALIDATION, tagsProblem } from "../../core/tag-rules.js";
-import type { CallScope, DurableFootprint, DurableTier, DurableWrite, LeaseAttempt, Tenant, TierName } from "./durable-tier.js";
+import type { CallScope, DurableFootprint, DurableTier, DurableWrite, LeaseAttempt, ReadAndLease, SharedLeases, Tenant, TierName } from "./durable-tier.js";
 import { ARCHIVED_COUNTERS_BYTES, CounterArchive, NamespaceCounters, type DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
 import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change, type WriteOrigin } from "./invalidation-bus.js";
 import { LeaseTable } from "./lease-table.js";
@@ -74,6 +74,14 @@ export interface WriteOutcome {
 interface Read {
   envelope: Uint8Array;
   tier: TierName;
+}
+
+/** What one try for a lease got: the token; or not, with the ms another instance's holder has left (0: a fresh value was written), when one does. */
+interface LeaseTry {
+  token: string | undefined;
+  heldElsewhereMs?: number;
+  /** An eager refresh found a value newer than the caller's copy. */
+  newerValue?: true;
 }
 
 /** A value the engine found. */
@@ -1029,7 +1037,13 @@ export class CacheEngine {
     if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > 600_000) throw new InvalidArgumentError(`lease_ms ${leaseMs} is out of range: use 1 to 600000`);
     if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 60_000) throw new InvalidArgumentError(`wait_ms ${waitMs} is out of range: use 0 to 60000`);
     const name = checkNamespace(namespace);
-    let found = await this.get(name, key, scope, true);
+    const first = await this.#readOrLease(name, key, leaseMs, scope);
+    let found = first.found;
+    if (found && !found.stale && first.lease?.token !== undefined) {
+      // Fresh by this clock though not by the tier's when it took the lease: nobody needs it.
+      this.#abandonLease(name, key, first.lease.token);
+      first.lease = undefined;
+    }
     if (found && !found.stale) {
       const due = refreshAheadMs > 0 && found.freshRemainingMs !== 0 && found.freshRemainingMs <= refreshAheadMs;
       if (!due) return { found, leaseToken: undefined };
@@ -1044,8 +1058,10 @@ export class CacheEngine {
     const deadline = performance.now() + waitMs;
     let unlessFresh = true;
     let wokenToNothing = false;
+    let tried = first.lease;
     for (;;) {
-      const attempt = await this.#tryLease(name, key, leaseMs, unlessFresh, scope);
+      const attempt = tried ?? (await this.#tryLease(name, key, leaseMs, unlessFresh, scope));
+      tried = undefined;
       if (attempt.token !== undefined || (found && !waitOnStale)) return { found, leaseToken: attempt.token };
       // Woken by the lease ending, nothing written, and someone took it again: the holder gave it back without a value
       // (its loader skipped or failed). Compute now without a lease rather than wait for each new holder in turn (a convoy).
@@ -1067,6 +1083,70 @@ export class CacheEngine {
   }
 
   /**
+   * GetOrLease's first read (stale values included): over shared leases that
+   * can read and lease in one round trip, a key that the memory tier lacks and
+   * nobody is reading already is read that way, with `lease` the try for the
+   * lease that came with it; else a plain read, and no try yet.
+   */
+  #readOrLease(name: string, key: string, leaseMs: number, scope: CallScope | undefined): Promise<{ found: FoundValue | undefined; lease?: LeaseTry | undefined }> {
+    const shared = this.#options.durable?.leases;
+    if (!shared?.readAndAcquire) return this.get(name, key, scope, true).then((found) => ({ found }));
+    try {
+      checkKey(key, this.#options.maxKeyBytes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#inNamespace(name, "other", async (state) => {
+      const token = state.memory.peek(key) === undefined && !state.loads.has(key) && this.#leases.size < this.#maxLeases ? this.#leases.tryAcquire(name, key, leaseMs) : undefined;
+      if (token === undefined) return { read: await this.#read(state, key, scope), lease: undefined };
+      return this.#readAndLease(state, key, token, leaseMs, scope, shared);
+    }).then(({ read, lease }) => ({ found: read && this.#visible(key, read.envelope, read.tier, true), lease }));
+  }
+
+  /** {@link #readDurable} and {@link #tryLease} (unless fresh) in one call to the shared leases, for `token`, which this instance's lease table has just given. */
+  async #readAndLease(
+    state: NamespaceState,
+    key: string,
+    token: string,
+    leaseMs: number,
+    scope: CallScope | undefined,
+    shared: SharedLeases,
+  ): Promise<{ read: Read | undefined; lease: LeaseTry | undefined }> {
+    const name = state.name;
+    let call: Promise<ReadAndLease> | undefined;
+    let attempt: LeaseAttempt | undefined;
+    let read: Read | undefined;
+    try {
+      const envelope = await this.#readThrough(state, key, scope, (load) =>
+        (call = shared.readAndAcquire!(name, key, token, leaseMs, load)).then((result) => {
+          attempt = result.attempt;
+          return result.envelope;
+        }),
+      );
+      if (envelope !== undefined) read = { envelope, tier: this.#options.durable!.name };
+      if (read && isTagged(read.envelope) && (await this.#hidden(state, [read.envelope], scope))[0]) read = undefined;
+    } catch (err) {
+      this.#leases.release(name, key, token, true);
+      // The call may still run for other callers who joined the read, or may have taken the lease before it failed: once it has ended, give the lease back.
+      call?.then(
+        (result) => result.attempt.acquired && this.#abandonLease(name, key, token),
+        () => this.#abandonLease(name, key, token),
+      );
+      throw err;
+    }
+    if (attempt === undefined || !attempt.acquired) {
+      this.#leases.release(name, key, token, true);
+      return { read, lease: attempt && { token: undefined, heldElsewhereMs: attempt.heldForMs } };
+    }
+    if (cancelled(scope)) {
+      this.#abandonLease(name, key, token);
+      return { read, lease: { token: undefined } };
+    }
+    this.budget?.added(LEASE_OVERHEAD_BYTES);
+    return { read, lease: { token } };
+  }
+
+  /**
    * A lease, unless someone holds it or the server holds max-leases already
    * (the caller then computes without one). Over a durable tier with shared
    * leases (Redis), the lease is taken there too, so one caller across all
@@ -1080,7 +1160,7 @@ export class CacheEngine {
     unlessFresh: boolean,
     scope: CallScope | undefined,
     seenExpiresAt?: number,
-  ): Promise<{ token: string | undefined; heldElsewhereMs?: number; newerValue?: true }> {
+  ): Promise<LeaseTry> {
     if (this.#leases.size >= this.#maxLeases) return { token: undefined };
     const token = this.#leases.tryAcquire(namespace, key, leaseMs);
     if (token === undefined) return { token: undefined };

@@ -102,6 +102,12 @@ export interface DurableTier {
  */
 export type LeaseAttempt = { readonly acquired: true } | { readonly acquired: false; readonly heldForMs: number; readonly freshValue?: true };
 
+/** What {@link SharedLeases.readAndAcquire} found: the key's live envelope (undefined when none), and the lease attempt. */
+export interface ReadAndLease {
+  readonly envelope: Uint8Array | undefined;
+  readonly attempt: LeaseAttempt;
+}
+
 /**
  * Leases kept in the durable tier so that callers of every server instance
  * over it share them: at most one holder per (namespace, key), lapsing after
@@ -116,6 +122,12 @@ export interface SharedLeases {
    * refusals for a value say `freshValue`.
    */
   acquire(namespace: string, key: string, token: string, durationMs: number, unlessFresh: boolean, scope?: CallScope, seenExpiresAt?: number): Promise<LeaseAttempt>;
+  /**
+   * {@link acquire} with `unlessFresh`, and the key's envelope as
+   * {@link DurableTier.get} returns it, in one round trip: the read that
+   * comes before a lease. Optional: without it the engine reads, then acquires.
+   */
+  readAndAcquire?(namespace: string, key: string, token: string, durationMs: number, scope?: CallScope): Promise<ReadAndLease>;
   /** Ends the lease if `token` holds it; true when it did. */
   release(namespace: string, key: string, token: string): Promise<boolean>;
   /**

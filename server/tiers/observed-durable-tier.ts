@@ -22,13 +22,23 @@ export type DurableCallHook = <T>(call: DurableCall, run: () => Promise<T>) => P
 export class ObservedDurableTier implements DurableTier {
   readonly #tier: DurableTier;
   readonly #hooks: readonly DurableCallHook[];
-  /** The wrapped tier's shared leases, passed through unobserved. */
+  /** The wrapped tier's shared leases, passed through unobserved, except the read of {@link SharedLeases.readAndAcquire}, observed as a get. */
   readonly leases?: SharedLeases;
 
   constructor(tier: DurableTier, hooks: readonly DurableCallHook[]) {
     this.#tier = tier;
     this.#hooks = hooks;
-    if (tier.leases) this.leases = tier.leases;
+    const leases = tier.leases;
+    if (leases?.readAndAcquire) {
+      const readAndAcquire = leases.readAndAcquire.bind(leases);
+      this.leases = {
+        acquire: leases.acquire.bind(leases),
+        release: leases.release.bind(leases),
+        setFenced: leases.setFenced.bind(leases),
+        readAndAcquire: (namespace, key, token, durationMs, scope) =>
+          this.#call("get", namespace, undefined, () => readAndAcquire(namespace, key, token, durationMs, scope)),
+      };
+    } else if (leases) this.leases = leases;
   }
 
   get name(): DurableTier["name"] {

@@ -197,12 +197,26 @@ interface TouchCommand {
 }
 
 /**
- * Touch in one round trip, by the rules of core/envelope.ts (offsets and
- * flags come from its constants): read the envelope's prefix; if the value is
- * fresh by the caller's clock, overwrite expiresAt, and freshUntil when the
- * envelope has one (ending its grace), in place (SETRANGE, no copy of the
- * value), and move the Redis TTL to match. A stale or gone value is left alone.
+ * Lua: whether an envelope (or its first ENVELOPE_RULES_BYTES) is fresh at
+ * `now` by the rules of core/envelope.ts: not past expiresAt, nor past
+ * freshUntil when it has one. False for anything that is not an envelope.
  */
+const FRESH_HEAD_LUA = `
+local function freshHead(head, now)
+  if #head < ${ENVELOPE_HEADER_BYTES} or string.byte(head, 1) ~= ${ENVELOPE_VERSION} then return false end
+  local expiresAt = struct.unpack('>d', string.sub(head, ${EXPIRES_AT_OFFSET + 1}, ${EXPIRES_AT_OFFSET + 8}))
+  local fresh = expiresAt == 0 or expiresAt > now
+  if fresh and bit.band(string.byte(head, ${FLAGS_OFFSET + 1}), ${FLAG_FRESH_UNTIL}) ~= 0 then
+    local freshAt = ${ENVELOPE_HEADER_BYTES} + string.byte(head, ${CONTENT_TYPE_LENGTH_OFFSET + 1})
+    if #head >= freshAt + ${FRESH_UNTIL_BYTES} then
+      local freshUntil = struct.unpack('>d', string.sub(head, freshAt + 1, freshAt + ${FRESH_UNTIL_BYTES}))
+      fresh = freshUntil == 0 or freshUntil > now
+    end
+  end
+  return fresh
+end
+`;
+
 /**
  * KEYS[1] lease, KEYS[2] value; ARGV: token, ms, condition, now, seen
  * expiresAt. Condition "0": none; "1" (unless fresh): -2 (not taken) when the
@@ -213,6 +227,7 @@ interface TouchCommand {
  * holder has left.
  */
 export const LEASE_ACQUIRE_LUA = `
+${FRESH_HEAD_LUA}
 local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then return -1 end
 if holder then
@@ -227,24 +242,31 @@ if ARGV[3] == '2' then
     if expiresAt ~= tonumber(ARGV[5]) then return -2 end
   end
 end
-if ARGV[3] == '1' then
-  local head = redis.call('GETRANGE', KEYS[2], 0, ${ENVELOPE_RULES_BYTES - 1})
-  if #head >= ${ENVELOPE_HEADER_BYTES} and string.byte(head, 1) == ${ENVELOPE_VERSION} then
-    local now = tonumber(ARGV[4])
-    local expiresAt = struct.unpack('>d', string.sub(head, ${EXPIRES_AT_OFFSET + 1}, ${EXPIRES_AT_OFFSET + 8}))
-    local fresh = expiresAt == 0 or expiresAt > now
-    if fresh and bit.band(string.byte(head, ${FLAGS_OFFSET + 1}), ${FLAG_FRESH_UNTIL}) ~= 0 then
-      local freshAt = ${ENVELOPE_HEADER_BYTES} + string.byte(head, ${CONTENT_TYPE_LENGTH_OFFSET + 1})
-      if #head >= freshAt + ${FRESH_UNTIL_BYTES} then
-        local freshUntil = struct.unpack('>d', string.sub(head, freshAt + 1, freshAt + ${FRESH_UNTIL_BYTES}))
-        fresh = freshUntil == 0 or freshUntil > now
-      end
-    end
-    if fresh then return -2 end
-  end
-end
+if ARGV[3] == '1' and freshHead(redis.call('GETRANGE', KEYS[2], 0, ${ENVELOPE_RULES_BYTES - 1}), tonumber(ARGV[4])) then return -2 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return -1
+`;
+
+/**
+ * GetOrLease's read and lease in one round trip. KEYS[1] lease, KEYS[2]
+ * value; ARGV: token, ms, now. Replies {code, value or nil}: the value as GET
+ * returns it, and -2 when it is fresh (the lease is not taken); else, as
+ * the acquire script with condition "1", -1 when the token holds the lease
+ * now, or the ms another holder has left.
+ */
+export const LEASE_READ_ACQUIRE_LUA = `
+${FRESH_HEAD_LUA}
+local value = redis.call('GET', KEYS[2])
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return {-1, value} end
+if holder then
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 0 then left = 0 end
+  return {left, value}
+end
+if value and freshHead(value, tonumber(ARGV[3])) then return {-2, value} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {-1, value}
 `;
 
 /** KEYS[1] lease; ARGV: token. 1 when the token held the lease (now ended). */
@@ -274,10 +296,18 @@ return 1
 
 interface LeaseCommands {
   tiercacheLeaseAcquire(lease: string, key: string, token: string, ms: number, condition: string, now: number, seenExpiresAt: number): Promise<number>;
+  tiercacheLeaseReadAcquireBuffer(lease: string, key: string, token: string, ms: number, now: number): Promise<[number, Buffer | null]>;
   tiercacheLeaseRelease(lease: string, token: string): Promise<number>;
   tiercacheLeaseSet(key: string, lease: string, token: string, envelope: Buffer, px: number): Promise<number>;
 }
 
+/**
+ * Touch in one round trip, by the rules of core/envelope.ts (offsets and
+ * flags come from its constants): read the envelope's prefix; if the value is
+ * fresh by the caller's clock, overwrite expiresAt, and freshUntil when the
+ * envelope has one (ending its grace), in place (SETRANGE, no copy of the
+ * value), and move the Redis TTL to match. A stale or gone value is left alone.
+ */
 export const TOUCH_LUA = `
 local head = redis.call('GETRANGE', KEYS[1], 0, ${ENVELOPE_RULES_BYTES - 1})
 if #head < ${ENVELOPE_HEADER_BYTES} then return 0 end
@@ -388,6 +418,7 @@ export class RedisTier implements DurableTier {
     client.defineCommand("tiercacheInvalidateTags", { numberOfKeys: 1, lua: INVALIDATE_TAGS_LUA });
     this.#invalidateTags = client as unknown as InvalidateTagsCommand;
     client.defineCommand("tiercacheLeaseAcquire", { numberOfKeys: 2, lua: LEASE_ACQUIRE_LUA });
+    client.defineCommand("tiercacheLeaseReadAcquire", { numberOfKeys: 2, lua: LEASE_READ_ACQUIRE_LUA });
     client.defineCommand("tiercacheLeaseRelease", { numberOfKeys: 1, lua: LEASE_RELEASE_LUA });
     client.defineCommand("tiercacheLeaseSet", { numberOfKeys: 2, lua: LEASE_FENCED_SET_LUA });
     const commands = client as unknown as LeaseCommands;
@@ -400,8 +431,15 @@ export class RedisTier implements DurableTier {
         const left = await this.#exec("leaseAcquire", true, scope, () =>
           commands.tiercacheLeaseAcquire(lease, id, token, durationMs, condition, this.#clock(), seenExpiresAt ?? 0),
         );
-        if (left === -1) return { acquired: true };
-        return left === -2 ? { acquired: false, heldForMs: 0, freshValue: true } : { acquired: false, heldForMs: left };
+        return leaseAttempt(left);
+      },
+      readAndAcquire: async (namespace, key, token, durationMs, scope) => {
+        const lease = leaseKey(prefix, namespace, key);
+        const id = this.#key(namespace, key);
+        const [left, envelope] = await this.#exec("leaseReadAcquire", true, scope, () =>
+          commands.tiercacheLeaseReadAcquireBuffer(lease, id, token, durationMs, this.#clock()),
+        );
+        return { envelope: this.#live(envelope) ? envelope : undefined, attempt: leaseAttempt(left) };
       },
       release: async (namespace, key, token) => {
         const lease = leaseKey(prefix, namespace, key);
@@ -663,6 +701,12 @@ export class RedisTier implements DurableTier {
     const ms = Math.ceil(expiresAt - this.#clock());
     return ms > 0 ? ms : "expired";
   }
+}
+
+/** A lease script's reply: -1 taken, -2 refused for a fresh value, else the ms another holder has left. */
+function leaseAttempt(reply: number): LeaseAttempt {
+  if (reply === -1) return { acquired: true };
+  return reply === -2 ? { acquired: false, heldForMs: 0, freshValue: true } : { acquired: false, heldForMs: reply };
 }
 
 /** A tag epoch as HMGET returns it (null = never invalidated). */

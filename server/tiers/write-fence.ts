@@ -26,6 +26,7 @@ export class WriteFence implements DurableTier {
       this.leases = {
         acquire: (namespace, key, token, durationMs, unlessFresh, scope, seenExpiresAt) =>
           leases.acquire(namespace, key, token, durationMs, unlessFresh, scope, seenExpiresAt),
+        ...(leases.readAndAcquire && { readAndAcquire: leases.readAndAcquire.bind(leases) }),
         release: (namespace, key, token) => leases.release(namespace, key, token),
         setFenced: async (namespace, write, token, scope) => {
           this.#check("set");

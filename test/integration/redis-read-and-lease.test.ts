@@ -1,0 +1,103 @@
+import Redis from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ValueCodec } from "../../core/codec.js";
+import { CorruptValueError } from "../../core/errors.js";
+import { CacheEngine } from "../../server/engine/cache-engine.js";
+import { leaseKey, redisKey } from "../../server/tiers/redis-keys.js";
+import { RedisTier } from "../../server/tiers/redis-tier.js";
+import { fakeClock } from "../helpers/fake-clock.js";
+import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+describe("GetOrLease over Redis: the read and the lease in one round trip", () => {
+  let redis: TestRedis;
+  let admin: Redis;
+  const tiers: RedisTier[] = [];
+  const clock = fakeClock(Date.now());
+  let n = 0;
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    admin = new Redis(redis.url);
+  });
+  afterAll(async () => {
+    for (const tier of tiers) await tier.close();
+    admin?.disconnect();
+    await redis?.stop();
+  });
+
+  /** An engine over the shared Redis, and its tier (to count calls). */
+  async function instance(): Promise<{ engine: CacheEngine; tier: RedisTier }> {
+    const tier = await RedisTier.connect({ url: redis.url, keyPrefix: "rl", clock: clock.now });
+    tiers.push(tier);
+    const engine = new CacheEngine({
+      durable: tier,
+      codec: new ValueCodec(),
+      maxKeyBytes: 1024,
+      maxBatch: 100,
+      maxNamespaces: 10,
+      clock: clock.now,
+      settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
+    });
+    return { engine, tier };
+  }
+
+  /** The calls `run` made to Redis through the tier. */
+  async function callsOf(tier: RedisTier, run: () => Promise<unknown>): Promise<number> {
+    const before = tier.stats().calls;
+    await run();
+    return tier.stats().calls - before;
+  }
+
+  it("absent, fresh, in grace: each answered by one call, as a read then a lease request would answer", async () => {
+    const ns = `ns${++n}`;
+    const [a, b] = [await instance(), await instance()];
+    let absent: Awaited<ReturnType<CacheEngine["getOrLease"]>> | undefined;
+    expect(await callsOf(b.tier, async () => (absent = await b.engine.getOrLease(ns, "absent", 30_000, 0)))).toBe(1);
+    expect(absent!.found).toBeUndefined();
+    expect(await admin.get(leaseKey("rl", ns, "absent"))).toBe(absent!.leaseToken);
+
+    await a.engine.set(ns, { key: "fresh", value: bytes("v"), contentType: "", ttlMs: 60_000 });
+    let fresh: Awaited<ReturnType<CacheEngine["getOrLease"]>> | undefined;
+    expect(await callsOf(b.tier, async () => (fresh = await b.engine.getOrLease(ns, "fresh", 30_000, 0)))).toBe(1);
+    expect(text(fresh!.found?.value)).toBe("v");
+    expect(fresh!.found?.tier).toBe("redis");
+    expect(fresh!.leaseToken).toBeUndefined();
+    expect(await admin.exists(leaseKey("rl", ns, "fresh"))).toBe(0);
+
+    await a.engine.set(ns, { key: "grace", value: bytes("old"), contentType: "", ttlMs: 1_000, graceMs: 60_000 });
+    clock.advance(1_500);
+    let stale: Awaited<ReturnType<CacheEngine["getOrLease"]>> | undefined;
+    expect(await callsOf(b.tier, async () => (stale = await b.engine.getOrLease(ns, "grace", 30_000, 0)))).toBe(1);
+    expect(text(stale!.found?.value)).toBe("old");
+    expect(stale!.found?.stale).toBe(true);
+    expect(stale!.leaseToken).toBeDefined();
+    // The other instance's caller gets the stale value and no lease while b's caller computes.
+    const other = await a.engine.getOrLease(ns, "grace", 30_000, 0);
+    expect(other.leaseToken).toBeUndefined();
+    expect(text(other.found?.value)).toBe("old");
+  });
+
+  it("a value past its grace is a miss that comes with the lease", async () => {
+    const ns = `ns${++n}`;
+    const [a, b] = [await instance(), await instance()];
+    await a.engine.set(ns, { key: "k", value: bytes("gone"), contentType: "", ttlMs: 1_000, graceMs: 1_000 });
+    clock.advance(2_500); // the envelope says gone; Redis's own TTL has not removed it (real time has not passed)
+    expect(await admin.exists(redisKey("rl", ns, "k"))).toBe(1);
+    const result = await b.engine.getOrLease(ns, "k", 30_000, 0);
+    expect(result.found).toBeUndefined();
+    expect(result.leaseToken).toBeDefined();
+  });
+
+  it("a stored value that is not an envelope fails the call as a read does, and leaves no lease behind", async () => {
+    const ns = `ns${++n}`;
+    const { engine } = await instance();
+    await admin.set(redisKey("rl", ns, "bad"), "not an envelope");
+    await expect(engine.getOrLease(ns, "bad", 30_000, 0)).rejects.toBeInstanceOf(CorruptValueError);
+    await settle();
+    expect(await admin.exists(leaseKey("rl", ns, "bad"))).toBe(0);
+  });
+});
