@@ -5,7 +5,7 @@ import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, isTagged
 import { InvalidArgumentError, LeaseLostError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import { distinctTags, MAX_TAGS_PER_ENTRY, MAX_TAGS_PER_INVALIDATION, tagsProblem } from "../../core/tag-rules.js";
-import type { CallScope, DurableFootprint, DurableTier, DurableWrite, LeaseAttempt, ReadAndLease, SharedLeases, Tenant, TierName } from "./durable-tier.js";
+import type { CallScope, DurableFootprint, DurableTier, DurableWrite, LeaseAttempt, LeaseRequestFailed, ReadAndLease, SharedLeases, Tenant, TierName } from "./durable-tier.js";
 import { ARCHIVED_COUNTERS_BYTES, CounterArchive, NamespaceCounters, type DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
 import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change, type WriteOrigin } from "./invalidation-bus.js";
 import { LeaseTable } from "./lease-table.js";
@@ -1096,9 +1096,12 @@ export class CacheEngine {
     } catch (err) {
       return Promise.reject(err);
     }
+    const durable = this.#options.durable!;
     return this.#inNamespace(name, "other", async (state) => {
-      const token = state.memory.peek(key) === undefined && !state.loads.has(key) && this.#leases.size < this.#maxLeases ? this.#leases.tryAcquire(name, key, leaseMs) : undefined;
-      if (token === undefined) return { read: await this.#read(state, key, scope), lease: undefined };
+      const cached = state.memory.get(key);
+      if (cached !== undefined) return { read: await this.#readHeld(state, key, scope, cached), lease: undefined };
+      const token = !state.loads.has(key) && this.#leases.size < this.#maxLeases ? this.#leases.tryAcquire(name, key, leaseMs) : undefined;
+      if (token === undefined) return { read: await this.#readDurable(state, key, scope, durable), lease: undefined };
       return this.#readAndLease(state, key, token, leaseMs, scope, shared);
     }).then(({ read, lease }) => ({ found: read && this.#visible(key, read.envelope, read.tier, true), lease }));
   }
@@ -1114,12 +1117,12 @@ export class CacheEngine {
   ): Promise<{ read: Read | undefined; lease: LeaseTry | undefined }> {
     const name = state.name;
     let call: Promise<ReadAndLease> | undefined;
-    let attempt: LeaseAttempt | undefined;
+    let answer: ReadAndLease["attempt"] | undefined;
     let read: Read | undefined;
     try {
       const envelope = await this.#readThrough(state, key, scope, (load) =>
         (call = shared.readAndAcquire!(name, key, token, leaseMs, load)).then((result) => {
-          attempt = result.attempt;
+          answer = result.attempt;
           return result.envelope;
         }),
       );
@@ -1129,21 +1132,16 @@ export class CacheEngine {
       this.#leases.release(name, key, token, true);
       // The call may still run for other callers who joined the read, or may have taken the lease before it failed: once it has ended, give the lease back.
       call?.then(
-        (result) => result.attempt.acquired && this.#abandonLease(name, key, token),
+        (result) => "acquired" in result.attempt && result.attempt.acquired && this.#abandonLease(name, key, token),
         () => this.#abandonLease(name, key, token),
       );
       throw err;
     }
-    if (attempt === undefined || !attempt.acquired) {
+    if (answer === undefined) {
       this.#leases.release(name, key, token, true);
-      return { read, lease: attempt && { token: undefined, heldElsewhereMs: attempt.heldForMs } };
+      return { read, lease: undefined };
     }
-    if (cancelled(scope)) {
-      this.#abandonLease(name, key, token);
-      return { read, lease: { token: undefined } };
-    }
-    this.budget?.added(LEASE_OVERHEAD_BYTES);
-    return { read, lease: { token } };
+    return { read, lease: this.#settleLeaseTry(name, key, token, answer, scope) };
   }
 
   /**
@@ -1165,24 +1163,36 @@ export class CacheEngine {
     const token = this.#leases.tryAcquire(namespace, key, leaseMs);
     if (token === undefined) return { token: undefined };
     const shared = this.#options.durable?.leases;
-    if (shared) {
-      let attempt: LeaseAttempt;
-      try {
-        attempt = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope, seenExpiresAt);
-      } catch (err) {
-        if (!(err instanceof TierUnavailableError) || callEnded(scope)) {
-          // The request may have reached Redis and taken the lease there after all: give it back.
-          this.#leases.release(namespace, key, token, true);
-          this.#abandonLease(namespace, key, token);
-          throw err;
-        }
-        attempt = { acquired: true };
-      }
-      if (!attempt.acquired) {
+    if (!shared) return this.#settleLeaseTry(namespace, key, token, { acquired: true }, scope);
+    let answer: LeaseAttempt | LeaseRequestFailed;
+    try {
+      answer = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope, seenExpiresAt);
+    } catch (failed) {
+      answer = { failed };
+    }
+    return this.#settleLeaseTry(namespace, key, token, answer, scope, seenExpiresAt);
+  }
+
+  /**
+   * What a try for the lease this instance's table gave `token` came to, from
+   * the shared leases' answer (or the failure of the request): refused (and
+   * given back here); kept, also when the durable tier cannot be reached
+   * (the lease stays this instance's); or given back, when the caller's call
+   * has ended. Throws the failure of a request whose caller has ended, or
+   * that is not the tier being unavailable.
+   */
+  #settleLeaseTry(namespace: string, key: string, token: string, answer: LeaseAttempt | LeaseRequestFailed, scope: CallScope | undefined, seenExpiresAt?: number): LeaseTry {
+    if ("failed" in answer) {
+      if (!(answer.failed instanceof TierUnavailableError) || callEnded(scope)) {
+        // The request may have reached Redis and taken the lease there after all: give it back.
         this.#leases.release(namespace, key, token, true);
-        if (seenExpiresAt !== undefined && attempt.freshValue) return { token: undefined, heldElsewhereMs: 0, newerValue: true };
-        return { token: undefined, heldElsewhereMs: attempt.heldForMs };
+        this.#abandonLease(namespace, key, token);
+        throw answer.failed;
       }
+    } else if (!answer.acquired) {
+      this.#leases.release(namespace, key, token, true);
+      if (seenExpiresAt !== undefined && answer.freshValue) return { token: undefined, heldElsewhereMs: 0, newerValue: true };
+      return { token: undefined, heldElsewhereMs: answer.heldForMs };
     }
     if (cancelled(scope)) {
       // Nobody can receive the token any more. (A deadline passed by the wall clock alone is not enough here: the

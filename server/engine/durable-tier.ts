@@ -102,10 +102,20 @@ export interface DurableTier {
  */
 export type LeaseAttempt = { readonly acquired: true } | { readonly acquired: false; readonly heldForMs: number; readonly freshValue?: true };
 
-/** What {@link SharedLeases.readAndAcquire} found: the key's live envelope (undefined when none), and the lease attempt. */
+/** A lease request that failed, with why (see {@link ReadAndLease}). */
+export interface LeaseRequestFailed {
+  readonly failed: unknown;
+}
+
+/**
+ * What {@link SharedLeases.readAndAcquire} found: the key's live envelope
+ * (undefined when none), and the lease attempt; or, when the read succeeded
+ * but the lease request failed (Redis serving reads and refusing writes: full
+ * under noeviction, or a read-only replica), that failure.
+ */
 export interface ReadAndLease {
   readonly envelope: Uint8Array | undefined;
-  readonly attempt: LeaseAttempt;
+  readonly attempt: LeaseAttempt | LeaseRequestFailed;
 }
 
 /**

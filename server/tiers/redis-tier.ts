@@ -368,7 +368,8 @@ type Ttl = number | "none" | "expired";
  * nothing: MSETs of the values without expiry, SET … PX of the others);
  * delete/deleteMany = one MULTI/EXEC of GETRANGE (the envelope's prefix, to
  * count only fresh keys) and one UNLINK; has = GETRANGE of the
- * prefix only; touch = one Lua script. Freshness follows core/envelope.ts.
+ * prefix only; touch = one Lua script; GetOrLease's read and lease = one Lua
+ * script (leases.readAndAcquire). Freshness follows core/envelope.ts.
  *
  * Clear of a namespace is SCAN MATCH `prefix:{ns}:*` + UNLINK in batches, on
  * every master in Cluster mode. A namespace epoch (a counter folded into every
@@ -436,9 +437,15 @@ export class RedisTier implements DurableTier {
       readAndAcquire: async (namespace, key, token, durationMs, scope) => {
         const lease = leaseKey(prefix, namespace, key);
         const id = this.#key(namespace, key);
-        const [left, envelope] = await this.#exec("leaseReadAcquire", true, scope, () =>
-          commands.tiercacheLeaseReadAcquireBuffer(lease, id, token, durationMs, this.#clock()),
-        );
+        let reply: [number, Buffer | null];
+        try {
+          reply = await this.#exec("leaseReadAcquire", true, scope, () => commands.tiercacheLeaseReadAcquireBuffer(lease, id, token, durationMs, this.#clock()));
+        } catch (err) {
+          if (!refusedByRedis(err)) throw err;
+          // Redis answered but refused (full under noeviction, a read-only replica…): it may still serve the read alone.
+          return { envelope: await this.get(namespace, key, scope), attempt: { failed: err } };
+        }
+        const [left, envelope] = reply;
         return { envelope: this.#live(envelope) ? envelope : undefined, attempt: leaseAttempt(left) };
       },
       release: async (namespace, key, token) => {
@@ -701,6 +708,11 @@ export class RedisTier implements DurableTier {
     const ms = Math.ceil(expiresAt - this.#clock());
     return ms > 0 ? ms : "expired";
   }
+}
+
+/** Whether a guarded call failed because Redis answered it with an error (it is up, and refused the command). */
+function refusedByRedis(err: unknown): boolean {
+  return err instanceof TierUnavailableError && err.cause instanceof Error && err.cause.name === "ReplyError";
 }
 
 /** A lease script's reply: -1 taken, -2 refused for a fresh value, else the ms another holder has left. */

@@ -1,4 +1,4 @@
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ValueCodec } from "../../core/codec.js";
 import { CorruptValueError } from "../../core/errors.js";
@@ -99,5 +99,45 @@ describe("GetOrLease over Redis: the read and the lease in one round trip", () =
     await expect(engine.getOrLease(ns, "bad", 30_000, 0)).rejects.toBeInstanceOf(CorruptValueError);
     await settle();
     expect(await admin.exists(leaseKey("rl", ns, "bad"))).toBe(0);
+  });
+
+  it("Redis full under noeviction (reads served, writes refused): the stale value and a lease kept on this instance, as with a read then a lease request (found by review)", async () => {
+    const ns = `ns${++n}`;
+    const [a, b] = [await instance(), await instance()];
+    await a.engine.set(ns, { key: "fresh", value: bytes("v"), contentType: "", ttlMs: 600_000 });
+    await a.engine.set(ns, { key: "grace", value: bytes("old"), contentType: "", ttlMs: 1_000, graceMs: 600_000 });
+    clock.advance(1_500);
+    const policy = (await admin.config("GET", "maxmemory-policy")) as string[];
+    await admin.config("SET", "maxmemory-policy", "noeviction");
+    await admin.config("SET", "maxmemory", "1");
+    try {
+      const stale = await b.engine.getOrLease(ns, "grace", 30_000, 0);
+      expect(text(stale.found?.value)).toBe("old");
+      expect(stale.found?.stale).toBe(true);
+      expect(stale.leaseToken).toBeDefined();
+      const absent = await b.engine.getOrLease(ns, "absent", 30_000, 0);
+      expect(absent.found).toBeUndefined();
+      expect(absent.leaseToken).toBeDefined();
+      expect(text((await b.engine.getOrLease(ns, "fresh", 30_000, 0)).found?.value)).toBe("v");
+      // The lease is this instance's: a second caller here waits for it rather than computing too.
+      expect((await b.engine.getOrLease(ns, "absent", 30_000, 0)).leaseToken).toBeUndefined();
+    } finally {
+      await admin.config("SET", "maxmemory", "0");
+      await admin.config("SET", "maxmemory-policy", policy[1]!);
+    }
+    expect(await admin.exists(leaseKey("rl", ns, "absent"))).toBe(0);
+  });
+
+  it("a GetOrLease that misses the memory tier counts a memory miss, and an expired copy there as an expiration, as a Get does (found by review)", async () => {
+    const ns = `ns${++n}`;
+    const { engine } = await instance();
+    await engine.getOrLease(ns, "absent", 30_000, 0);
+    await engine.set(ns, { key: "short", value: bytes("v"), contentType: "", ttlMs: 1_000 });
+    clock.advance(1_500);
+    await engine.getOrLease(ns, "short", 30_000, 0);
+    const memory = engine.stats(ns)[0]!.tiers.find((tier) => tier.tier === "memory")!;
+    expect(memory.misses).toBe(2);
+    expect(memory.expirations).toBe(1);
+    expect(memory.entries).toBe(0);
   });
 });
