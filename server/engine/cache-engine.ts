@@ -8,6 +8,7 @@ import { distinctTags, MAX_TAGS_PER_ENTRY, MAX_TAGS_PER_INVALIDATION, tagsProble
 import type { CallScope, DurableFootprint, DurableTier, DurableWrite, LeaseAttempt, LeaseRequestFailed, ReadAndLease, SharedLeases, Tenant, TierName } from "./durable-tier.js";
 import { ARCHIVED_COUNTERS_BYTES, CounterArchive, NamespaceCounters, type DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
 import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change, type WriteOrigin } from "./invalidation-bus.js";
+import { LeaseGiveBacks } from "./lease-give-backs.js";
 import { LeaseTable } from "./lease-table.js";
 import { MemoryBudget } from "./memory-budget.js";
 import { SingleFlight } from "./single-flight.js";
@@ -265,6 +266,8 @@ export class CacheEngine {
   readonly #random: () => number;
   readonly #namespaces = new Map<string, NamespaceState>();
   readonly #leases: LeaseTable;
+  /** Give-backs of shared leases nobody will use (undefined without shared leases). */
+  readonly #giveBacks: LeaseGiveBacks | undefined;
   readonly #maxLeases: number;
   /** Token quotas in use, by tenant id. */
   readonly #tenants = new Map<string, TenantState>();
@@ -282,6 +285,14 @@ export class CacheEngine {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#leases = new LeaseTable(this.#clock);
+    const shared = options.durable?.leases;
+    this.#giveBacks =
+      shared &&
+      new LeaseGiveBacks(
+        (namespace, key, token) => shared.release(namespace, key, token),
+        // Wakes the callers other instances hold waiting for this lease (see #releaseLease).
+        (namespace, key) => this.#options.onChange?.({ kind: "touch", namespace, keys: [key] }),
+      );
     const maxMemory = options.maxMemoryBytes ?? Infinity;
     this.#archive = new CounterArchive(Math.max(1, Math.min(10_000, Math.floor((maxMemory * MAX_ARCHIVE_SHARE) / ARCHIVED_COUNTERS_BYTES))));
     this.#maxLeases = Math.min(options.maxLeases ?? 100_000, Math.max(1, Math.floor((maxMemory * MAX_LEASES_SHARE) / LEASE_OVERHEAD_BYTES)));
@@ -1041,7 +1052,7 @@ export class CacheEngine {
     let found = first.found;
     if (found && !found.stale && first.lease?.token !== undefined) {
       // Fresh by this clock though not by the tier's when it took the lease: nobody needs it.
-      this.#abandonLease(name, key, first.lease.token);
+      this.#abandonLease(name, key, first.lease.token, leaseMs);
       first.lease = undefined;
     }
     if (found && !found.stale) {
@@ -1058,7 +1069,8 @@ export class CacheEngine {
     const deadline = performance.now() + waitMs;
     let unlessFresh = true;
     let wokenToNothing = false;
-    let tried = first.lease;
+    // The script judged the value fresh when it ran; stale by the time its answer came: ask for the lease again.
+    let tried = found?.stale && first.lease?.heldElsewhereMs === 0 ? undefined : first.lease;
     for (;;) {
       const attempt = tried ?? (await this.#tryLease(name, key, leaseMs, unlessFresh, scope));
       tried = undefined;
@@ -1132,8 +1144,8 @@ export class CacheEngine {
       this.#leases.release(name, key, token, true);
       // The call may still run for other callers who joined the read, or may have taken the lease before it failed: once it has ended, give the lease back.
       call?.then(
-        (result) => "acquired" in result.attempt && result.attempt.acquired && this.#abandonLease(name, key, token),
-        () => this.#abandonLease(name, key, token),
+        (result) => "acquired" in result.attempt && result.attempt.acquired && this.#abandonLease(name, key, token, leaseMs),
+        () => this.#abandonLease(name, key, token, leaseMs),
       );
       throw err;
     }
@@ -1141,7 +1153,7 @@ export class CacheEngine {
       this.#leases.release(name, key, token, true);
       return { read, lease: undefined };
     }
-    return { read, lease: this.#settleLeaseTry(name, key, token, answer, scope) };
+    return { read, lease: this.#settleLeaseTry(name, key, token, leaseMs, answer, scope) };
   }
 
   /**
@@ -1163,14 +1175,14 @@ export class CacheEngine {
     const token = this.#leases.tryAcquire(namespace, key, leaseMs);
     if (token === undefined) return { token: undefined };
     const shared = this.#options.durable?.leases;
-    if (!shared) return this.#settleLeaseTry(namespace, key, token, { acquired: true }, scope);
+    if (!shared) return this.#settleLeaseTry(namespace, key, token, leaseMs, { acquired: true }, scope);
     let answer: LeaseAttempt | LeaseRequestFailed;
     try {
       answer = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope, seenExpiresAt);
     } catch (failed) {
       answer = { failed };
     }
-    return this.#settleLeaseTry(namespace, key, token, answer, scope, seenExpiresAt);
+    return this.#settleLeaseTry(namespace, key, token, leaseMs, answer, scope, seenExpiresAt);
   }
 
   /**
@@ -1181,12 +1193,20 @@ export class CacheEngine {
    * has ended. Throws the failure of a request whose caller has ended, or
    * that is not the tier being unavailable.
    */
-  #settleLeaseTry(namespace: string, key: string, token: string, answer: LeaseAttempt | LeaseRequestFailed, scope: CallScope | undefined, seenExpiresAt?: number): LeaseTry {
+  #settleLeaseTry(
+    namespace: string,
+    key: string,
+    token: string,
+    leaseMs: number,
+    answer: LeaseAttempt | LeaseRequestFailed,
+    scope: CallScope | undefined,
+    seenExpiresAt?: number,
+  ): LeaseTry {
     if ("failed" in answer) {
       if (!(answer.failed instanceof TierUnavailableError) || callEnded(scope)) {
         // The request may have reached Redis and taken the lease there after all: give it back.
         this.#leases.release(namespace, key, token, true);
-        this.#abandonLease(namespace, key, token);
+        this.#abandonLease(namespace, key, token, leaseMs);
         throw answer.failed;
       }
     } else if (!answer.acquired) {
@@ -1197,7 +1217,7 @@ export class CacheEngine {
     if (cancelled(scope)) {
       // Nobody can receive the token any more. (A deadline passed by the wall clock alone is not enough here: the
       // answer may still be written before the call's timer runs, and a caller answered without a token computes unfenced.)
-      this.#abandonLease(namespace, key, token);
+      this.#abandonLease(namespace, key, token, leaseMs);
       return { token: undefined };
     }
     this.budget?.added(LEASE_OVERHEAD_BYTES);
@@ -1211,9 +1231,14 @@ export class CacheEngine {
     return this.#releaseLease(name, key, token);
   }
 
-  /** Gives back, in the background, a lease `token` holds or may hold (here and in the shared leases) that no caller will use. */
-  #abandonLease(namespace: string, key: string, token: string): void {
-    this.#releaseLease(namespace, key, token).catch(() => false); // the shared release already counts as failed when Redis cannot be reached
+  /**
+   * Gives back a lease `token` holds or may hold (here, and in the background
+   * in the shared leases) that no caller will use; a shared give-back that
+   * fails is tried again until the lease, of `leaseMs`, would have lapsed.
+   */
+  #abandonLease(namespace: string, key: string, token: string, leaseMs: number): void {
+    this.#leases.release(namespace, key, token);
+    this.#giveBacks?.giveBack(namespace, key, token, leaseMs);
   }
 
   async #releaseLease(namespace: string, key: string, token: string): Promise<boolean> {
@@ -1258,6 +1283,7 @@ export class CacheEngine {
 
   /** Closes the durable tier. */
   async close(): Promise<void> {
+    this.#giveBacks?.close();
     await this.#options.durable?.close();
   }
 }

@@ -286,7 +286,7 @@ function isBreakerRejection(err: unknown): err is Error & { code: string } {
 }
 
 /** The first word of a Redis reply error ("WRONGTYPE", "LOADING"…), or undefined for other errors. */
-function replyCode(err: unknown): string | undefined {
+export function replyCode(err: unknown): string | undefined {
   if (!(err instanceof Error) || err.name !== "ReplyError") return undefined;
   return /^[A-Z]+/.exec(err.message)?.[0] ?? "ERR";
 }

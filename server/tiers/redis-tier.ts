@@ -25,7 +25,7 @@ import {
   type RedisClient,
   type RedisTarget,
 } from "./redis-connection.js";
-import { RedisGuard, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
+import { RedisGuard, replyCode, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
 import { IdleBypass } from "./idle-bypass.js";
 import { dropLateCommands, issueIn } from "./late-commands.js";
 import { checkEvictionPolicy, warnAboutEvictionPolicy, type EvictionPolicyVerdict } from "./eviction-policy-check.js";
@@ -442,7 +442,7 @@ export class RedisTier implements DurableTier {
           reply = await this.#exec("leaseReadAcquire", true, scope, () => commands.tiercacheLeaseReadAcquireBuffer(lease, id, token, durationMs, this.#clock()));
         } catch (err) {
           if (!refusedByRedis(err)) throw err;
-          // Redis answered but refused (full under noeviction, a read-only replica…): it may still serve the read alone.
+          // Redis refuses writes (full under noeviction, a read-only replica…): it may still serve the read alone.
           return { envelope: await this.get(namespace, key, scope), attempt: { failed: err } };
         }
         const [left, envelope] = reply;
@@ -710,9 +710,14 @@ export class RedisTier implements DurableTier {
   }
 }
 
-/** Whether a guarded call failed because Redis answered it with an error (it is up, and refused the command). */
+/** Replies of a Redis that refuses writes and still serves reads: full under noeviction, a read-only replica, too few replicas, a failing snapshot. */
+const WRITE_REFUSALS = new Set(["OOM", "READONLY", "NOREPLICAS", "MISCONF"]);
+
+/** Whether a guarded call failed because Redis refuses writes now (and may serve a read). */
 function refusedByRedis(err: unknown): boolean {
-  return err instanceof TierUnavailableError && err.cause instanceof Error && err.cause.name === "ReplyError";
+  if (!(err instanceof TierUnavailableError)) return false;
+  const code = replyCode(err.cause);
+  return code !== undefined && WRITE_REFUSALS.has(code);
 }
 
 /** A lease script's reply: -1 taken, -2 refused for a fresh value, else the ms another holder has left. */

@@ -140,4 +140,59 @@ describe("GetOrLease over Redis: the read and the lease in one round trip", () =
     expect(memory.expirations).toBe(1);
     expect(memory.entries).toBe(0);
   });
+
+  it("a reply error that is not a refusal to write (WRONGTYPE) fails the call as it comes, without a read after it (found by review)", async () => {
+    const ns = `ns${++n}`;
+    const { engine, tier } = await instance();
+    await admin.hset(redisKey("rl", ns, "hash"), "field", "value");
+    const before = tier.stats();
+    await expect(engine.getOrLease(ns, "hash", 30_000, 0)).rejects.toThrow(/leaseReadAcquire failed: redis replied WRONGTYPE/);
+    expect(tier.stats().failures - before.failures).toBe(1); // no GET after it (which would fail the same way)
+    expect(await admin.exists(leaseKey("rl", ns, "hash"))).toBe(0);
+  });
+});
+
+describe("GetOrLease over a Redis that stalls mid-call", () => {
+  let redis: TestRedis;
+  let admin: Redis;
+  let tier: RedisTier | undefined;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    admin = new Redis(redis.url);
+  });
+  afterAll(async () => {
+    await tier?.close();
+    admin?.disconnect();
+    redis?.resume();
+    await redis?.stop();
+  });
+
+  it("misses whose script waits in the stalled Redis fail, and the leases it takes once Redis resumes are given back (found by review)", async () => {
+    tier = await RedisTier.connect({ url: redis.url, keyPrefix: "stall", commandTimeoutMs: 200 });
+    const engine = new CacheEngine({
+      durable: tier,
+      codec: new ValueCodec(),
+      maxKeyBytes: 1024,
+      maxBatch: 100,
+      maxNamespaces: 10,
+      settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
+    });
+    const keys = ["k1", "k2", "k3"];
+    redis.pause();
+    try {
+      const results = await Promise.allSettled(keys.map((key) => engine.getOrLease("ns", key, 60_000, 0)));
+      expect(results.every((r) => r.status === "rejected")).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 600)); // the give-backs time out too, behind the stalled scripts
+    } finally {
+      redis.resume();
+    }
+    const deadline = Date.now() + 10_000;
+    let held = keys.length;
+    while (Date.now() < deadline) {
+      held = (await Promise.all(keys.map((key) => admin.exists(leaseKey("stall", "ns", key))))).reduce((a, b) => a + b, 0);
+      if (held === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(held).toBe(0); // before, they stayed for their whole 60 s
+  });
 });

@@ -16,6 +16,10 @@ class FakeReadAndLease implements SharedLeases {
   readonly calls = { acquire: 0, readAndAcquire: 0 };
   /** When set, readAndAcquire waits for it first. */
   gate: Promise<void> | undefined;
+  /** Judge (and take the lease) when the call is made, then wait for the gate: as Redis runs the script before its answer travels back. */
+  answerBeforeGate = false;
+  /** Give-backs (releases) that fail before one gets through, as while Redis stalls. */
+  failingReleases = 0;
   /** Runs after the lease was taken, before the call answers: throw to fail the call (it took effect all the same). */
   afterTaking: ((scope: CallScope | undefined) => void) | undefined;
 
@@ -43,13 +47,23 @@ class FakeReadAndLease implements SharedLeases {
 
   async readAndAcquire(namespace: string, key: string, token: string, _durationMs: number, scope?: CallScope): Promise<ReadAndLease> {
     this.calls.readAndAcquire++;
+    if (this.answerBeforeGate) {
+      const answer = this.#readAndTake(namespace, key, token, scope);
+      await this.gate;
+      return answer;
+    }
     await this.gate;
+    return this.#readAndTake(namespace, key, token, scope);
+  }
+
+  #readAndTake(namespace: string, key: string, token: string, scope: CallScope | undefined): ReadAndLease {
     const stored = this.durable.data.get(`${namespace}\u0000${key}`);
     const envelope = stored !== undefined && isLive(stored, this.clock.now()) ? stored : undefined;
     return { envelope, attempt: this.#take(namespace, key, token, true, scope) };
   }
 
   async release(namespace: string, key: string, token: string): Promise<boolean> {
+    if (this.failingReleases-- > 0) throw new TierUnavailableError("redis leaseRelease failed: timed out after 500 ms");
     const id = `${namespace}\u0000${key}`;
     if (this.held.get(id) !== token) return false;
     this.held.delete(id);
@@ -155,5 +169,33 @@ describe("CacheEngine: GetOrLease reads and leases in one call to shared leases 
     expect(leases.held.size).toBe(0);
     leases.gate = undefined;
     expect((await engine.getOrLease("ns", "k", 30_000, 0)).leaseToken).toBeDefined();
+  });
+
+  it("a value fresh when the script judged it and stale when its answer came comes with the lease, as a read then a lease request gives it (found by review)", async () => {
+    const { engine, other, clock, leases } = setup();
+    await other.set("ns", { key: "k", value: bytes("old"), contentType: "", ttlMs: 1_000, graceMs: 60_000 });
+    let open!: () => void;
+    leases.gate = new Promise((resolve) => (open = resolve));
+    leases.answerBeforeGate = true;
+    const leasing = engine.getOrLease("ns", "k", 30_000, 0);
+    await settle();
+    clock.advance(1_500);
+    open();
+    const result = await leasing;
+    expect(result.found?.stale).toBe(true);
+    expect(result.leaseToken).toBeDefined();
+    expect(leases.held.get("ns\u0000k")).toBe(result.leaseToken);
+  });
+
+  it("a lease given back while the shared leases cannot answer is given back once they can (found by review)", async () => {
+    const { engine, leases } = setup();
+    leases.afterTaking = () => {
+      throw new TierUnavailableError("redis leaseReadAcquire failed: timed out after 500 ms");
+    };
+    leases.failingReleases = 2;
+    await expect(engine.getOrLease("ns", "k", 30_000, 0)).rejects.toThrow(/timed out/);
+    await new Promise((resolve) => setTimeout(resolve, 400)); // retries after 50 and 100 ms
+    expect(leases.failingReleases).toBeLessThan(0);
+    expect(leases.held.size).toBe(0);
   });
 });
