@@ -1052,7 +1052,7 @@ export class CacheEngine {
     let found = first.found;
     if (found && !found.stale && first.lease?.token !== undefined) {
       // Fresh by this clock though not by the tier's when it took the lease: nobody needs it.
-      this.#abandonLease(name, key, first.lease.token, leaseMs);
+      this.#abandonLease(name, key, first.lease.token);
       first.lease = undefined;
     }
     if (found && !found.stale) {
@@ -1144,8 +1144,8 @@ export class CacheEngine {
       this.#leases.release(name, key, token, true);
       // The call may still run for other callers who joined the read, or may have taken the lease before it failed: once it has ended, give the lease back.
       call?.then(
-        (result) => "acquired" in result.attempt && result.attempt.acquired && this.#abandonLease(name, key, token, leaseMs),
-        () => this.#abandonLease(name, key, token, leaseMs),
+        (result) => "acquired" in result.attempt && result.attempt.acquired && this.#abandonLease(name, key, token),
+        () => this.#abandonLease(name, key, token),
       );
       throw err;
     }
@@ -1153,7 +1153,7 @@ export class CacheEngine {
       this.#leases.release(name, key, token, true);
       return { read, lease: undefined };
     }
-    return { read, lease: this.#settleLeaseTry(name, key, token, leaseMs, answer, scope) };
+    return { read, lease: this.#settleLeaseTry(name, key, token, answer, scope) };
   }
 
   /**
@@ -1175,14 +1175,14 @@ export class CacheEngine {
     const token = this.#leases.tryAcquire(namespace, key, leaseMs);
     if (token === undefined) return { token: undefined };
     const shared = this.#options.durable?.leases;
-    if (!shared) return this.#settleLeaseTry(namespace, key, token, leaseMs, { acquired: true }, scope);
+    if (!shared) return this.#settleLeaseTry(namespace, key, token, { acquired: true }, scope);
     let answer: LeaseAttempt | LeaseRequestFailed;
     try {
       answer = await shared.acquire(namespace, key, token, leaseMs, unlessFresh, scope, seenExpiresAt);
     } catch (failed) {
       answer = { failed };
     }
-    return this.#settleLeaseTry(namespace, key, token, leaseMs, answer, scope, seenExpiresAt);
+    return this.#settleLeaseTry(namespace, key, token, answer, scope, seenExpiresAt);
   }
 
   /**
@@ -1193,20 +1193,12 @@ export class CacheEngine {
    * has ended. Throws the failure of a request whose caller has ended, or
    * that is not the tier being unavailable.
    */
-  #settleLeaseTry(
-    namespace: string,
-    key: string,
-    token: string,
-    leaseMs: number,
-    answer: LeaseAttempt | LeaseRequestFailed,
-    scope: CallScope | undefined,
-    seenExpiresAt?: number,
-  ): LeaseTry {
+  #settleLeaseTry(namespace: string, key: string, token: string, answer: LeaseAttempt | LeaseRequestFailed, scope: CallScope | undefined, seenExpiresAt?: number): LeaseTry {
     if ("failed" in answer) {
       if (!(answer.failed instanceof TierUnavailableError) || callEnded(scope)) {
         // The request may have reached Redis and taken the lease there after all: give it back.
         this.#leases.release(namespace, key, token, true);
-        this.#abandonLease(namespace, key, token, leaseMs);
+        this.#abandonLease(namespace, key, token);
         throw answer.failed;
       }
     } else if (!answer.acquired) {
@@ -1217,7 +1209,7 @@ export class CacheEngine {
     if (cancelled(scope)) {
       // Nobody can receive the token any more. (A deadline passed by the wall clock alone is not enough here: the
       // answer may still be written before the call's timer runs, and a caller answered without a token computes unfenced.)
-      this.#abandonLease(namespace, key, token, leaseMs);
+      this.#abandonLease(namespace, key, token);
       return { token: undefined };
     }
     this.budget?.added(LEASE_OVERHEAD_BYTES);
@@ -1233,12 +1225,11 @@ export class CacheEngine {
 
   /**
    * Gives back a lease `token` holds or may hold (here, and in the background
-   * in the shared leases) that no caller will use; a shared give-back that
-   * fails is tried again until the lease, of `leaseMs`, would have lapsed.
+   * in the shared leases, until Redis answers: see {@link LeaseGiveBacks}) that no caller will use.
    */
-  #abandonLease(namespace: string, key: string, token: string, leaseMs: number): void {
+  #abandonLease(namespace: string, key: string, token: string): void {
     this.#leases.release(namespace, key, token);
-    this.#giveBacks?.giveBack(namespace, key, token, leaseMs);
+    this.#giveBacks?.giveBack(namespace, key, token);
   }
 
   async #releaseLease(namespace: string, key: string, token: string): Promise<boolean> {

@@ -195,4 +195,35 @@ describe("GetOrLease over a Redis that stalls mid-call", () => {
     }
     expect(held).toBe(0); // before, they stayed for their whole 60 s
   });
+
+  it("a stall longer than the lease, with the breaker open: the leases the scripts take at resume are still given back (found by review)", async () => {
+    await tier?.close();
+    tier = await RedisTier.connect({ url: redis.url, keyPrefix: "stall2", commandTimeoutMs: 200, breakerVolumeThreshold: 1, breakerResetTimeoutMs: 300 });
+    const engine = new CacheEngine({
+      durable: tier,
+      codec: new ValueCodec(),
+      maxKeyBytes: 1024,
+      maxBatch: 100,
+      maxNamespaces: 10,
+      settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
+    });
+    const keys = ["k1", "k2", "k3"];
+    redis.pause();
+    try {
+      const results = await Promise.allSettled(keys.map((key) => engine.getOrLease("ns", key, 3_000, 0)));
+      expect(results.every((r) => r.status === "rejected")).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 3_500)); // past the lease's 3 s: giving back must not stop then
+    } finally {
+      redis.resume();
+    }
+    // The scripts run now and take 3 s leases; giving back stopped before, so they stayed until they lapsed.
+    const deadline = Date.now() + 1_500;
+    let held = keys.length;
+    while (Date.now() < deadline) {
+      held = (await Promise.all(keys.map((key) => admin.exists(leaseKey("stall2", "ns", key))))).reduce((a, b) => a + b, 0);
+      if (held === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(held).toBe(0);
+  });
 });
