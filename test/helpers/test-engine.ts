@@ -22,3 +22,16 @@ export function engineWith(
   };
   return new CacheEngine(options);
 }
+
+/** An engine over a real durable tier (e.g. a RedisTier): LRU memory of 100 entries, no default TTL, batches of 100, 10 namespaces; `clock` when given. */
+export function engineOverTier(durable: DurableTier, clock?: () => number): CacheEngine {
+  return new CacheEngine({
+    durable,
+    codec: new ValueCodec(),
+    maxKeyBytes: 1024,
+    maxBatch: 100,
+    maxNamespaces: 10,
+    ...(clock && { clock }),
+    settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
+  });
+}

@@ -1,11 +1,11 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ValueCodec } from "../../core/codec.js";
 import { CorruptValueError } from "../../core/errors.js";
 import { CacheEngine } from "../../server/engine/cache-engine.js";
 import { leaseKey, redisKey } from "../../server/tiers/redis-keys.js";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
 import { fakeClock } from "../helpers/fake-clock.js";
+import { engineOverTier } from "../helpers/test-engine.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -33,16 +33,7 @@ describe("GetOrLease over Redis: the read and the lease in one round trip", () =
   async function instance(): Promise<{ engine: CacheEngine; tier: RedisTier }> {
     const tier = await RedisTier.connect({ url: redis.url, keyPrefix: "rl", clock: clock.now });
     tiers.push(tier);
-    const engine = new CacheEngine({
-      durable: tier,
-      codec: new ValueCodec(),
-      maxKeyBytes: 1024,
-      maxBatch: 100,
-      maxNamespaces: 10,
-      clock: clock.now,
-      settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
-    });
-    return { engine, tier };
+    return { engine: engineOverTier(tier, clock.now), tier };
   }
 
   /** The calls `run` made to Redis through the tier. */
@@ -169,14 +160,7 @@ describe("GetOrLease over a Redis that stalls mid-call", () => {
 
   it("misses whose script waits in the stalled Redis fail, and the leases it takes once Redis resumes are given back (found by review)", async () => {
     tier = await RedisTier.connect({ url: redis.url, keyPrefix: "stall", commandTimeoutMs: 200 });
-    const engine = new CacheEngine({
-      durable: tier,
-      codec: new ValueCodec(),
-      maxKeyBytes: 1024,
-      maxBatch: 100,
-      maxNamespaces: 10,
-      settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
-    });
+    const engine = engineOverTier(tier);
     const keys = ["k1", "k2", "k3"];
     redis.pause();
     try {
@@ -199,14 +183,7 @@ describe("GetOrLease over a Redis that stalls mid-call", () => {
   it("a stall longer than the lease, with the breaker open: the leases the scripts take at resume are still given back (found by review)", async () => {
     await tier?.close();
     tier = await RedisTier.connect({ url: redis.url, keyPrefix: "stall2", commandTimeoutMs: 200, breakerVolumeThreshold: 1, breakerResetTimeoutMs: 300 });
-    const engine = new CacheEngine({
-      durable: tier,
-      codec: new ValueCodec(),
-      maxKeyBytes: 1024,
-      maxBatch: 100,
-      maxNamespaces: 10,
-      settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
-    });
+    const engine = engineOverTier(tier);
     const keys = ["k1", "k2", "k3"];
     redis.pause();
     try {

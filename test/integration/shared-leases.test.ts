@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CacheClient, RpcError, Status } from "../../client/index.js";
-import { ValueCodec } from "../../core/codec.js";
 import { CacheEngine } from "../../server/engine/cache-engine.js";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
 import { fakeClock } from "../helpers/fake-clock.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 import { expectOneEagerRefresh } from "../helpers/eager-refresh.js";
+import { engineOverTier } from "../helpers/test-engine.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -146,15 +146,7 @@ describe("eager refresh across instances before the refresh's change reached the
   async function engineOver(clock: () => number): Promise<CacheEngine> {
     const tier = await RedisTier.connect({ url: redis.url, keyPrefix: "eager", clock });
     tiers.push(tier);
-    return new CacheEngine({
-      durable: tier,
-      codec: new ValueCodec(),
-      maxKeyBytes: 1024,
-      maxBatch: 100,
-      maxNamespaces: 10,
-      clock,
-      settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
-    });
+    return engineOverTier(tier, clock);
   }
 
   it("an instance whose memory copy is older than the stored value gets no lease, and is given the newer value", async () => {
