@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CorruptValueError } from "../../core/errors.js";
 import { CacheEngine } from "../../server/engine/cache-engine.js";
 import { leaseKey, redisKey } from "../../server/tiers/redis-keys.js";
-import { RedisTier } from "../../server/tiers/redis-tier.js";
+import { RedisTier, type RedisTierCommonOptions } from "../../server/tiers/redis-tier.js";
 import { fakeClock } from "../helpers/fake-clock.js";
 import { engineOverTier } from "../helpers/test-engine.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
@@ -158,49 +158,43 @@ describe("GetOrLease over a Redis that stalls mid-call", () => {
     await redis?.stop();
   });
 
-  it("misses whose script waits in the stalled Redis fail, and the leases it takes once Redis resumes are given back (found by review)", async () => {
-    tier = await RedisTier.connect({ url: redis.url, keyPrefix: "stall", commandTimeoutMs: 200 });
-    const engine = engineOverTier(tier);
-    const keys = ["k1", "k2", "k3"];
-    redis.pause();
-    try {
-      const results = await Promise.allSettled(keys.map((key) => engine.getOrLease("ns", key, 60_000, 0)));
-      expect(results.every((r) => r.status === "rejected")).toBe(true);
-      await new Promise((resolve) => setTimeout(resolve, 600)); // the give-backs time out too, behind the stalled scripts
-    } finally {
-      redis.resume();
-    }
-    const deadline = Date.now() + 10_000;
-    let held = keys.length;
-    while (Date.now() < deadline) {
-      held = (await Promise.all(keys.map((key) => admin.exists(leaseKey("stall", "ns", key))))).reduce((a, b) => a + b, 0);
-      if (held === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(held).toBe(0); // before, they stayed for their whole 60 s
-  });
-
-  it("a stall longer than the lease, with the breaker open: the leases the scripts take at resume are still given back (found by review)", async () => {
+  /**
+   * Pauses Redis while GetOrLease misses three keys with `leaseMs` leases (each
+   * call must fail), keeps it paused `pausedMs` more, resumes it, and polls:
+   * the leases of those keys still held in Redis `withinMs` after resuming
+   * (0 as soon as all are gone).
+   */
+  async function leasesLeftAfterStall(tierOptions: RedisTierCommonOptions & { keyPrefix: string }, leaseMs: number, pausedMs: number, withinMs: number): Promise<number> {
     await tier?.close();
-    tier = await RedisTier.connect({ url: redis.url, keyPrefix: "stall2", commandTimeoutMs: 200, breakerVolumeThreshold: 1, breakerResetTimeoutMs: 300 });
+    tier = await RedisTier.connect({ url: redis.url, commandTimeoutMs: 200, ...tierOptions });
     const engine = engineOverTier(tier);
     const keys = ["k1", "k2", "k3"];
     redis.pause();
     try {
-      const results = await Promise.allSettled(keys.map((key) => engine.getOrLease("ns", key, 3_000, 0)));
+      const results = await Promise.allSettled(keys.map((key) => engine.getOrLease("ns", key, leaseMs, 0)));
       expect(results.every((r) => r.status === "rejected")).toBe(true);
-      await new Promise((resolve) => setTimeout(resolve, 3_500)); // past the lease's 3 s: giving back must not stop then
+      await new Promise((resolve) => setTimeout(resolve, pausedMs));
     } finally {
       redis.resume();
     }
-    // The scripts run now and take 3 s leases; giving back stopped before, so they stayed until they lapsed.
-    const deadline = Date.now() + 1_500;
+    const deadline = Date.now() + withinMs;
     let held = keys.length;
     while (Date.now() < deadline) {
-      held = (await Promise.all(keys.map((key) => admin.exists(leaseKey("stall2", "ns", key))))).reduce((a, b) => a + b, 0);
+      held = (await Promise.all(keys.map((key) => admin.exists(leaseKey(tierOptions.keyPrefix, "ns", key))))).reduce((a, b) => a + b, 0);
       if (held === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    expect(held).toBe(0);
+    return held;
+  }
+
+  it("misses whose script waits in the stalled Redis fail, and the leases it takes once Redis resumes are given back (found by review)", async () => {
+    // 600 ms paused: the give-backs time out too, behind the stalled scripts. Before, the leases stayed for their whole 60 s.
+    expect(await leasesLeftAfterStall({ keyPrefix: "stall" }, 60_000, 600, 10_000)).toBe(0);
+  });
+
+  it("a stall longer than the lease, with the breaker open: the leases the scripts take at resume are still given back (found by review)", async () => {
+    // Paused past the lease's 3 s: giving back must not stop then. The scripts run at resume and take 3 s leases;
+    // giving back had stopped before, so they stayed until they lapsed.
+    expect(await leasesLeftAfterStall({ keyPrefix: "stall2", breakerVolumeThreshold: 1, breakerResetTimeoutMs: 300 }, 3_000, 3_500, 1_500)).toBe(0);
   });
 });
