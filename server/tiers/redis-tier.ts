@@ -218,6 +218,21 @@ end
 `;
 
 /**
+ * Lua: who holds a lease key: -1 when `token` does, the ms another holder
+ * has left (at least 0), or nil when nobody does.
+ */
+const HELD_FOR_LUA = `
+local function heldFor(lease, token)
+  local holder = redis.call('GET', lease)
+  if holder == token then return -1 end
+  if not holder then return nil end
+  local left = redis.call('PTTL', lease)
+  if left < 0 then left = 0 end
+  return left
+end
+`;
+
+/**
  * KEYS[1] lease, KEYS[2] value; ARGV: token, ms, condition, now, seen
  * expiresAt. Condition "0": none; "1" (unless fresh): -2 (not taken) when the
  * value is fresh: it was written since the caller read it; "2" (eager
@@ -228,13 +243,9 @@ end
  */
 export const LEASE_ACQUIRE_LUA = `
 ${FRESH_HEAD_LUA}
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then return -1 end
-if holder then
-  local left = redis.call('PTTL', KEYS[1])
-  if left < 0 then left = 0 end
-  return left
-end
+${HELD_FOR_LUA}
+local held = heldFor(KEYS[1], ARGV[1])
+if held then return held end
 if ARGV[3] == '2' then
   local head = redis.call('GETRANGE', KEYS[2], 0, ${EXPIRES_AT_OFFSET + 7})
   if #head >= ${EXPIRES_AT_OFFSET + 8} and string.byte(head, 1) == ${ENVELOPE_VERSION} then
@@ -256,14 +267,10 @@ return -1
  */
 export const LEASE_READ_ACQUIRE_LUA = `
 ${FRESH_HEAD_LUA}
+${HELD_FOR_LUA}
 local value = redis.call('GET', KEYS[2])
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then return {-1, value} end
-if holder then
-  local left = redis.call('PTTL', KEYS[1])
-  if left < 0 then left = 0 end
-  return {left, value}
-end
+local held = heldFor(KEYS[1], ARGV[1])
+if held then return {held, value} end
 if value and freshHead(value, tonumber(ARGV[3])) then return {-2, value} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return {-1, value}
