@@ -1,9 +1,8 @@
 import type { RedisClient } from "./redis-connection.js";
 
 /**
- * Sends the commands of a lone operation straight to the connection when no
- * other operation of the tier is in flight, and through ioredis's
- * auto-pipelining otherwise.
+ * Sends the commands of an operation straight to the connection when the
+ * tier is nearly idle, and through ioredis's auto-pipelining otherwise.
  *
  * Auto-pipelining gathers the commands issued in one turn of the event loop
  * into one write, which pays under load; but it also defers a lone command to
@@ -11,12 +10,15 @@ import type { RedisClient } from "./redis-connection.js";
  * sequential GET about 17 µs and a lease script about 90 µs here
  * (bench/README.md, issue 13).
  *
- * Order on the connection is kept: an operation goes direct only when every
- * operation started before it has settled, so nothing of ours can be waiting
- * in an auto-pipeline that a direct write would overtake. Operations count
- * from the start of an attempt until its commands settle (not until a timeout
- * gives up on them). Only the commands an attempt issues synchronously go
- * direct; those it issues after an `await` are pipelined, behind it.
+ * "Nearly idle" is: at most one other operation in flight, and no command of
+ * this connection waiting in an auto-pipeline. Order on the connection is
+ * kept: a direct write goes after everything already written, and nothing
+ * can be waiting that it would overtake. (A `wrap` miss is the case for the
+ * second operation: its write is still in flight when the next key's read
+ * and lease arrive.) Operations count from the start of an attempt until its
+ * commands settle (not until a timeout gives up on them). Only the commands
+ * an attempt issues synchronously go direct; those it issues after an
+ * `await` are pipelined, behind it.
  */
 export class IdleBypass {
   readonly #client: RedisClient;
@@ -26,9 +28,9 @@ export class IdleBypass {
     this.#client = client;
   }
 
-  /** Runs one attempt of an operation, counted as in flight until it settles; direct when it is the only one. */
+  /** Runs one attempt of an operation, counted as in flight until it settles; direct when the tier is nearly idle. */
   run<T>(attempt: () => Promise<T>): Promise<T> {
-    const alone = this.#inFlight === 0;
+    const alone = this.#inFlight <= 1 && this.#client.autoPipelineQueueSize === 0;
     this.#inFlight++;
     let settled = false;
     const done = (): void => {

@@ -643,7 +643,7 @@ export class RedisTier implements DurableTier {
    */
   invalidations(handler: RemoteChangeHandler, settings: InvalidationSettings = {}): RedisInvalidationChannel {
     const { commandTimeoutMs, connectTimeoutMs, retries, retryMaxMs, keyPrefix, logger } = this.options;
-    const channel = new RedisInvalidationChannel(settings.subscriber ?? this.#client.duplicate(), (name, message) => this.#client.publish(name, message), {
+    const channel = new RedisInvalidationChannel(settings.subscriber ?? this.#client.duplicate(), (name, message) => this.#bypass.run(() => this.#client.publish(name, message)), {
       keyPrefix,
       logger,
       handler,

@@ -3,30 +3,54 @@ import type { RedisClient } from "../../server/tiers/redis-connection.js";
 import { IdleBypass } from "../../server/tiers/idle-bypass.js";
 
 /** Just what IdleBypass touches of an ioredis client. */
-function fakeClient() {
-  return { options: { enableAutoPipelining: true } } as unknown as RedisClient & { options: { enableAutoPipelining: boolean } };
+function fakeClient(queued = () => 0) {
+  return {
+    options: { enableAutoPipelining: true },
+    get autoPipelineQueueSize() {
+      return queued();
+    },
+  } as unknown as RedisClient & { options: { enableAutoPipelining: boolean } };
 }
 
 describe("IdleBypass", () => {
-  it("turns auto-pipelining off only while a lone attempt issues its commands", async () => {
+  it("turns auto-pipelining off only while an attempt of a nearly idle tier issues its commands", async () => {
     const client = fakeClient();
     const bypass = new IdleBypass(client);
     const seen: boolean[] = [];
-    let finish!: () => void;
-    const first = bypass.run(async () => {
-      seen.push(client.options.enableAutoPipelining);
-      await new Promise<void>((resolve) => (finish = resolve));
-      seen.push(client.options.enableAutoPipelining);
-    });
+    const finish: (() => void)[] = [];
+    const held = () =>
+      bypass.run(async () => {
+        seen.push(client.options.enableAutoPipelining);
+        await new Promise<void>((resolve) => finish.push(resolve));
+        seen.push(client.options.enableAutoPipelining);
+      });
+    const first = held();
     expect(client.options.enableAutoPipelining).toBe(true);
-    const second = bypass.run(async () => {
+    const second = held();
+    const third = bypass.run(async () => {
       seen.push(client.options.enableAutoPipelining);
     });
-    await second;
-    finish();
-    await first;
-    expect(seen).toEqual([false, true, true]);
+    await third;
+    finish.forEach((release) => release());
+    await Promise.all([first, second]);
+    // First alone, second beside one written operation: direct. Third beside two: pipelined.
+    expect(seen).toEqual([false, false, true, true, true]);
     expect(bypass.inFlight).toBe(0);
+  });
+
+  it("pipelines an attempt while a command of the connection waits in an auto-pipeline, however few are in flight", async () => {
+    let queued = 1;
+    const client = fakeClient(() => queued);
+    const bypass = new IdleBypass(client);
+    const seen: boolean[] = [];
+    const record = () =>
+      bypass.run(async () => {
+        seen.push(client.options.enableAutoPipelining);
+      });
+    await record();
+    queued = 0;
+    await record();
+    expect(seen).toEqual([true, false]);
   });
 
   it("counts an attempt in flight until it settles, fulfilled or rejected, and restores the option when it throws", async () => {
@@ -57,6 +81,12 @@ function fakeConnection() {
   const options = { enableAutoPipelining: true };
   const written: string[] = [];
   let queue: { command: string; done: () => void }[] | undefined;
+  const client = {
+    options,
+    get autoPipelineQueueSize() {
+      return queue?.length ?? 0;
+    },
+  } as unknown as RedisClient;
   const send = (command: string): Promise<void> =>
     new Promise<void>((done) => {
       if (!options.enableAutoPipelining) {
@@ -75,7 +105,7 @@ function fakeConnection() {
       }
       queue.push({ command, done });
     });
-  return { client: { options } as unknown as RedisClient, written, send };
+  return { client, written, send };
 }
 
 describe("IdleBypass keeps the order of commands on the connection", () => {
