@@ -10,19 +10,27 @@ import type { RedisClient } from "./redis-connection.js";
  * sequential GET about 17 µs and a lease script about 90 µs here
  * (bench/README.md, issue 13).
  *
- * "Nearly idle" is: at most one other operation in flight, and no command of
- * this connection waiting in an auto-pipeline. Order on the connection is
- * kept: a direct write goes after everything already written, and nothing
- * can be waiting that it would overtake. (A `wrap` miss is the case for the
- * second operation: its write is still in flight when the next key's read
- * and lease arrive.) Operations count from the start of an attempt until its
- * commands settle (not until a timeout gives up on them). Only the commands
- * an attempt issues synchronously go direct; those it issues after an
- * `await` are pipelined, behind it.
+ * "Nearly idle" is: no command of this connection waits in an auto-pipeline,
+ * and either no other operation is in flight or the one in flight started
+ * in an earlier turn of the event loop. Order on the connection is kept: a
+ * direct write goes after everything already written, and nothing can be
+ * waiting that it would overtake. (A `wrap` miss is the case for the second
+ * operation: its write is still in flight when the next key's read and lease
+ * arrive. A burst of calls arriving together is not: its first operation
+ * goes direct, the rest share one auto-pipelined write.) Operations count
+ * from the start of an attempt until its commands settle (not until a
+ * timeout gives up on them). Only the commands an attempt issues
+ * synchronously go direct; those it issues after an `await` are pipelined,
+ * behind it.
  */
 export class IdleBypass {
   readonly #client: RedisClient;
   #inFlight = 0;
+  /** An operation went direct in this turn of the event loop (cleared at setImmediate). */
+  #directThisTurn = false;
+  readonly #endTurn = (): void => {
+    this.#directThisTurn = false;
+  };
 
   constructor(client: RedisClient) {
     this.#client = client;
@@ -30,8 +38,12 @@ export class IdleBypass {
 
   /** Runs one attempt of an operation, counted as in flight until it settles; direct when the tier is nearly idle. */
   run<T>(attempt: () => Promise<T>): Promise<T> {
-    const alone = this.#inFlight <= 1 && this.#client.autoPipelineQueueSize === 0;
+    const alone = (this.#inFlight === 0 || (this.#inFlight === 1 && !this.#directThisTurn)) && this.#client.autoPipelineQueueSize === 0;
     this.#inFlight++;
+    if (alone && !this.#directThisTurn) {
+      this.#directThisTurn = true;
+      setImmediate(this.#endTurn);
+    }
     let settled = false;
     const done = (): void => {
       if (!settled) {

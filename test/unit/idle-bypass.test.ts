@@ -26,6 +26,7 @@ describe("IdleBypass", () => {
       });
     const first = held();
     expect(client.options.enableAutoPipelining).toBe(true);
+    await new Promise((resolve) => setImmediate(resolve));
     const second = held();
     const third = bypass.run(async () => {
       seen.push(client.options.enableAutoPipelining);
@@ -33,9 +34,26 @@ describe("IdleBypass", () => {
     await third;
     finish.forEach((release) => release());
     await Promise.all([first, second]);
-    // First alone, second beside one written operation: direct. Third beside two: pipelined.
+    // First alone; second beside one started in an earlier turn: direct. Third beside two: pipelined.
     expect(seen).toEqual([false, false, true, true, true]);
     expect(bypass.inFlight).toBe(0);
+  });
+
+  it("lets only the first of a burst started in one turn go direct, so the rest share an auto-pipeline", async () => {
+    const client = fakeClient();
+    const bypass = new IdleBypass(client);
+    const seen: boolean[] = [];
+    const finish: (() => void)[] = [];
+    const held = () =>
+      bypass.run(async () => {
+        seen.push(client.options.enableAutoPipelining);
+        await new Promise<void>((resolve) => finish.push(resolve));
+      });
+    const burst = [held(), held()];
+    await new Promise((resolve) => setImmediate(resolve));
+    finish.forEach((release) => release());
+    await Promise.all(burst);
+    expect(seen).toEqual([false, true]);
   });
 
   it("pipelines an attempt while a command of the connection waits in an auto-pipeline, however few are in flight", async () => {
