@@ -12,27 +12,39 @@ function fakeClient(queued = () => 0) {
   } as unknown as RedisClient & { options: { enableAutoPipelining: boolean } };
 }
 
+/**
+ * Attempts on `bypass` that note whether auto-pipelining was on when they
+ * start and again after an await, and wait in between until `release`.
+ */
+function heldAttempts(client: ReturnType<typeof fakeClient>, bypass: IdleBypass) {
+  const seen: boolean[] = [];
+  const waiting: (() => void)[] = [];
+  const held = () =>
+    bypass.run(async () => {
+      seen.push(client.options.enableAutoPipelining);
+      await new Promise<void>((resolve) => waiting.push(resolve));
+      seen.push(client.options.enableAutoPipelining);
+    });
+  const release = () => waiting.splice(0).forEach((resolve) => resolve());
+  return { seen, held, release };
+}
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 describe("IdleBypass", () => {
   it("turns auto-pipelining off only while an attempt of a nearly idle tier issues its commands", async () => {
     const client = fakeClient();
     const bypass = new IdleBypass(client);
-    const seen: boolean[] = [];
-    const finish: (() => void)[] = [];
-    const held = () =>
-      bypass.run(async () => {
-        seen.push(client.options.enableAutoPipelining);
-        await new Promise<void>((resolve) => finish.push(resolve));
-        seen.push(client.options.enableAutoPipelining);
-      });
+    const { seen, held, release } = heldAttempts(client, bypass);
     const first = held();
     expect(client.options.enableAutoPipelining).toBe(true);
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
     const second = held();
     const third = bypass.run(async () => {
       seen.push(client.options.enableAutoPipelining);
     });
     await third;
-    finish.forEach((release) => release());
+    release();
     await Promise.all([first, second]);
     // First alone; second beside one started in an earlier turn: direct. Third beside two: pipelined.
     expect(seen).toEqual([false, false, true, true, true]);
@@ -42,18 +54,12 @@ describe("IdleBypass", () => {
   it("lets only the first of a burst started in one turn go direct, so the rest share an auto-pipeline", async () => {
     const client = fakeClient();
     const bypass = new IdleBypass(client);
-    const seen: boolean[] = [];
-    const finish: (() => void)[] = [];
-    const held = () =>
-      bypass.run(async () => {
-        seen.push(client.options.enableAutoPipelining);
-        await new Promise<void>((resolve) => finish.push(resolve));
-      });
+    const { seen, held, release } = heldAttempts(client, bypass);
     const burst = [held(), held()];
-    await new Promise((resolve) => setImmediate(resolve));
-    finish.forEach((release) => release());
+    await nextTurn();
+    release();
     await Promise.all(burst);
-    expect(seen).toEqual([false, true]);
+    expect(seen).toEqual([false, true, true, true]);
   });
 
   it("pipelines an attempt while a command of the connection waits in an auto-pipeline, however few are in flight", async () => {
