@@ -12,16 +12,19 @@ import type { RedisClient } from "./redis-connection.js";
  *
  * "Nearly idle" is: no command of this connection waits in an auto-pipeline,
  * and either no other operation is in flight or the one in flight started
- * in an earlier turn of the event loop. Order on the connection is kept: a
- * direct write goes after everything already written, and nothing can be
- * waiting that it would overtake. (A `wrap` miss is the case for the second
- * operation: its write is still in flight when the next key's read and lease
- * arrive. A burst of calls arriving together is not: its first operation
- * goes direct, the rest share one auto-pipelined write.) Operations count
- * from the start of an attempt until its commands settle (not until a
- * timeout gives up on them). Only the commands an attempt issues
- * synchronously go direct; those it issues after an `await` are pipelined,
- * behind it.
+ * in an earlier turn of the event loop. A `wrap` miss is the case for the
+ * second: its read and lease arrive while the previous key's write is still
+ * in flight. A burst of calls arriving together is not: its first operation
+ * goes direct, the rest share one auto-pipelined write.
+ *
+ * A direct write goes after everything already written, and no command
+ * waits in an auto-pipeline that it could overtake. (ioredis writes a MULTI
+ * at once, so MULTI-based operations were never ordered against pipelined
+ * ones; the engine does not rely on the order of concurrent tier
+ * operations.) Operations count from the start of an attempt until its
+ * commands settle (not until a timeout gives up on them). Only the commands
+ * an attempt issues synchronously go direct; those it issues after an
+ * `await` are pipelined, behind it.
  */
 export class IdleBypass {
   readonly #client: RedisClient;
