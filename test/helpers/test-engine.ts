@@ -3,9 +3,13 @@ import { CacheEngine, type CacheEngineOptions } from "../../server/engine/cache-
 import type { DurableTier } from "../../server/engine/durable-tier.js";
 import type { FakeClock } from "./fake-clock.js";
 
-/** A small CacheEngine for unit tests: LRU memory of 100 entries, batches of 100, 10 namespaces, the fake clock; `extra` overrides any option. */
+/**
+ * A small CacheEngine for tests, over `durable` (a fake or a real tier such as
+ * a RedisTier): LRU memory of 100 entries, batches of 100, 10 namespaces, the
+ * fake clock (the system clock when none); `extra` overrides any option.
+ */
 export function engineWith(
-  clock: FakeClock,
+  clock: FakeClock | undefined,
   durable: DurableTier | undefined,
   settings: Partial<{ defaultTtlMs: number; memoryMaxEntries: number }> = {},
   extra: Partial<CacheEngineOptions> = {},
@@ -16,22 +20,9 @@ export function engineWith(
     maxKeyBytes: 1024,
     maxBatch: 100,
     maxNamespaces: 10,
-    clock: clock.now,
+    ...(clock && { clock: clock.now }),
     settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru", ...settings }),
     ...extra,
   };
   return new CacheEngine(options);
-}
-
-/** An engine over a real durable tier (e.g. a RedisTier): LRU memory of 100 entries, no default TTL, batches of 100, 10 namespaces; `clock` when given. */
-export function engineOverTier(durable: DurableTier, clock?: () => number): CacheEngine {
-  return new CacheEngine({
-    durable,
-    codec: new ValueCodec(),
-    maxKeyBytes: 1024,
-    maxBatch: 100,
-    maxNamespaces: 10,
-    ...(clock && { clock }),
-    settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
-  });
 }

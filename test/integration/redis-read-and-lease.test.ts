@@ -5,7 +5,7 @@ import { CacheEngine } from "../../server/engine/cache-engine.js";
 import { leaseKey, redisKey } from "../../server/tiers/redis-keys.js";
 import { RedisTier, type RedisTierCommonOptions } from "../../server/tiers/redis-tier.js";
 import { fakeClock } from "../helpers/fake-clock.js";
-import { engineOverTier } from "../helpers/test-engine.js";
+import { engineWith } from "../helpers/test-engine.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -33,7 +33,7 @@ describe("GetOrLease over Redis: the read and the lease in one round trip", () =
   async function instance(): Promise<{ engine: CacheEngine; tier: RedisTier }> {
     const tier = await RedisTier.connect({ url: redis.url, keyPrefix: "rl", clock: clock.now });
     tiers.push(tier);
-    return { engine: engineOverTier(tier, clock.now), tier };
+    return { engine: engineWith(clock, tier), tier };
   }
 
   /** The calls `run` made to Redis through the tier. */
@@ -167,7 +167,7 @@ describe("GetOrLease over a Redis that stalls mid-call", () => {
   async function leasesLeftAfterStall(tierOptions: RedisTierCommonOptions & { keyPrefix: string }, leaseMs: number, pausedMs: number, withinMs: number): Promise<number> {
     await tier?.close();
     tier = await RedisTier.connect({ url: redis.url, commandTimeoutMs: 200, ...tierOptions });
-    const engine = engineOverTier(tier);
+    const engine = engineWith(undefined, tier);
     const keys = ["k1", "k2", "k3"];
     redis.pause();
     try {

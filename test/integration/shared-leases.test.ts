@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CacheClient, RpcError, Status } from "../../client/index.js";
 import { CacheEngine } from "../../server/engine/cache-engine.js";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
-import { fakeClock } from "../helpers/fake-clock.js";
+import { fakeClock, type FakeClock } from "../helpers/fake-clock.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 import { expectOneEagerRefresh } from "../helpers/eager-refresh.js";
-import { engineOverTier } from "../helpers/test-engine.js";
+import { engineWith } from "../helpers/test-engine.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -143,15 +143,15 @@ describe("eager refresh across instances before the refresh's change reached the
   });
 
   /** An engine over the shared Redis with no invalidation channel: it never learns of the other's writes, as during pub/sub delay. */
-  async function engineOver(clock: () => number): Promise<CacheEngine> {
-    const tier = await RedisTier.connect({ url: redis.url, keyPrefix: "eager", clock });
+  async function engineOver(clock: FakeClock): Promise<CacheEngine> {
+    const tier = await RedisTier.connect({ url: redis.url, keyPrefix: "eager", clock: clock.now });
     tiers.push(tier);
-    return engineOverTier(tier, clock);
+    return engineWith(clock, tier);
   }
 
   it("an instance whose memory copy is older than the stored value gets no lease, and is given the newer value", async () => {
     const clock = fakeClock(Date.now());
-    const [a, b] = [await engineOver(clock.now), await engineOver(clock.now)];
+    const [a, b] = [await engineOver(clock), await engineOver(clock)];
     const bytes = (s: string) => new TextEncoder().encode(s);
     await a.set("ns", { key: "k", value: bytes("v1"), contentType: "", ttlMs: 2_000 });
     expect(new TextDecoder().decode((await b.get("ns", "k"))!.value)).toBe("v1"); // both hold v1 in memory
@@ -170,7 +170,7 @@ describe("eager refresh across instances before the refresh's change reached the
 
   it("callers of one instance waiting for another instance's holder wait, instead of spinning through Redis", async () => {
     const clock = fakeClock(Date.now());
-    const [a, b] = [await engineOver(clock.now), await engineOver(clock.now)];
+    const [a, b] = [await engineOver(clock), await engineOver(clock)];
     const tierOfB = tiers.at(-1)!;
     expect((await a.getOrLease("spin", "k", 60_000, 0)).leaseToken).toBeDefined();
     const before = tierOfB.stats().calls;
