@@ -884,7 +884,7 @@ export class CacheEngine {
         try {
           const fenced = writes.length === 1 && durable.leases !== undefined ? entries[0]!.leaseToken : undefined;
           if (fenced !== undefined) {
-            if (!(await durable.leases!.setFenced(state.name, writes[0]!, fenced, scope))) {
+            if (!(await durable.leases!.setFenced(state.name, writes[0]!, fenced, scope, change))) {
               throw new LeaseLostError(`the lease on ${JSON.stringify(writes[0]!.key)} lapsed and another caller holds it now: this value was not stored`);
             }
           } else if (writes.length === 1) await durable.set(state.name, writes[0]!, scope);

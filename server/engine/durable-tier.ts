@@ -1,3 +1,5 @@
+import type { Change } from "./invalidation-bus.js";
+
 /** One write to a durable tier: an encoded value envelope and its expiry. */
 export interface DurableWrite {
   readonly key: string;
@@ -144,7 +146,9 @@ export interface SharedLeases {
    * The write of a lease holder, fenced: stored (and the lease ended) when
    * `token` holds the lease or nobody does; refused (false, nothing written)
    * when another caller holds it, i.e. this holder's lease lapsed and was
-   * taken over. Atomic with respect to acquire and release.
+   * taken over. Atomic with respect to acquire and release. `change` is the
+   * change the engine publishes once the write settles: a tier may announce
+   * it to the other server instances within the write itself.
    */
-  setFenced(namespace: string, write: DurableWrite, token: string, scope?: CallScope): Promise<boolean>;
+  setFenced(namespace: string, write: DurableWrite, token: string, scope?: CallScope, change?: Change): Promise<boolean>;
 }

@@ -50,6 +50,17 @@ interface Queued {
 }
 
 /**
+ * A change numbered for its writer to publish with the write itself (see
+ * {@link InvalidationPublisher.reserve}). `settle` must be called once:
+ * `true` when Redis ran the command that published `text`, `false` when
+ * that is not known (the publisher then sends the message itself).
+ */
+export interface Reservation {
+  readonly text: string;
+  settle(published: boolean): void;
+}
+
+/**
  * The sending half of the invalidation channel: numbers every change, keeps
  * a bounded queue, and publishes in order, one message at a time, outside
  * the data breaker: a failed or timed-out send is retried (jittered backoff,
@@ -79,6 +90,8 @@ export class InvalidationPublisher {
   #kicked = false;
   #lastAccepted: number | undefined;
   #failing = false;
+  /** A change its writer publishes: nothing is sent until it settles. */
+  #reserved: Queued | undefined;
 
   constructor(options: InvalidationPublisherOptions) {
     this.#send = options.send;
@@ -124,9 +137,39 @@ export class InvalidationPublisher {
     this.#run();
   }
 
+  /**
+   * Numbers `change` for the caller to publish in the same Redis command as
+   * the write it announces (one command less per write), when nothing else
+   * waits or is being sent; undefined otherwise (then {@link enqueue} it).
+   * Until the reservation settles, nothing else is sent, so the numbers still
+   * reach Redis in order; if it settles unpublished, the message goes out
+   * here, first (a receiver that got it twice ignores the repeat).
+   */
+  reserve(change: Change): Reservation | undefined {
+    if (this.#stopped || this.#running || this.#reserved || this.#failing || this.#queue.length > 0) return undefined;
+    const seq = ++this.#seq;
+    const reserved: Queued = { seq, change, at: this.#now() };
+    this.#reserved = reserved;
+    let settled = false;
+    return {
+      text: encodeMessage(this.#message([change], false, seq)),
+      settle: (published) => {
+        if (settled) return;
+        settled = true;
+        this.#reserved = undefined;
+        if (published) this.#accepted(seq);
+        else if (!this.#stopped) {
+          this.#queue.unshift(reserved);
+          this.#queuedKeys += change.keys.length;
+        }
+        if (this.#queue.length > 0 || this.#heartbeatDue) this.#run();
+      },
+    };
+  }
+
   /** Sends a heartbeat, unless a send is under way or waiting (its arrival says as much). */
   heartbeat(): void {
-    if (this.#stopped || this.#running) return;
+    if (this.#stopped || this.#running || this.#reserved) return;
     this.#heartbeatDue = true;
     this.#run();
   }
@@ -143,7 +186,7 @@ export class InvalidationPublisher {
    */
   async close(timeoutMs: number): Promise<void> {
     const end = this.#now() + timeoutMs;
-    while ((this.#queue.length > 0 || this.#running) && this.#now() < end) {
+    while ((this.#queue.length > 0 || this.#running || this.#reserved) && this.#now() < end) {
       this.kick();
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -198,6 +241,7 @@ export class InvalidationPublisher {
   }
 
   #run(): void {
+    if (this.#reserved) return;
     this.#running ??= this.#loop().finally(() => (this.#running = undefined));
   }
 

@@ -56,6 +56,14 @@ export interface InvalidationChannelStats extends PublisherStats {
   canAnnounce: boolean;
 }
 
+/** A change to publish from the script that writes it (see {@link RedisInvalidationChannel.announceWithWrite}). */
+export interface WriteAnnouncement {
+  readonly channel: string;
+  readonly text: string;
+  /** Once: whether Redis ran the script (false when unknown: the message is then sent on its own). */
+  settle(published: boolean): void;
+}
+
 /**
  * The invalidation channel between server instances over one Redis: the
  * pub/sub channel `<prefix>:invalidations` (cluster-wide in Redis Cluster),
@@ -92,6 +100,8 @@ export class RedisInvalidationChannel {
   #lastReason: string | undefined;
   #lastReconnect: number;
   #echoed: (() => void) | undefined;
+  /** Changes announced by their own write (see {@link announceWithWrite}). */
+  readonly #announced = new WeakSet<Change>();
 
   constructor(subscriber: RedisClient, send: (channel: string, message: string) => Promise<unknown>, options: InvalidationChannelOptions) {
     this.#channel = `${options.keyPrefix}:invalidations`;
@@ -228,8 +238,24 @@ export class RedisInvalidationChannel {
     return { ...this.#publisher.stats(), flushes: this.#flushes, peers: this.#receiver.peers, inTouch: this.connected, canAnnounce: this.canAnnounce };
   }
 
-  /** Tells the other instances about a change made here. Never throws. */
+  /**
+   * Numbers `change` for its writer to publish in the script that makes it:
+   * `PUBLISH channel text` there, then `settle(true)` once Redis ran the
+   * script, or `settle(false)` when that is not known. Undefined while other
+   * messages wait or are being sent (then the change goes the usual way).
+   * {@link publish} skips this very change object afterwards.
+   */
+  announceWithWrite(change: Change): WriteAnnouncement | undefined {
+    if (this.#closed) return undefined;
+    const reservation = this.#publisher.reserve({ kind: change.kind, namespace: change.namespace, keys: [...change.keys] });
+    if (!reservation) return undefined;
+    this.#announced.add(change);
+    return { channel: this.#channel, text: reservation.text, settle: (published) => reservation.settle(published) };
+  }
+
+  /** Tells the other instances about a change made here (unless its write announced it). Never throws. */
   publish(change: Change): void {
+    if (this.#announced.delete(change)) return;
     this.#publisher.enqueue({ kind: change.kind, namespace: change.namespace, keys: [...change.keys] });
   }
 

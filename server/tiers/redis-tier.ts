@@ -287,10 +287,14 @@ return 0
 
 /**
  * KEYS[1] value, KEYS[2] lease; ARGV: token, envelope, PX ms (0 = no expiry,
- * -1 = already expired: remove). Writes and ends the lease when the token
- * holds it or nobody does (1); refuses when another holder has it (0).
+ * -1 = already expired: remove), and optionally an invalidation channel and
+ * message, published first, whatever the fence decides (announcing a write
+ * that was refused costs a reader a miss, never a stale value). Writes and
+ * ends the lease when the token holds it or nobody does (1); refuses when
+ * another holder has it (0).
  */
 export const LEASE_FENCED_SET_LUA = `
+if ARGV[4] then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[1] then return 0 end
 local px = tonumber(ARGV[3])
@@ -305,7 +309,7 @@ interface LeaseCommands {
   tiercacheLeaseAcquire(lease: string, key: string, token: string, ms: number, condition: string, now: number, seenExpiresAt: number): Promise<number>;
   tiercacheLeaseReadAcquireBuffer(lease: string, key: string, token: string, ms: number, now: number): Promise<[number, Buffer | null]>;
   tiercacheLeaseRelease(lease: string, token: string): Promise<number>;
-  tiercacheLeaseSet(key: string, lease: string, token: string, envelope: Buffer, px: number): Promise<number>;
+  tiercacheLeaseSet(key: string, lease: string, token: string, envelope: Buffer, px: number, ...announce: [channel: string, message: string] | []): Promise<number>;
 }
 
 /**
@@ -410,6 +414,8 @@ export class RedisTier implements DurableTier {
   readonly #touch: TouchCommand;
   readonly #invalidateTags: InvalidateTagsCommand;
   #closed = false;
+  /** The channel {@link invalidations} opened, which fenced writes announce their changes on. */
+  #invalidationChannel: RedisInvalidationChannel | undefined;
   #evictionPolicy: EvictionPolicyVerdict | undefined;
   #policyCheck: Promise<void> | undefined;
 
@@ -459,16 +465,25 @@ export class RedisTier implements DurableTier {
         const lease = leaseKey(prefix, namespace, key);
         return (await this.#exec("leaseRelease", false, undefined, () => commands.tiercacheLeaseRelease(lease, token))) === 1;
       },
-      setFenced: async (namespace, write, token, scope) => {
+      setFenced: async (namespace, write, token, scope, change) => {
         const id = this.#key(namespace, write.key);
         const lease = leaseKey(prefix, namespace, write.key);
         const value = toBuffer(write.envelope);
-        return (
-          (await this.#exec("setFenced", true, scope, () => {
+        // The change's announcement rides in the script when the channel is idle: one command less per write.
+        const announcement = change && this.#invalidationChannel?.announceWithWrite(change);
+        const announce: [string, string] | [] = announcement ? [announcement.channel, announcement.text] : [];
+        let stored: number;
+        try {
+          stored = await this.#exec("setFenced", true, scope, () => {
             const ttl = this.#ttl(write.expiresAt);
-            return commands.tiercacheLeaseSet(id, lease, token, value, ttl === "expired" ? -1 : ttl === "none" ? 0 : ttl);
-          })) === 1
-        );
+            return commands.tiercacheLeaseSet(id, lease, token, value, ttl === "expired" ? -1 : ttl === "none" ? 0 : ttl, ...announce);
+          });
+        } catch (err) {
+          announcement?.settle(false);
+          throw err;
+        }
+        announcement?.settle(true);
+        return stored === 1;
       },
     };
   }
@@ -643,7 +658,7 @@ export class RedisTier implements DurableTier {
    */
   invalidations(handler: RemoteChangeHandler, settings: InvalidationSettings = {}): RedisInvalidationChannel {
     const { commandTimeoutMs, connectTimeoutMs, retries, retryMaxMs, keyPrefix, logger } = this.options;
-    const channel = new RedisInvalidationChannel(settings.subscriber ?? this.#client.duplicate(), (name, message) => this.#bypass.run(() => this.#client.publish(name, message)), {
+    const channel = (this.#invalidationChannel = new RedisInvalidationChannel(settings.subscriber ?? this.#client.duplicate(), (name, message) => this.#bypass.run(() => this.#client.publish(name, message)), {
       keyPrefix,
       logger,
       handler,
@@ -651,7 +666,7 @@ export class RedisTier implements DurableTier {
       settleMs: (retries + 1) * commandTimeoutMs + retries * retryMaxMs,
       startTimeoutMs: connectTimeoutMs,
       ...(settings.heartbeatMs !== undefined && { heartbeatMs: settings.heartbeatMs }),
-    });
+    }));
     this.#client.on("ready", () => channel.connectionBack());
     return channel;
   }

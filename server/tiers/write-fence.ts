@@ -28,9 +28,9 @@ export class WriteFence implements DurableTier {
           leases.acquire(namespace, key, token, durationMs, unlessFresh, scope, seenExpiresAt),
         ...(leases.readAndAcquire && { readAndAcquire: leases.readAndAcquire.bind(leases) }),
         release: (namespace, key, token) => leases.release(namespace, key, token),
-        setFenced: async (namespace, write, token, scope) => {
+        setFenced: async (namespace, write, token, scope, change) => {
           this.#check("set");
-          return leases.setFenced(namespace, write, token, scope);
+          return leases.setFenced(namespace, write, token, scope, change);
         },
       };
     }

@@ -121,4 +121,65 @@ describe("InvalidationPublisher", () => {
     await vi.advanceTimersByTimeAsync(2_000);
     expect(redis.accepted).toEqual([]);
   });
+
+  describe("a change its writer publishes (reserve)", () => {
+    it("is numbered in turn; nothing else goes out until it settles, and once published it is never sent again", async () => {
+      const redis = fakeRedis();
+      const p = publisher(redis.send);
+      p.enqueue(set("a"));
+      expect(p.reserve(set("x"))).toBeUndefined(); // a send is under way
+      await vi.advanceTimersByTimeAsync(10);
+      const reservation = p.reserve(set("b"))!;
+      expect(parseMessage(reservation.text)).toMatchObject({ from: "me", seq: 2, changes: [set("b")] });
+      expect(p.reserve(set("x"))).toBeUndefined(); // one at a time
+      p.enqueue(set("c"));
+      p.heartbeat();
+      await vi.advanceTimersByTimeAsync(100);
+      expect(numbers(redis.accepted)).toEqual([1]); // 3 (and any heartbeat, which would say 3) waits for 2
+      redis.accepted.push(parseMessage(reservation.text)!); // the writer's script published it
+      reservation.settle(true);
+      reservation.settle(false); // a second settle changes nothing
+      await vi.advanceTimersByTimeAsync(10);
+      expect(numbers(redis.accepted)).toEqual([1, 2, 3]);
+      expect(p.stats()).toMatchObject({ accepted: 3, queued: 0 });
+      expect(p.lastSeq).toBe(3);
+    });
+
+    it("when its publication is uncertain, is sent here first, before what was queued behind it", async () => {
+      const redis = fakeRedis();
+      const p = publisher(redis.send, { maxMessageKeys: 1 });
+      const reservation = p.reserve(set("a"))!;
+      p.enqueue(set("b"));
+      await vi.advanceTimersByTimeAsync(100);
+      expect(redis.accepted).toEqual([]);
+      reservation.settle(false);
+      await vi.advanceTimersByTimeAsync(10);
+      expect(numbers(redis.accepted)).toEqual([1, 2]);
+      expect(redis.accepted[0]!.changes).toEqual([set("a")]);
+    });
+
+    it("is refused while sends fail, and close waits for it", async () => {
+      const redis = fakeRedis();
+      const p = publisher(redis.send, { retryBaseMs: 1_000, maxQueueAgeMs: 60_000 });
+      redis.state.mode = "fail";
+      p.enqueue(set("a"));
+      await vi.advanceTimersByTimeAsync(10);
+      expect(p.reserve(set("b"))).toBeUndefined(); // failing (and "a" still waits)
+      redis.state.mode = "ok";
+      p.kick();
+      await vi.advanceTimersByTimeAsync(10);
+      expect(numbers(redis.accepted)).toEqual([1]);
+      const reservation = p.reserve(set("b"))!;
+      let closed = false;
+      void p.close(1_000).then(() => (closed = true));
+      await vi.advanceTimersByTimeAsync(100);
+      expect(closed).toBe(false);
+      expect(redis.accepted.some((m) => m.bye)).toBe(false);
+      reservation.settle(false);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(closed).toBe(true);
+      expect(numbers(redis.accepted)).toEqual([1, 2]);
+      expect(redis.accepted.at(-1)).toMatchObject({ bye: true, seq: 2 });
+    });
+  });
 });
