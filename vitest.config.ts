@@ -20,13 +20,27 @@ function lowerDecorators(): Plugin {
   };
 }
 
+/** Test files that start no server, Redis or other process. */
+const IN_PROCESS = ["test/unit/**/*.test.ts", "test/model/**/*.test.ts"];
+
 export default defineConfig({
   plugins: [lowerDecorators()],
   test: {
-    include: ["test/**/*.test.ts"],
     globalSetup: ["test/helpers/global-setup.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // In-process tests run two files at a time first; then every file that starts servers, Redis or
+    // other processes runs alone, as their timing assumes an otherwise idle machine.
+    projects: [
+      {
+        extends: true,
+        test: { name: "in-process", include: IN_PROCESS, maxWorkers: 2, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        test: { name: "processes", include: ["test/**/*.test.ts"], exclude: IN_PROCESS, maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });
