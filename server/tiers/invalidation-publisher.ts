@@ -142,29 +142,32 @@ export class InvalidationPublisher {
    * the write it announces (one command less per write), when nothing else
    * waits or is being sent; undefined otherwise (then {@link enqueue} it).
    * Until the reservation settles, nothing else is sent, so the numbers still
-   * reach Redis in order; if it settles unpublished, the message goes out
-   * here, first (a receiver that got it twice ignores the repeat).
+   * reach Redis in order; if it settles unpublished, or has not settled
+   * within `attemptTimeoutMs`, the message goes out here, first (a receiver
+   * that gets it twice ignores the repeat).
    */
   reserve(change: Change): Reservation | undefined {
     if (this.#stopped || this.#running || this.#reserved || this.#failing || this.#queue.length > 0) return undefined;
     const seq = ++this.#seq;
-    const reserved: Queued = { seq, change, at: this.#now() };
-    this.#reserved = reserved;
+    this.#reserved = { seq, change, at: this.#now() };
     let settled = false;
-    return {
-      text: encodeMessage(this.#message([change], false, seq)),
-      settle: (published) => {
-        if (settled) return;
-        settled = true;
-        this.#reserved = undefined;
-        if (published) this.#accepted(seq);
-        else if (!this.#stopped) {
-          this.#queue.unshift(reserved);
-          this.#queuedKeys += change.keys.length;
-        }
-        if (this.#queue.length > 0 || this.#heartbeatDue) this.#run();
-      },
+    const settle = (published: boolean): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(expiry);
+      this.#reserved = undefined;
+      if (published) this.#accepted(seq);
+      else if (!this.#stopped) {
+        // Queued from now, as a change is once its write ends: the write's own time does not count against the queue's age limit.
+        this.#queue.unshift({ seq, change, at: this.#now() });
+        this.#queuedKeys += change.keys.length;
+      }
+      if (this.#queue.length > 0 || this.#heartbeatDue) this.#run();
     };
+    // Held no longer than one send may take: a write stuck on one Redis node must not silence this sender.
+    const expiry = setTimeout(() => settle(false), this.#options.attemptTimeoutMs);
+    expiry.unref?.();
+    return { text: encodeMessage(this.#message([change], false, seq)), settle };
   }
 
   /** Sends a heartbeat, unless a send is under way or waiting (its arrival says as much). */

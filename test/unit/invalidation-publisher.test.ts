@@ -158,6 +158,31 @@ describe("InvalidationPublisher", () => {
       expect(redis.accepted[0]!.changes).toEqual([set("a")]);
     });
 
+    it("is sent here when it has not settled within the attempt timeout (a write stuck on one node), and a late settle changes nothing", async () => {
+      const redis = fakeRedis();
+      const p = publisher(redis.send); // attemptTimeoutMs 500
+      const reservation = p.reserve(set("a"))!;
+      p.enqueue(set("b"));
+      await vi.advanceTimersByTimeAsync(490);
+      expect(redis.accepted).toEqual([]);
+      await vi.advanceTimersByTimeAsync(20);
+      expect(numbers(redis.accepted)).toEqual([1, 2]);
+      reservation.settle(true);
+      await vi.advanceTimersByTimeAsync(10);
+      expect(p.stats()).toMatchObject({ accepted: redis.accepted.length, dropped: 0, queued: 0 });
+    });
+
+    it("does not count the write's own time against the queue's age limit", async () => {
+      const redis = fakeRedis();
+      const p = publisher(redis.send, { attemptTimeoutMs: 5_000, maxQueueAgeMs: 1_000 });
+      const reservation = p.reserve(set("a"))!;
+      await vi.advanceTimersByTimeAsync(1_600); // the write's attempts and retries
+      reservation.settle(false);
+      await vi.advanceTimersByTimeAsync(10);
+      expect(numbers(redis.accepted)).toEqual([1]);
+      expect(p.stats()).toMatchObject({ dropped: 0 });
+    });
+
     it("is refused while sends fail, and close waits for it", async () => {
       const redis = fakeRedis();
       const p = publisher(redis.send, { retryBaseMs: 1_000, maxQueueAgeMs: 60_000 });
