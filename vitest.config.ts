@@ -20,7 +20,7 @@ function lowerDecorators(): Plugin {
   };
 }
 
-/** Test files that start no server, Redis or other process. */
+/** Test files that need no Redis, no server process and no idle machine (a few serve gRPC in-process on a free port, or run a short child process). */
 const IN_PROCESS = ["test/unit/**/*.test.ts", "test/model/**/*.test.ts"];
 
 export default defineConfig({

@@ -58,6 +58,12 @@ interface Queued {
 export interface Reservation {
   readonly text: string;
   settle(published: boolean): void;
+  /**
+   * True once the time limit passed before it settled: the message was then
+   * sent here, possibly ahead of a retry of the write that the guard had not
+   * sent yet, so the change must be announced again after the write ends.
+   */
+  readonly sentEarly: boolean;
 }
 
 /**
@@ -143,8 +149,9 @@ export class InvalidationPublisher {
    * waits or is being sent; undefined otherwise (then {@link enqueue} it).
    * Until the reservation settles, nothing else is sent, so the numbers still
    * reach Redis in order; if it settles unpublished, or has not settled
-   * within `attemptTimeoutMs`, the message goes out here, first (a receiver
-   * that gets it twice ignores the repeat).
+   * within `attemptTimeoutMs` (then see {@link Reservation.sentEarly}), the
+   * message goes out here, first (a receiver that gets it twice ignores the
+   * repeat).
    */
   reserve(change: Change): Reservation | undefined {
     if (this.#stopped || this.#running || this.#reserved || this.#failing || this.#queue.length > 0) return undefined;
@@ -165,9 +172,19 @@ export class InvalidationPublisher {
       if (this.#queue.length > 0 || this.#heartbeatDue) this.#run();
     };
     // Held no longer than one send may take: a write stuck on one Redis node must not silence this sender.
-    const expiry = setTimeout(() => settle(false), this.#options.attemptTimeoutMs);
+    let sentEarly = false;
+    const expiry = setTimeout(() => {
+      sentEarly = true;
+      settle(false);
+    }, this.#options.attemptTimeoutMs);
     expiry.unref?.();
-    return { text: encodeMessage(this.#message([change], false, seq)), settle };
+    return {
+      text: encodeMessage(this.#message([change], false, seq)),
+      settle,
+      get sentEarly() {
+        return sentEarly;
+      },
+    };
   }
 
   /** Sends a heartbeat, unless a send is under way or waiting (its arrival says as much). */

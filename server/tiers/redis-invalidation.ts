@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Change } from "../engine/invalidation-bus.js";
 import type { Logger } from "../logger.js";
 import { isFrom, parseMessage } from "./invalidation-protocol.js";
-import { InvalidationPublisher, type PublisherStats } from "./invalidation-publisher.js";
+import { InvalidationPublisher, type PublisherStats, type Reservation } from "./invalidation-publisher.js";
 import { InvalidationReceiver } from "./invalidation-receiver.js";
 import type { RedisClient } from "./redis-connection.js";
 
@@ -100,8 +100,8 @@ export class RedisInvalidationChannel {
   #lastReason: string | undefined;
   #lastReconnect: number;
   #echoed: (() => void) | undefined;
-  /** Changes announced by their own write (see {@link announceWithWrite}). */
-  readonly #announced = new WeakSet<Change>();
+  /** Changes announced by their own write, and their reservations (see {@link announceWithWrite}). */
+  readonly #announced = new WeakMap<Change, Reservation>();
 
   constructor(subscriber: RedisClient, send: (channel: string, message: string) => Promise<unknown>, options: InvalidationChannelOptions) {
     this.#channel = `${options.keyPrefix}:invalidations`;
@@ -243,19 +243,24 @@ export class RedisInvalidationChannel {
    * `PUBLISH channel text` there, then `settle(true)` once Redis ran the
    * script, or `settle(false)` when that is not known. Undefined while other
    * messages wait or are being sent (then the change goes the usual way).
-   * {@link publish} skips this very change object afterwards.
+   * {@link publish} skips this very change object afterwards, unless its
+   * message had to be sent before the write ended: then it is announced again.
    */
   announceWithWrite(change: Change): WriteAnnouncement | undefined {
     if (this.#closed) return undefined;
     const reservation = this.#publisher.reserve({ kind: change.kind, namespace: change.namespace, keys: [...change.keys] });
     if (!reservation) return undefined;
-    this.#announced.add(change);
+    this.#announced.set(change, reservation);
     return { channel: this.#channel, text: reservation.text, settle: (published) => reservation.settle(published) };
   }
 
   /** Tells the other instances about a change made here (unless its write announced it). Never throws. */
   publish(change: Change): void {
-    if (this.#announced.delete(change)) return;
+    const reservation = this.#announced.get(change);
+    if (reservation !== undefined) {
+      this.#announced.delete(change);
+      if (!reservation.sentEarly) return;
+    }
     this.#publisher.enqueue({ kind: change.kind, namespace: change.namespace, keys: [...change.keys] });
   }
 
