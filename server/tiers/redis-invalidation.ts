@@ -60,8 +60,19 @@ export interface InvalidationChannelStats extends PublisherStats {
 export interface WriteAnnouncement {
   readonly channel: string;
   readonly text: string;
-  /** Once: whether Redis ran the script (false when unknown: the message is then sent on its own). */
-  settle(published: boolean): void;
+  /**
+   * Once: whether Redis ran the script (false when unknown: the message is
+   * then sent on its own); `retried` when the write was sent more than once,
+   * so that its message may have preceded the attempt that took effect: the
+   * change is then announced again after the write.
+   */
+  settle(published: boolean, retried: boolean): void;
+}
+
+/** A change announced by its own write: its reservation, and whether that write was retried. */
+interface Announced {
+  readonly reservation: Reservation;
+  retried: boolean;
 }
 
 /**
@@ -101,7 +112,7 @@ export class RedisInvalidationChannel {
   #lastReconnect: number;
   #echoed: (() => void) | undefined;
   /** Changes announced by their own write, and their reservations (see {@link announceWithWrite}). */
-  readonly #announced = new WeakMap<Change, Reservation>();
+  readonly #announced = new WeakMap<Change, Announced>();
 
   constructor(subscriber: RedisClient, send: (channel: string, message: string) => Promise<unknown>, options: InvalidationChannelOptions) {
     this.#channel = `${options.keyPrefix}:invalidations`;
@@ -244,22 +255,31 @@ export class RedisInvalidationChannel {
    * script, or `settle(false)` when that is not known. Undefined while other
    * messages wait or are being sent (then the change goes the usual way).
    * {@link publish} skips this very change object afterwards, unless its
-   * message had to be sent before the write ended: then it is announced again.
+   * message may have preceded the write (sent at the time limit, or the
+   * write was retried): then it is announced again.
    */
   announceWithWrite(change: Change): WriteAnnouncement | undefined {
     if (this.#closed) return undefined;
     const reservation = this.#publisher.reserve({ kind: change.kind, namespace: change.namespace, keys: [...change.keys] });
     if (!reservation) return undefined;
-    this.#announced.set(change, reservation);
-    return { channel: this.#channel, text: reservation.text, settle: (published) => reservation.settle(published) };
+    const announced: Announced = { reservation, retried: false };
+    this.#announced.set(change, announced);
+    return {
+      channel: this.#channel,
+      text: reservation.text,
+      settle: (published, retried) => {
+        announced.retried = retried;
+        reservation.settle(published);
+      },
+    };
   }
 
   /** Tells the other instances about a change made here (unless its write announced it). Never throws. */
   publish(change: Change): void {
-    const reservation = this.#announced.get(change);
-    if (reservation !== undefined) {
+    const announced = this.#announced.get(change);
+    if (announced !== undefined) {
       this.#announced.delete(change);
-      if (!reservation.sentEarly) return;
+      if (!announced.retried && !announced.reservation.sentEarly) return;
     }
     this.#publisher.enqueue({ kind: change.kind, namespace: change.namespace, keys: [...change.keys] });
   }

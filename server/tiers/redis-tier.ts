@@ -472,17 +472,19 @@ export class RedisTier implements DurableTier {
         // The change's announcement rides in the script when the channel is idle: one command less per write.
         const announcement = change && this.#invalidationChannel?.announceWithWrite(change);
         const announce: [string, string] | [] = announcement ? [announcement.channel, announcement.text] : [];
+        let attempts = 0;
         let stored: number;
         try {
           stored = await this.#exec("setFenced", true, scope, () => {
+            attempts++;
             const ttl = this.#ttl(write.expiresAt);
             return commands.tiercacheLeaseSet(id, lease, token, value, ttl === "expired" ? -1 : ttl === "none" ? 0 : ttl, ...announce);
           });
         } catch (err) {
-          announcement?.settle(false);
+          announcement?.settle(false, attempts > 1);
           throw err;
         }
-        announcement?.settle(true);
+        announcement?.settle(true, attempts > 1);
         return stored === 1;
       },
     };

@@ -31,7 +31,7 @@ describe("a fenced write's announcement (RedisInvalidationChannel.announceWithWr
     const announcement = c.announceWithWrite(change)!;
     expect(announcement.channel).toBe("t:invalidations");
     expect(parseMessage(announcement.text)).toMatchObject({ seq: 1, changes: [change] });
-    announcement.settle(true);
+    announcement.settle(true, false);
     c.publish(change); // the engine, once the write settled
     await vi.advanceTimersByTimeAsync(10);
     expect(sent).toEqual([]);
@@ -46,10 +46,22 @@ describe("a fenced write's announcement (RedisInvalidationChannel.announceWithWr
     const announcement = c.announceWithWrite(change)!;
     await vi.advanceTimersByTimeAsync(600); // the first attempt timed out; the guard retries the write
     expect(numbers(sent)).toEqual([1]);
-    announcement.settle(true); // the retry stored the value
+    announcement.settle(true, true); // the retry stored the value
     c.publish(change);
     await vi.advanceTimersByTimeAsync(10);
     expect(numbers(sent)).toEqual([1, 2]);
     expect(sent[1]!.changes).toEqual([change]);
+  });
+
+  it("announces the change again after the write ends when the write was sent more than once (its first message may precede the attempt that took effect)", async () => {
+    const { channel: c, sent } = channel();
+    const change: Change = { kind: "set", namespace: "ns", keys: ["k"] };
+    const announcement = c.announceWithWrite(change)!;
+    await vi.advanceTimersByTimeAsync(100); // attempt 1 ran the script (published 1) but its answer was lost; attempt 2 stored the value
+    announcement.settle(true, true);
+    c.publish(change);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(numbers(sent)).toEqual([2]);
+    expect(sent[0]!.changes).toEqual([change]);
   });
 });
