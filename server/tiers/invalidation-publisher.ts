@@ -96,8 +96,8 @@ export class InvalidationPublisher {
   #kicked = false;
   #lastAccepted: number | undefined;
   #failing = false;
-  /** A change its writer publishes: nothing is sent until it settles. */
-  #reserved: Queued | undefined;
+  /** A change its writer publishes is reserved: nothing is sent until it settles. */
+  #reserved = false;
 
   constructor(options: InvalidationPublisherOptions) {
     this.#send = options.send;
@@ -156,13 +156,13 @@ export class InvalidationPublisher {
   reserve(change: Change): Reservation | undefined {
     if (this.#stopped || this.#running || this.#reserved || this.#failing || this.#queue.length > 0) return undefined;
     const seq = ++this.#seq;
-    this.#reserved = { seq, change, at: this.#now() };
+    this.#reserved = true;
     let settled = false;
     const settle = (published: boolean): void => {
       if (settled) return;
       settled = true;
       clearTimeout(expiry);
-      this.#reserved = undefined;
+      this.#reserved = false;
       if (published) this.#accepted(seq);
       else if (!this.#stopped) {
         // Queued from now, as a change is once its write ends: the write's own time does not count against the queue's age limit.

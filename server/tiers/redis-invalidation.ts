@@ -69,6 +69,11 @@ export interface WriteAnnouncement {
   settle(published: boolean, retried: boolean): void;
 }
 
+/** A change as the other instances are told it: its own copy of the keys, without the local writer's origin. */
+function forPeers(change: Change): Change {
+  return { kind: change.kind, namespace: change.namespace, keys: [...change.keys] };
+}
+
 /** A change announced by its own write: its reservation, and whether that write was retried. */
 interface Announced {
   readonly reservation: Reservation;
@@ -260,7 +265,7 @@ export class RedisInvalidationChannel {
    */
   announceWithWrite(change: Change): WriteAnnouncement | undefined {
     if (this.#closed) return undefined;
-    const reservation = this.#publisher.reserve({ kind: change.kind, namespace: change.namespace, keys: [...change.keys] });
+    const reservation = this.#publisher.reserve(forPeers(change));
     if (!reservation) return undefined;
     const announced: Announced = { reservation, retried: false };
     this.#announced.set(change, announced);
@@ -281,7 +286,7 @@ export class RedisInvalidationChannel {
       this.#announced.delete(change);
       if (!announced.retried && !announced.reservation.sentEarly) return;
     }
-    this.#publisher.enqueue({ kind: change.kind, namespace: change.namespace, keys: [...change.keys] });
+    this.#publisher.enqueue(forPeers(change));
   }
 
   /** Publishes what waits (for at most `timeoutMs`, and 2 heartbeats), says goodbye, and closes the subscription. */
