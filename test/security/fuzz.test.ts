@@ -32,6 +32,8 @@ const REPLAY = {
 const ALLOWED = new Set([status.OK, status.INVALID_ARGUMENT, status.RESOURCE_EXHAUSTED, status.UNAUTHENTICATED, status.PERMISSION_DENIED, status.NOT_FOUND]);
 /** Calls that may legitimately wait (a held lease, an open event stream): the fuzzer gives them a short deadline. */
 const WAITING = new Set(["Watch", "GetOrLease", "LeaseSession"]);
+/** The deadline of those calls, in ms. */
+const WAITING_DEADLINE_MS = 500;
 /** Deadline of every other call, in ms: the server answers each in a few ms. */
 const CALL_DEADLINE_MS = 5000;
 /**
@@ -65,6 +67,8 @@ interface Answer {
 interface CarriedCall {
   method: CacheMethod;
   namespace: string;
+  /** Its own deadline, in ms (0: the server's max-deadline). */
+  timeoutMs: number;
 }
 
 /**
@@ -91,7 +95,7 @@ function carriedCalls(requests: Buffer[], responses: Buffer[]): CarriedAnswer[] 
       const request = fromBinary(LeaseSessionRequestSchema, bytes);
       if (request.call.case === undefined) continue;
       const calls = sent.get(request.id) ?? [];
-      calls.push({ method: request.call.case, namespace: request.call.value.namespace });
+      calls.push({ method: request.call.case, namespace: request.call.value.namespace, timeoutMs: request.timeoutMs });
       sent.set(request.id, calls);
     } catch {
       // A malformed message fails the stream itself.
@@ -445,7 +449,7 @@ describe("fuzzing the wire against a live server", () => {
         const run = () => {
           ownLoop.reset();
           return Promise.all(
-            batch.map((r) => rawCall(client, r.method, r.payloads.map((p) => p.bytes), metadataOf(r.credential.header), WAITING.has(r.method.name) ? 500 : CALL_DEADLINE_MS)),
+            batch.map((r) => rawCall(client, r.method, r.payloads.map((p) => p.bytes), metadataOf(r.credential.header), WAITING.has(r.method.name) ? WAITING_DEADLINE_MS : CALL_DEADLINE_MS)),
           );
         };
         let answers = await run();
@@ -477,7 +481,9 @@ describe("fuzzing the wire against a live server", () => {
             const calls = carried.candidates.map((call) => `${call.method} on ${JSON.stringify(call.namespace)}`).join(" or ");
             const what = `${label}; carried id ${carried.id} (${calls}): ${status[carried.code] ?? carried.code} ${carried.details}`;
             const methods = carried.candidates.map((call) => call.method);
-            const waited = methods.includes("getOrLease") && carried.code === status.DEADLINE_EXCEEDED;
+            // A call may end at a deadline when it waits for a lease, or when it asked for one shorter than the stream's.
+            const mayExpire = carried.candidates.some((call) => call.method === "getOrLease" || (call.timeoutMs > 0 && call.timeoutMs < WAITING_DEADLINE_MS));
+            const waited = mayExpire && carried.code === status.DEADLINE_EXCEEDED;
             if (!ALLOWED.has(carried.code) && !waited) throw new Error(`status not allowed: ${what}`);
             if (carried.code !== status.OK && !methods.some((m) => METHOD_POLICIES[m].statuses.includes(carried.code))) throw new Error(`status not declared in core/method-policy.ts: ${what}`);
           }
