@@ -37,6 +37,8 @@ const WAITING = new Set(["Watch", "GetOrLease", "LeaseSession"]);
 const WAITING_DEADLINE_MS = 500;
 /** Deadline of every other call, in ms: the server answers each in a few ms. */
 const CALL_DEADLINE_MS = 5000;
+/** How much longer than this test the server may have stood still for a deadline to be excused (see `excusable`). */
+const SERVER_STOP_SLACK_MS = 1000;
 
 async function startFuzzServer(dataDir: string): Promise<ServerChild> {
   const tokens = [
@@ -109,10 +111,12 @@ function carriedCalls(requests: Buffer[], responses: Buffer[]): Carried {
 
 /**
  * Checks the calls a LeaseSession carried, each as its own method: every
- * answer has a request of its id to answer (one each); an OK answer only
- * calls on the fuzz token's namespace (all requests of its id and method
- * name it: with two, which one was answered cannot be told); an error a
- * status allowed and declared for the call. Throws with `label` otherwise.
+ * answer has a request of its id to answer (one each); an OK answer only a
+ * call on the fuzz token's namespace; an error a status allowed and declared
+ * for the call. Throws with `label` otherwise. When broken messages left two
+ * requests with one id, which one an answer is for cannot be told: an OK
+ * answer then fails only if none of them names fuzz-a (the victim's Stats,
+ * checked after every batch, still see a call that changed it).
  */
 function checkCarried(label: string, { sent, answers }: Carried): void {
   for (const [id, answered] of answers) {
@@ -123,7 +127,8 @@ function checkCarried(label: string, { sent, answers }: Carried): void {
     for (const answer of answered) {
       if (answer.code === status.OK) {
         const same = calls.filter((c) => c.method === answer.method);
-        if (same.length === 0 || same.some((c) => c.namespace !== FUZZ_NAMESPACE)) throw new Error(`namespace B reached, or a call answered OK that the token may not make: ${what(answer)}`);
+        const explained = calls.length === 1 ? same.every((c) => c.namespace === FUZZ_NAMESPACE) : same.some((c) => c.namespace === FUZZ_NAMESPACE);
+        if (same.length === 0 || !explained) throw new Error(`namespace B reached, or a call answered OK that the token may not make: ${what(answer)}`);
         continue;
       }
       // A call ends at a deadline only at its own, when that is shorter than the stream's (the message says which).
@@ -246,19 +251,14 @@ const int64Arb = fc.oneof(
 );
 const uint32Arb = fc.oneof(fc.constantFrom(0, 1, 1000, 60_000, 600_000, 600_001, 2 ** 31, 2 ** 32 - 1), fc.nat({ max: 2 ** 32 - 1 }), fc.nat(100));
 
-type Op = (writer: BinaryWriter, namespaces: string[]) => void;
-const decoder = new TextDecoder();
+type Op = (writer: BinaryWriter) => void;
 
 function scalarOp(field: DescField, scalar: ScalarType): fc.Arbitrary<Op> {
   const no = field.number;
   switch (scalar) {
     case ScalarType.STRING: {
-      const isNamespace = field.name === "namespace";
-      const arb = isNamespace ? namespaceArb : field.name === "key" || field.name === "keys" ? keyArb : textArb;
-      return arb.map((bytes) => (w, namespaces) => {
-        if (isNamespace) namespaces.push(decoder.decode(bytes));
-        w.tag(no, WireType.LengthDelimited).bytes(bytes);
-      });
+      const arb = field.name === "namespace" ? namespaceArb : field.name === "key" || field.name === "keys" ? keyArb : textArb;
+      return arb.map((bytes) => (w) => void w.tag(no, WireType.LengthDelimited).bytes(bytes));
     }
     case ScalarType.BYTES:
       return valueArb.map((bytes) => (w) => void w.tag(no, WireType.LengthDelimited).bytes(bytes));
@@ -286,9 +286,9 @@ function messageOps(message: DescMessage, depth: number): fc.Arbitrary<Op[]> {
     let one: fc.Arbitrary<Op>;
     if (field.fieldKind === "message" || (field.fieldKind === "list" && field.listKind === "message")) {
       const inner = field.message!;
-      one = depth > 2 ? fc.constant(() => {}) : messageOps(inner, depth + 1).map((ops) => (w, namespaces) => {
+      one = depth > 2 ? fc.constant(() => {}) : messageOps(inner, depth + 1).map((ops) => (w) => {
         const sub = new BinaryWriter();
-        for (const op of ops) op(sub, namespaces);
+        for (const op of ops) op(sub);
         w.tag(field.number, WireType.LengthDelimited).bytes(sub.finish());
       });
     } else if (field.fieldKind === "scalar" || (field.fieldKind === "list" && field.listKind === "scalar")) {
@@ -305,10 +305,9 @@ function messageOps(message: DescMessage, depth: number): fc.Arbitrary<Op[]> {
   return fc.tuple(...fields).map((lists) => lists.flat());
 }
 
-/** One request message: its bytes, and the namespaces it names when it is well-formed (undefined when broken). */
+/** One request message, well-formed or broken. */
 interface Payload {
   bytes: Uint8Array;
-  namespaces: string[] | undefined;
 }
 
 const mutation = fc.oneof(
@@ -328,15 +327,14 @@ function payloadArb(message: DescMessage): fc.Arbitrary<Payload> {
   if (arb) return arb;
   const structured = messageOps(message, 0).map((ops): Payload => {
     const w = new BinaryWriter();
-    const namespaces: string[] = [];
-    for (const op of ops) op(w, namespaces);
-    return { bytes: w.finish(), namespaces };
+    for (const op of ops) op(w);
+    return { bytes: w.finish() };
   });
   arb = fc.oneof(
     { weight: 14, arbitrary: structured },
-    { weight: 3, arbitrary: fc.tuple(structured, mutation).map(([p, mutate]): Payload => ({ bytes: mutate(p.bytes), namespaces: undefined })) },
-    { weight: 2, arbitrary: fc.uint8Array({ maxLength: 200 }).map((bytes): Payload => ({ bytes, namespaces: undefined })) },
-    { weight: 1, arbitrary: fc.constant<Payload>({ bytes: new Uint8Array(0), namespaces: [] }) },
+    { weight: 3, arbitrary: fc.tuple(structured, mutation).map(([p, mutate]): Payload => ({ bytes: mutate(p.bytes) })) },
+    { weight: 2, arbitrary: fc.uint8Array({ maxLength: 200 }).map((bytes): Payload => ({ bytes })) },
+    { weight: 1, arbitrary: fc.constant<Payload>({ bytes: new Uint8Array(0) }) },
   );
   payloads.set(message, arb);
   return arb;
@@ -358,18 +356,43 @@ interface Request {
 }
 
 /**
+ * The namespaces a request message acts on, as the contract defines them
+ * (worked out here, not with the server's own rules): "" is the default
+ * namespace; a Stats request without one, or a Watch without cursors, acts
+ * on every namespace ("*"). Undefined when the message does not decode (the
+ * server refuses it too). Not used for LeaseSession, whose calls are checked
+ * one by one.
+ */
+function namespacesNamed(method: DescMethod, bytes: Uint8Array): string[] | undefined {
+  let message: { namespace?: string; cursors?: { namespace: string }[] };
+  try {
+    message = fromBinary(method.input, bytes) as typeof message;
+  } catch {
+    return undefined;
+  }
+  const named = (ns: string) => (ns === "" ? "default" : ns);
+  if (method.name === "Watch") return message.cursors!.length === 0 ? ["*"] : message.cursors!.map((c) => named(c.namespace));
+  if (method.name === "Stats") return message.namespace === "" ? ["*"] : [message.namespace!];
+  return [named(message.namespace ?? "")];
+}
+
+/**
  * A LeaseSession message with its `id` field set to `id` at the end (the last
  * value of a field wins), so that every answer names the one request it
- * answers. Repeated ids are the server's unit tests' business.
+ * answers. Repeated ids are the server's unit tests' business. A broken
+ * message may swallow the field and keep an id of its own: ids unlike the
+ * generator's (which favours small and extreme values) keep that from
+ * colliding with another's.
  */
-function withId(payload: Payload, id: number): Payload {
-  return { ...payload, bytes: new Uint8Array([...payload.bytes, 0x08, id]) };
+function withId(payload: Payload, index: number): Payload {
+  const id = new BinaryWriter().tag(1, WireType.Varint).uint64(1_000_003 + index * 7919).finish();
+  return { ...payload, bytes: new Uint8Array([...payload.bytes, ...id]) };
 }
 
 const requestArb: fc.Arbitrary<Request> = fc.constantFrom(...CacheService.methods).chain((method) => {
   const streamed = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming";
   let messages = streamed ? fc.array(payloadArb(method.input), { maxLength: 4 }) : payloadArb(method.input).map((p) => [p]);
-  if (method.name === "LeaseSession") messages = messages.map((payloads) => payloads.map((p, i) => withId(p, i + 1)));
+  if (method.name === "LeaseSession") messages = messages.map((payloads) => payloads.map((p, i) => withId(p, i)));
   return fc.record({ method: fc.constant(method), payloads: messages, credential: credentialArb });
 });
 
@@ -482,7 +505,7 @@ describe("fuzzing the wire against a live server", () => {
         }
         // The token may act on fuzz-a only: a call that names anything else (the default namespace included), or
         // no namespace at all (every namespace, for Stats and Watch), is refused. A LeaseSession's calls are checked above.
-        const elsewhere = r.payloads.some((p) => p.namespaces !== undefined && (p.namespaces.length === 0 || p.namespaces.some((ns) => ns !== FUZZ_NAMESPACE)));
+        const elsewhere = r.payloads.some((p) => namespacesNamed(r.method, p.bytes)?.some((ns) => ns !== FUZZ_NAMESPACE));
         if (r.credential.valid && elsewhere && answer.code === status.OK && answer.carried === undefined) throw new Error(`namespace B reached, or another the token may not use: ${label}`);
       }
     };
@@ -499,11 +522,17 @@ describe("fuzzing the wire against a live server", () => {
             const stops = ownLoop.stops();
             const ownMs = Math.max(0, ...stops.map((s) => s.to - s.from));
             const late = answers.some((answer) => answer.code === status.DEADLINE_EXCEEDED);
-            const note = late ? ` (while the batch ran, the longest event-loop stop was ${ownMs.toFixed(0)} ms in this test, ${(await server.loopDelay()).maxMs.toFixed(0)} ms in the server)` : "";
+            const serverMs = late ? (await server.loopDelay()).maxMs : 0;
+            const note = late ? ` (while the batch ran, the longest event-loop stop was ${ownMs.toFixed(0)} ms in this test, ${serverMs.toFixed(0)} ms in the server)` : "";
             // A call whose deadline passed while this test stood still may have had its answer waiting unread: its
-            // timer fired late, before the answer was read. That deadline says nothing about the server.
-            const stoodStillAt = (at: number) => stops.some((s) => s.from <= at && at <= s.to);
-            const excused = new Set(answers.flatMap((answer, i) => (answer.code === status.DEADLINE_EXCEEDED && stoodStillAt(startedAt + deadlines[i]!) ? [i] : [])));
+            // timer fired late, before the answer was read. That deadline says nothing about the server, unless the
+            // server stood still longer still (a stall of its own that a pause of this test happened to cross).
+            const stopAcross = (at: number) => Math.max(0, ...stops.filter((s) => s.from <= at && at <= s.to).map((s) => s.to - s.from));
+            const excusable = (i: number) => {
+              const own = stopAcross(startedAt + deadlines[i]!);
+              return own > 0 && serverMs <= own + SERVER_STOP_SLACK_MS;
+            };
+            const excused = new Set(answers.flatMap((answer, i) => (answer.code === status.DEADLINE_EXCEEDED && excusable(i) ? [i] : [])));
             return { answers, ownMs, note, excused };
           };
           const first = await run();
@@ -517,7 +546,7 @@ describe("fuzzing the wire against a live server", () => {
           // Whatever the answers said, the server's own counters tell whether a call reached namespace B.
           const victimNow = await victimStats();
           if (victimNow !== statsBefore) {
-            const calls = batch.map((r) => `${r.method.name} on ${JSON.stringify(r.payloads.map((p) => p.namespaces ?? "?"))}`).join(", ");
+            const calls = batch.map((r) => `${r.method.name} on ${JSON.stringify(r.payloads.map((p) => namespacesNamed(r.method, p.bytes) ?? "?"))}`).join(", ");
             throw new Error(`namespace B reached: its stats went from ${statsBefore} to ${victimNow} in a batch of ${calls}`);
           }
         }),
@@ -539,7 +568,7 @@ describe("fuzzing the wire against a live server", () => {
       const bytes = await rawUnaryBytes(client, method, toBinaryOf(method.input, { namespace: VICTIM, key }), admin);
       const res = fromBinaryOf(method.output, bytes) as { found: boolean; value: Uint8Array };
       expect(res.found, key).toBe(true);
-      expect(decoder.decode(res.value)).toBe(`"value of ${key}"`);
+      expect(new TextDecoder().decode(res.value)).toBe(`"value of ${key}"`);
     }
 
     const after = await server.memory();
