@@ -43,7 +43,7 @@ const CALL_DEADLINE_MS = 5000;
  * gone unread (see `excusable`).
  */
 const AWAKE_MS = 200;
-/** ... and when the server stood still no more than this longer than this test did. */
+/** Nor is it when the server stood still more than this longer than this test did (see `excusable`). */
 const SERVER_STOP_SLACK_MS = 1000;
 
 async function startFuzzServer(dataDir: string): Promise<ServerChild> {
