@@ -215,7 +215,7 @@ async function prepareCodec(config) {
       };
       break;
     }
-    case "envelope-floor-512": {
+    case "envelope-build-512": {
       // The least any envelope of it costs: one allocation and two copies (the codec's own header, then the value).
       payloadBytes = small.byteLength;
       const envelope = codec.encode(small, contentType, 0);
