@@ -1,0 +1,143 @@
+import { InterceptingCall, RequesterBuilder, type Interceptor } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CacheClient } from "../../client/index.js";
+import { eventually } from "../helpers/eventually.js";
+import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
+import { startTestServer, type TestServer } from "../helpers/test-server.js";
+
+/**
+ * Reads that race a client's own write: the local tier may keep what such a
+ * read got only until the write's Watch event says the key changed. These
+ * cases came from a hostile review of a change that left a writer's own
+ * events out of its Watch stream (bench/README.md, sixteenth pass): each
+ * one left a stale copy with that change.
+ */
+
+interface SessionMessage {
+  call?: { case?: string };
+}
+
+/** Holds back the client's Set messages (LeaseSession and unary Set) until `release`. */
+function gatedSets(): { interceptor: Interceptor; release: () => void } {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const interceptor: Interceptor = (options, nextCall) => {
+    if (!options.method_definition.path.endsWith("/LeaseSession")) return new InterceptingCall(nextCall(options));
+    const requester = new RequesterBuilder()
+      .withSendMessage((message: SessionMessage, next) => {
+        if (message.call?.case === "set") void gate.then(() => next(message));
+        else next(message);
+      })
+      .build();
+    return new InterceptingCall(nextCall(options), requester);
+  };
+  return { interceptor, release: () => open() };
+}
+
+/** Gets `key` until the reader holds it locally (its Watch is ready). */
+async function warm(client: CacheClient, key: string): Promise<void> {
+  await eventually(async () => {
+    await client.get(key);
+    return client.getLocal(key) !== undefined;
+  });
+}
+
+/** Waits until `writer` reads `value`, then until the reader's Watch has passed a later change: every event up to it has been applied. */
+async function settledAt(writer: CacheClient, reader: CacheClient, value: unknown): Promise<void> {
+  await eventually(async () => (await writer.get("k")) === value);
+  await writer.set("marker", Date.now());
+  await eventually(() => reader.getLocal("marker") === undefined);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("a local copy read while the client's own write is in flight", () => {
+  let t: TestServer;
+  let n = 0;
+  const nextNamespace = () => `own-race-${++n}`;
+  beforeAll(async () => {
+    t = await startTestServer({ storage: "memory" });
+  });
+  afterAll(async () => {
+    await t.dispose();
+  });
+
+  it("is dropped when the own write lands after another client's write that the read returned", async () => {
+    const namespace = nextNamespace();
+    const { interceptor, release } = gatedSets();
+    const reader = t.newClient({ namespace, localTier: true, channelOptions: { interceptors: [interceptor] } });
+    const writer = t.newClient({ namespace });
+    await writer.set("marker", 0);
+    await warm(reader, "marker");
+    expect(await reader.wrap("k", () => "own", { ttl: 60_000, lease: false })).toBe("own");
+    await writer.set("k", "foreign");
+    await eventually(() => reader.getLocal("k") === undefined);
+    expect(await reader.get("k")).toBe("foreign");
+    expect(reader.getLocal("k")).toBe("foreign");
+    release();
+    await reader.settled();
+    await settledAt(writer, reader, "own");
+    expect(reader.getLocal("k")).not.toBe("foreign");
+  });
+
+  it("is dropped when an eager refresh's write lands after a read of the old value", async () => {
+    const namespace = nextNamespace();
+    const { interceptor, release } = gatedSets();
+    const writer = t.newClient({ namespace });
+    const reader = t.newClient({ namespace, localTier: { maxEntries: 1 }, channelOptions: { interceptors: [interceptor] } });
+    await writer.set("marker", 0);
+    await warm(reader, "marker");
+    await writer.set("k", "old", { ttl: 60_000 });
+    await sleep(150);
+    expect(await reader.wrap("k", () => "new", { ttl: 60_000, eagerRefresh: 0.001 })).toBe("old");
+    await eventually(() => reader.getLocal("k") === "new");
+    await reader.get("marker"); // evicts k (maxEntries 1)
+    expect(reader.getLocal("k")).toBeUndefined();
+    expect(await reader.get("k")).toBe("old");
+    release();
+    await reader.settled();
+    await settledAt(writer, reader, "new");
+    expect(reader.getLocal("k")).not.toBe("old");
+  });
+});
+
+/** A durable tier whose writes wait for `writeGate`. */
+class GatedWrites extends FakeDurableTier {
+  writeGate: Promise<void> | undefined;
+  override async setMany(namespace: string, writes: Parameters<FakeDurableTier["setMany"]>[1]) {
+    await this.writeGate;
+    return super.setMany(namespace, writes);
+  }
+}
+
+describe("a local copy read after the client's own write timed out", () => {
+  let t: TestServer;
+  const durable = new GatedWrites(() => Date.now());
+  beforeAll(async () => {
+    t = await startTestServer({ storage: "memory" }, { durable });
+  });
+  afterAll(async () => {
+    await t.dispose();
+  });
+
+  it("is dropped when that write lands later after all", async () => {
+    const namespace = "own-race-timeout";
+    const writer = t.newClient({ namespace });
+    const reader = t.newClient({ namespace, timeoutMs: 400, localTier: true });
+    await writer.set("marker", 0);
+    await warm(reader, "marker");
+    await writer.set("k", "old", { ttl: 60_000 });
+    await sleep(150);
+    let open!: () => void;
+    durable.writeGate = new Promise<void>((resolve) => (open = resolve));
+    expect(await reader.wrap("k", () => "new", { ttl: 60_000, eagerRefresh: 0.001 })).toBe("old");
+    await eventually(() => reader.wrapStats().writeFailures === 1, 3000);
+    expect(reader.getLocal("k")).toBeUndefined();
+    expect(await reader.get("k")).toBe("old");
+    expect(reader.getLocal("k")).toBe("old");
+    durable.writeGate = undefined;
+    open();
+    await settledAt(writer, reader, "new");
+    expect(reader.getLocal("k")).not.toBe("old");
+  });
+});
