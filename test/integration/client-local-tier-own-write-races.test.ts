@@ -1,8 +1,8 @@
-import { InterceptingCall, RequesterBuilder, type Interceptor } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CacheClient } from "../../client/index.js";
 import { eventually } from "../helpers/eventually.js";
 import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
+import { gatedSets } from "../helpers/gated-sets.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 
 /**
@@ -12,27 +12,6 @@ import { startTestServer, type TestServer } from "../helpers/test-server.js";
  * events out of its Watch stream (bench/README.md, sixteenth pass): each
  * one left a stale copy with that change.
  */
-
-interface SessionMessage {
-  call?: { case?: string };
-}
-
-/** Holds back the client's Set messages (LeaseSession and unary Set) until `release`. */
-function gatedSets(): { interceptor: Interceptor; release: () => void } {
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const interceptor: Interceptor = (options, nextCall) => {
-    if (!options.method_definition.path.endsWith("/LeaseSession")) return new InterceptingCall(nextCall(options));
-    const requester = new RequesterBuilder()
-      .withSendMessage((message: SessionMessage, next) => {
-        if (message.call?.case === "set") void gate.then(() => next(message));
-        else next(message);
-      })
-      .build();
-    return new InterceptingCall(nextCall(options), requester);
-  };
-  return { interceptor, release: () => open() };
-}
 
 /** Gets `key` until the reader holds it locally (its Watch is ready). */
 async function warm(client: CacheClient, key: string): Promise<void> {

@@ -5,6 +5,7 @@ import { fakeClock } from "../helpers/fake-clock.js";
 import { expectOneEagerRefresh } from "../helpers/eager-refresh.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 import { eventually } from "../helpers/eventually.js";
+import { gatedSets } from "../helpers/gated-sets.js";
 
 
 const CALL_NAMES: Record<string, string> = { getOrLease: "GetOrLease", set: "Set", releaseLease: "ReleaseLease" };
@@ -40,31 +41,6 @@ function countingInterceptor(finished: string[]): Interceptor {
       .build();
     return new InterceptingCall(nextCall(options), requester);
   };
-}
-
-/** Holds every Set of the client (a unary call, or a Set a LeaseSession carries) back until `release()` is called. */
-function gatedSets(): { interceptor: Interceptor; release: () => void } {
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const interceptor: Interceptor = (options, nextCall) => {
-    if (options.method_definition.path.endsWith("/LeaseSession")) {
-      const requester = new RequesterBuilder()
-        .withSendMessage((message: SessionMessage, next) => {
-          if (message.call?.case === "set") void gate.then(() => next(message));
-          else next(message);
-        })
-        .build();
-      return new InterceptingCall(nextCall(options), requester);
-    }
-    if (!options.method_definition.path.endsWith("/Set")) return new InterceptingCall(nextCall(options));
-    const requester = new RequesterBuilder()
-      .withStart((metadata, listener, next) => void gate.then(() => next(metadata, listener)))
-      .withSendMessage((message, next) => void gate.then(() => next(message)))
-      .withHalfClose((next) => void gate.then(() => next()))
-      .build();
-    return new InterceptingCall(nextCall(options), requester);
-  };
-  return { interceptor, release: () => open() };
 }
 
 /** Reads `key` (written by someone else) until the local tier serves it: the namespace's Watch is READY. */
