@@ -4,6 +4,7 @@ import { eventually } from "../helpers/eventually.js";
 import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
 import { gatedSets } from "../helpers/gated-sets.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
+import { warmLocal } from "../helpers/warm-local.js";
 
 /**
  * Reads that race a client's own write: the local tier may keep what such a
@@ -12,14 +13,6 @@ import { startTestServer, type TestServer } from "../helpers/test-server.js";
  * events out of its Watch stream (bench/README.md, sixteenth pass): each
  * one left a stale copy with that change.
  */
-
-/** Gets `key` until the reader holds it locally (its Watch is ready). */
-async function warm(client: CacheClient, key: string): Promise<void> {
-  await eventually(async () => {
-    await client.get(key);
-    return client.getLocal(key) !== undefined;
-  });
-}
 
 /** Waits until `writer` reads `value`, then until the reader's Watch has passed a later change: every event up to it has been applied. */
 async function settledAt(writer: CacheClient, reader: CacheClient, value: unknown): Promise<void> {
@@ -47,7 +40,7 @@ describe("a local copy read while the client's own write is in flight", () => {
     const reader = t.newClient({ namespace, localTier: true, channelOptions: { interceptors: [interceptor] } });
     const writer = t.newClient({ namespace });
     await writer.set("marker", 0);
-    await warm(reader, "marker");
+    await warmLocal(reader, "marker");
     expect(await reader.wrap("k", () => "own", { ttl: 60_000, lease: false })).toBe("own");
     await writer.set("k", "foreign");
     await eventually(() => reader.getLocal("k") === undefined);
@@ -65,7 +58,7 @@ describe("a local copy read while the client's own write is in flight", () => {
     const writer = t.newClient({ namespace });
     const reader = t.newClient({ namespace, localTier: { maxEntries: 1 }, channelOptions: { interceptors: [interceptor] } });
     await writer.set("marker", 0);
-    await warm(reader, "marker");
+    await warmLocal(reader, "marker");
     await writer.set("k", "old", { ttl: 60_000 });
     await sleep(150);
     expect(await reader.wrap("k", () => "new", { ttl: 60_000, eagerRefresh: 0.001 })).toBe("old");
@@ -104,7 +97,7 @@ describe("a local copy read after the client's own write timed out", () => {
     const writer = t.newClient({ namespace });
     const reader = t.newClient({ namespace, timeoutMs: 400, localTier: true });
     await writer.set("marker", 0);
-    await warm(reader, "marker");
+    await warmLocal(reader, "marker");
     await writer.set("k", "old", { ttl: 60_000 });
     await sleep(150);
     let open!: () => void;

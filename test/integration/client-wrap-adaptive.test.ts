@@ -1,11 +1,12 @@
 import { InterceptingCall, ListenerBuilder, RequesterBuilder, type Interceptor } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CacheClient, wrapContext } from "../../client/index.js";
+import { wrapContext } from "../../client/index.js";
 import { fakeClock } from "../helpers/fake-clock.js";
 import { expectOneEagerRefresh } from "../helpers/eager-refresh.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 import { eventually } from "../helpers/eventually.js";
 import { gatedSets } from "../helpers/gated-sets.js";
+import { warmLocal } from "../helpers/warm-local.js";
 
 
 const CALL_NAMES: Record<string, string> = { getOrLease: "GetOrLease", set: "Set", releaseLease: "ReleaseLease" };
@@ -43,14 +44,6 @@ function countingInterceptor(finished: string[]): Interceptor {
   };
 }
 
-/** Reads `key` (written by someone else) until the local tier serves it: the namespace's Watch is READY. */
-async function warm(client: CacheClient, key: string, namespace: string): Promise<void> {
-  await eventually(async () => {
-    await client.get(key, { namespace });
-    return client.getLocal(key, { namespace }) !== undefined;
-  });
-}
-
 describe("wrap: one round trip per miss, own-write echo, adaptive caching, eager refresh", () => {
   const clock = fakeClock(Date.now());
   let t: TestServer;
@@ -70,7 +63,7 @@ describe("wrap: one round trip per miss, own-write echo, adaptive caching, eager
     const reader = t.newClient({ namespace, localTier: { clock: clock.now }, channelOptions: { interceptors: [countingInterceptor(finished)] } });
     const writer = t.newClient({ namespace });
     await writer.set("marker", 0);
-    await warm(reader, "marker", namespace);
+    await warmLocal(reader, "marker", namespace);
     finished.length = 0;
     let loads = 0;
     const loader = async () => ({ n: ++loads });
@@ -102,7 +95,7 @@ describe("wrap: one round trip per miss, own-write echo, adaptive caching, eager
     const reader = t.newClient({ namespace, localTier: { clock: clock.now }, channelOptions: { interceptors: [interceptor] } });
     const writer = t.newClient({ namespace });
     await writer.set("marker", 0);
-    await warm(reader, "marker", namespace);
+    await warmLocal(reader, "marker", namespace);
     expect(await reader.wrap("k", () => "own", { ttl: 60_000, lease: false })).toBe("own");
     expect(reader.getLocal("k")).toBe("own");
     // Another client writes the key before this client's Set reaches the server.
@@ -122,7 +115,7 @@ describe("wrap: one round trip per miss, own-write echo, adaptive caching, eager
     const errors: string[] = [];
     const reader = t.newClient({ namespace, localTier: { clock: clock.now }, onBackgroundError: (_err, info) => errors.push(`${info.task}:${info.key}`) });
     await t.client.set("marker", 0, { namespace });
-    await warm(reader, "marker", namespace);
+    await warmLocal(reader, "marker", namespace);
     const big = "x".repeat(100 * 1024);
     expect(await reader.wrap("big", async () => big, { ttl: 60_000, leaseMs: 60_000 })).toBe(big);
     await reader.settled();
@@ -279,7 +272,7 @@ describe("wrap: one round trip per miss, own-write echo, adaptive caching, eager
       ...Array.from({ length: 3 }, () => t.newClient({ namespace })),
     ];
     await t.client.set("marker", 0, { namespace });
-    for (const c of clients.slice(0, 3)) await warm(c, "marker", namespace);
+    for (const c of clients.slice(0, 3)) await warmLocal(c, "marker", namespace);
     await expectOneEagerRefresh(clients, { ttl: 10_000, eagerRefresh: 0.8 }, () => clock.advance(8_500), 50);
     expect(await t.client.get("k", { namespace })).toBe("v2");
     expect((await t.client.getEntry("k", { namespace }))?.ttlRemainingMs).toBe(10_000);

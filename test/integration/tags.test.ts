@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CacheClient } from "../../client/index.js";
 import { RpcError, Status } from "../../core/rpc-error.js";
 import { COHERENCE_BOUND_MS } from "../helpers/eventually.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
 import { startTestServer, tempDir, type TestServer } from "../helpers/test-server.js";
+import { warmLocal } from "../helpers/warm-local.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -15,14 +15,6 @@ async function within(ms: number, check: () => Promise<boolean> | boolean): Prom
     await sleep(10);
   }
   return Date.now() - start;
-}
-
-/** Reads until the client's local tier serves `key`. */
-async function warm(client: CacheClient, key: string): Promise<void> {
-  await within(5_000, async () => {
-    await client.get(key);
-    return client.getLocal(key) !== undefined;
-  });
 }
 
 describe("tags across two instances over one Redis, with client local tiers on both", () => {
@@ -47,7 +39,7 @@ describe("tags across two instances over one Redis, with client local tiers on b
     await onA.setMany({ "team:1": "t1", "team:2": "t2" }, { tags: ["org:7"] });
     await onA.streamSet([["doc:1", "d1"]], { tags: ["org:7", "doc"] });
     await onA.set("other", "kept", { tags: ["org:8"] });
-    for (const client of [onA, onB]) for (const key of ["user:1", "team:1", "doc:1", "other"]) await warm(client, key);
+    for (const client of [onA, onB]) for (const key of ["user:1", "team:1", "doc:1", "other"]) await warmLocal(client, key);
     await b.client.get("team:2", { namespace: "tags2" });
     expect((await b.client.getEntry("team:2", { namespace: "tags2" }))?.tier).toBe("memory"); // B's memory tier holds it too
 
