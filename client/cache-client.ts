@@ -13,7 +13,7 @@ import { CacheService, Tier, type FoundEntry } from "../gen/tiercache/v1/cache_p
 import { checkedDuration, checkedKey, checkedKeys, checkedNamespace, checkedTags } from "./argument-checks.js";
 import { keyFromArguments } from "./cache-key.js";
 import { CoherenceWatcher, type CoherenceOptions, type ReadMark } from "./coherence.js";
-import { LOCAL_MISS, LocalTier, type LocalCopy, type LocalTierOptions, type ServerCopy } from "./local-tier.js";
+import { LOCAL_MISS, LocalTier, type CopyToken, type LocalCopy, type LocalTierOptions, type ServerCopy } from "./local-tier.js";
 import { jsonSerializer, type Serializer } from "./serializer.js";
 import { heldClient, ProcessHold, unheldCredentials } from "./process-hold.js";
 import { LeaseSession } from "./lease-session.js";
@@ -89,8 +89,18 @@ export interface WrapStats {
   refreshFailures: number;
 }
 
-/** Own writes whose Watch echo is awaited, at most; past it they are forgotten (their echoes then drop the copies). */
-const MAX_OWN_WRITES = 100_000;
+/**
+ * Statuses of a failed Set that the server gives only when the write did not
+ * reach every tier, and so never put its writer's tag on a Watch event (any
+ * other failure, a deadline or a lost connection say, may hide a write that
+ * did).
+ */
+const REFUSED_WRITE = new Set<number>([Status.INVALID_ARGUMENT, Status.RESOURCE_EXHAUSTED, Status.PERMISSION_DENIED, Status.UNAUTHENTICATED, Status.FAILED_PRECONDITION]);
+
+/** A fresh writer id (see SetRequest.writer_id). */
+function newWriterId(): string {
+  return randomBytes(12).toString("base64url");
+}
 
 /** TLS settings of a client. Each field is a file path or the PEM text itself. */
 export interface TlsOptions {
@@ -386,11 +396,13 @@ export class CacheClient implements AsyncDisposable {
   /** GetOrLease, Set and ReleaseLease of `wrap`, as messages of one stream. */
   readonly #session: LeaseSession;
   readonly #timeoutMs: number;
-  /** Names this client's writes so that it can tell their Watch echoes (see SetRequest.writer_id). */
-  readonly #writerId = randomBytes(12).toString("base64url");
+  /**
+   * Tags this client's writes, and its Watch leaves their events out (see
+   * WatchRequest.writer_id): their answers do the events' work. Replaced
+   * after a write whose outcome is unknown, whose event must reach us.
+   */
+  #writerId = newWriterId();
   #writeSeq = 0n;
-  /** The latest own write of each key whose echo is awaited, with the value kept locally for it. */
-  readonly #ownWrites = new Map<string, { seq: bigint; value: unknown }>();
   readonly #wrapStats: WrapStats = { writeFailures: 0, refreshFailures: 0 };
   readonly #onBackgroundError: (error: unknown, info: BackgroundErrorInfo) => void;
 
@@ -446,17 +458,13 @@ export class CacheClient implements AsyncDisposable {
       this.#watcher = new CoherenceWatcher(
         this.#rpc,
         {
-          invalidate: (ns, keys) =>
-            keys.forEach((key) => {
-              local.delete(ns, key);
-              this.#ownWrites.delete(`${ns}\u0000${key}`);
-            }),
+          invalidate: (ns, keys) => keys.forEach((key) => local.delete(ns, key)),
           flush: (ns) => local.flush(ns),
-          ownEcho: (ns, key, writerId, writeSeq) => this.#isOwnEcho(ns, key, writerId, writeSeq),
         },
         options.coherence,
         () => this.#call(undefined).metadata,
       );
+      this.#watcher.watchAs(this.#writerId);
     }
     this.#wrapper = new Wrapper({
       getOrLease: async (namespace, key, leaseMs, waitMs, waitOnStale, refreshAheadMs) => {
@@ -492,45 +500,45 @@ export class CacheClient implements AsyncDisposable {
   }
 
   /**
-   * Writes a loaded value, tagged with this client's writer id: keeps it as
-   * the local copy at once (with an explicit TTL, while the namespace is
-   * coherent), so that its Watch echo leaves it in place while any other
-   * change of the key drops it; drops it again if the write fails.
+   * Writes a loaded value, tagged with this client's writer id, whose Watch
+   * leaves such writes out. Keeps the value as the local copy at once (with
+   * an explicit TTL, while the namespace is coherent). The answer then does
+   * what the write's Watch event would have: reads of the key in flight
+   * keep nothing, and any copy but this write's own is dropped. A failed
+   * write drops the key's copy; one whose outcome is unknown also retires
+   * the writer id, so that its event reaches us if it lands after all.
    */
   async #storeOwnWrite(namespace: string, key: string, { bytes, contentType }: { bytes: Uint8Array; contentType: string }, { ttl, grace, leaseToken, tags }: StoreOptions): Promise<void> {
-    const writeSeq = ++this.#writeSeq;
-    const id = `${namespace}\u0000${key}`;
     const local = this.#coherentLocal(namespace);
-    let kept: unknown = LOCAL_MISS;
+    let kept: CopyToken | undefined;
     if (local !== undefined && ttl > 0) {
       // The copy other readers get is what a read from the server would give (the serializer's round trip), not the loader's object.
-      kept = this.#serializer.decode(bytes, contentType);
+      const value = this.#serializer.decode(bytes, contentType);
       this.#watcher!.changedLocally(namespace, key);
-      if (this.#ownWrites.size >= MAX_OWN_WRITES) this.#ownWrites.clear();
-      this.#ownWrites.set(id, { seq: writeSeq, value: kept });
-      local.set(namespace, key, { value: kept, contentType, size: bytes.byteLength, freshMs: ttl, ttlRemainingMs: ttl });
+      kept = local.set(namespace, key, { value, contentType, size: bytes.byteLength, freshMs: ttl, ttlRemainingMs: ttl });
     } else {
       this.#local?.delete(namespace, key);
     }
-    const request = { namespace, key, value: bytes, contentType, ttlMs: BigInt(ttl), graceMs: BigInt(grace), leaseToken, writerId: this.#writerId, writeSeq, tags: tags === undefined ? [] : [...tags] }; // checked by resolveWrapOptions or ctx.setTags
+    const writerId = this.#writerId;
+    const request = { namespace, key, value: bytes, contentType, ttlMs: BigInt(ttl), graceMs: BigInt(grace), leaseToken, writerId, writeSeq: ++this.#writeSeq, tags: tags === undefined ? [] : [...tags] }; // checked by resolveWrapOptions or ctx.setTags
     try {
       await this.#session.call("set", request, this.#timeoutMs);
     } catch (err) {
-      if (this.#ownWrites.get(id)?.seq === writeSeq) this.#ownWrites.delete(id);
-      const held = this.#local;
-      if (held !== undefined && kept !== LOCAL_MISS && held.value(namespace, key) === kept) held.delete(namespace, key);
+      this.#settleOwnWrite(namespace, key, undefined);
+      if (writerId === this.#writerId && !(err instanceof RpcError && REFUSED_WRITE.has(err.code))) {
+        this.#writerId = newWriterId();
+        this.#watcher?.watchAs(this.#writerId);
+      }
       throw err;
     }
+    this.#settleOwnWrite(namespace, key, kept);
   }
 
-  /** True when a SET event is the echo of this client's latest write of the key and the local copy is still that write's value. */
-  #isOwnEcho(namespace: string, key: string, writerId: string, writeSeq: bigint): boolean {
-    if (writerId !== this.#writerId) return false;
-    const id = `${namespace}\u0000${key}`;
-    const own = this.#ownWrites.get(id);
-    if (own === undefined || own.seq !== writeSeq) return false;
-    this.#ownWrites.delete(id);
-    return this.#local!.value(namespace, key) === own.value;
+  /** Does the work of an own write's left-out Watch event once it is over: marks the key changed and drops every copy but `kept`. */
+  #settleOwnWrite(namespace: string, key: string, kept: CopyToken | undefined): void {
+    if (this.#watcher === undefined) return;
+    this.#watcher.changedLocally(namespace, key);
+    this.#local!.dropUnless(namespace, key, kept);
   }
 
   /**

@@ -9,12 +9,6 @@ export interface CoherenceListener {
   invalidate(namespace: string, keys: readonly string[]): void;
   /** Anything held for the namespace may be stale: drop it all. */
   flush(namespace: string): void;
-  /**
-   * A SET event of one key written by `writerId` (see SetRequest.writer_id):
-   * true when it is the echo of this client's own latest write of the key
-   * and the local copy is that write's value, which then stays.
-   */
-  ownEcho?(namespace: string, key: string, writerId: string, writeSeq: bigint): boolean;
 }
 
 /** Options of a {@link CoherenceWatcher}. */
@@ -81,6 +75,8 @@ export class CoherenceWatcher {
   /** Counts key invalidations; `#changedAt` keeps the count at each key's last one. */
   #counter = 0;
   readonly #changedAt = new Map<string, number>();
+  /** The server leaves this writer's SET events out of the stream (see WatchRequest.writer_id); "" = none. */
+  #writerId = "";
 
   /** `metadata` gives each Watch call its metadata (the client's credentials). */
   constructor(rpc: ServiceClient<typeof CacheService>, listener: CoherenceListener, options: CoherenceOptions = {}, metadata: () => Metadata | undefined = () => undefined) {
@@ -162,6 +158,17 @@ export class CoherenceWatcher {
     for (const key of keys) this.#changedAt.set(`${namespace}\u0000${key}`, this.#counter);
   }
 
+  /**
+   * From now on, watches as `writerId`: the server leaves out the SET events
+   * of writes tagged with it, which their writer settles by their answers.
+   * Restarts an open stream, from the cursors as they are, under the new id.
+   */
+  watchAs(writerId: string): void {
+    if (writerId === this.#writerId) return;
+    this.#writerId = writerId;
+    if (this.#cursors.size > 0) this.#restart();
+  }
+
   /** Starts watching `namespace` (restarting the stream to include it), unless it was refused. */
   watch(namespace: string): void {
     if (this.#closed || this.#cursors.has(namespace) || this.#refused.has(namespace)) return;
@@ -190,7 +197,7 @@ export class CoherenceWatcher {
     const cursors = [...this.#cursors].map(([namespace, c]) => ({ namespace, streamId: c.streamId, afterSeq: c.seq }));
     let failure: unknown;
     try {
-      for await (const event of this.#rpc.watch({ cursors }, this.#callOptions({ signal: controller.signal, deadline: Infinity }))) {
+      for await (const event of this.#rpc.watch({ cursors, writerId: this.#writerId }, this.#callOptions({ signal: controller.signal, deadline: Infinity }))) {
         if (controller.signal.aborted) return;
         this.#lastHeard = performance.now();
         this.#apply(event);
@@ -272,14 +279,8 @@ export class CoherenceWatcher {
         break;
       default:
         this.#keyChanged(event.namespace, event.keys);
-        if (this.#isOwnEcho(event)) break;
         this.#listener.invalidate(event.namespace, event.keys);
     }
-  }
-
-  #isOwnEcho(event: WatchResponse): boolean {
-    if (event.kind !== WatchEventKind.SET || event.writerId === "" || event.keys.length !== 1 || !this.#listener.ownEcho) return false;
-    return this.#listener.ownEcho(event.namespace, event.keys[0]!, event.writerId, event.writeSeq);
   }
 
   /** Stops watching. */

@@ -2,6 +2,9 @@ import { coarseClock, type Clock } from "../core/clock.js";
 import { namespaceProblem, resolveNamespace } from "../core/key-rules.js";
 import { MemoryTier, type EvictionPolicyName } from "../core/memory-tier.js";
 
+/** Names one copy the local tier kept (see {@link LocalTier.dropUnless}), whatever its value. */
+export type CopyToken = object;
+
 /** Options of the client's local memory tier. */
 export interface LocalTierOptions {
   /** Most entries per namespace. @default 10000 */
@@ -123,8 +126,12 @@ export class LocalTier {
     return { value: entry.value, contentType: entry.contentType, ttlRemainingMs };
   }
 
-  /** Keeps a copy for at most min(freshMs, maxTtlMs); freshMs 0 = the server keeps it fresh forever. */
-  set(namespace: string, key: string, copy: ServerCopy): void {
+  /**
+   * Keeps a copy for at most min(freshMs, maxTtlMs); freshMs 0 = the server
+   * keeps it fresh forever. Returns what {@link dropUnless} knows this copy
+   * by, or undefined when nothing was kept.
+   */
+  set(namespace: string, key: string, copy: ServerCopy): CopyToken | undefined {
     const maxTtl = this.#options.maxTtlMs ?? 60_000;
     const ttl = copy.freshMs === 0 ? maxTtl : Math.min(copy.freshMs, maxTtl);
     const now = this.#clock();
@@ -136,9 +143,15 @@ export class LocalTier {
     };
     if (ttl <= this.#earlyMs) {
       this.delete(namespace, key);
-      return;
+      return undefined;
     }
-    this.#tier(namespace).set(key, entry, now + ttl - this.#earlyMs);
+    return this.#tier(namespace).set(key, entry, now + ttl - this.#earlyMs) ? entry : undefined;
+  }
+
+  /** Drops the copy of `key` unless it is the very copy that `set` returned `token` for. */
+  dropUnless(namespace: string, key: string, token: CopyToken | undefined): void {
+    const tier = this.#tiers.get(namespace);
+    if (tier !== undefined && (token === undefined || tier.peek(key) !== token)) tier.delete(key);
   }
 
   delete(namespace: string, key: string): void {

@@ -2,7 +2,7 @@ import { ValueTooLargeError } from "../../core/errors.js";
 import type { CallContext } from "../../core/grpc-adapter.js";
 import { WatchEventKind, type WatchRequest } from "../../gen/tiercache/v1/cache_pb.js";
 import type { InvalidationBus, Subscription, WatchEvent } from "../engine/invalidation-bus.js";
-import { checkNamespace } from "../engine/validation.js";
+import { checkNamespace, checkWriterId } from "../engine/validation.js";
 import { WatchQueue, type WatchMessage } from "./watch-queue.js";
 import type { WatcherSlots } from "./watcher-slots.js";
 
@@ -47,6 +47,9 @@ const KINDS: Record<WatchEvent["kind"], WatchEventKind> = {
  * namespace, then live events and heartbeats until the client goes away.
  * Work per event is O(1) whatever the number of namespaces watched; a reader
  * too slow for its queue gets RESET + READY per namespace it fell behind on.
+ * SET events of the request's writer_id are left out, live and replayed; a
+ * READY at the namespace's current seq follows within a heartbeat, busy
+ * stream or not, so that the client's cursor moves past them.
  */
 export async function* watchStream(bus: InvalidationBus, request: WatchRequest, ctx: CallContext, options: WatchOptions = {}): AsyncIterable<WatchMessage> {
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
@@ -55,6 +58,9 @@ export async function* watchStream(bus: InvalidationBus, request: WatchRequest, 
   if (request.cursors.length > maxNamespaces) {
     throw new ValueTooLargeError(`a Watch may name at most max-watch-namespaces (${maxNamespaces}) namespaces; this one names ${request.cursors.length}`);
   }
+  const writerId = request.writerId;
+  if (writerId !== "") checkWriterId(writerId);
+  const leftOut = (event: WatchEvent): boolean => writerId !== "" && "origin" in event && event.origin !== undefined && event.origin.writerId === writerId;
   const toMessage = (event: WatchEvent): WatchMessage => {
     const message: WatchMessage = {
       kind: KINDS[event.kind],
@@ -90,6 +96,19 @@ export async function* watchStream(bus: InvalidationBus, request: WatchRequest, 
     queue.push(message);
     wake?.();
   };
+  /** Namespaces with events left out since the last READY, and when that READY falls due. */
+  const unreported = new Set<string>();
+  let reportDue = Infinity;
+  const leaveOut = (namespace: string) => {
+    if (unreported.size === 0) reportDue = performance.now() + heartbeatMs;
+    unreported.add(namespace);
+  };
+  const reportIfDue = (now: number) => {
+    if (now < reportDue) return;
+    for (const namespace of unreported) queue.push(ready(namespace, bus.currentSeq(namespace)));
+    unreported.clear();
+    reportDue = Infinity;
+  };
   const stop = () => wake?.();
   const closing = options.closing;
   const done = () => ctx.signal.aborted || closing?.aborted === true;
@@ -109,24 +128,31 @@ export async function* watchStream(bus: InvalidationBus, request: WatchRequest, 
     for (const [namespace, cursor] of cursors) {
       if (subscriptions.length % TURN === TURN - 1) await nextTurn();
       if (done()) break;
-      const { replay, subscription } = bus.subscribe(namespace, { streamId: cursor.streamId, afterSeq: Number(cursor.afterSeq) }, (event) => push(toMessage(event)), maxQueued);
+      const listener = (event: WatchEvent) => (leftOut(event) ? leaveOut(namespace) : push(toMessage(event)));
+      const { replay, subscription } = bus.subscribe(namespace, { streamId: cursor.streamId, afterSeq: Number(cursor.afterSeq) }, listener, maxQueued);
       subscriptions.push(subscription);
-      for (const event of replay) queue.push(toMessage(event));
+      for (const event of replay) if (!leftOut(event)) queue.push(toMessage(event));
       queue.push(ready(namespace, bus.currentSeq(namespace)));
     }
     let sent = 0;
     while (!done()) {
+      reportIfDue(performance.now());
       for (let message = queue.shift(); message && !done(); message = queue.shift()) {
         yield message;
-        if (++sent % TURN === 0) await nextTurn();
+        if (++sent % TURN === 0) {
+          await nextTurn();
+          reportIfDue(performance.now());
+        }
       }
       if (done()) break;
+      const waitMs = Math.min(heartbeatMs, Math.max(0, reportDue - performance.now()));
       const heartbeat = await new Promise<boolean>((resolve) => {
         wake = () => resolve(false);
-        timer = setTimeout(() => resolve(true), heartbeatMs);
+        timer = setTimeout(() => resolve(true), waitMs);
       });
       clearTimeout(timer);
       wake = undefined;
+      if (heartbeat) reportIfDue(Infinity);
       if (heartbeat && queue.empty && !done()) yield { kind: WatchEventKind.HEARTBEAT, streamId: bus.streamId, heartbeatMs };
     }
   } finally {

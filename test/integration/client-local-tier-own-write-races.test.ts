@@ -1,3 +1,4 @@
+import { InterceptingCall, ListenerBuilder, RequesterBuilder, type Interceptor } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CacheClient } from "../../client/index.js";
 import { eventually } from "../helpers/eventually.js";
@@ -71,7 +72,70 @@ describe("a local copy read while the client's own write is in flight", () => {
     await settledAt(writer, reader, "new");
     expect(reader.getLocal("k")).not.toBe("old");
   });
+
+  it("is not kept when the read's answer arrives after the own write's", async () => {
+    const namespace = nextNamespace();
+    const sets = gatedSets();
+    const gets = gatedGetAnswers();
+    const reader = t.newClient({ namespace, localTier: true, channelOptions: { interceptors: [sets.interceptor, gets.interceptor] } });
+    const writer = t.newClient({ namespace });
+    await writer.set("marker", 0);
+    await warmLocal(reader, "marker");
+    expect(await reader.wrap("k", () => "own", { ttl: 60_000, lease: false })).toBe("own");
+    await writer.set("k", "foreign");
+    await eventually(() => reader.getLocal("k") === undefined);
+    gets.hold();
+    const read = reader.get("k");
+    await gets.held; // the server answered "foreign" before the own write landed
+    sets.release();
+    await reader.settled();
+    gets.release();
+    expect(await read).toBe("foreign");
+    await settledAt(writer, reader, "own");
+    expect(reader.getLocal("k")).not.toBe("foreign");
+  });
+
+  it("is dropped even when it equals the own write's value, since it carries another TTL", async () => {
+    const namespace = nextNamespace();
+    const { interceptor, release } = gatedSets();
+    const reader = t.newClient({ namespace, localTier: true, channelOptions: { interceptors: [interceptor] } });
+    const writer = t.newClient({ namespace });
+    await writer.set("marker", 0);
+    await warmLocal(reader, "marker");
+    expect(await reader.wrap("k", () => 42, { ttl: 300, lease: false })).toBe(42);
+    await writer.set("k", 42, { ttl: 60_000 });
+    await eventually(() => reader.getLocal("k") === undefined);
+    expect(await reader.get("k")).toBe(42);
+    expect(reader.getLocal("k")).toBe(42);
+    release();
+    await reader.settled();
+    await settledAt(writer, reader, 42);
+    await sleep(400); // past the own write's TTL: the server holds nothing now
+    expect(await writer.get("k")).toBeUndefined();
+    expect(reader.getLocal("k")).toBeUndefined();
+  });
 });
+
+/** Holds the answers of the client's unary Gets, once `hold()` is called, until `release()`; `held` resolves when one is held. */
+function gatedGetAnswers(): { interceptor: Interceptor; hold: () => void; held: Promise<void>; release: () => void } {
+  let holding = false;
+  let open!: () => void;
+  let heard!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const held = new Promise<void>((resolve) => (heard = resolve));
+  const interceptor: Interceptor = (options, nextCall) => {
+    if (!holding || !options.method_definition.path.endsWith("/Get")) return new InterceptingCall(nextCall(options));
+    const listener = new ListenerBuilder()
+      .withOnReceiveMessage((message, next) => {
+        heard();
+        void gate.then(() => next(message));
+      })
+      .withOnReceiveStatus((status, next) => void gate.then(() => next(status)))
+      .build();
+    return new InterceptingCall(nextCall(options), new RequesterBuilder().withStart((metadata, _listener, next) => next(metadata, listener)).build());
+  };
+  return { interceptor, hold: () => (holding = true), held, release: () => open() };
+}
 
 /** A durable tier whose writes wait for `writeGate`. */
 class GatedWrites extends FakeDurableTier {

@@ -2,7 +2,7 @@ import { callContextOf } from "../helpers/call-context.js";
 import { create } from "@bufbuild/protobuf";
 import { Metadata } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { ValueTooLargeError } from "../../core/errors.js";
+import { InvalidArgumentError, ValueTooLargeError } from "../../core/errors.js";
 import type { CallContext } from "../../core/grpc-adapter.js";
 import { WatchEventKind, WatchRequestSchema } from "../../gen/tiercache/v1/cache_pb.js";
 import { InvalidationBus } from "../../server/engine/invalidation-bus.js";
@@ -11,10 +11,9 @@ import { watchStream, type WatchOptions } from "../../server/rpc/watch-stream.js
 import { WatcherSlots } from "../../server/rpc/watcher-slots.js";
 
 /** A Watch call driven by hand: `next()` reads one message, `end()` cancels it as a client would. */
-function open(bus: InvalidationBus, namespaces: string[], options: WatchOptions = {}) {
+function open(bus: InvalidationBus, namespaces: string[], options: WatchOptions = {}, request = create(WatchRequestSchema, { cursors: namespaces.map((namespace) => ({ namespace })) })) {
   const controller = new AbortController();
   const ctx: CallContext = callContextOf(controller.signal);
-  const request = create(WatchRequestSchema, { cursors: namespaces.map((namespace) => ({ namespace })) });
   const stream = watchStream(bus, request, ctx, { heartbeatMs: 60_000, ...options })[Symbol.asyncIterator]();
   return {
     next: async (): Promise<WatchMessage> => (await stream.next()).value as WatchMessage,
@@ -106,5 +105,102 @@ describe("the Watch stream", () => {
     expect(reset.seq).toBe(BigInt(bus.currentSeq("a")));
     expect(ready.seq).toBe(reset.seq);
     await watch.end();
+  });
+
+  describe("for a writer (WatchRequest.writer_id)", () => {
+    let bus: InvalidationBus;
+    const tagged = (namespace: string, key: string, writerId: string) => bus.publish({ kind: "set", namespace, keys: [key], origin: { writerId, writeSeq: 1n } });
+    const watchAs = (writerId: string, namespaces: string[], options: WatchOptions = {}, after?: { streamId: string; afterSeq: bigint }) =>
+      open(bus, namespaces, options, create(WatchRequestSchema, { writerId, cursors: namespaces.map((namespace) => ({ namespace, ...after })) }));
+    const describeMessage = (m: WatchMessage) => [WatchEventKind[m.kind!], m.namespace, (m.keys ?? []).join(","), m.seq].filter((part) => part !== undefined && part !== "").join(" ");
+
+    it("leaves out the writer's own SETs, then moves the cursor past them with a READY at the current seq instead of a heartbeat", async () => {
+      bus = new InvalidationBus();
+      const watch = watchAs("me", ["a"], { heartbeatMs: 40 });
+      expect(describeMessage(await watch.next())).toBe("READY a 0");
+      tagged("a", "mine", "me");
+      tagged("a", "theirs", "them");
+      bus.publish({ kind: "set", namespace: "a", keys: ["anonymous"] });
+      tagged("a", "mine-again", "me");
+      bus.publish({ kind: "delete", namespace: "a", keys: ["mine"] });
+      tagged("a", "last", "me");
+      const seen = [await watch.next(), await watch.next(), await watch.next(), await watch.next()].map(describeMessage);
+      expect(seen).toEqual(["SET a theirs 2", "SET a anonymous 3", "DELETE a mine 5", "READY a 6"]);
+      expect(describeMessage(await watch.next())).toBe("HEARTBEAT");
+      await watch.end();
+    });
+
+    it("leaves them out of a replay too; the READY after it carries the current seq", async () => {
+      bus = new InvalidationBus();
+      bus.publish({ kind: "delete", namespace: "a", keys: ["before"] });
+      tagged("a", "mine", "me");
+      bus.publish({ kind: "delete", namespace: "a", keys: ["theirs"] });
+      tagged("a", "mine-again", "me");
+      const watch = watchAs("me", ["a"], {}, { streamId: bus.streamId, afterSeq: 1n });
+      expect([await watch.next(), await watch.next()].map(describeMessage)).toEqual(["DELETE a theirs 3", "READY a 4"]);
+      await watch.end();
+    });
+
+    it("sends that READY within a heartbeat even while other namespaces keep the stream busy", async () => {
+      bus = new InvalidationBus();
+      const watch = watchAs("me", ["quiet", "busy"], { heartbeatMs: 50 });
+      await watch.read(2);
+      tagged("quiet", "mine", "me");
+      let published = 0;
+      const busy = setInterval(() => bus.publish({ kind: "delete", namespace: "busy", keys: [`k${published++}`] }), 5);
+      try {
+        const seen: string[] = [];
+        // Every wait for a message is cut short by the next "busy" event, so no heartbeat timer ever fires.
+        while (!seen.includes("READY quiet 1") && seen.length < 400) seen.push(describeMessage(await watch.next()));
+        expect(seen).toContain("READY quiet 1");
+        expect(seen.every((m) => m === "READY quiet 1" || m.startsWith("DELETE busy"))).toBe(true);
+      } finally {
+        clearInterval(busy);
+      }
+      await watch.end();
+    });
+
+    it("and while a queue that never empties keeps it from waiting at all", async () => {
+      bus = new InvalidationBus();
+      const watch = watchAs("me", ["quiet", "busy"], { heartbeatMs: 20, maxQueuedEvents: 1_000_000 });
+      await watch.read(2);
+      tagged("quiet", "mine", "me");
+      let publishing = true;
+      let published = 0;
+      const publish = () => {
+        for (let i = 0; i < 300; i++) bus.publish({ kind: "delete", namespace: "busy", keys: [`k${published++}`] });
+        if (publishing) setImmediate(publish);
+      };
+      publish();
+      try {
+        const seen: string[] = [];
+        while (!seen.includes("READY quiet 1") && seen.length < 100_000) seen.push(describeMessage(await watch.next()));
+        expect(seen).toContain("READY quiet 1");
+      } finally {
+        publishing = false;
+      }
+      await watch.end();
+    });
+
+    it("leaves nothing out without a writer_id, nor another writer's SETs", async () => {
+      bus = new InvalidationBus();
+      const anonymous = watchAs("", ["a"]);
+      const other = watchAs("them", ["a"]);
+      await anonymous.next();
+      await other.next();
+      tagged("a", "k", "me");
+      expect(describeMessage(await anonymous.next())).toBe("SET a k 1");
+      expect(describeMessage(await other.next())).toBe("SET a k 1");
+      await anonymous.end();
+      await other.end();
+    });
+
+    it("refuses a writer_id over 64 bytes with INVALID_ARGUMENT", async () => {
+      bus = new InvalidationBus();
+      const refusal = await watchAs("x".repeat(65), ["a"]).next().catch((err: unknown) => err);
+      expect(refusal).toBeInstanceOf(InvalidArgumentError);
+      expect((refusal as Error).message).toBe("writer_id is longer than 64 bytes");
+      expect(bus.namespaceLogs).toBe(0);
+    });
   });
 });
