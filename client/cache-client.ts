@@ -97,6 +97,13 @@ export interface WrapStats {
  */
 const REFUSED_WRITE = new Set<number>([Status.INVALID_ARGUMENT, Status.RESOURCE_EXHAUSTED, Status.PERMISSION_DENIED, Status.UNAUTHENTICATED, Status.FAILED_PRECONDITION]);
 
+/**
+ * After a write of unknown outcome retired the writer id, writes go untagged
+ * (their Watch events reach this client) for this long, so that writes that
+ * keep failing restart the Watch stream at most once per period.
+ */
+const UNTAGGED_AFTER_UNKNOWN_MS = 1000;
+
 /** A fresh writer id (see SetRequest.writer_id). */
 function newWriterId(): string {
   return randomBytes(12).toString("base64url");
@@ -403,6 +410,8 @@ export class CacheClient implements AsyncDisposable {
    */
   #writerId = newWriterId();
   #writeSeq = 0n;
+  /** Writes go untagged until then (performance.now()): see UNTAGGED_AFTER_UNKNOWN_MS. */
+  #untaggedUntil = 0;
   readonly #wrapStats: WrapStats = { writeFailures: 0, refreshFailures: 0 };
   readonly #onBackgroundError: (error: unknown, info: BackgroundErrorInfo) => void;
 
@@ -506,7 +515,8 @@ export class CacheClient implements AsyncDisposable {
    * what the write's Watch event would have: reads of the key in flight
    * keep nothing, and any copy but this write's own is dropped. A failed
    * write drops the key's copy; one whose outcome is unknown also retires
-   * the writer id, so that its event reaches us if it lands after all.
+   * the writer id, so that its event reaches us if it lands after all, and
+   * the writes of the next UNTAGGED_AFTER_UNKNOWN_MS go untagged.
    */
   async #storeOwnWrite(namespace: string, key: string, { bytes, contentType }: { bytes: Uint8Array; contentType: string }, { ttl, grace, leaseToken, tags }: StoreOptions): Promise<void> {
     const local = this.#coherentLocal(namespace);
@@ -519,14 +529,15 @@ export class CacheClient implements AsyncDisposable {
     } else {
       this.#local?.delete(namespace, key);
     }
-    const writerId = this.#writerId;
+    const writerId = performance.now() < this.#untaggedUntil ? "" : this.#writerId;
     const request = { namespace, key, value: bytes, contentType, ttlMs: BigInt(ttl), graceMs: BigInt(grace), leaseToken, writerId, writeSeq: ++this.#writeSeq, tags: tags === undefined ? [] : [...tags] }; // checked by resolveWrapOptions or ctx.setTags
     try {
       await this.#session.call("set", request, this.#timeoutMs);
     } catch (err) {
       this.#settleOwnWrite(namespace, key, undefined);
-      if (writerId === this.#writerId && !(err instanceof RpcError && REFUSED_WRITE.has(err.code))) {
+      if (writerId !== "" && writerId === this.#writerId && !(err instanceof RpcError && REFUSED_WRITE.has(err.code))) {
         this.#writerId = newWriterId();
+        this.#untaggedUntil = performance.now() + UNTAGGED_AFTER_UNKNOWN_MS;
         this.#watcher?.watchAs(this.#writerId);
       }
       throw err;

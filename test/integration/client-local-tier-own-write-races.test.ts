@@ -176,4 +176,32 @@ describe("a local copy read after the client's own write timed out", () => {
     await settledAt(writer, reader, "new");
     expect(reader.getLocal("k")).not.toBe("old");
   });
+
+  it("restarts the Watch stream at most about once a second while writes keep timing out", async () => {
+    const namespace = "own-race-timeouts";
+    let watches = 0;
+    const countWatches: Interceptor = (options, nextCall) => {
+      if (options.method_definition.path.endsWith("/Watch")) watches++;
+      return new InterceptingCall(nextCall(options));
+    };
+    const writer = t.newClient({ namespace });
+    const reader = t.newClient({ namespace, timeoutMs: 150, localTier: true, channelOptions: { interceptors: [countWatches] } });
+    await writer.set("marker", 0);
+    await warmLocal(reader, "marker");
+    const opened = watches;
+    let open!: () => void;
+    durable.writeGate = new Promise<void>((resolve) => (open = resolve));
+    try {
+      for (let i = 0; i < 8; i++) {
+        expect(await reader.wrap(`t${i}`, () => i, { ttl: 60_000, lease: false })).toBe(i);
+        await reader.settled();
+      }
+      expect(reader.wrapStats().writeFailures).toBe(8);
+      expect(watches - opened).toBeGreaterThanOrEqual(1);
+      expect(watches - opened).toBeLessThanOrEqual(2);
+    } finally {
+      durable.writeGate = undefined;
+      open();
+    }
+  });
 });
