@@ -104,6 +104,12 @@ const REFUSED_WRITE = new Set<number>([Status.INVALID_ARGUMENT, Status.RESOURCE_
  */
 const UNTAGGED_AFTER_UNKNOWN_MS = 1000;
 
+/** An own write sent and not answered yet, and the local copy it kept. */
+interface UnansweredWrite {
+  readonly key: string;
+  readonly kept: CopyToken | undefined;
+}
+
 /** A fresh writer id (see SetRequest.writer_id). */
 function newWriterId(): string {
   return randomBytes(12).toString("base64url");
@@ -412,6 +418,8 @@ export class CacheClient implements AsyncDisposable {
   #writeSeq = 0n;
   /** Writes go untagged until then (performance.now()): see UNTAGGED_AFTER_UNKNOWN_MS. */
   #untaggedUntil = 0;
+  /** Own writes not answered yet, per namespace: each READY settles them again, in case their left-out events were among those it covers. */
+  readonly #unanswered = new Map<string, Set<UnansweredWrite>>();
   readonly #wrapStats: WrapStats = { writeFailures: 0, refreshFailures: 0 };
   readonly #onBackgroundError: (error: unknown, info: BackgroundErrorInfo) => void;
 
@@ -469,6 +477,7 @@ export class CacheClient implements AsyncDisposable {
         {
           invalidate: (ns, keys) => keys.forEach((key) => local.delete(ns, key)),
           flush: (ns) => local.flush(ns),
+          caughtUp: (ns) => this.#unanswered.get(ns)?.forEach((write) => this.#settleOwnWrite(ns, write.key, write.kept)),
         },
         options.coherence,
         () => this.#call(undefined).metadata,
@@ -513,7 +522,9 @@ export class CacheClient implements AsyncDisposable {
    * leaves such writes out. Keeps the value as the local copy at once (with
    * an explicit TTL, while the namespace is coherent). The answer then does
    * what the write's Watch event would have: reads of the key in flight
-   * keep nothing, and any copy but this write's own is dropped. A failed
+   * keep nothing, and any copy but this write's own is dropped. Each READY
+   * of the namespace does the same while the answer is awaited, so that a
+   * late answer does not hold a stale copy past the Watch bound. A failed
    * write drops the key's copy; one whose outcome is unknown also retires
    * the writer id, so that its event reaches us if it lands after all, and
    * the writes of the next UNTAGGED_AFTER_UNKNOWN_MS go untagged.
@@ -531,9 +542,13 @@ export class CacheClient implements AsyncDisposable {
     }
     const writerId = performance.now() < this.#untaggedUntil ? "" : this.#writerId;
     const request = { namespace, key, value: bytes, contentType, ttlMs: BigInt(ttl), graceMs: BigInt(grace), leaseToken, writerId, writeSeq: ++this.#writeSeq, tags: tags === undefined ? [] : [...tags] }; // checked by resolveWrapOptions or ctx.setTags
+    const unanswered = this.#watcher === undefined || !this.#local!.covers(namespace) ? undefined : this.#unansweredIn(namespace);
+    const write: UnansweredWrite = { key, kept };
+    unanswered?.add(write);
     try {
       await this.#session.call("set", request, this.#timeoutMs);
     } catch (err) {
+      this.#answered(namespace, unanswered, write);
       this.#settleOwnWrite(namespace, key, undefined);
       if (writerId !== "" && writerId === this.#writerId && !(err instanceof RpcError && REFUSED_WRITE.has(err.code))) {
         this.#writerId = newWriterId();
@@ -542,12 +557,25 @@ export class CacheClient implements AsyncDisposable {
       }
       throw err;
     }
+    this.#answered(namespace, unanswered, write);
     this.#settleOwnWrite(namespace, key, kept);
+  }
+
+  #unansweredIn(namespace: string): Set<UnansweredWrite> {
+    let writes = this.#unanswered.get(namespace);
+    if (writes === undefined) this.#unanswered.set(namespace, (writes = new Set()));
+    return writes;
+  }
+
+  #answered(namespace: string, unanswered: Set<UnansweredWrite> | undefined, write: UnansweredWrite): void {
+    if (unanswered === undefined) return;
+    unanswered.delete(write);
+    if (unanswered.size === 0 && this.#unanswered.get(namespace) === unanswered) this.#unanswered.delete(namespace);
   }
 
   /** Does the work of an own write's left-out Watch event once it is over: marks the key changed and drops every copy but `kept`. */
   #settleOwnWrite(namespace: string, key: string, kept: CopyToken | undefined): void {
-    if (this.#watcher === undefined) return;
+    if (this.#watcher === undefined || !this.#local!.covers(namespace)) return;
     this.#watcher.changedLocally(namespace, key);
     this.#local!.dropUnless(namespace, key, kept);
   }

@@ -9,6 +9,8 @@ export interface CoherenceListener {
   invalidate(namespace: string, keys: readonly string[]): void;
   /** Anything held for the namespace may be stale: drop it all. */
   flush(namespace: string): void;
+  /** READY: every event of the namespace until now was delivered, or left out for this watcher's writer id. */
+  caughtUp?(namespace: string): void;
 }
 
 /** Options of a {@link CoherenceWatcher}. */
@@ -161,12 +163,14 @@ export class CoherenceWatcher {
   /**
    * From now on, watches as `writerId`: the server leaves out the SET events
    * of writes tagged with it, which their writer settles by their answers.
-   * Restarts an open stream, from the cursors as they are, under the new id.
+   * Restarts an open stream, from the cursors as they are, under the new id;
+   * one waiting to reconnect keeps its backoff.
    */
   watchAs(writerId: string): void {
     if (writerId === this.#writerId) return;
     this.#writerId = writerId;
-    if (this.#cursors.size > 0) this.#restart();
+    // A stream waiting out its reconnection backoff is not open: its next attempt names the new id.
+    if (this.#cursors.size > 0 && this.#reconnectTimer === undefined) this.#restart();
   }
 
   /** Starts watching `namespace` (restarting the stream to include it), unless it was refused. */
@@ -270,6 +274,7 @@ export class CoherenceWatcher {
       case WatchEventKind.READY:
         cursor.ready = true;
         this.#failures = 0;
+        this.#listener.caughtUp?.(event.namespace);
         break;
       case WatchEventKind.RESET:
       case WatchEventKind.CLEAR:

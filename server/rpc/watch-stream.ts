@@ -31,6 +31,14 @@ export interface WatchOptions {
  * while it subscribes or catches up.
  */
 const TURN = 256;
+
+/**
+ * A READY follows events left out for the watcher's writer within this many
+ * ms (or a heartbeat, if shorter): until it comes, the client's cursor is
+ * behind them, and a reconnection would replay from there (or RESET, when
+ * the history no longer reaches back so far).
+ */
+const LEFT_OUT_READY_MS = 100;
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const KINDS: Record<WatchEvent["kind"], WatchEventKind> = {
@@ -48,11 +56,12 @@ const KINDS: Record<WatchEvent["kind"], WatchEventKind> = {
  * Work per event is O(1) whatever the number of namespaces watched; a reader
  * too slow for its queue gets RESET + READY per namespace it fell behind on.
  * SET events of the request's writer_id are left out, live and replayed; a
- * READY at the namespace's current seq follows within a heartbeat, busy
- * stream or not, so that the client's cursor moves past them.
+ * READY at the namespace's current seq follows within LEFT_OUT_READY_MS,
+ * busy stream or not, so that the client's cursor moves past them.
  */
 export async function* watchStream(bus: InvalidationBus, request: WatchRequest, ctx: CallContext, options: WatchOptions = {}): AsyncIterable<WatchMessage> {
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const leftOutReadyMs = Math.min(heartbeatMs, LEFT_OUT_READY_MS);
   const maxQueued = options.maxQueuedEvents ?? 10_000;
   const maxNamespaces = options.maxNamespaces ?? 1000;
   if (request.cursors.length > maxNamespaces) {
@@ -100,8 +109,10 @@ export async function* watchStream(bus: InvalidationBus, request: WatchRequest, 
   const unreported = new Set<string>();
   let reportDue = Infinity;
   const leaveOut = (namespace: string) => {
-    if (unreported.size === 0) reportDue = performance.now() + heartbeatMs;
     unreported.add(namespace);
+    if (reportDue !== Infinity) return;
+    reportDue = performance.now() + leftOutReadyMs;
+    wake?.(); // a stream waiting for its heartbeat waits for the READY instead
   };
   const reportIfDue = (now: number) => {
     if (now < reportDue) return;

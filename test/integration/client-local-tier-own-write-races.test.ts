@@ -2,8 +2,8 @@ import { InterceptingCall, ListenerBuilder, RequesterBuilder, type Interceptor }
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CacheClient } from "../../client/index.js";
 import { eventually } from "../helpers/eventually.js";
-import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
 import { gatedSets } from "../helpers/gated-sets.js";
+import { GatedWrites } from "../helpers/gated-writes.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 import { warmLocal } from "../helpers/warm-local.js";
 
@@ -135,15 +135,6 @@ function gatedGetAnswers(): { interceptor: Interceptor; hold: () => void; held: 
     return new InterceptingCall(nextCall(options), new RequesterBuilder().withStart((metadata, _listener, next) => next(metadata, listener)).build());
   };
   return { interceptor, hold: () => (holding = true), held, release: () => open() };
-}
-
-/** A durable tier whose writes wait for `writeGate`. */
-class GatedWrites extends FakeDurableTier {
-  writeGate: Promise<void> | undefined;
-  override async setMany(namespace: string, writes: Parameters<FakeDurableTier["setMany"]>[1]) {
-    await this.writeGate;
-    return super.setMany(namespace, writes);
-  }
 }
 
 describe("a local copy read after the client's own write timed out", () => {

@@ -130,6 +130,20 @@ describe("the Watch stream", () => {
       await watch.end();
     });
 
+    it("sends that READY within 100 ms on an idle stream, long before its heartbeat falls due", async () => {
+      bus = new InvalidationBus();
+      const watch = watchAs("me", ["a"], { heartbeatMs: 60_000 });
+      await watch.next();
+      const pending = watch.next().then(describeMessage);
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the stream is waiting for its heartbeat now
+      tagged("a", "mine", "me");
+      const started = performance.now();
+      const next = await Promise.race([pending, new Promise<string>((resolve) => setTimeout(() => resolve("nothing within 2 s"), 2000))]);
+      expect(next).toBe("READY a 1");
+      expect(performance.now() - started).toBeGreaterThanOrEqual(90); // coalesced, not one READY per left-out event
+      await watch.end();
+    });
+
     it("leaves them out of a replay too; the READY after it carries the current seq", async () => {
       bus = new InvalidationBus();
       bus.publish({ kind: "delete", namespace: "a", keys: ["before"] });

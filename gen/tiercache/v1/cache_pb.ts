@@ -1117,8 +1117,8 @@ export type WatchRequest = Message<"tiercache.v1.WatchRequest"> & {
    * Leaves out the SET events that carry this writer_id (at most 64 bytes;
    * empty = leave nothing out): a writer that learns of its own writes from
    * their SetResponse need not hear them again. Replayed events are left out
-   * too. What a left-out event would have moved is carried by a READY with
-   * the namespace's current `seq`, sent at most a heartbeat after it.
+   * too. A READY with the namespace's current `seq` follows within 100 ms
+   * (or a heartbeat, if shorter), to move the cursor past them.
    * Caution: a writer whose Set failed in transit (a deadline, a lost
    * connection) cannot know whether that write happened; it must watch
    * under another writer_id from then on, or it will not hear of it.
