@@ -1,26 +1,19 @@
 import { InterceptingCall, ListenerBuilder, RequesterBuilder, type Interceptor } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CacheClient } from "../../client/index.js";
 import { eventually } from "../helpers/eventually.js";
 import { gatedSets } from "../helpers/gated-sets.js";
-import { GatedWrites } from "../helpers/gated-writes.js";
+import { refreshHeldBack, settledAt, writerAndReader } from "../helpers/own-writes.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
-import { warmLocal } from "../helpers/warm-local.js";
 
 /**
  * Reads that race a client's own write: the local tier may keep what such a
- * read got only until the write's Watch event says the key changed. These
- * cases came from a hostile review of a change that left a writer's own
- * events out of its Watch stream (bench/README.md, sixteenth pass): each
- * one left a stale copy with that change.
+ * read got only until the write is known to have landed (its answer, or a
+ * READY past its left-out Watch event). The first three cases came from a
+ * hostile review of an earlier attempt to leave a writer's own events out of
+ * its Watch stream (bench/README.md, sixteenth pass); the fourth from the
+ * review of the change that landed. Faults (late answers, timeouts) are in
+ * client-own-write-faults.test.ts.
  */
-
-/** Waits until `writer` reads `value`, then until the reader's Watch has passed a later change: every event up to it has been applied. */
-async function settledAt(writer: CacheClient, reader: CacheClient, value: unknown): Promise<void> {
-  await eventually(async () => (await writer.get("k")) === value);
-  await writer.set("marker", Date.now());
-  await eventually(() => reader.getLocal("marker") === undefined);
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -38,10 +31,7 @@ describe("a local copy read while the client's own write is in flight", () => {
   it("is dropped when the own write lands after another client's write that the read returned", async () => {
     const namespace = nextNamespace();
     const { interceptor, release } = gatedSets();
-    const reader = t.newClient({ namespace, localTier: true, channelOptions: { interceptors: [interceptor] } });
-    const writer = t.newClient({ namespace });
-    await writer.set("marker", 0);
-    await warmLocal(reader, "marker");
+    const { writer, reader } = await writerAndReader(t, namespace, { channelOptions: { interceptors: [interceptor] } });
     expect(await reader.wrap("k", () => "own", { ttl: 60_000, lease: false })).toBe("own");
     await writer.set("k", "foreign");
     await eventually(() => reader.getLocal("k") === undefined);
@@ -56,13 +46,8 @@ describe("a local copy read while the client's own write is in flight", () => {
   it("is dropped when an eager refresh's write lands after a read of the old value", async () => {
     const namespace = nextNamespace();
     const { interceptor, release } = gatedSets();
-    const writer = t.newClient({ namespace });
-    const reader = t.newClient({ namespace, localTier: { maxEntries: 1 }, channelOptions: { interceptors: [interceptor] } });
-    await writer.set("marker", 0);
-    await warmLocal(reader, "marker");
-    await writer.set("k", "old", { ttl: 60_000 });
-    await sleep(150);
-    expect(await reader.wrap("k", () => "new", { ttl: 60_000, eagerRefresh: 0.001 })).toBe("old");
+    const { writer, reader } = await writerAndReader(t, namespace, { localTier: { maxEntries: 1 }, channelOptions: { interceptors: [interceptor] } });
+    await refreshHeldBack(writer, reader);
     await eventually(() => reader.getLocal("k") === "new");
     await reader.get("marker"); // evicts k (maxEntries 1)
     expect(reader.getLocal("k")).toBeUndefined();
@@ -77,10 +62,7 @@ describe("a local copy read while the client's own write is in flight", () => {
     const namespace = nextNamespace();
     const sets = gatedSets();
     const gets = gatedGetAnswers();
-    const reader = t.newClient({ namespace, localTier: true, channelOptions: { interceptors: [sets.interceptor, gets.interceptor] } });
-    const writer = t.newClient({ namespace });
-    await writer.set("marker", 0);
-    await warmLocal(reader, "marker");
+    const { writer, reader } = await writerAndReader(t, namespace, { channelOptions: { interceptors: [sets.interceptor, gets.interceptor] } });
     expect(await reader.wrap("k", () => "own", { ttl: 60_000, lease: false })).toBe("own");
     await writer.set("k", "foreign");
     await eventually(() => reader.getLocal("k") === undefined);
@@ -98,10 +80,7 @@ describe("a local copy read while the client's own write is in flight", () => {
   it("is dropped even when it equals the own write's value, since it carries another TTL", async () => {
     const namespace = nextNamespace();
     const { interceptor, release } = gatedSets();
-    const reader = t.newClient({ namespace, localTier: true, channelOptions: { interceptors: [interceptor] } });
-    const writer = t.newClient({ namespace });
-    await writer.set("marker", 0);
-    await warmLocal(reader, "marker");
+    const { writer, reader } = await writerAndReader(t, namespace, { channelOptions: { interceptors: [interceptor] } });
     expect(await reader.wrap("k", () => 42, { ttl: 300, lease: false })).toBe(42);
     await writer.set("k", 42, { ttl: 60_000 });
     await eventually(() => reader.getLocal("k") === undefined);
@@ -136,63 +115,3 @@ function gatedGetAnswers(): { interceptor: Interceptor; hold: () => void; held: 
   };
   return { interceptor, hold: () => (holding = true), held, release: () => open() };
 }
-
-describe("a local copy read after the client's own write timed out", () => {
-  let t: TestServer;
-  const durable = new GatedWrites(() => Date.now());
-  beforeAll(async () => {
-    t = await startTestServer({ storage: "memory" }, { durable });
-  });
-  afterAll(async () => {
-    await t.dispose();
-  });
-
-  it("is dropped when that write lands later after all", async () => {
-    const namespace = "own-race-timeout";
-    const writer = t.newClient({ namespace });
-    const reader = t.newClient({ namespace, timeoutMs: 400, localTier: true });
-    await writer.set("marker", 0);
-    await warmLocal(reader, "marker");
-    await writer.set("k", "old", { ttl: 60_000 });
-    await sleep(150);
-    let open!: () => void;
-    durable.writeGate = new Promise<void>((resolve) => (open = resolve));
-    expect(await reader.wrap("k", () => "new", { ttl: 60_000, eagerRefresh: 0.001 })).toBe("old");
-    await eventually(() => reader.wrapStats().writeFailures === 1, 3000);
-    expect(reader.getLocal("k")).toBeUndefined();
-    expect(await reader.get("k")).toBe("old");
-    expect(reader.getLocal("k")).toBe("old");
-    durable.writeGate = undefined;
-    open();
-    await settledAt(writer, reader, "new");
-    expect(reader.getLocal("k")).not.toBe("old");
-  });
-
-  it("restarts the Watch stream at most about once a second while writes keep timing out", async () => {
-    const namespace = "own-race-timeouts";
-    let watches = 0;
-    const countWatches: Interceptor = (options, nextCall) => {
-      if (options.method_definition.path.endsWith("/Watch")) watches++;
-      return new InterceptingCall(nextCall(options));
-    };
-    const writer = t.newClient({ namespace });
-    const reader = t.newClient({ namespace, timeoutMs: 150, localTier: true, channelOptions: { interceptors: [countWatches] } });
-    await writer.set("marker", 0);
-    await warmLocal(reader, "marker");
-    const opened = watches;
-    let open!: () => void;
-    durable.writeGate = new Promise<void>((resolve) => (open = resolve));
-    try {
-      for (let i = 0; i < 8; i++) {
-        expect(await reader.wrap(`t${i}`, () => i, { ttl: 60_000, lease: false })).toBe(i);
-        await reader.settled();
-      }
-      expect(reader.wrapStats().writeFailures).toBe(8);
-      expect(watches - opened).toBeGreaterThanOrEqual(1);
-      expect(watches - opened).toBeLessThanOrEqual(2);
-    } finally {
-      durable.writeGate = undefined;
-      open();
-    }
-  });
-});

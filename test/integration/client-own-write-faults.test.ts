@@ -3,28 +3,20 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../helpers/eventually.js";
 import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
 import { GatedWrites } from "../helpers/gated-writes.js";
+import { refreshHeldBack, settledAt, watchCounter, writerAndReader } from "../helpers/own-writes.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 import { warmLocal } from "../helpers/warm-local.js";
 
 /**
  * A client's Watch leaves out the events of its own writes (see
  * WatchRequest.writer_id), and their answers do the events' work. These are
- * the faults a hostile review of that change found: a late answer, a write
- * of unknown outcome on a server that keeps little history, and writes that
- * keep failing while the Watch is refused.
+ * its faults: a write that times out and lands later, a late answer, a
+ * write of unknown outcome on a server that keeps no history, and writes
+ * that keep failing (the Watch must not restart for each, nor skip its
+ * reconnection backoff). All but the first came from a hostile review.
  */
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Counts the client's Watch calls. */
-function watchCounter(): { interceptor: Interceptor; calls: () => number } {
-  let calls = 0;
-  const interceptor: Interceptor = (options, nextCall) => {
-    if (options.method_definition.path.endsWith("/Watch")) calls++;
-    return new InterceptingCall(nextCall(options));
-  };
-  return { interceptor, calls: () => calls };
-}
 
 /** Delays the answers to Sets carried by the LeaseSession stream by `ms` while `late.on` is true. */
 function lateSetAnswers(ms: number): { interceptor: Interceptor; late: { on: boolean } } {
@@ -51,7 +43,7 @@ function lostSetsOf(key: string): Interceptor {
   };
 }
 
-describe("an own write applied on the server whose answer comes late", () => {
+describe("own writes held back by the durable tier", () => {
   let t: TestServer;
   const durable = new GatedWrites(() => Date.now());
   beforeAll(async () => {
@@ -61,18 +53,14 @@ describe("an own write applied on the server whose answer comes late", () => {
     await t.dispose();
   });
 
-  it("does not let a copy read before it landed outlive the Watch bound", async () => {
-    const namespace = "late-answer";
+  it("whose answer comes late do not let a copy read before they landed outlive the Watch bound", async () => {
     const { interceptor, late } = lateSetAnswers(3500);
-    const writer = t.newClient({ namespace });
-    const reader = t.newClient({ namespace, localTier: { maxEntries: 1 }, channelOptions: { interceptors: [interceptor] } });
-    await writer.set("marker", 0);
-    await warmLocal(reader, "marker");
-    await writer.set("k", "old", { ttl: 60_000 });
-    await sleep(150);
-    const open = durable.hold();
-    late.on = true;
-    expect(await reader.wrap("k", () => "new", { ttl: 60_000, eagerRefresh: 0.001 })).toBe("old");
+    const { writer, reader } = await writerAndReader(t, "late-answer", { localTier: { maxEntries: 1 }, channelOptions: { interceptors: [interceptor] } });
+    let open!: () => void;
+    await refreshHeldBack(writer, reader, () => {
+      open = durable.hold();
+      late.on = true;
+    });
     await eventually(() => reader.getLocal("k") === "new");
     await reader.get("marker"); // evicts k (maxEntries 1)
     expect(await reader.get("k")).toBe("old"); // the write has not landed: "old" is right, and kept
@@ -85,6 +73,38 @@ describe("an own write applied on the server whose answer comes late", () => {
     expect(Date.now() - landed).toBeLessThan(2000);
     await reader.settled();
   }, 20_000);
+
+  it("that time out but land later do not leave a copy read in between", async () => {
+    const namespace = "own-race-timeout";
+    const { writer, reader } = await writerAndReader(t, namespace, { timeoutMs: 400 });
+    let open!: () => void;
+    await refreshHeldBack(writer, reader, () => (open = durable.hold()));
+    await eventually(() => reader.wrapStats().writeFailures === 1, 3000);
+    expect(reader.getLocal("k")).toBeUndefined();
+    expect(await reader.get("k")).toBe("old");
+    expect(reader.getLocal("k")).toBe("old");
+    open();
+    await settledAt(writer, reader, "new");
+    expect(reader.getLocal("k")).not.toBe("old");
+  });
+
+  it("that keep timing out restart the Watch stream at most about once a second", async () => {
+    const watches = watchCounter();
+    const { reader } = await writerAndReader(t, "timeouts", { timeoutMs: 150, onBackgroundError: () => {}, channelOptions: { interceptors: [watches.interceptor] } });
+    const opened = watches.calls();
+    const open = durable.hold();
+    try {
+      for (let i = 0; i < 8; i++) {
+        expect(await reader.wrap(`t${i}`, () => i, { ttl: 60_000, lease: false })).toBe(i);
+        await reader.settled();
+      }
+      expect(reader.wrapStats().writeFailures).toBe(8);
+      expect(watches.calls() - opened).toBeGreaterThanOrEqual(1);
+      expect(watches.calls() - opened).toBeLessThanOrEqual(2);
+    } finally {
+      open();
+    }
+  });
 });
 
 describe("a write of unknown outcome soon after a successful own write, on a server that keeps no Watch history", () => {
@@ -123,9 +143,7 @@ describe("background writes that keep failing while the server refuses the clien
 
   it("leave the Watch's reconnection backoff as it is", async () => {
     const namespace = "full";
-    const holder = t.newClient({ namespace, localTier: true });
-    await holder.set("marker", 0);
-    await warmLocal(holder, "marker"); // holds the server's only Watch slot
+    await writerAndReader(t, namespace, {}); // its reader holds the server's only Watch slot
     const watches = watchCounter();
     const client = t.newClient({ namespace, localTier: true, channelOptions: { interceptors: [watches.interceptor] }, onBackgroundError: () => {} });
     await client.get("marker"); // its Watch is refused (RESOURCE_EXHAUSTED), and backs off
