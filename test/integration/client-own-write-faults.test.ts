@@ -13,7 +13,8 @@ import { warmLocal } from "../helpers/warm-local.js";
  * its faults: a write that times out and lands later, a late answer, a
  * write of unknown outcome on a server that keeps no history, and writes
  * that keep failing (the Watch must not restart for each, nor skip its
- * reconnection backoff). All but the first came from a hostile review.
+ * reconnection backoff). The first came from the review of an earlier
+ * attempt (bench/README.md, sixteenth pass), the rest from this one's.
  */
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
