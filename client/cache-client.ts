@@ -532,9 +532,10 @@ export class CacheClient implements AsyncDisposable {
   async #storeOwnWrite(namespace: string, key: string, { bytes, contentType }: { bytes: Uint8Array; contentType: string }, { ttl, grace, leaseToken, tags }: StoreOptions): Promise<void> {
     const local = this.#coherentLocal(namespace);
     let kept: CopyToken | undefined;
+    let value: unknown;
     if (local !== undefined && ttl > 0) {
       // The copy other readers get is what a read from the server would give (the serializer's round trip), not the loader's object.
-      const value = this.#serializer.decode(bytes, contentType);
+      value = this.#serializer.decode(bytes, contentType);
       this.#watcher!.changedLocally(namespace, key);
       kept = local.set(namespace, key, { value, contentType, size: bytes.byteLength, freshMs: ttl, ttlRemainingMs: ttl });
     } else {
@@ -545,8 +546,10 @@ export class CacheClient implements AsyncDisposable {
     const unanswered = this.#watcher === undefined || !this.#local!.covers(namespace) ? undefined : this.#unansweredIn(namespace);
     const write: UnansweredWrite = { key, kept };
     unanswered?.add(write);
+    const sentAt = performance.now();
+    let answer: { ttlMs: bigint };
     try {
-      await this.#session.call("set", request, this.#timeoutMs);
+      answer = await this.#session.call("set", request, this.#timeoutMs);
     } catch (err) {
       this.#answered(namespace, unanswered, write);
       this.#settleOwnWrite(namespace, key, undefined);
@@ -558,6 +561,11 @@ export class CacheClient implements AsyncDisposable {
       throw err;
     }
     this.#answered(namespace, unanswered, write);
+    // The server may have shortened the TTL (ttl-jitter): the copy is kept no longer than the server keeps the value fresh.
+    if (kept !== undefined && answer.ttlMs > 0n && answer.ttlMs < BigInt(ttl)) {
+      const freshMs = Number(answer.ttlMs) - Math.ceil(performance.now() - sentAt);
+      kept = freshMs > 0 ? this.#local!.replace(namespace, key, kept, { value, contentType, size: bytes.byteLength, freshMs, ttlRemainingMs: freshMs }) : undefined;
+    }
     this.#settleOwnWrite(namespace, key, kept);
   }
 

@@ -148,6 +148,13 @@ export class LocalTier {
     return this.#tier(namespace).set(key, entry, now + ttl - this.#earlyMs) ? entry : undefined;
   }
 
+  /** Puts `copy` in place of the copy `token` names, if that copy is still held; keeps nothing otherwise. */
+  replace(namespace: string, key: string, token: CopyToken | undefined, copy: ServerCopy): CopyToken | undefined {
+    const tier = this.#tiers.get(namespace);
+    if (token === undefined || tier === undefined || tier.peek(key) !== token) return undefined;
+    return this.set(namespace, key, copy);
+  }
+
   /** Drops the copy of `key` unless it is the very copy that `set` returned `token` for. */
   dropUnless(namespace: string, key: string, token: CopyToken | undefined): void {
     const tier = this.#tiers.get(namespace);

@@ -69,6 +69,8 @@ export interface WriteOutcome {
   stored: number;
   /** Stored in the memory tier only (the durable tier was unavailable). */
   degraded: boolean;
+  /** A single entry's TTL as stored, in ms: after the namespace's default and TTL jitter, grace not counted; 0 = no expiry. */
+  ttlMs: number;
 }
 
 /** What a read of one key found, and in which tier. */
@@ -576,16 +578,16 @@ export class CacheEngine {
     return { key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs, tier, stale, freshRemainingMs, expiresAt: decoded.expiresAt };
   }
 
-  /** Absolute expiry of a write, and the end of its fresh period when it has grace (0 = none). */
-  #expiry(state: NamespaceState, ttlMs: number, graceMs = 0): { expiresAt: number; freshUntil: number } {
+  /** Absolute expiry of a write, the end of its fresh period when it has grace (0 = none), and its TTL after jitter (0 = none). */
+  #expiry(state: NamespaceState, ttlMs: number, graceMs = 0): { expiresAt: number; freshUntil: number; ttl: number } {
     checkTtl(ttlMs);
     checkTtl(graceMs, "grace_ms");
     const ttl = ttlMs === 0 ? state.settings.defaultTtlMs : ttlMs;
-    if (ttl === 0) return { expiresAt: 0, freshUntil: 0 };
+    if (ttl === 0) return { expiresAt: 0, freshUntil: 0, ttl: 0 };
     const jitter = state.settings.ttlJitter;
     const shortened = jitter === 0 ? ttl : Math.max(1, ttl - Math.floor(this.#random() * jitter * ttl));
     const freshUntil = this.#clock() + shortened;
-    return graceMs === 0 ? { expiresAt: freshUntil, freshUntil: 0 } : { expiresAt: freshUntil + graceMs, freshUntil };
+    return graceMs === 0 ? { expiresAt: freshUntil, freshUntil: 0, ttl: shortened } : { expiresAt: freshUntil + graceMs, freshUntil, ttl: shortened };
   }
 
   /**
@@ -803,12 +805,13 @@ export class CacheEngine {
     return { key: hit.key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs: 1, tier: hit.tier, stale: false, freshRemainingMs: 1, expiresAt: decoded.expiresAt };
   }
 
-  #encode(state: NamespaceState, entry: ValueToSet, tagCounter: number): DurableWrite {
+  /** The write of `entry`, and the TTL it got (after jitter, without grace; 0 = none). */
+  #encode(state: NamespaceState, entry: ValueToSet, tagCounter: number): DurableWrite & { readonly ttl: number } {
     checkKey(entry.key, this.#options.maxKeyBytes);
-    const { expiresAt, freshUntil } = this.#expiry(state, entry.ttlMs, entry.graceMs);
+    const { expiresAt, freshUntil, ttl } = this.#expiry(state, entry.ttlMs, entry.graceMs);
     const tags = entry.tags === undefined || entry.tags.length === 0 ? undefined : { epoch: tagCounter, tags: distinctTags(entry.tags) };
     const envelope = this.#options.codec.encode(entry.value, entry.contentType, expiresAt, freshUntil, tags);
-    return { key: entry.key, envelope, expiresAt };
+    return { key: entry.key, envelope, expiresAt, ttl };
   }
 
   /** Throws what encoding `entry` would throw (key, TTL, grace, value size, content type), without encoding it. */
@@ -914,7 +917,7 @@ export class CacheEngine {
         }
       },
     );
-    return { stored: writes.length, degraded };
+    return { stored: writes.length, degraded, ttlMs: writes.length === 1 ? writes[0]!.ttl : 0 };
   }
 
   /** Removes one key from every tier; true when some tier held it. */

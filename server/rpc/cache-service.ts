@@ -184,8 +184,8 @@ export function cacheServiceHandlers(
         checkWriterId(req.writerId);
         entry.origin = { writerId: req.writerId, writeSeq: req.writeSeq };
       }
-      const { degraded } = await engine.set(req.namespace, entry, writeScope(ctx));
-      return { degraded };
+      const { degraded, ttlMs } = await engine.set(req.namespace, entry, writeScope(ctx));
+      return { degraded, ttlMs: BigInt(ttlMs) };
     },
     async delete(req, ctx) {
       return { deleted: await engine.delete(req.namespace, req.key, ctx) };

@@ -11,7 +11,7 @@ import type { FakeClock } from "./fake-clock.js";
 export function engineWith(
   clock: FakeClock | undefined,
   durable: DurableTier | undefined,
-  settings: Partial<{ defaultTtlMs: number; memoryMaxEntries: number }> = {},
+  settings: Partial<{ defaultTtlMs: number; memoryMaxEntries: number; ttlJitter: number }> = {},
   extra: Partial<CacheEngineOptions> = {},
 ): CacheEngine {
   const options: CacheEngineOptions = {

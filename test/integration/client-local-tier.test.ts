@@ -146,6 +146,29 @@ describe("local copies of values with grace", () => {
   });
 });
 
+describe("a value `wrap` wrote, in a namespace whose TTLs the server jitters", () => {
+  it("is not served locally after the server's shortened TTL", async () => {
+    const t = await startTestServer({ storage: "memory", namespaces: new Map([["jittered", { ttlJitter: 1 }]]) });
+    try {
+      const client = t.newClient({ namespace: "jittered", localTier: true });
+      await t.client.set("marker", 0, { namespace: "jittered" });
+      await warm(client, "marker", "jittered");
+      const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
+      for (const key of keys) expect(await client.wrap(key, () => key, { ttl: 3000, lease: false })).toBe(key);
+      await client.settled();
+      await sleep(2200); // each TTL is somewhere in 1..3000 ms: most have ended on the server by now
+      const servedAfterExpiry: string[] = [];
+      for (const key of keys) {
+        const local = client.getLocal(key);
+        if (local !== undefined && (await t.client.get(key, { namespace: "jittered" })) === undefined) servedAfterExpiry.push(key);
+      }
+      expect(servedAfterExpiry).toEqual([]);
+    } finally {
+      await t.dispose();
+    }
+  });
+});
+
 describe("metadata of local hits", () => {
   it("keeps the content type and reports the server's expiry as of now (0 only for no expiry)", async () => {
     const clock = fakeClock(Date.now());

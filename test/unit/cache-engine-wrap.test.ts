@@ -27,6 +27,16 @@ describe("CacheEngine: writer-tagged changes and eager-refresh leases", () => {
     expect(events.at(-1)).not.toHaveProperty("origin");
   });
 
+  it("answers a one-key Set with the TTL it stored: the namespace's default when none is asked for, after TTL jitter, grace not counted", async () => {
+    const clock = fakeClock();
+    const engine = engineWith(clock, new FakeDurableTier(clock.now), { defaultTtlMs: 8000, ttlJitter: 0.5 }, { random: () => 0.5 });
+    const set = (ttlMs: number, graceMs = 0) => engine.set("ns", { key: "k", value: bytes("v"), contentType: "", ttlMs, graceMs });
+    expect((await set(1000)).ttlMs).toBe(750);
+    expect((await set(1000, 60_000)).ttlMs).toBe(750);
+    expect((await set(0)).ttlMs).toBe(6000);
+    expect((await engine.setMany("ns", [{ key: "a", value: bytes("v"), contentType: "", ttlMs: 1000 }, { key: "b", value: bytes("v"), contentType: "", ttlMs: 1000 }])).ttlMs).toBe(0);
+  });
+
   it("grants the lease with a fresh value only within refresh_ahead_ms of going stale, to one caller at a time", async () => {
     const { clock, engine } = setup();
     await engine.set("ns", { key: "k", value: bytes("v"), contentType: "", ttlMs: 10_000 });
