@@ -532,10 +532,9 @@ export class CacheClient implements AsyncDisposable {
   async #storeOwnWrite(namespace: string, key: string, { bytes, contentType }: { bytes: Uint8Array; contentType: string }, { ttl, grace, leaseToken, tags }: StoreOptions): Promise<void> {
     const local = this.#coherentLocal(namespace);
     let kept: CopyToken | undefined;
-    let value: unknown;
     if (local !== undefined && ttl > 0) {
       // The copy other readers get is what a read from the server would give (the serializer's round trip), not the loader's object.
-      value = this.#serializer.decode(bytes, contentType);
+      const value = this.#serializer.decode(bytes, contentType);
       this.#watcher!.changedLocally(namespace, key);
       kept = local.set(namespace, key, { value, contentType, size: bytes.byteLength, freshMs: ttl, ttlRemainingMs: ttl });
     } else {
@@ -564,7 +563,7 @@ export class CacheClient implements AsyncDisposable {
     // The server may have shortened the TTL (ttl-jitter): the copy is kept no longer than the server keeps the value fresh.
     if (kept !== undefined && answer.ttlMs > 0n && answer.ttlMs < BigInt(ttl)) {
       const freshMs = Number(answer.ttlMs) - Math.ceil(performance.now() - sentAt);
-      kept = freshMs > 0 ? this.#local!.replace(namespace, key, kept, { value, contentType, size: bytes.byteLength, freshMs, ttlRemainingMs: freshMs }) : undefined;
+      if (!this.#local!.shorten(namespace, key, kept, freshMs)) kept = undefined;
     }
     this.#settleOwnWrite(namespace, key, kept);
   }

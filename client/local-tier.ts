@@ -148,11 +148,26 @@ export class LocalTier {
     return this.#tier(namespace).set(key, entry, now + ttl - this.#earlyMs) ? entry : undefined;
   }
 
-  /** Puts `copy` in place of the copy `token` names, if that copy is still held; keeps nothing otherwise. */
-  replace(namespace: string, key: string, token: CopyToken | undefined, copy: ServerCopy): CopyToken | undefined {
+  /**
+   * Makes the copy `token` names expire within `freshMs` from now, if it is
+   * still held and would last longer (never lengthened, so `maxTtlMs` still
+   * counts from when it was kept). False when it is no longer held.
+   */
+  shorten(namespace: string, key: string, token: CopyToken | undefined, freshMs: number): boolean {
     const tier = this.#tiers.get(namespace);
-    if (token === undefined || tier === undefined || tier.peek(key) !== token) return undefined;
-    return this.set(namespace, key, copy);
+    if (token === undefined || tier === undefined || tier.peek(key) !== token) return false;
+    const entry = token as LocalEntry;
+    const now = this.#clock();
+    const end = now + freshMs;
+    if (entry.serverExpiresAt === 0 || end < entry.serverExpiresAt) entry.serverExpiresAt = end;
+    const localEnd = end - this.#earlyMs;
+    const current = tier.peekExpiry(key) ?? 0;
+    if (localEnd <= now) {
+      tier.delete(key);
+      return false;
+    }
+    if (current === 0 || localEnd < current) tier.touch(key, localEnd);
+    return true;
   }
 
   /** Drops the copy of `key` unless it is the very copy that `set` returned `token` for. */

@@ -344,6 +344,12 @@ export class MemoryTier<V> {
     return slot === undefined || this.#isExpired(slot) ? undefined : this.#values[slot];
   }
 
+  /** Expiry of an unexpired entry (0 = never), or undefined; no stats, no recency update, never reclaims. */
+  peekExpiry(key: string): number | undefined {
+    const slot = this.#map.get(key);
+    return slot === undefined || this.#isExpired(slot) ? undefined : this.#expiresAt(slot);
+  }
+
   /** Whether an unexpired entry exists; no stats, no recency update, never reclaims. */
   has(key: string): boolean {
     const slot = this.#map.get(key);

@@ -369,10 +369,11 @@ export type SetResponse = Message<"tiercache.v1.SetResponse"> & {
   degraded: boolean;
 
   /**
-   * The TTL the value got, in ms from when the server stored it: the one
+   * The TTL the value got, in ms from before the server stored it: the one
    * asked for (or the namespace's default) after the namespace's TTL
    * jitter, grace not counted; 0 = it does not expire. A client that keeps
-   * a copy of what it wrote keeps it no longer than this.
+   * a copy of what it wrote keeps it no longer than this from sending the
+   * Set. (A server older than this field answers 0.)
    *
    * @generated from field: int64 ttl_ms = 2;
    */
