@@ -540,17 +540,16 @@ export class CacheClient implements AsyncDisposable {
     } else {
       this.#local?.delete(namespace, key);
     }
-    const writerId = performance.now() < this.#untaggedUntil ? "" : this.#writerId;
+    const sentAt = performance.now();
+    const writerId = sentAt < this.#untaggedUntil ? "" : this.#writerId;
     const request = { namespace, key, value: bytes, contentType, ttlMs: BigInt(ttl), graceMs: BigInt(grace), leaseToken, writerId, writeSeq: ++this.#writeSeq, tags: tags === undefined ? [] : [...tags] }; // checked by resolveWrapOptions or ctx.setTags
-    const unanswered = this.#watcher === undefined || !this.#local!.covers(namespace) ? undefined : this.#unansweredIn(namespace);
+    const unanswered = this.#settlesLocally(namespace) ? this.#unansweredIn(namespace) : undefined;
     const write: UnansweredWrite = { key, kept };
     unanswered?.add(write);
-    const sentAt = performance.now();
     let answer: { ttlMs: bigint };
     try {
       answer = await this.#session.call("set", request, this.#timeoutMs);
     } catch (err) {
-      this.#answered(namespace, unanswered, write);
       this.#settleOwnWrite(namespace, key, undefined);
       if (writerId !== "" && writerId === this.#writerId && !(err instanceof RpcError && REFUSED_WRITE.has(err.code))) {
         this.#writerId = newWriterId();
@@ -558,8 +557,9 @@ export class CacheClient implements AsyncDisposable {
         this.#watcher?.watchAs(this.#writerId);
       }
       throw err;
+    } finally {
+      this.#answered(namespace, unanswered, write);
     }
-    this.#answered(namespace, unanswered, write);
     // The server may have shortened the TTL (ttl-jitter): the copy is kept no longer than the server keeps the value fresh.
     if (kept !== undefined && answer.ttlMs > 0n && answer.ttlMs < BigInt(ttl)) {
       const freshMs = Number(answer.ttlMs) - Math.ceil(performance.now() - sentAt);
@@ -582,9 +582,14 @@ export class CacheClient implements AsyncDisposable {
 
   /** Does the work of an own write's left-out Watch event once it is over: marks the key changed and drops every copy but `kept`. */
   #settleOwnWrite(namespace: string, key: string, kept: CopyToken | undefined): void {
-    if (this.#watcher === undefined || !this.#local!.covers(namespace)) return;
-    this.#watcher.changedLocally(namespace, key);
+    if (!this.#settlesLocally(namespace)) return;
+    this.#watcher!.changedLocally(namespace, key);
     this.#local!.dropUnless(namespace, key, kept);
+  }
+
+  /** Whether own writes of `namespace` have local copies and reads to settle (a watched local tier covers it). */
+  #settlesLocally(namespace: string): boolean {
+    return this.#watcher !== undefined && this.#local!.covers(namespace);
   }
 
   /**

@@ -161,11 +161,11 @@ export class LocalTier {
     const end = now + freshMs;
     if (entry.serverExpiresAt === 0 || end < entry.serverExpiresAt) entry.serverExpiresAt = end;
     const localEnd = end - this.#earlyMs;
-    const current = tier.peekExpiry(key) ?? 0;
     if (localEnd <= now) {
       tier.delete(key);
       return false;
     }
+    const current = tier.peekExpiry(key) ?? 0;
     if (current === 0 || localEnd < current) tier.touch(key, localEnd);
     return true;
   }
