@@ -106,17 +106,41 @@ async function twoInstances(clock: FakeClock): Promise<{ servers: TestServer[]; 
 /** Longest wait for a namespace to be cleared while the deployment recovers from a fault. */
 const RECOVERY_TIMEOUT_MS = 20_000;
 
-/** Clears a namespace through `server`, retrying while it answers UNAVAILABLE or DEADLINE_EXCEEDED (recovering from a fault). */
-async function clearRecovering(server: TestServer, namespace: string): Promise<void> {
+/** Runs `call`, retrying while it answers UNAVAILABLE or DEADLINE_EXCEEDED (the deployment recovering from a fault). */
+async function recovering<T>(call: () => Promise<T>): Promise<T> {
   const started = Date.now();
   for (;;) {
     try {
-      await server.client.clear({ namespace });
-      return;
+      return await call();
     } catch (err) {
       const transient = RpcError.is(err, Status.UNAVAILABLE) || RpcError.is(err, Status.DEADLINE_EXCEEDED);
       if (!transient || Date.now() - started > RECOVERY_TIMEOUT_MS) throw err;
       await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** A key no run uses, written and deleted by `awaitPeersHeard`. */
+const PEER_BARRIER_KEY = "conformance: every peer heard";
+
+/**
+ * Waits until each instance has handled every invalidation the others
+ * published before (a clear through another instance, say, which would
+ * otherwise reach it during the next run and drop what that run wrote):
+ * the instance holds a key in its memory tier, another deletes it, and once
+ * the instance no longer serves it, the earlier messages of that channel
+ * have been handled too.
+ */
+async function awaitPeersHeard(servers: readonly TestServer[]): Promise<void> {
+  for (const [i, server] of servers.entries()) {
+    const peer = servers[(i + 1) % servers.length]!;
+    await recovering(() => server.client.set(PEER_BARRIER_KEY, true));
+    await recovering(() => peer.client.delete(PEER_BARRIER_KEY));
+    const started = Date.now();
+    const held = () => server.server.engine.get(resolveNamespace(""), PEER_BARRIER_KEY, undefined, true).then((found) => found !== undefined, () => true);
+    while (await held()) {
+      if (Date.now() - started > RECOVERY_TIMEOUT_MS) throw new Error(`instance ${i + 1} did not hear a delete through instance ${((i + 1) % servers.length) + 1} within ${RECOVERY_TIMEOUT_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
 }
@@ -164,8 +188,9 @@ export async function startDeployment(kind: DeploymentKind): Promise<Deployment>
         clients = [connect(0), connect(1)];
       }
       for (const server of servers) {
-        for (const namespace of namespaces) await (faultable ? clearRecovering(server, namespace) : server.client.clear({ namespace }));
+        for (const namespace of namespaces) await (faultable ? recovering(() => server.client.clear({ namespace })) : server.client.clear({ namespace }));
       }
+      if (servers.length > 1) await awaitPeersHeard(servers);
     },
     async dispose() {
       for (const server of servers) await server.dispose();
