@@ -104,6 +104,9 @@ const REFUSED_WRITE = new Set<number>([Status.INVALID_ARGUMENT, Status.RESOURCE_
  */
 const UNTAGGED_AFTER_UNKNOWN_MS = 1000;
 
+/** Parts per million (GetOrLeaseResponse.ttl_jitter_ppm). */
+const PPM = 1_000_000;
+
 /** An own write sent and not answered yet, and the local copy it kept. */
 interface UnansweredWrite {
   readonly key: string;
@@ -490,7 +493,7 @@ export class CacheClient implements AsyncDisposable {
         const res = await this.#session.call("getOrLease", { namespace, key, leaseMs, waitMs, waitOnStale, refreshAheadMs }, waitMs > 0 ? waitMs + 5000 : this.#timeoutMs);
         const value = res.found ? this.#serializer.decode(res.value, res.contentType) : undefined;
         if (res.found && !res.stale) this.#remember(namespace, key, this.#serverCopy(value, res), mark, res.streamId);
-        return { found: res.found, value, stale: res.stale, leaseToken: res.leaseToken };
+        return { found: res.found, value, stale: res.stale, leaseToken: res.leaseToken, ttlJitterPpm: res.ttlJitterPpm };
       },
       store: (namespace, key, value, options) => this.#storeOwnWrite(namespace, key, this.#serializer.encode(value), options),
       releaseLease: async (namespace, key, leaseToken) => {
@@ -529,14 +532,16 @@ export class CacheClient implements AsyncDisposable {
    * the writer id, so that its event reaches us if it lands after all, and
    * the writes of the next UNTAGGED_AFTER_UNKNOWN_MS go untagged.
    */
-  async #storeOwnWrite(namespace: string, key: string, { bytes, contentType }: { bytes: Uint8Array; contentType: string }, { ttl, grace, leaseToken, tags }: StoreOptions): Promise<void> {
+  async #storeOwnWrite(namespace: string, key: string, { bytes, contentType }: { bytes: Uint8Array; contentType: string }, { ttl, grace, leaseToken, ttlJitterPpm, tags }: StoreOptions): Promise<void> {
     const local = this.#coherentLocal(namespace);
     let kept: CopyToken | undefined;
-    if (local !== undefined && ttl > 0) {
+    // Until the answer says which TTL the server gave it, the copy lasts the shortest the namespace's ttlJitter allows.
+    const shortestTtl = ttl - Math.ceil((ttl * Math.min(ttlJitterPpm, PPM)) / PPM);
+    if (local !== undefined && shortestTtl > 0) {
       // The copy other readers get is what a read from the server would give (the serializer's round trip), not the loader's object.
       const value = this.#serializer.decode(bytes, contentType);
       this.#watcher!.changedLocally(namespace, key);
-      kept = local.set(namespace, key, { value, contentType, size: bytes.byteLength, freshMs: ttl, ttlRemainingMs: ttl });
+      kept = local.set(namespace, key, { value, contentType, size: bytes.byteLength, freshMs: shortestTtl, ttlRemainingMs: ttl });
     } else {
       this.#local?.delete(namespace, key);
     }

@@ -126,7 +126,15 @@ export interface LeaseRead {
   stale: boolean;
   /** With a fresh value: the caller should refresh it early (eager refresh); else it should compute it. */
   leaseToken: string;
+  /** The namespace's TTL jitter in parts per million (rounded up): a write's TTL may be this much shorter than asked. */
+  ttlJitterPpm: number;
 }
+
+/** What a run of the loader takes from GetOrLease's answer. */
+type LeaseGrant = Pick<LeaseRead, "leaseToken" | "ttlJitterPpm">;
+
+/** The grant of a run that did not reach the server. */
+const NO_GRANT: LeaseGrant = { leaseToken: "", ttlJitterPpm: 0 };
 
 /** A loader: computes the value of a missing key; may tune how it is cached through its context. */
 export type Loader<T> = (ctx: WrapContext) => T | Promise<T>;
@@ -136,6 +144,8 @@ export interface StoreOptions {
   ttl: number;
   grace: number;
   leaseToken: string;
+  /** From GetOrLease's answer: the server may shorten `ttl` by up to this many parts per million. */
+  ttlJitterPpm: number;
   /** From ctx.setTags; undefined when the loader set none. */
   tags: readonly string[] | undefined;
 }
@@ -265,20 +275,20 @@ export class Wrapper {
       }
     } catch (err) {
       if (!unreachable(err)) throw err;
-      return (await this.#load(namespace, key, loader, options, "", false)) as T;
+      return (await this.#load(namespace, key, loader, options, NO_GRANT, false)) as T;
     }
     if (read.found && !read.stale) {
-      if (read.leaseToken) this.#refreshInBackground(namespace, key, loader, options, read.leaseToken);
+      if (read.leaseToken) this.#refreshInBackground(namespace, key, loader, options, read);
       return read.value as T;
     }
     if (read.found) {
       if (options.staleWhileRevalidate) {
-        if (read.leaseToken) this.#refreshInBackground(namespace, key, loader, options, read.leaseToken);
+        if (read.leaseToken) this.#refreshInBackground(namespace, key, loader, options, read);
         return read.value as T;
       }
       // Another caller holds the lease and did not bring a fresh value within softTimeout.
       if (!read.leaseToken && options.lease) return read.value as T;
-      const fresh = this.#load(namespace, key, loader, options, read.leaseToken);
+      const fresh = this.#load(namespace, key, loader, options, read);
       const result = await within(fresh, options.softTimeout ?? options.leaseWaitMs).catch(() => TIMED_OUT);
       if (result === TIMED_OUT) {
         fresh.catch(() => {});
@@ -286,15 +296,15 @@ export class Wrapper {
       }
       return result as T;
     }
-    return (await this.#load(namespace, key, loader, options, read.leaseToken)) as T;
+    return (await this.#load(namespace, key, loader, options, read)) as T;
   }
 
-  #refreshInBackground<T>(namespace: string, key: string, loader: Loader<T>, options: ResolvedWrapOptions, token: string): void {
+  #refreshInBackground<T>(namespace: string, key: string, loader: Loader<T>, options: ResolvedWrapOptions, grant: LeaseGrant): void {
     const id = `${namespace}\u0000${key}`;
     if (this.#refreshing.has(id)) return;
     this.#refreshing.add(id);
     this.#track(
-      this.#load(namespace, key, loader, options, token)
+      this.#load(namespace, key, loader, options, grant)
         .catch((err: unknown) => this.#backend.failed("refresh", namespace, key, err))
         .finally(() => this.#refreshing.delete(id)),
     );
@@ -312,7 +322,7 @@ export class Wrapper {
       this.#backend
         .getOrLease(namespace, key, options.leaseMs, 0, false, options.refreshAheadMs)
         .then(async (read) => {
-          if (read.leaseToken && read.found) await this.#load(namespace, key, loader, options, read.leaseToken);
+          if (read.leaseToken && read.found) await this.#load(namespace, key, loader, options, read);
           else if (read.leaseToken) await this.#backend.releaseLease(namespace, key, read.leaseToken);
         })
         .catch((err: unknown) => this.#backend.failed("refresh", namespace, key, err))
@@ -327,7 +337,7 @@ export class Wrapper {
    * back. A failed or skipped run gives the lease back too. With `store`
    * false (the service is unreachable), the value is returned uncached.
    */
-  async #load<T>(namespace: string, key: string, loader: Loader<T>, options: ResolvedWrapOptions, leaseToken: string, store = true): Promise<T> {
+  async #load<T>(namespace: string, key: string, loader: Loader<T>, options: ResolvedWrapOptions, { leaseToken, ttlJitterPpm }: LeaseGrant, store = true): Promise<T> {
     const ctx = new LoaderContext();
     let value: T | typeof TIMED_OUT;
     try {
@@ -347,7 +357,7 @@ export class Wrapper {
     const grace = ctx.grace ?? (value === undefined ? 0 : options.grace);
     let stored: Promise<void>;
     try {
-      stored = this.#backend.store(namespace, key, value, { ttl, grace, leaseToken, tags: ctx.tags ?? options.tags });
+      stored = this.#backend.store(namespace, key, value, { ttl, grace, leaseToken, ttlJitterPpm, tags: ctx.tags ?? options.tags });
     } catch (err) {
       // The value cannot be encoded (UnserializableError): the caller is told, as set and wrapMany tell it.
       if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});

@@ -1047,6 +1047,12 @@ export class CacheEngine {
    * value with at most `refreshAheadMs` left before it goes stale comes with
    * the lease when nobody holds it (eager refresh).
    */
+  /** The namespace's `ttlJitter` (0 to 1): a write's TTL may come out shorter than asked by up to this fraction. */
+  ttlJitter(namespace: string): number {
+    const name = checkNamespace(namespace);
+    return (this.#namespaces.get(name)?.settings ?? this.#options.settingsFor(name)).ttlJitter;
+  }
+
   async getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, scope?: CallScope, waitOnStale = false, refreshAheadMs = 0): Promise<LeaseResult> {
     if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > 600_000) throw new InvalidArgumentError(`lease_ms ${leaseMs} is out of range: use 1 to 600000`);
     if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 60_000) throw new InvalidArgumentError(`wait_ms ${waitMs} is out of range: use 0 to 60000`);

@@ -256,7 +256,8 @@ export function cacheServiceHandlers(
     },
     async getOrLease(req, ctx) {
       const { found, leaseToken } = await engine.getOrLease(req.namespace, req.key, req.leaseMs, req.waitMs, ctx, req.waitOnStale, req.refreshAheadMs);
-      return { ...toGetResponse(found, engine.bus.streamId), ...(leaseToken && { leaseToken }) };
+      const ttlJitterPpm = Math.ceil(engine.ttlJitter(req.namespace) * 1_000_000);
+      return { ...toGetResponse(found, engine.bus.streamId), ...(leaseToken && { leaseToken }), ...(ttlJitterPpm > 0 && { ttlJitterPpm }) };
     },
     async releaseLease(req) {
       return { released: await engine.releaseLease(req.namespace, req.key, req.leaseToken) };

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { CacheClient } from "../../client/index.js";
 import { fakeClock } from "../helpers/fake-clock.js";
+import { GatedWrites } from "../helpers/gated-writes.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 import { eventually } from "../helpers/eventually.js";
 
@@ -163,6 +164,31 @@ describe("a value `wrap` wrote, in a namespace whose TTLs the server jitters", (
         if ((await t.client.get(key, { namespace: "jittered" })) === undefined && client.getLocal(key) !== undefined) servedAfterExpiry.push(key);
       }
       expect(servedAfterExpiry).toEqual([]);
+    } finally {
+      await t.dispose();
+    }
+  });
+});
+
+describe("a value `wrap` wrote, in a namespace whose TTLs the server jitters, before the Set is answered", () => {
+  it("is served locally no longer than the shortest TTL the server may give it", async () => {
+    const durable = new GatedWrites(() => Date.now());
+    const t = await startTestServer({ storage: "memory", namespaces: new Map([["jittered", { ttlJitter: 0.5 }]]) }, { durable });
+    try {
+      const clock = fakeClock(Date.now());
+      const client = t.newClient({ namespace: "jittered", localTier: { clock: clock.now } });
+      await t.client.set("marker", 0, { namespace: "jittered" });
+      await warm(client, "marker", "jittered");
+      const open = durable.hold();
+      expect(await client.wrap("k", () => "loaded", { ttl: 10_000, lease: false })).toBe("loaded");
+      clock.advance(4_999);
+      const before = client.getLocal("k");
+      clock.advance(2);
+      // The server may keep it for as little as 5,000 ms (ttlJitter 0.5): the client cannot know more until the answer.
+      const after = client.getLocal("k");
+      open();
+      await client.settled();
+      expect({ before, after }).toEqual({ before: "loaded", after: undefined });
     } finally {
       await t.dispose();
     }

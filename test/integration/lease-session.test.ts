@@ -102,6 +102,30 @@ describe("LeaseSession against a server", () => {
     expect(await session.ended).toBe("OK");
   });
 
+  it("tells, unary and in a session, each namespace's TTL jitter in parts per million, rounded up (0 without jitter)", async () => {
+    const namespaces = new Map([
+      ["tenth", { ttlJitter: 0.1 }],
+      ["third", { ttlJitter: 1 / 3 }],
+      ["whole", { ttlJitter: 1 }],
+    ]);
+    const t = await startTestServer({ storage: "memory", namespaces });
+    servers.push(t);
+    const raw = rawClient(t);
+    const session = new Session(raw);
+    const told: Record<string, [number, number]> = {};
+    let id = 0;
+    for (const namespace of ["tenth", "third", "whole", "plain"]) {
+      const unary = await raw.getOrLease({ namespace, key: "k", leaseMs: 1000 });
+      const asked = session.getOrLease(++id, { namespace, key: "k" });
+      await session.answer(asked);
+      const inSession = session.answers.get(asked)!.result.value as { ttlJitterPpm: number };
+      told[namespace] = [unary.ttlJitterPpm, inSession.ttlJitterPpm];
+    }
+    expect(told).toEqual({ tenth: [100_000, 100_000], third: [333_334, 333_334], whole: [1_000_000, 1_000_000], plain: [0, 0] });
+    session.requests.end();
+    expect(await session.ended).toBe("OK");
+  });
+
   it("holds a Set it carries to the token's quota exactly as a unary Set", async () => {
     const TENANT = "tenant-token-0123456789abcdef";
     const tokens = parseTokens(JSON.stringify([{ token: TENANT, namespaces: ["a.*"], rights: ["read", "write", "admin"], maxNamespaces: 1 }]));

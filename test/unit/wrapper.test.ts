@@ -8,8 +8,8 @@ function memoryBackend(): WrapBackend & { stored: Map<string, unknown> } {
   return {
     stored,
     async getOrLease(_namespace, key): Promise<LeaseRead> {
-      if (stored.has(key)) return { found: true, value: stored.get(key), stale: false, leaseToken: "" };
-      return { found: false, value: undefined, stale: false, leaseToken: `lease-${++leases}` };
+      if (stored.has(key)) return { found: true, value: stored.get(key), stale: false, leaseToken: "", ttlJitterPpm: 0 };
+      return { found: false, value: undefined, stale: false, leaseToken: `lease-${++leases}`, ttlJitterPpm: 0 };
     },
     async store(_namespace, key, value) {
       stored.set(key, value);
