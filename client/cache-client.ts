@@ -541,7 +541,7 @@ export class CacheClient implements AsyncDisposable {
       // The copy other readers get is what a read from the server would give (the serializer's round trip), not the loader's object.
       const value = this.#serializer.decode(bytes, contentType);
       this.#watcher!.changedLocally(namespace, key);
-      kept = local.set(namespace, key, { value, contentType, size: bytes.byteLength, freshMs: shortestTtl, ttlRemainingMs: ttl });
+      kept = local.set(namespace, key, { value, contentType, size: bytes.byteLength, freshMs: shortestTtl, ttlRemainingMs: shortestTtl });
     } else {
       this.#local?.delete(namespace, key);
     }
@@ -565,7 +565,7 @@ export class CacheClient implements AsyncDisposable {
     } finally {
       this.#answered(namespace, unanswered, write);
     }
-    // The server may have shortened the TTL (ttl-jitter): the copy is kept no longer than the server keeps the value fresh.
+    // The server may have given a shorter TTL still (an older server, or an instance with more jitter): the copy follows it.
     if (kept !== undefined && answer.ttlMs > 0n && answer.ttlMs < BigInt(ttl)) {
       const freshMs = Number(answer.ttlMs) - Math.ceil(performance.now() - sentAt);
       if (!this.#local!.shorten(namespace, key, kept, freshMs)) kept = undefined;

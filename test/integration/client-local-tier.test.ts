@@ -1,3 +1,4 @@
+import { InterceptingCall, type Interceptor } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { CacheClient } from "../../client/index.js";
 import { fakeClock } from "../helpers/fake-clock.js";
@@ -147,11 +148,24 @@ describe("local copies of values with grace", () => {
   });
 });
 
+/** Clears GetOrLeaseResponse.ttl_jitter_ppm in every answer, unary or in a LeaseSession, as a server older than that field answers. */
+const asOlderServer: Interceptor = (options, nextCall) =>
+  new InterceptingCall(nextCall(options), {
+    start: (metadata, listener, next) =>
+      next(metadata, {
+        onReceiveMessage: (message: { ttlJitterPpm?: number; result?: { case?: string; value?: { ttlJitterPpm?: number } } }, receive: (m: unknown) => void) => {
+          if (message.ttlJitterPpm !== undefined) message.ttlJitterPpm = 0;
+          if (message.result?.case === "getOrLease" && message.result.value !== undefined) message.result.value.ttlJitterPpm = 0;
+          receive(message);
+        },
+      }),
+  });
+
 describe("a value `wrap` wrote, in a namespace whose TTLs the server jitters", () => {
-  it("is not served locally after the server's shortened TTL", async () => {
+  it("is not served locally after the server's shortened TTL, even from a server that does not tell the jitter up front", async () => {
     const t = await startTestServer({ storage: "memory", namespaces: new Map([["jittered", { ttlJitter: 1 }]]) });
     try {
-      const client = t.newClient({ namespace: "jittered", localTier: true });
+      const client = t.newClient({ namespace: "jittered", localTier: true, channelOptions: { interceptors: [asOlderServer] } });
       await t.client.set("marker", 0, { namespace: "jittered" });
       await warm(client, "marker", "jittered");
       const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
@@ -181,6 +195,7 @@ describe("a value `wrap` wrote, in a namespace whose TTLs the server jitters, be
       await warm(client, "marker", "jittered");
       const open = durable.hold();
       expect(await client.wrap("k", () => "loaded", { ttl: 10_000, lease: false })).toBe("loaded");
+      const reported = (await client.getEntry("k"))?.ttlRemainingMs;
       clock.advance(4_999);
       const before = client.getLocal("k");
       clock.advance(2);
@@ -188,7 +203,8 @@ describe("a value `wrap` wrote, in a namespace whose TTLs the server jitters, be
       const after = client.getLocal("k");
       open();
       await client.settled();
-      expect({ before, after }).toEqual({ before: "loaded", after: undefined });
+      // Nor does it report more time left than that.
+      expect({ reported, before, after }).toEqual({ reported: 5_000, before: "loaded", after: undefined });
     } finally {
       await t.dispose();
     }
