@@ -38,8 +38,9 @@ describe.skipIf(process.platform !== "linux" || !glibc)("raiseMallocThresholds (
   it("stops large freed buffers from coming back as fresh pages", async () => {
     const [cold, raised] = await Promise.all([faultsPerRound("default"), faultsPerRound("raised")]);
     // 6 × 128 pages are allocated and written per round; by default the heap's top is given back and faulted in again.
+    // Measured on 2 cores: 114–259 faults per round by default (lowest under CI load), 28–42 raised.
     expect(cold).toBeGreaterThan(100);
-    expect(raised).toBeLessThan(cold / 3);
+    expect(raised).toBeLessThan(cold / 2);
   }, 60_000);
 
   it("leaves thresholds an operator fixed with GLIBC_TUNABLES alone", async () => {
