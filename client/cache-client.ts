@@ -9,6 +9,7 @@ import { METHOD_POLICIES, type CacheMethod } from "../core/method-policy.js";
 import { RpcError, Status } from "../core/rpc-error.js";
 import { MAX_TAGS_PER_ENTRY, MAX_TAGS_PER_INVALIDATION } from "../core/tag-rules.js";
 import type { TierCounters } from "../core/tier-counters.js";
+import { shortestJitteredTtl } from "../core/ttl-jitter.js";
 import { CacheService, Tier, type FoundEntry } from "../gen/tiercache/v1/cache_pb.js";
 import { checkedDuration, checkedKey, checkedKeys, checkedNamespace, checkedTags } from "./argument-checks.js";
 import { keyFromArguments } from "./cache-key.js";
@@ -103,9 +104,6 @@ const REFUSED_WRITE = new Set<number>([Status.INVALID_ARGUMENT, Status.RESOURCE_
  * keep failing restart the Watch stream at most once per period.
  */
 const UNTAGGED_AFTER_UNKNOWN_MS = 1000;
-
-/** Parts per million (GetOrLeaseResponse.ttl_jitter_ppm). */
-const PPM = 1_000_000;
 
 /** An own write sent and not answered yet, and the local copy it kept. */
 interface UnansweredWrite {
@@ -536,7 +534,7 @@ export class CacheClient implements AsyncDisposable {
     const local = this.#coherentLocal(namespace);
     let kept: CopyToken | undefined;
     // Until the answer says which TTL the server gave it, the copy lasts the shortest the namespace's ttlJitter allows.
-    const shortestTtl = ttl - Math.ceil((ttl * Math.min(ttlJitterPpm, PPM)) / PPM);
+    const shortestTtl = shortestJitteredTtl(ttl, ttlJitterPpm);
     if (local !== undefined && shortestTtl > 0) {
       // The copy other readers get is what a read from the server would give (the serializer's round trip), not the loader's object.
       const value = this.#serializer.decode(bytes, contentType);

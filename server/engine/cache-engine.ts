@@ -5,6 +5,7 @@ import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, isTagged
 import { InvalidArgumentError, LeaseLostError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import { distinctTags, MAX_TAGS_PER_ENTRY, MAX_TAGS_PER_INVALIDATION, tagsProblem } from "../../core/tag-rules.js";
+import { jitteredTtl } from "../../core/ttl-jitter.js";
 import type { CallScope, DurableFootprint, DurableTier, DurableWrite, LeaseAttempt, LeaseRequestFailed, ReadAndLease, SharedLeases, Tenant, TierName } from "./durable-tier.js";
 import { ARCHIVED_COUNTERS_BYTES, CounterArchive, NamespaceCounters, type DurableCounters, snapshotNamespace, type NamespaceStatsSnapshot } from "./namespace-stats.js";
 import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change, type WriteOrigin } from "./invalidation-bus.js";
@@ -585,7 +586,7 @@ export class CacheEngine {
     const ttl = ttlMs === 0 ? state.settings.defaultTtlMs : ttlMs;
     if (ttl === 0) return { expiresAt: 0, freshUntil: 0, ttl: 0 };
     const jitter = state.settings.ttlJitter;
-    const shortened = jitter === 0 ? ttl : Math.max(1, ttl - Math.floor(this.#random() * jitter * ttl));
+    const shortened = jitter === 0 ? ttl : jitteredTtl(ttl, jitter, this.#random());
     const freshUntil = this.#clock() + shortened;
     return graceMs === 0 ? { expiresAt: freshUntil, freshUntil: 0, ttl: shortened } : { expiresAt: freshUntil + graceMs, freshUntil, ttl: shortened };
   }
@@ -1040,6 +1041,12 @@ export class CacheEngine {
     );
   }
 
+  /** The namespace's `ttlJitter` (0 to 1): a write's TTL may come out shorter than asked by up to this fraction. */
+  ttlJitter(namespace: string): number {
+    const name = checkNamespace(namespace);
+    return (this.#namespaces.get(name)?.settings ?? this.#options.settingsFor(name)).ttlJitter;
+  }
+
   /**
    * Reads a key for a caller that will compute it on a miss: a fresh value;
    * or a stale one, with the lease when nobody holds it; or, on a miss, the
@@ -1047,12 +1054,6 @@ export class CacheEngine {
    * value with at most `refreshAheadMs` left before it goes stale comes with
    * the lease when nobody holds it (eager refresh).
    */
-  /** The namespace's `ttlJitter` (0 to 1): a write's TTL may come out shorter than asked by up to this fraction. */
-  ttlJitter(namespace: string): number {
-    const name = checkNamespace(namespace);
-    return (this.#namespaces.get(name)?.settings ?? this.#options.settingsFor(name)).ttlJitter;
-  }
-
   async getOrLease(namespace: string, key: string, leaseMs: number, waitMs: number, scope?: CallScope, waitOnStale = false, refreshAheadMs = 0): Promise<LeaseResult> {
     if (!Number.isInteger(leaseMs) || leaseMs < 1 || leaseMs > 600_000) throw new InvalidArgumentError(`lease_ms ${leaseMs} is out of range: use 1 to 600000`);
     if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 60_000) throw new InvalidArgumentError(`wait_ms ${waitMs} is out of range: use 0 to 60000`);

@@ -1,5 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { CallContext, ServiceImpl } from "../../core/grpc-adapter.js";
+import { jitterPpm } from "../../core/ttl-jitter.js";
 import {
   CacheService,
   Tier,
@@ -256,7 +257,7 @@ export function cacheServiceHandlers(
     },
     async getOrLease(req, ctx) {
       const { found, leaseToken } = await engine.getOrLease(req.namespace, req.key, req.leaseMs, req.waitMs, ctx, req.waitOnStale, req.refreshAheadMs);
-      const ttlJitterPpm = Math.ceil(engine.ttlJitter(req.namespace) * 1_000_000);
+      const ttlJitterPpm = jitterPpm(engine.ttlJitter(req.namespace));
       return { ...toGetResponse(found, engine.bus.streamId), ...(leaseToken && { leaseToken }), ...(ttlJitterPpm > 0 && { ttlJitterPpm }) };
     },
     async releaseLease(req) {
