@@ -23,6 +23,13 @@
  * at most that many bytes (subarrays of it; grpc-js copies each into its
  * frame when written), as tiercache's StreamGet answers a batch.
  *
+ * With `guardedGet` (and `redisUrl`), Unary's GET goes through the least
+ * failure policy ARCHITECTURE.md asks of a remote tier: an opossum breaker
+ * (with the options RedisGuard gives it), a per-attempt timeout (a timer set
+ * and cleared) and a listener on the call's cancellation, removed when the
+ * GET settles. No retry runs: every GET succeeds. A floor for the Redis-tier
+ * Get: what the guard alone costs, without anything else tiercache does.
+ *
  * With `raiseMallocThresholds`, it first does what tiercache's server does
  * at start (server/malloc-thresholds.ts), for rows that show how much of a
  * ratio that alone explains.
@@ -56,6 +63,7 @@ await serveChild(async (config) => {
     redis = new Redis(config.redisUrl, { lazyConnect: true, enableAutoPipelining: config.autoPipelining ?? false });
     await redis.connect();
   }
+  const getGuarded = config.guardedGet && redis ? await guardedGet(redis) : undefined;
   const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024, "grpc.max_send_message_length": 16 * 1024 * 1024 });
   const method = (path, requestStream, responseStream) => ({
     path,
@@ -80,7 +88,14 @@ await serveChild(async (config) => {
       session: method("/bench.Echo/Session", true, true),
     },
     {
-      unary: redis
+      unary: getGuarded
+        ? (call, callback) => {
+            getGuarded(call, call.request.toString("latin1")).then(
+              () => callback(null, unaryResponse),
+              (err) => callback(err),
+            );
+          }
+        : redis
         ? (call, callback) => {
             redis.getBuffer(call.request.toString("latin1")).then(
               (value) => callback(null, value === null ? unaryResponse : unaryResponse),
@@ -128,3 +143,37 @@ await serveChild(async (config) => {
     },
   };
 });
+
+/** A GET through an opossum breaker, a per-attempt timeout and the call's cancellation (see `guardedGet` above). */
+async function guardedGet(redis) {
+  const { default: CircuitBreaker } = await import("opossum");
+  const COMMAND_TIMEOUT_MS = 500;
+  const breaker = new CircuitBreaker((attempt) => attempt(), {
+    name: "redis",
+    timeout: false,
+    errorThresholdPercentage: 50,
+    volumeThreshold: 10,
+    resetTimeout: 2000,
+    rollingCountTimeout: 10_000,
+    rollingCountBuckets: 10,
+    rollingPercentilesEnabled: false,
+    enableSnapshots: false,
+  });
+  const attempt = (key) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("redis GET timed out")), COMMAND_TIMEOUT_MS);
+      redis.getBuffer(key).then(
+        (value) => (clearTimeout(timer), resolve(value)),
+        (err) => (clearTimeout(timer), reject(err)),
+      );
+    });
+  return (call, key) =>
+    new Promise((resolve, reject) => {
+      const cancelled = () => reject(new Error("cancelled"));
+      call.once("cancelled", cancelled);
+      breaker.fire(() => attempt(key)).then(
+        (value) => (call.removeListener("cancelled", cancelled), resolve(value)),
+        (err) => (call.removeListener("cancelled", cancelled), reject(err)),
+      );
+    });
+}

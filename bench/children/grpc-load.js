@@ -3,7 +3,7 @@
  * (CacheClient: protobuf on both sides) and the echo baseline through a bare
  * grpc-js client, with identical deadlines and metadata per call.
  *
- * config: { tcAddress?, echoAddress?, keys, valueBytes, getRequestBytes,
+ * config: { tcAddress?, echoAddress?, guardedAddress?, keys, valueBytes, getRequestBytes,
  *           bulkKeys, bulkBatch, bulkRequestBytes, echoResponsesPerMessage, seed }
  */
 import { Client, Metadata, credentials } from "@grpc/grpc-js";
@@ -58,6 +58,13 @@ await serveChild(async (config) => {
       "grpc-node.flow_control_window": CLIENT_FLOW_CONTROL_WINDOW_BYTES,
     });
   }
+  // The Redis-tier floor (echo-server's guardedGet): the same bare client, to another echo.
+  const guarded = config.guardedAddress
+    ? new Client(config.guardedAddress, credentials.createInsecure(), {
+        "grpc.max_receive_message_length": 16 * 1024 * 1024,
+        "grpc-node.flow_control_window": (await importDist("client/index.js")).CLIENT_FLOW_CONTROL_WINDOW_BYTES,
+      })
+    : undefined;
   const bulkRequest = Buffer.alloc(config.bulkRequestBytes ?? 8000, 0x6b);
 
   const unaryCall = {
@@ -68,14 +75,18 @@ await serveChild(async (config) => {
           err ? reject(err) : resolve(res),
         );
       }),
-    echo: () =>
-      new Promise((resolve, reject) => {
-        const request = redisKeys ? redisKeys[order[cursor++ & 0xffff]] : echoRequest;
-        echo.makeUnaryRequest("/bench.Echo/Unary", passThrough, passThrough, request, new Metadata(), { deadline: Date.now() + DEADLINE_MS }, (err, res) =>
-          err ? reject(err) : resolve(res),
-        );
-      }),
+    echo: () => echoUnary(echo),
+    "echo-guarded": () => echoUnary(guarded),
   };
+
+  function echoUnary(client) {
+    return new Promise((resolve, reject) => {
+      const request = redisKeys ? redisKeys[order[cursor++ & 0xffff]] : echoRequest;
+      client.makeUnaryRequest("/bench.Echo/Unary", passThrough, passThrough, request, new Metadata(), { deadline: Date.now() + DEADLINE_MS }, (err, res) =>
+        err ? reject(err) : resolve(res),
+      );
+    });
+  }
 
   /** Response messages the echo sends per request message (more than one when it splits its answers: bidiSplitBytes). */
   const echoResponsesPerMessage = config.echoResponsesPerMessage ?? 1;

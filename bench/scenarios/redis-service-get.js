@@ -3,7 +3,11 @@
  * server over a Redis tier, memory tier shrunk to 1 entry so that Gets read
  * Redis, against a bare grpc-js echo server whose handler awaits one ioredis
  * GET of a 1 KiB value. The baseline is measured now; the subject only once
- * RedisTier exists.
+ * RedisTier exists. Information rows compare both with a third server, the
+ * same echo whose GET goes through the failure policy the architecture asks
+ * of a remote tier (opossum breaker, per-attempt timeout, the call's
+ * cancellation: echo-server's `guardedGet`), which tells how much of the
+ * goals' margin that policy alone takes.
  */
 import { startChild } from "../lib/child.js";
 import { measured, unavailable } from "../lib/report.js";
@@ -30,10 +34,17 @@ export default {
     await seed.call("preload", { count: ctx.quick ? QUICK_KEYS : KEYS });
     await seed.stop();
     const servers = { echo: await startChild("echo-server", { unaryResponseBytes: sizes.getResponse, redisUrl: redis.url }, { profile: ctx.profile, label: `${NAME}-echo` }) };
+    servers["echo-guarded"] = await startChild("echo-server", { unaryResponseBytes: sizes.getResponse, redisUrl: redis.url, guardedGet: true }, { profile: ctx.profile, label: `${NAME}-echo-guarded` });
     if (hasTier) servers.tc = await startChild("tiercache-server", { storage: "memory", redisUrl: redis.url, memoryMaxEntries: 1 }, { profile: ctx.profile, label: `${NAME}-tiercache` });
-    const load = await startChild("grpc-load", { echoAddress: servers.echo.info.address, tcAddress: servers.tc?.info.address, redisKeys: true, keys: ctx.quick ? QUICK_KEYS : KEYS });
+    const load = await startChild("grpc-load", {
+      echoAddress: servers.echo.info.address,
+      guardedAddress: servers["echo-guarded"].info.address,
+      tcAddress: servers.tc?.info.address,
+      redisKeys: true,
+      keys: ctx.quick ? QUICK_KEYS : KEYS,
+    });
     try {
-      const targets = hasTier ? ["echo", "tc"] : ["echo"];
+      const targets = hasTier ? ["echo", "tc", "echo-guarded"] : ["echo", "echo-guarded"];
       const results = await measureUnary(ctx, load, servers, targets);
       const med = (t, pick) => median(results[t].map(pick));
       // Goals (issue 13): p50 <=1.15x, throughput >=0.85x of echo + one ioredis GET.
@@ -44,12 +55,21 @@ export default {
         ["throughput, 100 in flight", (r) => r.c100.opsPerSec, (v) => `${fmt(v)} ops/s`, { op: ">=", value: 0.85 }],
         ["server CPU per call", (r) => r.cpuPerCall, (v) => `${v.toFixed(0)} µs`],
       ];
+      const ratio = (a, b, pick) => results[a].map((t, i) => pick(t) / pick(results[b][i]));
+      const guarded = "the same echo, its GET through opossum + timeout + cancellation";
+      const floorRows = [metrics[0], metrics[3], metrics[4]].flatMap(([label, pick, f]) => [
+        measured({ scenario: NAME, subject: `floor: ${guarded}: ${label}`, baseline, ratios: ratio("echo-guarded", "echo", pick), context: `${f(med("echo-guarded", pick))} vs ${f(med("echo", pick))}; what the failure policy alone costs` }),
+        ...(hasTier ? [measured({ scenario: NAME, subject: `${subject}: ${label}`, baseline: guarded, ratios: ratio("tc", "echo-guarded", pick), context: `${f(med("tc", pick))} vs ${f(med("echo-guarded", pick))}; the rest of tiercache's Get` })] : []),
+      ]);
       return {
-        rows: metrics.map(([label, pick, f, goal]) =>
-          hasTier
-            ? measured({ scenario: NAME, subject: `${subject}: ${label}`, baseline, ratios: results.tc.map((t, i) => pick(t) / pick(results.echo[i])), ...(goal && { goal }), context: `${f(med("tc", pick))} vs ${f(med("echo", pick))}` })
-            : unavailable({ scenario: NAME, subject: `${subject}: ${label}`, baseline, context: `baseline ${f(med("echo", pick))}` }),
-        ),
+        rows: [
+          ...metrics.map(([label, pick, f, goal]) =>
+            hasTier
+              ? measured({ scenario: NAME, subject: `${subject}: ${label}`, baseline, ratios: ratio("tc", "echo", pick), ...(goal && { goal }), context: `${f(med("tc", pick))} vs ${f(med("echo", pick))}` })
+              : unavailable({ scenario: NAME, subject: `${subject}: ${label}`, baseline, context: `baseline ${f(med("echo", pick))}` }),
+          ),
+          ...floorRows,
+        ],
       };
     } finally {
       await load.stop();
