@@ -24,11 +24,16 @@
  * frame when written), as tiercache's StreamGet answers a batch.
  *
  * With `guardedGet` (and `redisUrl`), Unary's GET goes through the least
- * failure policy ARCHITECTURE.md asks of a remote tier: an opossum breaker
- * (with the options RedisGuard gives it), a per-attempt timeout (a timer set
- * and cleared) and a listener on the call's cancellation, removed when the
- * GET settles. No retry runs: every GET succeeds. A floor for the Redis-tier
- * Get: what the guard alone costs, without anything else tiercache does.
+ * failure policy ARCHITECTURE.md asks of a remote tier, as RedisGuard runs a
+ * first attempt: a check that the call is neither cancelled nor past its
+ * deadline, an opossum breaker (with the options RedisGuard gives it), a
+ * per-attempt timeout (a timer set and cleared, bounded by the deadline) and
+ * a listener on the call's cancellation, removed when the GET settles. No
+ * retry runs: every GET succeeds. Its ioredis client fails fast as
+ * tiercache's does, but like the plain echo's it writes every command at
+ * once: tiercache's connection auto-pipelines commands issued while others
+ * are in flight (server/tiers/idle-bypass.ts). A floor for the Redis-tier
+ * Get: what the policy alone costs, without anything else tiercache does.
  *
  * With `raiseMallocThresholds`, it first does what tiercache's server does
  * at start (server/malloc-thresholds.ts), for rows that show how much of a
@@ -60,7 +65,9 @@ await serveChild(async (config) => {
   let redis;
   if (config.redisUrl) {
     const { Redis } = await import("ioredis");
-    redis = new Redis(config.redisUrl, { lazyConnect: true, enableAutoPipelining: config.autoPipelining ?? false });
+    // The guarded echo fails fast as tiercache's connection does (server/tiers/redis-connection.ts); that matters only when Redis is away.
+    const failFast = config.guardedGet ? { enableOfflineQueue: false, maxRetriesPerRequest: 0 } : {};
+    redis = new Redis(config.redisUrl, { lazyConnect: true, enableAutoPipelining: config.autoPipelining ?? false, ...failFast });
     await redis.connect();
   }
   const getGuarded = config.guardedGet && redis ? await guardedGet(redis) : undefined;
@@ -159,9 +166,9 @@ async function guardedGet(redis) {
     rollingPercentilesEnabled: false,
     enableSnapshots: false,
   });
-  const attempt = (key) =>
+  const attempt = (key, ms) =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("redis GET timed out")), COMMAND_TIMEOUT_MS);
+      const timer = setTimeout(() => reject(new Error("redis GET timed out")), ms);
       redis.getBuffer(key).then(
         (value) => (clearTimeout(timer), resolve(value)),
         (err) => (clearTimeout(timer), reject(err)),
@@ -169,9 +176,11 @@ async function guardedGet(redis) {
     });
   return (call, key) =>
     new Promise((resolve, reject) => {
+      const left = Number(call.getDeadline()) - Date.now();
+      if (call.cancelled || !(left > 0)) return reject(new Error("call ended before the GET"));
       const cancelled = () => reject(new Error("cancelled"));
       call.once("cancelled", cancelled);
-      breaker.fire(() => attempt(key)).then(
+      breaker.fire(() => attempt(key, Math.min(COMMAND_TIMEOUT_MS, left))).then(
         (value) => (call.removeListener("cancelled", cancelled), resolve(value)),
         (err) => (call.removeListener("cancelled", cancelled), reject(err)),
       );

@@ -15,14 +15,16 @@ export function cpuMicros(before, after) {
 
 /**
  * One measurement of each target made of `slices` short slices in ABBA
- * order (A B B A A B …), so slow drifts of the machine hit both alike.
+ * order (A B B A A B …; with more than two targets, in the orders of
+ * {@link roundOrder}), so slow drifts of the machine hit all alike.
  * `runSlice(target)` resolves to `{ calls, elapsedMs, samples?, cpuMicros? }`;
  * returns per target: calls, opsPerSec, p50/p99 over all samples, cpu per call.
  */
 export async function slicedPair(targets, slices, runSlice) {
   const acc = Object.fromEntries(targets.map((t) => [t, { calls: 0, elapsedMs: 0, cpu: 0, samples: [] }]));
   for (let s = 0; s < slices; s++) {
-    const order = s % 2 === 0 ? targets : [...targets].reverse();
+    // Two targets: A B B A …; more: rotated and reversed in turn, so that no target always runs between the others.
+    const order = targets.length > 2 ? roundOrder(s, targets) : s % 2 === 0 ? targets : [...targets].reverse();
     for (const target of order) {
       const r = await runSlice(target);
       const a = acc[target];
