@@ -1,8 +1,9 @@
 /**
  * The unary measurement shared by the service scenarios: per round, each
  * target (a server child plus the load child's target name) is measured in
- * ABBA slices at 1, 10 and 100 calls in flight; server CPU is read around
- * the 100-in-flight slices.
+ * interleaved slices (A B B A for two targets; for more, every order of a
+ * rotation) at 1, 10 and 100 calls in flight; server CPU is read around the
+ * 100-in-flight slices.
  */
 import { cpuMicros, slicedPair } from "./rounds.js";
 import { fmt, us } from "./stats.js";
@@ -16,11 +17,14 @@ export async function measureUnary(ctx, load, servers, targets) {
     await load.call("unary", { target, concurrency: 1, ...phase(1000, 20) });
   }
   const results = Object.fromEntries(targets.map((t) => [t, []]));
-  const slices = q ? 1 : 4;
+  // Two targets: A B B A. More: every order of slicedPair's rotation, so each target runs in each place equally
+  // often and a steady drift cancels; the slices are shortened to keep the time per target that four slices take.
+  const slices = q ? 1 : targets.length > 2 ? 2 * targets.length : 4;
+  const scale = q ? 1 : 4 / slices;
   const measure = (concurrency, sliceMs, quickCalls, withCpu) =>
     slicedPair(targets, slices, async (target) => {
       const c0 = withCpu ? await servers[target].call("cpu") : undefined;
-      const r = await load.call("unary", { target, concurrency, samples: true, ...phase(sliceMs, quickCalls) });
+      const r = await load.call("unary", { target, concurrency, samples: true, ...phase(Math.round(sliceMs * scale), quickCalls) });
       if (withCpu) r.cpuMicros = cpuMicros(c0, await servers[target].call("cpu"));
       return r;
     });
