@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
  * Summarizes V8 CPU profiles (from `npm run bench -- <filter> --profile`,
- * written to bench/results/profiles/): the top functions by self time.
+ * written to bench/results/profiles/): the top functions by self time; and
+ * allocation profiles (`--alloc-profile`, .heapprofile): the top allocating
+ * functions by sampled bytes.
  *
  *   node bench/profile-summary.js [--top N] <file.cpuprofile>...
  *   node bench/profile-summary.js --latest service-get-tiercache   (newest profile whose name starts so)
@@ -20,7 +22,7 @@ for (let i = 0; i < args.length; i++) {
   else if (args[i] === "--latest") {
     const prefix = args[++i];
     const newest = readdirSync(PROFILES)
-      .filter((f) => f.startsWith(prefix) && f.endsWith(".cpuprofile"))
+      .filter((f) => f.startsWith(prefix) && (f.endsWith(".cpuprofile") || f.endsWith(".heapprofile")))
       .map((f) => join(PROFILES, f))
       .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
     if (!newest) throw new Error(`no profile starting with ${prefix} in ${PROFILES}`);
@@ -40,8 +42,32 @@ function where(frame) {
   return `${url}:${frame.lineNumber + 1}`;
 }
 
+/** Allocation profiles (--alloc-profile): sampled bytes by allocating function, freed objects included. */
+function summarizeAllocations(file, profile) {
+  const self = new Map();
+  let total = 0;
+  const walk = (node) => {
+    if (node.selfSize > 0) {
+      const frame = node.callFrame;
+      const name = `${frame.functionName || "(anonymous)"} ${where(frame)}`.trim();
+      self.set(name, (self.get(name) ?? 0) + node.selfSize);
+      total += node.selfSize;
+    }
+    for (const child of node.children ?? []) walk(child);
+  };
+  walk(profile.head);
+  process.stdout.write(`\n${basename(file)}: ${(total / 2 ** 20).toFixed(1)} MiB allocated (sampled, freed objects included)\n`);
+  process.stdout.write(`| KiB | % | allocating function (inlined callees count here) |\n|---:|---:|---|\n`);
+  const rows = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
+  for (const [name, bytes] of rows) process.stdout.write(`| ${(bytes / 1024).toFixed(0)} | ${((bytes / total) * 100).toFixed(1)}% | ${name} |\n`);
+}
+
 for (const file of files) {
   const profile = JSON.parse(readFileSync(file, "utf8"));
+  if (profile.head) {
+    summarizeAllocations(file, profile);
+    continue;
+  }
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
   // Self time: each sample belongs to one node; timeDeltas give the time between samples.

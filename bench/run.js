@@ -8,6 +8,9 @@
  * BENCH_QUICK=1 or --quick: a smoke run of a few hundred ops per scenario.
  * BENCH_PROFILE=1 or --profile: server children run with --cpu-prof
  * (profiles in bench/results/profiles/; summarize with bench/profile-summary.js).
+ * BENCH_ALLOC_PROFILE=1 or --alloc-profile: the same children sample their
+ * allocations instead, freed ones included (.heapprofile files, same place,
+ * same summary script).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -21,11 +24,13 @@ import { scenarios } from "./scenarios/index.js";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick") || ["1", "true", "yes"].includes(process.env.BENCH_QUICK ?? "");
-const profile = args.includes("--profile") || ["1", "true", "yes"].includes(process.env.BENCH_PROFILE ?? "");
+if (args.includes("--alloc-profile")) process.env.BENCH_ALLOC_PROFILE = "1"; // read by lib/child.js
+const allocProfile = ["1", "true", "yes"].includes(process.env.BENCH_ALLOC_PROFILE ?? "");
+const profile = allocProfile || args.includes("--profile") || ["1", "true", "yes"].includes(process.env.BENCH_PROFILE ?? "");
 const filters = args.filter((a) => !a.startsWith("--"));
 
 if (args.includes("--help")) {
-  process.stdout.write(`usage: npm run bench -- [filter] [--quick] [--profile]\n\nscenarios:\n${scenarios.map((s) => `  ${s.name.padEnd(20)} ${s.description}`).join("\n")}\n`);
+  process.stdout.write(`usage: npm run bench -- [filter] [--quick] [--profile | --alloc-profile]\n\nscenarios:\n${scenarios.map((s) => `  ${s.name.padEnd(20)} ${s.description}`).join("\n")}\n`);
   process.exit(0);
 }
 

@@ -10,6 +10,9 @@ import { fileURLToPath } from "node:url";
 
 const CHILDREN_DIR = fileURLToPath(new URL("../children/", import.meta.url));
 const RESULTS_DIR = fileURLToPath(new URL("../results/", import.meta.url));
+const ALLOC_SAMPLING = fileURLToPath(new URL("./alloc-sampling.js", import.meta.url));
+/** Set by run.js for `--alloc-profile`: profiled children sample allocations instead of CPU. */
+const allocations = () => ["1", "true", "yes"].includes(process.env.BENCH_ALLOC_PROFILE ?? "");
 
 /** Children still alive, killed if the harness exits early. */
 const live = new Set();
@@ -19,18 +22,24 @@ process.on("exit", () => {
 
 /**
  * Forks `bench/children/<name>.js` with `config` (JSON, as argv[2]) and
- * resolves once it reports ready. `profile` adds --cpu-prof (profile written
- * to bench/results/profiles/ when the child stops).
+ * resolves once it reports ready. `profile` adds --cpu-prof, or with
+ * BENCH_ALLOC_PROFILE allocation sampling (bench/lib/alloc-sampling.js); the
+ * profile is written to bench/results/profiles/ when the child stops.
  */
 export async function startChild(name, config = {}, { execArgv = [], profile = false, label = name } = {}) {
   const argv = [...execArgv];
+  const env = { ...process.env };
   if (profile) {
     const dir = join(RESULTS_DIR, "profiles");
     mkdirSync(dir, { recursive: true });
-    argv.push("--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`);
+    if (allocations()) {
+      argv.push("--import", ALLOC_SAMPLING);
+      env.BENCH_ALLOC_FILE = join(dir, `${label}-${Date.now()}.heapprofile`);
+    } else argv.push("--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`);
   }
   const child = fork(join(CHILDREN_DIR, `${name}.js`), [JSON.stringify(config)], {
     execArgv: argv,
+    env,
     serialization: "advanced",
     stdio: ["ignore", "inherit", "pipe", "ipc"],
   });
@@ -109,6 +118,7 @@ export async function serveChild(init) {
     try {
       if (cmd === "stop") {
         await handlers.stop?.();
+        await globalThis.__benchWriteAllocations?.();
         process.send({ id, ok: true, result: null }, () => process.exit(0));
         return;
       }
