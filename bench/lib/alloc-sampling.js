@@ -1,8 +1,9 @@
 /**
  * Preloaded (`node --import`) into a child when the run asks for allocation
- * profiles (`--alloc-profile`): samples every allocation, those that garbage
- * collection has freed included, which V8's sampling heap profiler leaves
- * out by default (`--heap-prof` keeps only what is still alive). serveChild
+ * profiles (`--alloc-profile`): samples allocations (on average one per
+ * 4 KiB allocated), those that garbage collection has freed included, which
+ * V8's sampling heap profiler leaves out by default (`--heap-prof` keeps
+ * only what is still alive). serveChild
  * writes the profile to BENCH_ALLOC_FILE as the child stops; summarize it
  * with bench/profile-summary.js.
  */

@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 
 const CHILDREN_DIR = fileURLToPath(new URL("../children/", import.meta.url));
 const RESULTS_DIR = fileURLToPath(new URL("../results/", import.meta.url));
-const ALLOC_SAMPLING = fileURLToPath(new URL("./alloc-sampling.js", import.meta.url));
+/** A URL, as --import reads its argument (a path with # or % in it would not resolve). */
+const ALLOC_SAMPLING = new URL("./alloc-sampling.js", import.meta.url).href;
 /** Set by run.js for `--alloc-profile`: profiled children sample allocations instead of CPU. */
 const allocations = () => ["1", "true", "yes"].includes(process.env.BENCH_ALLOC_PROFILE ?? "");
 
@@ -45,6 +46,8 @@ export async function startChild(name, config = {}, { execArgv = [], profile = f
   });
   live.add(child);
   let stderr = "";
+  // A send to a child that died but has not emitted `exit` yet fails with EPIPE: its calls reject on `exit`, so it must not crash the harness.
+  child.on("error", () => {});
   child.stderr.on("data", (chunk) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
