@@ -47,24 +47,20 @@ await serveChild(async (config) => {
     tcRaw = new Client(config.tcAddress, credentials.createInsecure());
   }
 
-  let echo;
   const echoRequest = Buffer.alloc(config.getRequestBytes ?? 24, 0x6b);
   const redisKeys = config.redisKeys ? keys.map((key) => Buffer.from(`bench:${key}`, "latin1")) : undefined;
-  if (config.echoAddress) {
-    // The transport settings CacheClient uses, so that the echo is the same grpc-js with nothing on top.
-    const { CLIENT_FLOW_CONTROL_WINDOW_BYTES } = await importDist("client/index.js");
-    echo = new Client(config.echoAddress, credentials.createInsecure(), {
-      "grpc.max_receive_message_length": 16 * 1024 * 1024,
-      "grpc-node.flow_control_window": CLIENT_FLOW_CONTROL_WINDOW_BYTES,
-    });
-  }
+  // The transport settings CacheClient uses, so that an echo is the same grpc-js with nothing on top.
+  const { CLIENT_FLOW_CONTROL_WINDOW_BYTES } = await importDist("client/index.js");
+  const echoClient = (address) =>
+    address === undefined
+      ? undefined
+      : new Client(address, credentials.createInsecure(), {
+          "grpc.max_receive_message_length": 16 * 1024 * 1024,
+          "grpc-node.flow_control_window": CLIENT_FLOW_CONTROL_WINDOW_BYTES,
+        });
+  const echo = echoClient(config.echoAddress);
   // The Redis-tier floor (echo-server's guardedGet): the same bare client, to another echo.
-  const guarded = config.guardedAddress
-    ? new Client(config.guardedAddress, credentials.createInsecure(), {
-        "grpc.max_receive_message_length": 16 * 1024 * 1024,
-        "grpc-node.flow_control_window": (await importDist("client/index.js")).CLIENT_FLOW_CONTROL_WINDOW_BYTES,
-      })
-    : undefined;
+  const guarded = echoClient(config.guardedAddress);
   const bulkRequest = Buffer.alloc(config.bulkRequestBytes ?? 8000, 0x6b);
 
   const unaryCall = {

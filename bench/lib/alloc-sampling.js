@@ -3,9 +3,9 @@
  * profiles (`--alloc-profile`): samples allocations (on average one per
  * 4 KiB allocated), those that garbage collection has freed included, which
  * V8's sampling heap profiler leaves out by default (`--heap-prof` keeps
- * only what is still alive). serveChild
- * writes the profile to BENCH_ALLOC_FILE as the child stops; summarize it
- * with bench/profile-summary.js.
+ * only what is still alive). serveChild writes the profile to
+ * BENCH_ALLOC_FILE as the child stops; summarize it with
+ * bench/profile-summary.js.
  */
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
