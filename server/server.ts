@@ -17,6 +17,7 @@ import { ServerMetrics, startMetricsServer } from "./metrics.js";
 import { readiness as judgeReadiness, remoteReadiness, type Readiness, type ReadinessInputs } from "./observability/readiness.js";
 import { StatusReporter } from "./observability/status-report.js";
 import { checkPortsFree } from "./port-check.js";
+import { avoidPretenuring } from "./pretenuring.js";
 import { reflectionFor } from "./reflection.js";
 import { CallSlots } from "./rpc/call-slots.js";
 import { cacheServiceHandlers, DEFAULT_SESSION_IN_FLIGHT, MAX_SESSION_CALLS } from "./rpc/cache-service.js";
@@ -131,6 +132,7 @@ export async function startServer(config: ServerConfig, deps: ServerDependencies
   // Refuse options that cannot work together, an exposed or half-configured server, before anything is opened or bound.
   checkConsistency(config);
   raiseMallocThresholds();
+  avoidPretenuring();
   const logger = deps.logger ?? jsonLogger(config.logLevel);
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING", [DURABLE_HEALTH_NAME]: "SERVING" });
   // The durable entry follows the same judgement as /readyz (see remoteReadiness), refreshed on every breaker change and every DURABLE_HEALTH_REFRESH_MS.
