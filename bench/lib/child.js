@@ -25,11 +25,12 @@ process.on("exit", () => {
  * Forks `bench/children/<name>.js` with `config` (JSON, as argv[2]) and
  * resolves once it reports ready. `profile` adds --cpu-prof, or with
  * BENCH_ALLOC_PROFILE allocation sampling (bench/lib/alloc-sampling.js); the
- * profile is written to bench/results/profiles/ when the child stops.
+ * profile is written to bench/results/profiles/ when the child stops. `env`
+ * is added to the child's environment (BENCH_DIST: which build it loads).
  */
-export async function startChild(name, config = {}, { execArgv = [], profile = false, label = name } = {}) {
+export async function startChild(name, config = {}, { execArgv = [], profile = false, label = name, env: extraEnv = {} } = {}) {
   const argv = [...execArgv];
-  const env = { ...process.env };
+  const env = { ...process.env, ...extraEnv };
   if (profile) {
     const dir = join(RESULTS_DIR, "profiles");
     mkdirSync(dir, { recursive: true });
