@@ -8,8 +8,12 @@
  * a change to the server is worth, which two separate `npm run bench` runs
  * cannot tell apart from the machine's own drift.
  *
- *   npm run build && cp -r dist /tmp/dist-b     (after a change; /tmp/dist-a before it)
- *   node bench/compare-builds.js /tmp/dist-a /tmp/dist-b [--rounds 12] [--seq-ms 600] [--c100-ms 700] [--b-node-flags "--flag ..."]
+ *   npm run build && cp -r dist bench/tmp/dist-a     (before a change)
+ *   npm run build && cp -r dist bench/tmp/dist-b     (after it)
+ *   node bench/compare-builds.js bench/tmp/dist-a bench/tmp/dist-b [--rounds 12] [--seq-ms 600] [--c100-ms 700] [--b-node-flags "--flag ..."]
+ *
+ * A build must sit inside a checkout (bench/tmp/ is gitignored) so that its
+ * imports find node_modules.
  *
  * Every server gets the same calls from this process, through one client
  * (build A's CacheClient for both builds: only the servers differ). Prints,
@@ -19,6 +23,7 @@
  * max) of per-round ratios.
  */
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Client, Metadata, credentials } from "@grpc/grpc-js";
@@ -31,21 +36,43 @@ import { latencySummary, median } from "./lib/stats.js";
 const KEYS = 10_000;
 const DEADLINE_MS = 5000;
 
+const USAGE = "usage: node bench/compare-builds.js <dist A> <dist B> [--rounds N] [--seq-ms MS] [--c100-ms MS] [--b-node-flags FLAGS]\n";
+
+/** Whether `dir` is a build whose imports resolve (it sits inside a checkout with node_modules). */
+function usableBuild(dir) {
+  const entry = resolve(dir, "server/index.js");
+  if (!existsSync(entry)) return false;
+  try {
+    createRequire(entry).resolve("@grpc/grpc-js");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The builds and options of the command line; prints usage and exits 2 when they do not make sense (0 for --help). */
 function parseArgs(argv) {
   const options = { rounds: 12, seqMs: 600, c100Ms: 700, bNodeFlags: [] };
   const builds = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === "--rounds") options.rounds = Number(argv[++i]);
+    if (arg === "--help" || arg === "-h") {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else if (arg === "--rounds") options.rounds = Number(argv[++i]);
     else if (arg === "--seq-ms") options.seqMs = Number(argv[++i]);
     else if (arg === "--c100-ms") options.c100Ms = Number(argv[++i]);
     else if (arg === "--b-node-flags") options.bNodeFlags = String(argv[++i]).split(" ").filter(Boolean);
     else builds.push(resolve(arg));
   }
-  const usable = builds.length === 2 && builds.every((dir) => existsSync(resolve(dir, "server/index.js")));
   const counts = [options.rounds, options.seqMs, options.c100Ms];
-  if (!usable || !counts.every((n) => Number.isInteger(n) && n > 0)) {
-    process.stderr.write("usage: node bench/compare-builds.js <dist A> <dist B> [--rounds N] [--seq-ms MS] [--c100-ms MS] [--b-node-flags FLAGS]\n");
+  if (builds.length !== 2 || !counts.every((n) => Number.isInteger(n) && n > 0)) {
+    process.stderr.write(USAGE);
+    process.exit(2);
+  }
+  for (const dir of builds) {
+    if (usableBuild(dir)) continue;
+    process.stderr.write(`${dir} is not a build whose imports resolve: copy dist/ inside the checkout (bench/tmp/dist-a, say)\n${USAGE}`);
     process.exit(2);
   }
   return { a: builds[0], b: builds[1], ...options };
