@@ -58,19 +58,3 @@ describe.skipIf(process.platform !== "linux" || !glibc)("raiseMallocThresholds (
     expect(raised).toBeGreaterThan(6 * 128 * 0.9);
   }, 60_000);
 });
-
-// Starting a server frees mmapped blocks of its own, which raise glibc's thresholds part of the way by themselves,
-// so page faults cannot tell whether startServer asked; this checks that it does.
-describe("startServer", () => {
-  it("raises the malloc thresholds once, before it serves", async () => {
-    const { mallocThresholdsRaised } = await import("../../server/malloc-thresholds.js");
-    const { defaultConfig, startServer } = await import("../../server/index.js");
-    expect(mallocThresholdsRaised()).toBe(false);
-    const server = await startServer(defaultConfig({ host: "127.0.0.1", port: 0, storage: "memory", logLevel: "error" }));
-    try {
-      expect(mallocThresholdsRaised()).toBe(true);
-    } finally {
-      await server.shutdown();
-    }
-  });
-});

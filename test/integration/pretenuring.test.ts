@@ -45,17 +45,3 @@ describe("avoidPretenuring", () => {
     for (const count of sites) expect(count).toBeGreaterThan(0);
   }, 60_000);
 });
-
-describe("startServer", () => {
-  it("turns pretenuring off as it starts", async () => {
-    const { pretenuringAvoided } = await import("../../server/pretenuring.js");
-    const { defaultConfig, startServer } = await import("../../server/index.js");
-    expect(pretenuringAvoided()).toBe(false);
-    const server = await startServer(defaultConfig({ host: "127.0.0.1", port: 0, storage: "memory", logLevel: "error" }));
-    try {
-      expect(pretenuringAvoided()).toBe(true);
-    } finally {
-      await server.shutdown();
-    }
-  });
-});
