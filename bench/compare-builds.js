@@ -38,12 +38,10 @@ const DEADLINE_MS = 5000;
 
 const USAGE = "usage: node bench/compare-builds.js <dist A> <dist B> [--rounds N] [--seq-ms MS] [--c100-ms MS] [--b-node-flags FLAGS]\n";
 
-/** Whether `dir` is a build whose imports resolve (it sits inside a checkout with node_modules). */
+/** Whether the build in `dir` finds its imports (it sits inside a checkout with node_modules). */
 function usableBuild(dir) {
-  const entry = resolve(dir, "server/index.js");
-  if (!existsSync(entry)) return false;
   try {
-    createRequire(entry).resolve("@grpc/grpc-js");
+    createRequire(resolve(dir, "server/index.js")).resolve("@grpc/grpc-js");
     return true;
   } catch {
     return false;
@@ -71,8 +69,12 @@ function parseArgs(argv) {
     process.exit(2);
   }
   for (const dir of builds) {
+    if (!existsSync(resolve(dir, "server/index.js"))) {
+      process.stderr.write(`${dir} holds no server/index.js: give a copy of dist/\n${USAGE}`);
+      process.exit(2);
+    }
     if (usableBuild(dir)) continue;
-    process.stderr.write(`${dir} is not a build whose imports resolve: copy dist/ inside the checkout (bench/tmp/dist-a, say)\n${USAGE}`);
+    process.stderr.write(`${dir} is a build whose imports do not resolve: copy dist/ inside the checkout (bench/tmp/dist-a, say)\n${USAGE}`);
     process.exit(2);
   }
   return { a: builds[0], b: builds[1], ...options };
