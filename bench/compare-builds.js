@@ -52,15 +52,20 @@ function usableBuild(dir) {
 function parseArgs(argv) {
   const options = { rounds: 12, seqMs: 600, c100Ms: 700, bNodeFlags: [] };
   const builds = [];
+  const valueOf = (i) => {
+    if (argv[i] !== undefined) return argv[i];
+    process.stderr.write(`${argv[i - 1]} needs a value\n${USAGE}`);
+    process.exit(2);
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--help" || arg === "-h") {
       process.stdout.write(USAGE);
       process.exit(0);
-    } else if (arg === "--rounds") options.rounds = Number(argv[++i]);
-    else if (arg === "--seq-ms") options.seqMs = Number(argv[++i]);
-    else if (arg === "--c100-ms") options.c100Ms = Number(argv[++i]);
-    else if (arg === "--b-node-flags") options.bNodeFlags = String(argv[++i]).split(" ").filter(Boolean);
+    } else if (arg === "--rounds") options.rounds = Number(valueOf(++i));
+    else if (arg === "--seq-ms") options.seqMs = Number(valueOf(++i));
+    else if (arg === "--c100-ms") options.c100Ms = Number(valueOf(++i));
+    else if (arg === "--b-node-flags") options.bNodeFlags = valueOf(++i).split(" ").filter(Boolean);
     else builds.push(resolve(arg));
   }
   const counts = [options.rounds, options.seqMs, options.c100Ms];

@@ -19,12 +19,12 @@ let avoided = false;
  * are, it has the site allocate in the old generation from then on (traced
  * on Node 20, it did not go back). On a Redis-tier server that happened
  * within the first second of sequential Gets, in every run traced (and once
- * during a burst of 100 calls in flight): one collection found
- * a few hundred calls' objects of about a dozen sites alive, those sites
- * (grpc-js's and Node's per-call objects) were pretenured, every call's
- * objects then went to the old generation and held the young objects they
- * point to past the next collection, and the server ran a full mark-compact
- * about once a second. Under the same sequential Gets, neither a memory-only
+ * during a burst of 100 calls in flight): one collection found a few hundred
+ * calls' objects of about a dozen sites alive, those sites (grpc-js's and
+ * Node's per-call objects) were pretenured, every call's objects then went
+ * to the old generation and held the young objects they point to past the
+ * next collection, and the server ran a full mark-compact about once a
+ * second. Under the same sequential Gets, neither a memory-only
  * server nor an echo server doing the same Redis GET pretenured. A
  * sequential Redis-tier Get took about 96 µs of server CPU instead of 74
  * (bench/compare-builds.js, bench/README.md, issue 13). Per-call objects die
