@@ -16,6 +16,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
+import { envFlag } from "./lib/env-flag.js";
 import { DIST, ROOT } from "./lib/paths.js";
 import { redisAvailable, startRedis } from "./lib/redis.js";
 import { busyFraction, waitQuiet } from "./lib/quiet.js";
@@ -23,10 +24,10 @@ import { hitRatioTable, mainTable } from "./lib/report.js";
 import { scenarios } from "./scenarios/index.js";
 
 const args = process.argv.slice(2);
-const quick = args.includes("--quick") || ["1", "true", "yes"].includes(process.env.BENCH_QUICK ?? "");
+const quick = args.includes("--quick") || envFlag("BENCH_QUICK");
 if (args.includes("--alloc-profile")) process.env.BENCH_ALLOC_PROFILE = "1"; // read by lib/child.js
-const allocProfile = ["1", "true", "yes"].includes(process.env.BENCH_ALLOC_PROFILE ?? "");
-const profile = allocProfile || args.includes("--profile") || ["1", "true", "yes"].includes(process.env.BENCH_PROFILE ?? "");
+const allocProfile = envFlag("BENCH_ALLOC_PROFILE");
+const profile = allocProfile || args.includes("--profile") || envFlag("BENCH_PROFILE");
 const filters = args.filter((a) => !a.startsWith("--"));
 
 if (args.includes("--help")) {

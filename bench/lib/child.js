@@ -7,13 +7,14 @@ import { fork } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { envFlag } from "./env-flag.js";
 
 const CHILDREN_DIR = fileURLToPath(new URL("../children/", import.meta.url));
 const RESULTS_DIR = fileURLToPath(new URL("../results/", import.meta.url));
 /** A URL, as --import reads its argument (a path with # or % in it would not resolve). */
 const ALLOC_SAMPLING = new URL("./alloc-sampling.js", import.meta.url).href;
 /** Set by run.js for `--alloc-profile`: profiled children sample allocations instead of CPU. */
-const allocations = () => ["1", "true", "yes"].includes(process.env.BENCH_ALLOC_PROFILE ?? "");
+const allocations = () => envFlag("BENCH_ALLOC_PROFILE");
 
 /** Children still alive, killed if the harness exits early. */
 const live = new Set();
