@@ -26,7 +26,7 @@ let avoided = false;
  * next collection, and the server ran a full mark-compact about once a
  * second. Under the same sequential Gets, neither a memory-only
  * server nor an echo server doing the same Redis GET pretenured. A
- * sequential Redis-tier Get took about 96 µs of server CPU instead of 74
+ * sequential Redis-tier Get took about 103 µs of server CPU instead of 81
  * (bench/compare-builds.js, bench/README.md, issue 13). Per-call objects die
  * young, which is what the young generation is for; without pretenuring an
  * object that does live long is copied once more before it reaches the old

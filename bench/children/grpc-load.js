@@ -3,7 +3,7 @@
  * (CacheClient: protobuf on both sides) and the echo baseline through a bare
  * grpc-js client, with identical deadlines and metadata per call.
  *
- * config: { tcAddress?, echoAddress?, guardedAddress?, keys, valueBytes, getRequestBytes,
+ * config: { tcAddress?, tcBAddress?, echoAddress?, guardedAddress?, keys, valueBytes, getRequestBytes,
  *           bulkKeys, bulkBatch, bulkRequestBytes, echoResponsesPerMessage, seed }
  */
 import { Client, Metadata, credentials } from "@grpc/grpc-js";
@@ -25,16 +25,20 @@ await serveChild(async (config) => {
   const nextKey = () => keys[order[cursor++ & 0xffff]];
   const bulkKeys = keys.slice(0, config.bulkKeys ?? 1000);
 
-  let tc;
-  if (config.tcAddress) {
+  /** A CacheClient of the server at `address`, which it first gives every key. */
+  async function seededClient(address) {
     const { CacheClient } = await importDist("client/index.js");
-    tc = new CacheClient({ address: config.tcAddress, timeoutMs: DEADLINE_MS });
+    const client = new CacheClient({ address, timeoutMs: DEADLINE_MS });
     for (let i = 0; i < keys.length; i += 1000) {
-      await tc.setMany(keys.slice(i, i + 1000).map((key) => [key, value]));
+      await client.setMany(keys.slice(i, i + 1000).map((key) => [key, value]));
     }
-    const check = await tc.get(keys[0]);
+    const check = await client.get(keys[0]);
     if (!Buffer.isBuffer(check) || !check.equals(value)) throw new Error("tiercache did not return the value it was given");
+    return client;
   }
+  const tc = config.tcAddress ? await seededClient(config.tcAddress) : undefined;
+  // A second tiercache server, another build of it (bench/compare-builds.js), through the same client code.
+  const tcB = config.tcBAddress ? await seededClient(config.tcBAddress) : undefined;
 
   // The same Get through a bare grpc-js client (request pre-encoded, response bytes not decoded):
   // tells the server's share of the overhead from the client's.
@@ -65,6 +69,7 @@ await serveChild(async (config) => {
 
   const unaryCall = {
     tc: () => tc.get(nextKey()),
+    "tc-b": () => tcB.get(nextKey()),
     "tc-raw": () =>
       new Promise((resolve, reject) => {
         tcRaw.makeUnaryRequest("/tiercache.v1.CacheService/Get", passThrough, passThrough, rawGetRequests[order[cursor++ & 0xffff]], new Metadata(), { deadline: Date.now() + DEADLINE_MS }, (err, res) =>
@@ -164,6 +169,7 @@ await serveChild(async (config) => {
     },
     stop() {
       tc?.close();
+      tcB?.close();
       tcRaw?.close();
       echo?.close();
     },

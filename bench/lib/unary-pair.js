@@ -8,7 +8,12 @@
 import { cpuMicros, slicedPair } from "./rounds.js";
 import { fmt, us } from "./stats.js";
 
-export async function measureUnary(ctx, load, servers, targets) {
+/**
+ * Per target, one entry per round: { seq, c10, c100 } as slicedPair gives
+ * them, and cpuPerCall (µs, at 100 in flight). With `seqCpu`, server CPU is
+ * read around the sequential slices too (`seq.cpuPerCall`).
+ */
+export async function measureUnary(ctx, load, servers, targets, { seqCpu = false } = {}) {
   const q = ctx.quick;
   const phase = (durationMs, quickCalls) => (q ? { durationMs: 60_000, maxCalls: quickCalls } : { durationMs });
   for (const target of targets) {
@@ -29,7 +34,7 @@ export async function measureUnary(ctx, load, servers, targets) {
       return r;
     });
   for (let round = 0; round < ctx.rounds; round++) {
-    const seq = await measure(1, 300, 30, false);
+    const seq = await measure(1, 300, 30, seqCpu);
     const c10 = await measure(10, 250, 60, false);
     const c100 = await measure(100, 400, 100, true);
     for (const target of targets) results[target].push({ seq: seq[target], c10: c10[target], c100: c100[target], cpuPerCall: c100[target].cpuPerCall });
