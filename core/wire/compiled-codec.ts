@@ -4,6 +4,7 @@ import { asciiText } from "./ascii-text.js";
 import { generateReader, type ReadFunction, type ReaderHelpers } from "./generated-reader.js";
 import { generateWriter, type GeneratedWriter, type WriterHelpers } from "./generated-writer.js";
 import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint.js";
+import { strictUtf8 } from "./utf8-text.js";
 
 /**
  * A binary codec derived from one message descriptor at start-up, for the
@@ -49,7 +50,6 @@ const GIVE_UP = Symbol("give up");
 
 const EMPTY_BYTES = new Uint8Array(0);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Node's unchecked Buffer method behind `write` (present since Node 0.x), or the checked one. */
 interface FastBufferMethods {

@@ -2,6 +2,9 @@ import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/prot
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { compiledCodec } from "./compiled-codec.js";
 import { sendBuffer } from "./send-scratch.js";
+import { keepByteOrderMarks } from "./utf8-text.js";
+
+keepByteOrderMarks();
 
 /** Encodes and decodes one message type: the compiled codec where it applies, protobuf-es otherwise. */
 export interface MessageCodec<D extends DescMessage> {

@@ -35,7 +35,7 @@ export type Op =
 export type Tags = readonly string[] | undefined;
 
 /** A few tags, so that writes and invalidations meet; and tags every call must refuse. */
-const TAGS = ["t1", "t2", "user:1", "\u{1F600}"] as const;
+const TAGS = ["t1", "t2", "user:1", "\ufeffuser:1", "\u{1F600}"] as const;
 const INVALID_TAGS: readonly (readonly string[])[] = [[""], ["x".repeat(129)], ["a\uD800"], Array.from({ length: 17 }, (_, i) => `t${i}`)];
 
 /** Mostly one to three of a small pool (duplicates too, or none); else no tags; rarely an invalid list. */

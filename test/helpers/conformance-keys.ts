@@ -51,6 +51,9 @@ function maxBytesKeys(maxKeyBytes: number): fc.Arbitrary<string[]> {
   });
 }
 
+/** A key led by U+FEFF and the same key without it: a UTF-8 decoder that drops a byte-order mark aliases them. */
+const byteOrderMarkKeys: fc.Arbitrary<string[]> = fc.constantFrom("a", "user:1", "\ufeff", "é").map((key) => [`\ufeff${key}`, key]);
+
 /** Arbitrary well-formed strings: every Unicode code point, astral ones included. */
 const randomKeys: fc.Arbitrary<string[]> = fc.uniqueArray(
   fc.oneof(fc.string({ unit: "binary", minLength: 1, maxLength: 16 }), fc.string({ unit: "grapheme", minLength: 1, maxLength: 8 })),
@@ -110,6 +113,7 @@ export function keyPoolArb(maxKeyBytes: number): fc.Arbitrary<KeyPool> {
       sometimes(sharedPrefixKeys, 5),
       sometimes(maxBytesKeys(maxKeyBytes), 3),
       sometimes(randomKeys, 5),
+      sometimes(byteOrderMarkKeys, 4),
       sometimes(invalidKeys, 2),
     )
     .map((groups) => {

@@ -287,6 +287,29 @@ describe("compiled codec against protobuf-es", () => {
     expect(response.decode(stream)).toEqual(fromBinary(StreamGetResponseSchema, stream));
   });
 
+  it("keeps a leading U+FEFF in string fields, on the compiled path and on protobuf-es's", () => {
+    // A TextDecoder drops a leading byte-order mark by default: "\uFEFFuser:1" decoded as "user:1", another key.
+    fc.assert(
+      fc.property(fc.string({ maxLength: 20 }), fc.constantFrom("\ufeff", "\ufeff\ufeff"), (rest, bom) => {
+        const key = bom + rest;
+        const get = messageCodec(GetRequestSchema);
+        expect(get.decode(get.encode({ namespace: bom, key })).key).toBe(key);
+        expect(get.decode(get.encode({ namespace: bom, key })).namespace).toBe(bom);
+        const withUnknown = Buffer.concat([get.encode({ key }), Buffer.from([0x50, 0x01])]);
+        expect(compiledCodec(GetRequestSchema)!.decode(withUnknown)).toBeUndefined();
+        expect(get.decode(withUnknown).key).toBe(key);
+        expect(fromBinary(GetRequestSchema, withUnknown).key).toBe(key);
+        const set = messageCodec(SetRequestSchema);
+        const decodedSet = set.decode(set.encode({ key, contentType: key, tags: [key, rest || "t"], value: new Uint8Array(1) }));
+        expect([decodedSet.key, decodedSet.contentType, ...decodedSet.tags]).toEqual([key, key, key, rest || "t"]);
+        const stream = messageCodec(StreamGetResponseSchema);
+        const decodedStream = stream.decode(stream.encode({ entries: [{ key, value: new Uint8Array(1), contentType: key }], missing: [key] }));
+        expect([decodedStream.entries[0]!.key, decodedStream.entries[0]!.contentType, ...decodedStream.missing]).toEqual([key, key, key]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("messageCodec falls back to protobuf-es for what the compiled codec leaves, errors included", () => {
     const codec = messageCodec(GetRequestSchema);
     const withUnknown = Buffer.concat([Buffer.from(toBinary(GetRequestSchema, create(GetRequestSchema, { key: "k" }))), Buffer.from([0x50, 0x01])]);
