@@ -23,6 +23,7 @@ import { tracingOn } from "../core/rpc-tracing.js";
 import { tracedClient } from "./traced-rpc.js";
 import { resolveWrapOptions, Wrapper, type Loader, type ResolvedWrapOptions, type StoreOptions, type WrapOptions, type WrapTask } from "./wrap.js";
 import { LoaderContext, type WrapContext } from "./wrap-context.js";
+import { detachedBytes } from "./owned-bytes.js";
 
 /** Options of a {@link CacheClient}. */
 export interface CacheClientOptions {
@@ -536,8 +537,8 @@ export class CacheClient implements AsyncDisposable {
     // Until the answer says which TTL the server gave it, the copy lasts the shortest the namespace's ttlJitter allows.
     const shortestTtl = shortestJitteredTtl(ttl, ttlJitterPpm);
     if (local !== undefined && shortestTtl > 0) {
-      // The copy other readers get is what a read from the server would give (the serializer's round trip), not the loader's object.
-      const value = this.#serializer.decode(bytes, contentType);
+      // The copy other readers get is what a read from the server would give (the serializer's round trip, bytes copied), not the loader's object.
+      const value = detachedBytes(this.#serializer.decode(bytes, contentType));
       this.#watcher!.changedLocally(namespace, key);
       kept = local.set(namespace, key, { value, contentType, size: bytes.byteLength, freshMs: shortestTtl, ttlRemainingMs: shortestTtl });
     } else {

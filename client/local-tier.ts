@@ -1,6 +1,7 @@
 import { coarseClock, type Clock } from "../core/clock.js";
 import { namespaceProblem, resolveNamespace } from "../core/key-rules.js";
 import { MemoryTier, type EvictionPolicyName } from "../core/memory-tier.js";
+import { withoutSharedBuffer } from "./owned-bytes.js";
 
 /** Names one copy the local tier kept (see {@link LocalTier.dropUnless}), whatever its value. */
 export type CopyToken = object;
@@ -136,7 +137,7 @@ export class LocalTier {
     const ttl = copy.freshMs === 0 ? maxTtl : Math.min(copy.freshMs, maxTtl);
     const now = this.#clock();
     const entry: LocalEntry = {
-      value: copy.value,
+      value: withoutSharedBuffer(copy.value),
       contentType: copy.contentType,
       size: copy.size,
       serverExpiresAt: copy.ttlRemainingMs === 0 ? 0 : now + copy.ttlRemainingMs,

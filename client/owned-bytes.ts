@@ -1,0 +1,29 @@
+/**
+ * Byte values the local tier keeps. A value decoded from a response is a
+ * view into the whole response message, and the value `wrap` writes is the
+ * caller's own object: kept as they are, the first would hold every other
+ * value of its response in memory (past the tier's maxBytes, which counts
+ * only the value's own bytes), and the second would change whenever the
+ * caller reuses its buffer.
+ */
+
+/** A copy of `bytes` of the same kind (a Buffer stays a Buffer) that owns exactly its bytes. */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  if (Buffer.isBuffer(bytes)) {
+    const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+    copy.set(bytes);
+    return copy;
+  }
+  return Uint8Array.prototype.slice.call(bytes);
+}
+
+/** `value`, or a copy when it is a byte array that views part of a larger buffer. */
+export function withoutSharedBuffer(value: unknown): unknown {
+  if (!(value instanceof Uint8Array)) return value;
+  return value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : copyOf(value);
+}
+
+/** `value`, or a copy when it is a byte array: for a value whose object its caller keeps and may change. */
+export function detachedBytes(value: unknown): unknown {
+  return value instanceof Uint8Array ? copyOf(value) : value;
+}

@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CacheClient } from "../../client/index.js";
+import { eventually } from "../helpers/eventually.js";
+import { startTestServer, type TestServer } from "../helpers/test-server.js";
+import { warmLocal } from "../helpers/warm-local.js";
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await startTestServer({ storage: "memory" });
+});
+afterAll(async () => {
+  await t?.dispose();
+});
+
+/** True when `value` is a Buffer that holds exactly its own bytes (no larger buffer behind it). */
+function ownsItsBytes(value: unknown): boolean {
+  return Buffer.isBuffer(value) && value.byteOffset === 0 && value.buffer.byteLength === value.byteLength;
+}
+
+async function readerWithLocalTier(): Promise<CacheClient> {
+  const reader = t.newClient({ localTier: true });
+  await t.client.set("owned-bytes:warm", "w");
+  await warmLocal(reader, "owned-bytes:warm");
+  return reader;
+}
+
+describe("local copies of byte values", () => {
+  it("own their bytes, whichever read kept them (get, getEntry, getMany): a copy never holds the rest of its response in memory", async () => {
+    const values = Array.from({ length: 20 }, (_, i) => Buffer.alloc(2048, i + 1));
+    await t.client.setMany(values.map((value, i) => [`owned-bytes:${i}`, value] as const));
+    const reader = await readerWithLocalTier();
+    await reader.get("owned-bytes:0");
+    await reader.getEntry("owned-bytes:1");
+    await reader.getMany(values.slice(2).map((_, i) => `owned-bytes:${i + 2}`));
+    for (let i = 0; i < values.length; i++) {
+      const local = reader.getLocal(`owned-bytes:${i}`);
+      expect(Buffer.isBuffer(local) && local.equals(values[i]!), `key ${i}`).toBe(true);
+      expect(ownsItsBytes(local), `key ${i} owns its bytes`).toBe(true);
+    }
+    reader.close();
+  });
+
+  it("of wrap's own write do not change when the caller changes the buffer its loader returned", async () => {
+    const writer = await readerWithLocalTier();
+    const other = t.newClient();
+    const mine = Buffer.alloc(16, 0x61); // a buffer of its own, as a loader may return and later reuse
+    const returned = await writer.wrap("owned-bytes:wrapped", () => mine, { ttl: 60_000 });
+    expect(returned).toBe(mine);
+    mine.fill(0x58);
+    await writer.settled();
+    await eventually(async () => Buffer.isBuffer(await other.get("owned-bytes:wrapped")));
+    expect((await other.get<Buffer>("owned-bytes:wrapped"))!.toString()).toBe("a".repeat(16));
+    expect(writer.getLocal<Buffer>("owned-bytes:wrapped")?.toString()).toBe("a".repeat(16));
+    expect((await writer.get<Buffer>("owned-bytes:wrapped"))!.toString()).toBe("a".repeat(16));
+    writer.close();
+    other.close();
+  });
+});
