@@ -7,7 +7,9 @@
  * same echo whose GET goes through the failure policy the architecture asks
  * of a remote tier (opossum breaker, per-attempt timeout, the call's
  * cancellation: echo-server's `guardedGet`), which tells how much of the
- * goals' margin that policy alone takes.
+ * goals' margin that policy alone takes. Two more rows call the tiercache
+ * server from a bare grpc-js client, as the echoes are called (request
+ * pre-encoded, response not decoded): the server's share of each gap.
  */
 import { startChild } from "../lib/child.js";
 import { measured, unavailable } from "../lib/report.js";
@@ -35,7 +37,11 @@ export default {
     await seed.stop();
     const servers = { echo: await startChild("echo-server", { unaryResponseBytes: sizes.getResponse, redisUrl: redis.url }, { profile: ctx.profile, label: `${NAME}-echo` }) };
     servers["echo-guarded"] = await startChild("echo-server", { unaryResponseBytes: sizes.getResponse, redisUrl: redis.url, guardedGet: true }, { profile: ctx.profile, label: `${NAME}-echo-guarded` });
-    if (hasTier) servers.tc = await startChild("tiercache-server", { storage: "memory", redisUrl: redis.url, memoryMaxEntries: 1 }, { profile: ctx.profile, label: `${NAME}-tiercache` });
+    if (hasTier) {
+      servers.tc = await startChild("tiercache-server", { storage: "memory", redisUrl: redis.url, memoryMaxEntries: 1 }, { profile: ctx.profile, label: `${NAME}-tiercache` });
+      // The same server from a bare grpc-js client (request pre-encoded, response not decoded), as the echoes are called.
+      servers["tc-raw"] = servers.tc;
+    }
     const load = await startChild("grpc-load", {
       echoAddress: servers.echo.info.address,
       guardedAddress: servers["echo-guarded"].info.address,
@@ -44,7 +50,7 @@ export default {
       keys: ctx.quick ? QUICK_KEYS : KEYS,
     });
     try {
-      const targets = hasTier ? ["echo", "tc", "echo-guarded"] : ["echo", "echo-guarded"];
+      const targets = hasTier ? ["echo", "tc", "echo-guarded", "tc-raw"] : ["echo", "echo-guarded"];
       const results = await measureUnary(ctx, load, servers, targets);
       const med = (t, pick) => median(results[t].map(pick));
       // Goals (issue 13): p50 <=1.15x, throughput >=0.85x of echo + one ioredis GET.
@@ -61,6 +67,12 @@ export default {
         measured({ scenario: NAME, subject: `floor: ${guarded}: ${label}`, baseline, ratios: ratio("echo-guarded", "echo", pick), context: `${f(med("echo-guarded", pick))} vs ${f(med("echo", pick))}; what the failure policy alone costs` }),
         ...(hasTier ? [measured({ scenario: NAME, subject: `${subject}: ${label}`, baseline: guarded, ratios: ratio("tc", "echo-guarded", pick), context: `${f(med("tc", pick))} vs ${f(med("echo-guarded", pick))}; the rest of tiercache's Get` })] : []),
       ]);
+      // Diagnostic: how much of each gap the client side makes (CacheClient's protobuf and serializer on the load child's share of the two cores).
+      const bareRows = hasTier
+        ? [metrics[0], metrics[3]].map(([label, pick, f]) =>
+            measured({ scenario: NAME, subject: `tiercache Get (Redis tier), bare grpc-js client: ${label}`, baseline, ratios: ratio("tc-raw", "echo", pick), context: `${f(med("tc-raw", pick))} vs ${f(med("echo", pick))}; the server's share, called as the echoes are` }),
+          )
+        : [];
       return {
         rows: [
           ...metrics.map(([label, pick, f, goal]) =>
@@ -69,11 +81,12 @@ export default {
               : unavailable({ scenario: NAME, subject: `${subject}: ${label}`, baseline, context: `baseline ${f(med("echo", pick))}` }),
           ),
           ...floorRows,
+          ...bareRows,
         ],
       };
     } finally {
       await load.stop();
-      await Promise.all(Object.values(servers).map((s) => s.stop()));
+      await Promise.all([...new Set(Object.values(servers))].map((s) => s.stop()));
     }
   },
 };
