@@ -23,7 +23,7 @@ import { tracingOn } from "../core/rpc-tracing.js";
 import { tracedClient } from "./traced-rpc.js";
 import { resolveWrapOptions, Wrapper, type Loader, type ResolvedWrapOptions, type StoreOptions, type WrapOptions, type WrapTask } from "./wrap.js";
 import { LoaderContext, type WrapContext } from "./wrap-context.js";
-import { detachedBytes } from "./owned-bytes.js";
+import { encodingOfItsOwn } from "./owned-bytes.js";
 
 /** Options of a {@link CacheClient}. */
 export interface CacheClientOptions {
@@ -494,7 +494,7 @@ export class CacheClient implements AsyncDisposable {
         if (res.found && !res.stale) this.#remember(namespace, key, this.#serverCopy(value, res), mark, res.streamId);
         return { found: res.found, value, stale: res.stale, leaseToken: res.leaseToken, ttlJitterPpm: res.ttlJitterPpm };
       },
-      store: (namespace, key, value, options) => this.#storeOwnWrite(namespace, key, this.#serializer.encode(value), options),
+      store: (namespace, key, value, options) => this.#storeOwnWrite(namespace, key, encodingOfItsOwn(this.#serializer.encode(value), value), options),
       releaseLease: async (namespace, key, leaseToken) => {
         await this.#session.call("releaseLease", { namespace, key, leaseToken }, this.#timeoutMs);
       },
@@ -537,8 +537,8 @@ export class CacheClient implements AsyncDisposable {
     // Until the answer says which TTL the server gave it, the copy lasts the shortest the namespace's ttlJitter allows.
     const shortestTtl = shortestJitteredTtl(ttl, ttlJitterPpm);
     if (local !== undefined && shortestTtl > 0) {
-      // The copy other readers get is what a read from the server would give (the serializer's round trip, bytes copied), not the loader's object.
-      const value = detachedBytes(this.#serializer.decode(bytes, contentType));
+      // The copy other readers get is what a read from the server would give (the serializer's round trip of bytes of its own), not the loader's object.
+      const value = this.#serializer.decode(bytes, contentType);
       this.#watcher!.changedLocally(namespace, key);
       kept = local.set(namespace, key, { value, contentType, size: bytes.byteLength, freshMs: shortestTtl, ttlRemainingMs: shortestTtl });
     } else {

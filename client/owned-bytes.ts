@@ -4,7 +4,8 @@
  * caller's own object: kept as they are, the first would hold every other
  * value of its response in memory (past the tier's maxBytes, which counts
  * only the value's own bytes), and the second would change whenever the
- * caller reuses its buffer.
+ * caller reuses its buffer (in the local copy, and in the Set request, which
+ * may wait for a stream to open after `wrap` has returned).
  */
 
 /** A copy of `bytes` of the same kind (a Buffer stays a Buffer) that owns exactly its bytes. */
@@ -23,7 +24,13 @@ export function withoutSharedBuffer(value: unknown): unknown {
   return value.byteOffset === 0 && value.byteLength === value.buffer.byteLength ? value : copyOf(value);
 }
 
-/** `value`, or a copy when it is a byte array: for a value whose object its caller keeps and may change. */
-export function detachedBytes(value: unknown): unknown {
-  return value instanceof Uint8Array ? copyOf(value) : value;
+/**
+ * `encoded` (what a serializer made of `value`) with bytes of its own when
+ * they are `value` itself or a view of its memory: a serializer may hand
+ * back the caller's buffer, which the caller may change before a write in
+ * the background is sent.
+ */
+export function encodingOfItsOwn<E extends { readonly bytes: Uint8Array }>(encoded: E, value: unknown): E {
+  if (!(value instanceof Uint8Array) || encoded.bytes.buffer !== value.buffer) return encoded;
+  return { ...encoded, bytes: copyOf(encoded.bytes) };
 }

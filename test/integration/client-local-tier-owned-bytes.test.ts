@@ -55,4 +55,19 @@ describe("local copies of byte values", () => {
     writer.close();
     other.close();
   });
+
+  it("of wrap's own write, nor the write itself, change when the caller changes its buffer before the write is sent", async () => {
+    const writer = await readerWithLocalTier();
+    const other = t.newClient();
+    const mine = Buffer.alloc(16, 0x62);
+    // A loader slower than the lease session's idle time (250 ms): the Set waits for a new stream after wrap returns.
+    const returned = await writer.wrap("owned-bytes:slow", async () => (await new Promise((resolve) => setTimeout(resolve, 600)), mine), { ttl: 60_000 });
+    expect(returned).toBe(mine);
+    mine.fill(0x58);
+    await writer.settled();
+    expect((await other.get<Buffer>("owned-bytes:slow"))!.toString()).toBe("b".repeat(16));
+    expect(writer.getLocal<Buffer>("owned-bytes:slow")?.toString()).toBe("b".repeat(16));
+    writer.close();
+    other.close();
+  });
 });
