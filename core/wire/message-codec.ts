@@ -2,9 +2,7 @@ import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/prot
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { compiledCodec } from "./compiled-codec.js";
 import { sendBuffer } from "./send-scratch.js";
-import { keepByteOrderMarks } from "./utf8-text.js";
-
-keepByteOrderMarks();
+import { withByteOrderMarksKept } from "./utf8-text.js";
 
 /** Encodes and decodes one message type: the compiled codec where it applies, protobuf-es otherwise. */
 export interface MessageCodec<D extends DescMessage> {
@@ -32,7 +30,7 @@ export function messageCodec<D extends DescMessage>(schema: D): MessageCodec<D> 
   if (!codec) {
     const fast = compiledCodec(schema);
     const slowEncode = (message: MessageInitShape<D> | MessageShape<D>) => asBuffer(toBinary(schema, create(schema, message as MessageInitShape<D>)));
-    const slowDecode = (bytes: Uint8Array) => fromBinary(schema, bytes);
+    const slowDecode = (bytes: Uint8Array) => withByteOrderMarksKept(() => fromBinary(schema, bytes));
     codec = fast
       ? {
           encode: (message) => (fast.encode(message) as Buffer | undefined) ?? slowEncode(message),

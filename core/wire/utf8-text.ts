@@ -1,5 +1,7 @@
 import { configureTextEncoding, getTextEncoding } from "@bufbuild/protobuf/wire";
 
+type TextEncoding = ReturnType<typeof getTextEncoding>;
+
 /**
  * UTF-8 decoding of the contract's string fields that keeps a leading
  * U+FEFF. A WHATWG TextDecoder drops it by default (`ignoreBOM: false`), so
@@ -13,21 +15,20 @@ import { configureTextEncoding, getTextEncoding } from "@bufbuild/protobuf/wire"
 export const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const lenientUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
-let configured = false;
+const decodeUtf8: TextEncoding["decodeUtf8"] = (bytes, strict) => (strict === true ? strictUtf8 : lenientUtf8).decode(bytes);
 
 /**
- * Makes protobuf-es (which decodes whatever the compiled codec hands back to
- * it) keep a leading U+FEFF too. Its text encoding is one setting for the
- * whole process: this keeps the encoder and check it had and replaces only
- * the decoder. Idempotent.
+ * Runs `decode` (a protobuf-es decode, which is synchronous) with a text
+ * decoding that keeps a leading U+FEFF, and puts back the one the process
+ * had: protobuf-es has one text encoding for the whole process, which the
+ * program around us may use or set itself.
  */
-export function keepByteOrderMarks(): void {
-  if (configured) return;
-  configured = true;
-  const { encodeUtf8, checkUtf8 } = getTextEncoding();
-  configureTextEncoding({
-    encodeUtf8,
-    checkUtf8,
-    decodeUtf8: (bytes, strict) => (strict === true ? strictUtf8 : lenientUtf8).decode(bytes),
-  });
+export function withByteOrderMarksKept<T>(decode: () => T): T {
+  const before = getTextEncoding();
+  configureTextEncoding({ encodeUtf8: before.encodeUtf8, checkUtf8: before.checkUtf8, decodeUtf8 });
+  try {
+    return decode();
+  } finally {
+    configureTextEncoding(before);
+  }
 }
