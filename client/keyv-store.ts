@@ -28,7 +28,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { NAMESPACE_PATTERN } from "../core/key-rules.js";
+import { loneSurrogateIndex, NAMESPACE_PATTERN } from "../core/key-rules.js";
 import { checkedDuration } from "./argument-checks.js";
 import { CacheClient, type CacheClientOptions } from "./cache-client.js";
 
@@ -70,17 +70,24 @@ export interface TiercacheKeyvEntry {
 /** Listener of the store's `"error"` event. */
 export type TiercacheKeyvErrorListener = (error: unknown) => void;
 
+/** Names shaped like a mapped one (ending in 8 hex digits, alone or after `-`). */
+const MAPPED_SHAPE = /(?:^|-)[0-9a-f]{8}$/;
+
 /**
  * The tiercache namespace of a Keyv namespace. A name that is already valid
  * (1 to 64 characters of `[A-Za-z0-9._-]`, starting with a letter or digit)
- * is used as is. Any other name becomes its valid characters (others replaced
- * by `_`, leading `.`, `_` and `-` dropped, at most 55 kept), then `-` and the
- * first 8 hex digits of the SHA-256 of the original name, so that distinct
- * names stay distinct: `"my app/v2"` -> `"my_app_v2-<hash>"`.
+ * is used as is, unless it is shaped like a mapped name (below). Any other
+ * name becomes its valid characters (others replaced by `_`, leading `.`,
+ * `_` and `-` dropped, at most 55 kept), then `-` and the first 8 hex digits
+ * of the SHA-256 of the original name (its UTF-8; its UTF-16 code units when
+ * it holds a lone surrogate, which UTF-8 cannot tell apart), so that
+ * distinct names stay distinct: `"my app/v2"` -> `"my_app_v2-<hash>"`, and
+ * `"my_app_v2-<hash>"` itself -> `"my_app_v2-<hash>-<its hash>"`.
  */
 export function tiercacheNamespaceOf(keyvNamespace: string): string {
-  if (NAMESPACE_PATTERN.test(keyvNamespace)) return keyvNamespace;
-  const hash = createHash("sha256").update(keyvNamespace, "utf8").digest("hex").slice(0, 8);
+  if (NAMESPACE_PATTERN.test(keyvNamespace) && !MAPPED_SHAPE.test(keyvNamespace)) return keyvNamespace;
+  const bytes = Buffer.from(keyvNamespace, loneSurrogateIndex(keyvNamespace) === -1 ? "utf8" : "utf16le");
+  const hash = createHash("sha256").update(bytes).digest("hex").slice(0, 8);
   const cleaned = keyvNamespace
     .replace(/[^A-Za-z0-9._-]/g, "_")
     .replace(/^[._-]+/, "")

@@ -112,6 +112,13 @@ describe("TiercacheKeyvStore over a real server", () => {
     expect(new Set(mapped).size).toBe(names.length);
     expect(tiercacheNamespaceOf("users.v1")).toBe("users.v1");
     expect(tiercacheNamespaceOf("my app/v2")).toMatch(/^my_app_v2-[0-9a-f]{8}$/);
+    // A valid name shaped like a mapped one is mapped too, or it would share the other's namespace (found by review).
+    const lookalikes = [tiercacheNamespaceOf("my app/v2"), tiercacheNamespaceOf(""), "cache-0123abcd", "0123abcd", "x\ud800", "x\udbff", "x\ufffd"];
+    const mappedLookalikes = lookalikes.map(tiercacheNamespaceOf);
+    for (const name of mappedLookalikes) expect(name).toMatch(valid);
+    expect(new Set([...mapped, ...mappedLookalikes]).size).toBe(names.length + lookalikes.length);
+    expect(tiercacheNamespaceOf("cache-0123abcd")).toMatch(/^cache-0123abcd-[0-9a-f]{8}$/);
+    expect(tiercacheNamespaceOf("users-v1.2")).toBe("users-v1.2");
 
     const odd = keyv("my app/v2");
     const plain = keyv("my_app_v2");
