@@ -57,7 +57,13 @@ import { CorruptValueError } from "../core/errors.js";
 export interface Serializer {
   /** Serializes `value`; throws a `TypeError` if it cannot be represented. */
   encode(value: unknown): { bytes: Uint8Array; contentType: string };
-  /** Deserializes bytes stored with `contentType`. */
+  /**
+   * Deserializes bytes stored with `contentType`. `bytes` is a view into a
+   * whole response: a value the client's local tier keeps must not hold on
+   * to it (copy what you keep of it), or it keeps the response in memory past
+   * the tier's `maxBytes`. A `Uint8Array` returned as the value itself is
+   * copied by the local tier when it views a larger buffer.
+   */
   decode(bytes: Uint8Array, contentType: string): unknown;
 }
 
@@ -338,7 +344,7 @@ function reviveTag(tag: JsonObject): unknown {
       }
       case "Bytes":
         if (typeof payload === "string" && payload.length % 4 === 0 && BASE64_PATTERN.test(payload)) {
-          return Buffer.from(payload, "base64");
+          return bytesOfBase64(payload);
         }
         break;
       case "Map":
@@ -366,6 +372,14 @@ function reviveTag(tag: JsonObject): unknown {
     }
   }
   throw corrupt(`invalid tag ${JSON.stringify(tag).slice(0, 80)}`);
+}
+
+/** The bytes of checked base64 text, in a buffer of their own: `Buffer.from(text, "base64")` takes small ones from Node's shared 8 KiB pool, which a value kept in a local tier would hold whole. */
+function bytesOfBase64(text: string): Buffer {
+  const length = Buffer.byteLength(text, "base64");
+  const bytes = Buffer.allocUnsafeSlow(length);
+  bytes.write(text, "base64");
+  return bytes;
 }
 
 function corrupt(message: string, cause?: unknown): CorruptValueError {

@@ -300,6 +300,18 @@ describe("tagged JSON wire format", () => {
   });
 });
 
+describe("bytes inside a tagged value", () => {
+  it("are decoded into buffers of their own, not slices of a shared pool a kept value would hold", () => {
+    const encoded = jsonSerializer.encode(new Map([["a", Buffer.alloc(10, 1)], ["b", new Uint8Array(0)]]));
+    const decoded = jsonSerializer.decode(encoded.bytes, encoded.contentType) as Map<string, Buffer>;
+    for (const bytes of decoded.values()) {
+      expect(Buffer.isBuffer(bytes)).toBe(true);
+      expect([bytes.byteOffset, bytes.buffer.byteLength]).toEqual([0, bytes.byteLength]);
+    }
+    expect(decoded.get("a")).toEqual(Buffer.alloc(10, 1));
+  });
+});
+
 describe("binary and text", () => {
   it("stores a top-level Uint8Array or Buffer raw", () => {
     for (const value of [new Uint8Array([1, 2, 3]), Buffer.from("raw bytes")]) {
