@@ -494,7 +494,7 @@ export class CacheClient implements AsyncDisposable {
         if (res.found && !res.stale) this.#remember(namespace, key, this.#serverCopy(value, res), mark, res.streamId);
         return { found: res.found, value, stale: res.stale, leaseToken: res.leaseToken, ttlJitterPpm: res.ttlJitterPpm };
       },
-      store: (namespace, key, value, options) => this.#storeOwnWrite(namespace, key, encodingOfItsOwn(this.#serializer.encode(value), value), options),
+      store: (namespace, key, value, options) => this.#storeOwnWrite(namespace, key, encodingOfItsOwn(this.#serializer.encode(value)), options),
       releaseLease: async (namespace, key, leaseToken) => {
         await this.#session.call("releaseLease", { namespace, key, leaseToken }, this.#timeoutMs);
       },

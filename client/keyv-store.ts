@@ -80,13 +80,16 @@ const MAPPED_SHAPE = /(?:^|-)[0-9a-f]{8}$/;
  * name becomes its valid characters (others replaced by `_`, leading `.`,
  * `_` and `-` dropped, at most 55 kept), then `-` and the first 8 hex digits
  * of the SHA-256 of the original name (its UTF-8; its UTF-16 code units when
- * it holds a lone surrogate, which UTF-8 cannot tell apart), so that
- * distinct names stay distinct: `"my app/v2"` -> `"my_app_v2-<hash>"`, and
- * `"my_app_v2-<hash>"` itself -> `"my_app_v2-<hash>-<its hash>"`.
+ * it holds a lone surrogate, which UTF-8 cannot tell apart, after a 0xFF
+ * byte), so that distinct names stay distinct but for a collision of the
+ * 32-bit hash (about one chance in 4 billion for a given pair of names):
+ * `"my app/v2"` -> `"my_app_v2-<hash>"`, and `"my_app_v2-<hash>"` itself ->
+ * `"my_app_v2-<hash>-<its hash>"`.
  */
 export function tiercacheNamespaceOf(keyvNamespace: string): string {
   if (NAMESPACE_PATTERN.test(keyvNamespace) && !MAPPED_SHAPE.test(keyvNamespace)) return keyvNamespace;
-  const bytes = Buffer.from(keyvNamespace, loneSurrogateIndex(keyvNamespace) === -1 ? "utf8" : "utf16le");
+  // 0xFF never occurs in UTF-8: the two encodings hashed can never be the same bytes.
+  const bytes = loneSurrogateIndex(keyvNamespace) === -1 ? Buffer.from(keyvNamespace, "utf8") : Buffer.concat([Buffer.from([0xff]), Buffer.from(keyvNamespace, "utf16le")]);
   const hash = createHash("sha256").update(bytes).digest("hex").slice(0, 8);
   const cleaned = keyvNamespace
     .replace(/[^A-Za-z0-9._-]/g, "_")

@@ -25,12 +25,11 @@ export function withoutSharedBuffer(value: unknown): unknown {
 }
 
 /**
- * `encoded` (what a serializer made of `value`) with bytes of its own when
- * they are `value` itself or a view of its memory: a serializer may hand
- * back the caller's buffer, which the caller may change before a write in
- * the background is sent.
+ * `encoded` (what a serializer made of a value) with bytes of its own: a
+ * serializer may hand back the caller's buffer, or bytes that share memory
+ * with any other part of the value, which the caller may change before a
+ * write in the background is sent.
  */
-export function encodingOfItsOwn<E extends { readonly bytes: Uint8Array }>(encoded: E, value: unknown): E {
-  if (!(value instanceof Uint8Array) || encoded.bytes.buffer !== value.buffer) return encoded;
+export function encodingOfItsOwn<E extends { readonly bytes: Uint8Array }>(encoded: E): E {
   return { ...encoded, bytes: copyOf(encoded.bytes) };
 }

@@ -55,7 +55,12 @@ import { CorruptValueError } from "../core/errors.js";
 
 /** Turns application values into bytes plus a content type, and back. */
 export interface Serializer {
-  /** Serializes `value`; throws a `TypeError` if it cannot be represented. */
+  /**
+   * Serializes `value`; throws a `TypeError` if it cannot be represented.
+   * The bytes may share memory with `value` (the default returns a
+   * `Uint8Array` value itself): `wrap`, whose write is sent after it
+   * returns, sends a copy of them.
+   */
   encode(value: unknown): { bytes: Uint8Array; contentType: string };
   /**
    * Deserializes bytes stored with `contentType`. `bytes` is a view into a

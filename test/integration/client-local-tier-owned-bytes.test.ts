@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CacheClient } from "../../client/index.js";
+import { jsonSerializer, type CacheClient, type Serializer } from "../../client/index.js";
 import { eventually } from "../helpers/eventually.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 import { warmLocal } from "../helpers/warm-local.js";
@@ -69,5 +69,22 @@ describe("local copies of byte values", () => {
     expect(writer.getLocal<Buffer>("owned-bytes:slow")?.toString()).toBe("b".repeat(16));
     writer.close();
     other.close();
+  });
+
+  it("of wrap's write are sent as they were when the loader returned, whatever memory a custom serializer's bytes share", async () => {
+    // Encodes { payload } as the payload's bytes themselves (a view of the value's memory); decodes to a copy.
+    const payloadSerializer: Serializer = {
+      encode: (value) => ({ bytes: (value as { payload: Buffer }).payload, contentType: "application/octet-stream" }),
+      decode: (bytes, contentType) => ({ payload: Buffer.from(jsonSerializer.decode(bytes, contentType) as Buffer) }),
+    };
+    await t.client.set("owned-bytes:warm", "w");
+    const writer = t.newClient({ localTier: true, serializer: payloadSerializer });
+    await eventually(async () => (await writer.get("owned-bytes:warm"), writer.getLocal("owned-bytes:warm") !== undefined));
+    const value = { payload: Buffer.alloc(16, 0x63) };
+    await writer.wrap("owned-bytes:custom", async () => (await new Promise((resolve) => setTimeout(resolve, 600)), value), { ttl: 60_000 });
+    value.payload.fill(0x58);
+    await writer.settled();
+    expect((await t.client.get<Buffer>("owned-bytes:custom"))!.toString()).toBe("c".repeat(16));
+    writer.close();
   });
 });
