@@ -25,6 +25,7 @@ import {
 } from "./envelope.js";
 import { CompressionOutlook } from "./compression-outlook.js";
 import { CorruptValueError, InvalidArgumentError, ValueTooLargeError } from "./errors.js";
+import { strictUtf8 } from "./utf8.js";
 
 export {
   CONTENT_TYPE_LENGTH_OFFSET,
@@ -105,7 +106,6 @@ export function resolveCodecOptions(options: CodecOptions = {}): ResolvedCodecOp
 }
 
 const EMPTY = Buffer.alloc(0);
-const utf8Fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }); // keep a BOM: bytes <-> string must round-trip
 /** Output chunk of the bounded streaming probe (see `#measure`). */
 const PROBE_CHUNK_BYTES = 128 * 1024;
 
@@ -291,7 +291,7 @@ export class ValueCodec {
     const bytes = envelope.subarray(start, end);
     let type: string;
     try {
-      type = utf8Fatal.decode(bytes);
+      type = strictUtf8.decode(bytes);
     } catch (err) {
       throw new CorruptValueError("envelope content type is not valid UTF-8", { cause: err });
     }

@@ -1,5 +1,6 @@
 import { CorruptValueError, InvalidArgumentError } from "./errors.js";
 import { MAX_TAG_BYTES, MAX_TAGS_PER_ENTRY } from "./tag-rules.js";
+import { strictUtf8 } from "./utf8.js";
 
 /**
  * The stored value envelope, and the rules every tier applies to it. Every
@@ -226,8 +227,6 @@ export function encodeTagSection(stamp: TagStamp): Buffer {
   return section;
 }
 
-const tagDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
 /**
  * The tag section of an envelope (or of a prefix at least {@link ENVELOPE_RULES_BYTES}
  * long), its length in bytes included; undefined when it has none.
@@ -246,7 +245,7 @@ export function readTagSection(envelope: Uint8Array): (TagStamp & { readonly byt
     const length = at < envelope.byteLength ? envelope[at]! : 0;
     if (length === 0 || length > MAX_TAG_BYTES || at + 1 + length > envelope.byteLength) throw new CorruptValueError("envelope has a malformed tag");
     try {
-      tags.push(tagDecoder.decode(envelope.subarray(at + 1, at + 1 + length)));
+      tags.push(strictUtf8.decode(envelope.subarray(at + 1, at + 1 + length)));
     } catch (err) {
       throw new CorruptValueError("envelope has a tag that is not valid UTF-8", { cause: err });
     }

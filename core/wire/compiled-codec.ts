@@ -4,7 +4,7 @@ import { asciiText } from "./ascii-text.js";
 import { generateReader, type ReadFunction, type ReaderHelpers } from "./generated-reader.js";
 import { generateWriter, type GeneratedWriter, type WriterHelpers } from "./generated-writer.js";
 import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint.js";
-import { strictUtf8 } from "./utf8-text.js";
+import { strictUtf8 } from "../utf8.js";
 
 /**
  * A binary codec derived from one message descriptor at start-up, for the

@@ -1,4 +1,5 @@
 import { configureTextEncoding, getTextEncoding } from "@bufbuild/protobuf/wire";
+import { strictUtf8 } from "../utf8.js";
 
 type TextEncoding = ReturnType<typeof getTextEncoding>;
 
@@ -11,8 +12,6 @@ type TextEncoding = ReturnType<typeof getTextEncoding>;
  * other languages' runtimes keep it, and so must we.
  */
 
-/** Throws on invalid UTF-8; keeps a leading U+FEFF. */
-export const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const lenientUtf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 const decodeUtf8: TextEncoding["decodeUtf8"] = (bytes, strict) => (strict === true ? strictUtf8 : lenientUtf8).decode(bytes);
