@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { jsonSerializer, type CacheClient, type Serializer } from "../../client/index.js";
+import { jsonSerializer, type CacheClient, type CacheClientOptions, type Serializer } from "../../client/index.js";
 import { eventually } from "../helpers/eventually.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 import { warmLocal } from "../helpers/warm-local.js";
@@ -17,8 +17,8 @@ function ownsItsBytes(value: unknown): boolean {
   return Buffer.isBuffer(value) && value.byteOffset === 0 && value.buffer.byteLength === value.byteLength;
 }
 
-async function readerWithLocalTier(): Promise<CacheClient> {
-  const reader = t.newClient({ localTier: true });
+async function readerWithLocalTier(options: Partial<CacheClientOptions> = {}): Promise<CacheClient> {
+  const reader = t.newClient({ localTier: true, ...options });
   await t.client.set("owned-bytes:warm", "w");
   await warmLocal(reader, "owned-bytes:warm");
   return reader;
@@ -77,9 +77,7 @@ describe("local copies of byte values", () => {
       encode: (value) => ({ bytes: (value as { payload: Buffer }).payload, contentType: "application/octet-stream" }),
       decode: (bytes, contentType) => ({ payload: Buffer.from(jsonSerializer.decode(bytes, contentType) as Buffer) }),
     };
-    await t.client.set("owned-bytes:warm", "w");
-    const writer = t.newClient({ localTier: true, serializer: payloadSerializer });
-    await eventually(async () => (await writer.get("owned-bytes:warm"), writer.getLocal("owned-bytes:warm") !== undefined));
+    const writer = await readerWithLocalTier({ serializer: payloadSerializer });
     const value = { payload: Buffer.alloc(16, 0x63) };
     await writer.wrap("owned-bytes:custom", async () => (await new Promise((resolve) => setTimeout(resolve, 600)), value), { ttl: 60_000 });
     value.payload.fill(0x58);
