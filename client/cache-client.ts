@@ -924,7 +924,7 @@ export class CacheClient implements AsyncDisposable {
       for await (const batch of batches(keys, size)) yield { namespace, keys: checkedKeys(batch) };
     })();
     for await (const res of this.#rpc.streamGet(requests, this.#streamCall(options))) {
-      for (const entry of res.entries) yield [entry.key, entry.stale ? undefined : this.#entry<T>(entry).value];
+      for (const entry of res.entries) yield [entry.key, entry.stale ? undefined : (this.#serializer.decode(entry.value, entry.contentType) as T)];
       for (const key of res.missing) yield [key, undefined];
     }
   }

@@ -58,6 +58,22 @@ export interface ResolvedCodecOptions {
   readonly maxValueBytes: number;
 }
 
+/** Where an envelope's parts are, and what its header says (see {@link ValueCodec.layout}). */
+export interface EnvelopeLayout {
+  readonly contentType: string;
+  /** ms since epoch, 0 = never. */
+  readonly expiresAt: number;
+  /** ms since epoch after which the value is stale; 0 = no grace. */
+  readonly freshUntil: number;
+  readonly tags: TagStamp | undefined;
+  /** Whether the payload is zstd-compressed. */
+  readonly compressed: boolean;
+  /** Where the payload starts; a raw payload runs to the envelope's end. */
+  readonly payloadOffset: number;
+  /** The value's length (decompressed), checked against maxValueBytes. */
+  readonly declared: number;
+}
+
 /** A decoded envelope. */
 export interface DecodedValue {
   /**
@@ -214,6 +230,26 @@ export class ValueCodec {
    *   length, so a zstd bomb is refused without being expanded.
    */
   decode(envelope: Uint8Array): DecodedValue {
+    const layout = this.layout(envelope);
+    return {
+      value: this.payload(envelope, layout),
+      contentType: layout.contentType,
+      expiresAt: layout.expiresAt,
+      compressed: layout.compressed,
+      freshUntil: layout.freshUntil,
+      tags: layout.tags,
+    };
+  }
+
+  /**
+   * Parses and checks an envelope as {@link decode} does, without taking its
+   * payload out: where the payload starts, and everything else decode returns.
+   *
+   * @throws CorruptValueError and ValueTooLargeError as {@link decode} does,
+   *   except for a compressed payload that does not expand to its declared
+   *   length (found only by {@link payload}).
+   */
+  layout(envelope: Uint8Array): EnvelopeLayout {
     checkHeader(envelope);
     const flags = envelope[FLAGS_OFFSET]!;
     if ((flags & ~KNOWN_FLAGS) !== 0) {
@@ -244,14 +280,22 @@ export class ValueCodec {
     if (declared > maxValueBytes) {
       throw new ValueTooLargeError(`stored value of ${declared} bytes exceeds max-value-bytes (${maxValueBytes})`);
     }
-    const payload = envelope.subarray(payloadOffset);
-    if ((flags & FLAG_COMPRESSED) === 0) {
-      if (payload.byteLength !== declared) {
-        throw new CorruptValueError(`envelope payload is ${payload.byteLength} bytes but declares ${declared}`);
-      }
-      return { value: payload, contentType, expiresAt, compressed: false, freshUntil, tags };
+    const compressed = (flags & FLAG_COMPRESSED) !== 0;
+    if (!compressed && envelope.byteLength - payloadOffset !== declared) {
+      throw new CorruptValueError(`envelope payload is ${envelope.byteLength - payloadOffset} bytes but declares ${declared}`);
     }
-    return { value: this.#decompress(payload, declared), contentType, expiresAt, compressed: true, freshUntil, tags };
+    return { contentType, expiresAt, freshUntil, tags, compressed, payloadOffset, declared };
+  }
+
+  /**
+   * The value of an envelope of this `layout`: a view into the envelope when
+   * it is stored raw (treat it as read-only), else its decompressed bytes.
+   *
+   * @throws CorruptValueError for a compressed payload that does not expand to its declared length.
+   */
+  payload(envelope: Uint8Array, layout: EnvelopeLayout): Uint8Array {
+    const payload = envelope.subarray(layout.payloadOffset);
+    return layout.compressed ? this.#decompress(payload, layout.declared) : payload;
   }
 
   /** Reads only `expiresAt` (no decompression). @throws CorruptValueError */

@@ -23,6 +23,7 @@ import {
 import { Cancellation } from "./cancellation.js";
 import { RpcError } from "./rpc-error.js";
 import { exceedsFieldBudget } from "./wire/field-budget.js";
+import type { EncodedMessage } from "./wire/encoded-message.js";
 import { messageCodec } from "./wire/message-codec.js";
 
 /** What a server handler knows about the call it serves. */
@@ -48,6 +49,9 @@ export interface CallContext {
   readonly stream?: CallContext;
 }
 
+/** What a streaming handler yields: a message (or its init shape), or one already encoded by a writer that knows its type. */
+export type ResponseOf<O extends DescMessage> = MessageInitShape<O> | EncodedMessage<O>;
+
 /** Handler of a unary RPC: one request in, one response out. */
 export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
   request: MessageShape<I>,
@@ -62,12 +66,12 @@ export type ClientStreamingHandler<I extends DescMessage, O extends DescMessage>
 export type ServerStreamingHandler<I extends DescMessage, O extends DescMessage> = (
   request: MessageShape<I>,
   context: CallContext,
-) => AsyncIterable<MessageInitShape<O>>;
+) => AsyncIterable<ResponseOf<O>>;
 /** Handler of a bidi-streaming RPC: many requests in, many responses out. */
 export type BidiStreamingHandler<I extends DescMessage, O extends DescMessage> = (
   requests: AsyncIterable<MessageShape<I>>,
   context: CallContext,
-) => AsyncIterable<MessageInitShape<O>>;
+) => AsyncIterable<ResponseOf<O>>;
 
 type HandlerFor<M> = M extends { methodKind: infer K; input: infer I extends DescMessage; output: infer O extends DescMessage }
   ? K extends "unary"
@@ -336,7 +340,7 @@ async function* decodeStream(
 
 async function writeAll(
   call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
-  responses: AsyncIterable<MessageInitShape<DescMessage>>,
+  responses: AsyncIterable<ResponseOf<DescMessage>>,
 ): Promise<void> {
   for await (const response of responses) {
     if (call.cancelled) return;

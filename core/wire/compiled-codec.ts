@@ -1,6 +1,7 @@
 import type { DescField, DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { ScalarType } from "@bufbuild/protobuf";
 import { asciiText } from "./ascii-text.js";
+import { utf8Length, writeText } from "./text-write.js";
 import { generateReader, type ReadFunction, type ReaderHelpers } from "./generated-reader.js";
 import { generateWriter, type GeneratedWriter, type WriterHelpers } from "./generated-writer.js";
 import { bigVarintSize, varintSize, writeBigVarint, writeVarint } from "./varint.js";
@@ -50,32 +51,6 @@ const GIVE_UP = Symbol("give up");
 
 const EMPTY_BYTES = new Uint8Array(0);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-
-/** Node's unchecked Buffer method behind `write` (present since Node 0.x), or the checked one. */
-interface FastBufferMethods {
-  utf8Write?: (this: Buffer, text: string, offset: number, length: number) => number;
-}
-const fast = Buffer.prototype as unknown as FastBufferMethods;
-const utf8Write: (buf: Buffer, text: string, offset: number, length: number) => number = fast.utf8Write
-  ? (buf, text, offset, length) => fast.utf8Write!.call(buf, text, offset, length)
-  : (buf, text, offset, length) => buf.write(text, offset, length, "utf8");
-
-/** UTF-8 bytes of `text`: counted in JS for short strings, where a native call costs more than the count. */
-function utf8Length(text: string): number {
-  const length = text.length;
-  if (length > 64) return Buffer.byteLength(text);
-  for (let i = 0; i < length; i++) if (text.charCodeAt(i) > 0x7f) return Buffer.byteLength(text);
-  return length;
-}
-
-/** Writes `text` of `n` UTF-8 bytes at `pos`: byte by byte when it is short ASCII. */
-function writeText(buf: Buffer, pos: number, text: string, n: number): number {
-  if (n === text.length && n <= 64) {
-    for (let i = 0; i < n; i++) buf[pos + i] = text.charCodeAt(i);
-    return pos + n;
-  }
-  return pos + utf8Write(buf, text, pos, n);
-}
 
 function kindOf(field: DescField): Kind | undefined {
   switch (field.fieldKind) {

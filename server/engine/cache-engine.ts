@@ -1,7 +1,7 @@
 import { callEnded, cancelled } from "./scope-cancel.js";
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { ValueCodec } from "../../core/codec.js";
-import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, isFresh, isTagged, readExpiresAt, readTagSection, withNewExpiry, type TagStamp } from "../../core/envelope.js";
+import { CONTENT_TYPE_LENGTH_OFFSET, decodedLength, freshness, freshnessAt, isFresh, isTagged, readExpiresAt, readTagSection, withNewExpiry, type TagStamp } from "../../core/envelope.js";
 import { InvalidArgumentError, LeaseLostError, TierUnavailableError, ValueTooLargeError } from "../../core/errors.js";
 import { MemoryTier, type EvictionPolicyName } from "../../core/memory-tier.js";
 import { distinctTags, MAX_TAGS_PER_ENTRY, MAX_TAGS_PER_INVALIDATION, tagsProblem } from "../../core/tag-rules.js";
@@ -102,6 +102,34 @@ export interface FoundValue {
   freshRemainingMs: number;
   /** Absolute expiry as stored, in ms since the epoch (0 = never): which write this is, for eager refresh. */
   expiresAt: number;
+}
+
+/**
+ * A value the engine found, as a response writer copies it: its value is
+ * `bytes` from `valueStart` to the end, the tail of the stored envelope
+ * itself or, for a compressed value, its decompressed bytes (read-only either way).
+ */
+export interface FoundInPlace {
+  readonly key: string;
+  readonly bytes: Uint8Array;
+  readonly valueStart: number;
+  readonly contentType: string;
+  /** As {@link FoundValue.ttlRemainingMs}. */
+  readonly ttlRemainingMs: number;
+  readonly tier: TierName;
+  readonly stale: boolean;
+  /** As {@link FoundValue.freshRemainingMs}. */
+  readonly freshRemainingMs: number;
+}
+
+/** ms until a value found at `now` expires (0 = never), at least 1 when it expires at all. */
+function ttlRemainingAt(expiresAt: number, now: number): number {
+  return expiresAt === 0 ? 0 : Math.max(1, expiresAt - now);
+}
+
+/** ms until a value found at `now` goes stale: its TTL without grace (`freshUntil` 0), 0 once stale, at least 1 before. */
+function freshRemainingAt(freshUntil: number, stale: boolean, ttlRemainingMs: number, now: number): number {
+  return freshUntil === 0 ? ttlRemainingMs : stale ? 0 : Math.max(1, freshUntil - now);
 }
 
 /** What {@link CacheEngine.getNow} returns when the answer needs the durable tier or a tag check. */
@@ -573,9 +601,9 @@ export class CacheEngine {
     const state = freshness(envelope, now);
     if (state === "gone" || (state === "stale" && !acceptStale)) return undefined;
     const decoded = this.#options.codec.decode(envelope);
-    const ttlRemainingMs = decoded.expiresAt === 0 ? 0 : Math.max(1, decoded.expiresAt - now);
+    const ttlRemainingMs = ttlRemainingAt(decoded.expiresAt, now);
     const stale = state === "stale";
-    const freshRemainingMs = decoded.freshUntil === 0 ? ttlRemainingMs : stale ? 0 : Math.max(1, decoded.freshUntil - now);
+    const freshRemainingMs = freshRemainingAt(decoded.freshUntil, stale, ttlRemainingMs, now);
     return { key, value: decoded.value, contentType: decoded.contentType, ttlRemainingMs, tier, stale, freshRemainingMs, expiresAt: decoded.expiresAt };
   }
 
@@ -798,6 +826,32 @@ export class CacheEngine {
       found[i] = this.#visible(hit.key, hit.envelope, hit.tier, true, now) ?? this.#expired(hit);
     }
     return found;
+  }
+
+  /**
+   * {@link decodeMany} for a writer that copies the values into a response:
+   * the same answers, without copying a stored value out of its envelope.
+   */
+  placeMany(hits: readonly Hit[]): FoundInPlace[] {
+    const now = this.#clock();
+    const codec = this.#options.codec;
+    const placed = new Array<FoundInPlace>(hits.length);
+    for (let i = 0; i < hits.length; i++) {
+      const { key, envelope, tier } = hits[i]!;
+      const layout = codec.layout(envelope);
+      const bytes = layout.compressed ? codec.payload(envelope, layout) : envelope;
+      const valueStart = layout.compressed ? 0 : layout.payloadOffset;
+      const state = freshnessAt(layout, now);
+      if (state === "gone") {
+        // As #expired: fresh when it was found.
+        placed[i] = { key, bytes, valueStart, contentType: layout.contentType, ttlRemainingMs: 1, tier, stale: false, freshRemainingMs: 1 };
+        continue;
+      }
+      const stale = state === "stale";
+      const ttlRemainingMs = ttlRemainingAt(layout.expiresAt, now);
+      placed[i] = { key, bytes, valueStart, contentType: layout.contentType, ttlRemainingMs, tier, stale, freshRemainingMs: freshRemainingAt(layout.freshUntil, stale, ttlRemainingMs, now) };
+    }
+    return placed;
   }
 
   /** A hit that expired between lookup and decode is still answered as it was found: it was fresh when read. */

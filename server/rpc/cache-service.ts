@@ -9,17 +9,16 @@ import {
   type StatsResponseSchema,
 } from "../../gen/tiercache/v1/cache_pb.js";
 import { checkResponseSize, NEEDS_ASYNC, type CacheEngine, type FoundValue, type Hit, type ValueToSet } from "../engine/cache-engine.js";
+import { streamGetResponseOf, TIER_NUMBERS } from "./found-entries-message.js";
 import { ResponseBudget } from "./response-budget.js";
 import { checkWriterId } from "../engine/validation.js";
-import type { CallScope, Tenant, TierName } from "../engine/durable-tier.js";
+import type { CallScope, Tenant } from "../engine/durable-tier.js";
 import type { NamespaceStatsSnapshot } from "../engine/namespace-stats.js";
 import { watchStream, type WatchOptions } from "./watch-stream.js";
 import { leaseSession, type LeaseSessionOptions } from "./lease-session.js";
 
-const TIERS: Record<TierName, Tier> = { memory: Tier.MEMORY, lmdb: Tier.LMDB, redis: Tier.REDIS };
-
 function toFoundEntry(found: FoundValue): MessageInitShape<typeof FoundEntrySchema> {
-  return { key: found.key, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };
+  return { key: found.key, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIER_NUMBERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };
 }
 
 /** The fields Get and GetOrLease responses share. */
@@ -37,7 +36,7 @@ interface ReadResponseFields {
 /** A Get or GetOrLease response for what the engine found (or nothing). */
 function toGetResponse(found: FoundValue | undefined, streamId: string): ReadResponseFields {
   if (!found) return { streamId };
-  return { streamId, found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };
+  return { streamId, found: true, value: found.value, contentType: found.contentType, ttlRemainingMs: BigInt(found.ttlRemainingMs), tier: TIER_NUMBERS[found.tier], stale: found.stale, freshRemainingMs: BigInt(found.freshRemainingMs) };
 }
 
 /** int64 on the wire; out-of-range values become numbers the engine's range check refuses. */
@@ -63,7 +62,7 @@ function toStats(snapshots: NamespaceStatsSnapshot[]): MessageInitShape<typeof S
       bytesIn: big(ns.bytesIn),
       bytesStored: big(ns.bytesStored),
       tiers: ns.tiers.map((t) => ({
-        tier: TIERS[t.tier],
+        tier: TIER_NUMBERS[t.tier],
         hits: big(t.hits),
         misses: big(t.misses),
         hitRate: t.hitRate,
@@ -245,7 +244,7 @@ export function cacheServiceHandlers(
           }
           const release = await decoding.acquire(part.hitBytes, ctx.signal);
           try {
-            yield { entries: engine.decodeMany(part.hits).map(toFoundEntry), missing: part.missing };
+            yield streamGetResponseOf(engine.placeMany(part.hits), part.missing);
           } finally {
             release();
           }

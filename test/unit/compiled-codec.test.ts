@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { ScalarType, fromBinary, toBinary, create, type DescField, type DescMessage } from "@bufbuild/protobuf";
+import { ScalarType, fromBinary, toBinary, create, type DescField, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   CacheService,
   CallStatusSchema,
@@ -341,7 +341,7 @@ describe("compiled codec against protobuf-es", () => {
   it("leaves oneof shapes it does not take, and a oneof member merged with itself, to protobuf-es", () => {
     const compiled = compiledCodec(LeaseSessionRequestSchema)!;
     const codec = messageCodec(LeaseSessionRequestSchema);
-    type Init = Parameters<typeof codec.encode>[0];
+    type Init = MessageInitShape<typeof LeaseSessionRequestSchema>;
     const odd = [{ call: { case: "bogus", value: {} } }, { call: { case: "set" } }, { call: null }, { call: "set" }, { call: { case: "set", value: 1 } }] as unknown as Init[];
     for (const init of odd) {
       expect(compiled.encode(init), JSON.stringify(init)).toBeUndefined();

@@ -1,0 +1,176 @@
+import type { DescField, DescMessage } from "@bufbuild/protobuf";
+import { ScalarType } from "@bufbuild/protobuf";
+import { EncodedMessage } from "../../core/wire/encoded-message.js";
+import { utf8Length, writeText } from "../../core/wire/text-write.js";
+import { varintSize, writeVarint } from "../../core/wire/varint.js";
+import { FoundEntrySchema, StreamGetResponseSchema, Tier } from "../../gen/tiercache/v1/cache_pb.js";
+import type { TierName } from "../engine/durable-tier.js";
+import type { FoundInPlace } from "../engine/cache-engine.js";
+
+/**
+ * StreamGet's response messages, written straight from the values the
+ * engine found ({@link FoundInPlace}): each value is copied once, from its
+ * envelope into the response, with no message objects, value views or
+ * BigInts on the way. The bytes are those protobuf-es writes for the same
+ * message (test/unit/found-entries-message.test.ts checks it on random
+ * entries); field numbers and kinds are read from the schema at start-up.
+ */
+
+/** The wire number of each tier name. */
+export const TIER_NUMBERS: Readonly<Record<TierName, Tier>> = { memory: Tier.MEMORY, lmdb: Tier.LMDB, redis: Tier.REDIS };
+
+const WIRE_VARINT = 0;
+const WIRE_LENGTH_DELIMITED = 2;
+
+type FieldShape = "string" | "bytes" | "int64" | "enum" | "bool" | "strings" | "messages";
+
+function shapeOf(field: DescField): FieldShape | undefined {
+  if (field.fieldKind === "enum") return field.presence === 2 ? "enum" : undefined;
+  if (field.fieldKind === "list") return field.listKind === "scalar" && field.scalar === ScalarType.STRING ? "strings" : field.listKind === "message" && !field.delimitedEncoding ? "messages" : undefined;
+  if (field.fieldKind !== "scalar" || field.presence !== 2) return undefined;
+  if (field.scalar === ScalarType.STRING) return "string";
+  if (field.scalar === ScalarType.BYTES) return "bytes";
+  if (field.scalar === ScalarType.INT64 && !field.longAsString) return "int64";
+  if (field.scalar === ScalarType.BOOL) return "bool";
+  return undefined;
+}
+
+/** The tag (number and wire type) of `schema`'s field `name`, which must have `shape`: the contract changing under this writer stops the server at start. */
+function tagOf(schema: DescMessage, name: string, shape: FieldShape): number {
+  const field = schema.fields.find((f) => f.localName === name);
+  if (field === undefined || field.oneof !== undefined || shapeOf(field) !== shape) {
+    throw new Error(`${schema.typeName}.${name} is not a ${shape} field: found-entries-message.ts must follow the contract`);
+  }
+  const wireType = shape === "string" || shape === "bytes" || shape === "strings" || shape === "messages" ? WIRE_LENGTH_DELIMITED : WIRE_VARINT;
+  return field.number * 8 + wireType;
+}
+
+const KEY = tagOf(FoundEntrySchema, "key", "string");
+const VALUE = tagOf(FoundEntrySchema, "value", "bytes");
+const CONTENT_TYPE = tagOf(FoundEntrySchema, "contentType", "string");
+const TTL_REMAINING = tagOf(FoundEntrySchema, "ttlRemainingMs", "int64");
+const TIER = tagOf(FoundEntrySchema, "tier", "enum");
+const STALE = tagOf(FoundEntrySchema, "stale", "bool");
+const FRESH_REMAINING = tagOf(FoundEntrySchema, "freshRemainingMs", "int64");
+const STREAM_ENTRIES = tagOf(StreamGetResponseSchema, "entries", "messages");
+const STREAM_MISSING = tagOf(StreamGetResponseSchema, "missing", "strings");
+
+/** The fields of every message this module writes, in number order: protobuf-es writes them so. */
+const WRITTEN_IN_ORDER = [KEY, VALUE, CONTENT_TYPE, TTL_REMAINING, TIER, STALE, FRESH_REMAINING].every((tag, i, all) => i === 0 || tag > all[i - 1]!) && STREAM_ENTRIES < STREAM_MISSING;
+if (!WRITTEN_IN_ORDER) throw new Error("found-entries-message.ts writes fields in an order the contract no longer has");
+
+/** Every tag here fits in one byte (field numbers below 16), so the writer writes each as that byte. */
+if (![KEY, VALUE, CONTENT_TYPE, TTL_REMAINING, TIER, STALE, FRESH_REMAINING, STREAM_ENTRIES, STREAM_MISSING].every((tag) => tag < 0x80)) {
+  throw new Error("found-entries-message.ts writes one-byte tags; the contract now has field numbers above 15");
+}
+
+/** The last content type written, and its UTF-8 (almost every entry repeats it). */
+let lastType = "";
+let lastTypeBytes: Uint8Array = new Uint8Array(0);
+
+function typeBytesOf(contentType: string): Uint8Array {
+  if (contentType !== lastType) {
+    lastTypeBytes = Buffer.from(contentType, "utf8");
+    lastType = contentType;
+  }
+  return lastTypeBytes;
+}
+
+/** Bytes of a length-delimited field of `n` bytes (with its one-byte tag), nothing when empty. */
+function delimitedSize(n: number): number {
+  return n === 0 ? 0 : 1 + varintSize(n) + n;
+}
+
+/** Bytes of a varint field (with its one-byte tag), nothing when 0. */
+function varintFieldSize(n: number): number {
+  return n === 0 ? 0 : 1 + varintSize(n);
+}
+
+/**
+ * Measures each entry's body into `lengths` (three numbers per entry: its
+ * key's UTF-8 length, its content type's, and its body's) and returns the
+ * bytes the entries take as length-delimited fields.
+ */
+function measureEntries(entries: readonly FoundInPlace[], lengths: Uint32Array): number {
+  let total = 0;
+  for (let i = 0, at = 0; i < entries.length; i++, at += 3) {
+    const e = entries[i]!;
+    const keyBytes = utf8Length(e.key);
+    const typeBytes = typeBytesOf(e.contentType).byteLength;
+    const body =
+      delimitedSize(keyBytes) +
+      delimitedSize(e.bytes.byteLength - e.valueStart) +
+      delimitedSize(typeBytes) +
+      varintFieldSize(e.ttlRemainingMs) +
+      varintFieldSize(TIER_NUMBERS[e.tier]) +
+      (e.stale ? 2 : 0) +
+      varintFieldSize(e.freshRemainingMs);
+    lengths[at] = keyBytes;
+    lengths[at + 1] = typeBytes;
+    lengths[at + 2] = body;
+    total += 1 + varintSize(body) + body;
+  }
+  return total;
+}
+
+function writeBytes(buf: Buffer, p: number, bytes: Uint8Array, start: number, n: number): number {
+  buf.set(start === 0 && n === bytes.byteLength ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset + start, n), p);
+  return p + n;
+}
+
+function writeEntries(buf: Buffer, p: number, entries: readonly FoundInPlace[], tag: number, lengths: Uint32Array): number {
+  for (let i = 0, at = 0; i < entries.length; i++, at += 3) {
+    const e = entries[i]!;
+    buf[p++] = tag;
+    p = writeVarint(buf, p, lengths[at + 2]!);
+    const keyBytes = lengths[at]!;
+    if (keyBytes !== 0) {
+      buf[p++] = KEY;
+      p = writeText(buf, writeVarint(buf, p, keyBytes), e.key, keyBytes);
+    }
+    const valueBytes = e.bytes.byteLength - e.valueStart;
+    if (valueBytes !== 0) {
+      buf[p++] = VALUE;
+      p = writeBytes(buf, writeVarint(buf, p, valueBytes), e.bytes, e.valueStart, valueBytes);
+    }
+    const typeBytes = lengths[at + 1]!;
+    if (typeBytes !== 0) {
+      buf[p++] = CONTENT_TYPE;
+      p = writeBytes(buf, writeVarint(buf, p, typeBytes), typeBytesOf(e.contentType), 0, typeBytes);
+    }
+    if (e.ttlRemainingMs !== 0) {
+      buf[p++] = TTL_REMAINING;
+      p = writeVarint(buf, p, e.ttlRemainingMs);
+    }
+    const tier = TIER_NUMBERS[e.tier];
+    if (tier !== 0) {
+      buf[p++] = TIER;
+      p = writeVarint(buf, p, tier);
+    }
+    if (e.stale) {
+      buf[p++] = STALE;
+      buf[p++] = 1;
+    }
+    if (e.freshRemainingMs !== 0) {
+      buf[p++] = FRESH_REMAINING;
+      p = writeVarint(buf, p, e.freshRemainingMs);
+    }
+  }
+  return p;
+}
+
+/** A StreamGetResponse of `entries`, then the `missing` keys. */
+export function streamGetResponseOf(entries: readonly FoundInPlace[], missing: readonly string[]): EncodedMessage<typeof StreamGetResponseSchema> {
+  const lengths = new Uint32Array(entries.length * 3);
+  let total = measureEntries(entries, lengths);
+  const missingBytes = missing.map(utf8Length);
+  for (const n of missingBytes) total += 1 + varintSize(n) + n;
+  return new EncodedMessage(total, (buf) => {
+    let p = writeEntries(buf, 0, entries, STREAM_ENTRIES, lengths);
+    for (let i = 0; i < missing.length; i++) {
+      buf[p++] = STREAM_MISSING;
+      p = writeText(buf, writeVarint(buf, p, missingBytes[i]!), missing[i]!, missingBytes[i]!);
+    }
+    return p;
+  });
+}
