@@ -1,12 +1,26 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 
+const ENCODED_MESSAGE = Symbol.for("tiercache.EncodedMessage");
+
 /**
  * A message of type `D` whose binary form a writer that knows it builds
  * directly (see server/rpc/found-entries-message.ts), without the message
- * objects the general codecs encode. Handlers may return or yield one in
+ * objects the general codecs encode. Streaming handlers may yield one in
  * place of a message; the codecs write its bytes as they are.
  */
 export class EncodedMessage<D extends DescMessage = DescMessage> {
+  /**
+   * Whether `value` is an encoded message, from this copy of the module or
+   * from another one loaded in the same process (checked by a registered
+   * symbol, not by class: a message another copy made must not be taken for
+   * an init shape and sent as an empty message).
+   */
+  static is(value: unknown): value is EncodedMessage {
+    return typeof value === "object" && value !== null && (value as { [ENCODED_MESSAGE]?: unknown })[ENCODED_MESSAGE] === true;
+  }
+
+  /** Marks the instances of every copy of this class alike (see {@link EncodedMessage.is}). */
+  readonly [ENCODED_MESSAGE] = true;
   /** The message type, for the compiler only: a message of one type cannot stand for another. */
   declare readonly schema: D;
   /** Its length in bytes. */

@@ -33,7 +33,7 @@ export function messageCodec<D extends DescMessage>(schema: D): MessageCodec<D> 
     const slowEncode = (message: MessageInitShape<D> | MessageShape<D>) => asBuffer(toBinary(schema, create(schema, message as MessageInitShape<D>)));
     const slowDecode = (bytes: Uint8Array) => withByteOrderMarksKept(() => fromBinary(schema, bytes));
     const encodeWith = (message: MessageInitShape<D> | MessageShape<D> | EncodedMessage<D>, allocate: (size: number) => Buffer): Buffer => {
-      if (message instanceof EncodedMessage) return message.bytes(allocate);
+      if (EncodedMessage.is(message)) return message.bytes(allocate);
       return (fast?.encode(message, allocate) as Buffer | undefined) ?? slowEncode(message);
     };
     codec = {

@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ValueCodec } from "../../core/codec.js";
 import { loneSurrogateIndex } from "../../core/key-rules.js";
+import { EncodedMessage } from "../../core/wire/encoded-message.js";
 import { messageCodec } from "../../core/wire/message-codec.js";
 import { FoundEntrySchema, StreamGetResponseSchema } from "../../gen/tiercache/v1/cache_pb.js";
 import type { TierName } from "../../server/engine/durable-tier.js";
@@ -63,6 +64,27 @@ describe("StreamGet responses written straight from found values", () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("an encoded message", () => {
+  it("is sent by its bytes even when another copy of its module made it, never as an empty message", async () => {
+    const secondCopy = "../../core/wire/encoded-message.js?second-copy";
+    const other = (await import(/* @vite-ignore */ secondCopy)) as typeof import("../../core/wire/encoded-message.js");
+    expect(other.EncodedMessage).not.toBe(EncodedMessage);
+    const entries = [{ key: "k", bytes: Buffer.from("value"), valueStart: 0, contentType: "text/plain", ttlRemainingMs: 0, tier: "memory" as const, stale: false, freshRemainingMs: 0 }];
+    const mine = streamGetResponseOf(entries, ["gone"]);
+    const theirs = new other.EncodedMessage<typeof StreamGetResponseSchema>(mine.byteLength, (buf) => {
+      mine.bytes().copy(buf);
+      return mine.byteLength;
+    });
+    const codec = messageCodec(StreamGetResponseSchema);
+    for (const sent of [codec.encode(theirs), codec.encodeToSend(theirs)]) expect(codec.decode(sent).missing).toEqual(["gone"]);
+  });
+
+  it("fails its send when it writes a length other than the one it announced", () => {
+    const codec = messageCodec(StreamGetResponseSchema);
+    expect(() => codec.encode(new EncodedMessage<typeof StreamGetResponseSchema>(4, () => 3))).toThrow("wrote 3 bytes of the 4");
   });
 });
 
