@@ -30,7 +30,8 @@ export interface CompiledCodec<D extends DescMessage = DescMessage> {
   decode(bytes: Uint8Array): MessageShape<D> | undefined;
 }
 
-type Kind = "bool" | "string" | "bytes" | "int32" | "uint32" | "int64" | "uint64" | "strings" | "message" | "messages" | "member";
+/** A field shape the compiled codecs write (a oneof member: "member"). */
+export type WireKind = "bool" | "string" | "bytes" | "int32" | "uint32" | "int64" | "uint64" | "strings" | "message" | "messages" | "member";
 
 /**
  * One field. A oneof member ("member", a message field in a oneof group) is
@@ -39,7 +40,7 @@ type Kind = "bool" | "string" | "bytes" | "int32" | "uint32" | "int64" | "uint64
  */
 interface FieldPlan {
   readonly name: string;
-  readonly kind: Kind;
+  readonly kind: WireKind;
   readonly member?: string;
   readonly tag: number;
   readonly tagSize: number;
@@ -52,7 +53,7 @@ const GIVE_UP = Symbol("give up");
 const EMPTY_BYTES = new Uint8Array(0);
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-function kindOf(field: DescField): Kind | undefined {
+function kindOf(field: DescField): WireKind | undefined {
   switch (field.fieldKind) {
     case "enum":
       return field.presence === 2 ? "int32" : undefined;
@@ -87,6 +88,18 @@ function kindOf(field: DescField): Kind | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * How the compiled codecs write `field`: its kind and its tag (number and
+ * wire type), or undefined for a shape they leave to protobuf-es. Enums are
+ * written as int32.
+ */
+export function wireFieldOf(field: DescField): { readonly kind: WireKind; readonly tag: number } | undefined {
+  const kind = kindOf(field);
+  if (kind === undefined) return undefined;
+  const wireType = kind === "bool" || kind === "int32" || kind === "uint32" || kind === "int64" || kind === "uint64" ? 0 : 2;
+  return { kind, tag: (field.number << 3) | wireType };
 }
 
 const hasSub = (p: FieldPlan): boolean => p.kind === "message" || p.kind === "messages" || p.kind === "member";
@@ -185,10 +198,9 @@ function compile(schema: DescMessage, compiling: Map<DescMessage, Compiled>): Co
   const fields = schema.members.flatMap((m) => (m.kind === "oneof" ? m.fields : [m]));
   const plans: FieldPlan[] = [];
   for (const field of fields) {
-    const kind = kindOf(field);
-    if (kind === undefined || (field.oneof !== undefined && kind !== "member") || field.number > 0x7ff) return remember(schema, undefined);
-    const wireType = kind === "bool" || kind === "int32" || kind === "uint32" || kind === "int64" || kind === "uint64" ? 0 : 2;
-    const tag = (field.number << 3) | wireType;
+    const wire = wireFieldOf(field);
+    if (wire === undefined || (field.oneof !== undefined && wire.kind !== "member") || field.number > 0x7ff) return remember(schema, undefined);
+    const { kind, tag } = wire;
     const plan: FieldPlan = field.oneof ? { name: field.oneof.localName, kind, member: field.localName, tag, tagSize: varintSize(tag), sub: undefined } : { name: field.localName, kind, tag, tagSize: varintSize(tag), sub: undefined };
     plans.push(plan);
   }

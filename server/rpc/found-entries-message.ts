@@ -1,5 +1,5 @@
-import type { DescField, DescMessage } from "@bufbuild/protobuf";
-import { ScalarType } from "@bufbuild/protobuf";
+import type { DescMessage } from "@bufbuild/protobuf";
+import { wireFieldOf, type WireKind } from "../../core/wire/compiled-codec.js";
 import { EncodedMessage } from "../../core/wire/encoded-message.js";
 import { utf8Length, writeText } from "../../core/wire/text-write.js";
 import { varintSize, writeVarint } from "../../core/wire/varint.js";
@@ -19,49 +19,33 @@ import type { FoundInPlace } from "../engine/cache-engine.js";
 /** The wire number of each tier name. */
 export const TIER_NUMBERS: Readonly<Record<TierName, Tier>> = { memory: Tier.MEMORY, lmdb: Tier.LMDB, redis: Tier.REDIS };
 
-const WIRE_VARINT = 0;
-const WIRE_LENGTH_DELIMITED = 2;
-
-type FieldShape = "string" | "bytes" | "int64" | "enum" | "bool" | "strings" | "messages";
-
-function shapeOf(field: DescField): FieldShape | undefined {
-  if (field.fieldKind === "enum") return field.presence === 2 ? "enum" : undefined;
-  if (field.fieldKind === "list") return field.listKind === "scalar" && field.scalar === ScalarType.STRING ? "strings" : field.listKind === "message" && !field.delimitedEncoding ? "messages" : undefined;
-  if (field.fieldKind !== "scalar" || field.presence !== 2) return undefined;
-  if (field.scalar === ScalarType.STRING) return "string";
-  if (field.scalar === ScalarType.BYTES) return "bytes";
-  if (field.scalar === ScalarType.INT64 && !field.longAsString) return "int64";
-  if (field.scalar === ScalarType.BOOL) return "bool";
-  return undefined;
-}
-
-/** The tag (number and wire type) of `schema`'s field `name`, which must have `shape`: the contract changing under this writer stops the server at start. */
-function tagOf(schema: DescMessage, name: string, shape: FieldShape): number {
+/** The tag of `schema`'s field `name`, which must be written as `kind`: the contract changing under this writer stops the server at start. */
+function tagOf(schema: DescMessage, name: string, kind: WireKind): number {
   const field = schema.fields.find((f) => f.localName === name);
-  if (field === undefined || field.oneof !== undefined || shapeOf(field) !== shape) {
-    throw new Error(`${schema.typeName}.${name} is not a ${shape} field: found-entries-message.ts must follow the contract`);
+  const wire = field === undefined ? undefined : wireFieldOf(field);
+  if (field === undefined || field.oneof !== undefined || wire?.kind !== kind) {
+    throw new Error(`${schema.typeName}.${name} is not a ${kind} field: found-entries-message.ts must follow the contract`);
   }
-  const wireType = shape === "string" || shape === "bytes" || shape === "strings" || shape === "messages" ? WIRE_LENGTH_DELIMITED : WIRE_VARINT;
-  return field.number * 8 + wireType;
+  return wire.tag;
 }
 
 const KEY = tagOf(FoundEntrySchema, "key", "string");
 const VALUE = tagOf(FoundEntrySchema, "value", "bytes");
 const CONTENT_TYPE = tagOf(FoundEntrySchema, "contentType", "string");
 const TTL_REMAINING = tagOf(FoundEntrySchema, "ttlRemainingMs", "int64");
-const TIER = tagOf(FoundEntrySchema, "tier", "enum");
+const TIER = tagOf(FoundEntrySchema, "tier", "int32");
 const STALE = tagOf(FoundEntrySchema, "stale", "bool");
 const FRESH_REMAINING = tagOf(FoundEntrySchema, "freshRemainingMs", "int64");
 const STREAM_ENTRIES = tagOf(StreamGetResponseSchema, "entries", "messages");
 const STREAM_MISSING = tagOf(StreamGetResponseSchema, "missing", "strings");
 
-/** The fields of every message this module writes, in number order: protobuf-es writes them so. */
-const WRITTEN_IN_ORDER = [KEY, VALUE, CONTENT_TYPE, TTL_REMAINING, TIER, STALE, FRESH_REMAINING].every((tag, i, all) => i === 0 || tag > all[i - 1]!) && STREAM_ENTRIES < STREAM_MISSING;
-if (!WRITTEN_IN_ORDER) throw new Error("found-entries-message.ts writes fields in an order the contract no longer has");
-
-/** Every tag here fits in one byte (field numbers below 16), so the writer writes each as that byte. */
-if (![KEY, VALUE, CONTENT_TYPE, TTL_REMAINING, TIER, STALE, FRESH_REMAINING, STREAM_ENTRIES, STREAM_MISSING].every((tag) => tag < 0x80)) {
-  throw new Error("found-entries-message.ts writes one-byte tags; the contract now has field numbers above 15");
+/**
+ * The writer writes each message's fields in number order, as protobuf-es
+ * does, and each tag as one byte (field numbers below 16): a contract that
+ * no longer allows either stops the server at start.
+ */
+for (const tags of [[KEY, VALUE, CONTENT_TYPE, TTL_REMAINING, TIER, STALE, FRESH_REMAINING], [STREAM_ENTRIES, STREAM_MISSING]]) {
+  if (!tags.every((tag, i) => tag < 0x80 && (i === 0 || tag > tags[i - 1]!))) throw new Error("found-entries-message.ts writes one-byte tags in number order; the contract no longer allows that");
 }
 
 /** The last content type written, and its UTF-8 (almost every entry repeats it). */
