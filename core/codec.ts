@@ -61,6 +61,8 @@ export interface ResolvedCodecOptions {
 /** Where an envelope's parts are, and what its header says (see {@link ValueCodec.layout}). */
 export interface EnvelopeLayout {
   readonly contentType: string;
+  /** Its UTF-8, in memory of its own (read-only). */
+  readonly contentTypeBytes: Uint8Array;
   /** ms since epoch, 0 = never. */
   readonly expiresAt: number;
   /** ms since epoch after which the value is stale; 0 = no grace. */
@@ -284,7 +286,7 @@ export class ValueCodec {
     if (!compressed && envelope.byteLength - payloadOffset !== declared) {
       throw new CorruptValueError(`envelope payload is ${envelope.byteLength - payloadOffset} bytes but declares ${declared}`);
     }
-    return { contentType, expiresAt, freshUntil, tags, compressed, payloadOffset, declared };
+    return { contentType, contentTypeBytes: this.#lastTypeBytes, expiresAt, freshUntil, tags, compressed, payloadOffset, declared };
   }
 
   /**
@@ -329,6 +331,7 @@ export class ValueCodec {
     return this.#header;
   }
 
+  /** The content type of an envelope; `#lastTypeBytes` holds its UTF-8 afterwards (a copy, replaced and never changed in place). */
   #decodeContentType(envelope: Uint8Array, end: number): string {
     const start = ENVELOPE_HEADER_BYTES;
     if (sameBytes(envelope, start, end, this.#lastTypeBytes)) return this.#lastType;

@@ -113,7 +113,8 @@ export interface FoundInPlace {
   readonly key: string;
   readonly bytes: Uint8Array;
   readonly valueStart: number;
-  readonly contentType: string;
+  /** The content type's UTF-8 (read-only). */
+  readonly contentTypeBytes: Uint8Array;
   /** As {@link FoundValue.ttlRemainingMs}. */
   readonly ttlRemainingMs: number;
   readonly tier: TierName;
@@ -844,12 +845,12 @@ export class CacheEngine {
       const state = freshnessAt(layout, now);
       if (state === "gone") {
         // As #expired: fresh when it was found.
-        placed[i] = { key, bytes, valueStart, contentType: layout.contentType, ttlRemainingMs: 1, tier, stale: false, freshRemainingMs: 1 };
+        placed[i] = { key, bytes, valueStart, contentTypeBytes: layout.contentTypeBytes, ttlRemainingMs: 1, tier, stale: false, freshRemainingMs: 1 };
         continue;
       }
       const stale = state === "stale";
       const ttlRemainingMs = ttlRemainingAt(layout.expiresAt, now);
-      placed[i] = { key, bytes, valueStart, contentType: layout.contentType, ttlRemainingMs, tier, stale, freshRemainingMs: freshRemainingAt(layout.freshUntil, stale, ttlRemainingMs, now) };
+      placed[i] = { key, bytes, valueStart, contentTypeBytes: layout.contentTypeBytes, ttlRemainingMs, tier, stale, freshRemainingMs: freshRemainingAt(layout.freshUntil, stale, ttlRemainingMs, now) };
     }
     return placed;
   }

@@ -48,18 +48,6 @@ for (const tags of [[KEY, VALUE, CONTENT_TYPE, TTL_REMAINING, TIER, STALE, FRESH
   if (!tags.every((tag, i) => tag < 0x80 && (i === 0 || tag > tags[i - 1]!))) throw new Error("found-entries-message.ts writes one-byte tags in number order; the contract no longer allows that");
 }
 
-/** The last content type written, and its UTF-8 (almost every entry repeats it). */
-let lastType = "";
-let lastTypeBytes: Uint8Array = new Uint8Array(0);
-
-function typeBytesOf(contentType: string): Uint8Array {
-  if (contentType !== lastType) {
-    lastTypeBytes = Buffer.from(contentType, "utf8");
-    lastType = contentType;
-  }
-  return lastTypeBytes;
-}
-
 /** Bytes of a length-delimited field of `n` bytes (with its one-byte tag), nothing when empty. */
 function delimitedSize(n: number): number {
   return n === 0 ? 0 : 1 + varintSize(n) + n;
@@ -71,27 +59,25 @@ function varintFieldSize(n: number): number {
 }
 
 /**
- * Measures each entry's body into `lengths` (three numbers per entry: its
- * key's UTF-8 length, its content type's, and its body's) and returns the
- * bytes the entries take as length-delimited fields.
+ * Measures each entry's body into `lengths` (two numbers per entry: its
+ * key's UTF-8 length and its body's) and returns the bytes the entries take
+ * as length-delimited fields.
  */
 function measureEntries(entries: readonly FoundInPlace[], lengths: Uint32Array): number {
   let total = 0;
-  for (let i = 0, at = 0; i < entries.length; i++, at += 3) {
+  for (let i = 0, at = 0; i < entries.length; i++, at += 2) {
     const e = entries[i]!;
     const keyBytes = utf8Length(e.key);
-    const typeBytes = typeBytesOf(e.contentType).byteLength;
     const body =
       delimitedSize(keyBytes) +
       delimitedSize(e.bytes.byteLength - e.valueStart) +
-      delimitedSize(typeBytes) +
+      delimitedSize(e.contentTypeBytes.byteLength) +
       varintFieldSize(e.ttlRemainingMs) +
       varintFieldSize(TIER_NUMBERS[e.tier]) +
       (e.stale ? 2 : 0) +
       varintFieldSize(e.freshRemainingMs);
     lengths[at] = keyBytes;
-    lengths[at + 1] = typeBytes;
-    lengths[at + 2] = body;
+    lengths[at + 1] = body;
     total += 1 + varintSize(body) + body;
   }
   return total;
@@ -103,10 +89,10 @@ function writeBytes(buf: Buffer, p: number, bytes: Uint8Array, start: number, n:
 }
 
 function writeEntries(buf: Buffer, p: number, entries: readonly FoundInPlace[], tag: number, lengths: Uint32Array): number {
-  for (let i = 0, at = 0; i < entries.length; i++, at += 3) {
+  for (let i = 0, at = 0; i < entries.length; i++, at += 2) {
     const e = entries[i]!;
     buf[p++] = tag;
-    p = writeVarint(buf, p, lengths[at + 2]!);
+    p = writeVarint(buf, p, lengths[at + 1]!);
     const keyBytes = lengths[at]!;
     if (keyBytes !== 0) {
       buf[p++] = KEY;
@@ -117,10 +103,10 @@ function writeEntries(buf: Buffer, p: number, entries: readonly FoundInPlace[], 
       buf[p++] = VALUE;
       p = writeBytes(buf, writeVarint(buf, p, valueBytes), e.bytes, e.valueStart, valueBytes);
     }
-    const typeBytes = lengths[at + 1]!;
+    const typeBytes = e.contentTypeBytes.byteLength;
     if (typeBytes !== 0) {
       buf[p++] = CONTENT_TYPE;
-      p = writeBytes(buf, writeVarint(buf, p, typeBytes), typeBytesOf(e.contentType), 0, typeBytes);
+      p = writeBytes(buf, writeVarint(buf, p, typeBytes), e.contentTypeBytes, 0, typeBytes);
     }
     if (e.ttlRemainingMs !== 0) {
       buf[p++] = TTL_REMAINING;
@@ -145,7 +131,7 @@ function writeEntries(buf: Buffer, p: number, entries: readonly FoundInPlace[], 
 
 /** A StreamGetResponse of `entries`, then the `missing` keys. */
 export function streamGetResponseOf(entries: readonly FoundInPlace[], missing: readonly string[]): EncodedMessage<typeof StreamGetResponseSchema> {
-  const lengths = new Uint32Array(entries.length * 3);
+  const lengths = new Uint32Array(entries.length * 2);
   let total = measureEntries(entries, lengths);
   const missingBytes = missing.map(utf8Length);
   for (const n of missingBytes) total += 1 + varintSize(n) + n;

@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ValueCodec } from "../../core/codec.js";
 import { loneSurrogateIndex } from "../../core/key-rules.js";
+import { strictUtf8 } from "../../core/utf8.js";
 import { EncodedMessage } from "../../core/wire/encoded-message.js";
 import { messageCodec } from "../../core/wire/message-codec.js";
 import { FoundEntrySchema, StreamGetResponseSchema } from "../../gen/tiercache/v1/cache_pb.js";
@@ -20,7 +21,7 @@ const text = fc.oneof(fc.string({ maxLength: 70 }), fc.string({ unit: "grapheme"
 const millis = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 200 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }));
 
 /** An entry whose value sits after `prefix` bytes of its buffer, as it does inside an envelope. */
-const placed: fc.Arbitrary<FoundInPlace> = fc
+const placed: fc.Arbitrary<FoundInPlace & { readonly contentType: string }> = fc
   .record({
     key: text,
     prefix: fc.uint8Array({ maxLength: 40 }),
@@ -33,12 +34,12 @@ const placed: fc.Arbitrary<FoundInPlace> = fc
   })
   .map(({ prefix, value, ...rest }) => {
     const bytes = Buffer.concat([prefix, value]);
-    return { ...rest, bytes, valueStart: prefix.byteLength };
+    return { ...rest, bytes, valueStart: prefix.byteLength, contentTypeBytes: Buffer.from(rest.contentType, "utf8") };
   });
 
 /** The same entry as the general codecs take it. */
 function asEntry(e: FoundInPlace) {
-  return { key: e.key, value: e.bytes.subarray(e.valueStart), contentType: e.contentType, ttlRemainingMs: BigInt(e.ttlRemainingMs), tier: TIER_NUMBERS[e.tier], stale: e.stale, freshRemainingMs: BigInt(e.freshRemainingMs) };
+  return { key: e.key, value: e.bytes.subarray(e.valueStart), contentType: strictUtf8.decode(e.contentTypeBytes), ttlRemainingMs: BigInt(e.ttlRemainingMs), tier: TIER_NUMBERS[e.tier], stale: e.stale, freshRemainingMs: BigInt(e.freshRemainingMs) };
 }
 
 describe("StreamGet responses written straight from found values", () => {
@@ -72,7 +73,7 @@ describe("an encoded message", () => {
     const secondCopy = "../../core/wire/encoded-message.js?second-copy";
     const other = (await import(/* @vite-ignore */ secondCopy)) as typeof import("../../core/wire/encoded-message.js");
     expect(other.EncodedMessage).not.toBe(EncodedMessage);
-    const entries = [{ key: "k", bytes: Buffer.from("value"), valueStart: 0, contentType: "text/plain", ttlRemainingMs: 0, tier: "memory" as const, stale: false, freshRemainingMs: 0 }];
+    const entries = [{ key: "k", bytes: Buffer.from("value"), valueStart: 0, contentTypeBytes: Buffer.from("text/plain"), ttlRemainingMs: 0, tier: "memory" as const, stale: false, freshRemainingMs: 0 }];
     const mine = streamGetResponseOf(entries, ["gone"]);
     const theirs = new other.EncodedMessage<typeof StreamGetResponseSchema>(mine.byteLength, (buf) => {
       mine.bytes().copy(buf);
@@ -115,7 +116,7 @@ describe("CacheEngine.placeMany", () => {
   const seen = (f: FoundValue | FoundInPlace) => ({
     key: f.key,
     value: createHash("sha256").update("valueStart" in f ? f.bytes.subarray(f.valueStart) : f.value).digest("hex"),
-    contentType: f.contentType,
+    contentType: "contentTypeBytes" in f ? strictUtf8.decode(f.contentTypeBytes) : f.contentType,
     ttlRemainingMs: f.ttlRemainingMs,
     tier: f.tier,
     stale: f.stale,
