@@ -107,8 +107,9 @@ export function describeTarget(target: RedisTarget): string {
  *   replayed behind the caller's back (the guard decides what is safe to retry).
  * - `retryStrategy` / `clusterRetryStrategy` / `sentinelRetryStrategy`:
  *   reconnect forever with capped backoff ({@link reconnectDelay}).
- * - `enableAutoPipelining: true`: concurrent commands issued in the same tick
- *   share one write.
+ * - `enableAutoPipelining`: off on one socket (standalone, Sentinel), where
+ *   the tier corks the socket instead so that concurrent operations share one
+ *   write; on for a Cluster (write-coalescing.ts).
  * - `lazyConnect: true`: nothing happens until `connect()`, which the tier calls
  *   without letting a failure escape (see {@link connectInBackground}).
  *
@@ -123,7 +124,7 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     connectTimeout: options.connectTimeoutMs,
     retryStrategy: reconnectDelay,
   };

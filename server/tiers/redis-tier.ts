@@ -26,7 +26,7 @@ import {
   type RedisTarget,
 } from "./redis-connection.js";
 import { RedisGuard, replyCode, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
-import { IdleBypass } from "./idle-bypass.js";
+import { WriteCoalescing } from "./write-coalescing.js";
 import { dropLateCommands, issueIn } from "./late-commands.js";
 import { checkEvictionPolicy, warnAboutEvictionPolicy, type EvictionPolicyVerdict } from "./eviction-policy-check.js";
 import { checkKeyPrefix, leaseKey, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
@@ -408,8 +408,8 @@ export class RedisTier implements DurableTier {
   readonly options: ResolvedRedisTierOptions;
   readonly #client: RedisClient;
   readonly #guard: RedisGuard;
-  /** Sends the commands of a lone operation without auto-pipelining (see {@link IdleBypass}). */
-  readonly #bypass: IdleBypass;
+  /** Writes each attempt's commands at once or in one write with the others of its turn (see {@link WriteCoalescing}). */
+  readonly #writes: WriteCoalescing;
   readonly #clock: Clock;
   readonly #touch: TouchCommand;
   readonly #invalidateTags: InvalidateTagsCommand;
@@ -423,7 +423,7 @@ export class RedisTier implements DurableTier {
     this.options = options;
     this.#client = client;
     dropLateCommands(client);
-    this.#bypass = new IdleBypass(client);
+    this.#writes = new WriteCoalescing(client);
     client.on("ready", () => (this.#policyCheck = this.#checkEvictionPolicy()));
     this.#clock = options.clock;
     this.#guard = new RedisGuard(options);
@@ -660,7 +660,7 @@ export class RedisTier implements DurableTier {
    */
   invalidations(handler: RemoteChangeHandler, settings: InvalidationSettings = {}): RedisInvalidationChannel {
     const { commandTimeoutMs, connectTimeoutMs, retries, retryMaxMs, keyPrefix, logger } = this.options;
-    const channel = (this.#invalidationChannel = new RedisInvalidationChannel(settings.subscriber ?? this.#client.duplicate(), (name, message) => this.#bypass.run(() => this.#client.publish(name, message)), {
+    const channel = (this.#invalidationChannel = new RedisInvalidationChannel(settings.subscriber ?? this.#client.duplicate(), (name, message) => this.#writes.run(() => this.#client.publish(name, message)), {
       keyPrefix,
       logger,
       handler,
@@ -705,7 +705,7 @@ export class RedisTier implements DurableTier {
 
   #exec<T>(name: string, idempotent: boolean, scope: CallScope | undefined, run: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new TierUnavailableError("the redis tier is closed"));
-    return this.#guard.exec({ name, idempotent, run: (attempt) => issueIn(attempt, () => this.#bypass.run(run)) }, scope);
+    return this.#guard.exec({ name, idempotent, run: (attempt) => issueIn(attempt, () => this.#writes.run(run)) }, scope);
   }
 
   #key(namespace: string, key: string): string {

@@ -14,6 +14,8 @@ export interface TcpProxy {
   readonly accepted: number;
   /** Connections open now. */
   readonly open: number;
+  /** Bytes read from clients so far (counted on arrival, paused or not). */
+  readonly bytesFromClients: number;
   /** Holds all data (both directions) until `resume`; connections stay open. */
   pause(): void;
   resume(): void;
@@ -40,6 +42,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const pumps = new Set<() => void>();
   let paused = false;
   let accepted = 0;
+  let bytesFromClients = 0;
 
   const onConnection = (client: Socket) => {
     accepted++;
@@ -51,6 +54,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       client.destroy();
       upstream.destroy();
     };
+    client.on("data", (chunk: Buffer) => (bytesFromClients += chunk.length));
     client.on("error", destroyBoth).on("close", destroyBoth);
     upstream.on("error", destroyBoth).on("close", destroyBoth);
     pipe(client, upstream);
@@ -105,6 +109,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     get open() {
       return pairs.size;
+    },
+    get bytesFromClients() {
+      return bytesFromClients;
     },
     pause() {
       paused = true;

@@ -3,15 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ValueCodec } from "../../core/codec.js";
 import { RedisTier } from "../../server/tiers/redis-tier.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
+import { startTcpProxy } from "../helpers/tcp-proxy.js";
 
 /**
- * A lone operation's commands skip ioredis's auto-pipelining (server/tiers/idle-bypass.ts).
- * It must not reorder anything: the single-command operations issued back to
- * back on one tier still take effect in the order issued, whichever way each
- * one is sent. (The MULTI-based ones, setMany and delete, were never ordered
- * against them: ioredis writes a MULTI at once while auto-pipelined commands
- * wait for setImmediate; the engine never relies on the order of concurrent
- * tier operations, it drops keys whose changes overlapped.)
+ * How the tier's commands reach Redis (server/tiers/write-coalescing.ts): a
+ * lone operation's at once, concurrent ones in one write per turn of the
+ * event loop through a corked socket. Neither may reorder anything: the
+ * operations issued back to back on one tier, single commands and MULTIs
+ * alike, take effect in the order issued, whichever way each one is sent.
  */
 const codec = new ValueCodec();
 const envelope = (value: string) => codec.encode(new TextEncoder().encode(value), "text/plain", 0);
@@ -23,6 +22,8 @@ type Op =
   | { kind: "getMany"; keys: string[] }
   | { kind: "has"; key: string }
   | { kind: "touch"; key: string }
+  | { kind: "delete"; key: string }
+  | { kind: "setMany"; entries: { key: string; value: string }[] }
   | { kind: "settle" };
 
 const key = fc.constantFrom("a", "b", "c");
@@ -33,6 +34,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("getMany" as const), keys: fc.array(key, { minLength: 1, maxLength: 3 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("has" as const), key }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("touch" as const), key }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("delete" as const), key }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("setMany" as const), entries: fc.array(fc.record({ key, value }), { minLength: 1, maxLength: 3 }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: "settle" as const }) },
 );
 
@@ -48,7 +51,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-describe("RedisTier: lone commands sent without auto-pipelining", () => {
+describe("RedisTier: how commands reach the connection", () => {
   it("operations issued back to back, without waiting, take effect in the order issued", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
@@ -81,6 +84,15 @@ describe("RedisTier: lone commands sent without auto-pipelining", () => {
               pending.push(tier.touch(ns, o.key, Date.now() + 600_000).then((got) => expect(got, `touch ${o.key}`).toBe(expected)));
               break;
             }
+            case "delete": {
+              const expected = model.delete(o.key);
+              pending.push(tier.delete(ns, o.key).then((got) => expect(got, `delete ${o.key}`).toBe(expected)));
+              break;
+            }
+            case "setMany":
+              for (const e of o.entries) model.set(e.key, e.value);
+              pending.push(tier.setMany(ns, o.entries.map((e) => ({ key: e.key, envelope: envelope(e.value), expiresAt: 0 }))));
+              break;
             case "settle":
               await Promise.all(pending.splice(0));
               break;
@@ -100,5 +112,35 @@ describe("RedisTier: lone commands sent without auto-pipelining", () => {
     expect(await tier.get("lone", "missing")).toBeUndefined();
     expect(await tier.touch("lone", "k", Date.now() + 60_000)).toBe(true);
     expect(await tier.has("lone", "k")).toBe(true);
+  });
+
+  it("writes a later burst of operations while the replies of an earlier one are still outstanding", async () => {
+    // ioredis's auto-pipelining held a batch until every reply of the one before it was back.
+    const proxy = await startTcpProxy({ host: redis.host, port: redis.port });
+    const proxied = await RedisTier.connect({ url: `redis://${proxy.host}:${proxy.port}`, keyPrefix: "bursts", commandTimeoutMs: 5_000 });
+    try {
+      await proxied.set("b", { key: "k", envelope: envelope("v"), expiresAt: 0 });
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+      redis.pause();
+      let first: Promise<(Uint8Array | undefined)[]> | undefined;
+      let second: Promise<(Uint8Array | undefined)[]> | undefined;
+      try {
+        const before = proxy.bytesFromClients;
+        first = Promise.all([0, 1, 2, 3].map(() => proxied.get("b", "k")));
+        await settle();
+        const afterFirst = proxy.bytesFromClients;
+        second = Promise.all([0, 1, 2, 3].map(() => proxied.get("b", "k")));
+        await settle();
+        expect(afterFirst).toBeGreaterThan(before);
+        expect(proxy.bytesFromClients - afterFirst).toBe(afterFirst - before);
+      } finally {
+        redis.resume();
+      }
+      expect((await first).map(text)).toEqual(["v", "v", "v", "v"]);
+      expect((await second).map(text)).toEqual(["v", "v", "v", "v"]);
+    } finally {
+      await proxied.close();
+      await proxy.close();
+    }
   });
 });

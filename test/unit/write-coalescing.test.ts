@@ -1,22 +1,21 @@
+import { Cluster } from "ioredis";
 import { describe, expect, it } from "vitest";
 import type { RedisClient } from "../../server/tiers/redis-connection.js";
-import { IdleBypass } from "../../server/tiers/idle-bypass.js";
+import { WriteCoalescing } from "../../server/tiers/write-coalescing.js";
 
-/** Just what IdleBypass touches of an ioredis client. */
+/** Just what WriteCoalescing touches of an ioredis Cluster client (no socket of its own: auto-pipelining). */
 function fakeClient(queued = () => 0) {
-  return {
-    options: { enableAutoPipelining: true },
-    get autoPipelineQueueSize() {
-      return queued();
-    },
-  } as unknown as RedisClient & { options: { enableAutoPipelining: boolean } };
+  const client = Object.create(Cluster.prototype) as object;
+  Object.defineProperty(client, "options", { value: { enableAutoPipelining: true } });
+  Object.defineProperty(client, "autoPipelineQueueSize", { get: queued });
+  return client as RedisClient & { options: { enableAutoPipelining: boolean } };
 }
 
 /**
  * Attempts on `bypass` that note whether auto-pipelining was on when they
  * start and again after an await, and wait in between until `release`.
  */
-function heldAttempts(client: ReturnType<typeof fakeClient>, bypass: IdleBypass) {
+function heldAttempts(client: ReturnType<typeof fakeClient>, bypass: WriteCoalescing) {
   const seen: boolean[] = [];
   const waiting: (() => void)[] = [];
   const held = () =>
@@ -31,10 +30,10 @@ function heldAttempts(client: ReturnType<typeof fakeClient>, bypass: IdleBypass)
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
-describe("IdleBypass", () => {
+describe("WriteCoalescing on a Cluster (auto-pipelining)", () => {
   it("turns auto-pipelining off only while an attempt of a nearly idle tier issues its commands", async () => {
     const client = fakeClient();
-    const bypass = new IdleBypass(client);
+    const bypass = new WriteCoalescing(client);
     const { seen, held, release } = heldAttempts(client, bypass);
     const first = held();
     expect(client.options.enableAutoPipelining).toBe(true);
@@ -53,7 +52,7 @@ describe("IdleBypass", () => {
 
   it("lets only the first of a burst started in one turn go direct, so the rest share an auto-pipeline", async () => {
     const client = fakeClient();
-    const bypass = new IdleBypass(client);
+    const bypass = new WriteCoalescing(client);
     const { seen, held, release } = heldAttempts(client, bypass);
     const burst = [held()];
     // Calls of one burst reach the tier after awaits of their own: a microtask boundary is not a new turn.
@@ -68,7 +67,7 @@ describe("IdleBypass", () => {
   it("pipelines an attempt while a command of the connection waits in an auto-pipeline, however few are in flight", async () => {
     let queued = 1;
     const client = fakeClient(() => queued);
-    const bypass = new IdleBypass(client);
+    const bypass = new WriteCoalescing(client);
     const seen: boolean[] = [];
     const record = () =>
       bypass.run(async () => {
@@ -82,7 +81,7 @@ describe("IdleBypass", () => {
 
   it("counts an attempt in flight until it settles, fulfilled or rejected, and restores the option when it throws", async () => {
     const client = fakeClient();
-    const bypass = new IdleBypass(client);
+    const bypass = new WriteCoalescing(client);
     let fail!: (err: Error) => void;
     const failing = bypass.run(() => new Promise<void>((_, reject) => (fail = reject)));
     expect(bypass.inFlight).toBe(1);
@@ -108,12 +107,9 @@ function fakeConnection() {
   const options = { enableAutoPipelining: true };
   const written: string[] = [];
   let queue: { command: string; done: () => void }[] | undefined;
-  const client = {
-    options,
-    get autoPipelineQueueSize() {
-      return queue?.length ?? 0;
-    },
-  } as unknown as RedisClient;
+  const client = Object.create(Cluster.prototype) as RedisClient;
+  Object.defineProperty(client, "options", { value: options });
+  Object.defineProperty(client, "autoPipelineQueueSize", { get: () => queue?.length ?? 0 });
   const send = (command: string): Promise<void> =>
     new Promise<void>((done) => {
       if (!options.enableAutoPipelining) {
@@ -135,10 +131,10 @@ function fakeConnection() {
   return { client, written, send };
 }
 
-describe("IdleBypass keeps the order of commands on the connection", () => {
+describe("WriteCoalescing on a Cluster keeps the order of commands on the connection", () => {
   it("does not let a command overtake one waiting in an auto-pipeline when the others in flight settle first", async () => {
     const { client, written, send } = fakeConnection();
-    const bypass = new IdleBypass(client);
+    const bypass = new WriteCoalescing(client);
     const held: (() => void)[] = [];
     const hold = (name: string) =>
       bypass.run(async () => {
@@ -163,7 +159,7 @@ describe("IdleBypass keeps the order of commands on the connection", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.record({ holdTicks: fc.nat(3), gapTicks: fc.nat(2) }), { minLength: 1, maxLength: 12 }), async (plan) => {
         const { client, written, send } = fakeConnection();
-        const bypass = new IdleBypass(client);
+        const bypass = new WriteCoalescing(client);
         const tick = () => new Promise((resolve) => setImmediate(resolve));
         const running: Promise<void>[] = [];
         for (const [i, step] of plan.entries()) {
@@ -178,6 +174,119 @@ describe("IdleBypass keeps the order of commands on the connection", () => {
         await Promise.all(running);
         await tick();
         expect(written).toEqual(plan.map((_, i) => `c${i}`));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+/**
+ * A standalone connection's socket: written chunks go out at once, or, while
+ * corked, together in one write when uncorked (as a net.Socket's writev).
+ */
+function fakeSocketClient({ autoPipelining = false, connected = true } = {}) {
+  const writes: string[][] = [];
+  let corked: string[] | undefined;
+  const socket = {
+    cork() {
+      corked ??= [];
+    },
+    uncork() {
+      if (corked && corked.length > 0) writes.push(corked);
+      corked = undefined;
+    },
+    write(chunk: string) {
+      if (corked) corked.push(chunk);
+      else writes.push([chunk]);
+    },
+    get corked() {
+      return corked !== undefined;
+    },
+  };
+  const options = { enableAutoPipelining: autoPipelining };
+  const client = { options, autoPipelineQueueSize: 0, ...(connected && { stream: socket }) } as unknown as RedisClient;
+  return { client, socket, writes, options };
+}
+
+describe("WriteCoalescing on one socket (standalone, Sentinel)", () => {
+  it("writes the first operation of a burst at once and the rest in one write at setImmediate", async () => {
+    const { client, socket, writes } = fakeSocketClient();
+    const coalescing = new WriteCoalescing(client);
+    const running = [0, 1, 2, 3, 4].map((i) =>
+      coalescing.run(async () => {
+        socket.write(`c${i}`);
+      }),
+    );
+    expect(writes).toEqual([["c0"]]);
+    expect(socket.corked).toBe(true);
+    await nextTurn();
+    expect(writes).toEqual([["c0"], ["c1", "c2", "c3", "c4"]]);
+    expect(socket.corked).toBe(false);
+    await Promise.all(running);
+    expect(coalescing.inFlight).toBe(0);
+  });
+
+  it("writes a later turn's operations at that turn's end, without waiting for the replies of those in flight", async () => {
+    const { client, socket, writes } = fakeSocketClient();
+    const coalescing = new WriteCoalescing(client);
+    const held: (() => void)[] = [];
+    const hold = (name: string) =>
+      coalescing.run(async () => {
+        socket.write(name);
+        await new Promise<void>((resolve) => held.push(resolve));
+      });
+    const first = ["a0", "a1", "a2"].map(hold);
+    await nextTurn();
+    const second = ["b0", "b1"].map(hold);
+    await nextTurn();
+    expect(writes).toEqual([["a0"], ["a1", "a2"], ["b0", "b1"]]);
+    held.forEach((release) => release());
+    await Promise.all([...first, ...second]);
+    expect(coalescing.inFlight).toBe(0);
+  });
+
+  it("keeps auto-pipelining off while an attempt issues its commands, even on a client given with it on", async () => {
+    const { client, socket, options } = fakeSocketClient({ autoPipelining: true });
+    const coalescing = new WriteCoalescing(client);
+    const seen: boolean[] = [];
+    const running = [0, 1, 2].map((i) =>
+      coalescing.run(async () => {
+        seen.push(options.enableAutoPipelining);
+        socket.write(`c${i}`);
+      }),
+    );
+    await Promise.all(running);
+    expect(seen).toEqual([false, false, false]);
+    expect(options.enableAutoPipelining).toBe(true);
+  });
+
+  it("runs attempts on a client that has no socket yet (they fail in ioredis, not here)", async () => {
+    const { client } = fakeSocketClient({ connected: false });
+    const coalescing = new WriteCoalescing(client);
+    const results = await Promise.all([1, 2, 3].map((i) => coalescing.run(async () => i)));
+    expect(results).toEqual([1, 2, 3]);
+  });
+
+  it("writes commands in the order their attempts started, however attempts overlap and settle", async () => {
+    const { default: fc } = await import("fast-check");
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.record({ holdTicks: fc.nat(3), gapTicks: fc.nat(2), commands: fc.integer({ min: 1, max: 3 }) }), { minLength: 1, maxLength: 12 }), async (plan) => {
+        const { client, socket, writes } = fakeSocketClient();
+        const coalescing = new WriteCoalescing(client);
+        const running: Promise<void>[] = [];
+        for (const [i, step] of plan.entries()) {
+          running.push(
+            coalescing.run(async () => {
+              for (let c = 0; c < step.commands; c++) socket.write(`c${i}.${c}`);
+              for (let t = 0; t < step.holdTicks; t++) await nextTurn();
+            }),
+          );
+          for (let t = 0; t < step.gapTicks; t++) await nextTurn();
+        }
+        await Promise.all(running);
+        await nextTurn();
+        expect(socket.corked).toBe(false);
+        expect(writes.flat()).toEqual(plan.flatMap((step, i) => Array.from({ length: step.commands }, (_, c) => `c${i}.${c}`)));
       }),
       { numRuns: 300 },
     );
