@@ -29,9 +29,11 @@ interface Corkable {
  * Cluster spreads commands over a socket per node and keeps ioredis's
  * auto-pipelining; there a command written at once goes after everything
  * already written, and none waits in an auto-pipeline that it could
- * overtake. (ioredis writes a MULTI at once, so on a Cluster MULTI-based
- * operations were never ordered against auto-pipelined ones; the engine
- * does not rely on the order of concurrent tier operations.)
+ * overtake. The order of concurrent operations is not a promise the engine
+ * relies on, and it has two exceptions: on a Cluster, a MULTI is written at
+ * once, ahead of auto-pipelined commands issued before it; and a Lua script
+ * that Redis no longer knows (after SCRIPT FLUSH or a restart) is sent again
+ * by ioredis after its NOSCRIPT reply, behind commands issued after it.
  *
  * Operations count from the start of an attempt until its commands settle
  * (not until a timeout gives up on them). Only the commands an attempt

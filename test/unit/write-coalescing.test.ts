@@ -245,6 +245,28 @@ describe("WriteCoalescing on one socket (standalone, Sentinel)", () => {
     expect(coalescing.inFlight).toBe(0);
   });
 
+  it("shares one write among calls that arrive in separate callbacks of one phase of the event loop, as gRPC requests do", async () => {
+    const { client, socket, writes } = fakeSocketClient();
+    const coalescing = new WriteCoalescing(client);
+    const held: (() => void)[] = [];
+    const running: Promise<void>[] = [];
+    for (const i of [0, 1, 2, 3, 4]) {
+      setImmediate(() =>
+        running.push(
+          coalescing.run(async () => {
+            socket.write(`c${i}`);
+            await new Promise<void>((resolve) => held.push(resolve));
+          }),
+        ),
+      );
+    }
+    await nextTurn();
+    await nextTurn();
+    expect(writes).toEqual([["c0"], ["c1", "c2", "c3", "c4"]]);
+    held.forEach((release) => release());
+    await Promise.all(running);
+  });
+
   it("keeps auto-pipelining off while an attempt issues its commands, even on a client given with it on", async () => {
     const { client, socket, options } = fakeSocketClient({ autoPipelining: true });
     const coalescing = new WriteCoalescing(client);
@@ -267,13 +289,14 @@ describe("WriteCoalescing on one socket (standalone, Sentinel)", () => {
     expect(results).toEqual([1, 2, 3]);
   });
 
-  it("writes commands in the order their attempts started, however attempts overlap and settle", async () => {
+  it("writes every command by the end of the turn that issued it, in the order written, however attempts overlap and settle", async () => {
     const { default: fc } = await import("fast-check");
     await fc.assert(
       fc.asyncProperty(fc.array(fc.record({ holdTicks: fc.nat(3), gapTicks: fc.nat(2), commands: fc.integer({ min: 1, max: 3 }) }), { minLength: 1, maxLength: 12 }), async (plan) => {
         const { client, socket, writes } = fakeSocketClient();
         const coalescing = new WriteCoalescing(client);
         const running: Promise<void>[] = [];
+        let issued = 0;
         for (const [i, step] of plan.entries()) {
           running.push(
             coalescing.run(async () => {
@@ -281,7 +304,12 @@ describe("WriteCoalescing on one socket (standalone, Sentinel)", () => {
               for (let t = 0; t < step.holdTicks; t++) await nextTurn();
             }),
           );
-          for (let t = 0; t < step.gapTicks; t++) await nextTurn();
+          issued += step.commands;
+          for (let t = 0; t < step.gapTicks; t++) {
+            await nextTurn();
+            expect(socket.corked).toBe(false);
+            expect(writes.flat()).toHaveLength(issued);
+          }
         }
         await Promise.all(running);
         await nextTurn();
