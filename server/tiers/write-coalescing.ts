@@ -43,14 +43,16 @@ interface Corkable {
 export class WriteCoalescing {
   readonly #client: RedisClient;
   #inFlight = 0;
-  /** An operation was written at once in this turn of the event loop (cleared at setImmediate). */
+  /** An operation was written at once in this turn of the event loop. */
   #directThisTurn = false;
-  readonly #endTurn = (): void => {
-    this.#directThisTurn = false;
-  };
-  /** The socket corked in this turn, uncorked at setImmediate. */
+  /** The socket corked in this turn. */
   #corked: Corkable | undefined;
-  readonly #uncork = (): void => {
+  /** {@link #endTurn} is due at setImmediate. */
+  #turnEnding = false;
+  /** Forgets this turn's direct operation and uncorks its socket, once per turn in which either happened. */
+  readonly #endTurn = (): void => {
+    this.#turnEnding = false;
+    this.#directThisTurn = false;
     const socket = this.#corked;
     this.#corked = undefined;
     socket?.uncork();
@@ -66,7 +68,7 @@ export class WriteCoalescing {
     this.#inFlight++;
     if (alone && !this.#directThisTurn) {
       this.#directThisTurn = true;
-      setImmediate(this.#endTurn);
+      this.#endTurnSoon();
     }
     let settled = false;
     const done = (): void => {
@@ -99,8 +101,14 @@ export class WriteCoalescing {
     if (!socket) return true;
     socket.cork();
     this.#corked = socket;
-    setImmediate(this.#uncork);
+    this.#endTurnSoon();
     return true;
+  }
+
+  #endTurnSoon(): void {
+    if (this.#turnEnding) return;
+    this.#turnEnding = true;
+    setImmediate(this.#endTurn);
   }
 
   /** Runs `attempt` with auto-pipelining off for the commands it issues synchronously (ioredis reads the option per command). */
