@@ -12,14 +12,14 @@ function fakeClient(queued = () => 0) {
 }
 
 /**
- * Attempts on `bypass` that note whether auto-pipelining was on when they
+ * Attempts on `coalescing` that note whether auto-pipelining was on when they
  * start and again after an await, and wait in between until `release`.
  */
-function heldAttempts(client: ReturnType<typeof fakeClient>, bypass: WriteCoalescing) {
+function heldAttempts(client: ReturnType<typeof fakeClient>, coalescing: WriteCoalescing) {
   const seen: boolean[] = [];
   const waiting: (() => void)[] = [];
   const held = () =>
-    bypass.run(async () => {
+    coalescing.run(async () => {
       seen.push(client.options.enableAutoPipelining);
       await new Promise<void>((resolve) => waiting.push(resolve));
       seen.push(client.options.enableAutoPipelining);
@@ -30,16 +30,28 @@ function heldAttempts(client: ReturnType<typeof fakeClient>, bypass: WriteCoales
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
+/** Attempts on `coalescing` that issue their commands with `issue`, then stay in flight until `release`. */
+function holding(coalescing: WriteCoalescing, issue: (name: string) => unknown) {
+  const waiting: (() => void)[] = [];
+  const hold = (name: string) =>
+    coalescing.run(async () => {
+      await issue(name);
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    });
+  const release = () => waiting.splice(0).forEach((resolve) => resolve());
+  return { hold, release };
+}
+
 describe("WriteCoalescing on a Cluster (auto-pipelining)", () => {
   it("turns auto-pipelining off only while an attempt of a nearly idle tier issues its commands", async () => {
     const client = fakeClient();
-    const bypass = new WriteCoalescing(client);
-    const { seen, held, release } = heldAttempts(client, bypass);
+    const coalescing = new WriteCoalescing(client);
+    const { seen, held, release } = heldAttempts(client, coalescing);
     const first = held();
     expect(client.options.enableAutoPipelining).toBe(true);
     await nextTurn();
     const second = held();
-    const third = bypass.run(async () => {
+    const third = coalescing.run(async () => {
       seen.push(client.options.enableAutoPipelining);
     });
     await third;
@@ -47,13 +59,13 @@ describe("WriteCoalescing on a Cluster (auto-pipelining)", () => {
     await Promise.all([first, second]);
     // First alone; second beside one started in an earlier turn: direct. Third beside two: pipelined.
     expect(seen).toEqual([false, false, true, true, true]);
-    expect(bypass.inFlight).toBe(0);
+    expect(coalescing.inFlight).toBe(0);
   });
 
   it("lets only the first of a burst started in one turn go direct, so the rest share an auto-pipeline", async () => {
     const client = fakeClient();
-    const bypass = new WriteCoalescing(client);
-    const { seen, held, release } = heldAttempts(client, bypass);
+    const coalescing = new WriteCoalescing(client);
+    const { seen, held, release } = heldAttempts(client, coalescing);
     const burst = [held()];
     // Calls of one burst reach the tier after awaits of their own: a microtask boundary is not a new turn.
     await Promise.resolve();
@@ -67,10 +79,10 @@ describe("WriteCoalescing on a Cluster (auto-pipelining)", () => {
   it("pipelines an attempt while a command of the connection waits in an auto-pipeline, however few are in flight", async () => {
     let queued = 1;
     const client = fakeClient(() => queued);
-    const bypass = new WriteCoalescing(client);
+    const coalescing = new WriteCoalescing(client);
     const seen: boolean[] = [];
     const record = () =>
-      bypass.run(async () => {
+      coalescing.run(async () => {
         seen.push(client.options.enableAutoPipelining);
       });
     await record();
@@ -81,19 +93,19 @@ describe("WriteCoalescing on a Cluster (auto-pipelining)", () => {
 
   it("counts an attempt in flight until it settles, fulfilled or rejected, and restores the option when it throws", async () => {
     const client = fakeClient();
-    const bypass = new WriteCoalescing(client);
+    const coalescing = new WriteCoalescing(client);
     let fail!: (err: Error) => void;
-    const failing = bypass.run(() => new Promise<void>((_, reject) => (fail = reject)));
-    expect(bypass.inFlight).toBe(1);
+    const failing = coalescing.run(() => new Promise<void>((_, reject) => (fail = reject)));
+    expect(coalescing.inFlight).toBe(1);
     fail(new Error("boom"));
     await expect(failing).rejects.toThrow("boom");
-    expect(bypass.inFlight).toBe(0);
+    expect(coalescing.inFlight).toBe(0);
     expect(() =>
-      bypass.run(() => {
+      coalescing.run(() => {
         throw new Error("sync");
       }),
     ).toThrow("sync");
-    expect(bypass.inFlight).toBe(0);
+    expect(coalescing.inFlight).toBe(0);
     expect(client.options.enableAutoPipelining).toBe(true);
   });
 });
@@ -134,22 +146,17 @@ function fakeConnection() {
 describe("WriteCoalescing on a Cluster keeps the order of commands on the connection", () => {
   it("does not let a command overtake one waiting in an auto-pipeline when the others in flight settle first", async () => {
     const { client, written, send } = fakeConnection();
-    const bypass = new WriteCoalescing(client);
-    const held: (() => void)[] = [];
-    const hold = (name: string) =>
-      bypass.run(async () => {
-        await send(name);
-        await new Promise<void>((resolve) => held.push(resolve));
-      });
+    const coalescing = new WriteCoalescing(client);
+    const { hold, release } = holding(coalescing, send);
     const first = hold("first");
     const second = hold("second");
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
-    const queued = bypass.run(() => send("queued"));
-    held.forEach((release) => release());
+    await nextTurn();
+    await nextTurn();
+    const queued = coalescing.run(() => send("queued"));
+    release();
     await Promise.all([first, second]);
-    expect(bypass.inFlight).toBe(1);
-    const last = bypass.run(() => send("last"));
+    expect(coalescing.inFlight).toBe(1);
+    const last = coalescing.run(() => send("last"));
     await Promise.all([queued, last]);
     expect(written).toEqual(["first", "second", "queued", "last"]);
   });
@@ -159,12 +166,12 @@ describe("WriteCoalescing on a Cluster keeps the order of commands on the connec
     await fc.assert(
       fc.asyncProperty(fc.array(fc.record({ holdTicks: fc.nat(3), gapTicks: fc.nat(2) }), { minLength: 1, maxLength: 12 }), async (plan) => {
         const { client, written, send } = fakeConnection();
-        const bypass = new WriteCoalescing(client);
+        const coalescing = new WriteCoalescing(client);
         const tick = () => new Promise((resolve) => setImmediate(resolve));
         const running: Promise<void>[] = [];
         for (const [i, step] of plan.entries()) {
           running.push(
-            bypass.run(async () => {
+            coalescing.run(async () => {
               await send(`c${i}`);
               for (let t = 0; t < step.holdTicks; t++) await tick();
             }),
@@ -229,18 +236,13 @@ describe("WriteCoalescing on one socket (standalone, Sentinel)", () => {
   it("writes a later turn's operations at that turn's end, without waiting for the replies of those in flight", async () => {
     const { client, socket, writes } = fakeSocketClient();
     const coalescing = new WriteCoalescing(client);
-    const held: (() => void)[] = [];
-    const hold = (name: string) =>
-      coalescing.run(async () => {
-        socket.write(name);
-        await new Promise<void>((resolve) => held.push(resolve));
-      });
+    const { hold, release } = holding(coalescing, (name) => socket.write(name));
     const first = ["a0", "a1", "a2"].map(hold);
     await nextTurn();
     const second = ["b0", "b1"].map(hold);
     await nextTurn();
     expect(writes).toEqual([["a0"], ["a1", "a2"], ["b0", "b1"]]);
-    held.forEach((release) => release());
+    release();
     await Promise.all([...first, ...second]);
     expect(coalescing.inFlight).toBe(0);
   });
@@ -248,22 +250,13 @@ describe("WriteCoalescing on one socket (standalone, Sentinel)", () => {
   it("shares one write among calls that arrive in separate callbacks of one phase of the event loop, as gRPC requests do", async () => {
     const { client, socket, writes } = fakeSocketClient();
     const coalescing = new WriteCoalescing(client);
-    const held: (() => void)[] = [];
+    const { hold, release } = holding(coalescing, (name) => socket.write(name));
     const running: Promise<void>[] = [];
-    for (const i of [0, 1, 2, 3, 4]) {
-      setImmediate(() =>
-        running.push(
-          coalescing.run(async () => {
-            socket.write(`c${i}`);
-            await new Promise<void>((resolve) => held.push(resolve));
-          }),
-        ),
-      );
-    }
+    for (const name of ["c0", "c1", "c2", "c3", "c4"]) setImmediate(() => running.push(hold(name)));
     await nextTurn();
     await nextTurn();
     expect(writes).toEqual([["c0"], ["c1", "c2", "c3", "c4"]]);
-    held.forEach((release) => release());
+    release();
     await Promise.all(running);
   });
 
