@@ -31,8 +31,9 @@
  * a listener on the call's cancellation, removed when the GET settles. No
  * retry runs: every GET succeeds. Its ioredis client fails fast as
  * tiercache's does, but like the plain echo's it writes every command at
- * once: tiercache's connection auto-pipelines commands issued while others
- * are in flight (server/tiers/idle-bypass.ts). A floor for the Redis-tier
+ * once: tiercache's connection writes the commands issued while others are
+ * in flight together, once per turn of the event loop
+ * (server/tiers/write-coalescing.ts). A floor for the Redis-tier
  * Get: what the policy alone costs, without anything else tiercache does.
  *
  * With `raiseMallocThresholds`, it first does what tiercache's server does

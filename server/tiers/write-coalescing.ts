@@ -13,11 +13,11 @@ interface Corkable {
  * shared with the other operations of the same turn of the event loop.
  *
  * "Nearly idle" is: no command of this connection waits in an auto-pipeline,
- * and either no other operation is in flight or the one in flight started
- * in an earlier turn of the event loop. A `wrap` miss is the case for the
- * second: its read and lease arrive while the previous key's write is still
- * in flight. A burst of calls arriving together is not: its first operation
- * is written at once, the rest share one write.
+ * and either no other operation is in flight, or one is and no operation
+ * was written at once yet in this turn of the event loop. A `wrap` miss is
+ * the case for the second: its read and lease arrive while the previous
+ * key's write is still in flight. A burst of calls arriving together is
+ * not: its first operation is written at once, the rest share one write.
  *
  * Sharing a write: on a connection with one socket (standalone, Sentinel),
  * the socket is corked until `setImmediate`, so every command written in
@@ -37,8 +37,14 @@ interface Corkable {
  *
  * Operations count from the start of an attempt until its commands settle
  * (not until a timeout gives up on them). Only the commands an attempt
- * issues synchronously are affected; those it issues after an `await` are
- * written at once (one socket) or auto-pipelined (Cluster).
+ * issues synchronously are placed by this class; those it issues after an
+ * `await` go out as any other write does: at once, or in the turn's shared
+ * write while the socket is corked (one socket), or auto-pipelined (Cluster).
+ *
+ * A turn ends at the first `setImmediate` this class queued in it: for the
+ * turn's first direct operation or its first cork, whichever came first.
+ * An operation issued from a `setImmediate` callback that runs after that
+ * (queued in between by other code) starts the next turn and its own write.
  */
 export class WriteCoalescing {
   readonly #client: RedisClient;
@@ -93,7 +99,7 @@ export class WriteCoalescing {
     return this.#inFlight;
   }
 
-  /** Corks the connection's socket until setImmediate; false on a Cluster, which has no one socket. */
+  /** Corks the connection's socket until the turn ends (see the class comment); false on a Cluster, which has no one socket. */
   #corkSocket(): boolean {
     if (this.#client instanceof Cluster) return false;
     if (this.#corked) return true;

@@ -275,6 +275,29 @@ describe("WriteCoalescing on one socket (standalone, Sentinel)", () => {
     expect(options.enableAutoPipelining).toBe(true);
   });
 
+  it("uncorks the socket it corked when the connection gets a new one in the same turn, and corks the new one in a later turn", async () => {
+    const { client, socket: old, writes: oldWrites } = fakeSocketClient();
+    const { socket: fresh, writes: freshWrites } = fakeSocketClient();
+    const coalescing = new WriteCoalescing(client);
+    const connection = client as unknown as { stream: typeof old };
+    const { hold, release } = holding(coalescing, (name) => connection.stream.write(name));
+    const running = [hold("a0"), hold("a1")];
+    expect(old.corked).toBe(true);
+    connection.stream = fresh;
+    running.push(hold("b0"));
+    await nextTurn();
+    expect([old.corked, fresh.corked]).toEqual([false, false]);
+    expect(oldWrites).toEqual([["a0"], ["a1"]]);
+    expect(freshWrites).toEqual([["b0"]]);
+    running.push(hold("c0"), hold("c1"));
+    expect(fresh.corked).toBe(true);
+    await nextTurn();
+    expect(fresh.corked).toBe(false);
+    expect(freshWrites).toEqual([["b0"], ["c0", "c1"]]);
+    release();
+    await Promise.all(running);
+  });
+
   it("runs attempts on a client that has no socket yet (they fail in ioredis, not here)", async () => {
     const { client } = fakeSocketClient({ connected: false });
     const coalescing = new WriteCoalescing(client);
