@@ -278,10 +278,12 @@ export function resolveConfig(
 ): ServerConfig {
   const flags = parseFlags(argv);
   const config: Partial<Record<keyof ServerConfig, unknown>> = {};
+  const sources = new Map<keyof ServerConfig, string>();
   for (const spec of OPTIONS as readonly AnySpec[]) {
     const fromFlag = flags.get(spec.flag);
     const fromEnv = env[spec.env];
     let [raw, source] = fromFlag !== undefined ? [fromFlag, spec.flag] : fromEnv !== undefined && fromEnv !== "" ? [fromEnv, spec.env] : [undefined, ""];
+    if (raw !== undefined) sources.set(spec.key, source);
     const deprecated = spec.deprecatedValues;
     const renamed = raw !== undefined && deprecated !== undefined && Object.hasOwn(deprecated, raw.trim()) ? deprecated[raw.trim()] : undefined;
     if (renamed !== undefined) {
@@ -306,8 +308,34 @@ export function resolveConfig(
   const resolved = config as ServerConfig;
   const storageGiven = flags.has("--storage") || (env.TIERCACHE_STORAGE ?? "") !== "";
   if (!storageGiven && redisTargets(resolved) > 0) resolved.storage = "redis";
+  checkRedisUsed(resolved, sources);
   checkConsistency(resolved);
   return resolved;
+}
+
+const REDIS_TARGETS = [
+  ["redisUrl", "--redis-url"],
+  ["redisClusterNodes", "--redis-cluster-nodes"],
+  ["redisSentinels", "--redis-sentinels"],
+] as const;
+
+/**
+ * Refuses a Redis target beside a --storage that would not use it: the server
+ * would run on its own memory or LMDB, unshared with other instances, while
+ * the operator believes it shares Redis. `sources` names where each option came from.
+ */
+function checkRedisUsed(config: ServerConfig, sources: ReadonlyMap<keyof ServerConfig, string> = new Map()): void {
+  if (config.storage === "redis") return;
+  const target = REDIS_TARGETS.find(([key]) => config[key] !== undefined);
+  if (target === undefined) return;
+  const [key, flag] = target;
+  const given = sources.get(key);
+  const by = given !== undefined && given !== flag ? ` (by ${given})` : "";
+  const storage = sources.get("storage") ?? "--storage";
+  throw new ConfigError(
+    "--storage",
+    `invalid ${storage} ${config.storage}: ${flag} is set${by}, and only --storage redis uses Redis; drop --storage (a Redis option makes Redis the default) or the Redis option`,
+  );
 }
 
 function redisTargets(config: ServerConfig): number {
@@ -321,6 +349,7 @@ export function checkConsistency(config: ServerConfig): void {
   if (config.storage === "redis" && targets === 0) {
     throw new ConfigError("--storage", "invalid --storage redis: it needs --redis-url, --redis-cluster-nodes or --redis-sentinels");
   }
+  checkRedisUsed(config);
   if (config.storage === "lmdb" && config.maxKeyBytes > LMDB_TIER_MAX_KEY_BYTES) {
     throw new ConfigError(
       "--max-key-bytes",

@@ -52,6 +52,30 @@ describe("resolveConfig", () => {
     expect(() => resolveConfig(["--storage", "toString"], {})).toThrow(ConfigError);
   });
 
+  it("refuses a Redis option beside a --storage that would not use it, rather than run without Redis", () => {
+    const cases = [
+      [["--storage", "memory", "--redis-url", "redis://127.0.0.1:6379"], {}, /invalid --storage memory: --redis-url is set/],
+      [["--storage", "lmdb"], { TIERCACHE_REDIS_URL: "redis://127.0.0.1:6379" }, /invalid --storage lmdb: --redis-url is set \(by TIERCACHE_REDIS_URL\)/],
+      [[], { TIERCACHE_STORAGE: "memory", TIERCACHE_REDIS_CLUSTER_NODES: "127.0.0.1:7000" }, /invalid TIERCACHE_STORAGE memory: --redis-cluster-nodes is set \(by TIERCACHE_REDIS_CLUSTER_NODES\)/],
+      [["--storage", "local", "--redis-sentinels", "127.0.0.1:26379"], {}, /invalid --storage lmdb: --redis-sentinels is set/],
+    ] as const;
+    for (const [argv, env, message] of cases) {
+      let error: unknown;
+      try {
+        resolveConfig(argv, env, () => {});
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).option).toBe("--storage");
+      expect((error as ConfigError).message).toMatch(message);
+      expect((error as ConfigError).message).toContain("only --storage redis uses Redis");
+    }
+    expect(resolveConfig(["--storage", "redis", "--redis-url", "redis://127.0.0.1:6379"], {}).storage).toBe("redis");
+    expect(resolveConfig(["--redis-url", "redis://127.0.0.1:6379"], {}).storage).toBe("redis");
+    expect(resolveConfig(["--storage", "memory"], {}).storage).toBe("memory");
+  });
+
   it("names the environment variable when the bad value came from it", () => {
     expect(() => resolveConfig([], { TIERCACHE_PORT: "http" })).toThrow(/invalid TIERCACHE_PORT "http"/);
   });
