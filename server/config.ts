@@ -278,12 +278,12 @@ export function resolveConfig(
 ): ServerConfig {
   const flags = parseFlags(argv);
   const config: Partial<Record<keyof ServerConfig, unknown>> = {};
-  const sources = new Map<keyof ServerConfig, string>();
+  const sources = new Map<keyof ServerConfig, Given>();
   for (const spec of OPTIONS as readonly AnySpec[]) {
     const fromFlag = flags.get(spec.flag);
     const fromEnv = env[spec.env];
     let [raw, source] = fromFlag !== undefined ? [fromFlag, spec.flag] : fromEnv !== undefined && fromEnv !== "" ? [fromEnv, spec.env] : [undefined, ""];
-    if (raw !== undefined) sources.set(spec.key, source);
+    if (raw !== undefined) sources.set(spec.key, { source, raw: raw.trim() });
     const deprecated = spec.deprecatedValues;
     const renamed = raw !== undefined && deprecated !== undefined && Object.hasOwn(deprecated, raw.trim()) ? deprecated[raw.trim()] : undefined;
     if (renamed !== undefined) {
@@ -319,23 +319,35 @@ const REDIS_TARGETS = [
   ["redisSentinels", "--redis-sentinels"],
 ] as const;
 
+/** Where an option's value came from (a flag or a variable) and the value as given. */
+interface Given {
+  readonly source: string;
+  readonly raw: string;
+}
+
 /**
  * Refuses a Redis target beside a --storage that would not use it: the server
  * would run on its own memory or LMDB, unshared with other instances, while
- * the operator believes it shares Redis. `sources` names where each option came from.
+ * the operator believes it shares Redis. `sources` tells where options came
+ * from (none: a program built the configuration itself).
  */
-function checkRedisUsed(config: ServerConfig, sources: ReadonlyMap<keyof ServerConfig, string> = new Map()): void {
+function checkRedisUsed(config: ServerConfig, sources?: ReadonlyMap<keyof ServerConfig, Given>): void {
   if (config.storage === "redis") return;
   const target = REDIS_TARGETS.find(([key]) => config[key] !== undefined);
   if (target === undefined) return;
   const [key, flag] = target;
-  const given = sources.get(key);
-  const by = given !== undefined && given !== flag ? ` (by ${given})` : "";
-  const storage = sources.get("storage") ?? "--storage";
-  throw new ConfigError(
-    "--storage",
-    `invalid ${storage} ${config.storage}: ${flag} is set${by}, and only --storage redis uses Redis; drop --storage (a Redis option makes Redis the default) or the Redis option`,
-  );
+  const redisSource = sources?.get(key)?.source;
+  const by = redisSource !== undefined && redisSource !== flag ? ` (by ${redisSource})` : "";
+  const storage = sources?.get("storage");
+  const [named, advice] =
+    sources === undefined
+      ? [`storage "${config.storage}" (in the program's configuration)`, 'set storage: "redis"']
+      : storage === undefined
+        ? [`--storage ${config.storage}`, "use --storage redis"]
+        : storage.source === "--storage"
+          ? [`--storage ${storage.raw}`, "use --storage redis, or leave --storage out (a Redis option makes Redis the default)"]
+          : [`${storage.source} ${storage.raw}`, `set ${storage.source}=redis, or unset it (a Redis option makes Redis the default)`];
+  throw new ConfigError("--storage", `invalid ${named}: ${flag} is set${by}, and only --storage redis uses Redis; ${advice}, or drop the Redis option`);
 }
 
 function redisTargets(config: ServerConfig): number {

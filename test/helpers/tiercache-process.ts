@@ -14,7 +14,7 @@ export interface TiercacheProcess {
 
 /** Runs `tiercache <args>` with the test's environment plus `env`. */
 export function runTiercache(args: readonly string[], env: Record<string, string> = {}): TiercacheProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...withoutTiercacheSettings(process.env), ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const exit = once(child, "exit").then(([code]) => code as number | null);
@@ -30,4 +30,9 @@ export async function listeningAddress(spawned: TiercacheProcess): Promise<strin
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`server did not start: ${spawned.stderr()}`);
+}
+
+/** The environment without TIERCACHE_* settings, so that a developer's own (a Redis URL, say) do not change what a test starts. */
+export function withoutTiercacheSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith("TIERCACHE_") || name.startsWith("TIERCACHE_REQUIRE_")));
 }

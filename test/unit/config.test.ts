@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, resolveConfig } from "../../server/config.js";
+import { checkConsistency, ConfigError, resolveConfig } from "../../server/config.js";
 
 describe("resolveConfig", () => {
   it("has working defaults", () => {
@@ -54,10 +54,10 @@ describe("resolveConfig", () => {
 
   it("refuses a Redis option beside a --storage that would not use it, rather than run without Redis", () => {
     const cases = [
-      [["--storage", "memory", "--redis-url", "redis://127.0.0.1:6379"], {}, /invalid --storage memory: --redis-url is set/],
+      [["--storage", "memory", "--redis-url", "redis://127.0.0.1:6379"], {}, /invalid --storage memory: --redis-url is set, .*; use --storage redis, or leave --storage out/],
       [["--storage", "lmdb"], { TIERCACHE_REDIS_URL: "redis://127.0.0.1:6379" }, /invalid --storage lmdb: --redis-url is set \(by TIERCACHE_REDIS_URL\)/],
-      [[], { TIERCACHE_STORAGE: "memory", TIERCACHE_REDIS_CLUSTER_NODES: "127.0.0.1:7000" }, /invalid TIERCACHE_STORAGE memory: --redis-cluster-nodes is set \(by TIERCACHE_REDIS_CLUSTER_NODES\)/],
-      [["--storage", "local", "--redis-sentinels", "127.0.0.1:26379"], {}, /invalid --storage lmdb: --redis-sentinels is set/],
+      [[], { TIERCACHE_STORAGE: "memory", TIERCACHE_REDIS_CLUSTER_NODES: "127.0.0.1:7000" }, /invalid TIERCACHE_STORAGE memory: --redis-cluster-nodes is set \(by TIERCACHE_REDIS_CLUSTER_NODES\), .*; set TIERCACHE_STORAGE=redis, or unset it/],
+      [["--storage", "local", "--redis-sentinels", "127.0.0.1:26379"], {}, /invalid --storage local: --redis-sentinels is set/],
     ] as const;
     for (const [argv, env, message] of cases) {
       let error: unknown;
@@ -74,6 +74,8 @@ describe("resolveConfig", () => {
     expect(resolveConfig(["--storage", "redis", "--redis-url", "redis://127.0.0.1:6379"], {}).storage).toBe("redis");
     expect(resolveConfig(["--redis-url", "redis://127.0.0.1:6379"], {}).storage).toBe("redis");
     expect(resolveConfig(["--storage", "memory"], {}).storage).toBe("memory");
+    const built = { ...resolveConfig(["--storage", "memory"], {}), redisUrl: "redis://127.0.0.1:6379" };
+    expect(() => checkConsistency(built)).toThrow(/invalid storage "memory" \(in the program's configuration\): --redis-url is set, .*; set storage: "redis"/);
   });
 
   it("names the environment variable when the bad value came from it", () => {

@@ -30,10 +30,10 @@ describe("RedisGuard: a caller's short deadline is not Redis's failure", () => {
   it("calls whose deadline passes before a slow-but-answering Redis replies fail alone: the breaker stays closed for callers with time", async () => {
     const g = guard(500);
     const seen: AttemptEnd[] = [];
-    // 40 ms is short of the 100 ms reply but long enough that a busy machine still starts most attempts in time.
-    const deadline = Date.now() + 40;
+    // 40 ms is short of the 100 ms reply but long enough that a busy machine still starts the attempt in time;
+    // each call has its own deadline, so a stall of the process spoils only the call it falls on.
     const outcomes = await Promise.all(
-      Array.from({ length: 20 }, () => g.exec(replyAfter(100, seen), { deadline }).then(() => "ok", (err: Error) => err.message)),
+      Array.from({ length: 20 }, () => g.exec(replyAfter(100, seen), { deadline: Date.now() + 40 }).then(() => "ok", (err: Error) => err.message)),
     );
     // An attempt that began states the time it had left (at most 40 ms); one that could not begin in time says so.
     for (const outcome of outcomes) expect(outcome).toMatch(/^redis get failed: (timed out after \d+ ms|deadline passed)$/);
