@@ -12,6 +12,12 @@
  *   npm run build && cp -r dist bench/tmp/dist-a     (before a change)
  *   npm run build && cp -r dist bench/tmp/dist-b     (after it)
  *   node bench/compare-builds.js bench/tmp/dist-a bench/tmp/dist-b [--rounds 8] [--b-node-flags "--flag ..."]
+ *   node bench/compare-builds.js bench/tmp/dist-a stack-min [--rounds 8]
+ *
+ * With `stack-min` as B, B is not a build but bench/children/stack-min-server.js:
+ * the least server on tiercache's stack that does a Redis-tier Get's work
+ * (decode, key check, a 1-entry LRU, the floor's guarded GET, promotion,
+ * encode with build A's codec), which tells what the stack itself allows.
  *
  * A build must sit inside a checkout (bench/tmp/ is gitignored) so that its
  * imports find node_modules. Both builds get their calls through build A's
@@ -31,7 +37,8 @@ import { measureUnary } from "./lib/unary-pair.js";
 
 const KEYS = 10_000;
 
-const USAGE = "usage: node bench/compare-builds.js <dist A> <dist B> [--rounds N] [--b-node-flags FLAGS]\n";
+const USAGE = "usage: node bench/compare-builds.js <dist A> <dist B | stack-min> [--rounds N] [--b-node-flags FLAGS]\n";
+const STACK_MIN = "stack-min";
 
 /** Whether the build in `dir` finds its imports (it sits inside a checkout with node_modules). */
 function usableBuild(dir) {
@@ -59,13 +66,14 @@ function parseArgs(argv) {
       process.exit(0);
     } else if (arg === "--rounds") options.rounds = Number(valueOf(++i));
     else if (arg === "--b-node-flags") options.bNodeFlags = valueOf(++i).split(" ").filter(Boolean);
-    else builds.push(resolve(arg));
+    else builds.push(arg === STACK_MIN ? arg : resolve(arg));
   }
   if (builds.length !== 2 || !(Number.isInteger(options.rounds) && options.rounds > 0)) {
     process.stderr.write(USAGE);
     process.exit(2);
   }
   for (const dir of builds) {
+    if (dir === STACK_MIN && dir === builds[1]) continue;
     if (!existsSync(resolve(dir, "server/index.js"))) {
       process.stderr.write(`${dir} holds no server/index.js: give a copy of dist/\n${USAGE}`);
       process.exit(2);
@@ -89,7 +97,10 @@ try {
   const tier = { storage: "memory", redisUrl: redis.url, memoryMaxEntries: 1 };
   // The load child's target names: "tc" is build A, "tc-b" build B, "echo-guarded" the floor.
   servers.tc = await startChild("tiercache-server", tier, { label: "A", env: { BENCH_DIST: options.a } });
-  servers["tc-b"] = await startChild("tiercache-server", tier, { label: "B", env: { BENCH_DIST: options.b }, execArgv: options.bNodeFlags });
+  servers["tc-b"] =
+    options.b === STACK_MIN
+      ? await startChild("stack-min-server", { redisUrl: redis.url }, { label: "stack-min", env: { BENCH_DIST: options.a }, execArgv: options.bNodeFlags })
+      : await startChild("tiercache-server", tier, { label: "B", env: { BENCH_DIST: options.b }, execArgv: options.bNodeFlags });
   servers["echo-guarded"] = await startChild("echo-server", { unaryResponseBytes: sizes.getResponse, redisUrl: redis.url, guardedGet: true }, { label: "floor" });
   load = await startChild(
     "grpc-load",

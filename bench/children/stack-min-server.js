@@ -1,0 +1,106 @@
+/**
+ * Scratch (issue 13, Redis-tier p50): the least server on tiercache's stack that does a Redis-tier Get's
+ * work: CacheService.Get and SetMany over grpc-js, messages decoded inside the handler with protobuf-es,
+ * key checked, a 1-entry lru-cache looked up and the value promoted into it, the GET behind the floor's
+ * failure policy (opossum breaker, per-attempt timer, the call's cancellation), the messages coded by
+ * tiercache's compiled codec (core/wire; protobuf-es with `protobufEs`). Nothing else: no namespaces, stats, budgets, coherence, tracing or auth.
+ */
+import { Server, ServerCredentials, status } from "@grpc/grpc-js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { LRUCache } from "lru-cache";
+import { serveChild } from "../lib/child.js";
+import { importDist } from "../lib/paths.js";
+
+const passThrough = (bytes) => bytes;
+
+await serveChild(async (config) => {
+  const gen = await importDist("gen/tiercache/v1/cache_pb.js");
+  const { messageCodec } = await importDist("core/wire/message-codec.js");
+  const getRequest = messageCodec(gen.GetRequestSchema);
+  const getResponse = messageCodec(gen.GetResponseSchema);
+  const { Redis } = await import("ioredis");
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, enableAutoPipelining: false, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+  await redis.connect();
+  const guarded = await guardedGet(redis);
+  const memory = new LRUCache({ max: 1 });
+  const method = (path) => ({ path, requestStream: false, responseStream: false, requestSerialize: passThrough, requestDeserialize: passThrough, responseSerialize: passThrough, responseDeserialize: passThrough });
+  const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024, "grpc.max_send_message_length": 16 * 1024 * 1024 });
+  const bad = (callback, details) => callback({ code: status.INVALID_ARGUMENT, details });
+  server.addService(
+    { get: method("/tiercache.v1.CacheService/Get"), setMany: method("/tiercache.v1.CacheService/SetMany") },
+    {
+      get: (call, callback) => {
+        let request;
+        try {
+          request = config.protobufEs ? fromBinary(gen.GetRequestSchema, call.request) : getRequest.decode(call.request);
+        } catch {
+          return bad(callback, "undecodable");
+        }
+        const key = request.key;
+        if (key === "" || Buffer.byteLength(key) > 1024) return bad(callback, "bad key");
+        const id = `stackmin:${request.namespace || "default"}:${key}`;
+        const held = memory.get(id);
+        const answer = (stored, tier) =>
+          callback(null, config.protobufEs
+            ? Buffer.from(toBinary(gen.GetResponseSchema, create(gen.GetResponseSchema, stored === undefined ? { found: false } : { found: true, value: stored.value, contentType: stored.contentType, tier })))
+            : getResponse.encode(stored === undefined ? { found: false } : { found: true, value: stored.value, contentType: stored.contentType, tier }));
+        if (held !== undefined) return answer(held, gen.Tier.MEMORY);
+        guarded(call, id).then(
+          (raw) => {
+            if (raw === null) return answer(undefined);
+            const split = raw.indexOf(0);
+            const stored = { contentType: raw.toString("latin1", 0, split), value: raw.subarray(split + 1) };
+            memory.set(id, stored);
+            answer(stored, gen.Tier.REDIS);
+          },
+          (err) => callback({ code: status.UNAVAILABLE, details: String(err.message) }),
+        );
+      },
+      setMany: (call, callback) => {
+        const request = fromBinary(gen.SetManyRequestSchema, call.request);
+        const pipeline = redis.pipeline();
+        for (const entry of request.entries) pipeline.set(`stackmin:${request.namespace || "default"}:${entry.key}`, Buffer.concat([Buffer.from(`${entry.contentType}\0`, "latin1"), entry.value]));
+        pipeline.exec().then(
+          () => callback(null, Buffer.from(toBinary(gen.SetManyResponseSchema, create(gen.SetManyResponseSchema, { stored: request.entries.length })))),
+          (err) => callback({ code: status.UNAVAILABLE, details: String(err.message) }),
+        );
+      },
+    },
+  );
+  const port = await new Promise((resolve, reject) => server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))));
+  return {
+    info: { address: `127.0.0.1:${port}`, port },
+    cpu: () => process.cpuUsage(),
+    gc: () => globalThis.gc?.(),
+    async stop() {
+      await new Promise((resolve) => server.tryShutdown(resolve));
+      await redis.quit();
+    },
+  };
+});
+
+/** The floor's guarded GET (bench/children/echo-server.js guardedGet), unchanged. */
+async function guardedGet(redis) {
+  const { default: CircuitBreaker } = await import("opossum");
+  const COMMAND_TIMEOUT_MS = 500;
+  const breaker = new CircuitBreaker((attempt) => attempt(), { name: "redis", timeout: false, errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeout: 2000, rollingCountTimeout: 10_000, rollingCountBuckets: 10, rollingPercentilesEnabled: false, enableSnapshots: false });
+  const attempt = (key, ms) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("redis GET timed out")), ms);
+      redis.getBuffer(key).then(
+        (value) => (clearTimeout(timer), resolve(value)),
+        (err) => (clearTimeout(timer), reject(err)),
+      );
+    });
+  return (call, key) =>
+    new Promise((resolve, reject) => {
+      const left = Number(call.getDeadline()) - Date.now();
+      if (call.cancelled || !(left > 0)) return reject(new Error("call ended before the GET"));
+      const cancelled = () => reject(new Error("cancelled"));
+      call.once("cancelled", cancelled);
+      breaker.fire(() => attempt(key, Math.min(COMMAND_TIMEOUT_MS, left))).then(
+        (value) => (call.removeListener("cancelled", cancelled), resolve(value)),
+        (err) => (call.removeListener("cancelled", cancelled), reject(err)),
+      );
+    });
+}
