@@ -40,8 +40,10 @@
  * at start (server/malloc-thresholds.ts), for rows that show how much of a
  * ratio that alone explains.
  */
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server } from "@grpc/grpc-js";
+import { boundServer } from "../lib/bound-server.js";
 import { serveChild } from "../lib/child.js";
+import { guardedGet } from "../lib/guarded-get.js";
 import { importDist } from "../lib/paths.js";
 
 const passThrough = (bytes) => bytes;
@@ -138,52 +140,5 @@ await serveChild(async (config) => {
       },
     },
   );
-  const port = await new Promise((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
-  );
-  return {
-    info: { address: `127.0.0.1:${port}`, port },
-    cpu: () => process.cpuUsage(),
-    gc: () => globalThis.gc?.(),
-    async stop() {
-      await new Promise((resolve) => server.tryShutdown(resolve));
-      await redis?.quit();
-    },
-  };
+  return boundServer(server, redis);
 });
-
-/** A GET through an opossum breaker, a per-attempt timeout and the call's cancellation (see `guardedGet` above). */
-async function guardedGet(redis) {
-  const { default: CircuitBreaker } = await import("opossum");
-  const COMMAND_TIMEOUT_MS = 500;
-  const breaker = new CircuitBreaker((attempt) => attempt(), {
-    name: "redis",
-    timeout: false,
-    errorThresholdPercentage: 50,
-    volumeThreshold: 10,
-    resetTimeout: 2000,
-    rollingCountTimeout: 10_000,
-    rollingCountBuckets: 10,
-    rollingPercentilesEnabled: false,
-    enableSnapshots: false,
-  });
-  const attempt = (key, ms) =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("redis GET timed out")), ms);
-      redis.getBuffer(key).then(
-        (value) => (clearTimeout(timer), resolve(value)),
-        (err) => (clearTimeout(timer), reject(err)),
-      );
-    });
-  return (call, key) =>
-    new Promise((resolve, reject) => {
-      const left = Number(call.getDeadline()) - Date.now();
-      if (call.cancelled || !(left > 0)) return reject(new Error("call ended before the GET"));
-      const cancelled = () => reject(new Error("cancelled"));
-      call.once("cancelled", cancelled);
-      breaker.fire(() => attempt(key, Math.min(COMMAND_TIMEOUT_MS, left))).then(
-        (value) => (call.removeListener("cancelled", cancelled), resolve(value)),
-        (err) => (call.removeListener("cancelled", cancelled), reject(err)),
-      );
-    });
-}

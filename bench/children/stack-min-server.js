@@ -5,10 +5,12 @@
  * failure policy (opossum breaker, per-attempt timer, the call's cancellation), the messages coded by
  * tiercache's compiled codec (core/wire; protobuf-es with `protobufEs`). Nothing else: no namespaces, stats, budgets, coherence, tracing or auth.
  */
-import { Server, ServerCredentials, status } from "@grpc/grpc-js";
+import { Server, status } from "@grpc/grpc-js";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { LRUCache } from "lru-cache";
+import { boundServer } from "../lib/bound-server.js";
 import { serveChild } from "../lib/child.js";
+import { guardedGet } from "../lib/guarded-get.js";
 import { importDist } from "../lib/paths.js";
 
 const passThrough = (bytes) => bytes;
@@ -67,40 +69,5 @@ await serveChild(async (config) => {
       },
     },
   );
-  const port = await new Promise((resolve, reject) => server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))));
-  return {
-    info: { address: `127.0.0.1:${port}`, port },
-    cpu: () => process.cpuUsage(),
-    gc: () => globalThis.gc?.(),
-    async stop() {
-      await new Promise((resolve) => server.tryShutdown(resolve));
-      await redis.quit();
-    },
-  };
+  return boundServer(server, redis);
 });
-
-/** The floor's guarded GET (bench/children/echo-server.js guardedGet), unchanged. */
-async function guardedGet(redis) {
-  const { default: CircuitBreaker } = await import("opossum");
-  const COMMAND_TIMEOUT_MS = 500;
-  const breaker = new CircuitBreaker((attempt) => attempt(), { name: "redis", timeout: false, errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeout: 2000, rollingCountTimeout: 10_000, rollingCountBuckets: 10, rollingPercentilesEnabled: false, enableSnapshots: false });
-  const attempt = (key, ms) =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("redis GET timed out")), ms);
-      redis.getBuffer(key).then(
-        (value) => (clearTimeout(timer), resolve(value)),
-        (err) => (clearTimeout(timer), reject(err)),
-      );
-    });
-  return (call, key) =>
-    new Promise((resolve, reject) => {
-      const left = Number(call.getDeadline()) - Date.now();
-      if (call.cancelled || !(left > 0)) return reject(new Error("call ended before the GET"));
-      const cancelled = () => reject(new Error("cancelled"));
-      call.once("cancelled", cancelled);
-      breaker.fire(() => attempt(key, Math.min(COMMAND_TIMEOUT_MS, left))).then(
-        (value) => (call.removeListener("cancelled", cancelled), resolve(value)),
-        (err) => (call.removeListener("cancelled", cancelled), reject(err)),
-      );
-    });
-}
