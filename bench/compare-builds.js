@@ -66,14 +66,14 @@ function parseArgs(argv) {
       process.exit(0);
     } else if (arg === "--rounds") options.rounds = Number(valueOf(++i));
     else if (arg === "--b-node-flags") options.bNodeFlags = valueOf(++i).split(" ").filter(Boolean);
-    else builds.push(arg === STACK_MIN ? arg : resolve(arg));
+    else builds.push(arg === STACK_MIN && builds.length === 1 ? arg : resolve(arg));
   }
   if (builds.length !== 2 || !(Number.isInteger(options.rounds) && options.rounds > 0)) {
     process.stderr.write(USAGE);
     process.exit(2);
   }
   for (const dir of builds) {
-    if (dir === STACK_MIN && dir === builds[1]) continue;
+    if (dir === STACK_MIN) continue;
     if (!existsSync(resolve(dir, "server/index.js"))) {
       process.stderr.write(`${dir} holds no server/index.js: give a copy of dist/\n${USAGE}`);
       process.exit(2);

@@ -306,8 +306,7 @@ export function resolveConfig(
     config[spec.key] = value;
   }
   const resolved = config as ServerConfig;
-  const storageGiven = flags.has("--storage") || (env.TIERCACHE_STORAGE ?? "") !== "";
-  if (!storageGiven && redisTargets(resolved) > 0) resolved.storage = "redis";
+  if (!sources.has("storage") && redisTargets(resolved) > 0) resolved.storage = "redis";
   checkRedisUsed(resolved, sources);
   checkConsistency(resolved);
   return resolved;
@@ -351,7 +350,7 @@ function checkRedisUsed(config: ServerConfig, sources?: ReadonlyMap<keyof Server
 }
 
 function redisTargets(config: ServerConfig): number {
-  return [config.redisUrl, config.redisClusterNodes, config.redisSentinels].filter((target) => target !== undefined).length;
+  return REDIS_TARGETS.filter(([key]) => config[key] !== undefined).length;
 }
 
 /** Refuses a configuration whose options cannot work together (also for programs that build one themselves). @throws ConfigError */

@@ -1,12 +1,14 @@
 /**
- * Scratch (issue 13, Redis-tier p50): the least server on tiercache's stack that does a Redis-tier Get's
- * work: CacheService.Get and SetMany over grpc-js, messages decoded inside the handler with protobuf-es,
- * key checked, a 1-entry lru-cache looked up and the value promoted into it, the GET behind the floor's
- * failure policy (opossum breaker, per-attempt timer, the call's cancellation), the messages coded by
- * tiercache's compiled codec (core/wire; protobuf-es with `protobufEs`). Nothing else: no namespaces, stats, budgets, coherence, tracing or auth.
+ * The least server on tiercache's stack that does a Redis-tier Get's work
+ * (`node bench/compare-builds.js <dist> stack-min`): CacheService.Get over
+ * grpc-js, the request decoded inside the handler and the response encoded
+ * with tiercache's codec (core/wire), the key checked, a 1-entry lru-cache
+ * looked up and the value promoted into it, the GET behind the floor's
+ * failure policy (bench/lib/guarded-get.js). SetMany only seeds Redis for
+ * the load child. Nothing else: no namespaces, stats, budgets, coherence,
+ * tracing or auth.
  */
 import { Server, status } from "@grpc/grpc-js";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { LRUCache } from "lru-cache";
 import { boundServer } from "../lib/bound-server.js";
 import { serveChild } from "../lib/child.js";
@@ -20,6 +22,8 @@ await serveChild(async (config) => {
   const { messageCodec } = await importDist("core/wire/message-codec.js");
   const getRequest = messageCodec(gen.GetRequestSchema);
   const getResponse = messageCodec(gen.GetResponseSchema);
+  const setManyRequest = messageCodec(gen.SetManyRequestSchema);
+  const setManyResponse = messageCodec(gen.SetManyResponseSchema);
   const { Redis } = await import("ioredis");
   const redis = new Redis(config.redisUrl, { lazyConnect: true, enableAutoPipelining: false, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
   await redis.connect();
@@ -34,7 +38,7 @@ await serveChild(async (config) => {
       get: (call, callback) => {
         let request;
         try {
-          request = config.protobufEs ? fromBinary(gen.GetRequestSchema, call.request) : getRequest.decode(call.request);
+          request = getRequest.decode(call.request);
         } catch {
           return bad(callback, "undecodable");
         }
@@ -43,9 +47,7 @@ await serveChild(async (config) => {
         const id = `stackmin:${request.namespace || "default"}:${key}`;
         const held = memory.get(id);
         const answer = (stored, tier) =>
-          callback(null, config.protobufEs
-            ? Buffer.from(toBinary(gen.GetResponseSchema, create(gen.GetResponseSchema, stored === undefined ? { found: false } : { found: true, value: stored.value, contentType: stored.contentType, tier })))
-            : getResponse.encode(stored === undefined ? { found: false } : { found: true, value: stored.value, contentType: stored.contentType, tier }));
+          callback(null, getResponse.encode(stored === undefined ? { found: false } : { found: true, value: stored.value, contentType: stored.contentType, tier }));
         if (held !== undefined) return answer(held, gen.Tier.MEMORY);
         guarded(call, id).then(
           (raw) => {
@@ -59,11 +61,11 @@ await serveChild(async (config) => {
         );
       },
       setMany: (call, callback) => {
-        const request = fromBinary(gen.SetManyRequestSchema, call.request);
+        const request = setManyRequest.decode(call.request);
         const pipeline = redis.pipeline();
         for (const entry of request.entries) pipeline.set(`stackmin:${request.namespace || "default"}:${entry.key}`, Buffer.concat([Buffer.from(`${entry.contentType}\0`, "latin1"), entry.value]));
         pipeline.exec().then(
-          () => callback(null, Buffer.from(toBinary(gen.SetManyResponseSchema, create(gen.SetManyResponseSchema, { stored: request.entries.length })))),
+          () => callback(null, setManyResponse.encode({ stored: request.entries.length })),
           (err) => callback({ code: status.UNAVAILABLE, details: String(err.message) }),
         );
       },

@@ -33,6 +33,6 @@ export async function listeningAddress(spawned: TiercacheProcess): Promise<strin
 }
 
 /** The environment without TIERCACHE_* settings, so that a developer's own (a Redis URL, say) do not change what a test starts. */
-export function withoutTiercacheSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+function withoutTiercacheSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith("TIERCACHE_") || name.startsWith("TIERCACHE_REQUIRE_")));
 }
