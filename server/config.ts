@@ -308,6 +308,7 @@ export function resolveConfig(
   const resolved = config as ServerConfig;
   if (!sources.has("storage") && redisTargets(resolved) > 0) resolved.storage = "redis";
   checkRedisUsed(resolved, sources);
+  checkRedisTuning(resolved, sources);
   checkConsistency(resolved);
   return resolved;
 }
@@ -349,6 +350,66 @@ function checkRedisUsed(config: ServerConfig, sources?: ReadonlyMap<keyof Server
   throw new ConfigError("--storage", `invalid ${named}: ${flag} is set${by}, and only --storage redis uses Redis; ${advice}, or drop the Redis option`);
 }
 
+/** Options only the Redis tier reads: given while the server has no Redis tier, they would be ignored. */
+const REDIS_TUNING = [
+  ["redisSentinelName", "--redis-sentinel-name"],
+  ["redisPassword", "--redis-password"],
+  ["redisKeyPrefix", "--redis-key-prefix"],
+  ["redisTimeoutMs", "--redis-timeout"],
+  ["redisRetries", "--redis-retries"],
+  ["redisBreakerResetMs", "--redis-breaker-reset"],
+] as const;
+
+/** The option's default; the tuning options' defaults are plain values. */
+function defaultOf(key: keyof ServerConfig): unknown {
+  const spec = (OPTIONS as readonly AnySpec[]).find((candidate) => candidate.key === key);
+  return typeof spec?.default === "function" ? spec.default() : spec?.default;
+}
+
+/** Whether the option was given: on the command line or in the environment, or (for a program's own configuration) set to other than its default. */
+function given(config: ServerConfig, key: keyof ServerConfig, sources?: ReadonlyMap<keyof ServerConfig, Given>): boolean {
+  return sources === undefined ? config[key] !== defaultOf(key) : sources.has(key);
+}
+
+/**
+ * Refuses a Redis tuning option that nothing would read: beside a --storage
+ * other than redis, --redis-sentinel-name without --redis-sentinels, and a
+ * password given both in --redis-url and in --redis-password (which of the
+ * two would be used is not obvious).
+ */
+function checkRedisTuning(config: ServerConfig, sources?: ReadonlyMap<keyof ServerConfig, Given>): void {
+  const named = (key: keyof ServerConfig, flag: string) => {
+    const source = sources?.get(key)?.source;
+    return source === undefined || source === flag ? flag : `${flag} (by ${source})`;
+  };
+  const dropping = (key: keyof ServerConfig, flag: string) => {
+    const source = sources?.get(key)?.source;
+    return source === undefined || source === flag ? `drop ${flag}` : `unset ${source}`;
+  };
+  if (config.storage !== "redis") {
+    const unused = REDIS_TUNING.find(([key]) => given(config, key, sources));
+    if (unused === undefined) return;
+    const [key, flag] = unused;
+    const storage = sources === undefined ? `storage "${config.storage}" (in the program's configuration)` : sources.has("storage") ? `storage ${config.storage}` : `storage ${config.storage}, the default without a Redis option`;
+    throw new ConfigError(flag, `invalid ${named(key, flag)}: only the Redis tier reads it, and this server has none (${storage}); give --redis-url, --redis-cluster-nodes or --redis-sentinels, or ${dropping(key, flag)}`);
+  }
+  if (config.redisSentinels === undefined && given(config, "redisSentinelName", sources)) {
+    const used = config.redisUrl !== undefined ? "--redis-url" : "--redis-cluster-nodes";
+    throw new ConfigError("--redis-sentinel-name", `invalid ${named("redisSentinelName", "--redis-sentinel-name")}: it names the master that Sentinels watch, and this server reaches Redis by ${used}, not --redis-sentinels; ${dropping("redisSentinelName", "--redis-sentinel-name")}`);
+  }
+  if (config.redisUrl !== undefined && config.redisPassword !== undefined && urlPassword(config.redisUrl) !== "") {
+    throw new ConfigError("--redis-password", `invalid ${named("redisPassword", "--redis-password")}: --redis-url carries a password too; give it in one place only`);
+  }
+}
+
+function urlPassword(url: string): string {
+  try {
+    return new URL(url).password;
+  } catch {
+    return "";
+  }
+}
+
 function redisTargets(config: ServerConfig): number {
   return REDIS_TARGETS.filter(([key]) => config[key] !== undefined).length;
 }
@@ -361,6 +422,7 @@ export function checkConsistency(config: ServerConfig): void {
     throw new ConfigError("--storage", "invalid --storage redis: it needs --redis-url, --redis-cluster-nodes or --redis-sentinels");
   }
   checkRedisUsed(config);
+  checkRedisTuning(config);
   if (config.storage === "lmdb" && config.maxKeyBytes > LMDB_TIER_MAX_KEY_BYTES) {
     throw new ConfigError(
       "--max-key-bytes",

@@ -78,6 +78,46 @@ describe("resolveConfig", () => {
     expect(() => checkConsistency(built)).toThrow(/invalid storage "memory" \(in the program's configuration\): --redis-url is set, .*; set storage: "redis"/);
   });
 
+  it("refuses a Redis tuning option that nothing would read, rather than ignore it", () => {
+    const refused = (argv: readonly string[], env: Record<string, string>) => {
+      try {
+        resolveConfig(argv, env, () => {});
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return err as ConfigError;
+      }
+      throw new Error(`accepted ${argv.join(" ")} ${JSON.stringify(env)}`);
+    };
+    const beside = [
+      ["--redis-timeout", "200ms"],
+      ["--redis-retries", "0"],
+      ["--redis-breaker-reset", "5s"],
+      ["--redis-key-prefix", "app"],
+      ["--redis-password", "secret"],
+      ["--redis-sentinel-name", "main"],
+    ] as const;
+    for (const [flag, value] of beside) {
+      for (const storage of [[], ["--storage", "memory"], ["--storage", "lmdb"]]) {
+        const error = refused([...storage, flag, value], {});
+        expect(error.option).toBe(flag);
+        expect(error.message).toMatch(new RegExp(`^invalid ${flag}: only the Redis tier reads it, and this server has none \\(storage (memory|lmdb)`));
+        expect(error.message).toContain(`or drop ${flag}`);
+      }
+    }
+    expect(refused([], { TIERCACHE_REDIS_TIMEOUT: "1s" }).message).toMatch(/^invalid --redis-timeout \(by TIERCACHE_REDIS_TIMEOUT\): .*storage lmdb, the default without a Redis option\); .*, or unset TIERCACHE_REDIS_TIMEOUT$/);
+    expect(refused(["--redis-cluster-nodes", "127.0.0.1:7000", "--redis-sentinel-name", "main"], {}).message).toMatch(/^invalid --redis-sentinel-name: .* by --redis-cluster-nodes, not --redis-sentinels/);
+    expect(refused(["--redis-url", "redis://127.0.0.1:6379", "--redis-sentinel-name", "main"], {}).option).toBe("--redis-sentinel-name");
+    expect(refused(["--redis-url", "redis://:one@127.0.0.1:6379"], { TIERCACHE_REDIS_PASSWORD: "two" }).message).toMatch(/^invalid --redis-password \(by TIERCACHE_REDIS_PASSWORD\): --redis-url carries a password too/);
+
+    const withRedis = resolveConfig(["--redis-url", "redis://127.0.0.1:6379", "--redis-timeout", "200ms", "--redis-key-prefix", "app", "--redis-password", "secret"], {});
+    expect([withRedis.redisTimeoutMs, withRedis.redisKeyPrefix, withRedis.redisPassword]).toEqual([200, "app", "secret"]);
+    expect(resolveConfig(["--redis-sentinels", "127.0.0.1:26379", "--redis-sentinel-name", "main"], {}).redisSentinelName).toBe("main");
+    expect(resolveConfig(["--storage", "memory"], {}).redisTimeoutMs).toBe(500);
+    const built = { ...resolveConfig(["--storage", "memory"], {}), redisRetries: 0 };
+    expect(() => checkConsistency(built)).toThrow(/^invalid --redis-retries: only the Redis tier reads it, and this server has none \(storage "memory" \(in the program's configuration\)\)/);
+    expect(() => checkConsistency(resolveConfig(["--storage", "memory"], {}))).not.toThrow();
+  });
+
   it("names the environment variable when the bad value came from it", () => {
     expect(() => resolveConfig([], { TIERCACHE_PORT: "http" })).toThrow(/invalid TIERCACHE_PORT "http"/);
   });
