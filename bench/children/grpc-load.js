@@ -3,7 +3,7 @@
  * (CacheClient: protobuf on both sides) and the echo baseline through a bare
  * grpc-js client, with identical deadlines and metadata per call.
  *
- * config: { tcAddress?, tcBAddress?, echoAddress?, guardedAddress?, keys, valueBytes, getRequestBytes,
+ * config: { tcAddress?, tcBAddress?, stackMinAddress?, echoAddress?, guardedAddress?, keys, valueBytes, getRequestBytes,
  *           bulkKeys, bulkBatch, bulkRequestBytes, echoResponsesPerMessage, seed }
  */
 import { Client, Metadata, credentials } from "@grpc/grpc-js";
@@ -39,6 +39,8 @@ await serveChild(async (config) => {
   const tc = config.tcAddress ? await seededClient(config.tcAddress) : undefined;
   // A second tiercache server, another build of it (bench/compare-builds.js), through the same client code.
   const tcB = config.tcBAddress ? await seededClient(config.tcBAddress) : undefined;
+  // The least server on tiercache's stack (bench/children/stack-min-server.js), through the same client code.
+  const stackMin = config.stackMinAddress ? await seededClient(config.stackMinAddress) : undefined;
 
   // The same Get through a bare grpc-js client (request pre-encoded, response bytes not decoded):
   // tells the server's share of the overhead from the client's.
@@ -70,6 +72,7 @@ await serveChild(async (config) => {
   const unaryCall = {
     tc: () => tc.get(nextKey()),
     "tc-b": () => tcB.get(nextKey()),
+    "stack-min": () => stackMin.get(nextKey()),
     "tc-raw": () =>
       new Promise((resolve, reject) => {
         tcRaw.makeUnaryRequest("/tiercache.v1.CacheService/Get", passThrough, passThrough, rawGetRequests[order[cursor++ & 0xffff]], new Metadata(), { deadline: Date.now() + DEADLINE_MS }, (err, res) =>
@@ -170,6 +173,7 @@ await serveChild(async (config) => {
     stop() {
       tc?.close();
       tcB?.close();
+      stackMin?.close();
       tcRaw?.close();
       echo?.close();
     },

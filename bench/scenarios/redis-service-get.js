@@ -9,7 +9,10 @@
  * cancellation: echo-server's `guardedGet`), which tells how much of the
  * goals' margin that policy alone takes. Two more rows call the tiercache
  * server from a bare grpc-js client, as the echoes are called (request
- * pre-encoded, response not decoded): the server's share of each gap.
+ * pre-encoded, response not decoded): the server's share of each gap. And a
+ * fourth server, the least one on tiercache's stack that does a Redis-tier
+ * Get's work (bench/children/stack-min-server.js), called through the same
+ * CacheClient as tiercache: how close to the echo the stack itself gets.
  */
 import { startChild } from "../lib/child.js";
 import { measured, unavailable } from "../lib/report.js";
@@ -41,16 +44,18 @@ export default {
       servers.tc = await startChild("tiercache-server", { storage: "memory", redisUrl: redis.url, memoryMaxEntries: 1 }, { profile: ctx.profile, label: `${NAME}-tiercache` });
       // The same server from a bare grpc-js client (request pre-encoded, response not decoded), as the echoes are called.
       servers["tc-raw"] = servers.tc;
+      servers["stack-min"] = await startChild("stack-min-server", { redisUrl: redis.url }, { profile: ctx.profile, label: `${NAME}-stack-min` });
     }
     const load = await startChild("grpc-load", {
       echoAddress: servers.echo.info.address,
       guardedAddress: servers["echo-guarded"].info.address,
       tcAddress: servers.tc?.info.address,
+      stackMinAddress: servers["stack-min"]?.info.address,
       redisKeys: true,
       keys: ctx.quick ? QUICK_KEYS : KEYS,
     });
     try {
-      const targets = hasTier ? ["echo", "tc", "echo-guarded", "tc-raw"] : ["echo", "echo-guarded"];
+      const targets = hasTier ? ["echo", "tc", "echo-guarded", "tc-raw", "stack-min"] : ["echo", "echo-guarded"];
       const results = await measureUnary(ctx, load, servers, targets);
       const med = (t, pick) => median(results[t].map(pick));
       // Goals (issue 13): p50 <=1.15x, throughput >=0.85x of echo + one ioredis GET.
@@ -75,6 +80,14 @@ export default {
             measured({ scenario: NAME, subject: `tiercache Get (Redis tier), bare grpc-js client: ${label}`, baseline, ratios: ratio("tc-raw", "echo", pick), context: `${f(med("tc-raw", pick))} vs ${f(med("echo", pick))}; the server's share, called as the echoes are` }),
           )
         : [];
+      // Information: the least server on this stack against the goals' baseline, and tiercache against it.
+      const leastServer = "the least server on this stack (bench/children/stack-min-server.js)";
+      const stackRows = hasTier
+        ? [p50, throughput, serverCpu].flatMap(([label, pick, f]) => [
+            measured({ scenario: NAME, subject: `${leastServer}: ${label}`, baseline, ratios: ratio("stack-min", "echo", pick), context: `${f(med("stack-min", pick))} vs ${f(med("echo", pick))}; through CacheClient, as tiercache: what the stack itself allows` }),
+            measured({ scenario: NAME, subject: `${subject}: ${label}`, baseline: leastServer, ratios: ratio("tc", "stack-min", pick), context: `${f(med("tc", pick))} vs ${f(med("stack-min", pick))}; what tiercache's features take beyond it` }),
+          ])
+        : [];
       return {
         rows: [
           ...metrics.map(([label, pick, f, goal]) =>
@@ -84,6 +97,7 @@ export default {
           ),
           ...floorRows,
           ...bareRows,
+          ...stackRows,
         ],
       };
     } finally {
