@@ -7,7 +7,7 @@ import type { LogLevel } from "./logger.js";
 import { bytes, duration, formatBytes, formatDuration, fraction, integer, oneOf, orOff, text, type Parser } from "./config-values.js";
 import { parseNamespaceSettings, type NamespaceOverrides } from "./namespace-config.js";
 import { LMDB_TIER_MAX_KEY_BYTES } from "./tiers/lmdb-keys.js";
-import { checkRedisUrl, parseHostPort } from "./tiers/redis-connection.js";
+import { checkRedisUrl, parseHostPort, urlHasPassword } from "./tiers/redis-connection.js";
 import { tokensOption, type AccessGrant } from "./security/tokens.js";
 import { pemFile, securityProblem, switchValue } from "./security/transport.js";
 
@@ -30,7 +30,7 @@ export interface ServerConfig {
   redisSentinels: readonly string[] | undefined;
   /** Name of the master the Sentinels watch. @default "mymaster" */
   redisSentinelName: string;
-  /** Password for Cluster nodes or the Sentinel-managed master (a URL carries its own). @default none */
+  /** Password of Redis: for Cluster nodes, the Sentinel-managed master, or a redisUrl that carries none. @default none */
   redisPassword: string | undefined;
   /** Prefix of every Redis key: `<prefix>:{<namespace>}:<key>`. @default "tiercache" */
   redisKeyPrefix: string;
@@ -190,12 +190,12 @@ function option<K extends keyof ServerConfig>(spec: OptionSpec<K>): OptionSpec<K
 export const OPTIONS = [
   option({ key: "host", flag: "--host", env: "TIERCACHE_HOST", parse: text, expected: "a host name or IP address", default: "127.0.0.1", description: "address to listen on" }),
   option({ key: "port", flag: "--port", env: "TIERCACHE_PORT", parse: integer(0, 65535), expected: "an integer from 0 to 65535", default: 50051, description: "port to listen on (0 = any free port)" }),
-  option({ key: "storage", flag: "--storage", env: "TIERCACHE_STORAGE", parse: oneOf<StorageKind>("lmdb", "memory", "redis"), deprecatedValues: { local: "lmdb" }, expected: '"lmdb", "memory" or "redis"', default: "lmdb", description: "durable tier: embedded LMDB store in --data-dir, none, or Redis (the default when a Redis option is set)" }),
+  option({ key: "storage", flag: "--storage", env: "TIERCACHE_STORAGE", parse: oneOf<StorageKind>("lmdb", "memory", "redis"), deprecatedValues: { local: "lmdb" }, expected: '"lmdb", "memory" or "redis"', default: "lmdb", description: "durable tier: embedded LMDB store in --data-dir, none, or Redis (the default when --redis-url, --redis-cluster-nodes or --redis-sentinels is set)" }),
   option({ key: "redisUrl", flag: "--redis-url", env: "TIERCACHE_REDIS_URL", parse: redisUrl, expected: "a redis:// or rediss:// URL", default: undefined, description: "Redis server URL; turns the Redis tier on" }),
   option({ key: "redisClusterNodes", flag: "--redis-cluster-nodes", env: "TIERCACHE_REDIS_CLUSTER_NODES", parse: hostPorts("--redis-cluster-nodes"), expected: "host:port,host:port,...", default: undefined, description: "Redis Cluster seed nodes" }),
   option({ key: "redisSentinels", flag: "--redis-sentinels", env: "TIERCACHE_REDIS_SENTINELS", parse: hostPorts("--redis-sentinels"), expected: "host:port,host:port,...", default: undefined, description: "Redis Sentinel addresses" }),
   option({ key: "redisSentinelName", flag: "--redis-sentinel-name", env: "TIERCACHE_REDIS_SENTINEL_NAME", parse: text, expected: "a master name", default: "mymaster", description: "master name the Sentinels watch" }),
-  option({ key: "redisPassword", flag: "--redis-password", env: "TIERCACHE_REDIS_PASSWORD", parse: (raw) => (raw === "" ? undefined : raw), expected: "a password", default: undefined, description: "password for Cluster nodes or the Sentinel master (prefer the environment variable)" }),
+  option({ key: "redisPassword", flag: "--redis-password", env: "TIERCACHE_REDIS_PASSWORD", parse: (raw) => (raw === "" ? undefined : raw), expected: "a password", default: undefined, description: "password of Redis: for Cluster nodes, the Sentinel master, or a --redis-url without one (prefer the environment variable)" }),
   option({ key: "redisKeyPrefix", flag: "--redis-key-prefix", env: "TIERCACHE_REDIS_KEY_PREFIX", parse: (raw) => (/^[^{}\s]{1,64}$/.test(raw) ? raw : undefined), expected: "1 to 64 characters without braces or spaces", default: "tiercache", description: "prefix of every Redis key" }),
   option({ key: "redisTimeoutMs", flag: "--redis-timeout", env: "TIERCACHE_REDIS_TIMEOUT", parse: duration(1), expected: "a duration such as 500ms", default: 500, description: "per-attempt timeout of a Redis command" }),
   option({ key: "redisRetries", flag: "--redis-retries", env: "TIERCACHE_REDIS_RETRIES", parse: integer(0, 10), expected: "an integer from 0 to 10", default: 2, description: "retries of idempotent Redis commands" }),
@@ -283,7 +283,7 @@ export function resolveConfig(
     const fromFlag = flags.get(spec.flag);
     const fromEnv = env[spec.env];
     let [raw, source] = fromFlag !== undefined ? [fromFlag, spec.flag] : fromEnv !== undefined && fromEnv !== "" ? [fromEnv, spec.env] : [undefined, ""];
-    if (raw !== undefined) sources.set(spec.key, { source, raw: raw.trim() });
+    if (raw !== undefined) sources.set(spec.key, { source, raw: raw.trim(), env: spec.env, envToo: fromFlag !== undefined && fromEnv !== undefined && fromEnv !== "" });
     const deprecated = spec.deprecatedValues;
     const renamed = raw !== undefined && deprecated !== undefined && Object.hasOwn(deprecated, raw.trim()) ? deprecated[raw.trim()] : undefined;
     if (renamed !== undefined) {
@@ -307,9 +307,7 @@ export function resolveConfig(
   }
   const resolved = config as ServerConfig;
   if (!sources.has("storage") && redisTargets(resolved) > 0) resolved.storage = "redis";
-  checkRedisUsed(resolved, sources);
-  checkRedisTuning(resolved, sources);
-  checkConsistency(resolved);
+  checkConfig(resolved, sources);
   return resolved;
 }
 
@@ -323,6 +321,9 @@ const REDIS_TARGETS = [
 interface Given {
   readonly source: string;
   readonly raw: string;
+  /** The option's environment variable, and whether it was set too (the flag won). */
+  readonly env: string;
+  readonly envToo: boolean;
 }
 
 /**
@@ -345,12 +346,12 @@ function checkRedisUsed(config: ServerConfig, sources?: ReadonlyMap<keyof Server
       : storage === undefined
         ? [`--storage ${config.storage}`, "use --storage redis"]
         : storage.source === "--storage"
-          ? [`--storage ${storage.raw}`, "use --storage redis, or leave --storage out (a Redis option makes Redis the default)"]
-          : [`${storage.source} ${storage.raw}`, `set ${storage.source}=redis, or unset it (a Redis option makes Redis the default)`];
+          ? [`--storage ${storage.raw}`, "use --storage redis, or leave --storage out (that option makes Redis the default)"]
+          : [`${storage.source} ${storage.raw}`, `set ${storage.source}=redis, or unset it (that option makes Redis the default)`];
   throw new ConfigError("--storage", `invalid ${named}: ${flag} is set${by}, and only --storage redis uses Redis; ${advice}, or drop the Redis option`);
 }
 
-/** Options only the Redis tier reads: given while the server has no Redis tier, they would be ignored. */
+/** Options only the Redis tier reads (with their field names): given while the server has no Redis tier, they would be ignored. */
 const REDIS_TUNING = [
   ["redisSentinelName", "--redis-sentinel-name"],
   ["redisPassword", "--redis-password"],
@@ -366,47 +367,67 @@ function defaultOf(key: keyof ServerConfig): unknown {
   return typeof spec?.default === "function" ? spec.default() : spec?.default;
 }
 
-/** Whether the option was given: on the command line or in the environment, or (for a program's own configuration) set to other than its default. */
+/** Whether the option was given: on the command line or in the environment, or (in a program's own configuration) set to other than its default. */
 function given(config: ServerConfig, key: keyof ServerConfig, sources?: ReadonlyMap<keyof ServerConfig, Given>): boolean {
-  return sources === undefined ? config[key] !== defaultOf(key) : sources.has(key);
+  if (sources !== undefined) return sources.has(key);
+  const value = config[key];
+  return value !== defaultOf(key) && !(key === "redisPassword" && value === "");
+}
+
+/** How a message names an option: its flag (and the variable it came from), or, in a program's configuration, its field. */
+function nameOf(key: keyof ServerConfig, flag: string, sources?: ReadonlyMap<keyof ServerConfig, Given>): string {
+  if (sources === undefined) return key;
+  const source = sources.get(key);
+  if (source === undefined || source.source === flag) return source?.envToo ? `${flag} (and ${source.env})` : flag;
+  return `${flag} (by ${source.source})`;
+}
+
+/** The advice to stop giving an option: drop the flag, unset the variable (both, when both were set), or leave the field out. */
+function droppingOf(key: keyof ServerConfig, flag: string, sources?: ReadonlyMap<keyof ServerConfig, Given>): string {
+  if (sources === undefined) return `leave ${key} out`;
+  const source = sources.get(key);
+  if (source === undefined || source.source === flag) return source?.envToo ? `drop ${flag} and unset ${source.env}` : `drop ${flag}`;
+  return `unset ${source.source}`;
 }
 
 /**
- * Refuses a Redis tuning option that nothing would read: beside a --storage
- * other than redis, --redis-sentinel-name without --redis-sentinels, and a
- * password given both in --redis-url and in --redis-password (which of the
- * two would be used is not obvious).
+ * Refuses an option that nothing would read: a Redis tuning option on a
+ * server without Redis, --redis-sentinel-name without --redis-sentinels, a
+ * password both in --redis-url and in --redis-password (the URL's would win
+ * unseen), and --degraded-writes with no durable tier whose failure it would
+ * cover. Names every such option at once.
  */
-function checkRedisTuning(config: ServerConfig, sources?: ReadonlyMap<keyof ServerConfig, Given>): void {
-  const named = (key: keyof ServerConfig, flag: string) => {
-    const source = sources?.get(key)?.source;
-    return source === undefined || source === flag ? flag : `${flag} (by ${source})`;
-  };
-  const dropping = (key: keyof ServerConfig, flag: string) => {
-    const source = sources?.get(key)?.source;
-    return source === undefined || source === flag ? `drop ${flag}` : `unset ${source}`;
-  };
+function checkOptionsUsed(config: ServerConfig, sources?: ReadonlyMap<keyof ServerConfig, Given>): void {
+  const program = sources === undefined;
   if (config.storage !== "redis") {
-    const unused = REDIS_TUNING.find(([key]) => given(config, key, sources));
-    if (unused === undefined) return;
-    const [key, flag] = unused;
-    const storage = sources === undefined ? `storage "${config.storage}" (in the program's configuration)` : sources.has("storage") ? `storage ${config.storage}` : `storage ${config.storage}, the default without a Redis option`;
-    throw new ConfigError(flag, `invalid ${named(key, flag)}: only the Redis tier reads it, and this server has none (${storage}); give --redis-url, --redis-cluster-nodes or --redis-sentinels, or ${dropping(key, flag)}`);
+    const unused = REDIS_TUNING.filter(([key]) => given(config, key, sources));
+    if (unused.length > 0) {
+      const storageGiven = sources?.get("storage");
+      const [storage, advice] = program
+        ? [`storage "${config.storage}"`, 'set storage: "redis" and one of redisUrl, redisClusterNodes, redisSentinels']
+        : storageGiven === undefined
+          ? [`storage ${config.storage}, the default without --redis-url, --redis-cluster-nodes or --redis-sentinels`, "give one of those"]
+          : storageGiven.source === "--storage"
+            ? [`--storage ${storageGiven.raw}`, "use --storage redis (or leave --storage out) and give --redis-url, --redis-cluster-nodes or --redis-sentinels"]
+            : [`${storageGiven.source} ${storageGiven.raw}`, `set ${storageGiven.source}=redis (or unset it) and give --redis-url, --redis-cluster-nodes or --redis-sentinels`];
+      const names = unused.map(([key, flag]) => nameOf(key, flag, sources));
+      const drops = unused.map(([key, flag]) => droppingOf(key, flag, sources));
+      const [first] = unused[0]!.slice(1) as [string];
+      throw new ConfigError(first, `invalid ${names.join(", ")}: only the Redis tier reads ${unused.length === 1 ? "it" : "them"}, and this server has none (${storage}); ${advice}, or ${drops.join(", ")}`);
+    }
   }
-  if (config.redisSentinels === undefined && given(config, "redisSentinelName", sources)) {
-    const used = config.redisUrl !== undefined ? "--redis-url" : "--redis-cluster-nodes";
-    throw new ConfigError("--redis-sentinel-name", `invalid ${named("redisSentinelName", "--redis-sentinel-name")}: it names the master that Sentinels watch, and this server reaches Redis by ${used}, not --redis-sentinels; ${dropping("redisSentinelName", "--redis-sentinel-name")}`);
+  if (config.storage === "memory" && given(config, "degradedWrites", sources)) {
+    throw new ConfigError("--degraded-writes", `invalid ${nameOf("degradedWrites", "--degraded-writes", sources)}: it keeps writes in memory while the durable tier is down, and ${program ? 'storage "memory"' : "--storage memory"} has none; ${droppingOf("degradedWrites", "--degraded-writes", sources)}`);
   }
-  if (config.redisUrl !== undefined && config.redisPassword !== undefined && urlPassword(config.redisUrl) !== "") {
-    throw new ConfigError("--redis-password", `invalid ${named("redisPassword", "--redis-password")}: --redis-url carries a password too; give it in one place only`);
+  if (config.storage === "redis" && config.redisSentinels === undefined && config.redisSentinelName !== undefined && given(config, "redisSentinelName", sources)) {
+    const used = config.redisUrl !== undefined ? "redisUrl" : config.redisClusterNodes !== undefined ? "redisClusterNodes" : undefined;
+    if (used !== undefined) {
+      const usedName = program ? used : used === "redisUrl" ? "--redis-url" : "--redis-cluster-nodes";
+      throw new ConfigError("--redis-sentinel-name", `invalid ${nameOf("redisSentinelName", "--redis-sentinel-name", sources)}: it names the master that Sentinels watch, and this server reaches Redis by ${usedName}, not ${program ? "redisSentinels" : "--redis-sentinels"}; ${droppingOf("redisSentinelName", "--redis-sentinel-name", sources)}`);
+    }
   }
-}
-
-function urlPassword(url: string): string {
-  try {
-    return new URL(url).password;
-  } catch {
-    return "";
+  if (config.storage === "redis" && config.redisUrl !== undefined && given(config, "redisPassword", sources) && urlHasPassword(config.redisUrl)) {
+    throw new ConfigError("--redis-password", `invalid ${nameOf("redisPassword", "--redis-password", sources)}: ${nameOf("redisUrl", "--redis-url", sources)} carries a password already, which would be the one used; give the password in one place: ${droppingOf("redisPassword", "--redis-password", sources)}, or take it out of the URL`);
   }
 }
 
@@ -416,13 +437,18 @@ function redisTargets(config: ServerConfig): number {
 
 /** Refuses a configuration whose options cannot work together (also for programs that build one themselves). @throws ConfigError */
 export function checkConsistency(config: ServerConfig): void {
+  checkConfig(config);
+}
+
+/** checkConsistency, with messages that say where each option came from when `sources` tells (the command line and environment). */
+function checkConfig(config: ServerConfig, sources?: ReadonlyMap<keyof ServerConfig, Given>): void {
   const targets = redisTargets(config);
   if (targets > 1) throw new ConfigError("--redis-url", "give only one of --redis-url, --redis-cluster-nodes and --redis-sentinels");
+  checkRedisUsed(config, sources);
   if (config.storage === "redis" && targets === 0) {
     throw new ConfigError("--storage", "invalid --storage redis: it needs --redis-url, --redis-cluster-nodes or --redis-sentinels");
   }
-  checkRedisUsed(config);
-  checkRedisTuning(config);
+  checkOptionsUsed(config, sources);
   if (config.storage === "lmdb" && config.maxKeyBytes > LMDB_TIER_MAX_KEY_BYTES) {
     throw new ConfigError(
       "--max-key-bytes",

@@ -19,7 +19,7 @@ export interface RedisConnectionOptions {
   readonly target: RedisTarget;
   /** ACL user for Cluster/Sentinel nodes (a standalone URL carries its own). */
   readonly username?: string | undefined;
-  /** Password for Cluster nodes or the Sentinel-managed master. */
+  /** Password for Cluster nodes, the Sentinel-managed master, or a standalone URL that carries none. */
   readonly password?: string | undefined;
   /** Password of the Sentinel processes themselves. */
   readonly sentinelPassword?: string | undefined;
@@ -76,6 +76,23 @@ export function checkRedisUrl(url: string): void {
   if (parsed.hostname === "") throw new InvalidArgumentError("redis url has no host");
   const db = parsed.pathname.replace(/^\//, "");
   if (db !== "" && !/^\d+$/.test(db)) throw new InvalidArgumentError("redis url path must be a database number, e.g. /0");
+}
+
+/** Whether a redis:// URL carries a password, in its user part or as `?password=` (both of which ioredis reads). */
+export function urlHasPassword(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return parsed.password !== "" || parsed.searchParams.has("password");
+  } catch {
+    return false;
+  }
+}
+
+/** The URL with `password` in its user part (for a URL that carries none). */
+function withPassword(url: string, password: string): string {
+  const parsed = new URL(url);
+  parsed.password = password;
+  return parsed.href;
 }
 
 /** A description of the target for logs: hosts and ports only, never credentials. */
@@ -137,7 +154,7 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
   let client: RedisClient;
   switch (target.kind) {
     case "standalone":
-      client = new Redis(target.url, connection);
+      client = new Redis(options.password !== undefined && options.password !== "" && !urlHasPassword(target.url) ? withPassword(target.url, options.password) : target.url, connection);
       break;
     case "sentinel":
       client = new Redis({

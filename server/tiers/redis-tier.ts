@@ -22,6 +22,7 @@ import {
   dataNodes,
   describeTarget,
   parseHostPort,
+  urlHasPassword,
   type RedisClient,
   type RedisTarget,
 } from "./redis-connection.js";
@@ -62,7 +63,7 @@ export interface RedisTierCommonOptions {
   clearBatch?: number;
   /** ACL user for Cluster or Sentinel mode (a URL carries its own). */
   username?: string;
-  /** Password for Cluster nodes or the Sentinel-managed master (a URL carries its own). */
+  /** Password for Cluster nodes, the Sentinel-managed master, or a `url` that carries none (giving it in both is refused). */
   password?: string;
   /** Password of the Sentinel processes. */
   sentinelPassword?: string;
@@ -145,6 +146,9 @@ export function resolveRedisTierOptions(options: RedisTierOptions): ResolvedRedi
   let target: RedisTarget;
   if (options.url !== undefined) {
     checkRedisUrl(options.url);
+    if (options.password !== undefined && options.password !== "" && urlHasPassword(options.url)) {
+      throw new InvalidArgumentError("redis: the url carries a password and so does the password option; give it in one place");
+    }
     target = { kind: "standalone", url: options.url };
   } else if (options.clusterNodes !== undefined) {
     if (options.clusterNodes.length === 0) throw new InvalidArgumentError("redis clusterNodes must list at least one node");

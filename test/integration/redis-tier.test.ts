@@ -160,7 +160,7 @@ describe("RedisTier (standalone) specifics", () => {
     await expect(tier.get("", "k")).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 
-  it("connects to a password-protected Redis through the URL, and fails clearly without it", async () => {
+  it("connects to a password-protected Redis through the URL or the password option, and fails clearly without it", async () => {
     const secured = await startTestRedis({ args: ["--requirepass", "s3cret-pw"] });
     try {
       const ok = await RedisTier.connect({ url: `redis://:s3cret-pw@${secured.host}:${secured.port}/2` });
@@ -171,6 +171,14 @@ describe("RedisTier (standalone) specifics", () => {
       await check.connect();
       expect(await check.exists("tiercache:{ns}:k")).toBe(1);
       check.disconnect();
+
+      const byOption = await RedisTier.connect({ url: `redis://${secured.host}:${secured.port}/2`, password: "s3cret-pw" });
+      expect(await byOption.has("ns", "k")).toBe(true);
+      await byOption.close();
+      const userOnly = await RedisTier.connect({ url: `redis://default@${secured.host}:${secured.port}/2`, password: "s3cret-pw" });
+      expect(await userOnly.has("ns", "k")).toBe(true);
+      await userOnly.close();
+      await expect(RedisTier.connect({ url: `redis://:s3cret-pw@${secured.host}:${secured.port}`, password: "s3cret-pw" })).rejects.toThrow(/give it in one place/);
 
       const wrong = await RedisTier.connect({ url: `redis://:wrong-pw@${secured.host}:${secured.port}`, connectTimeoutMs: 500, retries: 0 });
       const err = await wrong.get("ns", "k").catch((e: unknown) => e);

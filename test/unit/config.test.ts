@@ -78,7 +78,7 @@ describe("resolveConfig", () => {
     expect(() => checkConsistency(built)).toThrow(/invalid storage "memory" \(in the program's configuration\): --redis-url is set, .*; set storage: "redis"/);
   });
 
-  it("refuses a Redis tuning option that nothing would read, rather than ignore it", () => {
+  it("refuses an option that nothing would read, rather than ignore it", () => {
     const refused = (argv: readonly string[], env: Record<string, string>) => {
       try {
         resolveConfig(argv, env, () => {});
@@ -88,7 +88,7 @@ describe("resolveConfig", () => {
       }
       throw new Error(`accepted ${argv.join(" ")} ${JSON.stringify(env)}`);
     };
-    const beside = [
+    const tuning = [
       ["--redis-timeout", "200ms"],
       ["--redis-retries", "0"],
       ["--redis-breaker-reset", "5s"],
@@ -96,26 +96,47 @@ describe("resolveConfig", () => {
       ["--redis-password", "secret"],
       ["--redis-sentinel-name", "main"],
     ] as const;
-    for (const [flag, value] of beside) {
-      for (const storage of [[], ["--storage", "memory"], ["--storage", "lmdb"]]) {
-        const error = refused([...storage, flag, value], {});
-        expect(error.option).toBe(flag);
-        expect(error.message).toMatch(new RegExp(`^invalid ${flag}: only the Redis tier reads it, and this server has none \\(storage (memory|lmdb)`));
-        expect(error.message).toContain(`or drop ${flag}`);
+    for (const [flag, value] of tuning) {
+      const byDefault = refused([flag, value], {});
+      expect(byDefault.option).toBe(flag);
+      expect(byDefault.message).toBe(`invalid ${flag}: only the Redis tier reads it, and this server has none (storage lmdb, the default without --redis-url, --redis-cluster-nodes or --redis-sentinels); give one of those, or drop ${flag}`);
+      for (const storage of ["memory", "lmdb", "local"]) {
+        expect(refused(["--storage", storage, `${flag}=${value}`], {}).message).toMatch(
+          new RegExp(`^invalid ${flag}: only the Redis tier reads it, and this server has none \\(--storage ${storage}\\); use --storage redis \\(or leave --storage out\\) and give --redis-url, .*, or drop ${flag}$`),
+        );
       }
     }
-    expect(refused([], { TIERCACHE_REDIS_TIMEOUT: "1s" }).message).toMatch(/^invalid --redis-timeout \(by TIERCACHE_REDIS_TIMEOUT\): .*storage lmdb, the default without a Redis option\); .*, or unset TIERCACHE_REDIS_TIMEOUT$/);
-    expect(refused(["--redis-cluster-nodes", "127.0.0.1:7000", "--redis-sentinel-name", "main"], {}).message).toMatch(/^invalid --redis-sentinel-name: .* by --redis-cluster-nodes, not --redis-sentinels/);
-    expect(refused(["--redis-url", "redis://127.0.0.1:6379", "--redis-sentinel-name", "main"], {}).option).toBe("--redis-sentinel-name");
-    expect(refused(["--redis-url", "redis://:one@127.0.0.1:6379"], { TIERCACHE_REDIS_PASSWORD: "two" }).message).toMatch(/^invalid --redis-password \(by TIERCACHE_REDIS_PASSWORD\): --redis-url carries a password too/);
+    expect(refused([], { TIERCACHE_STORAGE: "memory", TIERCACHE_REDIS_TIMEOUT: "1s" }).message).toBe(
+      "invalid --redis-timeout (by TIERCACHE_REDIS_TIMEOUT): only the Redis tier reads it, and this server has none (TIERCACHE_STORAGE memory); set TIERCACHE_STORAGE=redis (or unset it) and give --redis-url, --redis-cluster-nodes or --redis-sentinels, or unset TIERCACHE_REDIS_TIMEOUT",
+    );
+    const several = refused(["--redis-timeout", "2s"], { TIERCACHE_REDIS_TIMEOUT: "1s", TIERCACHE_REDIS_KEY_PREFIX: "app" });
+    expect(several.message).toMatch(/^invalid --redis-key-prefix \(by TIERCACHE_REDIS_KEY_PREFIX\), --redis-timeout \(and TIERCACHE_REDIS_TIMEOUT\): only the Redis tier reads them, .*, or unset TIERCACHE_REDIS_KEY_PREFIX, drop --redis-timeout and unset TIERCACHE_REDIS_TIMEOUT$/);
+    expect(refused(["--storage", "memory", "--degraded-writes"], {}).message).toBe("invalid --degraded-writes: it keeps writes in memory while the durable tier is down, and --storage memory has none; drop --degraded-writes");
+    expect(resolveConfig(["--storage", "lmdb", "--degraded-writes"], {}).degradedWrites).toBe(true);
 
-    const withRedis = resolveConfig(["--redis-url", "redis://127.0.0.1:6379", "--redis-timeout", "200ms", "--redis-key-prefix", "app", "--redis-password", "secret"], {});
-    expect([withRedis.redisTimeoutMs, withRedis.redisKeyPrefix, withRedis.redisPassword]).toEqual([200, "app", "secret"]);
-    expect(resolveConfig(["--redis-sentinels", "127.0.0.1:26379", "--redis-sentinel-name", "main"], {}).redisSentinelName).toBe("main");
-    expect(resolveConfig(["--storage", "memory"], {}).redisTimeoutMs).toBe(500);
-    const built = { ...resolveConfig(["--storage", "memory"], {}), redisRetries: 0 };
-    expect(() => checkConsistency(built)).toThrow(/^invalid --redis-retries: only the Redis tier reads it, and this server has none \(storage "memory" \(in the program's configuration\)\)/);
-    expect(() => checkConsistency(resolveConfig(["--storage", "memory"], {}))).not.toThrow();
+    expect(refused(["--redis-cluster-nodes", "127.0.0.1:7000", "--redis-sentinel-name", "main"], {}).message).toMatch(/^invalid --redis-sentinel-name: .* by --redis-cluster-nodes, not --redis-sentinels; drop --redis-sentinel-name$/);
+    expect(refused(["--redis-url", "redis://127.0.0.1:6379"], { TIERCACHE_REDIS_SENTINEL_NAME: "main" }).message).toMatch(/by --redis-url, not --redis-sentinels; unset TIERCACHE_REDIS_SENTINEL_NAME$/);
+    expect(refused(["--storage", "redis", "--redis-sentinel-name", "main"], {}).message).toBe("invalid --storage redis: it needs --redis-url, --redis-cluster-nodes or --redis-sentinels");
+    for (const url of ["redis://:one@127.0.0.1:6379", "redis://default:one@127.0.0.1:6379", "redis://127.0.0.1:6379?password=one"]) {
+      expect(refused(["--redis-url", url], { TIERCACHE_REDIS_PASSWORD: "two" }).message).toMatch(/^invalid --redis-password \(by TIERCACHE_REDIS_PASSWORD\): --redis-url carries a password already, .*: unset TIERCACHE_REDIS_PASSWORD, or take it out of the URL$/);
+    }
+    expect(refused(["--redis-url", "redis://127.0.0.1:6379", "--redis-cluster-nodes", "127.0.0.1:7000"], {}).message).toMatch(/give only one of/);
+
+    const withUrl = resolveConfig(["--redis-url", "redis://default@127.0.0.1:6379", "--redis-timeout", "200ms", "--redis-key-prefix", "app", "--redis-password", "secret"], {});
+    expect([withUrl.redisTimeoutMs, withUrl.redisKeyPrefix, withUrl.redisPassword]).toEqual([200, "app", "secret"]);
+    expect(resolveConfig(["--redis-sentinels", "127.0.0.1:26379", "--redis-sentinel-name", "main", "--redis-password", "pw"], {}).redisSentinelName).toBe("main");
+    expect(resolveConfig(["--storage", "memory"], { TIERCACHE_REDIS_TIMEOUT: "" }).redisTimeoutMs).toBe(500);
+
+    const program = resolveConfig(["--storage", "memory"], {});
+    expect(() => checkConsistency(program)).not.toThrow();
+    expect(() => checkConsistency({ ...program, redisPassword: "" })).not.toThrow();
+    expect(() => checkConsistency({ ...program, redisRetries: 0, redisKeyPrefix: "app" })).toThrow(
+      'invalid redisKeyPrefix, redisRetries: only the Redis tier reads them, and this server has none (storage "memory"); set storage: "redis" and one of redisUrl, redisClusterNodes, redisSentinels, or leave redisKeyPrefix out, leave redisRetries out',
+    );
+    expect(() => checkConsistency({ ...program, degradedWrites: true })).toThrow('invalid degradedWrites: it keeps writes in memory while the durable tier is down, and storage "memory" has none; leave degradedWrites out');
+    const redisProgram = resolveConfig(["--redis-url", "redis://:pw@127.0.0.1:6379"], {});
+    expect(() => checkConsistency({ ...redisProgram, redisPassword: "pw" })).toThrow(/^invalid redisPassword: redisUrl carries a password already/);
+    expect(() => checkConsistency({ ...redisProgram, redisSentinelName: "main" })).toThrow(/^invalid redisSentinelName: .* by redisUrl, not redisSentinels; leave redisSentinelName out$/);
   });
 
   it("names the environment variable when the bad value came from it", () => {
