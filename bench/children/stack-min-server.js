@@ -5,7 +5,10 @@
  * with tiercache's codec (core/wire), the key checked, a 1-entry lru-cache
  * looked up and the value promoted into it, the GET behind the floor's
  * failure policy (bench/lib/guarded-get.js). SetMany only seeds Redis for
- * the load child. Nothing else: no namespaces, stats, budgets, coherence,
+ * the load child. At start it sets the process up as tiercache's server
+ * does (V8's allocation-site pretenuring off, glibc's malloc thresholds
+ * raised: server/pretenuring.ts, server/malloc-thresholds.ts), which costs
+ * nothing per call. Nothing else: no namespaces, stats, budgets, coherence,
  * tracing or auth.
  */
 import { Server, status } from "@grpc/grpc-js";
@@ -18,6 +21,8 @@ import { importDist } from "../lib/paths.js";
 const passThrough = (bytes) => bytes;
 
 await serveChild(async (config) => {
+  (await importDist("server/pretenuring.js")).avoidPretenuring();
+  (await importDist("server/malloc-thresholds.js")).raiseMallocThresholds();
   const gen = await importDist("gen/tiercache/v1/cache_pb.js");
   const { messageCodec } = await importDist("core/wire/message-codec.js");
   const getRequest = messageCodec(gen.GetRequestSchema);

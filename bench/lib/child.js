@@ -105,6 +105,36 @@ export async function startChild(name, config = {}, { execArgv = [], profile = f
   };
 }
 
+/** The inspector session of a child's CPU profile in progress (profileStart/profileStop). */
+let profiler;
+
+/**
+ * Commands every child answers: a V8 CPU profile of just the span between
+ * `profileStart` ({ intervalUs }) and `profileStop` (which resolves with the
+ * profile), for measurements of one slice rather than a whole run.
+ */
+const PROFILER = {
+  async profileStart({ intervalUs = 100 } = {}) {
+    if (profiler) throw new Error("a profile is already running");
+    const { Session } = await import("node:inspector");
+    profiler = new Session();
+    profiler.connect();
+    const post = (method, params) => new Promise((resolve, reject) => profiler.post(method, params, (err, result) => (err ? reject(err) : resolve(result))));
+    await post("Profiler.enable");
+    await post("Profiler.setSamplingInterval", { interval: intervalUs });
+    await post("Profiler.start");
+    return null;
+  },
+  async profileStop() {
+    if (!profiler) throw new Error("no profile is running");
+    const session = profiler;
+    profiler = undefined;
+    const { profile } = await new Promise((resolve, reject) => session.post("Profiler.stop", (err, result) => (err ? reject(err) : resolve(result))));
+    session.disconnect();
+    return profile;
+  },
+};
+
 /**
  * Child side: runs `init(config)` (config from argv[2]), reports ready with
  * its result, then answers `{ cmd }` messages with `handlers[cmd](payload)`.
@@ -127,7 +157,7 @@ export async function serveChild(init) {
         process.send({ id, ok: true, result: null }, () => process.exit(0));
         return;
       }
-      const handler = handlers[cmd];
+      const handler = handlers[cmd] ?? PROFILER[cmd];
       if (typeof handler !== "function") throw new Error(`unknown command ${cmd}`);
       const result = await handler(payload);
       process.send({ id, ok: true, result });
