@@ -159,8 +159,9 @@ const namespaceOverrides: Parser<NamespaceOverrides> = parseNamespaceSettings;
 const redisUrl: Parser<string> = (raw) => {
   try {
     checkRedisUrl(raw.trim());
-  } catch {
-    throw new Error("expected a redis:// or rediss:// URL (the value is not repeated: it may hold a password)");
+  } catch (err) {
+    // checkRedisUrl's messages never quote the URL.
+    throw new Error(`expected a redis:// or rediss:// URL: ${(err as Error).message} (the value is not repeated: it may hold a password)`);
   }
   return raw.trim();
 };
@@ -200,7 +201,7 @@ export const OPTIONS = [
   option({ key: "redisTimeoutMs", flag: "--redis-timeout", env: "TIERCACHE_REDIS_TIMEOUT", parse: duration(1), expected: "a duration such as 500ms", default: 500, description: "per-attempt timeout of a Redis command" }),
   option({ key: "redisRetries", flag: "--redis-retries", env: "TIERCACHE_REDIS_RETRIES", parse: integer(0, 10), expected: "an integer from 0 to 10", default: 2, description: "retries of idempotent Redis commands" }),
   option({ key: "redisBreakerResetMs", flag: "--redis-breaker-reset", env: "TIERCACHE_REDIS_BREAKER_RESET", parse: duration(1), expected: "a duration such as 2s", default: 2000, description: "how long the Redis breaker stays open before probing" }),
-  option({ key: "degradedWrites", flag: "--degraded-writes", env: "TIERCACHE_DEGRADED_WRITES", parse: switchValue, isSwitch: true, expected: "true or false", default: false, description: "while Redis is down, keep writes in memory and report them degraded" }),
+  option({ key: "degradedWrites", flag: "--degraded-writes", env: "TIERCACHE_DEGRADED_WRITES", parse: switchValue, isSwitch: true, expected: "true or false", default: false, description: "while the durable tier (Redis or LMDB) cannot take writes, keep them in memory and report them degraded" }),
   option({ key: "dataDir", flag: "--data-dir", env: "TIERCACHE_DATA_DIR", parse: (raw) => (raw.trim() === "" ? undefined : resolve(raw.trim())), expected: "a directory path", default: () => resolve("tiercache-data"), description: "directory of the embedded store" }),
   option({ key: "defaultTtlMs", flag: "--default-ttl", env: "TIERCACHE_DEFAULT_TTL", parse: duration(0), expected: "a duration such as 0, 500ms, 30s, 5m, 1h, 7d", default: 0, description: "TTL of writes that give none (0 = no expiry)" }),
   option({ key: "ttlJitter", flag: "--ttl-jitter", env: "TIERCACHE_TTL_JITTER", parse: fraction(0, 1), expected: "a number from 0 to 1", default: 0, description: "shorten each TTL by a random fraction up to this" }),
@@ -249,7 +250,12 @@ function parseFlags(argv: readonly string[]): Map<string, string> {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (!arg.startsWith("--")) throw new ConfigError(arg, `unexpected argument ${JSON.stringify(arg)} (options start with --; see --help)`);
+    if (!arg.startsWith("--")) {
+      const previous = argv[i - 1];
+      // After "--flag=" the stray argument is likely the flag's value, maybe a secret: not repeated.
+      if (previous?.startsWith("--") && previous.endsWith("=")) throw new ConfigError(previous.slice(0, -1), `unexpected argument after ${previous} (its value is not repeated here): write ${previous}VALUE with no space, or ${previous.slice(0, -1)} VALUE`);
+      throw new ConfigError(arg, `unexpected argument ${JSON.stringify(arg)} (options start with --; see --help)`);
+    }
     const eq = arg.indexOf("=");
     const name = eq === -1 ? arg : arg.slice(0, eq);
     const spec = (OPTIONS as readonly AnySpec[]).find((candidate) => candidate.flag === name);
@@ -326,31 +332,6 @@ interface Given {
   readonly envToo: boolean;
 }
 
-/**
- * Refuses a Redis target beside a --storage that would not use it: the server
- * would run on its own memory or LMDB, unshared with other instances, while
- * the operator believes it shares Redis. `sources` tells where options came
- * from (none: a program built the configuration itself).
- */
-function checkRedisUsed(config: ServerConfig, sources?: ReadonlyMap<keyof ServerConfig, Given>): void {
-  if (config.storage === "redis") return;
-  const target = REDIS_TARGETS.find(([key]) => config[key] !== undefined);
-  if (target === undefined) return;
-  const [key, flag] = target;
-  const redisSource = sources?.get(key)?.source;
-  const by = redisSource !== undefined && redisSource !== flag ? ` (by ${redisSource})` : "";
-  const storage = sources?.get("storage");
-  const [named, advice] =
-    sources === undefined
-      ? [`storage "${config.storage}" (in the program's configuration)`, 'set storage: "redis"']
-      : storage === undefined
-        ? [`--storage ${config.storage}`, "use --storage redis"]
-        : storage.source === "--storage"
-          ? [`--storage ${storage.raw}`, "use --storage redis, or leave --storage out (that option makes Redis the default)"]
-          : [`${storage.source} ${storage.raw}`, `set ${storage.source}=redis, or unset it (that option makes Redis the default)`];
-  throw new ConfigError("--storage", `invalid ${named}: ${flag} is set${by}, and only --storage redis uses Redis; ${advice}, or drop the Redis option`);
-}
-
 /** Options only the Redis tier reads (with their field names): given while the server has no Redis tier, they would be ignored. */
 const REDIS_TUNING = [
   ["redisSentinelName", "--redis-sentinel-name"],
@@ -390,44 +371,59 @@ function droppingOf(key: keyof ServerConfig, flag: string, sources?: ReadonlyMap
   return `unset ${source.source}`;
 }
 
+/** How a message names the storage setting and the advice to make it Redis: by flag, by variable, by default, or by a program's field. */
+function storageAdvice(config: ServerConfig, sources?: ReadonlyMap<keyof ServerConfig, Given>): { named: string; toRedis: string } {
+  if (sources === undefined) return { named: `storage "${config.storage}" (in the program's configuration)`, toRedis: 'set storage: "redis"' };
+  const storage = sources.get("storage");
+  if (storage === undefined) return { named: `storage ${config.storage}, the default without --redis-url, --redis-cluster-nodes or --redis-sentinels`, toRedis: "" };
+  if (storage.source === "--storage") {
+    return { named: `--storage ${storage.raw}`, toRedis: storage.envToo ? "use --storage redis" : "use --storage redis (or leave --storage out, when a Redis target makes Redis the default)" };
+  }
+  return { named: `${storage.source} ${storage.raw}`, toRedis: `set ${storage.source}=redis (or unset it, when a Redis target makes Redis the default)` };
+}
+
 /**
- * Refuses an option that nothing would read: a Redis tuning option on a
- * server without Redis, --redis-sentinel-name without --redis-sentinels, a
- * password both in --redis-url and in --redis-password (the URL's would win
- * unseen), and --degraded-writes with no durable tier whose failure it would
- * cover. Names every such option at once.
+ * Refuses options that nothing would read, all named at once: on a server
+ * without Redis, a Redis target (the server would run unshared while the
+ * operator believes it shares Redis) or a Redis tuning option, and
+ * --degraded-writes on with no durable tier; with Redis,
+ * --redis-sentinel-name without --redis-sentinels, and a password both in
+ * --redis-url and in --redis-password. `sources` tells where options came
+ * from (none: a program built the configuration itself).
  */
 function checkOptionsUsed(config: ServerConfig, sources?: ReadonlyMap<keyof ServerConfig, Given>): void {
   const program = sources === undefined;
+  const label = (key: keyof ServerConfig, flag: string) => nameOf(key, flag, sources);
   if (config.storage !== "redis") {
-    const unused = REDIS_TUNING.filter(([key]) => given(config, key, sources));
-    if (unused.length > 0) {
-      const storageGiven = sources?.get("storage");
-      const [storage, advice] = program
-        ? [`storage "${config.storage}"`, 'set storage: "redis" and one of redisUrl, redisClusterNodes, redisSentinels']
-        : storageGiven === undefined
-          ? [`storage ${config.storage}, the default without --redis-url, --redis-cluster-nodes or --redis-sentinels`, "give one of those"]
-          : storageGiven.source === "--storage"
-            ? [`--storage ${storageGiven.raw}`, "use --storage redis (or leave --storage out) and give --redis-url, --redis-cluster-nodes or --redis-sentinels"]
-            : [`${storageGiven.source} ${storageGiven.raw}`, `set ${storageGiven.source}=redis (or unset it) and give --redis-url, --redis-cluster-nodes or --redis-sentinels`];
-      const names = unused.map(([key, flag]) => nameOf(key, flag, sources));
-      const drops = unused.map(([key, flag]) => droppingOf(key, flag, sources));
-      const [first] = unused[0]!.slice(1) as [string];
-      throw new ConfigError(first, `invalid ${names.join(", ")}: only the Redis tier reads ${unused.length === 1 ? "it" : "them"}, and this server has none (${storage}); ${advice}, or ${drops.join(", ")}`);
+    const targets = REDIS_TARGETS.filter(([key]) => config[key] !== undefined);
+    const tuning = REDIS_TUNING.filter(([key]) => given(config, key, sources));
+    const degraded = config.storage === "memory" && config.degradedWrites && given(config, "degradedWrites", sources) ? [["degradedWrites", "--degraded-writes"] as const] : [];
+    const unused = [...targets, ...tuning, ...degraded];
+    if (unused.length === 0) return;
+    const { named, toRedis } = storageAdvice(config, sources);
+    const drop = `or ${unused.map(([key, flag]) => droppingOf(key, flag, sources)).join(", ")}`;
+    const only = program ? 'only storage "redis" uses' : "only --storage redis uses";
+    if (targets.length > 0) {
+      throw new ConfigError("--storage", `invalid ${named}: ${targets.map(([key, flag]) => `${label(key, flag)} is set`).join(", ")}, and ${only} Redis; ${toRedis}, ${drop}`);
     }
+    if (tuning.length > 0) {
+      const needsSentinels = tuning.some(([key]) => key === "redisSentinelName");
+      const target = program ? (needsSentinels ? "redisSentinels" : "one of redisUrl, redisClusterNodes, redisSentinels") : needsSentinels ? "--redis-sentinels" : "--redis-url, --redis-cluster-nodes or --redis-sentinels";
+      const advice = toRedis === "" ? `give ${target}` : `${toRedis} and give ${target}`;
+      const names = [...tuning, ...degraded].map(([key, flag]) => label(key, flag));
+      throw new ConfigError(tuning[0]![1], `invalid ${names.join(", ")}: only the Redis tier reads ${tuning.length === 1 && degraded.length === 0 ? "it" : "them"}, and this server has none (${named}); ${advice}, ${drop}`);
+    }
+    throw new ConfigError("--degraded-writes", `invalid ${label("degradedWrites", "--degraded-writes")}: it keeps writes in memory while the durable tier is down, and ${named} has none; ${drop.slice(3)}`);
   }
-  if (config.storage === "memory" && given(config, "degradedWrites", sources)) {
-    throw new ConfigError("--degraded-writes", `invalid ${nameOf("degradedWrites", "--degraded-writes", sources)}: it keeps writes in memory while the durable tier is down, and ${program ? 'storage "memory"' : "--storage memory"} has none; ${droppingOf("degradedWrites", "--degraded-writes", sources)}`);
-  }
-  if (config.storage === "redis" && config.redisSentinels === undefined && config.redisSentinelName !== undefined && given(config, "redisSentinelName", sources)) {
+  if (config.redisSentinels === undefined && config.redisSentinelName !== undefined && given(config, "redisSentinelName", sources)) {
     const used = config.redisUrl !== undefined ? "redisUrl" : config.redisClusterNodes !== undefined ? "redisClusterNodes" : undefined;
     if (used !== undefined) {
-      const usedName = program ? used : used === "redisUrl" ? "--redis-url" : "--redis-cluster-nodes";
-      throw new ConfigError("--redis-sentinel-name", `invalid ${nameOf("redisSentinelName", "--redis-sentinel-name", sources)}: it names the master that Sentinels watch, and this server reaches Redis by ${usedName}, not ${program ? "redisSentinels" : "--redis-sentinels"}; ${droppingOf("redisSentinelName", "--redis-sentinel-name", sources)}`);
+      const usedName = label(used, used === "redisUrl" ? "--redis-url" : "--redis-cluster-nodes");
+      throw new ConfigError("--redis-sentinel-name", `invalid ${label("redisSentinelName", "--redis-sentinel-name")}: it names the master that Sentinels watch, and this server reaches Redis by ${usedName}, not ${program ? "redisSentinels" : "--redis-sentinels"}; ${droppingOf("redisSentinelName", "--redis-sentinel-name", sources)}`);
     }
   }
-  if (config.storage === "redis" && config.redisUrl !== undefined && given(config, "redisPassword", sources) && urlHasPassword(config.redisUrl)) {
-    throw new ConfigError("--redis-password", `invalid ${nameOf("redisPassword", "--redis-password", sources)}: ${nameOf("redisUrl", "--redis-url", sources)} carries a password already, which would be the one used; give the password in one place: ${droppingOf("redisPassword", "--redis-password", sources)}, or take it out of the URL`);
+  if (config.redisUrl !== undefined && given(config, "redisPassword", sources) && urlHasPassword(config.redisUrl)) {
+    throw new ConfigError("--redis-password", `invalid ${label("redisPassword", "--redis-password")}: ${label("redisUrl", "--redis-url")} carries a password already; give the password in one place: ${droppingOf("redisPassword", "--redis-password", sources)}, or take it out of the URL`);
   }
 }
 
@@ -443,10 +439,10 @@ export function checkConsistency(config: ServerConfig): void {
 /** checkConsistency, with messages that say where each option came from when `sources` tells (the command line and environment). */
 function checkConfig(config: ServerConfig, sources?: ReadonlyMap<keyof ServerConfig, Given>): void {
   const targets = redisTargets(config);
-  if (targets > 1) throw new ConfigError("--redis-url", "give only one of --redis-url, --redis-cluster-nodes and --redis-sentinels");
-  checkRedisUsed(config, sources);
+  const program = sources === undefined;
+  if (targets > 1) throw new ConfigError("--redis-url", program ? "give only one of redisUrl, redisClusterNodes and redisSentinels" : "give only one of --redis-url, --redis-cluster-nodes and --redis-sentinels");
   if (config.storage === "redis" && targets === 0) {
-    throw new ConfigError("--storage", "invalid --storage redis: it needs --redis-url, --redis-cluster-nodes or --redis-sentinels");
+    throw new ConfigError("--storage", program ? 'invalid storage "redis" (in the program\'s configuration): it needs redisUrl, redisClusterNodes or redisSentinels' : "invalid --storage redis: it needs --redis-url, --redis-cluster-nodes or --redis-sentinels");
   }
   checkOptionsUsed(config, sources);
   if (config.storage === "lmdb" && config.maxKeyBytes > LMDB_TIER_MAX_KEY_BYTES) {
@@ -496,7 +492,7 @@ export function helpText(): string {
     "Usage: tiercache serve [options]",
     "",
     "Options (flags override TIERCACHE_* environment variables). Sizes take B, KiB, MiB, GiB (or KB, MB, GB);",
-    "durations take ms, s, m, h, d (a bare number is ms).",
+    "durations take ms, s, m, h, d (a bare number is ms). An option that the chosen storage would not read is refused.",
     ...rows,
     `  ${"-h, --help".padEnd(34)} show this help`,
     `  ${"--version".padEnd(34)} print the version`,

@@ -74,6 +74,9 @@ export function checkRedisUrl(url: string): void {
     throw new InvalidArgumentError(`redis url must start with redis:// or rediss://, not ${parsed.protocol}//`);
   }
   if (parsed.hostname === "") throw new InvalidArgumentError("redis url has no host");
+  if (parsed.username !== "" && parsed.searchParams.has("password")) {
+    throw new InvalidArgumentError("redis url has a user and ?password=, which would be ignored beside it: write redis://user:password@host:port (percent-encoded) instead");
+  }
   const db = parsed.pathname.replace(/^\//, "");
   if (db !== "" && !/^\d+$/.test(db)) throw new InvalidArgumentError("redis url path must be a database number, e.g. /0");
 }
@@ -88,10 +91,14 @@ export function urlHasPassword(url: string): boolean {
   }
 }
 
-/** The URL with `password` in its user part (for a URL that carries none). */
-function withPassword(url: string, password: string): string {
+/** The URL with `password` in its user part (for a URL that carries none), percent-encoded so that ioredis decodes it back exactly. */
+export function withPassword(url: string, password: string): string {
   const parsed = new URL(url);
-  parsed.password = password;
+  try {
+    parsed.password = encodeURIComponent(password);
+  } catch {
+    throw new InvalidArgumentError("redis password is not valid text (it holds a lone UTF-16 surrogate)");
+  }
   return parsed.href;
 }
 

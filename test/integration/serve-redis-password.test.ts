@@ -21,12 +21,14 @@ describe("tiercache serve against a Redis that requires a password", () => {
   });
 
   it("logs in with TIERCACHE_REDIS_PASSWORD when --redis-url carries none, and refuses a password in both", async () => {
-    redis = await startTestRedis({ args: ["--requirepass", "s3cret-pw"] });
+    // Characters a URL would need encoded, and a "%41" that must not be decoded to "A".
+    const password = "s3%41cret @:/ü%";
+    redis = await startTestRedis({ args: ["--requirepass", password] });
     const url = `redis://${redis.host}:${redis.port}`;
-    server = runTiercache(["serve", "--port", "0", "--metrics-port", "off", "--redis-url", url, "--redis-key-prefix", "pwtest"], { TIERCACHE_REDIS_PASSWORD: "s3cret-pw" });
+    server = runTiercache(["serve", "--port", "0", "--metrics-port", "off", "--redis-url", url, "--redis-key-prefix", "pwtest"], { TIERCACHE_REDIS_PASSWORD: password });
     const address = await listeningAddress(server);
     const raw = createClient(CacheService, address, credentials.createInsecure(), { defaultTimeoutMs: 5_000 });
-    const check = new Redis({ host: redis.host, port: redis.port, password: "s3cret-pw", lazyConnect: true });
+    const check = new Redis({ host: redis.host, port: redis.port, password, lazyConnect: true });
     try {
       await raw.set({ namespace: "pw", key: "k", value: new TextEncoder().encode("v"), contentType: "text/plain" });
       expect(await check.exists("pwtest:{pw}:k")).toBe(1);
@@ -37,9 +39,10 @@ describe("tiercache serve against a Redis that requires a password", () => {
       check.disconnect();
     }
 
-    const both = runTiercache(["serve", "--port", "0", "--metrics-port", "off", "--redis-url", `redis://:s3cret-pw@${redis.host}:${redis.port}`], { TIERCACHE_REDIS_PASSWORD: "s3cret-pw" });
+    const both = runTiercache(["serve", "--port", "0", "--metrics-port", "off", "--redis-url", `redis://:${encodeURIComponent(password)}@${redis.host}:${redis.port}`], { TIERCACHE_REDIS_PASSWORD: password });
     expect(await both.exit).toBe(2);
     expect(both.stderr()).toContain("invalid --redis-password (by TIERCACHE_REDIS_PASSWORD): --redis-url carries a password already");
-    expect(both.stderr()).not.toContain("s3cret-pw");
+    expect(both.stderr()).not.toContain("s3%41cret");
+    expect(both.stderr()).not.toContain(encodeURIComponent(password));
   }, 30_000);
 });

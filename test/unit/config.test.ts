@@ -54,10 +54,12 @@ describe("resolveConfig", () => {
 
   it("refuses a Redis option beside a --storage that would not use it, rather than run without Redis", () => {
     const cases = [
-      [["--storage", "memory", "--redis-url", "redis://127.0.0.1:6379"], {}, /invalid --storage memory: --redis-url is set, .*; use --storage redis, or leave --storage out/],
-      [["--storage", "lmdb"], { TIERCACHE_REDIS_URL: "redis://127.0.0.1:6379" }, /invalid --storage lmdb: --redis-url is set \(by TIERCACHE_REDIS_URL\)/],
-      [[], { TIERCACHE_STORAGE: "memory", TIERCACHE_REDIS_CLUSTER_NODES: "127.0.0.1:7000" }, /invalid TIERCACHE_STORAGE memory: --redis-cluster-nodes is set \(by TIERCACHE_REDIS_CLUSTER_NODES\), .*; set TIERCACHE_STORAGE=redis, or unset it/],
-      [["--storage", "local", "--redis-sentinels", "127.0.0.1:26379"], {}, /invalid --storage local: --redis-sentinels is set/],
+      [["--storage", "memory", "--redis-url", "redis://127.0.0.1:6379"], {}, /^invalid --storage memory: --redis-url is set, .*; use --storage redis \(or leave --storage out, when a Redis target makes Redis the default\), or drop --redis-url$/],
+      [["--storage", "lmdb"], { TIERCACHE_REDIS_URL: "redis://127.0.0.1:6379" }, /^invalid --storage lmdb: --redis-url \(by TIERCACHE_REDIS_URL\) is set, .*, or unset TIERCACHE_REDIS_URL$/],
+      [[], { TIERCACHE_STORAGE: "memory", TIERCACHE_REDIS_CLUSTER_NODES: "127.0.0.1:7000" }, /^invalid TIERCACHE_STORAGE memory: --redis-cluster-nodes \(by TIERCACHE_REDIS_CLUSTER_NODES\) is set, .*; set TIERCACHE_STORAGE=redis \(or unset it, when a Redis target makes Redis the default\), or unset TIERCACHE_REDIS_CLUSTER_NODES$/],
+      [["--storage", "local", "--redis-sentinels", "127.0.0.1:26379"], {}, /^invalid --storage local: --redis-sentinels is set/],
+      [["--storage", "lmdb", "--redis-url", "redis://127.0.0.1:6379"], { TIERCACHE_STORAGE: "memory" }, /^invalid --storage lmdb: .*; use --storage redis, or drop --redis-url$/],
+      [["--storage", "memory", "--redis-url", "redis://127.0.0.1:6379", "--redis-timeout", "1s", "--degraded-writes"], {}, /, or drop --redis-url, drop --redis-timeout, drop --degraded-writes$/],
     ] as const;
     for (const [argv, env, message] of cases) {
       let error: unknown;
@@ -75,7 +77,9 @@ describe("resolveConfig", () => {
     expect(resolveConfig(["--redis-url", "redis://127.0.0.1:6379"], {}).storage).toBe("redis");
     expect(resolveConfig(["--storage", "memory"], {}).storage).toBe("memory");
     const built = { ...resolveConfig(["--storage", "memory"], {}), redisUrl: "redis://127.0.0.1:6379" };
-    expect(() => checkConsistency(built)).toThrow(/invalid storage "memory" \(in the program's configuration\): --redis-url is set, .*; set storage: "redis"/);
+    expect(() => checkConsistency(built)).toThrow('invalid storage "memory" (in the program\'s configuration): redisUrl is set, and only storage "redis" uses Redis; set storage: "redis", or leave redisUrl out');
+    expect(() => checkConsistency({ ...built, storage: "redis", redisUrl: undefined })).toThrow(/^invalid storage "redis" \(in the program's configuration\): it needs redisUrl, redisClusterNodes or redisSentinels$/);
+    expect(() => checkConsistency({ ...built, storage: "redis", redisClusterNodes: ["127.0.0.1:7000"] })).toThrow("give only one of redisUrl, redisClusterNodes and redisSentinels");
   });
 
   it("refuses an option that nothing would read, rather than ignore it", () => {
@@ -99,28 +103,41 @@ describe("resolveConfig", () => {
     for (const [flag, value] of tuning) {
       const byDefault = refused([flag, value], {});
       expect(byDefault.option).toBe(flag);
-      expect(byDefault.message).toBe(`invalid ${flag}: only the Redis tier reads it, and this server has none (storage lmdb, the default without --redis-url, --redis-cluster-nodes or --redis-sentinels); give one of those, or drop ${flag}`);
+      const target = flag === "--redis-sentinel-name" ? "--redis-sentinels" : "--redis-url, --redis-cluster-nodes or --redis-sentinels";
+      expect(byDefault.message).toBe(`invalid ${flag}: only the Redis tier reads it, and this server has none (storage lmdb, the default without --redis-url, --redis-cluster-nodes or --redis-sentinels); give ${target}, or drop ${flag}`);
       for (const storage of ["memory", "lmdb", "local"]) {
         expect(refused(["--storage", storage, `${flag}=${value}`], {}).message).toMatch(
-          new RegExp(`^invalid ${flag}: only the Redis tier reads it, and this server has none \\(--storage ${storage}\\); use --storage redis \\(or leave --storage out\\) and give --redis-url, .*, or drop ${flag}$`),
+          new RegExp(`^invalid ${flag}: only the Redis tier reads it, and this server has none \\(--storage ${storage}\\); use --storage redis \\(or leave --storage out, when a Redis target makes Redis the default\\) and give --redis-.*, or drop ${flag}$`),
         );
       }
     }
     expect(refused([], { TIERCACHE_STORAGE: "memory", TIERCACHE_REDIS_TIMEOUT: "1s" }).message).toBe(
-      "invalid --redis-timeout (by TIERCACHE_REDIS_TIMEOUT): only the Redis tier reads it, and this server has none (TIERCACHE_STORAGE memory); set TIERCACHE_STORAGE=redis (or unset it) and give --redis-url, --redis-cluster-nodes or --redis-sentinels, or unset TIERCACHE_REDIS_TIMEOUT",
+      "invalid --redis-timeout (by TIERCACHE_REDIS_TIMEOUT): only the Redis tier reads it, and this server has none (TIERCACHE_STORAGE memory); set TIERCACHE_STORAGE=redis (or unset it, when a Redis target makes Redis the default) and give --redis-url, --redis-cluster-nodes or --redis-sentinels, or unset TIERCACHE_REDIS_TIMEOUT",
     );
     const several = refused(["--redis-timeout", "2s"], { TIERCACHE_REDIS_TIMEOUT: "1s", TIERCACHE_REDIS_KEY_PREFIX: "app" });
     expect(several.message).toMatch(/^invalid --redis-key-prefix \(by TIERCACHE_REDIS_KEY_PREFIX\), --redis-timeout \(and TIERCACHE_REDIS_TIMEOUT\): only the Redis tier reads them, .*, or unset TIERCACHE_REDIS_KEY_PREFIX, drop --redis-timeout and unset TIERCACHE_REDIS_TIMEOUT$/);
     expect(refused(["--storage", "memory", "--degraded-writes"], {}).message).toBe("invalid --degraded-writes: it keeps writes in memory while the durable tier is down, and --storage memory has none; drop --degraded-writes");
+    expect(refused([], { TIERCACHE_STORAGE: "memory", TIERCACHE_DEGRADED_WRITES: "true" }).message).toBe("invalid --degraded-writes (by TIERCACHE_DEGRADED_WRITES): it keeps writes in memory while the durable tier is down, and TIERCACHE_STORAGE memory has none; unset TIERCACHE_DEGRADED_WRITES");
+    expect(refused(["--storage", "memory", "--redis-retries", "1", "--degraded-writes"], {}).message).toMatch(/^invalid --redis-retries, --degraded-writes: only the Redis tier reads them, .*, or drop --redis-retries, drop --degraded-writes$/);
+    expect(resolveConfig(["--storage", "memory", "--degraded-writes=false"], {}).degradedWrites).toBe(false);
+    expect(resolveConfig(["--storage", "memory"], { TIERCACHE_DEGRADED_WRITES: "0" }).degradedWrites).toBe(false);
     expect(resolveConfig(["--storage", "lmdb", "--degraded-writes"], {}).degradedWrites).toBe(true);
+    expect(refused(["--redis-timeout", "1s", "--redis-sentinel-name", "m"], {}).message).toMatch(/; give --redis-sentinels, or drop --redis-sentinel-name, drop --redis-timeout$/);
+    expect(refused(["--storage", "memory", "--redis-timeout", "1s"], { TIERCACHE_STORAGE: "lmdb" }).message).toMatch(/\(--storage memory\); use --storage redis and give/);
 
     expect(refused(["--redis-cluster-nodes", "127.0.0.1:7000", "--redis-sentinel-name", "main"], {}).message).toMatch(/^invalid --redis-sentinel-name: .* by --redis-cluster-nodes, not --redis-sentinels; drop --redis-sentinel-name$/);
     expect(refused(["--redis-url", "redis://127.0.0.1:6379"], { TIERCACHE_REDIS_SENTINEL_NAME: "main" }).message).toMatch(/by --redis-url, not --redis-sentinels; unset TIERCACHE_REDIS_SENTINEL_NAME$/);
     expect(refused(["--storage", "redis", "--redis-sentinel-name", "main"], {}).message).toBe("invalid --storage redis: it needs --redis-url, --redis-cluster-nodes or --redis-sentinels");
+    expect(refused(["--redis-url", "redis://default@127.0.0.1:6379?password=one"], {}).message).toMatch(/a user and \?password=, which would be ignored beside it/);
+    expect(refused(["--redis-url", "redis://default@127.0.0.1:6379?password=one"], {}).message).not.toContain("one@");
     for (const url of ["redis://:one@127.0.0.1:6379", "redis://default:one@127.0.0.1:6379", "redis://127.0.0.1:6379?password=one"]) {
-      expect(refused(["--redis-url", url], { TIERCACHE_REDIS_PASSWORD: "two" }).message).toMatch(/^invalid --redis-password \(by TIERCACHE_REDIS_PASSWORD\): --redis-url carries a password already, .*: unset TIERCACHE_REDIS_PASSWORD, or take it out of the URL$/);
+      expect(refused(["--redis-url", url], { TIERCACHE_REDIS_PASSWORD: "two" }).message).toMatch(/^invalid --redis-password \(by TIERCACHE_REDIS_PASSWORD\): --redis-url carries a password already; .*: unset TIERCACHE_REDIS_PASSWORD, or take it out of the URL$/);
     }
     expect(refused(["--redis-url", "redis://127.0.0.1:6379", "--redis-cluster-nodes", "127.0.0.1:7000"], {}).message).toMatch(/give only one of/);
+    for (const flag of ["--redis-password=", "--redis-url="]) {
+      const stray = refused([flag, "redis://:hunter2@h:1"], {});
+      expect(stray.message).toBe(`unexpected argument after ${flag} (its value is not repeated here): write ${flag}VALUE with no space, or ${flag.slice(0, -1)} VALUE`);
+    }
 
     const withUrl = resolveConfig(["--redis-url", "redis://default@127.0.0.1:6379", "--redis-timeout", "200ms", "--redis-key-prefix", "app", "--redis-password", "secret"], {});
     expect([withUrl.redisTimeoutMs, withUrl.redisKeyPrefix, withUrl.redisPassword]).toEqual([200, "app", "secret"]);
@@ -131,9 +148,9 @@ describe("resolveConfig", () => {
     expect(() => checkConsistency(program)).not.toThrow();
     expect(() => checkConsistency({ ...program, redisPassword: "" })).not.toThrow();
     expect(() => checkConsistency({ ...program, redisRetries: 0, redisKeyPrefix: "app" })).toThrow(
-      'invalid redisKeyPrefix, redisRetries: only the Redis tier reads them, and this server has none (storage "memory"); set storage: "redis" and one of redisUrl, redisClusterNodes, redisSentinels, or leave redisKeyPrefix out, leave redisRetries out',
+      'invalid redisKeyPrefix, redisRetries: only the Redis tier reads them, and this server has none (storage "memory" (in the program\'s configuration)); set storage: "redis" and give one of redisUrl, redisClusterNodes, redisSentinels, or leave redisKeyPrefix out, leave redisRetries out',
     );
-    expect(() => checkConsistency({ ...program, degradedWrites: true })).toThrow('invalid degradedWrites: it keeps writes in memory while the durable tier is down, and storage "memory" has none; leave degradedWrites out');
+    expect(() => checkConsistency({ ...program, degradedWrites: true })).toThrow('invalid degradedWrites: it keeps writes in memory while the durable tier is down, and storage "memory" (in the program\'s configuration) has none; leave degradedWrites out');
     const redisProgram = resolveConfig(["--redis-url", "redis://:pw@127.0.0.1:6379"], {});
     expect(() => checkConsistency({ ...redisProgram, redisPassword: "pw" })).toThrow(/^invalid redisPassword: redisUrl carries a password already/);
     expect(() => checkConsistency({ ...redisProgram, redisSentinelName: "main" })).toThrow(/^invalid redisSentinelName: .* by redisUrl, not redisSentinels; leave redisSentinelName out$/);
