@@ -109,15 +109,16 @@ await serveChild(async (config) => {
     });
   }
 
-  async function streamGet(batchSize) {
+  async function streamGet(batchSize, client = tc) {
     let count = 0;
-    for await (const [, found] of tc.streamGet(bulkKeys, { batchSize })) if (found !== undefined) count++;
+    for await (const [, found] of client.streamGet(bulkKeys, { batchSize })) if (found !== undefined) count++;
     if (count !== bulkKeys.length) throw new Error(`StreamGet found ${count} of ${bulkKeys.length} keys`);
     return count;
   }
 
   const bulkOp = {
     "tc-batched": () => streamGet(config.bulkBatch ?? 500),
+    "stack-min-batched": () => streamGet(config.bulkBatch ?? 500, stackMin),
     "tc-perkey": () => streamGet(1),
     "echo-packed": () => echoPacked(Math.ceil(bulkKeys.length / (config.bulkBatch ?? 500))),
   };
@@ -150,7 +151,7 @@ await serveChild(async (config) => {
     /** { target: "tc" | "echo", concurrency, durationMs, maxCalls } -> { calls, elapsedMs, opsPerSec, p50, p99 (µs) } */
     unary: ({ target, concurrency = 1, durationMs = 1000, maxCalls = Number.MAX_SAFE_INTEGER, samples = false }) =>
       closedLoop(unaryCall[target], concurrency, durationMs, maxCalls, samples),
-    /** { target: "tc-batched" | "tc-perkey" | "echo-packed", durationMs, maxOps } -> per bulk op of `bulkKeys` keys */
+    /** { target: "tc-batched" | "tc-perkey" | "stack-min-batched" | "echo-packed", durationMs, maxOps } -> per bulk op of `bulkKeys` keys */
     bulk: async ({ target, durationMs = 1000, maxOps = Number.MAX_SAFE_INTEGER }) => {
       const result = await closedLoop(bulkOp[target], 1, durationMs, maxOps);
       return { ...result, keys: bulkKeys.length, keysPerSec: result.opsPerSec * bulkKeys.length, msPerOp: result.elapsedMs / result.calls };

@@ -18,6 +18,10 @@
  * measured through a load client of its own: a "floor" row compares the two
  * (what copying stored values alone costs, which no server of stored values
  * avoids), and another row shows what a load client of its own alone moves.
+ * Last, the least StreamGet server on tiercache's stack
+ * (bench/children/stream-min-server.js: decode, an lru-cache lookup per key,
+ * tiercache's own response writer), through the shared load client as
+ * tiercache is: what the stack itself allows, and tiercache against it.
  */
 import { importDist } from "../lib/paths.js";
 import { startChild } from "../lib/child.js";
@@ -39,21 +43,22 @@ export default {
     const sizes = await messageSizes({ batch: BATCH });
     const copies = { values: keys, valueBytes: 1024, perMessage: Math.min(BATCH, keys) };
     const { STREAM_MESSAGE_BYTES } = await importDist("server/rpc/cache-service.js");
-    const [echo, echoRaised, echoCopies, echoSplit, tc] = await Promise.all([
+    const [echo, echoRaised, echoCopies, echoSplit, tc, streamMin] = await Promise.all([
       startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse }, { profile: ctx.profile, label: `${NAME}-echo` }),
       startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse, raiseMallocThresholds: true }, { profile: ctx.profile, label: `${NAME}-echo-raised` }),
       startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse, bidiCopies: copies }, { profile: ctx.profile, label: `${NAME}-echo-copies` }),
       startChild("echo-server", { bidiResponseBytes: sizes.streamGetResponse, bidiSplitBytes: STREAM_MESSAGE_BYTES }, { profile: ctx.profile, label: `${NAME}-echo-split` }),
       startChild("tiercache-server", { storage: "memory" }, { profile: ctx.profile, label: `${NAME}-tiercache` }),
+      startChild("stream-min-server", {}, { profile: ctx.profile, label: `${NAME}-stream-min` }),
     ]);
     const loadConfig = { keys: ctx.quick ? keys : 10_000, bulkKeys: keys, bulkBatch: BATCH, bulkRequestBytes: sizes.streamGetRequest };
-    const load = await startChild("grpc-load", { ...loadConfig, tcAddress: tc.info.address, echoAddress: echo.info.address });
+    const load = await startChild("grpc-load", { ...loadConfig, tcAddress: tc.info.address, echoAddress: echo.info.address, stackMinAddress: streamMin.info.address });
     const loadRaised = await startChild("grpc-load", { ...loadConfig, echoAddress: echoRaised.info.address });
     const loadCopies = await startChild("grpc-load", { ...loadConfig, echoAddress: echoCopies.info.address });
     const loadSplit = await startChild("grpc-load", { ...loadConfig, echoAddress: echoSplit.info.address, echoResponsesPerMessage: Math.ceil(sizes.streamGetResponse / STREAM_MESSAGE_BYTES) });
     // The packed echo once more, through a load client of its own, as the information echoes are measured: the floor rows' baseline.
     const loadPacked = await startChild("grpc-load", { ...loadConfig, echoAddress: echo.info.address });
-    const server = { "tc-batched": tc, "tc-perkey": tc, "echo-packed": echo, "echo-packed-own": echo, "echo-raised": echoRaised, "echo-copies": echoCopies, "echo-split": echoSplit };
+    const server = { "tc-batched": tc, "tc-perkey": tc, "stack-min-batched": streamMin, "echo-packed": echo, "echo-packed-own": echo, "echo-raised": echoRaised, "echo-copies": echoCopies, "echo-split": echoSplit };
     const ownLoad = { "echo-packed-own": loadPacked, "echo-raised": loadRaised, "echo-copies": loadCopies, "echo-split": loadSplit };
     const q = ctx.quick;
     const run = async (target, durationMs, quickOps) => {
@@ -64,7 +69,7 @@ export default {
       return r;
     };
     try {
-      const targets = ["echo-packed", "tc-batched", "tc-perkey", "echo-raised", "echo-copies", "echo-split", "echo-packed-own"];
+      const targets = ["echo-packed", "tc-batched", "tc-perkey", "echo-raised", "echo-copies", "echo-split", "echo-packed-own", "stack-min-batched"];
       for (const target of targets) {
         ctx.log(`  warm-up ${target}`);
         await run(target, 3000, 1);
@@ -102,6 +107,7 @@ export default {
       const informationAgainst = (target, baseline) =>
         timeRow(`StreamGet ${keys} keys, ${BATCH} keys/message: time`, "tc-batched", baseline, target, `server CPU ${cpuPerKey("tc-batched")} vs ${cpuPerKey(target)} µs/key`);
       const packedOwn = "the packed echo through a load client of its own";
+      const leastServer = "the least StreamGet server on this stack (bench/children/stream-min-server.js)";
       return {
         rows: [
           measured({
@@ -132,11 +138,13 @@ export default {
           informationAgainst("echo-split", "the packed echo answering in 128 KiB messages, as tiercache does"),
           timeRow("the packed echo through a load client of its own: time", "echo-packed-own", "grpc-js bidi echo, same bytes, 1 message per request", "echo-packed", "the same server measured both ways: what a load client of its own alone moves"),
           timeRow("floor: an echo that copies 1 KiB stored values into each message: time", "echo-copies", packedOwn, "echo-packed-own", "both through a load client of their own: what copying stored values alone costs"),
+          timeRow(`${leastServer}: time`, "stack-min-batched", "grpc-js bidi echo, same bytes, 1 message per request", "echo-packed", `server CPU ${cpuPerKey("stack-min-batched")} vs ${cpuPerKey("echo-packed")} µs/key; through the shared load client, as tiercache: what the stack itself allows`),
+          timeRow(`StreamGet ${keys} keys, ${BATCH} keys/message: time`, "tc-batched", leastServer, "stack-min-batched", `server CPU ${cpuPerKey("tc-batched")} vs ${cpuPerKey("stack-min-batched")} µs/key; what tiercache takes beyond it`),
         ],
       };
     } finally {
       await Promise.all([load.stop(), loadRaised.stop(), loadCopies.stop(), loadSplit.stop(), loadPacked.stop()]);
-      await Promise.all([echo.stop(), echoRaised.stop(), echoCopies.stop(), echoSplit.stop(), tc.stop()]);
+      await Promise.all([echo.stop(), echoRaised.stop(), echoCopies.stop(), echoSplit.stop(), tc.stop(), streamMin.stop()]);
     }
   },
 };
