@@ -30,7 +30,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { startChild } from "./lib/child.js";
-import { startRedis } from "./lib/redis.js";
+import { startSeededRedis } from "./lib/seeded-redis.js";
 import { messageSizes } from "./lib/sizes.js";
 import { median } from "./lib/stats.js";
 import { measureUnary } from "./lib/unary-pair.js";
@@ -86,13 +86,10 @@ function parseArgs(argv) {
 }
 
 const options = parseArgs(process.argv.slice(2));
-const redis = await startRedis();
+const redis = await startSeededRedis(KEYS);
 const servers = {};
 let load;
 try {
-  const seed = await startChild("redis-load", { url: redis.url });
-  await seed.call("preload", { count: KEYS });
-  await seed.stop();
   const sizes = await messageSizes();
   const tier = { storage: "memory", redisUrl: redis.url, memoryMaxEntries: 1 };
   // The load child's target names: "tc" is build A, "tc-b" build B, "echo-guarded" the floor.

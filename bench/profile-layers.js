@@ -20,7 +20,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { startChild } from "./lib/child.js";
-import { startRedis } from "./lib/redis.js";
+import { startSeededRedis } from "./lib/seeded-redis.js";
 import { messageSizes } from "./lib/sizes.js";
 import { median } from "./lib/stats.js";
 
@@ -111,13 +111,10 @@ const TARGETS = [
   ["tc", "tiercache"],
 ];
 
-const redis = await startRedis();
+const redis = await startSeededRedis(KEYS);
 const servers = {};
 let load;
 try {
-  const seed = await startChild("redis-load", { url: redis.url });
-  await seed.call("preload", { count: KEYS });
-  await seed.stop();
   const sizes = await messageSizes();
   const env = { BENCH_DIST: dist };
   servers.echo = await startChild("echo-server", { unaryResponseBytes: sizes.getResponse, redisUrl: redis.url }, { label: "echo" });
