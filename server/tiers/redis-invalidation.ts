@@ -220,7 +220,8 @@ export class RedisInvalidationChannel {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#startTimeoutMs)));
     if (this.#subscriber.status === "ready") await this.#subscribe();
-    else await this.#subscriber.connect().catch(() => {});
+    // Bounded: with every Sentinel unreachable, ioredis's connect() does not settle until one answers.
+    else await Promise.race([this.#subscriber.connect().catch(() => {}), timeout]);
     this.#publisher.heartbeat();
     // Redis unreachable: do not hold the start-up; changes stay refused until it answers.
     if (this.#subscriber.status === "ready") await Promise.race([echoed, timeout]);
