@@ -1,8 +1,13 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { credentials } from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
+import { createClient } from "../../core/grpc-adapter.js";
+import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
 import { closedPort } from "../helpers/closed-port.js";
+import { eventually } from "../helpers/eventually.js";
+import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
 import { listeningAddress, runTiercache, type TiercacheProcess } from "../helpers/tiercache-process.js";
 
 /**
@@ -10,22 +15,46 @@ import { listeningAddress, runTiercache, type TiercacheProcess } from "../helper
  * invalidation channel waited for a subscriber connection that ioredis
  * keeps retrying, so start-up hung, and a SIGTERM (held until start-up
  * ends) did nothing. It now listens, with Redis unavailable, as with an
- * unreachable --redis-url, and stops on SIGTERM.
+ * unreachable --redis-url; serves once a Sentinel answers; and stops on
+ * SIGTERM.
  */
-describe("tiercache serve with every Redis Sentinel unreachable", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "tiercache-sentinels-down-"));
+describe("tiercache serve with every Redis Sentinel unreachable at start", () => {
+  const dir = mkdtempSync(join(tmpdir(), "tiercache-sentinels-down-"));
   let server: TiercacheProcess | undefined;
-  afterAll(() => {
+  const started: TestRedis[] = [];
+  afterAll(async () => {
     server?.child.kill("SIGKILL");
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const process of started.reverse()) await process.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  it("starts listening, and exits 0 on SIGTERM", async () => {
-    const port = await closedPort();
-    server = runTiercache(["serve", "--port", "0", "--metrics-port", "off", "--data-dir", dataDir, "--redis-sentinels", `127.0.0.1:${port}`]);
-    await listeningAddress(server);
+  it("starts listening, serves once a Sentinel answers, and exits 0 on SIGTERM", async () => {
+    const sentinelPort = await closedPort();
+    server = runTiercache(["serve", "--port", "0", "--metrics-port", "off", "--data-dir", join(dir, "data"), "--redis-sentinels", `127.0.0.1:${sentinelPort}`, "--redis-sentinel-name", "main"]);
+    const address = await listeningAddress(server);
     expect(server.stderr()).toContain("redis not reachable at start");
+
+    const redis = await startTestRedis();
+    started.push(redis);
+    const configFile = join(dir, "sentinel.conf");
+    writeFileSync(configFile, `sentinel monitor main ${redis.host} ${redis.port} 1\n`);
+    started.push(await startTestRedis({ configFile, sentinel: true, dir, port: sentinelPort }));
+    const raw = createClient(CacheService, address, credentials.createInsecure(), { defaultTimeoutMs: 2_000 });
+    try {
+      await eventually(async () => {
+        try {
+          await raw.set({ namespace: "late", key: "k", value: new TextEncoder().encode("v"), contentType: "text/plain" });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 15_000);
+      const got = await raw.get({ namespace: "late", key: "k" });
+      expect(new TextDecoder().decode(got.value)).toBe("v");
+    } finally {
+      raw.close();
+    }
     server.child.kill("SIGTERM");
     expect(await server.exit).toBe(0);
-  }, 30_000);
+  }, 45_000);
 });
