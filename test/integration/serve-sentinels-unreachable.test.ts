@@ -24,7 +24,7 @@ describe("tiercache serve with every Redis Sentinel unreachable at start", () =>
   const started: TestRedis[] = [];
   afterAll(async () => {
     server?.child.kill("SIGKILL");
-    for (const process of started.reverse()) await process.stop();
+    for (const redisProcess of started.reverse()) await redisProcess.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
