@@ -415,7 +415,7 @@ function checkOptionsUsed(config: ServerConfig, sources?: ReadonlyMap<keyof Serv
     }
     throw new ConfigError("--degraded-writes", `invalid ${label("degradedWrites", "--degraded-writes")}: it keeps writes in memory while the durable tier is down, and ${named} has none; ${drop.slice(3)}`);
   }
-  if (config.redisSentinels === undefined && config.redisSentinelName !== undefined && given(config, "redisSentinelName", sources)) {
+  if (config.redisSentinels === undefined && given(config, "redisSentinelName", sources)) {
     const used = config.redisUrl !== undefined ? "redisUrl" : config.redisClusterNodes !== undefined ? "redisClusterNodes" : undefined;
     if (used !== undefined) {
       const usedName = label(used, used === "redisUrl" ? "--redis-url" : "--redis-cluster-nodes");

@@ -19,7 +19,7 @@ export interface RedisConnectionOptions {
   readonly target: RedisTarget;
   /** ACL user for Cluster/Sentinel nodes (a standalone URL carries its own). */
   readonly username?: string | undefined;
-  /** Password for Cluster nodes, the Sentinel-managed master, or a standalone URL that carries none. */
+  /** Password for Cluster nodes or the Sentinel-managed master (a standalone URL carries its own: see {@link urlWithPassword}). */
   readonly password?: string | undefined;
   /** Password of the Sentinel processes themselves. */
   readonly sentinelPassword?: string | undefined;
@@ -91,8 +91,16 @@ export function urlHasPassword(url: string): boolean {
   }
 }
 
-/** The URL with `password` in its user part (for a URL that carries none), percent-encoded so that ioredis decodes it back exactly. */
-export function withPassword(url: string, password: string): string {
+/**
+ * The URL to connect to: `url` itself, or, given a `password` (an empty one
+ * is none), `url` with it in its user part, percent-encoded so that ioredis
+ * decodes it back exactly.
+ *
+ * @throws InvalidArgumentError when `url` carries a password too.
+ */
+export function urlWithPassword(url: string, password: string | undefined): string {
+  if (password === undefined || password === "") return url;
+  if (urlHasPassword(url)) throw new InvalidArgumentError("redis: the url carries a password and so does the password option; give it in one place");
   const parsed = new URL(url);
   try {
     parsed.password = encodeURIComponent(password);
@@ -161,7 +169,7 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
   let client: RedisClient;
   switch (target.kind) {
     case "standalone":
-      client = new Redis(options.password !== undefined && options.password !== "" && !urlHasPassword(target.url) ? withPassword(target.url, options.password) : target.url, connection);
+      client = new Redis(target.url, connection);
       break;
     case "sentinel":
       client = new Redis({

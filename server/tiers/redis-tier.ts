@@ -22,7 +22,7 @@ import {
   dataNodes,
   describeTarget,
   parseHostPort,
-  urlHasPassword,
+  urlWithPassword,
   type RedisClient,
   type RedisTarget,
 } from "./redis-connection.js";
@@ -146,10 +146,7 @@ export function resolveRedisTierOptions(options: RedisTierOptions): ResolvedRedi
   let target: RedisTarget;
   if (options.url !== undefined) {
     checkRedisUrl(options.url);
-    if (options.password !== undefined && options.password !== "" && urlHasPassword(options.url)) {
-      throw new InvalidArgumentError("redis: the url carries a password and so does the password option; give it in one place");
-    }
-    target = { kind: "standalone", url: options.url };
+    target = { kind: "standalone", url: urlWithPassword(options.url, options.password) };
   } else if (options.clusterNodes !== undefined) {
     if (options.clusterNodes.length === 0) throw new InvalidArgumentError("redis clusterNodes must list at least one node");
     target = { kind: "cluster", nodes: options.clusterNodes.map((n) => parseHostPort(n, "redis clusterNodes")) };
