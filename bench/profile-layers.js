@@ -41,7 +41,7 @@ if (!(Number.isInteger(rounds) && rounds > 0 && sliceMs > 0)) {
 }
 
 /** The layer of a profile node, by the script its function lives in. */
-export function layerOf(callFrame) {
+function layerOf(callFrame) {
   const { url, functionName } = callFrame;
   if (url === "") {
     if (functionName === "(idle)") return "idle";

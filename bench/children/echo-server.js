@@ -40,13 +40,10 @@
  * at start (server/malloc-thresholds.ts), for rows that show how much of a
  * ratio that alone explains.
  */
-import { Server } from "@grpc/grpc-js";
-import { boundServer } from "../lib/bound-server.js";
+import { boundServer, rawMethod, rawServer } from "../lib/bound-server.js";
 import { serveChild } from "../lib/child.js";
 import { guardedGet } from "../lib/guarded-get.js";
 import { importDist } from "../lib/paths.js";
-
-const passThrough = (bytes) => bytes;
 
 await serveChild(async (config) => {
   if (config.raiseMallocThresholds) (await importDist("server/malloc-thresholds.js")).raiseMallocThresholds();
@@ -74,16 +71,7 @@ await serveChild(async (config) => {
     await redis.connect();
   }
   const getGuarded = config.guardedGet && redis ? await guardedGet(redis) : undefined;
-  const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024, "grpc.max_send_message_length": 16 * 1024 * 1024 });
-  const method = (path, requestStream, responseStream) => ({
-    path,
-    requestStream,
-    responseStream,
-    requestSerialize: passThrough,
-    requestDeserialize: passThrough,
-    responseSerialize: passThrough,
-    responseDeserialize: passThrough,
-  });
+  const server = rawServer();
   const ack = Buffer.alloc(1);
   /** SET of a `key \0 value` request. */
   const store = (request) => {
@@ -92,10 +80,10 @@ await serveChild(async (config) => {
   };
   server.addService(
     {
-      unary: method("/bench.Echo/Unary", false, false),
-      bidi: method("/bench.Echo/Bidi", true, true),
-      store: method("/bench.Echo/Store", false, false),
-      session: method("/bench.Echo/Session", true, true),
+      unary: rawMethod("/bench.Echo/Unary"),
+      bidi: rawMethod("/bench.Echo/Bidi", true, true),
+      store: rawMethod("/bench.Echo/Store"),
+      session: rawMethod("/bench.Echo/Session", true, true),
     },
     {
       unary: getGuarded

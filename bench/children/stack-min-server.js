@@ -11,14 +11,12 @@
  * nothing per call. Nothing else: no namespaces, stats, budgets, coherence,
  * tracing or auth.
  */
-import { Server, status } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import { LRUCache } from "lru-cache";
-import { boundServer } from "../lib/bound-server.js";
+import { boundServer, rawMethod, rawServer } from "../lib/bound-server.js";
 import { serveChild } from "../lib/child.js";
 import { guardedGet } from "../lib/guarded-get.js";
 import { importDist } from "../lib/paths.js";
-
-const passThrough = (bytes) => bytes;
 
 await serveChild(async (config) => {
   (await importDist("server/pretenuring.js")).avoidPretenuring();
@@ -34,11 +32,10 @@ await serveChild(async (config) => {
   await redis.connect();
   const guarded = await guardedGet(redis);
   const memory = new LRUCache({ max: 1 });
-  const method = (path) => ({ path, requestStream: false, responseStream: false, requestSerialize: passThrough, requestDeserialize: passThrough, responseSerialize: passThrough, responseDeserialize: passThrough });
-  const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024, "grpc.max_send_message_length": 16 * 1024 * 1024 });
+  const server = rawServer();
   const bad = (callback, details) => callback({ code: status.INVALID_ARGUMENT, details });
   server.addService(
-    { get: method("/tiercache.v1.CacheService/Get"), setMany: method("/tiercache.v1.CacheService/SetMany") },
+    { get: rawMethod("/tiercache.v1.CacheService/Get"), setMany: rawMethod("/tiercache.v1.CacheService/SetMany") },
     {
       get: (call, callback) => {
         let request;

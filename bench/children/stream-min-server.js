@@ -9,13 +9,11 @@
  * server does (pretenuring off, malloc thresholds raised). Nothing else: no
  * namespaces, expiry, envelopes, stats, budgets, coherence, tracing or auth.
  */
-import { Server, status } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import { LRUCache } from "lru-cache";
-import { boundServer } from "../lib/bound-server.js";
+import { boundServer, rawMethod, rawServer } from "../lib/bound-server.js";
 import { serveChild } from "../lib/child.js";
 import { importDist } from "../lib/paths.js";
-
-const passThrough = (bytes) => bytes;
 
 await serveChild(async () => {
   (await importDist("server/pretenuring.js")).avoidPretenuring();
@@ -29,13 +27,12 @@ await serveChild(async () => {
   const setManyRequest = messageCodec(gen.SetManyRequestSchema);
   const setManyResponse = messageCodec(gen.SetManyResponseSchema);
   const stored = new LRUCache({ max: 100_000 });
-  const method = (path, requestStream, responseStream) => ({ path, requestStream, responseStream, requestSerialize: passThrough, requestDeserialize: passThrough, responseSerialize: passThrough, responseDeserialize: passThrough });
-  const server = new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024, "grpc.max_send_message_length": 16 * 1024 * 1024 });
+  const server = rawServer();
   server.addService(
     {
-      streamGet: method("/tiercache.v1.CacheService/StreamGet", true, true),
-      setMany: method("/tiercache.v1.CacheService/SetMany", false, false),
-      get: method("/tiercache.v1.CacheService/Get", false, false),
+      streamGet: rawMethod("/tiercache.v1.CacheService/StreamGet", true, true),
+      setMany: rawMethod("/tiercache.v1.CacheService/SetMany"),
+      get: rawMethod("/tiercache.v1.CacheService/Get"),
     },
     {
       streamGet: (call) => {

@@ -1,4 +1,16 @@
-import { ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+
+const passThrough = (bytes) => bytes;
+
+/** A grpc-js server for a baseline child: messages of up to 16 MiB each way, as tiercache allows. */
+export function rawServer() {
+  return new Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024, "grpc.max_send_message_length": 16 * 1024 * 1024 });
+}
+
+/** A method definition whose messages are raw bytes: the handler decodes and encodes them itself, or not at all. */
+export function rawMethod(path, requestStream = false, responseStream = false) {
+  return { path, requestStream, responseStream, requestSerialize: passThrough, requestDeserialize: passThrough, responseSerialize: passThrough, responseDeserialize: passThrough };
+}
 
 /**
  * Binds a baseline child's grpc-js `server` to a free loopback port and

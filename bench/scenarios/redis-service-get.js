@@ -17,6 +17,7 @@
 import { startChild } from "../lib/child.js";
 import { measured, unavailable } from "../lib/report.js";
 import { redisTierAvailable } from "../lib/redis-subject.js";
+import { preloadRedis } from "../lib/seeded-redis.js";
 import { messageSizes } from "../lib/sizes.js";
 import { fmt, median, us } from "../lib/stats.js";
 import { measureUnary } from "../lib/unary-pair.js";
@@ -35,9 +36,7 @@ export default {
     if (!redis) return { rows: [unavailable({ scenario: NAME, subject, baseline, reason: "no redis-server on PATH" })] };
     const hasTier = await redisTierAvailable();
     const sizes = await messageSizes();
-    const seed = await startChild("redis-load", { url: redis.url });
-    await seed.call("preload", { count: ctx.quick ? QUICK_KEYS : KEYS });
-    await seed.stop();
+    await preloadRedis(redis.url, ctx.quick ? QUICK_KEYS : KEYS);
     const servers = { echo: await startChild("echo-server", { unaryResponseBytes: sizes.getResponse, redisUrl: redis.url }, { profile: ctx.profile, label: `${NAME}-echo` }) };
     servers["echo-guarded"] = await startChild("echo-server", { unaryResponseBytes: sizes.getResponse, redisUrl: redis.url, guardedGet: true }, { profile: ctx.profile, label: `${NAME}-echo-guarded` });
     if (hasTier) {
