@@ -3,13 +3,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { credentials } from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
-import { createClient } from "../../core/grpc-adapter.js";
-import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
 import { closedPort } from "../helpers/closed-port.js";
 import { eventually } from "../helpers/eventually.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
+import { storesOnceReachable } from "../helpers/stores-once-reachable.js";
 import { listeningAddress, runTiercache, type TiercacheProcess } from "../helpers/tiercache-process.js";
 
 const run = promisify(execFile);
@@ -41,21 +39,7 @@ describe("tiercache serve with every Redis Cluster seed unreachable at start", (
     await run("redis-cli", ["-h", node.host, "-p", String(node.port), "cluster", "addslotsrange", "0", "16383"]);
     await eventually(async () => (await run("redis-cli", ["-h", node!.host, "-p", String(node!.port), "cluster", "info"])).stdout.includes("cluster_state:ok"), 10_000);
 
-    const raw = createClient(CacheService, address, credentials.createInsecure(), { defaultTimeoutMs: 2_000 });
-    try {
-      await eventually(async () => {
-        try {
-          await raw.set({ namespace: "late", key: "k", value: new TextEncoder().encode("v"), contentType: "text/plain" });
-          return true;
-        } catch {
-          return false;
-        }
-      }, 20_000);
-      const got = await raw.get({ namespace: "late", key: "k" });
-      expect(new TextDecoder().decode(got.value)).toBe("v");
-    } finally {
-      raw.close();
-    }
+    expect(await storesOnceReachable(address, "late", "k", 20_000)).toBe("v");
     const stored = await run("redis-cli", ["-h", node.host, "-p", String(node.port), "exists", "tiercache:{late}:k"]);
     expect(stored.stdout.trim()).toBe("1");
     server.child.kill("SIGTERM");

@@ -1,13 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials } from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
-import { createClient } from "../../core/grpc-adapter.js";
-import { CacheService } from "../../gen/tiercache/v1/cache_pb.js";
 import { closedPort } from "../helpers/closed-port.js";
-import { eventually } from "../helpers/eventually.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
+import { storesOnceReachable } from "../helpers/stores-once-reachable.js";
 import { listeningAddress, runTiercache, type TiercacheProcess } from "../helpers/tiercache-process.js";
 
 /**
@@ -39,21 +36,7 @@ describe("tiercache serve with every Redis Sentinel unreachable at start", () =>
     const configFile = join(dir, "sentinel.conf");
     writeFileSync(configFile, `sentinel monitor main ${redis.host} ${redis.port} 1\n`);
     started.push(await startTestRedis({ configFile, sentinel: true, dir, port: sentinelPort }));
-    const raw = createClient(CacheService, address, credentials.createInsecure(), { defaultTimeoutMs: 2_000 });
-    try {
-      await eventually(async () => {
-        try {
-          await raw.set({ namespace: "late", key: "k", value: new TextEncoder().encode("v"), contentType: "text/plain" });
-          return true;
-        } catch {
-          return false;
-        }
-      }, 15_000);
-      const got = await raw.get({ namespace: "late", key: "k" });
-      expect(new TextDecoder().decode(got.value)).toBe("v");
-    } finally {
-      raw.close();
-    }
+    expect(await storesOnceReachable(address, "late", "k", 15_000)).toBe("v");
     server.child.kill("SIGTERM");
     expect(await server.exit).toBe(0);
   }, 45_000);
