@@ -156,6 +156,17 @@ export class RedisGuard {
     return first.then(undefined, (error: unknown) => this.#afterFailure(op, scope, error));
   }
 
+  /**
+   * Tells the guard that the connection is ready again: it reconnected and
+   * Redis answered. An open breaker closes at once instead of waiting out
+   * its reset timeout; a breaker that opened on the failures of the
+   * reconnection's last moments would otherwise keep Redis unused for up to
+   * the reconnect delay on top of that timeout after Redis answered again.
+   */
+  connectionReady(): void {
+    if (this.#state !== "closed") this.#breaker.close();
+  }
+
   /** Stops the breaker's timers; later calls fail with "tier closed". */
   close(): void {
     this.#breaker.shutdown();

@@ -428,6 +428,7 @@ export class RedisTier implements DurableTier {
     client.on("ready", () => (this.#policyCheck = this.#checkEvictionPolicy()));
     this.#clock = options.clock;
     this.#guard = new RedisGuard(options);
+    client.on("ready", () => this.#guard.connectionReady());
     client.defineCommand("tiercacheTouch", { numberOfKeys: 1, lua: TOUCH_LUA });
     this.#touch = client as unknown as TouchCommand;
     client.defineCommand("tiercacheInvalidateTags", { numberOfKeys: 1, lua: INVALIDATE_TAGS_LUA });

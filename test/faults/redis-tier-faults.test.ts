@@ -147,6 +147,23 @@ describe("RedisTier under faults", () => {
     expect(lost).toEqual([]);
   });
 
+  it("a breaker that opened while Redis was down closes as soon as the connection is ready again, not after its reset timeout", async () => {
+    const port = await freePort();
+    let redis = await startTestRedis({ port, args: [] });
+    cleanups.push(() => redis.stop(true));
+    const transitions: BreakerState[] = [];
+    const t = await tier(redis.url, { breakerResetTimeoutMs: 60_000, onBreakerStateChange: (state) => transitions.push(state) });
+    await t.set("back", { key: "k", envelope: envelope("v"), expiresAt: 0 });
+
+    await redis.stop(true); // SIGKILL
+    expect(await eventually(() => t.get("back", "k").then(() => false, () => t.breakerState === "open"), 10_000)).toBe(true);
+    redis = await startTestRedis({ port, args: [] });
+    // The tier reconnects within its capped backoff (about 1 s); the breaker's 60 s reset timeout must not hold it shut.
+    expect(await eventually(() => t.get("back", "k").then(() => true, () => false), 10_000)).toBe(true);
+    expect(t.breakerState).toBe("closed");
+    expect(transitions).toEqual(["open", "closed"]);
+  });
+
   describe("a paused Redis (SIGSTOP)", () => {
     let redis: TestRedis;
     beforeAll(async () => {
