@@ -157,14 +157,15 @@ export class RedisGuard {
   }
 
   /**
-   * Tells the guard that the connection is ready again: it reconnected and
-   * Redis answered. An open breaker closes at once instead of waiting out
-   * its reset timeout; a breaker that opened on the failures of the
-   * reconnection's last moments would otherwise keep Redis unused for up to
-   * the reconnect delay on top of that timeout after Redis answered again.
+   * Tells the guard that Redis answered a command on a connection that came
+   * back from a reconnection: an open breaker closes at once, as after a
+   * probe that succeeded, instead of waiting out its reset timeout. A
+   * breaker that opened on the failures of the reconnection's last moments
+   * would otherwise keep Redis unused for up to the reconnect delay on top of
+   * that timeout after Redis answered again. A shut-down breaker stays shut.
    */
-  connectionReady(): void {
-    if (this.#state !== "closed") this.#breaker.close();
+  connectionConfirmed(): void {
+    if (this.#state !== "closed" && !this.#breaker.isShutdown) this.#breaker.close();
   }
 
   /** Stops the breaker's timers; later calls fail with "tier closed". */

@@ -428,7 +428,7 @@ export class RedisTier implements DurableTier {
     client.on("ready", () => (this.#policyCheck = this.#checkEvictionPolicy()));
     this.#clock = options.clock;
     this.#guard = new RedisGuard(options);
-    client.on("ready", () => this.#guard.connectionReady());
+    client.on("ready", () => void this.#confirmBack());
     client.defineCommand("tiercacheTouch", { numberOfKeys: 1, lua: TOUCH_LUA });
     this.#touch = client as unknown as TouchCommand;
     client.defineCommand("tiercacheInvalidateTags", { numberOfKeys: 1, lua: INVALIDATE_TAGS_LUA });
@@ -703,6 +703,25 @@ export class RedisTier implements DurableTier {
       return execResults(await tx.exec()).slice(0, ids.length) as Buffer[];
     });
     return headers.filter((prefix) => prefix.length > 0 && this.#freshOrCorrupt(prefix)).length;
+  }
+
+  /**
+   * After a (re)connection: while the breaker is not closed, one PING
+   * answered within the command timeout closes it (the ready check alone
+   * says less: ioredis skips it without the INFO permission).
+   */
+  async #confirmBack(): Promise<void> {
+    if (this.#closed || this.#guard.state === "closed") return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("no PONG in time")), this.options.commandTimeoutMs)));
+    try {
+      await Promise.race([this.#client.ping(), late]);
+    } catch {
+      return;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#guard.connectionConfirmed();
   }
 
   #exec<T>(name: string, idempotent: boolean, scope: CallScope | undefined, run: () => Promise<T>): Promise<T> {

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { RedisGuard, type GuardedOperation } from "../../server/tiers/redis-guard.js";
+import { silentLogger } from "../../server/logger.js";
+
+/** A guard whose breaker opens once half of at least 4 calls in its window failed, and would stay open a minute. */
+function guard(): RedisGuard {
+  return new RedisGuard({
+    commandTimeoutMs: 500,
+    retries: 0,
+    retryBaseMs: 1,
+    retryMaxMs: 1,
+    breakerErrorThresholdPercentage: 50,
+    breakerVolumeThreshold: 4,
+    breakerResetTimeoutMs: 60_000,
+    breakerRollingWindowMs: 10_000,
+    logger: silentLogger,
+    random: () => 0,
+  });
+}
+
+const failing: GuardedOperation<string> = { name: "get", idempotent: true, run: () => Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" })) };
+const answering: GuardedOperation<string> = { name: "get", idempotent: true, run: () => Promise.resolve("value") };
+
+async function openBreaker(g: RedisGuard): Promise<void> {
+  for (let i = 0; i < 4; i++) await g.exec(failing).catch(() => undefined);
+  expect(g.state).toBe("open");
+}
+
+describe("RedisGuard.connectionConfirmed", () => {
+  it("closes an open breaker at once: the next call runs instead of failing fast for the rest of the reset timeout", async () => {
+    const g = guard();
+    await openBreaker(g);
+    await expect(g.exec(answering)).rejects.toThrow(/circuit breaker open/);
+    g.connectionConfirmed();
+    expect(g.state).toBe("closed");
+    await expect(g.exec(answering)).resolves.toBe("value");
+    g.close();
+  });
+
+  it("does nothing to a closed breaker, and does not bring a shut-down one back", async () => {
+    const g = guard();
+    g.connectionConfirmed();
+    expect(g.state).toBe("closed");
+    await openBreaker(g);
+    g.close();
+    g.connectionConfirmed();
+    await expect(g.exec(answering)).rejects.toThrow(/tier closed/);
+  });
+});
