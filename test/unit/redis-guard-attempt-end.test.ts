@@ -1,22 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { AttemptEnd } from "../../server/tiers/attempt-end.js";
-import { RedisGuard } from "../../server/tiers/redis-guard.js";
-import { silentLogger } from "../../server/logger.js";
+import type { RedisGuard } from "../../server/tiers/redis-guard.js";
+import { testGuard } from "../helpers/test-guard.js";
 
 /** The guard ends each attempt's AttemptEnd exactly when it stops waiting for it. */
 function guard(commandTimeoutMs: number, retries = 0): RedisGuard {
-  return new RedisGuard({
-    commandTimeoutMs,
-    retries,
-    retryBaseMs: 1,
-    retryMaxMs: 1,
-    breakerErrorThresholdPercentage: 50,
-    breakerVolumeThreshold: 1_000,
-    breakerResetTimeoutMs: 1_000,
-    breakerRollingWindowMs: 10_000,
-    logger: silentLogger,
-    random: () => 0,
-  });
+  return testGuard(commandTimeoutMs, retries, { breakerVolumeThreshold: 1_000, breakerResetTimeoutMs: 1_000 });
 }
 
 describe("RedisGuard: the end of an attempt", () => {

@@ -1,22 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { RedisGuard, type GuardedOperation } from "../../server/tiers/redis-guard.js";
-import { silentLogger } from "../../server/logger.js";
-
-/** A guard whose breaker opens once half of at least 4 calls in its window failed, and would stay open a minute. */
-function guard(): RedisGuard {
-  return new RedisGuard({
-    commandTimeoutMs: 500,
-    retries: 0,
-    retryBaseMs: 1,
-    retryMaxMs: 1,
-    breakerErrorThresholdPercentage: 50,
-    breakerVolumeThreshold: 4,
-    breakerResetTimeoutMs: 60_000,
-    breakerRollingWindowMs: 10_000,
-    logger: silentLogger,
-    random: () => 0,
-  });
-}
+import type { GuardedOperation, RedisGuard } from "../../server/tiers/redis-guard.js";
+import { testGuard } from "../helpers/test-guard.js";
 
 const failing: GuardedOperation<string> = { name: "get", idempotent: true, run: () => Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" })) };
 const answering: GuardedOperation<string> = { name: "get", idempotent: true, run: () => Promise.resolve("value") };
@@ -28,7 +12,7 @@ async function openBreaker(g: RedisGuard): Promise<void> {
 
 describe("RedisGuard.connectionConfirmed", () => {
   it("closes an open breaker at once: the next call runs instead of failing fast for the rest of the reset timeout", async () => {
-    const g = guard();
+    const g = testGuard(500, 0);
     await openBreaker(g);
     await expect(g.exec(answering)).rejects.toThrow(/circuit breaker open/);
     g.connectionConfirmed();
@@ -38,7 +22,7 @@ describe("RedisGuard.connectionConfirmed", () => {
   });
 
   it("does nothing to a closed breaker, and does not bring a shut-down one back", async () => {
-    const g = guard();
+    const g = testGuard(500, 0);
     g.connectionConfirmed();
     expect(g.state).toBe("closed");
     await openBreaker(g);

@@ -1,22 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { AttemptEnd } from "../../server/tiers/attempt-end.js";
-import { RedisGuard, type GuardedOperation } from "../../server/tiers/redis-guard.js";
-import { silentLogger } from "../../server/logger.js";
+import type { GuardedOperation, RedisGuard } from "../../server/tiers/redis-guard.js";
+import { testGuard } from "../helpers/test-guard.js";
 
 /** A guard whose breaker opens once half of at least 4 attempts in its window failed. */
 function guard(commandTimeoutMs: number): RedisGuard {
-  return new RedisGuard({
-    commandTimeoutMs,
-    retries: 1,
-    retryBaseMs: 1,
-    retryMaxMs: 1,
-    breakerErrorThresholdPercentage: 50,
-    breakerVolumeThreshold: 4,
-    breakerResetTimeoutMs: 60_000,
-    breakerRollingWindowMs: 10_000,
-    logger: silentLogger,
-    random: () => 0,
-  });
+  return testGuard(commandTimeoutMs, 1);
 }
 
 /** An operation whose reply takes `ms` (Redis busy, not down). */
