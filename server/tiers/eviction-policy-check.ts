@@ -1,5 +1,6 @@
 import type { Logger } from "../logger.js";
 import { dataNodes, type RedisClient } from "./redis-connection.js";
+import { withinMs } from "./within-ms.js";
 
 /**
  * What a Redis node's `maxmemory-policy` means for tags: the hash of a
@@ -53,14 +54,5 @@ export function warnAboutEvictionPolicy(verdict: EvictionPolicyVerdict, logger: 
       "could not check the Redis eviction policy (CONFIG GET maxmemory-policy failed); tags hold only under noeviction or a volatile-* policy",
       { redis: where, reason: verdict.reason },
     );
-  }
-}
-
-async function withinMs<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
   }
 }

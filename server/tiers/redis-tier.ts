@@ -29,6 +29,7 @@ import {
 import { RedisGuard, replyCode, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
 import { WriteCoalescing } from "./write-coalescing.js";
 import { dropLateCommands, issueIn } from "./late-commands.js";
+import { withinMs } from "./within-ms.js";
 import { checkEvictionPolicy, warnAboutEvictionPolicy, type EvictionPolicyVerdict } from "./eviction-policy-check.js";
 import { checkKeyPrefix, leaseKey, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
 
@@ -712,14 +713,10 @@ export class RedisTier implements DurableTier {
    */
   async #confirmBack(): Promise<void> {
     if (this.#closed || this.#guard.state === "closed") return;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("no PONG in time")), this.options.commandTimeoutMs)));
     try {
-      await Promise.race([this.#client.ping(), late]);
+      await withinMs(this.#client.ping(), this.options.commandTimeoutMs);
     } catch {
       return;
-    } finally {
-      clearTimeout(timer);
     }
     this.#guard.connectionConfirmed();
   }
