@@ -127,6 +127,7 @@ await serveChild(async (config) => {
   async function closedLoop(call, concurrency, durationMs, maxCalls, keepSamples = false) {
     const samples = new Float64Array(Math.max(1, Math.min(MAX_SAMPLES, maxCalls)));
     let calls = 0;
+    const cpu0 = process.cpuUsage();
     const start = performance.now();
     const end = start + durationMs;
     const worker = async () => {
@@ -139,16 +140,17 @@ await serveChild(async (config) => {
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
     const elapsedMs = performance.now() - start;
+    const cpu = process.cpuUsage(cpu0);
     const recorded = Math.min(calls, samples.length);
     const { p50, p99 } = latencySummary(samples, recorded);
-    const result = { calls, elapsedMs, opsPerSec: (calls / elapsedMs) * 1000, p50, p99 };
+    const result = { calls, elapsedMs, opsPerSec: (calls / elapsedMs) * 1000, p50, p99, loadCpuMicros: cpu.user + cpu.system };
     if (keepSamples) result.samples = samples.slice(0, recorded);
     return result;
   }
 
   return {
     info: { keys: keys.length },
-    /** { target: "tc" | "echo", concurrency, durationMs, maxCalls } -> { calls, elapsedMs, opsPerSec, p50, p99 (µs) } */
+    /** { target: "tc" | "echo", concurrency, durationMs, maxCalls } -> { calls, elapsedMs, opsPerSec, p50, p99 (µs), loadCpuMicros (this process's CPU) } */
     unary: ({ target, concurrency = 1, durationMs = 1000, maxCalls = Number.MAX_SAFE_INTEGER, samples = false }) =>
       closedLoop(unaryCall[target], concurrency, durationMs, maxCalls, samples),
     /** { target: "tc-batched" | "tc-perkey" | "stack-min-batched" | "echo-packed", durationMs, maxOps } -> per bulk op of `bulkKeys` keys */

@@ -10,6 +10,11 @@
  * raised: server/pretenuring.ts, server/malloc-thresholds.ts), which costs
  * nothing per call. Nothing else: no namespaces, stats, budgets, coherence,
  * tracing or auth.
+ *
+ * Without `redisUrl` it is the least server of a memory-tier Get (the
+ * `service-get` scenario): SetMany stores copies of the values in an
+ * lru-cache per namespace, large enough for every key, and Get answers from
+ * it alone.
  */
 import { status } from "@grpc/grpc-js";
 import { LRUCache } from "lru-cache";
@@ -27,11 +32,11 @@ await serveChild(async (config) => {
   const getResponse = messageCodec(gen.GetResponseSchema);
   const setManyRequest = messageCodec(gen.SetManyRequestSchema);
   const setManyResponse = messageCodec(gen.SetManyResponseSchema);
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, enableAutoPipelining: false, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
-  await redis.connect();
-  const guarded = await guardedGet(redis);
+  const redis = config.redisUrl ? await connected(config.redisUrl) : undefined;
+  const guarded = redis ? await guardedGet(redis) : undefined;
   const memory = new LRUCache({ max: 1 });
+  /** Without Redis: namespace -> its lru-cache, so that a key is looked up as it came. */
+  const namespaces = new Map();
   const server = rawServer();
   const bad = (callback, details) => callback({ code: status.INVALID_ARGUMENT, details });
   server.addService(
@@ -46,11 +51,13 @@ await serveChild(async (config) => {
         }
         const key = request.key;
         if (key === "" || Buffer.byteLength(key) > 1024) return bad(callback, "bad key");
-        const id = `stackmin:${request.namespace || "default"}:${key}`;
-        const held = memory.get(id);
+        const id = redis ? `stackmin:${request.namespace || "default"}:${key}` : key;
+        const held = (redis ? memory : namespaces.get(request.namespace || "default"))?.get(id);
+        // Into the shared send scratch, as tiercache's server encodes: grpc-js copies the bytes before the next call.
         const answer = (stored, tier) =>
-          callback(null, getResponse.encode(stored === undefined ? { found: false } : { found: true, value: stored.value, contentType: stored.contentType, tier }));
+          callback(null, getResponse.encodeToSend(stored === undefined ? { found: false } : { found: true, value: stored.value, contentType: stored.contentType, tier }));
         if (held !== undefined) return answer(held, gen.Tier.MEMORY);
+        if (!guarded) return answer(undefined);
         guarded(call, id).then(
           (raw) => {
             if (raw === null) return answer(undefined);
@@ -64,6 +71,12 @@ await serveChild(async (config) => {
       },
       setMany: (call, callback) => {
         const request = setManyRequest.decode(call.request);
+        if (!redis) {
+          const namespace = request.namespace || "default";
+          if (!namespaces.has(namespace)) namespaces.set(namespace, new LRUCache({ max: config.memoryEntries ?? 100_000 }));
+          for (const entry of request.entries) namespaces.get(namespace).set(entry.key, { contentType: entry.contentType, value: Buffer.from(entry.value) });
+          return callback(null, setManyResponse.encode({ stored: request.entries.length }));
+        }
         const pipeline = redis.pipeline();
         for (const entry of request.entries) pipeline.set(`stackmin:${request.namespace || "default"}:${entry.key}`, Buffer.concat([Buffer.from(`${entry.contentType}\0`, "latin1"), entry.value]));
         pipeline.exec().then(
@@ -75,3 +88,11 @@ await serveChild(async (config) => {
   );
   return boundServer(server, redis);
 });
+
+/** An ioredis client that fails fast, as tiercache's connection does. */
+async function connected(url) {
+  const { Redis } = await import("ioredis");
+  const redis = new Redis(url, { lazyConnect: true, enableAutoPipelining: false, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+  await redis.connect();
+  return redis;
+}

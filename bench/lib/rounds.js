@@ -17,11 +17,12 @@ export function cpuMicros(before, after) {
  * One measurement of each target made of `slices` short slices in ABBA
  * order (A B B A A B …; with more than two targets, in the orders of
  * {@link roundOrder}), so slow drifts of the machine hit all alike.
- * `runSlice(target)` resolves to `{ calls, elapsedMs, samples?, cpuMicros? }`;
- * returns per target: calls, opsPerSec, p50/p99 over all samples, cpu per call.
+ * `runSlice(target)` resolves to `{ calls, elapsedMs, samples?, cpuMicros?, loadCpuMicros? }`;
+ * returns per target: calls, opsPerSec, p50/p99 over all samples, CPU per call
+ * of the server (`cpuPerCall`) and of the load process (`loadCpuPerCall`).
  */
 export async function slicedPair(targets, slices, runSlice) {
-  const acc = Object.fromEntries(targets.map((t) => [t, { calls: 0, elapsedMs: 0, cpu: 0, samples: [] }]));
+  const acc = Object.fromEntries(targets.map((t) => [t, { calls: 0, elapsedMs: 0, cpu: 0, loadCpu: 0, samples: [] }]));
   for (let s = 0; s < slices; s++) {
     // Two targets: A B B A …; more: rotated and reversed in turn, so that no target always runs between the others.
     const order = targets.length > 2 ? roundOrder(s, targets) : s % 2 === 0 ? targets : [...targets].reverse();
@@ -31,6 +32,7 @@ export async function slicedPair(targets, slices, runSlice) {
       a.calls += r.calls;
       a.elapsedMs += r.elapsedMs;
       a.cpu += r.cpuMicros ?? 0;
+      a.loadCpu += r.loadCpuMicros ?? 0;
       if (r.samples) a.samples.push(r.samples);
     }
   }
@@ -44,7 +46,7 @@ export async function slicedPair(targets, slices, runSlice) {
         offset += s.length;
       }
       const { p50, p99 } = all.length > 0 ? latencySummary(all) : { p50: NaN, p99: NaN };
-      return [t, { calls: a.calls, opsPerSec: (a.calls / a.elapsedMs) * 1000, msPerOp: a.elapsedMs / a.calls, p50, p99, cpuPerCall: a.cpu / a.calls }];
+      return [t, { calls: a.calls, opsPerSec: (a.calls / a.elapsedMs) * 1000, msPerOp: a.elapsedMs / a.calls, p50, p99, cpuPerCall: a.cpu / a.calls, loadCpuPerCall: a.loadCpu / a.calls }];
     }),
   );
 }

@@ -10,7 +10,8 @@ import { fmt, us } from "./stats.js";
 
 /**
  * Per target, one entry per round: { seq, c10, c100 } as slicedPair gives
- * them, and cpuPerCall (µs, at 100 in flight). With `seqCpu`, server CPU is
+ * them, cpuPerCall (server CPU, µs, at 100 in flight) and loadCpuPerCall (the
+ * load process's, at 100 in flight). With `seqCpu`, server CPU is
  * read around the sequential slices too (`seq.cpuPerCall`).
  */
 export async function measureUnary(ctx, load, servers, targets, { seqCpu = false } = {}) {
@@ -37,12 +38,12 @@ export async function measureUnary(ctx, load, servers, targets, { seqCpu = false
     const seq = await measure(1, 300, 30, seqCpu);
     const c10 = await measure(10, 250, 60, false);
     const c100 = await measure(100, 400, 100, true);
-    for (const target of targets) results[target].push({ seq: seq[target], c10: c10[target], c100: c100[target], cpuPerCall: c100[target].cpuPerCall });
+    for (const target of targets) results[target].push({ seq: seq[target], c10: c10[target], c100: c100[target], cpuPerCall: c100[target].cpuPerCall, loadCpuPerCall: c100[target].loadCpuPerCall });
     ctx.log(
       `  round ${round + 1}: ${targets
         .map((t) => {
           const r = results[t].at(-1);
-          return `${t}: p50 ${us(r.seq.p50)} p99 ${us(r.seq.p99)}, c10 p99 ${us(r.c10.p99)}, c100 ${fmt(r.c100.opsPerSec)}/s, cpu ${r.cpuPerCall.toFixed(0)} µs`;
+          return `${t}: p50 ${us(r.seq.p50)} p99 ${us(r.seq.p99)}, c10 p99 ${us(r.c10.p99)}, c100 ${fmt(r.c100.opsPerSec)}/s, cpu ${r.cpuPerCall.toFixed(0)} µs (load ${r.loadCpuPerCall.toFixed(0)} µs)`;
         })
         .join(" | ")}`,
     );

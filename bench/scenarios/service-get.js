@@ -3,9 +3,12 @@
  * "memory", 10k keys of 1 KiB, every Get a hit) called through CacheClient
  * (protobuf both ways), against a bare grpc-js echo server answering with
  * the same number of bytes; also the same Get from a bare grpc-js client,
- * which tells the server's share of the gap. Server, echo and load generator are three
- * processes; each round measures both
- * servers in interleaved ABBA slices.
+ * which tells the server's share of the gap; and, for information, the least
+ * server on tiercache's stack that does a memory-tier Get's work
+ * (bench/children/stack-min-server.js without Redis), through the same
+ * CacheClient: what the stack itself allows. Each server and the load
+ * generator are processes of their own; each round measures the servers in
+ * interleaved slices.
  */
 import { startChild } from "../lib/child.js";
 import { measured } from "../lib/report.js";
@@ -20,24 +23,37 @@ export default {
   description: "memory-tier Get via the service (protobuf, 1 KiB) vs grpc-js echo: latency, throughput, server CPU/call",
   async run(ctx) {
     const sizes = await messageSizes();
-    const [echo, tc] = await Promise.all([
+    const [echo, tc, stackMin] = await Promise.all([
       startChild("echo-server", { unaryResponseBytes: sizes.getResponse }, { profile: ctx.profile, label: `${NAME}-echo` }),
       startChild("tiercache-server", { storage: "memory" }, { profile: ctx.profile, label: `${NAME}-tiercache` }),
+      startChild("stack-min-server", {}, { profile: ctx.profile, label: `${NAME}-stack-min` }),
     ]);
-    const servers = { echo, tc, "tc-raw": tc };
+    const servers = { echo, tc, "tc-raw": tc, "stack-min": stackMin };
     const load = await startChild("grpc-load", {
       tcAddress: servers.tc.info.address,
       echoAddress: servers.echo.info.address,
+      stackMinAddress: servers["stack-min"].info.address,
       getRequestBytes: sizes.getRequest,
       keys: ctx.quick ? 1000 : 10_000,
     }, { profile: ctx.profile, label: `${NAME}-load` });
     try {
-      const results = await measureUnary(ctx, load, servers, ["echo", "tc", "tc-raw"]);
-      const per = (pick) => results.tc.map((t, i) => pick(t) / pick(results.echo[i]));
+      const results = await measureUnary(ctx, load, servers, ["echo", "tc", "tc-raw", "stack-min"]);
+      const ratio = (a, b, pick) => results[a].map((t, i) => pick(t) / pick(results[b][i]));
+      const per = (pick) => ratio("tc", "echo", pick);
       const med = (target, pick) => median(results[target].map(pick));
       const pair = (pick, f) => `${f(med("tc", pick))} vs ${f(med("echo", pick))}`;
       const subject = "tiercache Get (CacheClient, memory tier)";
       const baseline = "grpc-js echo, same bytes";
+      // Information: the least server on this stack against the goals' baseline, and tiercache against it.
+      const leastServer = "the least server on this stack (bench/children/stack-min-server.js, memory)";
+      const stackRows = [
+        ["p50, sequential", (r) => r.seq.p50, us],
+        ["throughput, 100 in flight", (r) => r.c100.opsPerSec, (v) => `${fmt(v)} ops/s`],
+        ["server CPU per call", (r) => r.cpuPerCall, (v) => `${v.toFixed(0)} µs`],
+      ].flatMap(([label, pick, f]) => [
+        measured({ scenario: NAME, subject: `${leastServer}: ${label}`, baseline, ratios: ratio("stack-min", "echo", pick), context: `${f(med("stack-min", pick))} vs ${f(med("echo", pick))}; through CacheClient, as tiercache: what the stack itself allows` }),
+        measured({ scenario: NAME, subject: `${subject}: ${label}`, baseline: leastServer, ratios: ratio("tc", "stack-min", pick), context: `${f(med("tc", pick))} vs ${f(med("stack-min", pick))}; what tiercache's features take beyond it` }),
+      ]);
       return {
         rows: [
           measured({ scenario: NAME, subject: `${subject}: p50, sequential`, baseline, ratios: per((r) => r.seq.p50), goal: { op: "<=", value: 1.15 }, context: `p50 ${pair((r) => r.seq.p50, us)}` }),
@@ -47,11 +63,16 @@ export default {
           measured({ scenario: NAME, subject: `${subject}: server CPU per call`, baseline, ratios: per((r) => r.cpuPerCall), goal: { op: "<=", value: 1.25 }, context: `${pair((r) => r.cpuPerCall, (v) => v.toFixed(0))} µs/call (at 100 in flight)` }),
           // Diagnostic: the same Get from a bare grpc-js client (no client-side protobuf or serializer): the server's share.
           measured({ scenario: NAME, subject: "tiercache Get, bare grpc-js client: p50, sequential", baseline, ratios: results["tc-raw"].map((t, i) => t.seq.p50 / results.echo[i].seq.p50), context: `p50 ${us(med("tc-raw", (r) => r.seq.p50))} vs ${us(med("echo", (r) => r.seq.p50))} (server's share of the p50 gap)` }),
+          // Diagnostic: at 100 in flight the load process's one thread is the busier of the two processes, so its CPU per call bounds the throughput.
+          ...["tc", "tc-raw", "stack-min"].map((target) =>
+            measured({ scenario: NAME, subject: `load process CPU per call, 100 in flight: ${target}`, baseline: "the same, calling the echo", ratios: ratio(target, "echo", (r) => r.loadCpuPerCall), context: `${med(target, (r) => r.loadCpuPerCall).toFixed(0)} vs ${med("echo", (r) => r.loadCpuPerCall).toFixed(0)} µs/call` }),
+          ),
+          ...stackRows,
         ],
       };
     } finally {
       await load.stop();
-      await Promise.all([servers.echo.stop(), servers.tc.stop()]);
+      await Promise.all([servers.echo.stop(), servers.tc.stop(), servers["stack-min"].stop()]);
     }
   },
 };
