@@ -84,7 +84,9 @@ const TRANSIENT_REPLIES = new Set(["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN",
  *    short and secret-free (the original error is its `cause`).
  *
  * Each attempt counts separately in the breaker's rolling window, so an open
- * breaker also cuts a retry loop short. Inside the breaker every attempt
+ * breaker also cuts a retry loop short. An attempt the breaker refuses is
+ * not counted there: it never reached Redis, and counted as a call that did
+ * not fail it would keep a closed breaker from opening again. Inside the breaker every attempt
  * has the whole `commandTimeoutMs`, and a timeout there counts as a failure.
  * A reply error that shows Redis is up but refuses this command (WRONGTYPE,
  * NOPERM…) is neither retried nor counted against the breaker. Neither an
@@ -218,6 +220,8 @@ export class RedisGuard {
    */
   #attempt<T>(op: GuardedOperation<T>, left: number, scope: CallScope | undefined): Promise<T> {
     const { commandTimeoutMs } = this.#options;
+    // Refused here rather than by opossum, which would count the refusal in its window as a call that did not fail.
+    if (this.#refusing()) return Promise.reject(openBreakerError());
     const end = new AttemptEnd();
     try {
       const fired = this.#breaker.fire(() => withTimeout(op, end, commandTimeoutMs)) as Promise<T>;
@@ -227,6 +231,15 @@ export class RedisGuard {
       end.end();
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Whether opossum would refuse an attempt now: open, or half-open with its
+   * one probe already running (a shut-down breaker refuses in `fire` itself).
+   */
+  #refusing(): boolean {
+    const breaker = this.#breaker;
+    return !breaker.isShutdown && !breaker.closed && !breaker.pendingClose;
   }
 
   #fail(op: GuardedOperation<unknown>, reason: string, cause?: unknown): TierUnavailableError {
@@ -290,6 +303,11 @@ function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<vo
     const timer = setTimeout(() => (signal?.removeEventListener("abort", onAbort), resolve()), ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** The error of an attempt the open breaker refused, as opossum makes it. */
+function openBreakerError(): Error & { code: string } {
+  return Object.assign(new Error("Breaker is open"), { code: "EOPENBREAKER" });
 }
 
 function isBreakerRejection(err: unknown): err is Error & { code: string } {
