@@ -2,7 +2,8 @@
  * The least server on tiercache's stack that does a Redis-tier Get's work
  * (`node bench/compare-builds.js <dist> stack-min`): CacheService.Get over
  * grpc-js, the request decoded inside the handler and the response encoded
- * with tiercache's codec (core/wire), the key checked, a 1-entry lru-cache
+ * with tiercache's codec (core/wire) into its send scratch, as tiercache's
+ * server encodes it, the key checked, a 1-entry lru-cache
  * looked up and the value promoted into it, the GET behind the floor's
  * failure policy (bench/lib/guarded-get.js). SetMany only seeds Redis for
  * the load child. At start it sets the process up as tiercache's server
