@@ -4,6 +4,7 @@ import type { CallScope } from "../engine/durable-tier.js";
 import { cancelReasonOf, raceCancel } from "../engine/scope-cancel.js";
 import type { Logger } from "../logger.js";
 import { AttemptEnd } from "./attempt-end.js";
+import { BreakerWindow } from "./breaker-window.js";
 
 /** State of the circuit breaker in front of Redis. */
 export type BreakerState = "closed" | "open" | "half-open";
@@ -84,9 +85,10 @@ const TRANSIENT_REPLIES = new Set(["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN",
  *    short and secret-free (the original error is its `cause`).
  *
  * Each attempt counts separately in the breaker's rolling window, so an open
- * breaker also cuts a retry loop short. An attempt the breaker refuses is
- * not counted there: it never reached Redis, and counted as a call that did
- * not fail it would keep a closed breaker from opening again. Inside the breaker every attempt
+ * breaker also cuts a retry loop short. A breaker that closes starts from an
+ * empty window ({@link BreakerWindow}): it opens again on the failures of the
+ * calls made since, neither at the first one nor only after as many as it
+ * refused calls while open. Inside the breaker every attempt
  * has the whole `commandTimeoutMs`, and a timeout there counts as a failure.
  * A reply error that shows Redis is up but refuses this command (WRONGTYPE,
  * NOPERM…) is neither retried nor counted against the breaker. Neither an
@@ -99,6 +101,7 @@ const TRANSIENT_REPLIES = new Set(["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN",
 export class RedisGuard {
   readonly #options: RedisGuardOptions;
   readonly #breaker: CircuitBreaker<[Attempt], unknown>;
+  readonly #window: BreakerWindow;
   readonly #random: () => number;
   readonly #stats: RedisGuardStats = { calls: 0, failures: 0, timeouts: 0, retries: 0, shortCircuited: 0, breakerOpens: 0 };
   #state: BreakerState = "closed";
@@ -106,6 +109,7 @@ export class RedisGuard {
   constructor(options: RedisGuardOptions) {
     this.#options = options;
     this.#random = options.random ?? Math.random;
+    this.#window = new BreakerWindow(options.breakerRollingWindowMs);
     this.#breaker = new CircuitBreaker<[Attempt], unknown>((attempt) => attempt(), {
       name: "redis",
       timeout: false, // per-attempt timeouts depend on the deadline: applied inside the attempt
@@ -113,7 +117,8 @@ export class RedisGuard {
       volumeThreshold: options.breakerVolumeThreshold,
       resetTimeout: options.breakerResetTimeoutMs,
       rollingCountTimeout: options.breakerRollingWindowMs,
-      rollingCountBuckets: 10,
+      rollingCountBuckets: this.#window.buckets,
+      rotateBucketController: this.#window.controller,
       // Neither is read here; with them on, every second opossum concatenated and sorted the latency of every call in the window.
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
@@ -130,6 +135,7 @@ export class RedisGuard {
       this.#setState("half-open");
     });
     this.#breaker.on("close", () => {
+      this.#window.clear();
       this.#options.logger.info("redis circuit breaker closed: redis answers again");
       this.#setState("closed");
     });
@@ -173,6 +179,7 @@ export class RedisGuard {
   /** Stops the breaker's timers; later calls fail with "tier closed". */
   close(): void {
     this.#breaker.shutdown();
+    this.#window.stop();
   }
 
   /** Starts an attempt now (its failures reject), unless the call was cancelled or its deadline passed: then throws why. */
@@ -220,8 +227,6 @@ export class RedisGuard {
    */
   #attempt<T>(op: GuardedOperation<T>, left: number, scope: CallScope | undefined): Promise<T> {
     const { commandTimeoutMs } = this.#options;
-    // Refused here rather than by opossum, which would count the refusal in its window as a call that did not fail.
-    if (this.#refusing()) return Promise.reject(openBreakerError());
     const end = new AttemptEnd();
     try {
       const fired = this.#breaker.fire(() => withTimeout(op, end, commandTimeoutMs)) as Promise<T>;
@@ -231,15 +236,6 @@ export class RedisGuard {
       end.end();
       return Promise.reject(err);
     }
-  }
-
-  /**
-   * Whether opossum would refuse an attempt now: open, or half-open with its
-   * one probe already running (a shut-down breaker refuses in `fire` itself).
-   */
-  #refusing(): boolean {
-    const breaker = this.#breaker;
-    return !breaker.isShutdown && !breaker.closed && !breaker.pendingClose;
   }
 
   #fail(op: GuardedOperation<unknown>, reason: string, cause?: unknown): TierUnavailableError {
@@ -303,11 +299,6 @@ function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<vo
     const timer = setTimeout(() => (signal?.removeEventListener("abort", onAbort), resolve()), ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
-}
-
-/** The error of an attempt the open breaker refused, as opossum makes it. */
-function openBreakerError(): Error & { code: string } {
-  return Object.assign(new Error("Breaker is open"), { code: "EOPENBREAKER" });
 }
 
 function isBreakerRejection(err: unknown): err is Error & { code: string } {

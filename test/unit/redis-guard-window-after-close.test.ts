@@ -3,20 +3,24 @@ import type { GuardedOperation, RedisGuard } from "../../server/tiers/redis-guar
 import { testGuard } from "../helpers/test-guard.js";
 
 /**
- * Calls refused while the breaker is open never reached Redis, so they must
- * not count in its window as calls that ran. opossum counts each one as a
- * call (`fires`) that did not fail: after 200 refusals a breaker closed by a
- * reconnection (or by a probe) needed about 200 new failures to open again,
- * and meanwhile every call waited out its timeout and retries.
+ * A breaker that closes (a probe answered, or Redis answered after a
+ * reconnection) starts from an empty window. opossum keeps its window across
+ * a close: the failures that opened the breaker made the first new failure
+ * reopen it, and the calls it refused while open, each counted as a call that
+ * did not fail, meant that after 200 refusals it took about 200 new failures
+ * to open again while every call waited out its timeout and retries.
  */
 const failing: GuardedOperation<string> = { name: "get", idempotent: true, run: () => Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" })) };
 const answering: GuardedOperation<string> = { name: "get", idempotent: true, run: () => Promise.resolve("value") };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** testGuard's breaker opens once half of at least 4 calls in its window failed. */
+const VOLUME = 4;
 
 async function openThenRefuse(g: RedisGuard, refusals: number): Promise<void> {
-  for (let i = 0; i < 4; i++) await g.exec(failing).catch(() => undefined);
+  for (let i = 0; i < VOLUME; i++) await g.exec(failing).catch(() => undefined);
   expect(g.state).toBe("open");
   for (let i = 0; i < refusals; i++) await expect(g.exec(answering)).rejects.toThrow(/circuit breaker open/);
-  expect(g.stats().shortCircuited).toBe(refusals);
 }
 
 /** Failing calls until the breaker opens: how many it took. */
@@ -28,31 +32,51 @@ async function failuresToReopen(g: RedisGuard): Promise<number> {
   return Infinity;
 }
 
-describe("RedisGuard: refused calls do not count in the breaker's window", () => {
-  it("a breaker closed by a confirmed reconnection opens again on the next failures, however many calls it refused", async () => {
+describe("RedisGuard: a breaker that closes starts from an empty window", () => {
+  it("after a confirmed reconnection it opens again once the new calls reach the volume threshold failing, however many calls it refused", async () => {
     const g = testGuard(500, 0);
     await openThenRefuse(g, 200);
     g.connectionConfirmed();
     expect(g.state).toBe("closed");
-    expect(await failuresToReopen(g)).toBeLessThanOrEqual(4);
+    expect(await failuresToReopen(g)).toBe(VOLUME);
     g.close();
   });
 
   it("so does a breaker closed by a probe that succeeded after its reset timeout", async () => {
     const g = testGuard(500, 0, { breakerResetTimeoutMs: 50 });
     await openThenRefuse(g, 200);
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await sleep(80);
     expect(g.state).toBe("half-open");
     await expect(g.exec(answering)).resolves.toBe("value");
     expect(g.state).toBe("closed");
-    expect(await failuresToReopen(g)).toBeLessThanOrEqual(4);
+    expect(await failuresToReopen(g)).toBe(VOLUME);
+    g.close();
+  });
+
+  it("one failure soon after the close, among successes, does not open it again", async () => {
+    const g = testGuard(500, 0);
+    await openThenRefuse(g, 0);
+    g.connectionConfirmed();
+    for (let i = 0; i < 3; i++) await g.exec(answering);
+    await g.exec(failing).catch(() => undefined);
+    expect(g.state).toBe("closed");
+    g.close();
+  });
+
+  it("the window still rolls: failures older than it no longer count", async () => {
+    const g = testGuard(500, 0, { breakerRollingWindowMs: 100 });
+    for (let i = 0; i < VOLUME - 1; i++) await g.exec(failing).catch(() => undefined);
+    await sleep(250);
+    await g.exec(failing).catch(() => undefined);
+    expect(g.state).toBe("closed");
+    expect(await failuresToReopen(g)).toBe(VOLUME - 1);
     g.close();
   });
 
   it("a half-open breaker lets one probe through and refuses the calls made while it runs", async () => {
     const g = testGuard(500, 0, { breakerResetTimeoutMs: 50 });
     await openThenRefuse(g, 1);
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await sleep(80);
     let answer!: (value: string) => void;
     const probe = g.exec({ name: "get", idempotent: true, run: () => new Promise<string>((resolve) => (answer = resolve)) });
     await expect(g.exec(answering)).rejects.toThrow(/circuit breaker open/);
