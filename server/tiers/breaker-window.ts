@@ -1,5 +1,8 @@
 import { EventEmitter } from "node:events";
 
+/** Longest delay a Node timer takes (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Buckets of the breaker's rolling window. */
 export const BREAKER_WINDOW_BUCKETS = 10;
 
@@ -16,15 +19,26 @@ export class BreakerWindow {
   /** The emitter to give opossum as `rotateBucketController`. */
   readonly controller = new EventEmitter();
   readonly #timer: NodeJS.Timeout;
+  #epoch = 0;
 
   constructor(windowMs: number, readonly buckets = BREAKER_WINDOW_BUCKETS) {
     this.#timer = setInterval(() => this.controller.emit("rotate"), Math.max(1, Math.floor(windowMs / buckets)));
     this.#timer.unref();
   }
 
-  /** Empties the window. */
+  /** Empties the window and starts a new epoch. */
   clear(): void {
+    this.#epoch++;
     for (let i = 0; i < this.buckets; i++) this.controller.emit("rotate");
+  }
+
+  /**
+   * How many times the window was emptied: an attempt that started in an
+   * earlier epoch must not count when it settles, since its start was
+   * emptied away with the window.
+   */
+  get epoch(): number {
+    return this.#epoch;
   }
 
   /** Stops turning it. */

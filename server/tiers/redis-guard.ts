@@ -87,8 +87,9 @@ const TRANSIENT_REPLIES = new Set(["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN",
  * Each attempt counts separately in the breaker's rolling window, so an open
  * breaker also cuts a retry loop short. A breaker that closes starts from an
  * empty window ({@link BreakerWindow}): it opens again on the failures of the
- * calls made since, neither at the first one nor only after as many as it
- * refused calls while open. Inside the breaker every attempt
+ * attempts started since, neither at the first one nor only after as many as
+ * it refused calls while open; an attempt started before the close that fails
+ * after it does not count. Inside the breaker every attempt
  * has the whole `commandTimeoutMs`, and a timeout there counts as a failure.
  * A reply error that shows Redis is up but refuses this command (WRONGTYPE,
  * NOPERM…) is neither retried nor counted against the breaker. Neither an
@@ -100,7 +101,8 @@ const TRANSIENT_REPLIES = new Set(["LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN",
  */
 export class RedisGuard {
   readonly #options: RedisGuardOptions;
-  readonly #breaker: CircuitBreaker<[Attempt], unknown>;
+  /** An attempt, and the window it started in ({@link BreakerWindow.epoch}). */
+  readonly #breaker: CircuitBreaker<[Attempt, number], unknown>;
   readonly #window: BreakerWindow;
   readonly #random: () => number;
   readonly #stats: RedisGuardStats = { calls: 0, failures: 0, timeouts: 0, retries: 0, shortCircuited: 0, breakerOpens: 0 };
@@ -110,7 +112,7 @@ export class RedisGuard {
     this.#options = options;
     this.#random = options.random ?? Math.random;
     this.#window = new BreakerWindow(options.breakerRollingWindowMs);
-    this.#breaker = new CircuitBreaker<[Attempt], unknown>((attempt) => attempt(), {
+    this.#breaker = new CircuitBreaker<[Attempt, number], unknown>((attempt) => attempt(), {
       name: "redis",
       timeout: false, // per-attempt timeouts depend on the deadline: applied inside the attempt
       errorThresholdPercentage: options.breakerErrorThresholdPercentage,
@@ -122,7 +124,9 @@ export class RedisGuard {
       // Neither is read here; with them on, every second opossum concatenated and sorted the latency of every call in the window.
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
-      errorFilter: (err: unknown) => !countsAgainstBreaker(err),
+      // An attempt that started before the window was last emptied is not counted when it fails after that.
+      // opossum passes the fired arguments after the error; its types do not say so.
+      errorFilter: (err: unknown, ...fired: unknown[]) => fired[1] !== this.#window.epoch || !countsAgainstBreaker(err),
     });
     this.#breaker.on("open", () => {
       this.#stats.breakerOpens++;
@@ -229,7 +233,7 @@ export class RedisGuard {
     const { commandTimeoutMs } = this.#options;
     const end = new AttemptEnd();
     try {
-      const fired = this.#breaker.fire(() => withTimeout(op, end, commandTimeoutMs)) as Promise<T>;
+      const fired = this.#breaker.fire(() => withTimeout(op, end, commandTimeoutMs), this.#window.epoch) as Promise<T>;
       const waited = raceCancel(fired, scope, (reason) => (end.end(), new CancelledError("cancelled", { cause: reason })));
       return left < commandTimeoutMs ? raceDeadline(waited, left, () => (end.end(), new AttemptTimeoutError(Math.round(left)))) : waited;
     } catch (err) {

@@ -26,6 +26,7 @@ import {
   type RedisClient,
   type RedisTarget,
 } from "./redis-connection.js";
+import { MAX_TIMER_MS } from "./breaker-window.js";
 import { RedisGuard, replyCode, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
 import { WriteCoalescing } from "./write-coalescing.js";
 import { dropLateCommands, issueIn } from "./late-commands.js";
@@ -164,15 +165,16 @@ export function resolveRedisTierOptions(options: RedisTierOptions): ResolvedRedi
     target,
     keyPrefix,
     clock: options.clock ?? systemClock,
-    commandTimeoutMs: integer("commandTimeoutMs", options.commandTimeoutMs, 500, 1),
+    commandTimeoutMs: integer("commandTimeoutMs", options.commandTimeoutMs, 500, 1, MAX_TIMER_MS),
     connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs, 2_000, 1),
     retries: integer("retries", options.retries, 2, 0),
     retryBaseMs,
     retryMaxMs: integer("retryMaxMs", options.retryMaxMs, 200, retryBaseMs),
     breakerErrorThresholdPercentage: integer("breakerErrorThresholdPercentage", options.breakerErrorThresholdPercentage, 50, 1, 100),
     breakerVolumeThreshold: integer("breakerVolumeThreshold", options.breakerVolumeThreshold, 10, 0),
-    breakerResetTimeoutMs: integer("breakerResetTimeoutMs", options.breakerResetTimeoutMs, 2_000, 1),
-    breakerRollingWindowMs: integer("breakerRollingWindowMs", options.breakerRollingWindowMs, 10_000, 10),
+    // Timer delays, as the command timeout is: a longer one would fire after 1 ms.
+    breakerResetTimeoutMs: integer("breakerResetTimeoutMs", options.breakerResetTimeoutMs, 2_000, 1, MAX_TIMER_MS),
+    breakerRollingWindowMs: integer("breakerRollingWindowMs", options.breakerRollingWindowMs, 10_000, 10, MAX_TIMER_MS),
     clearBatch: integer("clearBatch", options.clearBatch, 1_000, 1),
     username: options.username,
     password: options.password,

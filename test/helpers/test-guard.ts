@@ -2,8 +2,8 @@ import { RedisGuard, type RedisGuardOptions } from "../../server/tiers/redis-gua
 import { silentLogger } from "../../server/logger.js";
 
 /**
- * A RedisGuard for unit tests: its breaker opens once half of at least 4
- * calls in a 10 s window failed and stays open a minute; retries wait 1 ms,
+ * A RedisGuard for unit tests: its breaker opens once more than half of at
+ * least 4 attempts in a 10 s window failed and stays open a minute; retries wait 1 ms,
  * and jitter is off; `overrides` changes any of that.
  */
 export function testGuard(commandTimeoutMs: number, retries: number, overrides: Partial<RedisGuardOptions> = {}): RedisGuard {

@@ -156,6 +156,14 @@ describe("resolveConfig", () => {
     expect(() => checkConsistency({ ...redisProgram, redisSentinelName: "main" })).toThrow(/^invalid redisSentinelName: .* by redisUrl, not redisSentinels; leave redisSentinelName out$/);
   });
 
+  it("refuses a duration longer than a Node timer holds (it would fire after 1 ms), for every option that becomes a timer", () => {
+    const redis = ["--redis-url", "redis://127.0.0.1:6379"];
+    for (const flag of ["--redis-timeout", "--redis-breaker-reset", "--shutdown-grace"]) {
+      expect(() => resolveConfig([...redis, flag, "25d"], {}), flag).toThrow(new RegExp(`invalid ${flag} "25d".*up to 24d|invalid ${flag} "25d".*to 24d`));
+      expect(resolveConfig([...redis, flag, "24d"], {}), flag).toBeDefined();
+    }
+  });
+
   it("names the environment variable when the bad value came from it", () => {
     expect(() => resolveConfig([], { TIERCACHE_PORT: "http" })).toThrow(/invalid TIERCACHE_PORT "http"/);
   });

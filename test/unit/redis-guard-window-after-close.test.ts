@@ -14,13 +14,14 @@ const failing: GuardedOperation<string> = { name: "get", idempotent: true, run: 
 const answering: GuardedOperation<string> = { name: "get", idempotent: true, run: () => Promise.resolve("value") };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** testGuard's breaker opens once half of at least 4 calls in its window failed. */
+/** testGuard's breaker opens once more than half of at least 4 attempts in its window failed. */
 const VOLUME = 4;
 
 async function openThenRefuse(g: RedisGuard, refusals: number): Promise<void> {
   for (let i = 0; i < VOLUME; i++) await g.exec(failing).catch(() => undefined);
   expect(g.state).toBe("open");
   for (let i = 0; i < refusals; i++) await expect(g.exec(answering)).rejects.toThrow(/circuit breaker open/);
+  expect(g.stats().shortCircuited).toBe(refusals);
 }
 
 /** Failing calls until the breaker opens: how many it took. */
@@ -63,10 +64,26 @@ describe("RedisGuard: a breaker that closes starts from an empty window", () => 
     g.close();
   });
 
+  it("an attempt that started before the close and fails after it does not count in the emptied window", async () => {
+    const g = testGuard(500, 0);
+    let fail!: (error: Error) => void;
+    const late = g.exec({ name: "get", idempotent: true, run: () => new Promise<string>((_, reject) => (fail = reject)) }).catch(() => undefined);
+    while (g.state === "closed") await g.exec(failing).catch(() => undefined);
+    g.connectionConfirmed();
+    for (let i = 0; i < VOLUME - 1; i++) await g.exec(answering);
+    fail(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }));
+    await late;
+    // 2 failures of 5 attempts since the close: below the threshold; 3 of 5 with the late one counted.
+    for (let i = 0; i < 2; i++) await g.exec(failing).catch(() => undefined);
+    expect(g.state).toBe("closed");
+    g.close();
+  });
+
   it("the window still rolls: failures older than it no longer count", async () => {
     const g = testGuard(500, 0, { breakerRollingWindowMs: 100 });
     for (let i = 0; i < VOLUME - 1; i++) await g.exec(failing).catch(() => undefined);
-    await sleep(250);
+    // Many times the window, so that a busy machine that delays the bucket timer still turns every bucket.
+    await sleep(600);
     await g.exec(failing).catch(() => undefined);
     expect(g.state).toBe("closed");
     expect(await failuresToReopen(g)).toBe(VOLUME - 1);
