@@ -1,8 +1,5 @@
 import { EventEmitter } from "node:events";
 
-/** Longest delay a Node timer takes (about 24.8 days); a longer one fires after 1 ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** Buckets of the breaker's rolling window. */
 export const BREAKER_WINDOW_BUCKETS = 10;
 

@@ -26,11 +26,10 @@ import {
   type RedisClient,
   type RedisTarget,
 } from "./redis-connection.js";
-import { MAX_TIMER_MS } from "./breaker-window.js";
 import { RedisGuard, replyCode, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
 import { WriteCoalescing } from "./write-coalescing.js";
 import { dropLateCommands, issueIn } from "./late-commands.js";
-import { withinMs } from "./within-ms.js";
+import { MAX_TIMER_MS, withinMs } from "./within-ms.js";
 import { checkEvictionPolicy, warnAboutEvictionPolicy, type EvictionPolicyVerdict } from "./eviction-policy-check.js";
 import { checkKeyPrefix, leaseKey, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
 
@@ -160,19 +159,19 @@ export function resolveRedisTierOptions(options: RedisTierOptions): ResolvedRedi
   }
   const keyPrefix = options.keyPrefix ?? "tiercache";
   checkKeyPrefix(keyPrefix);
-  const retryBaseMs = integer("retryBaseMs", options.retryBaseMs, 20, 1);
+  // Every duration here becomes a timer's delay: a longer one than MAX_TIMER_MS would fire after 1 ms.
+  const retryBaseMs = integer("retryBaseMs", options.retryBaseMs, 20, 1, MAX_TIMER_MS);
   const resolved: ResolvedRedisTierOptions = {
     target,
     keyPrefix,
     clock: options.clock ?? systemClock,
     commandTimeoutMs: integer("commandTimeoutMs", options.commandTimeoutMs, 500, 1, MAX_TIMER_MS),
-    connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs, 2_000, 1),
+    connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs, 2_000, 1, MAX_TIMER_MS),
     retries: integer("retries", options.retries, 2, 0),
     retryBaseMs,
-    retryMaxMs: integer("retryMaxMs", options.retryMaxMs, 200, retryBaseMs),
+    retryMaxMs: integer("retryMaxMs", options.retryMaxMs, 200, retryBaseMs, MAX_TIMER_MS),
     breakerErrorThresholdPercentage: integer("breakerErrorThresholdPercentage", options.breakerErrorThresholdPercentage, 50, 1, 100),
     breakerVolumeThreshold: integer("breakerVolumeThreshold", options.breakerVolumeThreshold, 10, 0),
-    // Timer delays, as the command timeout is: a longer one would fire after 1 ms.
     breakerResetTimeoutMs: integer("breakerResetTimeoutMs", options.breakerResetTimeoutMs, 2_000, 1, MAX_TIMER_MS),
     breakerRollingWindowMs: integer("breakerRollingWindowMs", options.breakerRollingWindowMs, 10_000, 10, MAX_TIMER_MS),
     clearBatch: integer("clearBatch", options.clearBatch, 1_000, 1),

@@ -241,6 +241,11 @@ describe("RedisTier (standalone) specifics", () => {
     expect(() => resolveRedisTierOptions({ url: "redis://x", keyPrefix: "a{b" })).toThrow(/keyPrefix/);
     expect(() => resolveRedisTierOptions({ url: "redis://x", commandTimeoutMs: 0 })).toThrow(/commandTimeoutMs/);
     expect(() => resolveRedisTierOptions({ url: "redis://x", retryBaseMs: 50, retryMaxMs: 10 })).toThrow(/retryMaxMs/);
+    // Each becomes a timer's delay, which Node cuts to 1 ms past 2^31-1.
+    for (const name of ["commandTimeoutMs", "connectTimeoutMs", "retryBaseMs", "retryMaxMs", "breakerResetTimeoutMs", "breakerRollingWindowMs"] as const) {
+      expect(() => resolveRedisTierOptions({ url: "redis://x", [name]: 2 ** 31 }), name).toThrow(new RegExp(`${name} must be an integer in .*\\.\\.2147483647`));
+      expect(() => resolveRedisTierOptions({ url: "redis://x", ...(name === "retryBaseMs" && { retryMaxMs: 2 ** 31 - 1 }), [name]: 2 ** 31 - 1 }), name).not.toThrow();
+    }
     const resolved = resolveRedisTierOptions({ clusterNodes: ["10.0.0.1:7000", "[::1]:7001"] });
     expect(resolved.target).toEqual({ kind: "cluster", nodes: [{ host: "10.0.0.1", port: 7000 }, { host: "::1", port: 7001 }] });
     expect(resolved).toMatchObject({ keyPrefix: "tiercache", commandTimeoutMs: 500, retries: 2, retryBaseMs: 20, retryMaxMs: 200 });
