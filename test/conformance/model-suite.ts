@@ -64,6 +64,14 @@ function replayHint<T>(kind: DeploymentKind, mix: OpMix, details: fc.RunDetails<
   return `Replay this failure: ${env.join(" ")} npx vitest run test/conformance/${kind}.conformance.test.ts -t ${JSON.stringify(MIX_TITLES[mix])}`;
 }
 
+/** Where the worst staleness after a fault happened, and the command line that runs that run again (its timing may differ). */
+function worstFaultRunHint(kind: DeploymentKind, seed: number, replayedPath: string | undefined, stats: RunStats): string {
+  const { worstMs, worstRun } = stats.afterFaults;
+  if (worstRun === undefined) return `[conformance ${kind}] faults: seed ${seed}; no read waited after a fault`;
+  const path = replayedPath ?? String(worstRun);
+  return `[conformance ${kind}] faults: seed ${seed}; the worst staleness after a fault, ${worstMs} ms, was in run ${path}: CONFORMANCE_SEED=${seed} CONFORMANCE_PATH="${path}" npx vitest run test/conformance/${kind}.conformance.test.ts -t ${JSON.stringify(MIX_TITLES.faults)}`;
+}
+
 /** The name of each random property's test (a replay selects it with -t). */
 const MIX_TITLES: Record<OpMix, string> = {
   all: "random command sequences: every operation",
@@ -99,9 +107,12 @@ async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: Con
   const faults = mix === "faults";
   // Faults break connections while commands are in flight: where a rejection goes unhandled, the server process would crash.
   const rejections = faults ? new UnhandledRejections() : undefined;
+  // fast-check's path of run i (before any shrinking) is "i": with the seed, it replays that run.
+  let run = -1;
   const property = fc.asyncProperty(keyPoolArb(deployment.maxKeyBytes), commands, async (pool, steps) => {
     if (Date.now() > shrinkDeadline || replayPassed) return;
     tally.runs++;
+    stats.afterFaults.currentRun = ++run;
     if (faults) stats.faultRuns++;
     await deployment.reset(SUITE_NAMESPACES);
     const ctx = newRunContext(deployment, pool.keys, stats, faults);
@@ -127,6 +138,7 @@ async function checkRandomRuns(mix: OpMix, deployment: Deployment, settings: Con
       ...(settings.path !== undefined && { path: settings.path }),
     })
     .finally(() => rejections?.uninstall());
+  if (faults && details.seed !== undefined) console.log(worstFaultRunHint(deployment.kind, details.seed, settings.path, stats));
   if (replayPassed) console.warn(`[conformance ${deployment.kind}] the replayed run passed this time; a failure that depends on real time (faults, lags) may need a few replays`);
   if (details.failed) {
     const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);

@@ -40,6 +40,9 @@ export class StalenessLog {
   worstMs = 0;
   /** What was being read when the worst wait happened. */
   worstWhat = "";
+  /** The run under way, as its owner counts runs (set before each run), and the one the worst wait happened in. */
+  currentRun: number | undefined;
+  worstRun: number | undefined;
 
   record(what: string, waitedMs: number, attempts: number, matched: boolean): void {
     this.reads++;
@@ -51,6 +54,7 @@ export class StalenessLog {
     if (waitedMs > this.worstMs) {
       this.worstMs = waitedMs;
       this.worstWhat = what;
+      this.worstRun = this.currentRun;
     }
   }
 
