@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import { ChannelCredentials, type CallCredentials } from "@grpc/grpc-js";
+import { MAX_TIMER_MS } from "../core/clock.js";
 import type { CallOptions, ServiceClient } from "../core/grpc-adapter.js";
 
 type AnyMethod = (request: unknown, options?: CallOptions) => unknown;
@@ -16,7 +17,7 @@ type AnyMethod = (request: unknown, options?: CallOptions) => unknown;
  */
 export class ProcessHold {
   #calls = 0;
-  readonly #timer = setInterval(() => {}, 2 ** 31 - 1).unref();
+  readonly #timer = setInterval(() => {}, MAX_TIMER_MS).unref();
 
   begin(): void {
     if (this.#calls++ === 0) this.#timer.ref();

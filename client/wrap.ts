@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from "../core/clock.js";
 import { RpcError, Status } from "../core/rpc-error.js";
 import { MAX_TAGS_PER_ENTRY } from "../core/tag-rules.js";
 import { checkedDuration, checkedTags } from "./argument-checks.js";
@@ -49,9 +50,6 @@ export interface WrapOptions {
    */
   eagerRefresh?: number;
 }
-
-/** The longest timer Node can set (about 24.8 days); a longer softTimeout or hardTimeout is refused. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** How long a run holds its key when neither `leaseMs` nor `hardTimeout` says. */
 export const DEFAULT_LEASE_MS = 10_000;

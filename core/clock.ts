@@ -1,6 +1,9 @@
 /** Milliseconds since the epoch; injectable so TTL tests are exact and instant. */
 export type Clock = () => number;
 
+/** Longest delay a Node timer takes (2^31-1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** The wall clock (`Date.now()`), the default for every tier. */
 export const systemClock: Clock = () => Date.now();
 

@@ -21,6 +21,7 @@ import {
   type sendUnaryData,
 } from "@grpc/grpc-js";
 import { Cancellation } from "./cancellation.js";
+import { MAX_TIMER_MS } from "./clock.js";
 import { RpcError } from "./rpc-error.js";
 import { exceedsFieldBudget } from "./wire/field-budget.js";
 import type { EncodedMessage } from "./wire/encoded-message.js";
@@ -176,7 +177,6 @@ export interface ServerAdapterOptions {
 }
 
 /** Longest timer Node runs as asked (a longer one fires at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function path(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;

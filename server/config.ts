@@ -1,5 +1,6 @@
 import { totalmem } from "node:os";
 import { resolve } from "node:path";
+import { MAX_TIMER_MS } from "../core/clock.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../core/message-limits.js";
 import { NAMESPACE_OVERHEAD_BYTES } from "./engine/cache-engine.js";
 import type { EvictionPolicyName } from "../core/memory-tier.js";
@@ -180,7 +181,7 @@ const timerDuration =
   (min: number): Parser<number> =>
   (raw) => {
     const ms = duration(min)(raw);
-    return ms !== undefined && ms <= 2 ** 31 - 1 ? ms : undefined;
+    return ms !== undefined && ms <= MAX_TIMER_MS ? ms : undefined;
   };
 
 function option<K extends keyof ServerConfig>(spec: OptionSpec<K>): OptionSpec<K> {
@@ -232,7 +233,7 @@ export const OPTIONS = [
   option({ key: "tokens", flag: "--tokens-file", env: "TIERCACHE_TOKENS", parse: tokensOption, expected: "a tokens JSON file (or, in the environment, the JSON itself)", default: undefined, description: "access tokens: JSON file (flag) or JSON (env); turns access control on" }),
   option({ key: "allowUnauthenticated", flag: "--allow-unauthenticated", env: "TIERCACHE_ALLOW_UNAUTHENTICATED", parse: switchValue, isSwitch: true, expected: "true or false", default: false, description: "allow serving without tokens on a non-loopback address" }),
   option({ key: "maxConcurrentStreams", flag: "--max-concurrent-streams", env: "TIERCACHE_MAX_CONCURRENT_STREAMS", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 100, description: "most concurrent calls per client connection" }),
-  option({ key: "maxDeadlineMs", flag: "--max-deadline", env: "TIERCACHE_MAX_DEADLINE", parse: (raw) => { const ms = duration(1)(raw); return ms !== undefined && ms <= 2 ** 31 - 1 ? ms : undefined; }, expected: "a duration from 1ms to 24d such as 60s", default: 60_000, description: "longest a call may run (calls with no or a later deadline are cut)" }),
+  option({ key: "maxDeadlineMs", flag: "--max-deadline", env: "TIERCACHE_MAX_DEADLINE", parse: timerDuration(1), expected: "a duration from 1ms to 24d such as 60s", default: 60_000, description: "longest a call may run (calls with no or a later deadline are cut)" }),
   // Server-wide bounds on connections and Watch.
   option({ key: "maxConnections", flag: "--max-connections", env: "TIERCACHE_MAX_CONNECTIONS", parse: integer(1, 1e6), expected: "an integer from 1 to 1000000", default: 1000, description: "most client connections open at once (more are closed when accepted)" }),
   option({ key: "handshakeTimeoutMs", flag: "--handshake-timeout", env: "TIERCACHE_HANDSHAKE_TIMEOUT", parse: timerDuration(1), expected: "a duration from 1ms to 24d such as 10s", default: 10_000, description: "close a connection that sends no handshake bytes for this long" }),

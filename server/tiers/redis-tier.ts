@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from "../../core/clock.js";
+import { MAX_TIMER_MS, systemClock, type Clock } from "../../core/clock.js";
 import {
   CONTENT_TYPE_LENGTH_OFFSET,
   ENVELOPE_HEADER_BYTES,
@@ -29,7 +29,7 @@ import {
 import { RedisGuard, replyCode, type BreakerState, type RedisGuardStats } from "./redis-guard.js";
 import { WriteCoalescing } from "./write-coalescing.js";
 import { dropLateCommands, issueIn } from "./late-commands.js";
-import { MAX_TIMER_MS, withinMs } from "./within-ms.js";
+import { withinMs } from "./within-ms.js";
 import { checkEvictionPolicy, warnAboutEvictionPolicy, type EvictionPolicyVerdict } from "./eviction-policy-check.js";
 import { checkKeyPrefix, leaseKey, namespacePattern, redisKey, tagEpochsKey } from "./redis-keys.js";
 
