@@ -1,14 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { GuardedOperation, RedisGuard } from "../../server/tiers/redis-guard.js";
-import { testGuard } from "../helpers/test-guard.js";
-
-const failing: GuardedOperation<string> = { name: "get", idempotent: true, run: () => Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" })) };
-const answering: GuardedOperation<string> = { name: "get", idempotent: true, run: () => Promise.resolve("value") };
-
-async function openBreaker(g: RedisGuard): Promise<void> {
-  for (let i = 0; i < 4; i++) await g.exec(failing).catch(() => undefined);
-  expect(g.state).toBe("open");
-}
+import { answeringGet as answering, openBreaker, testGuard } from "../helpers/test-guard.js";
 
 describe("RedisGuard.connectionConfirmed", () => {
   it("closes an open breaker at once: the next call runs instead of failing fast for the rest of the reset timeout", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { GuardedOperation, RedisGuard } from "../../server/tiers/redis-guard.js";
-import { testGuard } from "../helpers/test-guard.js";
+import type { RedisGuard } from "../../server/tiers/redis-guard.js";
+import { answeringGet as answering, failingGet as failing, openBreaker, testGuard } from "../helpers/test-guard.js";
 
 /**
  * A breaker that closes (a probe answered, or Redis answered after a
@@ -10,16 +10,13 @@ import { testGuard } from "../helpers/test-guard.js";
  * did not fail, meant that after 200 refusals it took about 200 new failures
  * to open again while every call waited out its timeout and retries.
  */
-const failing: GuardedOperation<string> = { name: "get", idempotent: true, run: () => Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" })) };
-const answering: GuardedOperation<string> = { name: "get", idempotent: true, run: () => Promise.resolve("value") };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** testGuard's breaker opens once more than half of at least 4 attempts in its window failed. */
 const VOLUME = 4;
 
 async function openThenRefuse(g: RedisGuard, refusals: number): Promise<void> {
-  for (let i = 0; i < VOLUME; i++) await g.exec(failing).catch(() => undefined);
-  expect(g.state).toBe("open");
+  await openBreaker(g);
   for (let i = 0; i < refusals; i++) await expect(g.exec(answering)).rejects.toThrow(/circuit breaker open/);
   expect(g.stats().shortCircuited).toBe(refusals);
 }
