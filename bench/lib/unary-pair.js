@@ -5,8 +5,9 @@
  * rotation) at 1, 10 and 100 calls in flight; server CPU is read around the
  * 100-in-flight slices.
  */
+import { measured } from "./report.js";
 import { cpuMicros, slicedPair } from "./rounds.js";
-import { fmt, us } from "./stats.js";
+import { fmt, median, us } from "./stats.js";
 
 /**
  * Per target, one entry per round: { seq, c10, c100 } as slicedPair gives
@@ -49,4 +50,18 @@ export async function measureUnary(ctx, load, servers, targets, { seqCpu = false
     );
   }
   return results;
+}
+
+/**
+ * Information rows for the least server on tiercache's stack ("stack-min" in
+ * `results`): for each `[label, pick, format]` of `metrics`, it against the
+ * echo ("echo"), then tiercache ("tc") against it.
+ */
+export function leastServerRows({ scenario, subject, baseline, leastServer, results, metrics }) {
+  const ratio = (a, b, pick) => results[a].map((t, i) => pick(t) / pick(results[b][i]));
+  const med = (target, pick) => median(results[target].map(pick));
+  return metrics.flatMap(([label, pick, f]) => [
+    measured({ scenario, subject: `${leastServer}: ${label}`, baseline, ratios: ratio("stack-min", "echo", pick), context: `${f(med("stack-min", pick))} vs ${f(med("echo", pick))}; through CacheClient, as tiercache: what the stack itself allows` }),
+    measured({ scenario, subject: `${subject}: ${label}`, baseline: leastServer, ratios: ratio("tc", "stack-min", pick), context: `${f(med("tc", pick))} vs ${f(med("stack-min", pick))}; what tiercache's features take beyond it` }),
+  ]);
 }

@@ -20,7 +20,7 @@ import { redisTierAvailable } from "../lib/redis-subject.js";
 import { preloadRedis } from "../lib/seeded-redis.js";
 import { messageSizes } from "../lib/sizes.js";
 import { fmt, median, us } from "../lib/stats.js";
-import { measureUnary } from "../lib/unary-pair.js";
+import { leastServerRows, measureUnary } from "../lib/unary-pair.js";
 
 const NAME = "redis-service-get";
 const KEYS = 10_000;
@@ -81,12 +81,7 @@ export default {
         : [];
       // Information: the least server on this stack against the goals' baseline, and tiercache against it.
       const leastServer = "the least server on this stack (bench/children/stack-min-server.js)";
-      const stackRows = hasTier
-        ? [p50, throughput, serverCpu].flatMap(([label, pick, f]) => [
-            measured({ scenario: NAME, subject: `${leastServer}: ${label}`, baseline, ratios: ratio("stack-min", "echo", pick), context: `${f(med("stack-min", pick))} vs ${f(med("echo", pick))}; through CacheClient, as tiercache: what the stack itself allows` }),
-            measured({ scenario: NAME, subject: `${subject}: ${label}`, baseline: leastServer, ratios: ratio("tc", "stack-min", pick), context: `${f(med("tc", pick))} vs ${f(med("stack-min", pick))}; what tiercache's features take beyond it` }),
-          ])
-        : [];
+      const stackRows = hasTier ? leastServerRows({ scenario: NAME, subject, baseline, leastServer, results, metrics: [p50, throughput, serverCpu] }) : [];
       return {
         rows: [
           ...metrics.map(([label, pick, f, goal]) =>

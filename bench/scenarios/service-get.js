@@ -14,7 +14,7 @@ import { startChild } from "../lib/child.js";
 import { measured } from "../lib/report.js";
 import { messageSizes } from "../lib/sizes.js";
 import { fmt, median, us } from "../lib/stats.js";
-import { measureUnary } from "../lib/unary-pair.js";
+import { leastServerRows, measureUnary } from "../lib/unary-pair.js";
 
 const NAME = "service-get";
 
@@ -46,14 +46,18 @@ export default {
       const baseline = "grpc-js echo, same bytes";
       // Information: the least server on this stack against the goals' baseline, and tiercache against it.
       const leastServer = "the least server on this stack (bench/children/stack-min-server.js, memory)";
-      const stackRows = [
-        ["p50, sequential", (r) => r.seq.p50, us],
-        ["throughput, 100 in flight", (r) => r.c100.opsPerSec, (v) => `${fmt(v)} ops/s`],
-        ["server CPU per call", (r) => r.cpuPerCall, (v) => `${v.toFixed(0)} µs`],
-      ].flatMap(([label, pick, f]) => [
-        measured({ scenario: NAME, subject: `${leastServer}: ${label}`, baseline, ratios: ratio("stack-min", "echo", pick), context: `${f(med("stack-min", pick))} vs ${f(med("echo", pick))}; through CacheClient, as tiercache: what the stack itself allows` }),
-        measured({ scenario: NAME, subject: `${subject}: ${label}`, baseline: leastServer, ratios: ratio("tc", "stack-min", pick), context: `${f(med("tc", pick))} vs ${f(med("stack-min", pick))}; what tiercache's features take beyond it` }),
-      ]);
+      const stackRows = leastServerRows({
+        scenario: NAME,
+        subject,
+        baseline,
+        leastServer,
+        results,
+        metrics: [
+          ["p50, sequential", (r) => r.seq.p50, us],
+          ["throughput, 100 in flight", (r) => r.c100.opsPerSec, (v) => `${fmt(v)} ops/s`],
+          ["server CPU per call", (r) => r.cpuPerCall, (v) => `${v.toFixed(0)} µs`],
+        ],
+      });
       return {
         rows: [
           measured({ scenario: NAME, subject: `${subject}: p50, sequential`, baseline, ratios: per((r) => r.seq.p50), goal: { op: "<=", value: 1.15 }, context: `p50 ${pair((r) => r.seq.p50, us)}` }),
