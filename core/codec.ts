@@ -23,6 +23,7 @@ import {
   withNewExpiry,
   type TagStamp,
 } from "./envelope.js";
+import { BufferSlab } from "./buffer-slab.js";
 import { CompressionOutlook } from "./compression-outlook.js";
 import { CorruptValueError, InvalidArgumentError, ValueTooLargeError } from "./errors.js";
 import { strictUtf8 } from "./utf8.js";
@@ -140,6 +141,8 @@ export class ValueCodec {
   readonly #dctx = new binding.DCtx();
   /** Streaming context for classifying failed decompressions, created on first need. */
   #probe: DCtx | undefined;
+  /** Where envelopes are carved from: an envelope may share its memory with others (the engine copies what it keeps). */
+  readonly #envelopes = new BufferSlab();
   /** Compression output, reused; grows up to compressBound(maxValueBytes). */
   #scratch: Buffer = EMPTY;
   /** One-entry cache of the last content type seen, as string and as UTF-8 (almost every call repeats it). */
@@ -179,7 +182,9 @@ export class ValueCodec {
    * Builds the envelope. Compresses when `value.byteLength >= compressionThreshold`
    * and the compressed payload is smaller; otherwise stores it raw. Values of
    * a content type whose recent values did not compress are stored raw
-   * without trying, for a while (see {@link CompressionOutlook}).
+   * without trying, for a while (see {@link CompressionOutlook}). A small
+   * envelope is carved out of a slab it shares with others (see
+   * {@link BufferSlab}): copy it into memory of its own to keep it for long.
    *
    * @throws ValueTooLargeError if `value` exceeds `maxValueBytes`.
    * @throws InvalidArgumentError if `contentType` exceeds 255 UTF-8 bytes or
@@ -205,7 +210,7 @@ export class ValueCodec {
       const compressedLength = this.#cctx.compress2(this.#scratch, value);
       this.#outlook.record(contentType, compressedLength < length);
       if (compressedLength < length) {
-        const envelope = Buffer.allocUnsafe(payloadOffset + compressedLength);
+        const envelope = this.#envelopes.take(payloadOffset + compressedLength);
         writeHeader(envelope, FLAG_COMPRESSED | flags, expiresAt, length, header, freshUntil);
         if (tagSection) envelope.set(tagSection, tagsAt);
         this.#scratch.copy(envelope, payloadOffset, 0, compressedLength);
@@ -214,7 +219,7 @@ export class ValueCodec {
       }
     }
 
-    const envelope = Buffer.allocUnsafe(payloadOffset + length);
+    const envelope = this.#envelopes.take(payloadOffset + length);
     writeHeader(envelope, flags, expiresAt, length, header, freshUntil);
     if (tagSection) envelope.set(tagSection, tagsAt);
     envelope.set(value, payloadOffset);

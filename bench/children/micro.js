@@ -216,13 +216,15 @@ async function prepareCodec(config) {
       break;
     }
     case "envelope-build-512": {
-      // The least any envelope of it costs: one allocation and two copies (the codec's own header, then the value).
+      // The least any envelope of it costs: one allocation, from the slab encode carves from, and two copies (the codec's own header, then the value).
       payloadBytes = small.byteLength;
       const envelope = codec.encode(small, contentType, 0);
       const header = Buffer.from(envelope.subarray(0, envelope.byteLength - small.byteLength));
+      const { BufferSlab } = await importDist("core/buffer-slab.js");
+      const slab = new BufferSlab();
       step = (n) => {
         for (let i = 0; i < n; i++) {
-          const copy = Buffer.allocUnsafe(header.byteLength + small.byteLength);
+          const copy = slab.take(header.byteLength + small.byteLength);
           copy.set(header);
           copy.set(small, header.byteLength);
           sink += copy.byteLength;

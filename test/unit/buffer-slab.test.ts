@@ -1,0 +1,74 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { BufferSlab, MAX_CARVED_BYTES, SLAB_BYTES } from "../../core/buffer-slab.js";
+import { ValueCodec } from "../../core/codec.js";
+import { CacheEngine } from "../../server/engine/cache-engine.js";
+import { fakeClock } from "../helpers/fake-clock.js";
+import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
+
+describe("BufferSlab", () => {
+  it("gives buffers of the size asked that never overlap, whatever the sizes", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: MAX_CARVED_BYTES + 64 }), { maxLength: 200 }), (sizes) => {
+        const slab = new BufferSlab();
+        const taken = sizes.map((size, i) => {
+          const buffer = slab.take(size);
+          buffer.fill(i & 0xff);
+          return buffer;
+        });
+        taken.forEach((buffer, i) => {
+          expect(Buffer.isBuffer(buffer)).toBe(true);
+          expect(buffer.byteLength).toBe(sizes[i]);
+          expect(buffer.every((byte) => byte === (i & 0xff))).toBe(true);
+        });
+      }),
+    );
+  });
+
+  it("carves small buffers from shared slabs, 8-byte aligned, and gives larger ones memory of their own", () => {
+    const slab = new BufferSlab();
+    const first = slab.take(100);
+    const second = slab.take(1);
+    const third = slab.take(1);
+    expect(first.buffer).toBe(second.buffer);
+    expect(first.buffer.byteLength).toBe(SLAB_BYTES);
+    expect([first.byteOffset % 8, second.byteOffset - first.byteOffset, third.byteOffset - second.byteOffset]).toEqual([0, 104, 8]);
+
+    const large = slab.take(MAX_CARVED_BYTES + 1);
+    expect([large.byteOffset, large.buffer.byteLength]).toEqual([0, MAX_CARVED_BYTES + 1]);
+  });
+
+  it("starts a new slab when the next buffer does not fit in what is left", () => {
+    const slab = new BufferSlab();
+    const taken = Array.from({ length: Math.ceil(SLAB_BYTES / MAX_CARVED_BYTES) + 1 }, () => slab.take(MAX_CARVED_BYTES));
+    const slabs = new Set(taken.map((buffer) => buffer.buffer));
+    expect(slabs.size).toBe(2);
+    expect(taken.every((buffer) => buffer.byteOffset + buffer.byteLength <= SLAB_BYTES)).toBe(true);
+  });
+});
+
+describe("envelopes carved from a slab", () => {
+  it("the engine keeps a copy of its own, so that a kept entry holds its bytes and not a whole slab", async () => {
+    const clock = fakeClock();
+    for (const durable of [undefined, new FakeDurableTier(clock.now)]) {
+      const engine = new CacheEngine({
+        durable,
+        codec: new ValueCodec(),
+        maxKeyBytes: 64,
+        maxBatch: 100,
+        maxNamespaces: 10,
+        clock: clock.now,
+        settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries: 100, memoryMaxBytes: 1 << 20, policy: "lru" }),
+      });
+      const value = new Uint8Array(512).fill(7);
+      await engine.set("ns", { key: "a", value, contentType: "application/octet-stream", ttlMs: 0 });
+      await engine.setMany("ns", [{ key: "b", value, contentType: "application/octet-stream", ttlMs: 0 }]);
+      for (const key of ["a", "b"]) {
+        const found = await engine.get("ns", key);
+        expect(found?.tier).toBe("memory");
+        expect(Buffer.from(found!.value).equals(value)).toBe(true);
+        expect(found!.value.buffer.byteLength).toBeLessThan(1024);
+      }
+    }
+  });
+});
