@@ -866,7 +866,8 @@ export class CacheEngine {
     checkKey(entry.key, this.#options.maxKeyBytes);
     const { expiresAt, freshUntil, ttl } = this.#expiry(state, entry.ttlMs, entry.graceMs);
     const tags = entry.tags === undefined || entry.tags.length === 0 ? undefined : { epoch: tagCounter, tags: distinctTags(entry.tags) };
-    const envelope = this.#options.codec.encode(entry.value, entry.contentType, expiresAt, freshUntil, tags);
+    // Owned before any tier sees it: a durable tier may keep it (ioredis until Redis answers) as the memory tier does, and a view would keep its whole slab.
+    const envelope = retainable(this.#options.codec.encode(entry.value, entry.contentType, expiresAt, freshUntil, tags));
     return { key: entry.key, envelope, expiresAt, ttl };
   }
 
