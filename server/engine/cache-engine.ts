@@ -12,6 +12,7 @@ import { DEFAULT_MAX_RETAINED_BYTES, InvalidationBus, type Change, type WriteOri
 import { LeaseGiveBacks } from "./lease-give-backs.js";
 import { LeaseTable } from "./lease-table.js";
 import { MemoryBudget } from "./memory-budget.js";
+import { retainable, withOwnedEnvelopes } from "./owned-envelopes.js";
 import { SingleFlight } from "./single-flight.js";
 import { TagTable } from "./tag-table.js";
 import { checkBatch, checkKey, checkNamespace, checkTtl } from "./validation.js";
@@ -273,18 +274,6 @@ class TenantState {
 
 /** The memory tier of a namespace that holds nothing, for its Stats. */
 const EMPTY_TIER = new MemoryTier<Uint8Array>({ maxEntries: 1 });
-
-/**
- * A copy of `envelope` that owns exactly its bytes, unless it already does:
- * a view into a larger buffer (a pooled allocation, a network read) would
- * keep all of that buffer alive for as long as the entry is held.
- */
-function retainable(envelope: Uint8Array): Uint8Array {
-  if (envelope.byteOffset === 0 && envelope.buffer.byteLength === envelope.byteLength) return envelope;
-  const copy = Buffer.allocUnsafeSlow(envelope.byteLength);
-  copy.set(envelope);
-  return copy;
-}
 
 /**
  * The cache engine: namespaces, each a chain of a bounded memory tier over an
@@ -866,8 +855,7 @@ export class CacheEngine {
     checkKey(entry.key, this.#options.maxKeyBytes);
     const { expiresAt, freshUntil, ttl } = this.#expiry(state, entry.ttlMs, entry.graceMs);
     const tags = entry.tags === undefined || entry.tags.length === 0 ? undefined : { epoch: tagCounter, tags: distinctTags(entry.tags) };
-    // Owned before any tier sees it: a durable tier may keep it (ioredis until Redis answers) as the memory tier does, and a view would keep its whole slab.
-    const envelope = retainable(this.#options.codec.encode(entry.value, entry.contentType, expiresAt, freshUntil, tags));
+    const envelope = this.#options.codec.encode(entry.value, entry.contentType, expiresAt, freshUntil, tags);
     return { key: entry.key, envelope, expiresAt, ttl };
   }
 
@@ -931,7 +919,7 @@ export class CacheEngine {
   async #write(state: NamespaceState, entries: readonly ValueToSet[], scope: CallScope | undefined): Promise<WriteOutcome> {
     checkBatch(entries.length, this.#options.maxBatch);
     const tagCounter = await this.#tagCounter(state, entries, scope);
-    const writes = entries.map((entry) => this.#encode(state, entry, tagCounter));
+    const writes = withOwnedEnvelopes(entries.map((entry) => this.#encode(state, entry, tagCounter)));
     const durable = this.#options.durable;
     const change: Change = { kind: "set", namespace: state.name, keys: writes.map((w) => w.key) };
     const origin = entries.length === 1 ? entries[0]!.origin : undefined;

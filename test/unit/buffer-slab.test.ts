@@ -58,7 +58,7 @@ describe("BufferSlab", () => {
 });
 
 describe("envelopes carved from a slab", () => {
-  it("the engine hands every tier a copy of its own, so that a kept entry holds its bytes and not a whole slab", async () => {
+  it("the engine hands no tier a view into a slab: a write gets memory of its own, a batch one buffer of exactly its bytes, and the memory tier keeps copies of its own", async () => {
     const clock = fakeClock();
     for (const durable of [undefined, new FakeDurableTier(clock.now)]) {
       const engine = new CacheEngine({
@@ -82,6 +82,16 @@ describe("envelopes carved from a slab", () => {
       // A durable tier may keep what it is given (FakeDurableTier does, as ioredis does until Redis answers).
       for (const envelope of durable?.data.values() ?? []) expect([envelope.byteOffset, envelope.buffer.byteLength]).toEqual([0, envelope.byteLength]);
       expect(durable === undefined || durable.data.size === 2).toBe(true);
+
+      // A batch's envelopes share one buffer of exactly their bytes, not a slab; the memory tier still keeps copies of its own.
+      const batch = ["c", "d", "e"].map((key) => ({ key, value, contentType: "application/octet-stream", ttlMs: 0 }));
+      await engine.setMany("ns", batch);
+      if (durable) {
+        const held = ["c", "d", "e"].map((key) => [...durable.data.entries()].find(([id]) => id.endsWith(key))![1]);
+        expect(held.every((envelope) => envelope.buffer === held[0]!.buffer)).toBe(true);
+        expect(held[0]!.buffer.byteLength).toBe(held.reduce((sum, envelope) => sum + envelope.byteLength, 0));
+      }
+      for (const key of ["c", "d", "e"]) expect((await engine.get("ns", key))!.value.buffer.byteLength).toBeLessThan(1024);
     }
   });
 });
