@@ -919,7 +919,9 @@ export class CacheEngine {
   async #write(state: NamespaceState, entries: readonly ValueToSet[], scope: CallScope | undefined): Promise<WriteOutcome> {
     checkBatch(entries.length, this.#options.maxBatch);
     const tagCounter = await this.#tagCounter(state, entries, scope);
-    const writes = withOwnedEnvelopes(entries.map((entry) => this.#encode(state, entry, tagCounter)));
+    const encoded = entries.map((entry) => this.#encode(state, entry, tagCounter));
+    const keptFrom = state.memory.firstSurvivor(encoded.length, (i) => encoded[i]!.key, (i) => encoded[i]!.envelope, (i) => encoded[i]!.expiresAt);
+    const writes = withOwnedEnvelopes(encoded, keptFrom);
     const durable = this.#options.durable;
     const change: Change = { kind: "set", namespace: state.name, keys: writes.map((w) => w.key) };
     const origin = entries.length === 1 ? entries[0]!.origin : undefined;

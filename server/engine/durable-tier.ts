@@ -3,7 +3,7 @@ import type { Change } from "./invalidation-bus.js";
 /** One write to a durable tier: an encoded value envelope and its expiry. */
 export interface DurableWrite {
   readonly key: string;
-  /** The value envelope (see core/codec.ts), stored and returned as is; it shares memory with nothing outside its batch, so a tier may keep it. */
+  /** The value envelope (see core/codec.ts), stored and returned as is. It shares memory with nothing outside its batch (ioredis may keep it until Redis answers); a tier that keeps it for long copies it. */
   readonly envelope: Uint8Array;
   /** Absolute expiry in ms since the epoch; 0 = never. */
   readonly expiresAt: number;

@@ -19,27 +19,29 @@ export function retainable(envelope: Uint8Array): Uint8Array {
  * `writes` with envelopes that share memory with nothing outside the batch:
  * a durable tier may keep what it is given until its write is answered
  * (ioredis does, while Redis is silent), and a view into a slab would keep
- * the whole slab. The envelopes that are views are copied together into one
- * buffer of exactly their bytes (one envelope alone gets memory of its own),
- * so a batch costs one allocation and holds no more than itself.
+ * the whole slab. From `keptFrom` on, the memory tier will keep the writes:
+ * each gets memory of its own, which both tiers then share. The views before
+ * it, which only the durable tier sees, are copied together into one buffer
+ * of exactly their bytes (one alone gets memory of its own), so that the
+ * writes no tier keeps cost one allocation and hold no more than themselves.
  */
-export function withOwnedEnvelopes<W extends { readonly envelope: Uint8Array }>(writes: W[]): W[] {
-  let viewBytes = 0;
-  let views = 0;
-  for (const write of writes) {
-    if (ownsItsMemory(write.envelope)) continue;
-    viewBytes += write.envelope.byteLength;
-    views++;
+export function withOwnedEnvelopes<W extends { readonly envelope: Uint8Array }>(writes: W[], keptFrom = 0): W[] {
+  let sharedBytes = 0;
+  let shared = 0;
+  for (let i = 0; i < keptFrom && i < writes.length; i++) {
+    const { envelope } = writes[i]!;
+    if (ownsItsMemory(envelope)) continue;
+    sharedBytes += envelope.byteLength;
+    shared++;
   }
-  if (views === 0) return writes;
-  if (views === 1) return writes.map((write) => (ownsItsMemory(write.envelope) ? write : { ...write, envelope: retainable(write.envelope) }));
-  const shared = Buffer.allocUnsafeSlow(viewBytes);
+  const together = shared > 1 ? Buffer.allocUnsafeSlow(sharedBytes) : undefined;
   let at = 0;
-  return writes.map((write) => {
+  return writes.map((write, i) => {
     if (ownsItsMemory(write.envelope)) return write;
+    if (together === undefined || i >= keptFrom) return { ...write, envelope: retainable(write.envelope) };
     const length = write.envelope.byteLength;
-    shared.set(write.envelope, at);
-    const envelope = shared.subarray(at, at + length);
+    together.set(write.envelope, at);
+    const envelope = together.subarray(at, at + length);
     at += length;
     return { ...write, envelope };
   });
