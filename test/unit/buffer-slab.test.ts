@@ -1,10 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BufferSlab, OWN_MEMORY_BYTES, SLAB_BYTES } from "../../core/buffer-slab.js";
-import { ValueCodec } from "../../core/codec.js";
-import { CacheEngine } from "../../server/engine/cache-engine.js";
 import { fakeClock } from "../helpers/fake-clock.js";
 import { FakeDurableTier } from "../helpers/fake-durable-tier.js";
+import { engineWith } from "../helpers/test-engine.js";
 
 describe("BufferSlab", () => {
   it("gives buffers of the size asked that never overlap, whatever the sizes", () => {
@@ -60,16 +59,7 @@ describe("BufferSlab", () => {
 describe("envelopes carved from a slab", () => {
   const value = new Uint8Array(512).fill(7);
   const entry = (key: string) => ({ key, value, contentType: "application/octet-stream", ttlMs: 0 });
-  const engineOver = (durable: FakeDurableTier | undefined, memoryMaxEntries: number) =>
-    new CacheEngine({
-      durable,
-      codec: new ValueCodec(),
-      maxKeyBytes: 64,
-      maxBatch: 100,
-      maxNamespaces: 10,
-      clock: fakeClock().now,
-      settingsFor: () => ({ defaultTtlMs: 0, ttlJitter: 0, memoryMaxEntries, memoryMaxBytes: 1 << 20, policy: "lru" }),
-    });
+  const engineOver = (durable: FakeDurableTier | undefined, memoryMaxEntries: number) => engineWith(fakeClock(), durable, { memoryMaxEntries });
   const owns = (bytes: Uint8Array) => bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength;
 
   it("the engine hands no tier a view into a slab, and the memory tier and a durable tier share what both keep", async () => {
