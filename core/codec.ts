@@ -141,7 +141,7 @@ export class ValueCodec {
   readonly #dctx = new binding.DCtx();
   /** Streaming context for classifying failed decompressions, created on first need. */
   #probe: DCtx | undefined;
-  /** Where envelopes are carved from: an envelope may share its memory with others (the engine copies what it keeps). */
+  /** Where envelopes are carved from: an envelope may share its memory with others (the engine gives them memory of their own before any tier sees them). */
   readonly #envelopes = new BufferSlab();
   /** Compression output, reused; grows up to compressBound(maxValueBytes). */
   #scratch: Buffer = EMPTY;

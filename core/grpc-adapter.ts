@@ -176,8 +176,6 @@ export interface ServerAdapterOptions {
   maxRequestFields?: number;
 }
 
-/** Longest timer Node runs as asked (a longer one fires at once). */
-
 function path(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
 }
