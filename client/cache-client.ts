@@ -692,17 +692,7 @@ export class CacheClient implements AsyncDisposable {
     const value = this.#localValue(namespace, key);
     if (value !== LOCAL_MISS) return value as T;
     checkedKey(key);
-    const mark = this.#watcher?.mark(namespace);
-    let res;
-    try {
-      res = await this.#rpc.get({ namespace, key }, this.#call(options));
-    } catch (err) {
-      return this.#heldWhenUnavailable(err, namespace, key).value as T;
-    }
-    if (!res.found || res.stale) return undefined;
-    const found = this.#serializer.decode(res.value, res.contentType) as T;
-    this.#remember(namespace, key, this.#serverCopy(found, res), mark, res.streamId);
-    return found;
+    return (await this.#getEntry<T>(namespace, key, options))?.value;
   }
 
   /**
@@ -724,19 +714,16 @@ export class CacheClient implements AsyncDisposable {
     try {
       res = await this.#rpc.get({ namespace, key }, this.#call(options));
     } catch (err) {
-      return localEntry<T>(this.#heldWhenUnavailable(err, namespace, key));
+      if (this.#local?.serveStaleWhenUnavailable && RpcError.is(err, Status.UNAVAILABLE)) {
+        const held = this.#local.get(namespace, key);
+        if (held) return localEntry<T>(held);
+      }
+      throw err;
     }
     if (!res.found || res.stale) return undefined;
     const entry = this.#entry<T>(res);
     this.#remember(namespace, key, this.#serverCopy(entry.value, res), mark, res.streamId);
     return entry;
-  }
-
-  /** The local copy of `key` a failed read is answered with (serveStaleWhenUnavailable, UNAVAILABLE); otherwise throws `err`. */
-  #heldWhenUnavailable(err: unknown, namespace: string, key: string): LocalCopy {
-    const held = this.#local?.serveStaleWhenUnavailable && RpcError.is(err, Status.UNAVAILABLE) ? this.#local.get(namespace, key) : undefined;
-    if (held === undefined) throw err;
-    return held;
   }
 
   /**
