@@ -21,6 +21,7 @@ import {
   type sendUnaryData,
 } from "@grpc/grpc-js";
 import { Cancellation } from "./cancellation.js";
+import { channelUnaryCall } from "./channel-unary-call.js";
 import { MAX_TIMER_MS } from "./clock.js";
 import { RpcError } from "./rpc-error.js";
 import { exceedsFieldBudget } from "./wire/field-budget.js";
@@ -575,6 +576,9 @@ export interface ClientAdapterOptions {
   defaultTimeoutMs?: number;
 }
 
+/** grpc-js client options that add interceptors, which only its own call path runs. */
+const INTERCEPTING_OPTIONS = ["interceptors", "interceptor_providers", "callInvocationTransformer"] as const;
+
 /** A typed client of `service` at `address` (e.g. `"127.0.0.1:50051"`). */
 export function createClient<S extends DescService>(
   service: S,
@@ -584,6 +588,8 @@ export function createClient<S extends DescService>(
 ): ServiceClient<S> {
   const client = new Client(address, credentials, options.channelOptions);
   const timeout = options.defaultTimeoutMs;
+  // Unary calls skip grpc-js's interceptor layers (channel-unary-call.ts) unless the options bring interceptors.
+  const intercepted = INTERCEPTING_OPTIONS.some((name) => options.channelOptions?.[name] !== undefined);
   const methods: Record<string, unknown> = {
     close: () => client.close(),
     grpcClient: client,
@@ -595,16 +601,28 @@ export function createClient<S extends DescService>(
     const metadataOf = (opts: CallOptions | undefined) => opts?.metadata ?? new Metadata();
     switch (method.methodKind) {
       case "unary":
-        methods[method.localName] = (request: MessageInitShape<DescMessage>, opts?: CallOptions) =>
-          new Promise((resolve, reject) => {
-            let unlink = () => {};
-            const call = client.makeUnaryRequest(methodPath, serialize, deserialize, request, metadataOf(opts), grpcCallOptions(opts, timeout), (err, res) => {
-              unlink();
-              if (err) reject(toRpcError(err));
-              else resolve(res);
-            });
-            unlink = linkSignal(call, opts?.signal);
-          });
+        methods[method.localName] = intercepted
+          ? (request: MessageInitShape<DescMessage>, opts?: CallOptions) =>
+              new Promise((resolve, reject) => {
+                let unlink = () => {};
+                const call = client.makeUnaryRequest(methodPath, serialize, deserialize, request, metadataOf(opts), grpcCallOptions(opts, timeout), (err, res) => {
+                  unlink();
+                  if (err) reject(toRpcError(err));
+                  else resolve(res);
+                });
+                unlink = linkSignal(call, opts?.signal);
+              })
+          : (request: MessageInitShape<DescMessage>, opts?: CallOptions) =>
+              channelUnaryCall({
+                client,
+                path: methodPath,
+                deadline: () => grpcCallOptions(opts, timeout).deadline,
+                encode: () => serialize(request),
+                decode: deserialize,
+                metadata: metadataOf(opts),
+                signal: opts?.signal,
+                failure: toRpcError,
+              });
         break;
       case "server_streaming":
         methods[method.localName] = (request: MessageInitShape<DescMessage>, opts?: CallOptions) => {

@@ -65,6 +65,7 @@ await serveChild(async (config) => {
           "grpc-node.flow_control_window": CLIENT_FLOW_CONTROL_WINDOW_BYTES,
         });
   const echo = echoClient(config.echoAddress);
+  const { channelUnaryCall } = await importDist("core/channel-unary-call.js");
   // The Redis-tier floor (echo-server's guardedGet): the same bare client, to another echo.
   const guarded = echoClient(config.guardedAddress);
   const bulkRequest = Buffer.alloc(config.bulkRequestBytes ?? 8000, 0x6b);
@@ -80,6 +81,19 @@ await serveChild(async (config) => {
         );
       }),
     echo: () => echoUnary(echo),
+    // The echo called as CacheClient calls the server (core/channel-unary-call.ts): on the channel, below grpc-js's
+    // interceptor and call-event layers; what the least grpc-js client does per call.
+    "echo-channel": () =>
+      channelUnaryCall({
+        client: echo,
+        path: "/bench.Echo/Unary",
+        deadline: () => Date.now() + DEADLINE_MS,
+        encode: () => echoRequest,
+        decode: passThrough,
+        metadata: new Metadata(),
+        signal: undefined,
+        failure: (err) => err,
+      }),
     "echo-guarded": () => echoUnary(guarded),
   };
 

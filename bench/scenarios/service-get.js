@@ -6,7 +6,9 @@
  * which tells the server's share of the gap; and, for information, the least
  * server on tiercache's stack that does a memory-tier Get's work
  * (bench/children/stack-min-server.js without Redis), through the same
- * CacheClient: what the stack itself allows. Each server and the load
+ * CacheClient: what the stack itself allows; and the echo called on the
+ * channel as CacheClient calls (core/channel-unary-call.ts), for the rows
+ * that tell how much of the ratio that call path is. Each server and the load
  * generator are processes of their own; each round measures the servers in
  * interleaved slices.
  */
@@ -28,7 +30,7 @@ export default {
       startChild("tiercache-server", { storage: "memory" }, { profile: ctx.profile, label: `${NAME}-tiercache` }),
       startChild("stack-min-server", {}, { profile: ctx.profile, label: `${NAME}-stack-min` }),
     ]);
-    const servers = { echo, tc, "tc-raw": tc, "stack-min": stackMin };
+    const servers = { echo, "echo-channel": echo, tc, "tc-raw": tc, "stack-min": stackMin };
     const load = await startChild("grpc-load", {
       tcAddress: servers.tc.info.address,
       echoAddress: servers.echo.info.address,
@@ -37,7 +39,7 @@ export default {
       keys: ctx.quick ? 1000 : 10_000,
     }, { profile: ctx.profile, label: `${NAME}-load` });
     try {
-      const results = await measureUnary(ctx, load, servers, ["echo", "tc", "tc-raw", "stack-min"]);
+      const results = await measureUnary(ctx, load, servers, ["echo", "echo-channel", "tc", "tc-raw", "stack-min"]);
       const ratio = (a, b, pick) => results[a].map((t, i) => pick(t) / pick(results[b][i]));
       const per = (pick) => ratio("tc", "echo", pick);
       const med = (target, pick) => median(results[target].map(pick));
@@ -68,7 +70,11 @@ export default {
           // Diagnostic: the same Get from a bare grpc-js client (no client-side protobuf or serializer): the server's share.
           measured({ scenario: NAME, subject: "tiercache Get, bare grpc-js client: p50, sequential", baseline, ratios: results["tc-raw"].map((t, i) => t.seq.p50 / results.echo[i].seq.p50), context: `p50 ${us(med("tc-raw", (r) => r.seq.p50))} vs ${us(med("echo", (r) => r.seq.p50))} (server's share of the p50 gap)` }),
           // Diagnostic: at 100 in flight the load process's one thread is the busier of the two processes, so its CPU per call bounds the throughput.
-          ...["tc", "tc-raw", "stack-min"].map((target) =>
+          // Diagnostic: CacheClient makes its unary calls on the channel (core/channel-unary-call.ts), below the layers the
+          // echo's makeUnaryRequest goes through; the same echo called that way is the least a grpc-js client does per call.
+          measured({ scenario: NAME, subject: `${subject}: throughput, 100 in flight`, baseline: "the same echo, called on the channel as CacheClient calls", ratios: ratio("tc", "echo-channel", (r) => r.c100.opsPerSec), context: `${fmt(med("tc", (r) => r.c100.opsPerSec))} vs ${fmt(med("echo-channel", (r) => r.c100.opsPerSec))} ops/s` }),
+          measured({ scenario: NAME, subject: `${subject}: p50, sequential`, baseline: "the same echo, called on the channel as CacheClient calls", ratios: ratio("tc", "echo-channel", (r) => r.seq.p50), context: `p50 ${us(med("tc", (r) => r.seq.p50))} vs ${us(med("echo-channel", (r) => r.seq.p50))}` }),
+          ...["echo-channel", "tc", "tc-raw", "stack-min"].map((target) =>
             measured({ scenario: NAME, subject: `load process CPU per call, 100 in flight: ${target}`, baseline: "the same, calling the echo", ratios: ratio(target, "echo", (r) => r.loadCpuPerCall), context: `${med(target, (r) => r.loadCpuPerCall).toFixed(0)} vs ${med("echo", (r) => r.loadCpuPerCall).toFixed(0)} µs/call` }),
           ),
           ...stackRows,
