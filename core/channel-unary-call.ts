@@ -21,11 +21,13 @@ export interface ChannelUnaryCall<O> {
   /** The call's deadline (undefined: none), read first; what it throws rejects the call. */
   deadline: () => Deadline | undefined;
   signal: AbortSignal | undefined;
-  /** The error to reject with, from the status as a grpc-js ServiceError (what makeUnaryRequest's callback gets). */
-  failure: (err: ServiceError) => unknown;
 }
 
-/** The response, or `failure` of the call's status. */
+/**
+ * The response; or the call's status as a grpc-js ServiceError (what
+ * makeUnaryRequest's callback gets), made where grpc-js reports it, so its
+ * stack does not tell the caller's (see {@link isServiceError}).
+ */
 export function channelUnaryCall<O>(call: ChannelUnaryCall<O>): Promise<O> {
   return new Promise((resolve, reject) => {
     const deadline = call.deadline() ?? Infinity;
@@ -33,7 +35,7 @@ export function channelUnaryCall<O>(call: ChannelUnaryCall<O>): Promise<O> {
     try {
       request = call.encode();
     } catch (err) {
-      reject(call.failure(serviceError({ code: status.INTERNAL, details: `Request message serialization failure: ${messageOf(err)}`, metadata: new Metadata() })));
+      reject(serviceError({ code: status.INTERNAL, details: `Request message serialization failure: ${messageOf(err)}`, metadata: new Metadata() }));
       return;
     }
     const channelCall = call.client.getChannel().createCall(call.path, deadline, undefined, null, undefined);
@@ -57,8 +59,8 @@ export function channelUnaryCall<O>(call: ChannelUnaryCall<O>): Promise<O> {
         settled = true;
         signal?.removeEventListener("abort", onAbort);
         const outcome = readError ?? received;
-        if (outcome.code !== status.OK) reject(call.failure(serviceError(outcome)));
-        else if (response === undefined) reject(call.failure(serviceError({ code: status.UNIMPLEMENTED, details: "No message received", metadata: outcome.metadata })));
+        if (outcome.code !== status.OK) reject(serviceError(outcome));
+        else if (response === undefined) reject(serviceError({ code: status.UNIMPLEMENTED, details: "No message received", metadata: outcome.metadata }));
         else resolve(response.value);
       },
     });
@@ -74,8 +76,17 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+const SERVICE_ERRORS = new WeakSet<ServiceError>();
+
 /** The error grpc-js's callErrorFromStatus makes of a status. */
 function serviceError(outcome: StatusObject): ServiceError {
   const message = `${outcome.code} ${status[outcome.code]}: ${outcome.details}`;
-  return Object.assign(new Error(message), { code: outcome.code, details: outcome.details, metadata: outcome.metadata });
+  const err: ServiceError = Object.assign(new Error(message), { code: outcome.code, details: outcome.details, metadata: outcome.metadata });
+  SERVICE_ERRORS.add(err);
+  return err;
+}
+
+/** Whether `err` is a call's status as {@link channelUnaryCall} rejects with it (other rejections are the caller's own errors). */
+export function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof Error && SERVICE_ERRORS.has(err as ServiceError);
 }

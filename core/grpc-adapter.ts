@@ -21,7 +21,7 @@ import {
   type sendUnaryData,
 } from "@grpc/grpc-js";
 import { Cancellation } from "./cancellation.js";
-import { channelUnaryCall } from "./channel-unary-call.js";
+import { channelUnaryCall, isServiceError } from "./channel-unary-call.js";
 import { MAX_TIMER_MS } from "./clock.js";
 import { RpcError } from "./rpc-error.js";
 import { exceedsFieldBudget } from "./wire/field-budget.js";
@@ -612,17 +612,22 @@ export function createClient<S extends DescService>(
                 });
                 unlink = linkSignal(call, opts?.signal);
               })
-          : (request: MessageInitShape<DescMessage>, opts?: CallOptions) =>
-              channelUnaryCall({
-                client,
-                path: methodPath,
-                deadline: () => grpcCallOptions(opts, timeout).deadline,
-                encode: () => serialize(request),
-                decode: deserialize,
-                metadata: metadataOf(opts),
-                signal: opts?.signal,
-                failure: toRpcError,
-              });
+          : async (request: MessageInitShape<DescMessage>, opts?: CallOptions) => {
+              try {
+                return await channelUnaryCall({
+                  client,
+                  path: methodPath,
+                  deadline: () => grpcCallOptions(opts, timeout).deadline,
+                  encode: () => serialize(request),
+                  decode: deserialize,
+                  metadata: metadataOf(opts),
+                  signal: opts?.signal,
+                });
+              } catch (err) {
+                // Made here, after the await, the RpcError's stack ends with the callers' async frames: where the call came from.
+                throw isServiceError(err) ? toRpcError(err) : err;
+              }
+            };
         break;
       case "server_streaming":
         methods[method.localName] = (request: MessageInitShape<DescMessage>, opts?: CallOptions) => {

@@ -92,7 +92,6 @@ await serveChild(async (config) => {
         decode: passThrough,
         metadata: new Metadata(),
         signal: undefined,
-        failure: (err) => err,
       }),
     "echo-guarded": () => echoUnary(guarded),
   };

@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Client, credentials, InterceptingCall, Metadata, Server, ServerCredentials, status, type Interceptor, type ServerWritableStream } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -130,6 +131,17 @@ describe("unary calls on the channel (channel-unary-call.ts)", () => {
       expect(ownPath).toHaveBeenCalledOnce();
     } finally {
       ownPath.mockRestore();
+    }
+  });
+
+  it("tells in a failed call's error where the call came from, as grpc-js's own call path does", async () => {
+    async function callerNamedForTheStack(client: ServiceClient<typeof EchoService>) {
+      return await client.echo({ text: `|${status.NOT_FOUND}|no` });
+    }
+    for (const client of [lean, intercepted]) {
+      const err = await callerNamedForTheStack(client).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RpcError);
+      expect(inspect(err)).toContain("callerNamedForTheStack");
     }
   });
 
