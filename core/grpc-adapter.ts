@@ -579,7 +579,12 @@ export interface ClientAdapterOptions {
 /** grpc-js client options that add interceptors, which only its own call path runs. */
 const INTERCEPTING_OPTIONS = ["interceptors", "interceptor_providers", "callInvocationTransformer"] as const;
 
-/** A typed client of `service` at `address` (e.g. `"127.0.0.1:50051"`). */
+/**
+ * A typed client of `service` at `address` (e.g. `"127.0.0.1:50051"`). Its
+ * unary calls go straight to the channel (channel-unary-call.ts) unless
+ * `channelOptions` bring grpc-js interceptors, which only grpc-js's own call
+ * path runs.
+ */
 export function createClient<S extends DescService>(
   service: S,
   address: string,
@@ -588,7 +593,6 @@ export function createClient<S extends DescService>(
 ): ServiceClient<S> {
   const client = new Client(address, credentials, options.channelOptions);
   const timeout = options.defaultTimeoutMs;
-  // Unary calls skip grpc-js's interceptor layers (channel-unary-call.ts) unless the options bring interceptors.
   const intercepted = INTERCEPTING_OPTIONS.some((name) => options.channelOptions?.[name] !== undefined);
   const methods: Record<string, unknown> = {
     close: () => client.close(),
