@@ -1,14 +1,6 @@
 import { Metadata, status, type Client, type Deadline, type ServiceError, type StatusObject } from "@grpc/grpc-js";
 
-/**
- * One unary call made on the client's channel directly (grpc-js's public
- * `Channel.createCall`), for clients without interceptors. It does what
- * `Client.makeUnaryRequest` does with no interceptors, and gives the same
- * errors, without the per-call layers that only interceptors and the
- * call-event API need (argument checks, the call EventEmitter, the
- * interceptor chain, and an Error captured for its stack on every call):
- * about a tenth of a Get's client CPU on loopback (bench/README.md).
- */
+/** What {@link channelUnaryCall} needs of one call. */
 export interface ChannelUnaryCall<O> {
   /** grpc-js's client, whose channel carries the call. */
   client: Client;
@@ -24,9 +16,18 @@ export interface ChannelUnaryCall<O> {
 }
 
 /**
- * The response; or the call's status as a grpc-js ServiceError (what
- * makeUnaryRequest's callback gets), made where grpc-js reports it, so its
- * stack does not tell the caller's (see {@link isServiceError}).
+ * One unary call made on the client's channel directly (grpc-js's public
+ * `Channel.createCall`), for clients without interceptors. It does what
+ * `Client.makeUnaryRequest` does with no interceptors, and gives the same
+ * errors, without the per-call layers that only interceptors and the
+ * call-event API need (argument checks, the call EventEmitter, the
+ * interceptor chain, and an Error captured for its stack on every call):
+ * about a tenth of a Get's client CPU on loopback (bench/README.md).
+ *
+ * Resolves with the response; rejects with the call's status as a grpc-js
+ * ServiceError (what makeUnaryRequest's callback gets), made where grpc-js
+ * reports it, so its stack does not tell the caller's (see
+ * {@link isServiceError}).
  */
 export function channelUnaryCall<O>(call: ChannelUnaryCall<O>): Promise<O> {
   return new Promise((resolve, reject) => {
@@ -42,6 +43,7 @@ export function channelUnaryCall<O>(call: ChannelUnaryCall<O>): Promise<O> {
     let response: { value: O } | undefined;
     let readError: StatusObject | undefined;
     let settled = false;
+    let listening = false;
     const signal = call.signal;
     const onAbort = () => channelCall.cancelWithStatus(status.CANCELLED, "Cancelled on client");
     channelCall.start(call.metadata, {
@@ -57,7 +59,7 @@ export function channelUnaryCall<O>(call: ChannelUnaryCall<O>): Promise<O> {
       onReceiveStatus: (received: StatusObject) => {
         if (settled) return;
         settled = true;
-        signal?.removeEventListener("abort", onAbort);
+        if (listening) signal?.removeEventListener("abort", onAbort);
         const outcome = readError ?? received;
         if (outcome.code !== status.OK) reject(serviceError(outcome));
         else if (response === undefined) reject(serviceError({ code: status.UNIMPLEMENTED, details: "No message received", metadata: outcome.metadata }));
@@ -65,10 +67,14 @@ export function channelUnaryCall<O>(call: ChannelUnaryCall<O>): Promise<O> {
       },
     });
     channelCall.startRead();
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener("abort", onAbort, { once: true });
     channelCall.sendMessageWithContext({}, request);
     channelCall.halfClose();
+    // Last, as makeUnaryRequest's callers link it: a signal that throws here fails the promise, not the call.
+    if (signal?.aborted) onAbort();
+    else if (signal !== undefined) {
+      signal.addEventListener("abort", onAbort, { once: true });
+      listening = true;
+    }
   });
 }
 

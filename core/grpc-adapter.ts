@@ -628,7 +628,8 @@ export function createClient<S extends DescService>(
                   signal: opts?.signal,
                 });
               } catch (err) {
-                // Made here, after the await, the RpcError's stack ends with the callers' async frames: where the call came from.
+                // Made here, after the await, the RpcError's stack ends with the async frames of the callers that await it
+                // (where the call came from); those that use .then or callbacks are not named (README.md).
                 throw isServiceError(err) ? toRpcError(err) : err;
               }
             };

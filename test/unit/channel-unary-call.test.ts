@@ -118,6 +118,12 @@ describe("unary calls on the channel (channel-unary-call.ts)", () => {
       return client.echo({ text: "silent||" }, { signal: controller.signal });
     });
     expect(later).toMatchObject({ code: status.CANCELLED });
+    // Plain JavaScript can pass a signal-like object; it fails as it did, and never leaves the call or the process broken.
+    const fakeAborted = await same((client) => client.echo({ text: `x|${status.OK}|` }, { signal: { aborted: true } as unknown as AbortSignal }));
+    expect(fakeAborted).toMatchObject({ code: status.CANCELLED });
+    const notASignal = await same((client) => client.echo({ text: `x|${status.OK}|` }, { signal: { aborted: false } as unknown as AbortSignal }));
+    expect(notASignal).toMatchObject({ thrown: expect.stringContaining("addEventListener") });
+    await new Promise((resolve) => setTimeout(resolve, 100));
     const unencodable = await same((client) => client.echo({ text: Symbol("no text") as unknown as string }));
     expect(unencodable).toMatchObject({ code: status.INTERNAL, details: expect.stringMatching(/^Request message serialization failure: /) });
   });
