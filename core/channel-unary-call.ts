@@ -1,4 +1,5 @@
 import { Metadata, status, type Client, type Deadline, type ServiceError, type StatusObject } from "@grpc/grpc-js";
+import { linkSignal } from "./link-signal.js";
 
 /** What {@link channelUnaryCall} needs of one call. */
 export interface ChannelUnaryCall<O> {
@@ -43,9 +44,7 @@ export function channelUnaryCall<O>(call: ChannelUnaryCall<O>): Promise<O> {
     let response: { value: O } | undefined;
     let readError: StatusObject | undefined;
     let settled = false;
-    let listening = false;
-    const signal = call.signal;
-    const onAbort = () => channelCall.cancelWithStatus(status.CANCELLED, "Cancelled on client");
+    let unlink: (() => void) | undefined;
     channelCall.start(call.metadata, {
       onReceiveMetadata: () => {},
       onReceiveMessage: (message: Buffer) => {
@@ -59,7 +58,7 @@ export function channelUnaryCall<O>(call: ChannelUnaryCall<O>): Promise<O> {
       onReceiveStatus: (received: StatusObject) => {
         if (settled) return;
         settled = true;
-        if (listening) signal?.removeEventListener("abort", onAbort);
+        unlink?.();
         const outcome = readError ?? received;
         if (outcome.code !== status.OK) reject(serviceError(outcome));
         else if (response === undefined) reject(serviceError({ code: status.UNIMPLEMENTED, details: "No message received", metadata: outcome.metadata }));
@@ -70,11 +69,7 @@ export function channelUnaryCall<O>(call: ChannelUnaryCall<O>): Promise<O> {
     channelCall.sendMessageWithContext({}, request);
     channelCall.halfClose();
     // Last, as makeUnaryRequest's callers link it: a signal that throws here fails the promise, not the call.
-    if (signal?.aborted) onAbort();
-    else if (signal !== undefined) {
-      signal.addEventListener("abort", onAbort, { once: true });
-      listening = true;
-    }
+    if (call.signal !== undefined) unlink = linkSignal({ cancel: () => channelCall.cancelWithStatus(status.CANCELLED, "Cancelled on client") }, call.signal);
   });
 }
 

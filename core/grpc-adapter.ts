@@ -23,6 +23,7 @@ import {
 import { Cancellation } from "./cancellation.js";
 import { channelUnaryCall, isServiceError } from "./channel-unary-call.js";
 import { MAX_TIMER_MS } from "./clock.js";
+import { linkSignal } from "./link-signal.js";
 import { RpcError } from "./rpc-error.js";
 import { exceedsFieldBudget } from "./wire/field-budget.js";
 import type { EncodedMessage } from "./wire/encoded-message.js";
@@ -521,17 +522,6 @@ async function* failedStream(error: unknown): AsyncIterable<never> {
 
 function toRpcError(err: ServiceError): RpcError {
   return new RpcError(err.code, err.details, { cause: err, metadata: err.metadata });
-}
-
-function linkSignal(call: { cancel(): void }, signal: AbortSignal | undefined): () => void {
-  if (!signal) return () => {};
-  if (signal.aborted) {
-    call.cancel();
-    return () => {};
-  }
-  const onAbort = () => call.cancel();
-  signal.addEventListener("abort", onAbort, { once: true });
-  return () => signal.removeEventListener("abort", onAbort);
 }
 
 /**
