@@ -36,9 +36,21 @@ export function checkBatch(size: number, maxBatch: number): void {
 /** Longest writer id a Set may name (it is kept in the Watch history). */
 export const MAX_WRITER_ID_BYTES = 64;
 
-/** Throws InvalidArgumentError for a writer id over MAX_WRITER_ID_BYTES UTF-8 bytes. */
+/**
+ * Shortest writer id: it must be a random id of one client process, since
+ * that process's Watch never hears of Sets made under it by anyone else.
+ */
+export const MIN_WRITER_ID_BYTES = 16;
+
+/** Throws InvalidArgumentError for a writer id outside MIN_WRITER_ID_BYTES to MAX_WRITER_ID_BYTES UTF-8 bytes. */
 export function checkWriterId(writerId: string): void {
-  if (Buffer.byteLength(writerId, "utf8") > MAX_WRITER_ID_BYTES) {
+  const bytes = Buffer.byteLength(writerId, "utf8");
+  if (bytes > MAX_WRITER_ID_BYTES) {
     throw new InvalidArgumentError(`writer_id is longer than ${MAX_WRITER_ID_BYTES} bytes`);
+  }
+  if (bytes < MIN_WRITER_ID_BYTES) {
+    throw new InvalidArgumentError(
+      `writer_id is shorter than ${MIN_WRITER_ID_BYTES} bytes: use a random id of one client process (at least 12 random bytes, base64), never one shared by several, since a client's Watch leaves out the Sets made under its writer_id`,
+    );
   }
 }

@@ -57,7 +57,9 @@ const KINDS: Record<WatchEvent["kind"], WatchEventKind> = {
  * too slow for its queue gets RESET + READY per namespace it fell behind on.
  * SET events of the request's writer_id are left out, live and replayed; a
  * READY at the namespace's current seq follows within LEFT_OUT_READY_MS,
- * busy stream or not, so that the client's cursor moves past them.
+ * busy stream or not, so that the client's cursor moves past them. No event
+ * names its writer: a watcher that learnt another client's writer_id could
+ * send Sets under it that the other client would never hear of.
  */
 export async function* watchStream(bus: InvalidationBus, request: WatchRequest, ctx: CallContext, options: WatchOptions = {}): AsyncIterable<WatchMessage> {
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
@@ -70,20 +72,13 @@ export async function* watchStream(bus: InvalidationBus, request: WatchRequest, 
   const writerId = request.writerId;
   if (writerId !== "") checkWriterId(writerId);
   const leftOut = (event: WatchEvent): boolean => writerId !== "" && "origin" in event && event.origin !== undefined && event.origin.writerId === writerId;
-  const toMessage = (event: WatchEvent): WatchMessage => {
-    const message: WatchMessage = {
-      kind: KINDS[event.kind],
-      namespace: event.namespace,
-      keys: "keys" in event ? [...event.keys] : [],
-      seq: BigInt(event.seq),
-      streamId: bus.streamId,
-    };
-    if ("origin" in event && event.origin !== undefined) {
-      message.writerId = event.origin.writerId;
-      message.writeSeq = event.origin.writeSeq;
-    }
-    return message;
-  };
+  const toMessage = (event: WatchEvent): WatchMessage => ({
+    kind: KINDS[event.kind],
+    namespace: event.namespace,
+    keys: "keys" in event ? [...event.keys] : [],
+    seq: BigInt(event.seq),
+    streamId: bus.streamId,
+  });
   const ready = (namespace: string, seq: number): WatchMessage => ({
     kind: WatchEventKind.READY,
     namespace,

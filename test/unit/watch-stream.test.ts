@@ -108,6 +108,8 @@ describe("the Watch stream", () => {
   });
 
   describe("for a writer (WatchRequest.writer_id)", () => {
+    const ME = "writer-me-0123456789";
+    const THEM = "writer-them-0123456789";
     let bus: InvalidationBus;
     const tagged = (namespace: string, key: string, writerId: string) => bus.publish({ kind: "set", namespace, keys: [key], origin: { writerId, writeSeq: 1n } });
     const watchAs = (writerId: string, namespaces: string[], options: WatchOptions = {}, after?: { streamId: string; afterSeq: bigint }) =>
@@ -116,14 +118,14 @@ describe("the Watch stream", () => {
 
     it("leaves out the writer's own SETs, then moves the cursor past them with a READY at the current seq instead of a heartbeat", async () => {
       bus = new InvalidationBus();
-      const watch = watchAs("me", ["a"], { heartbeatMs: 40 });
+      const watch = watchAs(ME, ["a"], { heartbeatMs: 40 });
       expect(describeMessage(await watch.next())).toBe("READY a 0");
-      tagged("a", "mine", "me");
-      tagged("a", "theirs", "them");
+      tagged("a", "mine", ME);
+      tagged("a", "theirs", THEM);
       bus.publish({ kind: "set", namespace: "a", keys: ["anonymous"] });
-      tagged("a", "mine-again", "me");
+      tagged("a", "mine-again", ME);
       bus.publish({ kind: "delete", namespace: "a", keys: ["mine"] });
-      tagged("a", "last", "me");
+      tagged("a", "last", ME);
       const seen = [await watch.next(), await watch.next(), await watch.next(), await watch.next()].map(describeMessage);
       expect(seen).toEqual(["SET a theirs 2", "SET a anonymous 3", "DELETE a mine 5", "READY a 6"]);
       expect(describeMessage(await watch.next())).toBe("HEARTBEAT");
@@ -132,11 +134,11 @@ describe("the Watch stream", () => {
 
     it("sends that READY within 100 ms on an idle stream, long before its heartbeat falls due", async () => {
       bus = new InvalidationBus();
-      const watch = watchAs("me", ["a"], { heartbeatMs: 60_000 });
+      const watch = watchAs(ME, ["a"], { heartbeatMs: 60_000 });
       await watch.next();
       const pending = watch.next().then(describeMessage);
       await new Promise((resolve) => setTimeout(resolve, 20)); // the stream is waiting for its heartbeat now
-      tagged("a", "mine", "me");
+      tagged("a", "mine", ME);
       const started = performance.now();
       const next = await Promise.race([pending, new Promise<string>((resolve) => setTimeout(() => resolve("nothing within 2 s"), 2000))]);
       expect(next).toBe("READY a 1");
@@ -147,19 +149,19 @@ describe("the Watch stream", () => {
     it("leaves them out of a replay too; the READY after it carries the current seq", async () => {
       bus = new InvalidationBus();
       bus.publish({ kind: "delete", namespace: "a", keys: ["before"] });
-      tagged("a", "mine", "me");
+      tagged("a", "mine", ME);
       bus.publish({ kind: "delete", namespace: "a", keys: ["theirs"] });
-      tagged("a", "mine-again", "me");
-      const watch = watchAs("me", ["a"], {}, { streamId: bus.streamId, afterSeq: 1n });
+      tagged("a", "mine-again", ME);
+      const watch = watchAs(ME, ["a"], {}, { streamId: bus.streamId, afterSeq: 1n });
       expect([await watch.next(), await watch.next()].map(describeMessage)).toEqual(["DELETE a theirs 3", "READY a 4"]);
       await watch.end();
     });
 
     it("sends that READY within a heartbeat even while other namespaces keep the stream busy", async () => {
       bus = new InvalidationBus();
-      const watch = watchAs("me", ["quiet", "busy"], { heartbeatMs: 50 });
+      const watch = watchAs(ME, ["quiet", "busy"], { heartbeatMs: 50 });
       await watch.read(2);
-      tagged("quiet", "mine", "me");
+      tagged("quiet", "mine", ME);
       let published = 0;
       const busy = setInterval(() => bus.publish({ kind: "delete", namespace: "busy", keys: [`k${published++}`] }), 5);
       try {
@@ -176,9 +178,9 @@ describe("the Watch stream", () => {
 
     it("and while a queue that never empties keeps it from waiting at all", async () => {
       bus = new InvalidationBus();
-      const watch = watchAs("me", ["quiet", "busy"], { heartbeatMs: 20, maxQueuedEvents: 1_000_000 });
+      const watch = watchAs(ME, ["quiet", "busy"], { heartbeatMs: 20, maxQueuedEvents: 1_000_000 });
       await watch.read(2);
-      tagged("quiet", "mine", "me");
+      tagged("quiet", "mine", ME);
       let publishing = true;
       let published = 0;
       const publish = () => {
@@ -199,14 +201,42 @@ describe("the Watch stream", () => {
     it("leaves nothing out without a writer_id, nor another writer's SETs", async () => {
       bus = new InvalidationBus();
       const anonymous = watchAs("", ["a"]);
-      const other = watchAs("them", ["a"]);
+      const other = watchAs(THEM, ["a"]);
       await anonymous.next();
       await other.next();
-      tagged("a", "k", "me");
+      tagged("a", "k", ME);
       expect(describeMessage(await anonymous.next())).toBe("SET a k 1");
       expect(describeMessage(await other.next())).toBe("SET a k 1");
       await anonymous.end();
       await other.end();
+    });
+
+    it("never tells a watcher who wrote, live or replayed, so that no one can learn a writer_id and write under it", async () => {
+      bus = new InvalidationBus();
+      const anonymous = watchAs("", ["a"]);
+      const other = watchAs(THEM, ["a"]);
+      await anonymous.next();
+      await other.next();
+      tagged("a", "k", ME);
+      const replayed = watchAs("", ["a"], {}, { streamId: bus.streamId, afterSeq: 0n });
+      const seen = [await anonymous.next(), await other.next(), await replayed.next()];
+      expect(seen.map(describeMessage)).toEqual(["SET a k 1", "SET a k 1", "SET a k 1"]);
+      for (const message of seen) {
+        expect(message.writerId ?? "").toBe("");
+        expect(message.writeSeq ?? 0n).toBe(0n);
+      }
+      await anonymous.end();
+      await other.end();
+      await replayed.end();
+    });
+
+    it("refuses a writer_id under 16 bytes with INVALID_ARGUMENT, since a short one is likely shared by several clients", async () => {
+      bus = new InvalidationBus();
+      const refusal = await watchAs("orders-service", ["a"]).next().catch((err: unknown) => err);
+      expect(refusal).toBeInstanceOf(InvalidArgumentError);
+      expect((refusal as Error).message).toMatch(/^writer_id is shorter than 16 bytes: use a random id of one client process/);
+      expect(bus.namespaceLogs).toBe(0);
+      expect(await watchAs("x".repeat(16), ["a"]).next().then(describeMessage)).toBe("READY a 0");
     });
 
     it("refuses a writer_id over 64 bytes with INVALID_ARGUMENT", async () => {
