@@ -1085,7 +1085,12 @@ export class CacheClient implements AsyncDisposable {
     };
   }
 
-  /** Closes the connection; calls in flight fail with CANCELLED. */
+  /**
+   * Closes the connection: calls already sent run to their end, calls still
+   * waiting for the connection fail with UNAVAILABLE, calls made after it
+   * fail with CANCELLED. Does not wait for `wrap`'s background writes (see
+   * {@link settled}); those not yet sent fail and are reported.
+   */
   close(): void {
     this.#session.close();
     this.#watcher?.close();

@@ -243,13 +243,13 @@ export class Wrapper {
     }
     const id = `${namespace}\u0000${key}`;
     const flight = this.#flights.get(id);
-    if (flight) return this.#join(id, flight, namespace, key, loader, resolved) as Promise<T>;
+    if (flight) return namingCallers(this.#join(id, flight, namespace, key, loader, resolved) as Promise<T>);
     const started: Flight = { promise: Promise.resolve(), endsAt: Date.now() + resolved.leaseMs };
     started.promise = this.#run(namespace, key, loader, resolved).finally(() => {
       if (this.#flights.get(id) === started) this.#flights.delete(id);
     });
     this.#flights.set(id, started);
-    return started.promise as Promise<T>;
+    return namingCallers(started.promise as Promise<T>);
   }
 
   /** Waits for a run in flight until its lease ends; then, if it is still the key's run, starts another. */
@@ -369,5 +369,19 @@ export class Wrapper {
       }),
     );
     return value;
+  }
+}
+
+/**
+ * Awaits `result`; an RpcError it fails with is made again here, after the
+ * await, so that its stack names the callers awaiting `wrap` (README.md):
+ * the one it got was made where the lease stream's answer was read, and may
+ * be shared by every caller of a flight. The loader's own errors pass as they are.
+ */
+async function namingCallers<T>(result: Promise<T>): Promise<T> {
+  try {
+    return await result;
+  } catch (err) {
+    throw err instanceof RpcError ? new RpcError(err.code, err.details, { cause: err.cause, metadata: err.metadata }) : err;
   }
 }

@@ -134,7 +134,11 @@ type ClientMethodFor<M> = M extends { methodKind: infer K; input: infer I extend
 
 /** A typed client of `S`: one async method per RPC, plus `close()`. */
 export type ServiceClient<S extends DescService> = { [K in keyof S["method"]]: ClientMethodFor<S["method"][K]> } & {
-  /** Closes the channel; calls in flight are cancelled. */
+  /**
+   * Closes the channel: calls already started run to their end, calls still
+   * waiting for the connection fail with UNAVAILABLE, and calls made after
+   * it fail with CANCELLED.
+   */
   close(): void;
   /** The underlying grpc-js client (channel state, waitForReady). */
   readonly grpcClient: Client;
@@ -520,6 +524,11 @@ async function* failedStream(error: unknown): AsyncIterable<never> {
   throw error;
 }
 
+/** What a call made after its client's close() fails with, on every path: grpc-js would throw a bare Error. */
+function closedClientError(method: DescMethod): RpcError {
+  return new RpcError(status.CANCELLED, `${method.name} was called after the client was closed`);
+}
+
 function toRpcError(err: ServiceError): RpcError {
   return new RpcError(err.code, err.details, { cause: err, metadata: err.metadata });
 }
@@ -584,8 +593,12 @@ export function createClient<S extends DescService>(
   const client = new Client(address, credentials, options.channelOptions);
   const timeout = options.defaultTimeoutMs;
   const intercepted = INTERCEPTING_OPTIONS.some((name) => options.channelOptions?.[name] !== undefined);
+  let closed = false;
   const methods: Record<string, unknown> = {
-    close: () => client.close(),
+    close: () => {
+      closed = true;
+      client.close();
+    },
     grpcClient: client,
   };
   for (const method of service.methods) {
@@ -598,6 +611,7 @@ export function createClient<S extends DescService>(
         methods[method.localName] = intercepted
           ? (request: MessageInitShape<DescMessage>, opts?: CallOptions) =>
               new Promise((resolve, reject) => {
+                if (closed) throw closedClientError(method);
                 let unlink = () => {};
                 const call = client.makeUnaryRequest(methodPath, serialize, deserialize, request, metadataOf(opts), grpcCallOptions(opts, timeout), (err, res) => {
                   unlink();
@@ -607,6 +621,7 @@ export function createClient<S extends DescService>(
                 unlink = linkSignal(call, opts?.signal);
               })
           : async (request: MessageInitShape<DescMessage>, opts?: CallOptions) => {
+              if (closed) throw closedClientError(method);
               try {
                 return await channelUnaryCall({
                   client,
@@ -626,6 +641,7 @@ export function createClient<S extends DescService>(
         break;
       case "server_streaming":
         methods[method.localName] = (request: MessageInitShape<DescMessage>, opts?: CallOptions) => {
+          if (closed) return failedStream(closedClientError(method));
           let callOptions: GrpcCallOptions;
           try {
             callOptions = grpcCallOptions(opts, timeout);
@@ -639,6 +655,7 @@ export function createClient<S extends DescService>(
       case "client_streaming":
         methods[method.localName] = (requests: AsyncIterable<MessageInitShape<DescMessage>>, opts?: CallOptions) =>
           new Promise((resolve, reject) => {
+            if (closed) throw closedClientError(method);
             let done = false;
             let unlink = () => {};
             const call = client.makeClientStreamRequest(methodPath, serialize, deserialize, metadataOf(opts), grpcCallOptions(opts, timeout), (err, res) => {
@@ -657,6 +674,7 @@ export function createClient<S extends DescService>(
         break;
       case "bidi_streaming":
         methods[method.localName] = (requests: AsyncIterable<MessageInitShape<DescMessage>>, opts?: CallOptions) => {
+          if (closed) return failedStream(closedClientError(method));
           let callOptions: GrpcCallOptions;
           try {
             callOptions = grpcCallOptions(opts, timeout);

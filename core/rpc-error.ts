@@ -26,7 +26,7 @@ export class RpcError extends Error {
   /** Trailing metadata sent with the status, when there was any. */
   readonly metadata: Metadata | undefined;
 
-  constructor(code: status, details: string, options?: { cause?: unknown; metadata?: Metadata }) {
+  constructor(code: status, details: string, options?: { cause?: unknown; metadata?: Metadata | undefined }) {
     super(`${statusName(code)}: ${details}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = details;

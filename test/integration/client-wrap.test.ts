@@ -1,6 +1,8 @@
+import { inspect } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CacheClient, LoaderTimeoutError, UnserializableError, keyFromArguments } from "../../client/index.js";
 import { fakeClock } from "../helpers/fake-clock.js";
+import { RpcError, Status } from "../../core/rpc-error.js";
 import { startTestServer, type TestServer } from "../helpers/test-server.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -308,5 +310,37 @@ describe("keyFromArguments", () => {
     expect(keyFromArguments("f", [new Date(0), 5n])).toBe('f:Date(1970-01-01T00:00:00.000Z),5n');
     expect(keyFromArguments("f", ["x".repeat(500)])).toMatch(/^f:sha256:[\w-]{43}$/);
     expect(() => keyFromArguments("f", [() => 1])).toThrow(/key function/);
+  });
+});
+
+describe("wrap's failures", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ storage: "memory", maxKeyBytes: 16 });
+  });
+  afterAll(async () => {
+    await t.dispose();
+  });
+
+  it("name in their stack the functions that await wrap, as every other call's do, also for callers joining a flight (helper-98)", async () => {
+    const client = t.newClient({ namespace: "failures" });
+    const key = "a key the server finds too long";
+    async function firstCallerNamedForTheStack(lease: boolean) {
+      return await client.wrap(key, async () => "never stored", { ttl: 60_000, lease });
+    }
+    async function joiningCallerNamedForTheStack() {
+      return await client.wrap(key, async () => "never stored", { ttl: 60_000 });
+    }
+    for (const lease of [true, false]) {
+      const [first, joining] = await Promise.all([firstCallerNamedForTheStack(lease).catch((e: unknown) => e), joiningCallerNamedForTheStack().catch((e: unknown) => e)]);
+      for (const [err, caller] of [[first, "firstCallerNamedForTheStack"], [joining, "joiningCallerNamedForTheStack"]] as const) {
+        expect(RpcError.is(err, Status.INVALID_ARGUMENT)).toBe(true);
+        expect((err as RpcError).details).toMatch(/longer than max-key-bytes/);
+        expect(inspect(err)).toContain(caller);
+      }
+    }
+    const thrown = new Error("the loader's own");
+    await expect(client.wrap("short", async () => Promise.reject(thrown), { ttl: 60_000 })).rejects.toBe(thrown);
+    await client.close();
   });
 });

@@ -1,4 +1,4 @@
-import { Client, credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
+import { Client, credentials, InterceptingCall, Metadata, Server, ServerCredentials, status, type Interceptor, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import { addService, createClient, type ServiceClient, type ServiceImpl } from "../../core/grpc-adapter.js";
 import { RpcError } from "../../core/rpc-error.js";
@@ -139,6 +139,30 @@ describe("grpc-adapter", () => {
     }
     expect(await client.echo({ text: "ok" }, { timeoutMs: 2 ** 31 - 1 })).toMatchObject({ text: "ok" });
     expect(await client.echo({ text: "ok" }, { deadline: Infinity })).toMatchObject({ text: "ok" });
+  });
+
+  it("fails every kind of call made after close() with RpcError CANCELLED, with or without interceptors", async () => {
+    const passThrough: Interceptor = (options, nextCall) => new InterceptingCall(nextCall(options));
+    for (const channelOptions of [{}, { interceptors: [passThrough] }]) {
+      const closed = createClient(EchoService, address, credentials.createInsecure(), { defaultTimeoutMs: 5000, channelOptions });
+      expect((await closed.echo({ text: "before" })).text).toBe("before");
+      closed.close();
+      const drain = async (stream: AsyncIterable<unknown>) => {
+        for await (const _ of stream) void _;
+      };
+      const outcomes = await Promise.all([
+        closed.echo({ text: "hi" }),
+        closed.collect([{ text: "a" }]),
+        drain(closed.repeat({ text: "x", count: 1 })),
+        drain(closed.chat([{ text: "a" }])),
+      ].map((call) => call.then(() => "ok", (err: unknown) => (err instanceof RpcError ? `${status[err.code]}: ${err.details}` : `not an RpcError: ${String(err)}`))));
+      expect(outcomes).toEqual([
+        "CANCELLED: Echo was called after the client was closed",
+        "CANCELLED: Collect was called after the client was closed",
+        "CANCELLED: Repeat was called after the client was closed",
+        "CANCELLED: Chat was called after the client was closed",
+      ]);
+    }
   });
 
   it("derives handler and client types from the descriptor", () => {
