@@ -17,18 +17,23 @@ type AnyMethod = (request: unknown, options?: CallOptions) => unknown;
  */
 export class ProcessHold {
   #calls = 0;
+  #closed = false;
   readonly #timer = setInterval(() => {}, MAX_TIMER_MS).unref();
 
   begin(): void {
-    if (this.#calls++ === 0) this.#timer.ref();
+    if (this.#calls++ === 0 && !this.#closed) this.#timer.ref();
   }
 
   end(): void {
-    if (--this.#calls === 0) this.#timer.unref();
+    if (--this.#calls > 0) return;
+    if (this.#closed) clearInterval(this.#timer);
+    else this.#timer.unref();
   }
 
+  /** Frees the hold once no call is in flight: the calls already sent still hold the process until they end. */
   close(): void {
-    clearInterval(this.#timer);
+    this.#closed = true;
+    if (this.#calls === 0) clearInterval(this.#timer);
   }
 }
 

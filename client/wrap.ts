@@ -343,6 +343,7 @@ export class Wrapper {
       if (value === TIMED_OUT) throw new LoaderTimeoutError(key, options.hardTimeout!);
     } catch (err) {
       ctx.end();
+      if (err instanceof RpcError) LOADERS_RPC_ERRORS.add(err);
       if (leaseToken) await this.#backend.releaseLease(namespace, key, leaseToken).catch(() => {});
       throw err;
     }
@@ -372,16 +373,20 @@ export class Wrapper {
   }
 }
 
+/** RpcErrors that a loader threw (its own, or from its own calls): `wrap` passes them on as they are. */
+const LOADERS_RPC_ERRORS = new WeakSet<RpcError>();
+
 /**
- * Awaits `result`; an RpcError it fails with is made again here, after the
- * await, so that its stack names the callers awaiting `wrap` (README.md):
- * the one it got was made where the lease stream's answer was read, and may
- * be shared by every caller of a flight. The loader's own errors pass as they are.
+ * Awaits `result`; an RpcError of wrap's own calls that it fails with is
+ * made again here, after the await, so that its stack names the callers
+ * awaiting `wrap` (README.md): the one it got was made where the lease
+ * stream's answer was read, and may be shared by every caller of a flight.
+ * The loader's errors, RpcErrors included, pass as they are.
  */
 async function namingCallers<T>(result: Promise<T>): Promise<T> {
   try {
     return await result;
   } catch (err) {
-    throw err instanceof RpcError ? new RpcError(err.code, err.details, { cause: err.cause, metadata: err.metadata }) : err;
+    throw err instanceof RpcError && !LOADERS_RPC_ERRORS.has(err) ? new RpcError(err.code, err.details, { cause: err.cause, metadata: err.metadata }) : err;
   }
 }

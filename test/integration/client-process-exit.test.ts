@@ -84,6 +84,36 @@ describe("a client that is never closed", () => {
     expect(run.code).toBe(0);
   });
 
+  it("with a local tier, still waits for a call in flight when the client is closed, as without one (helper-99)", async () => {
+    for (const localTier of [true, false]) {
+      let paused = false;
+      const run = await runChild(
+        `
+        const client = new CacheClient({ address: "127.0.0.1:${proxy.port}", localTier: ${localTier}, retryReads: false });
+        await client.set("k", "v");
+        console.log("ready");
+        await new Promise((r) => setTimeout(r, 200));
+        const reading = (async () => {
+          const read = [];
+          for await (const [key, value] of client.streamGet(["k"])) read.push([key, value]);
+          return read;
+        })();
+        await new Promise((r) => setTimeout(r, 200));
+        client.close();
+        console.log(JSON.stringify({ read: await reading }));
+      `,
+        (stdout) => {
+          if (paused || !stdout.includes("ready")) return;
+          paused = true;
+          proxy.pause();
+          setTimeout(() => proxy.resume(), 2_000);
+        },
+      );
+      expect(run.stdout, `localTier ${localTier}`).toBe(`ready\n${JSON.stringify({ read: [["k", "v"]] })}\n`);
+      expect(run.code, `localTier ${localTier}`).toBe(0);
+    }
+  });
+
   it("with a local tier, lets the process exit when a streamGet is left unfinished, as without one", async () => {
     for (const localTier of [true, false]) {
       const run = await runChild(`

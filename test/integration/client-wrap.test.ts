@@ -339,8 +339,14 @@ describe("wrap's failures", () => {
         expect(inspect(err)).toContain(caller);
       }
     }
-    const thrown = new Error("the loader's own");
-    await expect(client.wrap("short", async () => Promise.reject(thrown), { ttl: 60_000 })).rejects.toBe(thrown);
+    class NotFound extends RpcError {
+      constructor(readonly userId: number) {
+        super(Status.NOT_FOUND, `user ${userId}`);
+      }
+    }
+    for (const thrown of [new Error("the loader's own"), new NotFound(42)]) {
+      await expect(client.wrap("short", async () => Promise.reject(thrown), { ttl: 60_000 })).rejects.toBe(thrown); // helper-99: not made again
+    }
     await client.close();
   });
 });
